@@ -1,0 +1,456 @@
+// The C ABI (router_c.h) over router::Pipeline. Every entry point clears the
+// thread's last error, checks its pointers, and runs its body inside Guard(),
+// which turns an absl::Status or any exception into a router_status_t.
+#include "router_c.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "router/dataset.h"
+#include "router/decision.h"
+#include "router/npy.h"
+#include "router/pipeline.h"
+#include "router/query.h"
+#include "router/router.h"
+#include "router/status.h"
+#include "router/version.h"
+
+struct router_s {
+  std::unique_ptr<router::Pipeline> pipeline;
+};
+
+struct router_decision_s {
+  router::Decision decision;
+  std::vector<router::Candidate> fallbacks;  // decision.Fallbacks(), kept for borrowing
+};
+
+// The C values are frozen and must equal absl::StatusCode's.
+#define ROUTER_C_CHECK_CODE(c_value, absl_code) \
+  static_assert((c_value) == static_cast<int>(absl::StatusCode::absl_code), #c_value)
+ROUTER_C_CHECK_CODE(ROUTER_OK, kOk);
+ROUTER_C_CHECK_CODE(ROUTER_CANCELLED, kCancelled);
+ROUTER_C_CHECK_CODE(ROUTER_UNKNOWN, kUnknown);
+ROUTER_C_CHECK_CODE(ROUTER_INVALID_ARGUMENT, kInvalidArgument);
+ROUTER_C_CHECK_CODE(ROUTER_DEADLINE_EXCEEDED, kDeadlineExceeded);
+ROUTER_C_CHECK_CODE(ROUTER_NOT_FOUND, kNotFound);
+ROUTER_C_CHECK_CODE(ROUTER_ALREADY_EXISTS, kAlreadyExists);
+ROUTER_C_CHECK_CODE(ROUTER_PERMISSION_DENIED, kPermissionDenied);
+ROUTER_C_CHECK_CODE(ROUTER_RESOURCE_EXHAUSTED, kResourceExhausted);
+ROUTER_C_CHECK_CODE(ROUTER_FAILED_PRECONDITION, kFailedPrecondition);
+ROUTER_C_CHECK_CODE(ROUTER_ABORTED, kAborted);
+ROUTER_C_CHECK_CODE(ROUTER_OUT_OF_RANGE, kOutOfRange);
+ROUTER_C_CHECK_CODE(ROUTER_UNIMPLEMENTED, kUnimplemented);
+ROUTER_C_CHECK_CODE(ROUTER_INTERNAL, kInternal);
+ROUTER_C_CHECK_CODE(ROUTER_UNAVAILABLE, kUnavailable);
+ROUTER_C_CHECK_CODE(ROUTER_DATA_LOSS, kDataLoss);
+ROUTER_C_CHECK_CODE(ROUTER_UNAUTHENTICATED, kUnauthenticated);
+#undef ROUTER_C_CHECK_CODE
+
+static_assert(ROUTER_C_VERSION_MAJOR == ROUTER_VERSION_MAJOR &&
+                  ROUTER_C_VERSION_MINOR == ROUTER_VERSION_MINOR &&
+                  ROUTER_C_VERSION_PATCH == ROUTER_VERSION_PATCH &&
+                  ROUTER_C_VERSION_NUMBER == ROUTER_VERSION_NUMBER,
+              "router_c.h and router/version.h disagree on the version");
+static_assert(std::is_same_v<router_status_t, int32_t>);
+
+namespace {
+
+std::string& LastError() {
+  thread_local std::string message;
+  return message;
+}
+
+void ClearError() noexcept { LastError().clear(); }
+
+router_status_t Fail(router_status_t code, absl::string_view message) noexcept {
+  try {
+    LastError().assign(message.data(), message.size());
+  } catch (...) {
+    LastError().clear();  // out of memory: keep the code, lose the text
+  }
+  return code;
+}
+
+router_status_t FromStatus(const absl::Status& status) noexcept {
+  if (status.ok()) return ROUTER_OK;
+  return Fail(static_cast<router_status_t>(status.code()), status.message());
+}
+
+// Clears the thread's last error, then runs `body(function)` (returning
+// absl::Status) so that nothing escapes.
+template <typename Body>
+router_status_t Guard(const char* function, Body&& body) noexcept {
+  ClearError();
+  try {
+    return FromStatus(body(function));
+  } catch (const std::bad_alloc& e) {
+    return Fail(ROUTER_RESOURCE_EXHAUSTED, absl::StrCat("out of memory: ", e.what()));
+  } catch (const std::exception& e) {
+    return Fail(ROUTER_INTERNAL, absl::StrCat("unexpected exception: ", e.what()));
+  } catch (...) {
+    return Fail(ROUTER_UNKNOWN, "unexpected non-standard exception");
+  }
+}
+
+absl::Status NullArgument(const char* function, const char* argument) {
+  return absl::InvalidArgumentError(absl::StrCat(function, ": ", argument, " is NULL"));
+}
+
+// Inside a Guard body, whose parameter `fn` is the entry point's name.
+#define ROUTER_C_REQUIRE(pointer)                                \
+  do {                                                           \
+    if ((pointer) == nullptr) return NullArgument(fn, #pointer); \
+  } while (0)
+
+// The rows a router is fitted on: split train or unassigned.
+absl::StatusOr<router::Dataset> TrainingRows(router::Dataset data) {
+  if (data.rows() == 0) return absl::InvalidArgumentError("the dataset has no rows");
+  std::vector<int64_t> rows;
+  rows.reserve(data.rows());
+  for (int64_t row = 0; row < data.rows(); ++row) {
+    const router::Split split = static_cast<size_t>(row) < data.splits.size()
+                                    ? data.splits[row]
+                                    : router::Split::kUnassigned;
+    if (split == router::Split::kTrain || split == router::Split::kUnassigned) {
+      rows.push_back(row);
+    }
+  }
+  if (rows.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the dataset has no rows with split \"train\" or no split (all ", data.rows(),
+        " rows are validation or test)"));
+  }
+  if (static_cast<int64_t>(rows.size()) == data.rows()) return data;
+  return data.Subset(rows);
+}
+
+absl::Status Create(const char* jsonl_path, const char* npy_path, const char* config_json,
+                    router_t** out) {
+  router::PipelineConfig config;
+  if (config_json != nullptr && config_json[0] != '\0') {
+    ROUTER_ASSIGN_OR_RETURN(config, router::ParsePipelineConfig(config_json));
+  }
+  ROUTER_ASSIGN_OR_RETURN(router::Dataset data, router::LoadJsonl(jsonl_path));
+  if (npy_path != nullptr) {
+    ROUTER_ASSIGN_OR_RETURN(router::NpyMatrix matrix, router::LoadNpy(npy_path));
+    ROUTER_RETURN_IF_ERROR(router::AttachVectors(&data, std::move(matrix)));
+  }
+  ROUTER_ASSIGN_OR_RETURN(router::Dataset train, TrainingRows(std::move(data)));
+  auto handle = std::make_unique<router_s>();
+  ROUTER_ASSIGN_OR_RETURN(handle->pipeline, router::Pipeline::Fit(train, config));
+  *out = handle.release();
+  return absl::OkStatus();
+}
+
+// Checks a query vector the way every route call does.
+absl::Status CheckVector(const router::Pipeline& pipeline, const float* vector, size_t dim,
+                         int64_t input_tokens) {
+  if (dim != static_cast<size_t>(pipeline.dim())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the vector has dimension ", dim, ", the router expects ", pipeline.dim()));
+  }
+  if (input_tokens < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input_tokens must be >= 0, got ", input_tokens));
+  }
+  return router::ValidateVector(absl::MakeConstSpan(vector, dim), pipeline.dim(), "the vector");
+}
+
+// Copies `text` into buf snprintf-style, cutting at a UTF-8 boundary.
+void CopyOut(const std::string& text, char* buf, size_t capacity, size_t* out_needed) {
+  if (capacity > 0) {
+    size_t n = std::min(text.size(), capacity - 1);
+    if (n < text.size()) {
+      // Back up over continuation bytes (10xxxxxx) so no character is split.
+      while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+    }
+    std::memcpy(buf, text.data(), n);
+    buf[n] = '\0';
+  }
+  if (out_needed != nullptr) *out_needed = text.size() + 1;
+}
+
+}  // namespace
+
+extern "C" {
+
+uint32_t router_abi_version(void) { return ROUTER_ABI_VERSION; }
+
+uint32_t router_version_number(void) { return ROUTER_C_VERSION_NUMBER; }
+
+const char* router_version_string(void) { return router::VersionString(); }
+
+const char* router_status_name(router_status_t status) {
+  switch (status) {
+    case ROUTER_OK: return "ROUTER_OK";
+    case ROUTER_CANCELLED: return "ROUTER_CANCELLED";
+    case ROUTER_UNKNOWN: return "ROUTER_UNKNOWN";
+    case ROUTER_INVALID_ARGUMENT: return "ROUTER_INVALID_ARGUMENT";
+    case ROUTER_DEADLINE_EXCEEDED: return "ROUTER_DEADLINE_EXCEEDED";
+    case ROUTER_NOT_FOUND: return "ROUTER_NOT_FOUND";
+    case ROUTER_ALREADY_EXISTS: return "ROUTER_ALREADY_EXISTS";
+    case ROUTER_PERMISSION_DENIED: return "ROUTER_PERMISSION_DENIED";
+    case ROUTER_RESOURCE_EXHAUSTED: return "ROUTER_RESOURCE_EXHAUSTED";
+    case ROUTER_FAILED_PRECONDITION: return "ROUTER_FAILED_PRECONDITION";
+    case ROUTER_ABORTED: return "ROUTER_ABORTED";
+    case ROUTER_OUT_OF_RANGE: return "ROUTER_OUT_OF_RANGE";
+    case ROUTER_UNIMPLEMENTED: return "ROUTER_UNIMPLEMENTED";
+    case ROUTER_INTERNAL: return "ROUTER_INTERNAL";
+    case ROUTER_UNAVAILABLE: return "ROUTER_UNAVAILABLE";
+    case ROUTER_DATA_LOSS: return "ROUTER_DATA_LOSS";
+    case ROUTER_UNAUTHENTICATED: return "ROUTER_UNAUTHENTICATED";
+    default: return "ROUTER_UNKNOWN_STATUS";
+  }
+}
+
+const char* router_last_error_message(void) { return LastError().c_str(); }
+
+router_status_t router_create_from_dataset(const char* dataset_jsonl_path,
+                                           const char* config_json, router_t** out) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(dataset_jsonl_path);
+    ROUTER_C_REQUIRE(out);
+    return Create(dataset_jsonl_path, nullptr, config_json, out);
+  });
+}
+
+router_status_t router_create_from_dataset_with_vectors(const char* dataset_jsonl_path,
+                                                        const char* vectors_npy_path,
+                                                        const char* config_json,
+                                                        router_t** out) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(dataset_jsonl_path);
+    ROUTER_C_REQUIRE(vectors_npy_path);
+    ROUTER_C_REQUIRE(out);
+    return Create(dataset_jsonl_path, vectors_npy_path, config_json, out);
+  });
+}
+
+void router_free(router_t* router) { delete router; }
+
+router_status_t router_dim(const router_t* router, int32_t* out_dim) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(out_dim);
+    *out_dim = router->pipeline->dim();
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_model_count(const router_t* router, int32_t* out_count) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(out_count);
+    *out_count = router->pipeline->catalog().size();
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_model_name(const router_t* router, int32_t index,
+                                  const char** out_name) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(out_name);
+    const router::Catalog& catalog = router->pipeline->catalog();
+    if (index < 0 || index >= catalog.size()) {
+      return absl::OutOfRangeError(absl::StrCat("model index ", index, " is out of range [0, ",
+                                                catalog.size(), ")"));
+    }
+    *out_name = catalog.at(index).name.c_str();
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_embed_text(const router_t* router, const char* text, float* out_vector,
+                                  size_t capacity) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(text);
+    ROUTER_C_REQUIRE(out_vector);
+    const size_t dim = static_cast<size_t>(router->pipeline->dim());
+    if (capacity < dim) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the output has room for ", capacity, " floats, the router's dimension is ", dim));
+    }
+    return router->pipeline->Embed(text, absl::MakeSpan(out_vector, dim));
+  });
+}
+
+router_status_t router_route_text(const router_t* router, const char* text,
+                                  router_decision_t** out) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(text);
+    ROUTER_C_REQUIRE(out);
+    auto handle = std::make_unique<router_decision_s>();
+    ROUTER_RETURN_IF_ERROR(router->pipeline->RouteText(text, &handle->decision));
+    handle->fallbacks = handle->decision.Fallbacks();
+    *out = handle.release();
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_route_vector(const router_t* router, const float* vector, size_t dim,
+                                    int64_t input_tokens, router_decision_t** out) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(vector);
+    ROUTER_C_REQUIRE(out);
+    const router::Pipeline& pipeline = *router->pipeline;
+    ROUTER_RETURN_IF_ERROR(CheckVector(pipeline, vector, dim, input_tokens));
+    router::Query query;
+    query.vector = absl::MakeConstSpan(vector, dim);
+    query.input_tokens = input_tokens;
+    auto handle = std::make_unique<router_decision_s>();
+    ROUTER_RETURN_IF_ERROR(pipeline.Route(query, &handle->decision));
+    handle->fallbacks = handle->decision.Fallbacks();
+    *out = handle.release();
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_route_batch(const router_t* router, const float* vectors, size_t count,
+                                   size_t dim, size_t stride_floats,
+                                   const int64_t* input_tokens, int32_t* out_model_index,
+                                   double* out_quality, double* out_cost_usd) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    const router::Pipeline& pipeline = *router->pipeline;
+    if (dim != static_cast<size_t>(pipeline.dim())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dim is ", dim, ", the router expects ", pipeline.dim()));
+    }
+    if (stride_floats < dim) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("stride_floats (", stride_floats, ") is less than dim (", dim, ")"));
+    }
+    if (count == 0) return absl::OkStatus();
+    ROUTER_C_REQUIRE(vectors);
+    ROUTER_C_REQUIRE(out_model_index);
+    if (count - 1 > (std::numeric_limits<size_t>::max() - dim) / stride_floats) {
+      return absl::InvalidArgumentError("count * stride_floats overflows");
+    }
+    router::Decision decision;
+    for (size_t i = 0; i < count; ++i) {
+      const float* vector = vectors + i * stride_floats;
+      const int64_t tokens = input_tokens != nullptr ? input_tokens[i] : 0;
+      absl::Status status = CheckVector(pipeline, vector, dim, tokens);
+      if (status.ok()) {
+        router::Query query;
+        query.vector = absl::MakeConstSpan(vector, dim);
+        query.input_tokens = tokens;
+        status = pipeline.Route(query, &decision);
+      }
+      if (!status.ok()) {
+        return absl::Status(status.code(), absl::StrCat("query ", i, ": ", status.message()));
+      }
+      out_model_index[i] = decision.chosen.model_index;
+      if (out_quality != nullptr) out_quality[i] = decision.chosen.predicted_quality;
+      if (out_cost_usd != nullptr) out_cost_usd[i] = decision.chosen.expected_cost_usd;
+    }
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_decision_model(const router_decision_t* decision,
+                                      const char** out_name) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(decision);
+    ROUTER_C_REQUIRE(out_name);
+    *out_name = decision->decision.chosen.model.c_str();
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_decision_model_index(const router_decision_t* decision,
+                                            int32_t* out_index) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(decision);
+    ROUTER_C_REQUIRE(out_index);
+    *out_index = decision->decision.chosen.model_index;
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_decision_quality(const router_decision_t* decision,
+                                        double* out_quality) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(decision);
+    ROUTER_C_REQUIRE(out_quality);
+    *out_quality = decision->decision.chosen.predicted_quality;
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_decision_cost_usd(const router_decision_t* decision,
+                                         double* out_cost_usd) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(decision);
+    ROUTER_C_REQUIRE(out_cost_usd);
+    *out_cost_usd = decision->decision.chosen.expected_cost_usd;
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_decision_fallback_count(const router_decision_t* decision,
+                                               int32_t* out_count) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(decision);
+    ROUTER_C_REQUIRE(out_count);
+    *out_count = static_cast<int32_t>(decision->fallbacks.size());
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_decision_fallback(const router_decision_t* decision, int32_t index,
+                                         const char** out_name) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(decision);
+    ROUTER_C_REQUIRE(out_name);
+    const size_t count = decision->fallbacks.size();
+    if (index < 0 || static_cast<size_t>(index) >= count) {
+      return absl::OutOfRangeError(
+          absl::StrCat("fallback index ", index, " is out of range [0, ", count, ")"));
+    }
+    *out_name = decision->fallbacks[index].model.c_str();
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_decision_explain(const router_decision_t* decision, char* buf,
+                                        size_t capacity, size_t* out_needed) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(decision);
+    if (capacity > 0) ROUTER_C_REQUIRE(buf);
+    CopyOut(decision->decision.Explain(), buf, capacity, out_needed);
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_decision_json(const router_decision_t* decision, char* buf,
+                                     size_t capacity, size_t* out_needed) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(decision);
+    if (capacity > 0) ROUTER_C_REQUIRE(buf);
+    CopyOut(decision->decision.ToJson(), buf, capacity, out_needed);
+    return absl::OkStatus();
+  });
+}
+
+void router_decision_free(router_decision_t* decision) { delete decision; }
+
+}  // extern "C"

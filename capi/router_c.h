@@ -1,0 +1,515 @@
+/*
+ * router_c.h: the stable C ABI of librouter (ABI version 1).
+ *
+ * ===========================================================================
+ * Introduction
+ * ===========================================================================
+ *
+ * librouter decides, for each prompt, which LLM should answer it, trading
+ * predicted quality against cost. This header is its C interface: plain C99,
+ * usable from C, C++, Python ctypes, Go cgo and Rust FFI. It is the reference
+ * documentation of the ABI; docs/c-api.md is a short overview of it.
+ *
+ *   router_t* router = NULL;
+ *   if (router_create_from_dataset("queries.jsonl", "{\"policy\": {\"lambda\": 2000}}",
+ *                                  &router) != ROUTER_OK) {
+ *     fprintf(stderr, "%s\n", router_last_error_message());
+ *     return 1;
+ *   }
+ *   router_decision_t* decision = NULL;
+ *   if (router_route_text(router, "Fix this segfault in my C code", &decision) == ROUTER_OK) {
+ *     const char* model = NULL;
+ *     router_decision_model(decision, &model);
+ *     printf("send it to %s\n", model);
+ *     router_decision_free(decision);
+ *   }
+ *   router_free(router);
+ *
+ * ===========================================================================
+ * Conventions (they hold for every function below unless it says otherwise)
+ * ===========================================================================
+ *
+ * Handles. Objects are opaque, typed handles (router_t, router_decision_t).
+ *   Each has one way to be made and one matching *_free function; every
+ *   *_free accepts NULL and then does nothing.
+ *
+ * Status. Every call that can fail returns a router_status_t: ROUTER_OK (0)
+ *   on success, otherwise one of the ROUTER_* codes below. Their values equal
+ *   absl::StatusCode's and are frozen: a value is never renumbered or reused.
+ *   Results come back through out-parameters (named out_* or out), which are
+ *   written only on success; on failure they keep whatever the caller put in
+ *   them (the router_create_* functions are the one exception: they set
+ *   *out to NULL on failure, so a failed create never leaves a stale handle).
+ *
+ * Error messages. router_last_error_message() returns the message of the last
+ *   failed call made on the calling thread, e.g.
+ *   "queries.jsonl:17: 'scores' must be an object". Every function that returns
+ *   a router_status_t clears the message when it starts, so after a
+ *   successful call it is "". Functions that cannot fail (router_free,
+ *   router_status_name, the version functions, ...) leave it alone.
+ *
+ * Exceptions and output. No C++ exception ever leaves the library: an
+ *   unexpected exception becomes ROUTER_INTERNAL (its what() as the message)
+ *   or ROUTER_UNKNOWN. The library never writes to stdout or stderr.
+ *
+ * NULL. A NULL pointer where the documentation does not allow one gives
+ *   ROUTER_INVALID_ARGUMENT with a message naming the argument.
+ *
+ * Strings. Strings passed in are NUL-terminated UTF-8 and are only read during
+ *   the call. Strings returned as `const char*` are borrowed: the library owns
+ *   them and each function says how long they stay valid; never free them.
+ *   Longer text (an explanation, JSON) is copied into a buffer the caller owns,
+ *   snprintf-style: pass the buffer and its capacity, get the size needed.
+ *
+ * Threads. A fitted router is immutable: every function taking a
+ *   `const router_t*` may be called from many threads at once on the same
+ *   router. Creating and freeing a router must not overlap any other use of
+ *   that router. Decisions belong to the caller; a decision may be read from
+ *   several threads at once and freed from any thread, once, after its last
+ *   use. The last-error message is per thread (Go callers: read it inside the
+ *   same cgo call, since goroutines move between OS threads).
+ *
+ * Versions. Three layers: the library version (ROUTER_C_VERSION_* macros and
+ *   router_version_number()/router_version_string()); the ABI version
+ *   (ROUTER_ABI_VERSION and router_abi_version(), also the shared library's
+ *   SONAME major, librouter_c.so.1); and, separately, the format version of
+ *   saved router files. Compare the macros with the run-time values to catch
+ *   a header/library mismatch.
+ */
+#ifndef ROUTER_C_H_
+#define ROUTER_C_H_
+
+#include <stddef.h> /* size_t */
+#include <stdint.h> /* int32_t, int64_t, uint32_t */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Export macro
+ * ---------------------------------------------------------------------------
+ * ROUTER_API marks the functions librouter_c exports. The library is built
+ * with hidden visibility and a linker version script, so only router_*
+ * symbols are exported. On Windows, define ROUTER_C_STATIC when linking a
+ * static router_c; ROUTER_C_BUILD is defined only while building the library.
+ */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#  if defined(ROUTER_C_BUILD)
+#    define ROUTER_API __declspec(dllexport)
+#  elif defined(ROUTER_C_STATIC)
+#    define ROUTER_API
+#  else
+#    define ROUTER_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#  define ROUTER_API __attribute__((visibility("default")))
+#else
+#  define ROUTER_API
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Versions
+ * ------------------------------------------------------------------------- */
+
+/* The library version this header belongs to (equal to the C++ library's
+ * ROUTER_VERSION_* in router/version.h). */
+#define ROUTER_C_VERSION_MAJOR 0
+#define ROUTER_C_VERSION_MINOR 1
+#define ROUTER_C_VERSION_PATCH 0
+#define ROUTER_C_VERSION_NUMBER                                      \
+  (ROUTER_C_VERSION_MAJOR * 10000 + ROUTER_C_VERSION_MINOR * 100 + \
+   ROUTER_C_VERSION_PATCH)
+
+/* The ABI version: raised only when a change breaks existing binaries (a
+ * function removed or its meaning changed). Adding functions keeps it. */
+#define ROUTER_ABI_VERSION 1
+
+/**
+ * @brief  The ABI version of the linked library (ROUTER_ABI_VERSION it was
+ *         built with). A host built against this header should check
+ *         router_abi_version() == ROUTER_ABI_VERSION once at start-up.
+ * @return The ABI version, e.g. 1.
+ * Thread-safe; never fails; does not touch the last-error message.
+ */
+ROUTER_API uint32_t router_abi_version(void);
+
+/**
+ * @brief  The version of the linked library as a number,
+ *         MAJOR * 10000 + MINOR * 100 + PATCH (0.1.0 -> 100), comparable with
+ *         ROUTER_C_VERSION_NUMBER.
+ * Thread-safe; never fails; does not touch the last-error message.
+ */
+ROUTER_API uint32_t router_version_number(void);
+
+/**
+ * @brief  The version of the linked library as "MAJOR.MINOR.PATCH".
+ * @return A static string; never NULL, never to be freed.
+ * Thread-safe; never fails; does not touch the last-error message.
+ */
+ROUTER_API const char* router_version_string(void);
+
+/* ---------------------------------------------------------------------------
+ * Status codes and errors
+ * ---------------------------------------------------------------------------
+ * router_status_t is an int32_t, not a C enum, so its size is fixed across
+ * compilers. The values equal absl::StatusCode's and are frozen. The codes
+ * this ABI returns today are OK, INVALID_ARGUMENT, NOT_FOUND,
+ * FAILED_PRECONDITION, OUT_OF_RANGE, RESOURCE_EXHAUSTED, UNIMPLEMENTED,
+ * INTERNAL, UNKNOWN and DATA_LOSS; callers should treat any other non-zero
+ * value as a failure too.
+ */
+typedef int32_t router_status_t;
+
+#define ROUTER_OK 0                   /* success */
+#define ROUTER_CANCELLED 1            /* the operation was cancelled */
+#define ROUTER_UNKNOWN 2              /* an unknown error (e.g. a non-std exception) */
+#define ROUTER_INVALID_ARGUMENT 3     /* a bad argument: NULL, wrong size, NaN, bad JSON */
+#define ROUTER_DEADLINE_EXCEEDED 4    /* a deadline passed */
+#define ROUTER_NOT_FOUND 5            /* a file or a model does not exist */
+#define ROUTER_ALREADY_EXISTS 6       /* e.g. a model name is taken */
+#define ROUTER_PERMISSION_DENIED 7    /* e.g. a file cannot be read */
+#define ROUTER_RESOURCE_EXHAUSTED 8   /* out of memory or a size limit */
+#define ROUTER_FAILED_PRECONDITION 9  /* wrong state: e.g. text routing without an embedder,
+                                         or every model excluded by the constraints */
+#define ROUTER_ABORTED 10             /* aborted, e.g. by a concurrent change */
+#define ROUTER_OUT_OF_RANGE 11        /* an index past the end */
+#define ROUTER_UNIMPLEMENTED 12       /* not supported (yet) */
+#define ROUTER_INTERNAL 13            /* a bug in librouter (an unexpected exception) */
+#define ROUTER_UNAVAILABLE 14         /* a transient failure; retrying may help */
+#define ROUTER_DATA_LOSS 15           /* corrupted or truncated data */
+#define ROUTER_UNAUTHENTICATED 16     /* missing credentials */
+
+/**
+ * @brief  The name of a status code: "ROUTER_OK", "ROUTER_INVALID_ARGUMENT",
+ *         ...; "ROUTER_UNKNOWN_STATUS" for a value that is not a code.
+ * @param[in] status  Any value.
+ * @return A static string; never NULL, never to be freed.
+ * Thread-safe; never fails; does not touch the last-error message.
+ */
+ROUTER_API const char* router_status_name(router_status_t status);
+
+/**
+ * @brief  The message of the last call on this thread that failed, or "" if
+ *         the last status-returning call on this thread succeeded (or there
+ *         was none).
+ * @return A NUL-terminated UTF-8 string owned by the library; never NULL.
+ *         It stays valid until the next router_* call on the same thread;
+ *         copy it to keep it.
+ * Thread-local: each thread sees only its own calls' message.
+ */
+ROUTER_API const char* router_last_error_message(void);
+
+/* ---------------------------------------------------------------------------
+ * Routers
+ * ---------------------------------------------------------------------------
+ * A router_t is a fitted routing pipeline: an embedder (the built-in text
+ * featurizer, unless the data brings its own vectors), a router that
+ * predicts each model's quality and cost, and a policy that picks a model.
+ * Once made it never changes, which is why concurrent routing is safe.
+ */
+typedef struct router_s router_t;
+
+/* A routing decision: the chosen model, its ranked fallbacks, and the figures
+ * and trace behind the choice. Made by router_route_text/router_route_vector,
+ * freed by router_decision_free. It does not refer to its router: it may
+ * outlive it. */
+typedef struct router_decision_s router_decision_t;
+
+/**
+ * @brief  Fits a router on a JSONL routing dataset.
+ *
+ * The file holds one query per line,
+ *   {"id": "q1", "prompt": "...", "split": "train",
+ *    "scores": {"model-a": 1.0, "model-b": 0.0},
+ *    "costs":  {"model-a": 0.00012, "model-b": 0.00003}}
+ * The router is fitted on the rows whose "split" is "train" or absent
+ * (unassigned); rows marked "validation" or "test" are left out. The
+ * built-in text featurizer is fitted on their prompts, so the router routes
+ * text (router_route_text) and vectors of router_dim() floats.
+ *
+ * @param[in]  dataset_jsonl_path  Path of the JSONL file. Not NULL.
+ * @param[in]  config_json  The pipeline configuration as a JSON object, or
+ *             NULL or "" for the defaults (kNN router, max-utility policy
+ *             with lambda 0). Every key is optional; an unknown key is an
+ *             error. Example: {"router": "knn", "knn": {"k": 20},
+ *             "policy": {"kind": "quality_floor", "tau": 0.8},
+ *             "models": [{"name": "model-a", "input_usd_per_mtok": 0.15}]}.
+ * @param[out] out  Receives the new router on success, NULL on failure. Not
+ *             NULL. Free it with router_free().
+ * @return ROUTER_OK; ROUTER_INVALID_ARGUMENT for a NULL argument, malformed
+ *         JSON (in the file or the config), an unknown config key, or a
+ *         dataset with no usable rows; ROUTER_NOT_FOUND if the file does not
+ *         exist; other codes for I/O errors.
+ * Thread-safe with respect to other routers; may take seconds on large data.
+ */
+ROUTER_API router_status_t router_create_from_dataset(const char* dataset_jsonl_path,
+                                                      const char* config_json,
+                                                      router_t** out);
+
+/**
+ * @brief  Like router_create_from_dataset, with the query vectors the host
+ *         computed with its own embedding model.
+ *
+ * Row i of the float32 (or float64) .npy matrix (shape N x d, C order) is the
+ * vector of line i of the JSONL. With the default embedder setting ("auto")
+ * the router then routes vectors only: router_route_text fails with
+ * ROUTER_FAILED_PRECONDITION, and router_route_vector takes vectors from the
+ * same embedding model (router_dim() == d). Set "embedder": "builtin" in the
+ * config to ignore the vectors and fit the text featurizer instead.
+ *
+ * @param[in]  dataset_jsonl_path  Path of the JSONL file. Not NULL.
+ * @param[in]  vectors_npy_path    Path of the .npy file. Not NULL.
+ * @param[in]  config_json  As for router_create_from_dataset (NULL or "" =
+ *             defaults).
+ * @param[out] out  Receives the new router on success, NULL on failure. Not
+ *             NULL. Free it with router_free().
+ * @return As router_create_from_dataset; also ROUTER_INVALID_ARGUMENT when
+ *         the matrix's row count differs from the dataset's or the .npy
+ *         file is malformed.
+ */
+ROUTER_API router_status_t router_create_from_dataset_with_vectors(
+    const char* dataset_jsonl_path, const char* vectors_npy_path, const char* config_json,
+    router_t** out);
+
+/**
+ * @brief  Frees a router and everything it owns (model names included).
+ * @param[in] router  A router, or NULL (then nothing happens).
+ * Must not overlap any other call using the same router. Decisions made by
+ * the router stay valid: free them separately.
+ */
+ROUTER_API void router_free(router_t* router);
+
+/**
+ * @brief  The dimension of the query vectors the router takes.
+ * @param[in]  router   Not NULL.
+ * @param[out] out_dim  Receives the dimension (> 0). Not NULL.
+ * @return ROUTER_OK or ROUTER_INVALID_ARGUMENT.
+ * Thread-safe.
+ */
+ROUTER_API router_status_t router_dim(const router_t* router, int32_t* out_dim);
+
+/**
+ * @brief  The number of candidate models the router chooses from.
+ * @param[in]  router     Not NULL.
+ * @param[out] out_count  Receives the count (> 0). Not NULL.
+ * @return ROUTER_OK or ROUTER_INVALID_ARGUMENT.
+ * Thread-safe.
+ */
+ROUTER_API router_status_t router_model_count(const router_t* router, int32_t* out_count);
+
+/**
+ * @brief  The name of the model at `index` (0 <= index < router_model_count).
+ *         Model indexes are the ones decisions and router_route_batch report.
+ * @param[in]  router    Not NULL.
+ * @param[in]  index     The model's index.
+ * @param[out] out_name  Receives the name, borrowed: valid until
+ *             router_free(router). Not NULL.
+ * @return ROUTER_OK; ROUTER_OUT_OF_RANGE for a bad index;
+ *         ROUTER_INVALID_ARGUMENT for a NULL argument.
+ * Thread-safe.
+ */
+ROUTER_API router_status_t router_model_name(const router_t* router, int32_t index,
+                                             const char** out_name);
+
+/**
+ * @brief  Embeds a prompt with the router's text featurizer, giving the vector
+ *         router_route_text would route. Useful to embed prompts once and
+ *         route them in batches with router_route_batch.
+ * @param[in]  router    Not NULL.
+ * @param[in]  text      NUL-terminated UTF-8 prompt. Not NULL; "" is allowed.
+ * @param[out] out_vector  Receives router_dim() floats. Not NULL.
+ * @param[in]  capacity  Number of floats out_vector can hold; must be at least
+ *             router_dim().
+ * @return ROUTER_OK; ROUTER_INVALID_ARGUMENT for a NULL argument or a small
+ *         capacity; ROUTER_FAILED_PRECONDITION if the router has no text
+ *         featurizer (it was fitted on host vectors).
+ * Thread-safe.
+ */
+ROUTER_API router_status_t router_embed_text(const router_t* router, const char* text,
+                                             float* out_vector, size_t capacity);
+
+/**
+ * @brief  Routes a prompt: embeds it with the router's text featurizer and
+ *         picks a model. Its token count is estimated from its length.
+ * @param[in]  router  Not NULL.
+ * @param[in]  text    NUL-terminated UTF-8 prompt. Not NULL; "" is allowed.
+ * @param[out] out     Receives a new decision on success. Not NULL. Free it
+ *             with router_decision_free().
+ * @return ROUTER_OK; ROUTER_INVALID_ARGUMENT for a NULL argument or an
+ *         over-long prompt; ROUTER_FAILED_PRECONDITION if the router has no
+ *         text featurizer, or if the configured constraints exclude every
+ *         model.
+ * Thread-safe.
+ */
+ROUTER_API router_status_t router_route_text(const router_t* router, const char* text,
+                                             router_decision_t** out);
+
+/**
+ * @brief  Routes a query given as a vector the host computed.
+ * @param[in]  router  Not NULL.
+ * @param[in]  vector  `dim` floats, all finite. Not NULL. Need not be
+ *             normalised. Only read during the call.
+ * @param[in]  dim     Must equal router_dim().
+ * @param[in]  input_tokens  The prompt's length in tokens, used for costs and
+ *             context-window constraints; 0 = unknown (then 1 is assumed).
+ *             Must not be negative.
+ * @param[out] out     Receives a new decision on success. Not NULL. Free it
+ *             with router_decision_free().
+ * @return ROUTER_OK; ROUTER_INVALID_ARGUMENT for a NULL argument, a wrong
+ *         dim, a NaN or infinite element, or negative input_tokens;
+ *         ROUTER_FAILED_PRECONDITION if the constraints exclude every model.
+ * Thread-safe.
+ */
+ROUTER_API router_status_t router_route_vector(const router_t* router, const float* vector,
+                                               size_t dim, int64_t input_tokens,
+                                               router_decision_t** out);
+
+/**
+ * @brief  Routes many vectors in one call and writes, per query, the chosen
+ *         model's index and (optionally) its predicted quality and cost.
+ *
+ * Query i is the `dim` floats at vectors + i * stride_floats, so rows may be
+ * padded or be a column slice of a wider matrix. Decisions are not made for
+ * the batch; route one query with router_route_vector to get fallbacks and
+ * an explanation. Each query gives the same result router_route_vector would.
+ *
+ * @param[in]  router  Not NULL.
+ * @param[in]  vectors  count rows of floats, as described. Not NULL unless
+ *             count is 0.
+ * @param[in]  count  Number of queries; 0 is allowed and does nothing.
+ * @param[in]  dim  Must equal router_dim().
+ * @param[in]  stride_floats  Distance between consecutive rows, in floats;
+ *             must be >= dim.
+ * @param[in]  input_tokens  NULL (every query's token count is unknown), or
+ *             `count` values >= 0 (0 = unknown).
+ * @param[out] out_model_index  `count` model indexes (see router_model_name).
+ *             Not NULL unless count is 0.
+ * @param[out] out_quality   NULL, or room for `count` predicted qualities.
+ * @param[out] out_cost_usd  NULL, or room for `count` expected costs in USD.
+ * @return ROUTER_OK; ROUTER_INVALID_ARGUMENT for a NULL argument, a wrong
+ *         dim or stride, or a bad row. When a query fails, the call stops
+ *         and returns that query's status, with a message that starts with
+ *         "query <i>: "; the outputs are then unspecified (some rows may be
+ *         written).
+ * Thread-safe (the output arrays must not be shared with a concurrent call).
+ */
+ROUTER_API router_status_t router_route_batch(const router_t* router, const float* vectors,
+                                              size_t count, size_t dim, size_t stride_floats,
+                                              const int64_t* input_tokens,
+                                              int32_t* out_model_index, double* out_quality,
+                                              double* out_cost_usd);
+
+/* ---------------------------------------------------------------------------
+ * Decisions
+ * ---------------------------------------------------------------------------
+ * A decision's accessors only read it: they may run concurrently on one
+ * decision. Each returns ROUTER_INVALID_ARGUMENT for a NULL argument.
+ */
+
+/**
+ * @brief  The chosen model's name.
+ * @param[in]  decision  Not NULL.
+ * @param[out] out_name  Receives the name, borrowed: valid until
+ *             router_decision_free(decision). Not NULL.
+ */
+ROUTER_API router_status_t router_decision_model(const router_decision_t* decision,
+                                                 const char** out_name);
+
+/**
+ * @brief  The chosen model's index in the router's catalog (see
+ *         router_model_name).
+ * @param[in]  decision   Not NULL.
+ * @param[out] out_index  Receives the index. Not NULL.
+ */
+ROUTER_API router_status_t router_decision_model_index(const router_decision_t* decision,
+                                                       int32_t* out_index);
+
+/**
+ * @brief  The chosen model's predicted quality (expected score) in [0, 1].
+ * @param[in]  decision     Not NULL.
+ * @param[out] out_quality  Receives the quality. Not NULL.
+ */
+ROUTER_API router_status_t router_decision_quality(const router_decision_t* decision,
+                                                   double* out_quality);
+
+/**
+ * @brief  The chosen model's expected cost for this query, in USD.
+ * @param[in]  decision      Not NULL.
+ * @param[out] out_cost_usd  Receives the cost (>= 0). Not NULL.
+ */
+ROUTER_API router_status_t router_decision_cost_usd(const router_decision_t* decision,
+                                                    double* out_cost_usd);
+
+/**
+ * @brief  The number of fallbacks: the other eligible models, in the order a
+ *         host should retry them if the chosen model fails.
+ * @param[in]  decision   Not NULL.
+ * @param[out] out_count  Receives the count (>= 0). Not NULL.
+ */
+ROUTER_API router_status_t router_decision_fallback_count(const router_decision_t* decision,
+                                                          int32_t* out_count);
+
+/**
+ * @brief  The name of fallback `index` (0 = the first to retry).
+ * @param[in]  decision  Not NULL.
+ * @param[in]  index     0 <= index < router_decision_fallback_count.
+ * @param[out] out_name  Receives the name, borrowed: valid until
+ *             router_decision_free(decision). Not NULL.
+ * @return ROUTER_OK; ROUTER_OUT_OF_RANGE for a bad index;
+ *         ROUTER_INVALID_ARGUMENT for a NULL argument.
+ */
+ROUTER_API router_status_t router_decision_fallback(const router_decision_t* decision,
+                                                    int32_t index, const char** out_name);
+
+/**
+ * @brief  Writes a readable paragraph explaining the decision from its trace
+ *         (router, policy and its parameters, the figures of the chosen model
+ *         and its fallbacks, models the constraints excluded).
+ *
+ * snprintf-style: writes at most capacity - 1 bytes of the text followed by a
+ * NUL (nothing when capacity is 0), and reports the full size. Truncation
+ * never splits a UTF-8 character, so the buffer always holds valid UTF-8. To
+ * size a buffer, call once with buf = NULL and capacity = 0.
+ *
+ * @param[in]  decision    Not NULL.
+ * @param[out] buf         The caller's buffer; NULL only when capacity is 0.
+ * @param[in]  capacity    Size of buf in bytes.
+ * @param[out] out_needed  NULL, or receives the size of the whole text in
+ *             bytes including its NUL; the text was truncated when this is
+ *             greater than capacity.
+ * @return ROUTER_OK, also when the text was truncated;
+ *         ROUTER_INVALID_ARGUMENT for a NULL decision, or a NULL buf with a
+ *         non-zero capacity.
+ */
+ROUTER_API router_status_t router_decision_explain(const router_decision_t* decision,
+                                                   char* buf, size_t capacity,
+                                                   size_t* out_needed);
+
+/**
+ * @brief  Writes the decision as one JSON object (the chosen model, the ranked
+ *         candidates with their quality, cost and utility, and the trace).
+ *         Buffer rules as router_decision_explain; a truncated JSON text is
+ *         not valid JSON, so size the buffer first.
+ * @param[in]  decision    Not NULL.
+ * @param[out] buf         The caller's buffer; NULL only when capacity is 0.
+ * @param[in]  capacity    Size of buf in bytes.
+ * @param[out] out_needed  NULL, or receives the full size including the NUL.
+ * @return ROUTER_OK, also when truncated; ROUTER_INVALID_ARGUMENT as for
+ *         router_decision_explain.
+ */
+ROUTER_API router_status_t router_decision_json(const router_decision_t* decision, char* buf,
+                                                size_t capacity, size_t* out_needed);
+
+/**
+ * @brief  Frees a decision, and the strings borrowed from it.
+ * @param[in] decision  A decision, or NULL (then nothing happens).
+ * May be called from any thread, once, after the decision's last use.
+ */
+ROUTER_API void router_decision_free(router_decision_t* decision);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* ROUTER_C_H_ */

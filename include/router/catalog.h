@@ -1,0 +1,45 @@
+// File: router/catalog.h
+//
+// A Catalog is the ordered set of candidate models a router chooses from. Each
+// model has a dense index (its position) used by Estimates and Decisions, and a
+// stable name used by everything that crosses an API boundary.
+#ifndef ROUTER_CATALOG_H_
+#define ROUTER_CATALOG_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "router/export.h"
+#include "router/profile.h"
+
+namespace router {
+
+class ROUTER_EXPORT Catalog {
+ public:
+  Catalog() = default;
+
+  // Adds a model. Fails with InvalidArgument on an empty or duplicate name, or
+  // on a negative or non-finite price.
+  absl::Status Add(Profile profile);
+
+  // Index of the model called `name`, or NotFound.
+  absl::StatusOr<int> Find(std::string_view name) const;
+
+  int size() const { return static_cast<int>(profiles_.size()); }
+  bool empty() const { return profiles_.empty(); }
+  const Profile& at(int index) const { return profiles_[index]; }
+  Profile& mutable_at(int index) { return profiles_[index]; }
+  const std::vector<Profile>& profiles() const { return profiles_; }
+
+ private:
+  std::vector<Profile> profiles_;
+  absl::flat_hash_map<std::string, int> index_by_name_;
+};
+
+}  // namespace router
+
+#endif  // ROUTER_CATALOG_H_

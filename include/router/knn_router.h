@@ -1,0 +1,84 @@
+// File: router/knn_router.h
+//
+// KnnRouter: the k nearest reference queries (by cosine similarity, through a
+// FAISS index) vote on each model's quality and cost. Simple, and on real
+// routing data as strong as most learned routers (Li, arXiv 2505.12601).
+//
+// For model m, with neighbours i = 1..k, similarities s_i and weights w_i
+// (w_i = max(s_i, 1e-6) with similarity weighting, 1 with uniform weighting):
+//   q_m = sum_i w_i * score_im / sum_i w_i   over neighbours with a score for m
+//   u_m = weighted standard deviation of those scores
+//   c_m = the same weighted mean of the neighbours' observed costs for m, or,
+//         when none has a cost, the catalog price for this query's tokens.
+// A model none of whose neighbours has a score gets its training-set mean
+// quality with support 0.
+//
+// The index is exact (faiss::IndexFlatIP) up to `hnsw_threshold` reference
+// vectors and HNSW (faiss::IndexHNSWFlat on inner product) above it.
+#ifndef ROUTER_KNN_ROUTER_H_
+#define ROUTER_KNN_ROUTER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "router/export.h"
+#include "router/router.h"
+
+namespace faiss {
+struct Index;
+}
+
+namespace router {
+
+struct KnnOptions {
+  int k = 40;
+  enum class Weighting { kUniform, kSimilarity };
+  Weighting weighting = Weighting::kSimilarity;
+  // Reference sets larger than this use HNSW instead of exact search.
+  int64_t hnsw_threshold = 50000;
+  int hnsw_m = 32;
+  int hnsw_ef_construction = 200;
+  int hnsw_ef_search = 128;
+};
+
+class ROUTER_EXPORT KnnRouter : public Router {
+ public:
+  explicit KnnRouter(KnnOptions options = {});
+  ~KnnRouter() override;
+
+  std::string_view kind() const override { return "knn"; }
+  int dim() const override { return dim_; }
+  const Catalog& catalog() const override { return catalog_; }
+  const KnnOptions& options() const { return options_; }
+  // Number of reference queries in the index.
+  int64_t size() const { return reference_rows_; }
+  // True when the index is HNSW, false when it is exact.
+  bool uses_hnsw() const { return uses_hnsw_; }
+
+  absl::Status Fit(const Dataset& data, const Catalog& catalog) override;
+  absl::Status Estimate(const Query& query, Estimates* out) const override;
+  absl::Status EstimateBatch(absl::Span<const Query> queries,
+                             absl::Span<Estimates> out) const override;
+
+ private:
+  void Aggregate(const float* similarities, const int64_t* labels, int found,
+                 int64_t input_tokens, Estimates* out) const;
+
+  KnnOptions options_;
+  Catalog catalog_;
+  int dim_ = 0;
+  int64_t reference_rows_ = 0;
+  bool uses_hnsw_ = false;
+  std::unique_ptr<faiss::Index> index_;
+  // reference_rows_ x catalog_.size(), row-major; NaN where missing.
+  std::vector<float> scores_;
+  std::vector<float> costs_;
+  // Per model: mean training score, the prior for unsupported estimates.
+  std::vector<double> mean_score_;
+};
+
+}  // namespace router
+
+#endif  // ROUTER_KNN_ROUTER_H_

@@ -1,0 +1,72 @@
+// File: router/router.h
+//
+// A Router predicts, for one query, each candidate model's quality, the
+// uncertainty of that prediction and the expected cost. It does not choose:
+// a Policy (policy.h) turns its Estimates into a Decision. Keeping the two
+// apart lets one fitted router serve any cost-quality trade-off, and lets an
+// evaluation sweep the trade-off without querying the router again.
+//
+// Thread safety: after Fit, Estimate and EstimateBatch are const and may be
+// called from many threads at once.
+#ifndef ROUTER_ROUTER_H_
+#define ROUTER_ROUTER_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "router/export.h"
+#include "router/catalog.h"
+#include "router/dataset.h"
+#include "router/estimate.h"
+#include "router/query.h"
+
+namespace router {
+
+// The outcome of a routed request, reported by the host.
+struct Feedback {
+  absl::Span<const float> vector;  // the query vector that was routed
+  std::string model;               // the model that answered
+  double score = 0.0;              // observed quality in [0, 1]
+  double cost_usd = 0.0;           // observed cost
+};
+
+class ROUTER_EXPORT Router {
+ public:
+  virtual ~Router() = default;
+
+  // Short name of the algorithm: "knn", "cluster", "mf", "linucb".
+  virtual std::string_view kind() const = 0;
+
+  // Dimension of the query vectors; 0 before Fit.
+  virtual int dim() const = 0;
+
+  // The models this router estimates, in Estimates order.
+  virtual const Catalog& catalog() const = 0;
+
+  // Learns from `data` (which must carry vectors) to estimate the models of
+  // `catalog`. Every catalog model must be a column of `data`; columns not in
+  // the catalog are ignored. On error the router is left unchanged.
+  virtual absl::Status Fit(const Dataset& data, const Catalog& catalog) = 0;
+
+  // Fills `out` (resized as needed, its capacity reused) for one query.
+  virtual absl::Status Estimate(const Query& query, Estimates* out) const = 0;
+
+  // Estimates for many queries; `out` must have queries.size() elements.
+  // The default calls Estimate in a loop.
+  virtual absl::Status EstimateBatch(absl::Span<const Query> queries,
+                                     absl::Span<Estimates> out) const;
+
+  // Learns from one routed request. Offline routers (kNN) ignore feedback
+  // after validating it, and return OK.
+  virtual absl::Status Observe(const Feedback& feedback);
+};
+
+// Checks that `vector` has `dim` finite elements; the error names `what`.
+ROUTER_EXPORT absl::Status ValidateVector(absl::Span<const float> vector, int dim,
+                            std::string_view what = "query vector");
+
+}  // namespace router
+
+#endif  // ROUTER_ROUTER_H_

@@ -1,0 +1,56 @@
+// File: router/synthetic.h
+//
+// A seeded generator of routing data where the right answer is known. Each
+// topic has its own vocabulary; each model has a price and a per-topic
+// probability of answering well. Cheap specialists beat the expensive
+// generalist on their own topic, so a good router finds them, and the tests
+// and the demo can check that it does. Prompts are words drawn from the
+// topic's vocabulary mixed with shared filler words, so the text featurizer
+// has to find the topic the way it would in real prompts.
+#ifndef ROUTER_SYNTHETIC_H_
+#define ROUTER_SYNTHETIC_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "router/export.h"
+#include "router/catalog.h"
+#include "router/dataset.h"
+
+namespace router {
+
+struct SyntheticOptions {
+  int64_t rows = 2000;
+  uint64_t seed = 7;
+  double test_fraction = 0.2;
+  // Words per prompt, drawn uniformly in [min_words, max_words].
+  int min_words = 8;
+  int max_words = 24;
+  // Share of prompt words drawn from the shared filler vocabulary.
+  double filler_share = 0.4;
+};
+
+struct SyntheticData {
+  Dataset dataset;  // text, scores, costs and splits; no vectors
+  Catalog catalog;  // the models, with prices
+  std::vector<std::string> topics;
+  // Per row: index into `topics`.
+  std::vector<int> topic_of_row;
+  // Per topic: the model with the highest expected score (ties: cheaper), and
+  // the cheapest model whose expected score is within 0.05 of that best.
+  std::vector<std::string> best_model_of_topic;
+  std::vector<std::string> best_value_model_of_topic;
+  // Per topic and model (topics x models, row-major): the expected score.
+  std::vector<double> expected_score;
+};
+
+ROUTER_EXPORT SyntheticData GenerateSynthetic(const SyntheticOptions& options = {});
+
+// A new prompt of topic `topic` (an index into SyntheticData::topics), drawn
+// with `seed`, from the same distribution as the generated rows.
+ROUTER_EXPORT std::string SyntheticPrompt(int topic, uint64_t seed);
+
+}  // namespace router
+
+#endif  // ROUTER_SYNTHETIC_H_

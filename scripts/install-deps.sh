@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every Debian package that librouter's build, tests, benchmarks, demo and
+# bindings need. Idempotent: packages already present are skipped, and apt is not
+# touched at all when nothing is missing. Works as root (no sudo needed) or, for a
+# non-root user, through sudo.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git
+  clang libclang-rt-14-dev
+  # core dependencies
+  libfaiss-dev libopenblas-dev libeigen3-dev libabsl-dev libfmt-dev nlohmann-json3-dev
+  # tests and benchmarks
+  catch2 libbenchmark-dev
+  # evaluation scripts and the Python binding
+  python3 python3-numpy
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  sudo_cmd=(sudo)
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,44 @@
+#include "router/catalog.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "router/status.h"
+
+namespace router {
+namespace {
+
+bool IsValidAmount(double value) { return std::isfinite(value) && value >= 0.0; }
+
+}  // namespace
+
+absl::Status Catalog::Add(Profile profile) {
+  if (profile.name.empty()) {
+    return absl::InvalidArgumentError("model name must not be empty");
+  }
+  if (index_by_name_.contains(profile.name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model '", profile.name, "' is already in the catalog"));
+  }
+  if (!IsValidAmount(profile.input_usd_per_mtok) ||
+      !IsValidAmount(profile.output_usd_per_mtok) ||
+      !IsValidAmount(profile.expected_output_tokens) ||
+      !IsValidAmount(profile.p50_latency_ms) || profile.context_window < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", profile.name,
+        "': prices, token counts, latency and context window must be finite and >= 0"));
+  }
+  index_by_name_.emplace(profile.name, size());
+  profiles_.push_back(std::move(profile));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Catalog::Find(std::string_view name) const {
+  auto it = index_by_name_.find(AbslView(name));
+  if (it == index_by_name_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown model '", AbslView(name), "'"));
+  }
+  return it->second;
+}
+
+}  // namespace router

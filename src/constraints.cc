@@ -1,0 +1,44 @@
+#include "router/constraints.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace router {
+namespace {
+
+bool Contains(const std::vector<std::string>& list, const std::string& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+}  // namespace
+
+std::string Constraints::Violation(const Profile& profile, int64_t input_tokens) const {
+  if (!allowed_models.empty() && !Contains(allowed_models, profile.name)) {
+    return "not in the allowed models";
+  }
+  if (Contains(denied_models, profile.name)) return "denied by name";
+  if (!allowed_tags.empty() &&
+      std::none_of(allowed_tags.begin(), allowed_tags.end(),
+                   [&](const std::string& tag) { return profile.HasTag(tag); })) {
+    return "has none of the allowed tags";
+  }
+  for (const std::string& tag : denied_tags) {
+    if (profile.HasTag(tag)) return absl::StrCat("denied by tag '", tag, "'");
+  }
+  if (max_latency_ms > 0.0 && profile.p50_latency_ms > max_latency_ms) {
+    return absl::StrCat("p50 latency ", profile.p50_latency_ms, " ms > ceiling ",
+                        max_latency_ms, " ms");
+  }
+  if (enforce_context_window && profile.context_window > 0) {
+    const double needed =
+        static_cast<double>(input_tokens) + profile.expected_output_tokens;
+    if (needed > static_cast<double>(profile.context_window)) {
+      return absl::StrCat("context window ", profile.context_window, " < ",
+                          static_cast<int64_t>(needed), " tokens needed");
+    }
+  }
+  return "";
+}
+
+}  // namespace router

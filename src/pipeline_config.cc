@@ -1,0 +1,268 @@
+// ParsePipelineConfig and MakePolicy: the JSON face of PipelineConfig.
+#include <cmath>
+#include <initializer_list>
+#include <limits>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+#include "router/max_utility_policy.h"
+#include "router/pipeline.h"
+#include "router/quality_floor_policy.h"
+#include "router/status.h"
+
+namespace router {
+namespace {
+
+using Json = nlohmann::json;
+
+// Rejects keys of `object` (at `path`) that are not in `known`, so that a
+// misspelt option is an error instead of a silently ignored default.
+absl::Status CheckKeys(const Json& object, const std::string& path,
+                       std::initializer_list<const char*> known) {
+  if (!object.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat("config: '", path, "' must be an object"));
+  }
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    bool found = false;
+    for (const char* key : known) found = found || it.key() == key;
+    if (!found) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: unknown key '", path.empty() ? "" : path + ".", it.key(),
+          "' (known: ", absl::StrJoin(known, ", "), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string KeyPath(const std::string& path, const char* key) {
+  return path.empty() ? key : absl::StrCat(path, ".", key);
+}
+
+absl::Status ReadNumber(const Json& object, const std::string& path, const char* key,
+                        double* out) {
+  if (!object.contains(key)) return absl::OkStatus();
+  const Json& value = object.at(key);
+  if (!value.is_number() || !std::isfinite(value.get<double>())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: '", KeyPath(path, key), "' must be a finite number"));
+  }
+  *out = value.get<double>();
+  return absl::OkStatus();
+}
+
+template <typename Int>
+absl::Status ReadInt(const Json& object, const std::string& path, const char* key,
+                     Int* out) {
+  if (!object.contains(key)) return absl::OkStatus();
+  const Json& value = object.at(key);
+  const absl::Status error = absl::InvalidArgumentError(absl::StrCat(
+      "config: '", KeyPath(path, key), "' must be an integer in [",
+      std::numeric_limits<Int>::min(), ", ", std::numeric_limits<Int>::max(), "]"));
+  if (value.is_number_unsigned()) {
+    const uint64_t v = value.get<uint64_t>();
+    if (v > static_cast<uint64_t>(std::numeric_limits<Int>::max())) return error;
+    *out = static_cast<Int>(v);
+  } else if (value.is_number_integer()) {
+    const int64_t v = value.get<int64_t>();
+    if (v < 0 && !std::numeric_limits<Int>::is_signed) return error;
+    if (std::numeric_limits<Int>::is_signed &&
+        (v < static_cast<int64_t>(std::numeric_limits<Int>::min()) ||
+         v > static_cast<int64_t>(std::numeric_limits<Int>::max()))) {
+      return error;
+    }
+    *out = static_cast<Int>(v);
+  } else {
+    return error;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadString(const Json& object, const std::string& path, const char* key,
+                        std::string* out) {
+  if (!object.contains(key)) return absl::OkStatus();
+  const Json& value = object.at(key);
+  if (!value.is_string()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: '", KeyPath(path, key), "' must be a string"));
+  }
+  *out = value.get<std::string>();
+  return absl::OkStatus();
+}
+
+absl::Status ReadStrings(const Json& object, const std::string& path, const char* key,
+                         std::vector<std::string>* out) {
+  if (!object.contains(key)) return absl::OkStatus();
+  const Json& value = object.at(key);
+  const absl::Status error = absl::InvalidArgumentError(
+      absl::StrCat("config: '", KeyPath(path, key), "' must be an array of strings"));
+  if (!value.is_array()) return error;
+  out->clear();
+  for (const Json& item : value) {
+    if (!item.is_string()) return error;
+    out->push_back(item.get<std::string>());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseKnn(const Json& json, KnnOptions* knn) {
+  const std::string path = "knn";
+  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
+                                   {"k", "weighting", "hnsw_threshold", "hnsw_m",
+                                    "hnsw_ef_construction", "hnsw_ef_search"}));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "k", &knn->k));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "hnsw_threshold", &knn->hnsw_threshold));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "hnsw_m", &knn->hnsw_m));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "hnsw_ef_construction", &knn->hnsw_ef_construction));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "hnsw_ef_search", &knn->hnsw_ef_search));
+  std::string weighting = knn->weighting == KnnOptions::Weighting::kUniform ? "uniform"
+                                                                            : "similarity";
+  ROUTER_RETURN_IF_ERROR(ReadString(json, path, "weighting", &weighting));
+  if (weighting == "uniform") {
+    knn->weighting = KnnOptions::Weighting::kUniform;
+  } else if (weighting == "similarity") {
+    knn->weighting = KnnOptions::Weighting::kSimilarity;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: 'knn.weighting' must be \"uniform\" or \"similarity\", got \"", weighting,
+        "\""));
+  }
+  if (knn->k < 1) return absl::InvalidArgumentError("config: 'knn.k' must be >= 1");
+  return absl::OkStatus();
+}
+
+absl::Status ParseFeaturizer(const Json& json, TextFeaturizerOptions* options) {
+  const std::string path = "featurizer";
+  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
+                                   {"word_buckets", "char_buckets", "min_char_ngram",
+                                    "max_char_ngram", "dim", "seed", "power_iterations",
+                                    "max_text_bytes"}));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "word_buckets", &options->word_buckets));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "char_buckets", &options->char_buckets));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "min_char_ngram", &options->min_char_ngram));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "max_char_ngram", &options->max_char_ngram));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "dim", &options->dim));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "seed", &options->seed));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "power_iterations", &options->power_iterations));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "max_text_bytes", &options->max_text_bytes));
+  return absl::OkStatus();
+}
+
+absl::Status ParseConstraints(const Json& json, Constraints* constraints) {
+  const std::string path = "policy.constraints";
+  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
+                                   {"allowed_models", "denied_models", "allowed_tags",
+                                    "denied_tags", "max_latency_ms",
+                                    "enforce_context_window"}));
+  ROUTER_RETURN_IF_ERROR(ReadStrings(json, path, "allowed_models", &constraints->allowed_models));
+  ROUTER_RETURN_IF_ERROR(ReadStrings(json, path, "denied_models", &constraints->denied_models));
+  ROUTER_RETURN_IF_ERROR(ReadStrings(json, path, "allowed_tags", &constraints->allowed_tags));
+  ROUTER_RETURN_IF_ERROR(ReadStrings(json, path, "denied_tags", &constraints->denied_tags));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "max_latency_ms", &constraints->max_latency_ms));
+  if (json.contains("enforce_context_window")) {
+    if (!json.at("enforce_context_window").is_boolean()) {
+      return absl::InvalidArgumentError(
+          "config: 'policy.constraints.enforce_context_window' must be true or false");
+    }
+    constraints->enforce_context_window = json.at("enforce_context_window").get<bool>();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParsePolicy(const Json& json, PolicyConfig* policy) {
+  const std::string path = "policy";
+  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path, {"kind", "lambda", "tau", "constraints"}));
+  ROUTER_RETURN_IF_ERROR(ReadString(json, path, "kind", &policy->kind));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "lambda", &policy->lambda));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "tau", &policy->tau));
+  if (json.contains("constraints")) {
+    ROUTER_RETURN_IF_ERROR(ParseConstraints(json.at("constraints"), &policy->constraints));
+  }
+  // Validate values now, so a bad config fails at parse time.
+  return MakePolicy(*policy).status();
+}
+
+absl::Status ParseModel(const Json& json, size_t index, Profile* profile) {
+  const std::string path = absl::StrCat("models[", index, "]");
+  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
+                                   {"name", "input_usd_per_mtok", "output_usd_per_mtok",
+                                    "expected_output_tokens", "p50_latency_ms",
+                                    "context_window", "tags"}));
+  ROUTER_RETURN_IF_ERROR(ReadString(json, path, "name", &profile->name));
+  if (profile->name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("config: '", path, ".name' is required"));
+  }
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "input_usd_per_mtok", &profile->input_usd_per_mtok));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "output_usd_per_mtok", &profile->output_usd_per_mtok));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "expected_output_tokens", &profile->expected_output_tokens));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "p50_latency_ms", &profile->p50_latency_ms));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "context_window", &profile->context_window));
+  ROUTER_RETURN_IF_ERROR(ReadStrings(json, path, "tags", &profile->tags));
+  // Catalog::Add checks the ranges; check them here too for an early error.
+  Catalog probe;
+  return probe.Add(*profile);
+}
+
+}  // namespace
+
+absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
+  PipelineConfig config;
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) return config;
+  Json json;
+  try {
+    json = Json::parse(text.begin(), text.end());
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("config: not valid JSON: ", e.what()));
+  }
+  ROUTER_RETURN_IF_ERROR(
+      CheckKeys(json, "", {"router", "knn", "embedder", "featurizer", "policy", "models"}));
+  ROUTER_RETURN_IF_ERROR(ReadString(json, "", "router", &config.router));
+  if (config.router != "knn") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: 'router' must be \"knn\" (the only router built so far), got \"",
+        config.router, "\""));
+  }
+  ROUTER_RETURN_IF_ERROR(ReadString(json, "", "embedder", &config.embedder));
+  if (config.embedder != "auto" && config.embedder != "builtin" && config.embedder != "none") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: 'embedder' must be \"auto\", \"builtin\" or \"none\", got \"",
+        config.embedder, "\""));
+  }
+  if (json.contains("knn")) ROUTER_RETURN_IF_ERROR(ParseKnn(json.at("knn"), &config.knn));
+  if (json.contains("featurizer")) {
+    ROUTER_RETURN_IF_ERROR(ParseFeaturizer(json.at("featurizer"), &config.featurizer));
+  }
+  if (json.contains("policy")) {
+    ROUTER_RETURN_IF_ERROR(ParsePolicy(json.at("policy"), &config.policy));
+  }
+  if (json.contains("models")) {
+    const Json& models = json.at("models");
+    if (!models.is_array()) {
+      return absl::InvalidArgumentError("config: 'models' must be an array of objects");
+    }
+    for (size_t i = 0; i < models.size(); ++i) {
+      Profile profile;
+      ROUTER_RETURN_IF_ERROR(ParseModel(models[i], i, &profile));
+      config.models.push_back(std::move(profile));
+    }
+  }
+  return config;
+}
+
+absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const PolicyConfig& config) {
+  if (config.kind == "max_utility") {
+    ROUTER_ASSIGN_OR_RETURN(auto policy,
+                            MaxUtilityPolicy::Create(config.lambda, config.constraints));
+    return std::unique_ptr<Policy>(std::move(policy));
+  }
+  if (config.kind == "quality_floor") {
+    ROUTER_ASSIGN_OR_RETURN(auto policy,
+                            QualityFloorPolicy::Create(config.tau, config.constraints));
+    return std::unique_ptr<Policy>(std::move(policy));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "policy kind must be \"max_utility\" or \"quality_floor\", got \"", config.kind, "\""));
+}
+
+}  // namespace router

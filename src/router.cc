@@ -1,0 +1,54 @@
+#include "router/router.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "router/status.h"
+
+namespace router {
+
+absl::Status Router::EstimateBatch(absl::Span<const Query> queries,
+                                   absl::Span<Estimates> out) const {
+  if (out.size() != queries.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "EstimateBatch: ", queries.size(), " queries but ", out.size(), " outputs"));
+  }
+  for (size_t i = 0; i < queries.size(); ++i) {
+    ROUTER_RETURN_IF_ERROR(Annotate(Estimate(queries[i], &out[i]), absl::StrCat("query ", i)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Router::Observe(const Feedback& feedback) {
+  ROUTER_RETURN_IF_ERROR(ValidateVector(feedback.vector, dim(), "feedback vector"));
+  ROUTER_RETURN_IF_ERROR(catalog().Find(feedback.model).status());
+  if (!std::isfinite(feedback.score) || feedback.score < 0.0 || feedback.score > 1.0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("feedback score must be in [0, 1], got ", feedback.score));
+  }
+  if (!std::isfinite(feedback.cost_usd) || feedback.cost_usd < 0.0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("feedback cost must be finite and >= 0, got ", feedback.cost_usd));
+  }
+  return absl::OkStatus();  // offline routers do not learn online
+}
+
+absl::Status ValidateVector(absl::Span<const float> vector, int dim,
+                            std::string_view what) {
+  if (dim <= 0) {
+    return absl::FailedPreconditionError("the router is not fitted");
+  }
+  if (vector.data() == nullptr || vector.size() != static_cast<size_t>(dim)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        AbslView(what), " has dimension ", vector.size(), ", the router expects ", dim));
+  }
+  for (size_t i = 0; i < vector.size(); ++i) {
+    if (!std::isfinite(vector[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(AbslView(what), " has a non-finite value at index ", i));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace router

@@ -1,0 +1,196 @@
+#include "router/synthetic.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "router/query.h"
+
+namespace router {
+namespace {
+
+// splitmix64: a tiny generator whose output is the same on every platform
+// (std:: distributions are not), so generated data is reproducible anywhere.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+  int Below(int n) { return static_cast<int>(Uniform() * n); }
+
+ private:
+  uint64_t state_;
+};
+
+struct Topic {
+  const char* name;
+  std::vector<const char*> words;
+};
+
+const std::vector<Topic>& Topics() {
+  static const std::vector<Topic> topics = {
+      {"code",
+       {"python", "function", "compile", "bug", "stack", "trace", "segfault", "pointer",
+        "refactor", "unittest", "recursion", "array", "compiler", "lambda", "regex",
+        "api", "json", "thread", "mutex", "git", "debugger", "variable", "loop", "class"}},
+      {"math",
+       {"integral", "derivative", "prove", "theorem", "equation", "polynomial", "matrix",
+        "eigenvalue", "prime", "lemma", "geometry", "triangle", "probability", "sum",
+        "series", "limit", "algebra", "solve", "fraction", "integer", "vector", "angle",
+        "logarithm", "inequality"}},
+      {"history",
+       {"empire", "dynasty", "revolution", "treaty", "medieval", "roman", "war", "king",
+        "queen", "century", "colonial", "ancient", "battle", "monarchy", "pharaoh",
+        "renaissance", "crusade", "senate", "republic", "archive", "chronicle",
+        "napoleon", "byzantine", "feudal"}},
+      {"medicine",
+       {"symptom", "diagnosis", "dosage", "patient", "chronic", "infection", "vaccine",
+        "antibiotic", "cardiac", "therapy", "clinical", "tumor", "insulin", "fever",
+        "allergy", "surgery", "prescription", "blood", "pressure", "immune", "virus",
+        "nausea", "migraine", "anatomy"}},
+      {"law",
+       {"contract", "liability", "plaintiff", "defendant", "statute", "court", "appeal",
+        "tort", "clause", "jurisdiction", "lawsuit", "verdict", "attorney", "copyright",
+        "trademark", "negligence", "tenant", "landlord", "regulation", "compliance",
+        "arbitration", "testimony", "patent", "custody"}},
+      {"cooking",
+       {"recipe", "bake", "oven", "flour", "sauce", "simmer", "garlic", "onion", "butter",
+        "dough", "roast", "spice", "pasta", "knead", "marinade", "skillet", "broth",
+        "dessert", "vegetarian", "grill", "yeast", "whisk", "caramel", "saute"}},
+  };
+  return topics;
+}
+
+const std::vector<const char*>& FillerWords() {
+  static const std::vector<const char*> words = {
+      "please", "explain", "how", "what", "why", "the", "a", "of", "to", "in", "is",
+      "can", "you", "me", "help", "with", "this", "my", "about", "and", "for", "should",
+      "i", "it", "does", "work", "give", "example", "short", "answer", "detail", "best"};
+  return words;
+}
+
+struct ModelSpec {
+  const char* name;
+  double input_usd_per_mtok;
+  double output_usd_per_mtok;
+  std::vector<const char*> tags;
+  // Probability of a good answer per topic, in Topics() order:
+  //   code, math, history, medicine, law, cooking
+  double skill[6];
+};
+
+// Cheap specialists beat the expensive generalist on their own topics; the
+// generalist is the best single model overall.
+const std::vector<ModelSpec>& Models() {
+  static const std::vector<ModelSpec> models = {
+      {"small-coder", 0.15, 0.60, {"small", "code"}, {0.92, 0.45, 0.30, 0.30, 0.30, 0.35}},
+      {"small-math", 0.15, 0.60, {"small", "math"}, {0.40, 0.92, 0.30, 0.30, 0.30, 0.35}},
+      {"mid-writer", 0.50, 1.50, {"mid"}, {0.35, 0.30, 0.90, 0.55, 0.60, 0.88}},
+      {"large-generalist", 3.00, 15.00, {"large"}, {0.75, 0.72, 0.76, 0.90, 0.90, 0.74}},
+      {"tiny", 0.05, 0.10, {"small"}, {0.20, 0.15, 0.25, 0.20, 0.20, 0.60}},
+  };
+  return models;
+}
+
+constexpr double kExpectedOutputTokens = 200.0;
+
+std::string MakePrompt(int topic, const SyntheticOptions& options, Rng& rng) {
+  const std::vector<Topic>& topics = Topics();
+  const int span = std::max(0, options.max_words - options.min_words);
+  const int words = options.min_words + rng.Below(span + 1);
+  std::string prompt;
+  for (int i = 0; i < words; ++i) {
+    const char* word;
+    const double u = rng.Uniform();
+    if (u < options.filler_share) {
+      word = FillerWords()[rng.Below(static_cast<int>(FillerWords().size()))];
+    } else if (u < options.filler_share + 0.05) {
+      // An occasional word from another topic, as real prompts have.
+      const Topic& other = topics[rng.Below(static_cast<int>(topics.size()))];
+      word = other.words[rng.Below(static_cast<int>(other.words.size()))];
+    } else {
+      const Topic& own = topics[topic];
+      word = own.words[rng.Below(static_cast<int>(own.words.size()))];
+    }
+    if (!prompt.empty()) prompt += ' ';
+    prompt += word;
+  }
+  if (!prompt.empty()) prompt[0] = static_cast<char>(prompt[0] - 'a' + 'A');
+  prompt += '?';
+  return prompt;
+}
+
+}  // namespace
+
+SyntheticData GenerateSynthetic(const SyntheticOptions& options) {
+  const std::vector<Topic>& topics = Topics();
+  const std::vector<ModelSpec>& models = Models();
+  const int num_topics = static_cast<int>(topics.size());
+  const int num_models = static_cast<int>(models.size());
+
+  SyntheticData out;
+  for (const Topic& topic : topics) out.topics.push_back(topic.name);
+  for (const ModelSpec& spec : models) {
+    Profile profile;
+    profile.name = spec.name;
+    profile.input_usd_per_mtok = spec.input_usd_per_mtok;
+    profile.output_usd_per_mtok = spec.output_usd_per_mtok;
+    profile.expected_output_tokens = kExpectedOutputTokens;
+    for (const char* tag : spec.tags) profile.tags.push_back(tag);
+    out.catalog.Add(std::move(profile)).IgnoreError();  // names are unique
+    out.dataset.model_names.push_back(spec.name);
+  }
+  out.expected_score.resize(static_cast<size_t>(num_topics) * num_models);
+  for (int t = 0; t < num_topics; ++t) {
+    int best = 0;
+    for (int m = 0; m < num_models; ++m) {
+      out.expected_score[t * num_models + m] = models[m].skill[t];
+      if (models[m].skill[t] > models[best].skill[t]) best = m;
+    }
+    int value = best;
+    for (int m = 0; m < num_models; ++m) {
+      if (models[m].skill[t] >= models[best].skill[t] - 0.05 &&
+          models[m].output_usd_per_mtok < models[value].output_usd_per_mtok) {
+        value = m;
+      }
+    }
+    out.best_model_of_topic.push_back(models[best].name);
+    out.best_value_model_of_topic.push_back(models[value].name);
+  }
+
+  Rng rng(options.seed);
+  Dataset& data = out.dataset;
+  const int64_t rows = std::max<int64_t>(options.rows, 0);
+  data.scores.reserve(rows * num_models);
+  data.costs.reserve(rows * num_models);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int topic = static_cast<int>(r % num_topics);
+    std::string prompt = MakePrompt(topic, options, rng);
+    const int64_t input_tokens = EstimateInputTokens(prompt);
+    data.ids.push_back(absl::StrCat("syn-", r));
+    data.sources.push_back(topics[topic].name);
+    data.splits.push_back(rng.Uniform() < options.test_fraction ? Split::kTest
+                                                                : Split::kTrain);
+    data.prompts.push_back(std::move(prompt));
+    out.topic_of_row.push_back(topic);
+    for (int m = 0; m < num_models; ++m) {
+      data.scores.push_back(rng.Uniform() < models[m].skill[topic] ? 1.0 : 0.0);
+      data.costs.push_back(out.catalog.at(m).ExpectedCostUsd(input_tokens));
+    }
+  }
+  return out;
+}
+
+std::string SyntheticPrompt(int topic, uint64_t seed) {
+  Rng rng(seed ^ 0x5EED5EED5EEDull);
+  const int num_topics = static_cast<int>(Topics().size());
+  return MakePrompt(((topic % num_topics) + num_topics) % num_topics, SyntheticOptions{},
+                    rng);
+}
+
+}  // namespace router

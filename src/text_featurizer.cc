@@ -1,0 +1,399 @@
+#include "router/text_featurizer.h"
+
+// GCC 12 reports a false -Wmaybe-uninitialized inside Eigen's blocked
+// Householder code; it is Eigen's, not ours.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Dense>
+#include <Eigen/SparseCore>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "router/status.h"
+
+namespace router {
+namespace {
+
+using Feature = std::pair<int32_t, float>;
+using RowMatrix =
+    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Extra columns of the randomized SVD's test matrix (Halko et al. suggest
+// 5-10): they make the top `dim` directions accurate.
+constexpr int kOversample = 10;
+// Singular values below this share of the largest are rounding noise; their
+// directions would be arbitrary, so Fit drops them from dim().
+constexpr double kRankTolerance = 1e-8;
+
+// Per kind of feature a salt, so that the word "abc" and the char n-gram "abc"
+// do not land in mirrored buckets with the same sign.
+constexpr uint64_t kWordSalt = 0x9e3779b97f4a7c15ULL;
+constexpr uint64_t kCharSalt = 0xc2b2ae3d27d4eb4fULL;
+
+// Byte -> lower-cased byte, or 0 for a separator. Bytes >= 0x80 are kept as
+// they are so that UTF-8 words stay whole.
+constexpr std::array<uint8_t, 256> kWordByte = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    if (c >= 'A' && c <= 'Z') t[c] = static_cast<uint8_t>(c - 'A' + 'a');
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80) {
+      t[c] = static_cast<uint8_t>(c);
+    }
+  }
+  return t;
+}();
+
+// FNV-1a, finished with MurmurHash3's fmix64 so that every output bit
+// depends on every input byte: the bucket uses the low bits, the sign the top
+// one. Fixed-width integer arithmetic only, so identical on every platform.
+constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
+
+inline uint64_t FnvStep(uint64_t h, char c) {
+  return (h ^ static_cast<uint8_t>(c)) * kFnvPrime;
+}
+
+inline uint64_t Finish(uint64_t h, uint64_t salt) {
+  h ^= salt;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+// Buffers reused by every call on a thread, so Embed allocates only when a
+// text is larger than any seen before on that thread.
+struct Scratch {
+  std::string words;             // " w1 w2 ... wn ": lower-cased words
+  std::vector<int32_t> counts;   // signed count per bucket; zero between calls
+  std::vector<int32_t> touched;  // buckets counted into (may repeat)
+  std::vector<Feature> features;
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+absl::Status ValidateOptions(const TextFeaturizerOptions& o) {
+  if (o.word_buckets <= 0 || o.char_buckets <= 0 ||
+      int64_t{o.word_buckets} + o.char_buckets >
+          std::numeric_limits<int32_t>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TextFeaturizer: word_buckets (", o.word_buckets,
+                     ") and char_buckets (", o.char_buckets,
+                     ") must be positive and sum to less than 2^31"));
+  }
+  if (o.min_char_ngram < 1 || o.min_char_ngram > o.max_char_ngram) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TextFeaturizer: need 1 <= min_char_ngram <= max_char_ngram, got ",
+        o.min_char_ngram, " and ", o.max_char_ngram));
+  }
+  if (o.dim < 1 || o.power_iterations < 0 || o.max_text_bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TextFeaturizer: need dim >= 1, power_iterations >= 0 and "
+        "max_text_bytes >= 0, got ",
+        o.dim, ", ", o.power_iterations, " and ", o.max_text_bytes));
+  }
+  return absl::OkStatus();
+}
+
+// Counts the signed hashed features of `text` into s.counts and lists the
+// buckets counted into in s.touched. `o` must be valid.
+void CountFeatures(const TextFeaturizerOptions& o, std::string_view text,
+                   Scratch& s) {
+  const int32_t sparse_dim = o.word_buckets + o.char_buckets;
+  if (s.counts.size() < static_cast<size_t>(sparse_dim)) {
+    s.counts.resize(sparse_dim, 0);
+  }
+  s.touched.clear();
+  auto add = [&s](uint64_t h, int32_t offset, int32_t buckets) {
+    // Lemire's multiply-shift maps the low 32 bits onto [0, buckets).
+    const int32_t b =
+        offset + static_cast<int32_t>(((h & 0xffffffffULL) * buckets) >> 32);
+    if (s.counts[b] == 0) s.touched.push_back(b);
+    s.counts[b] += (h >> 63) ? -1 : 1;
+  };
+
+  // Words separated by single spaces, with a space at both ends: a padded
+  // word (for char n-grams) and a bigram are then both contiguous slices.
+  std::string& w = s.words;
+  w.assign(1, ' ');
+  for (char c : text) {
+    const uint8_t l = kWordByte[static_cast<uint8_t>(c)];
+    if (l != 0) {
+      w.push_back(static_cast<char>(l));
+    } else if (w.back() != ' ') {
+      w.push_back(' ');
+    }
+  }
+  if (w.back() != ' ') w.push_back(' ');
+
+  const size_t min_n = o.min_char_ngram;
+  const size_t max_n = o.max_char_ngram;
+  size_t prev_start = 0;
+  for (size_t start = 1; start < w.size(); ) {
+    const size_t end = w.find(' ', start);
+    uint64_t h = kFnvOffset;
+    for (size_t i = start; i < end; ++i) h = FnvStep(h, w[i]);
+    add(Finish(h, kWordSalt), 0, o.word_buckets);
+    if (prev_start != 0) {
+      h = kFnvOffset;
+      for (size_t i = prev_start; i < end; ++i) h = FnvStep(h, w[i]);
+      add(Finish(h, kWordSalt), 0, o.word_buckets);
+    }
+    // Char n-grams of " word " as sklearn's char_wb: a padded word shorter
+    // than min_n counts once, whole.
+    const char* p = w.data() + start - 1;
+    const size_t len = end - start + 2;
+    if (len < min_n) {
+      h = kFnvOffset;
+      for (size_t i = 0; i < len; ++i) h = FnvStep(h, p[i]);
+      add(Finish(h, kCharSalt), o.word_buckets, o.char_buckets);
+    } else {
+      for (size_t i = 0; i + min_n <= len; ++i) {
+        h = kFnvOffset;
+        const size_t stop = std::min(len, i + max_n);
+        for (size_t j = i; j < stop; ++j) {
+          h = FnvStep(h, p[j]);
+          if (j + 1 - i >= min_n) {
+            add(Finish(h, kCharSalt), o.word_buckets, o.char_buckets);
+          }
+        }
+      }
+    }
+    prev_start = start;
+    start = end + 1;
+  }
+}
+
+// Turns the counts into sublinear tf (times idf, when given) features and
+// zeroes the counts again. A bucket whose signed count cancelled to zero is
+// dropped, as is a repeat in s.touched (its count was zeroed already).
+void DrainFeatures(Scratch& s, const float* idf, bool sorted,
+                   std::vector<Feature>* out) {
+  if (sorted) std::sort(s.touched.begin(), s.touched.end());
+  out->clear();
+  for (int32_t b : s.touched) {
+    const int32_t c = s.counts[b];
+    if (c == 0) continue;
+    s.counts[b] = 0;
+    const int32_t a = c < 0 ? -c : c;
+    float v = a == 1 ? 1.0f : static_cast<float>(1.0 + std::log(static_cast<double>(a)));
+    if (c < 0) v = -v;
+    if (idf != nullptr) v *= idf[b];
+    out->emplace_back(b, v);
+  }
+}
+
+void Normalize(std::vector<Feature>* features) {
+  double sq = 0;
+  for (const auto& f : *features) sq += double{f.second} * f.second;
+  if (sq == 0) return;
+  const double inv = 1.0 / std::sqrt(sq);
+  for (auto& f : *features) f.second = static_cast<float>(f.second * inv);
+}
+
+// Orthonormal basis of the columns of `m` (thin Q of its QR), in place.
+void Orthonormalize(RowMatrix* m) {
+  const Eigen::HouseholderQR<Eigen::MatrixXd> qr{Eigen::MatrixXd(*m)};
+  *m = qr.householderQ() * Eigen::MatrixXd::Identity(m->rows(), m->cols());
+}
+
+// splitmix64 + Box-Muller: std::normal_distribution differs across standard
+// libraries, and the projection must not.
+class GaussianRng {
+ public:
+  explicit GaussianRng(uint64_t seed) : state_(seed) {}
+  double Next() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    // u1 in (0, 1] so the log is finite.
+    const double u1 = (static_cast<double>(Bits() >> 11) + 1.0) * 0x1.0p-53;
+    const double u2 = static_cast<double>(Bits() >> 11) * 0x1.0p-53;
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    constexpr double kTwoPi = 6.283185307179586476925286766559;
+    spare_ = r * std::sin(kTwoPi * u2);
+    has_spare_ = true;
+    return r * std::cos(kTwoPi * u2);
+  }
+
+ private:
+  uint64_t Bits() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  uint64_t state_;
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
+
+}  // namespace
+
+TextFeaturizer::TextFeaturizer(TextFeaturizerOptions options)
+    : options_(options) {}
+
+absl::Status TextFeaturizer::Fit(absl::Span<const std::string> texts) {
+  ROUTER_RETURN_IF_ERROR(ValidateOptions(options_));
+  if (texts.empty()) {
+    return absl::InvalidArgumentError("TextFeaturizer::Fit: empty corpus");
+  }
+  const int32_t d = sparse_dim();
+  const int64_t n = static_cast<int64_t>(texts.size());
+
+  // The training matrix in CSR form, built once and mapped by Eigen.
+  std::vector<int> outer(1, 0), inner;
+  std::vector<double> values;
+  std::vector<int64_t> df(d, 0);
+  Scratch& s = ThreadScratch();
+  for (const std::string& text : texts) {
+    CountFeatures(options_, text, s);
+    DrainFeatures(s, /*idf=*/nullptr, /*sorted=*/true, &s.features);
+    if (inner.size() + s.features.size() >
+        static_cast<size_t>(std::numeric_limits<int>::max())) {
+      return absl::InvalidArgumentError(
+          "TextFeaturizer::Fit: corpus has more than 2^31 features");
+    }
+    for (const auto& [b, v] : s.features) {
+      inner.push_back(b);
+      values.push_back(v);
+      ++df[b];
+    }
+    outer.push_back(static_cast<int>(inner.size()));
+  }
+  if (inner.empty()) {
+    return absl::InvalidArgumentError(
+        "TextFeaturizer::Fit: no text in the corpus has a word");
+  }
+
+  std::vector<float> idf(d);
+  for (int32_t b = 0; b < d; ++b) {
+    idf[b] = static_cast<float>(
+        std::log((1.0 + n) / (1.0 + static_cast<double>(df[b]))) + 1.0);
+  }
+  for (int64_t r = 0; r < n; ++r) {
+    double sq = 0;
+    for (int i = outer[r]; i < outer[r + 1]; ++i) {
+      values[i] *= idf[inner[i]];
+      sq += values[i] * values[i];
+    }
+    const double inv = sq > 0 ? 1.0 / std::sqrt(sq) : 0.0;
+    for (int i = outer[r]; i < outer[r + 1]; ++i) values[i] *= inv;
+  }
+  const Eigen::Map<const Eigen::SparseMatrix<double, Eigen::RowMajor, int>> x(
+      n, d, static_cast<int>(inner.size()), outer.data(), inner.data(),
+      values.data());
+
+  // Randomized SVD (Halko, Martinsson & Tropp 2011, algorithms 4.4 and 5.1).
+  const int64_t max_rank = std::min<int64_t>({options_.dim, n, d});
+  const int64_t width = std::min<int64_t>(max_rank + kOversample, std::min<int64_t>(n, d));
+  RowMatrix omega(d, width);
+  GaussianRng rng(options_.seed);
+  for (int64_t i = 0; i < d; ++i) {
+    for (int64_t j = 0; j < width; ++j) omega(i, j) = rng.Next();
+  }
+  RowMatrix q = x * omega;
+  omega = RowMatrix();
+  Orthonormalize(&q);
+  for (int it = 0; it < options_.power_iterations; ++it) {
+    RowMatrix z = x.transpose() * q;
+    Orthonormalize(&z);
+    q = x * z;
+    Orthonormalize(&q);
+  }
+  // B = Q^T X is small (width x d); its right singular vectors approximate
+  // those of X. Decompose B^T = U S V^T so that they are the columns of U.
+  const RowMatrix bt = x.transpose() * q;
+  const Eigen::BDCSVD<Eigen::MatrixXd> svd(Eigen::MatrixXd(bt),
+                                           Eigen::ComputeThinU);
+  const Eigen::VectorXd& sigma = svd.singularValues();
+  int k = 0;
+  while (k < max_rank && sigma(k) > kRankTolerance * sigma(0)) ++k;
+  if (k == 0) {
+    return absl::InvalidArgumentError(
+        "TextFeaturizer::Fit: the training matrix is zero");
+  }
+
+  std::vector<float> projection(static_cast<size_t>(d) * k);
+  const Eigen::MatrixXd& u = svd.matrixU();
+  for (int j = 0; j < k; ++j) {
+    // Singular vectors are defined up to sign; pin it so that refits on other
+    // platforms or Eigen versions agree.
+    Eigen::Index top = 0;
+    u.col(j).cwiseAbs().maxCoeff(&top);
+    const double sign = u(top, j) < 0 ? -1.0 : 1.0;
+    for (int32_t b = 0; b < d; ++b) {
+      projection[static_cast<size_t>(b) * k + j] =
+          static_cast<float>(sign * u(b, j));
+    }
+  }
+
+  idf_ = std::move(idf);
+  projection_ = std::move(projection);
+  dim_ = k;
+  return absl::OkStatus();
+}
+
+absl::Status TextFeaturizer::Embed(std::string_view text,
+                                   absl::Span<float> out) const {
+  if (!fitted()) {
+    return absl::FailedPreconditionError(
+        "TextFeaturizer::Embed: call Fit first");
+  }
+  if (out.size() != static_cast<size_t>(dim_)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TextFeaturizer::Embed: output has ", out.size(),
+                     " floats, dim() is ", dim_));
+  }
+  if (static_cast<int64_t>(text.size()) > options_.max_text_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TextFeaturizer::Embed: text of ", text.size(),
+                     " bytes exceeds max_text_bytes = ", options_.max_text_bytes));
+  }
+  Eigen::Map<Eigen::VectorXf> acc(out.data(), dim_);
+  acc.setZero();
+  Scratch& s = ThreadScratch();
+  CountFeatures(options_, text, s);
+  // Unsorted and not normalised: the final normalisation makes the sparse
+  // vector's scale irrelevant, and the order is still fixed by the text.
+  DrainFeatures(s, idf_.data(), /*sorted=*/false, &s.features);
+  for (const auto& [b, v] : s.features) {
+    acc += v * Eigen::Map<const Eigen::VectorXf>(
+                   projection_.data() + static_cast<size_t>(b) * dim_, dim_);
+  }
+  const float norm = acc.norm();
+  if (norm > 0 && std::isfinite(norm)) {
+    acc /= norm;
+  } else {
+    acc.setZero();
+  }
+  return absl::OkStatus();
+}
+
+void TextFeaturizer::SparseFeatures(std::string_view text,
+                                    std::vector<Feature>* out) const {
+  out->clear();
+  if (!ValidateOptions(options_).ok()) return;
+  Scratch& s = ThreadScratch();
+  CountFeatures(options_, text, s);
+  DrainFeatures(s, idf_.empty() ? nullptr : idf_.data(), /*sorted=*/true, out);
+  Normalize(out);
+}
+
+}  // namespace router

@@ -1,0 +1,247 @@
+#include "router/knn_router.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include <catch2/catch.hpp>
+
+namespace router {
+namespace {
+
+// Random reference data: `rows` unit-free vectors, scores with ~10% missing.
+struct Reference {
+  Dataset data;
+  Catalog catalog;
+};
+
+Reference MakeReference(int64_t rows, int dim, int models, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> gauss;
+  std::uniform_real_distribution<double> unit;
+  Reference ref;
+  for (int m = 0; m < models; ++m) {
+    const std::string name = "model-" + std::to_string(m);
+    ref.data.model_names.push_back(name);
+    Profile profile;
+    profile.name = name;
+    profile.input_usd_per_mtok = 1.0 + m;
+    REQUIRE(ref.catalog.Add(profile).ok());
+  }
+  ref.data.dim = dim;
+  for (int64_t r = 0; r < rows; ++r) {
+    ref.data.ids.push_back("r" + std::to_string(r));
+    ref.data.prompts.push_back("p");
+    ref.data.sources.push_back("s");
+    ref.data.splits.push_back(Split::kTrain);
+    for (int d = 0; d < dim; ++d) ref.data.vectors.push_back(gauss(rng));
+    for (int m = 0; m < models; ++m) {
+      ref.data.scores.push_back(unit(rng) < 0.1 ? NAN : std::round(unit(rng)));
+      ref.data.costs.push_back(unit(rng) * 1e-3);
+    }
+  }
+  return ref;
+}
+
+std::vector<float> RandomVector(int dim, std::mt19937& rng) {
+  std::normal_distribution<float> gauss;
+  std::vector<float> v(dim);
+  for (float& x : v) x = gauss(rng);
+  return v;
+}
+
+double Cosine(absl::Span<const float> a, absl::Span<const float> b) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    dot += double(a[i]) * b[i];
+    na += double(a[i]) * a[i];
+    nb += double(b[i]) * b[i];
+  }
+  return dot / std::sqrt(na * nb);
+}
+
+TEST_CASE("kNN estimates equal a brute-force reference", "[knn]") {
+  const int k = 15;
+  Reference ref = MakeReference(600, 12, 3, 1);
+  KnnRouter router(KnnOptions{.k = k});
+  REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  REQUIRE_FALSE(router.uses_hnsw());
+  std::mt19937 rng(99);
+  for (int trial = 0; trial < 25; ++trial) {
+    std::vector<float> q = RandomVector(12, rng);
+    // Brute force: sort every row by cosine similarity.
+    std::vector<std::pair<double, int64_t>> sims;
+    for (int64_t r = 0; r < ref.data.rows(); ++r) {
+      sims.push_back({Cosine(q, ref.data.vector(r)), r});
+    }
+    std::sort(sims.begin(), sims.end(), [](auto& a, auto& b) { return a.first > b.first; });
+    Estimates est;
+    REQUIRE(router.Estimate(Query{.vector = q}, &est).ok());
+    REQUIRE(est.evidence.size() == static_cast<size_t>(k));
+    for (int i = 0; i < k; ++i) {
+      CHECK(est.evidence[i].id == sims[i].second);
+      CHECK(est.evidence[i].similarity == Approx(sims[i].first).margin(1e-5));
+    }
+    for (int m = 0; m < 3; ++m) {
+      double w_sum = 0, wq = 0, wq2 = 0, wc = 0;
+      int support = 0;
+      for (int i = 0; i < k; ++i) {
+        const double w = std::max(sims[i].first, 1e-6);
+        const double s = ref.data.score(sims[i].second, m);
+        wc += w * ref.data.cost(sims[i].second, m);
+        if (std::isnan(s)) continue;
+        w_sum += w, wq += w * s, wq2 += w * s * s, ++support;
+      }
+      double w_all = 0;
+      for (int i = 0; i < k; ++i) w_all += std::max(sims[i].first, 1e-6);
+      const double mean = wq / w_sum;
+      CHECK(est.per_model[m].support == support);
+      CHECK(est.per_model[m].quality == Approx(mean).margin(1e-5));
+      CHECK(est.per_model[m].uncertainty ==
+            Approx(std::sqrt(std::max(wq2 / w_sum - mean * mean, 0.0))).margin(1e-4));
+      CHECK(est.per_model[m].expected_cost_usd == Approx(wc / w_all).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE("uniform weighting averages the neighbours' scores", "[knn]") {
+  Reference ref = MakeReference(200, 8, 2, 2);
+  KnnRouter router(KnnOptions{.k = 5, .weighting = KnnOptions::Weighting::kUniform});
+  REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  std::mt19937 rng(3);
+  std::vector<float> q = RandomVector(8, rng);
+  Estimates est;
+  REQUIRE(router.Estimate(Query{.vector = q}, &est).ok());
+  for (int m = 0; m < 2; ++m) {
+    double sum = 0;
+    int n = 0;
+    for (const Evidence& e : est.evidence) {
+      const double s = ref.data.score(e.id, m);
+      if (!std::isnan(s)) sum += s, ++n;
+    }
+    CHECK(est.per_model[m].quality == Approx(sum / n));
+  }
+}
+
+TEST_CASE("batch estimates equal single estimates", "[knn]") {
+  Reference ref = MakeReference(400, 10, 3, 4);
+  KnnRouter router(KnnOptions{.k = 7});
+  REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  std::mt19937 rng(5);
+  std::vector<std::vector<float>> vectors;
+  std::vector<Query> queries;
+  for (int i = 0; i < 30; ++i) vectors.push_back(RandomVector(10, rng));
+  for (auto& v : vectors) queries.push_back(Query{.vector = v});
+  std::vector<Estimates> batch(queries.size());
+  REQUIRE(router.EstimateBatch(queries, absl::MakeSpan(batch)).ok());
+  for (size_t i = 0; i < queries.size(); ++i) {
+    Estimates single;
+    REQUIRE(router.Estimate(queries[i], &single).ok());
+    for (int m = 0; m < 3; ++m) {
+      CHECK(batch[i].per_model[m].quality == Approx(single.per_model[m].quality).margin(1e-6));
+      CHECK(batch[i].per_model[m].expected_cost_usd ==
+            Approx(single.per_model[m].expected_cost_usd).margin(1e-9));
+    }
+  }
+}
+
+TEST_CASE("HNSW above the threshold finds nearly the exact neighbours", "[knn]") {
+  Reference ref = MakeReference(3000, 16, 2, 6);
+  KnnRouter exact(KnnOptions{.k = 10});
+  KnnRouter hnsw(KnnOptions{.k = 10, .hnsw_threshold = 1000});
+  REQUIRE(exact.Fit(ref.data, ref.catalog).ok());
+  REQUIRE(hnsw.Fit(ref.data, ref.catalog).ok());
+  REQUIRE(hnsw.uses_hnsw());
+  std::mt19937 rng(7);
+  int overlap = 0, total = 0;
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<float> q = RandomVector(16, rng);
+    Estimates a, b;
+    REQUIRE(exact.Estimate(Query{.vector = q}, &a).ok());
+    REQUIRE(hnsw.Estimate(Query{.vector = q}, &b).ok());
+    for (const Evidence& e : a.evidence) {
+      ++total;
+      for (const Evidence& f : b.evidence) overlap += (e.id == f.id);
+    }
+  }
+  CHECK(static_cast<double>(overlap) / total >= 0.9);  // recall@10
+}
+
+TEST_CASE("a model without neighbour scores falls back to its mean", "[knn]") {
+  Reference ref = MakeReference(50, 4, 2, 8);
+  // Model 1 has scores only in the first 10 rows.
+  for (int64_t r = 10; r < 50; ++r) ref.data.scores[r * 2 + 1] = NAN;
+  for (int64_t r = 0; r < 10; ++r) ref.data.scores[r * 2 + 1] = 1.0;
+  // Query far from rows 0..9: point it at row 30 with k = 1.
+  KnnRouter router(KnnOptions{.k = 1});
+  REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  Estimates est;
+  REQUIRE(router.Estimate(Query{.vector = ref.data.vector(30)}, &est).ok());
+  CHECK(est.evidence[0].id == 30);
+  CHECK(est.per_model[1].support == 0);
+  CHECK(est.per_model[1].quality == Approx(1.0));  // mean of the 10 known scores
+}
+
+TEST_CASE("cost falls back to the catalog price when neighbours have none", "[knn]") {
+  Reference ref = MakeReference(30, 4, 2, 9);
+  for (double& c : ref.data.costs) c = NAN;
+  KnnRouter router(KnnOptions{.k = 3});
+  REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  Estimates est;
+  REQUIRE(router.Estimate(Query{.vector = ref.data.vector(0), .input_tokens = 1000}, &est).ok());
+  CHECK(est.per_model[1].expected_cost_usd == Approx(ref.catalog.at(1).ExpectedCostUsd(1000)));
+}
+
+TEST_CASE("kNN rejects bad input and a failed Fit changes nothing", "[knn][errors]") {
+  Reference ref = MakeReference(40, 6, 2, 10);
+  KnnRouter router;
+  std::vector<float> q(6, 0.5f);
+  Estimates est;
+  CHECK(router.Estimate(Query{.vector = q}, &est).code() ==
+        absl::StatusCode::kFailedPrecondition);
+  REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  CHECK(router.Estimate(Query{.vector = q}, nullptr).code() ==
+        absl::StatusCode::kInvalidArgument);
+  std::vector<float> short_q(5, 0.5f);
+  CHECK(router.Estimate(Query{.vector = short_q}, &est).code() ==
+        absl::StatusCode::kInvalidArgument);
+  q[2] = NAN;
+  absl::Status nan_status = router.Estimate(Query{.vector = q}, &est);
+  CHECK(nan_status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(nan_status.message()).find("index 2") != std::string::npos);
+  q[2] = INFINITY;
+  CHECK_FALSE(router.Estimate(Query{.vector = q}, &est).ok());
+
+  // Failing fits: no vectors, unknown model, bad vector, empty catalog.
+  Dataset no_vectors = ref.data;
+  no_vectors.vectors.clear();
+  no_vectors.dim = 0;
+  CHECK_FALSE(router.Fit(no_vectors, ref.catalog).ok());
+  Catalog extra = ref.catalog;
+  REQUIRE(extra.Add(Profile{.name = "not-in-data"}).ok());
+  absl::Status unknown = router.Fit(ref.data, extra);
+  CHECK(std::string(unknown.message()).find("not-in-data") != std::string::npos);
+  Dataset bad = MakeReference(40, 3, 2, 11).data;
+  bad.vectors[5] = NAN;
+  CHECK_FALSE(router.Fit(bad, ref.catalog).ok());
+  CHECK_FALSE(router.Fit(ref.data, Catalog{}).ok());
+  CHECK_FALSE(KnnRouter(KnnOptions{.k = 0}).Fit(ref.data, ref.catalog).ok());
+  // Still the first fit: dimension 6, answers queries.
+  CHECK(router.dim() == 6);
+  std::vector<float> ok_q(6, 0.25f);
+  CHECK(router.Estimate(Query{.vector = ok_q}, &est).ok());
+}
+
+TEST_CASE("k larger than the reference set uses every row", "[knn]") {
+  Reference ref = MakeReference(5, 4, 2, 12);
+  KnnRouter router(KnnOptions{.k = 50});
+  REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  Estimates est;
+  std::vector<float> q(4, 1.0f);
+  REQUIRE(router.Estimate(Query{.vector = q}, &est).ok());
+  CHECK(est.evidence.size() == 5);
+}
+
+}  // namespace
+}  // namespace router

@@ -1,0 +1,72 @@
+# Installs BUILD_DIR into WORK_DIR/prefix, then builds and runs the consumers
+# against that prefix: through find_package(router), and through pkg-config.
+# Run by ctest (tests/package/CMakeLists.txt) with -D for every variable below.
+foreach(var BUILD_DIR CONSUMER_DIR WORK_DIR GENERATOR C_COMPILER CXX_COMPILER LIBDIR)
+  if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
+    message(FATAL_ERROR "run_package_test.cmake: ${var} is not set")
+  endif()
+endforeach()
+
+set(prefix ${WORK_DIR}/prefix)
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+
+function(run step)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "${step} failed (${result}):\n${ARGN}\n${out}\n${err}")
+  endif()
+  message(STATUS "${step}: ok")
+  set(last_output "${out}" PARENT_SCOPE)
+endfunction()
+
+# 1. Install.
+run("install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+foreach(file include/router_c.h include/router/pipeline.h
+             ${LIBDIR}/cmake/router/routerConfig.cmake
+             ${LIBDIR}/cmake/router/routerConfigVersion.cmake
+             ${LIBDIR}/cmake/router/routerTargets.cmake
+             ${LIBDIR}/pkgconfig/router.pc)
+  if(NOT EXISTS ${prefix}/${file})
+    message(FATAL_ERROR "install: ${prefix}/${file} is missing")
+  endif()
+endforeach()
+
+# The installed libraries are found through the environment only.
+set(ENV{LD_LIBRARY_PATH} "${prefix}/${LIBDIR}:$ENV{LD_LIBRARY_PATH}")
+
+# 2. find_package(router) consumer (C++ and C targets).
+set(build ${WORK_DIR}/find_package)
+set(make_program)
+if(MAKE_PROGRAM)
+  set(make_program -DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM})
+endif()
+if(NOT BUILD_TYPE)
+  set(BUILD_TYPE Release)
+endif()
+run("configure the find_package consumer"
+    ${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${build} -G ${GENERATOR} ${make_program}
+    -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DCMAKE_PREFIX_PATH=${prefix}
+    -DCMAKE_C_COMPILER=${C_COMPILER} -DCMAKE_CXX_COMPILER=${CXX_COMPILER})
+run("build the find_package consumer" ${CMAKE_COMMAND} --build ${build})
+run("run the C++ consumer (router::router)" ${build}/cpp_consumer)
+message("${last_output}")
+run("run the C consumer (router::router_c)" ${build}/c_consumer ${WORK_DIR}/cmake_)
+message("${last_output}")
+
+# 3. pkg-config consumer: the C program compiled by hand.
+if(NOT PKG_CONFIG)
+  message(FATAL_ERROR "pkg-config not found")
+endif()
+set(ENV{PKG_CONFIG_PATH} "${prefix}/${LIBDIR}/pkgconfig")
+run("pkg-config --modversion router" ${PKG_CONFIG} --modversion router)
+string(STRIP "${last_output}" version)
+run("pkg-config --cflags --libs router" ${PKG_CONFIG} --cflags --libs router)
+string(STRIP "${last_output}" flags)
+message(STATUS "router ${version}: ${flags}")
+separate_arguments(flags UNIX_COMMAND "${flags}")
+run("compile the pkg-config consumer"
+    ${C_COMPILER} -std=c99 -Wall -Wextra -pedantic -Werror ${CONSUMER_DIR}/consumer.c
+    ${flags} -o ${WORK_DIR}/pkg_config_consumer)
+run("run the pkg-config consumer" ${WORK_DIR}/pkg_config_consumer ${WORK_DIR}/pkg_config_)
+message("${last_output}")

@@ -1,0 +1,168 @@
+// Tests of MaxUtilityPolicy, QualityFloorPolicy and the constraints they share.
+#include <cmath>
+
+#include <catch2/catch.hpp>
+
+#include "router/max_utility_policy.h"
+#include "router/quality_floor_policy.h"
+
+namespace router {
+namespace {
+
+// Three models: cheap/weak, mid, expensive/strong.
+Catalog ThreeModels() {
+  Catalog catalog;
+  REQUIRE(catalog.Add({.name = "cheap", .input_usd_per_mtok = 0.1, .context_window = 4000,
+                       .tags = {"small"}}).ok());
+  REQUIRE(catalog.Add({.name = "mid", .input_usd_per_mtok = 1.0, .p50_latency_ms = 900,
+                       .tags = {"mid"}}).ok());
+  REQUIRE(catalog.Add({.name = "strong", .input_usd_per_mtok = 10.0,
+                       .p50_latency_ms = 3000, .tags = {"large"}}).ok());
+  return catalog;
+}
+
+Estimates Make(std::vector<std::pair<double, double>> quality_cost) {
+  Estimates e;
+  for (auto [q, c] : quality_cost) e.per_model.push_back({.quality = q, .expected_cost_usd = c});
+  return e;
+}
+
+TEST_CASE("max utility trades quality against cost by lambda", "[policy]") {
+  Catalog catalog = ThreeModels();
+  Estimates est = Make({{0.5, 0.001}, {0.7, 0.002}, {0.9, 0.010}});
+  Decision d;
+  auto pick = [&](double lambda) {
+    auto policy = MaxUtilityPolicy::Create(lambda).value();
+    REQUIRE(policy->Decide(est, catalog, Query{}, &d).ok());
+    return d.chosen.model;
+  };
+  CHECK(pick(0) == "strong");
+  CHECK(pick(20) == "strong");   // 0.9-0.2 = 0.7 > 0.7-0.04 = 0.66 > 0.48
+  CHECK(pick(50) == "mid");      // 0.4 < 0.6 > 0.45
+  CHECK(pick(1000) == "cheap");
+  // Ranked: all three, best first; fallbacks exclude the chosen one.
+  REQUIRE(d.ranked.size() == 3);
+  CHECK(d.ranked[0].model == "cheap");
+  CHECK(d.Fallbacks().size() == 2);
+  CHECK(d.ranked[1].utility >= d.ranked[2].utility);
+  CHECK(d.trace.policy == "max_utility");
+  CHECK(d.trace.policy_parameters == "lambda=1000");
+}
+
+TEST_CASE("ties go to the cheaper model, then to catalog order", "[policy]") {
+  Catalog catalog = ThreeModels();
+  auto policy = MaxUtilityPolicy::Create(0).value();
+  Decision d;
+  REQUIRE(policy->Decide(Make({{0.8, 0.005}, {0.8, 0.001}, {0.8, 0.001}}), catalog, Query{}, &d).ok());
+  CHECK(d.chosen.model == "mid");
+  CHECK(d.ranked[1].model == "strong");
+  CHECK(d.ranked[2].model == "cheap");
+}
+
+TEST_CASE("quality floor picks the cheapest model that reaches tau", "[policy]") {
+  Catalog catalog = ThreeModels();
+  Estimates est = Make({{0.5, 0.001}, {0.7, 0.002}, {0.9, 0.010}});
+  Decision d;
+  auto pick = [&](double tau) {
+    auto policy = QualityFloorPolicy::Create(tau).value();
+    REQUIRE(policy->Decide(est, catalog, Query{}, &d).ok());
+    return d.chosen.model;
+  };
+  CHECK(pick(0.4) == "cheap");
+  CHECK(pick(0.6) == "mid");
+  CHECK(d.ranked[1].model == "strong");  // also meets the floor, costs more
+  CHECK(d.ranked[2].model == "cheap");
+  CHECK(d.trace.note.empty());
+  CHECK(pick(0.85) == "strong");
+  CHECK(pick(0.95) == "strong");  // nobody reaches it: the best quality
+  CHECK_FALSE(d.trace.note.empty());
+}
+
+TEST_CASE("constraints exclude models and say why", "[policy][constraints]") {
+  Catalog catalog = ThreeModels();
+  Estimates est = Make({{0.5, 0.001}, {0.7, 0.002}, {0.9, 0.010}});
+  Decision d;
+  auto decide = [&](Constraints c, Query q = {}) {
+    auto policy = MaxUtilityPolicy::Create(0, std::move(c)).value();
+    return policy->Decide(est, catalog, q, &d);
+  };
+  REQUIRE(decide({.denied_models = {"strong"}}).ok());
+  CHECK(d.chosen.model == "mid");
+  REQUIRE(d.trace.excluded.size() == 1);
+  CHECK(d.trace.excluded[0].model == "strong");
+  CHECK(d.trace.excluded[0].reason == "denied by name");
+
+  REQUIRE(decide({.allowed_models = {"cheap"}}).ok());
+  CHECK(d.chosen.model == "cheap");
+  CHECK(d.ranked.size() == 1);
+
+  REQUIRE(decide({.allowed_tags = {"small", "mid"}}).ok());
+  CHECK(d.chosen.model == "mid");
+  REQUIRE(decide({.denied_tags = {"large"}}).ok());
+  CHECK(d.chosen.model == "mid");
+  REQUIRE(decide({.max_latency_ms = 1000}).ok());
+  CHECK(d.chosen.model == "mid");
+
+  // The cheap model's 4000-token window cannot hold 3900 + 200 tokens.
+  est = Make({{0.9, 0.001}, {0.7, 0.002}, {0.5, 0.010}});
+  REQUIRE(decide({}, Query{.input_tokens = 3900}).ok());
+  CHECK(d.chosen.model == "mid");
+  CHECK(d.trace.excluded[0].reason.find("context window") != std::string::npos);
+  REQUIRE(decide({.enforce_context_window = false}, Query{.input_tokens = 3900}).ok());
+  CHECK(d.chosen.model == "cheap");
+
+  absl::Status none = decide({.allowed_models = {"nonexistent"}});
+  CHECK(none.code() == absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("policies reject bad parameters and mismatched estimates", "[policy][errors]") {
+  CHECK_FALSE(MaxUtilityPolicy::Create(-1).ok());
+  CHECK_FALSE(MaxUtilityPolicy::Create(NAN).ok());
+  CHECK_FALSE(MaxUtilityPolicy::Create(INFINITY).ok());
+  CHECK_FALSE(QualityFloorPolicy::Create(1.5).ok());
+  CHECK_FALSE(QualityFloorPolicy::Create(NAN).ok());
+
+  Catalog catalog = ThreeModels();
+  auto policy = MaxUtilityPolicy::Create(1).value();
+  Decision d;
+  CHECK(policy->Decide(Make({{0.5, 0.1}}), catalog, Query{}, &d).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(policy->Decide(Make({}), Catalog{}, Query{}, &d).code() ==
+        absl::StatusCode::kFailedPrecondition);
+  CHECK(policy->Decide(Make({{0.5, 0.1}, {0.5, 0.1}, {0.5, 0.1}}), catalog, Query{}, nullptr)
+            .code() == absl::StatusCode::kInvalidArgument);
+  // A NaN estimate excludes its model instead of poisoning the ranking.
+  REQUIRE(policy->Decide(Make({{NAN, 0.001}, {0.6, 0.002}, {0.5, NAN}}), catalog, Query{}, &d).ok());
+  CHECK(d.chosen.model == "mid");
+  CHECK(d.trace.excluded.size() == 2);
+}
+
+TEST_CASE("catalog rejects duplicates and bad prices", "[catalog][errors]") {
+  Catalog catalog;
+  CHECK(catalog.Add({.name = "a"}).ok());
+  CHECK_FALSE(catalog.Add({.name = "a"}).ok());
+  CHECK_FALSE(catalog.Add({.name = ""}).ok());
+  CHECK_FALSE(catalog.Add({.name = "b", .input_usd_per_mtok = -1}).ok());
+  CHECK_FALSE(catalog.Add({.name = "c", .output_usd_per_mtok = NAN}).ok());
+  CHECK(catalog.size() == 1);
+  CHECK(catalog.Find("a").value() == 0);
+  CHECK(catalog.Find("zzz").status().code() == absl::StatusCode::kNotFound);
+}
+
+TEST_CASE("decision explains itself in text and JSON", "[decision]") {
+  Catalog catalog = ThreeModels();
+  auto policy = MaxUtilityPolicy::Create(0, {.denied_models = {"mid"}}).value();
+  Decision d;
+  REQUIRE(policy->Decide(Make({{0.5, 0.001}, {0.7, 0.002}, {0.9, 0.010}}), catalog, Query{}, &d).ok());
+  const std::string text = d.Explain();
+  CHECK(text.find("Chose strong") != std::string::npos);
+  CHECK(text.find("max_utility") != std::string::npos);
+  CHECK(text.find("Fallbacks in order: cheap") != std::string::npos);
+  CHECK(text.find("mid (denied by name)") != std::string::npos);
+  const std::string json = d.ToJson();
+  CHECK(json.find("\"chosen\":{") != std::string::npos);
+  CHECK(json.find("\"reason\":\"denied by name\"") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace router

@@ -1,0 +1,414 @@
+#include "router/text_featurizer.h"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace router {
+namespace {
+
+using Features = std::vector<std::pair<int32_t, float>>;
+
+// A tiny deterministic generator, so the corpora are the same everywhere.
+class Lcg {
+ public:
+  explicit Lcg(uint64_t seed) : state_(seed * 2862933555777941757ULL + 1) {}
+  size_t Below(size_t n) {
+    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<size_t>((state_ >> 33) % n);
+  }
+
+ private:
+  uint64_t state_;
+};
+
+const std::vector<std::vector<std::string>>& Topics() {
+  static const auto* topics = new std::vector<std::vector<std::string>>{
+      {"recipe", "bake", "oven", "flour", "sugar", "butter", "whisk", "dough",
+       "simmer", "garlic", "onion", "saute", "roast", "pasta", "sauce",
+       "knead"},
+      {"compile", "pointer", "function", "variable", "debug", "python",
+       "segfault", "linker", "template", "recursion", "array", "thread",
+       "mutex", "iterator", "kernel", "syntax"},
+      {"galaxy", "telescope", "orbit", "nebula", "planet", "comet",
+       "asteroid", "supernova", "redshift", "quasar", "eclipse", "jupiter",
+       "saturn", "cosmic", "stellar", "parallax"},
+  };
+  return *topics;
+}
+
+// A prompt of `topic`: mostly topic words, some shared filler words.
+std::string Prompt(int topic, Lcg& rng) {
+  static const std::vector<std::string> filler = {
+      "the", "how", "do", "i", "what", "is", "a", "of", "please", "explain"};
+  const auto& words = Topics()[topic];
+  std::string text;
+  const size_t n = 8 + rng.Below(7);
+  for (size_t i = 0; i < n; ++i) {
+    if (!text.empty()) text += ' ';
+    text += rng.Below(10) < 3 ? filler[rng.Below(filler.size())]
+                              : words[rng.Below(words.size())];
+  }
+  return text;
+}
+
+std::vector<std::string> TopicCorpus(int per_topic, uint64_t seed) {
+  Lcg rng(seed);
+  std::vector<std::string> texts;
+  for (int i = 0; i < per_topic; ++i) {
+    for (int t = 0; t < 3; ++t) texts.push_back(Prompt(t, rng));
+  }
+  return texts;
+}
+
+std::vector<float> MustEmbed(const TextFeaturizer& f, std::string_view text) {
+  std::vector<float> v(f.dim());
+  const absl::Status status = f.Embed(text, absl::MakeSpan(v));
+  REQUIRE(status.ok());
+  return v;
+}
+
+double Dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += double{a[i]} * b[i];
+  return s;
+}
+
+double SparseDot(const Features& a, const Features& b) {
+  double s = 0;
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i].first < b[j].first) {
+      ++i;
+    } else if (a[i].first > b[j].first) {
+      ++j;
+    } else {
+      s += double{a[i++].second} * b[j++].second;
+    }
+  }
+  return s;
+}
+
+TextFeaturizerOptions SmallOptions() {
+  TextFeaturizerOptions o;
+  o.word_buckets = 1024;
+  o.char_buckets = 1024;
+  o.dim = 16;
+  return o;
+}
+
+TEST_CASE("the feature hash is pinned") {
+  // Constants computed once from the hash (FNV-1a + fmix64, multiply-shift
+  // bucket, top bit sign); if this fails, saved featurizers stop matching.
+  TextFeaturizerOptions o;
+  o.word_buckets = 1 << 16;
+  o.char_buckets = 1 << 16;
+  o.min_char_ngram = 3;
+  o.max_char_ngram = 3;
+  const TextFeaturizer f(o);
+  const float r6 = 1 / std::sqrt(6.0f), r5 = 1 / std::sqrt(5.0f);
+  const std::vector<std::pair<std::string, Features>> cases = {
+      // "hello" and " he", "hel", "ell", "llo", "lo ".
+      {"hello",
+       {{14722, -r6}, {71928, -r6}, {87566, -r6}, {100970, r6},
+        {106514, -r6}, {117040, -r6}}},
+      // "a", "b", "a b" and " a ", " b ".
+      {"a b",
+       {{7279, -r5}, {13352, r5}, {38920, -r5}, {66070, -r5}, {128360, r5}}},
+      // Only the bigram differs: "b a" instead of "a b".
+      {"b a",
+       {{7279, -r5}, {38920, -r5}, {59390, -r5}, {66070, -r5}, {128360, r5}}},
+  };
+  for (const auto& [text, expected] : cases) {
+    INFO(text);
+    Features got;
+    f.SparseFeatures(text, &got);
+    REQUIRE(got.size() == expected.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].first == expected[i].first);
+      CHECK(got[i].second == Approx(expected[i].second).margin(1e-6));
+    }
+  }
+}
+
+TEST_CASE("sparse features are sorted, normalised and have words, bigrams "
+          "and char n-grams") {
+  const TextFeaturizer f(SmallOptions());
+  const int wb = f.options().word_buckets;
+  Features features;
+  f.SparseFeatures("The quick brown fox; the QUICK dog!", &features);
+  REQUIRE_FALSE(features.empty());
+  double sq = 0;
+  for (size_t i = 0; i < features.size(); ++i) {
+    if (i > 0) CHECK(features[i - 1].first < features[i].first);
+    CHECK(features[i].first >= 0);
+    CHECK(features[i].first < f.sparse_dim());
+    sq += double{features[i].second} * features[i].second;
+  }
+  CHECK(sq == Approx(1.0).margin(1e-5));
+
+  // One word: one word feature (its unigram) and char n-grams.
+  f.SparseFeatures("tokenizer", &features);
+  int word = 0, chars = 0;
+  for (const auto& [b, v] : features) (b < wb ? word : chars)++;
+  CHECK(word == 1);
+  CHECK(chars >= 3);
+
+  // Bigrams make word order matter; case and separators do not.
+  Features ab, ba, ab2;
+  f.SparseFeatures("a b", &ab);
+  f.SparseFeatures("b a", &ba);
+  f.SparseFeatures("  A,\tB?? ", &ab2);
+  CHECK(ab != ba);
+  CHECK(ab == ab2);
+
+  // Repeats are counted sublinearly: 1 + ln(3) for a word said three times.
+  f.SparseFeatures("zebra zebra zebra", &features);
+  float max_abs = 0, min_abs = 1e9f;
+  for (const auto& [b, v] : features) {
+    max_abs = std::max(max_abs, std::abs(v));
+    min_abs = std::min(min_abs, std::abs(v));
+  }
+  CHECK(max_abs / min_abs == Approx(1 + std::log(3.0)).epsilon(1e-4));
+
+  // Bytes >= 0x80 are word characters and are not lower-cased.
+  Features cafe, cafe_upper;
+  f.SparseFeatures("caf\xc3\xa9", &cafe);
+  f.SparseFeatures("CAF\xc3\x89", &cafe_upper);
+  word = 0;
+  for (const auto& [b, v] : cafe) word += b < wb;
+  CHECK(word == 1);
+  CHECK(cafe != cafe_upper);
+
+  f.SparseFeatures("", &features);
+  CHECK(features.empty());
+  f.SparseFeatures(" ,;!? \n", &features);
+  CHECK(features.empty());
+}
+
+TEST_CASE("fitting is deterministic") {
+  const std::vector<std::string> corpus = TopicCorpus(20, 1);
+  TextFeaturizer a(SmallOptions()), b(SmallOptions());
+  REQUIRE(a.Fit(corpus).ok());
+  REQUIRE(b.Fit(corpus).ok());
+  REQUIRE(a.dim() == 16);
+  REQUIRE(b.dim() == 16);
+  Lcg rng(99);
+  for (int i = 0; i < 10; ++i) {
+    const std::string text = Prompt(i % 3, rng);
+    const std::vector<float> va = MustEmbed(a, text), vb = MustEmbed(b, text);
+    CHECK(std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0);
+    Features sa, sb;
+    a.SparseFeatures(text, &sa);
+    b.SparseFeatures(text, &sb);
+    CHECK(sa == sb);
+  }
+}
+
+TEST_CASE("embeddings are unit vectors, the empty text is zero") {
+  TextFeaturizer f(SmallOptions());
+  REQUIRE(f.Fit(TopicCorpus(20, 2)).ok());
+  for (const std::string text :
+       {"bake the dough", "x", "completely unseen words here", "a"}) {
+    INFO(text);
+    const std::vector<float> v = MustEmbed(f, text);
+    CHECK(std::sqrt(Dot(v, v)) == Approx(1.0).margin(1e-5));
+  }
+  for (const std::string text : {"", "  ...  !!"}) {
+    const std::vector<float> v = MustEmbed(f, text);
+    for (float x : v) CHECK(x == 0.0f);
+  }
+}
+
+TEST_CASE("prompts of one topic are closer than prompts of different topics") {
+  TextFeaturizer f(SmallOptions());
+  REQUIRE(f.Fit(TopicCorpus(40, 3)).ok());
+  Lcg rng(12345);  // unseen prompts
+  std::vector<std::vector<float>> v[3];
+  for (int i = 0; i < 8; ++i) {
+    for (int t = 0; t < 3; ++t) v[t].push_back(MustEmbed(f, Prompt(t, rng)));
+  }
+  double same = 0, different = 0, worst_same = 1, best_different = -1;
+  int n_same = 0, n_different = 0;
+  for (int t = 0; t < 3; ++t) {
+    for (int u = t; u < 3; ++u) {
+      for (int i = 0; i < 8; ++i) {
+        for (int j = 0; j < 8; ++j) {
+          if (t == u && i >= j) continue;
+          const double c = Dot(v[t][i], v[u][j]);
+          if (t == u) {
+            same += c, ++n_same, worst_same = std::min(worst_same, c);
+          } else {
+            different += c, ++n_different;
+            best_different = std::max(best_different, c);
+          }
+        }
+      }
+    }
+  }
+  same /= n_same;
+  different /= n_different;
+  INFO("same " << same << " different " << different << " worst same "
+               << worst_same << " best different " << best_different);
+  CHECK(same > different + 0.5);
+  CHECK(worst_same > best_different);
+}
+
+TEST_CASE("with dim at the corpus rank the projection keeps inner products") {
+  // The training vectors span a space of rank <= N, so projecting onto all N
+  // right-singular vectors must preserve their inner products exactly.
+  TextFeaturizerOptions o = SmallOptions();
+  o.dim = 64;
+  TextFeaturizer f(o);
+  const std::vector<std::string> corpus = TopicCorpus(4, 4);  // 12 texts
+  REQUIRE(f.Fit(corpus).ok());
+  REQUIRE(f.dim() == 12);
+  for (size_t i = 0; i < corpus.size(); ++i) {
+    for (size_t j = 0; j < corpus.size(); ++j) {
+      Features si, sj;
+      f.SparseFeatures(corpus[i], &si);
+      f.SparseFeatures(corpus[j], &sj);
+      CHECK(Dot(MustEmbed(f, corpus[i]), MustEmbed(f, corpus[j])) ==
+            Approx(SparseDot(si, sj)).margin(1e-4));
+    }
+  }
+}
+
+TEST_CASE("fit lowers dim to the rank of the corpus") {
+  TextFeaturizer f;  // dim 256
+  REQUIRE(f.Fit(std::vector<std::string>{"alpha beta", "gamma delta",
+                                         "epsilon", "zeta eta theta",
+                                         "iota"})
+              .ok());
+  CHECK(f.dim() == 5);
+  CHECK(MustEmbed(f, "alpha").size() == 5);
+
+  // Repeated texts add no rank.
+  TextFeaturizer g;
+  std::vector<std::string> repeated;
+  for (int i = 0; i < 10; ++i) {
+    repeated.insert(repeated.end(), {"one two", "three", "four five six"});
+  }
+  REQUIRE(g.Fit(repeated).ok());
+  CHECK(g.dim() == 3);
+}
+
+TEST_CASE("errors") {
+  TextFeaturizerOptions o = SmallOptions();
+  o.max_text_bytes = 100;
+  TextFeaturizer f(o);
+  std::vector<float> out(16);
+  CHECK(f.Embed("hello", absl::MakeSpan(out)).code() ==
+        absl::StatusCode::kFailedPrecondition);
+  CHECK_FALSE(f.fitted());
+
+  CHECK(f.Fit({}).code() == absl::StatusCode::kInvalidArgument);
+  CHECK(f.Fit(std::vector<std::string>{"", "?!"}).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK_FALSE(f.fitted());
+
+  REQUIRE(f.Fit(TopicCorpus(10, 5)).ok());
+  REQUIRE(f.dim() == 16);
+  const std::vector<float> before = MustEmbed(f, "bake the dough");
+
+  std::vector<float> wrong(15);
+  CHECK(f.Embed("hello", absl::MakeSpan(wrong)).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(f.Embed(std::string(100, 'a'), absl::MakeSpan(out)).ok());
+  const absl::Status too_long = f.Embed(std::string(101, 'a'), absl::MakeSpan(out));
+  CHECK(too_long.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(too_long.message()).find("101") != std::string::npos);
+  CHECK(std::string(too_long.message()).find("100") != std::string::npos);
+
+  // A failed Fit leaves the fitted state alone.
+  CHECK(f.Fit({}).code() == absl::StatusCode::kInvalidArgument);
+  CHECK(f.dim() == 16);
+  CHECK(MustEmbed(f, "bake the dough") == before);
+
+  const std::vector<std::string> corpus = {"some text", "more text"};
+  auto invalid = [&](auto mutate) {
+    TextFeaturizerOptions bad = SmallOptions();
+    mutate(bad);
+    TextFeaturizer g(bad);
+    const absl::Status status = g.Fit(corpus);
+    CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+    CHECK_FALSE(g.fitted());
+    Features features;
+    g.SparseFeatures("some text", &features);
+    CHECK(features.empty());
+  };
+  invalid([](TextFeaturizerOptions& b) { b.word_buckets = 0; });
+  invalid([](TextFeaturizerOptions& b) { b.char_buckets = -4; });
+  invalid([](TextFeaturizerOptions& b) { b.min_char_ngram = 0; });
+  invalid([](TextFeaturizerOptions& b) {
+    b.min_char_ngram = 5;
+    b.max_char_ngram = 3;
+  });
+  invalid([](TextFeaturizerOptions& b) { b.dim = 0; });
+  invalid([](TextFeaturizerOptions& b) { b.power_iterations = -1; });
+}
+
+TEST_CASE("binary bytes, invalid UTF-8 and huge words do not crash") {
+  TextFeaturizer f(SmallOptions());
+  std::vector<std::string> corpus = TopicCorpus(10, 6);
+  std::string all_bytes;
+  for (int c = 0; c < 256; ++c) all_bytes.push_back(static_cast<char>(c));
+  corpus.push_back(all_bytes);
+  REQUIRE(f.Fit(corpus).ok());
+
+  Lcg rng(7);
+  std::string noise(5000, '\0');
+  for (char& c : noise) c = static_cast<char>(rng.Below(256));
+  const std::string huge_word(200000, 'q');
+  std::string mixed = "\xff\xfe\xc3 bake \xe2\x82 \x80\x80\x80" + huge_word;
+  for (const std::string& text :
+       {all_bytes, noise, huge_word, mixed, std::string(1000, '\0'),
+        std::string("\xc3")}) {
+    const std::vector<float> v = MustEmbed(f, text);
+    CHECK(std::sqrt(Dot(v, v)) == Approx(1.0).margin(1e-5));
+  }
+}
+
+TEST_CASE("embed is safe from many threads at once") {
+  TextFeaturizer f(SmallOptions());
+  REQUIRE(f.Fit(TopicCorpus(20, 8)).ok());
+  const std::vector<std::string> texts = TopicCorpus(30, 9);
+  std::vector<std::vector<float>> expected;
+  for (const auto& t : texts) expected.push_back(MustEmbed(f, t));
+
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<float> v(f.dim());
+      for (int round = 0; round < 20; ++round) {
+        for (size_t i = 0; i < texts.size(); ++i) {
+          const size_t k = (i + t * 7) % texts.size();
+          if (!f.Embed(texts[k], absl::MakeSpan(v)).ok() || v != expected[k]) {
+            ++mismatches[t];
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int m : mismatches) CHECK(m == 0);
+}
+
+TEST_CASE("refitting replaces the learned state") {
+  TextFeaturizer f(SmallOptions());
+  REQUIRE(f.Fit(TopicCorpus(20, 10)).ok());
+  REQUIRE(f.dim() == 16);
+  REQUIRE(f.Fit(std::vector<std::string>{"just", "three", "texts"}).ok());
+  CHECK(f.dim() == 3);
+  CHECK(MustEmbed(f, "just texts").size() == 3);
+}
+
+}  // namespace
+}  // namespace router
