@@ -153,11 +153,12 @@ ROUTER_API const char* router_version_string(void);
  * Status codes and errors
  * ---------------------------------------------------------------------------
  * router_status_t is an int32_t, not a C enum, so its size is fixed across
- * compilers. The values equal absl::StatusCode's and are frozen. The codes
- * this ABI returns today are OK, INVALID_ARGUMENT, NOT_FOUND,
- * FAILED_PRECONDITION, OUT_OF_RANGE, RESOURCE_EXHAUSTED, UNIMPLEMENTED,
- * INTERNAL, UNKNOWN and DATA_LOSS; callers should treat any other non-zero
- * value as a failure too.
+ * compilers. The values equal absl::StatusCode's and are frozen: a code is
+ * never renumbered, and a removed code's value is never reused. Most failures
+ * are INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION or OUT_OF_RANGE; I/O
+ * errors map errno (e.g. PERMISSION_DENIED); out of memory is
+ * RESOURCE_EXHAUSTED. Treat any non-zero value as a failure, including codes
+ * this list does not have yet.
  */
 typedef int32_t router_status_t;
 

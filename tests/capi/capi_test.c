@@ -199,7 +199,7 @@ static void TestCreateErrors(void) {
   EXPECT(router_create_from_dataset(NULL, NULL, &router), ROUTER_INVALID_ARGUMENT);
   CHECK(strstr(router_last_error_message(), "dataset_jsonl_path") != NULL);
   EXPECT(router_create_from_dataset(path, NULL, NULL), ROUTER_INVALID_ARGUMENT);
-  CHECK(strstr(router_last_error_message(), "out") != NULL);
+  CHECK(strstr(router_last_error_message(), "out is NULL") != NULL);
 
   router = sentinel;
   EXPECT(router_create_from_dataset(PathOf("does-not-exist.jsonl", npy, sizeof(npy)), NULL,

@@ -1,0 +1,420 @@
+// route_bench: latency and throughput of the routing path.
+//
+//   Estimate/{exact,hnsw}/rows:N/omp:{default,1}  KnnRouter::Estimate, one query
+//   Route/exact/rows:10000                        Pipeline::Route (estimate + policy)
+//   RouteText/bytes:B                             Pipeline::RouteText (embed + kNN + policy)
+//   Embed/bytes:B                                 TextFeaturizer::Embed alone
+//   EstimateBatch/{exact,hnsw}/rows:N/batch:256   KnnRouter::EstimateBatch
+//
+// Reference data is random and seeded: d = 256 unit vectors, M = 9 models,
+// 0/1 scores and random costs; k = 40. Exact means IndexFlatIP (hnsw_threshold
+// huge), HNSW means hnsw_threshold = 0 with the default M = 32, efSearch = 128.
+// Isotropic random vectors are a hard case for HNSW (no cluster structure), so
+// its figures here are pessimistic next to real embeddings. Each fixture is
+// built once, on first use, and reused by every iteration and repetition; its
+// build time is logged to stderr and reported as the counter build_s.
+//
+// Percentiles: each single-call benchmark times every call itself with
+// steady_clock and reports p50_us and p99_us as counters (exact order
+// statistics over the run's timed iterations). This is simpler than manual
+// timing plus custom ComputeStatistics, which would give percentiles of
+// per-repetition means rather than of calls. The mean is Google Benchmark's
+// real time per iteration; the CPU column is the calling thread's CPU time.
+// Every benchmark also reports helper_cpu_us: CPU time per call burned by the
+// process's other threads (OpenMP workers, OpenBLAS threads). Unlike wall
+// time it does not grow when the machine is busy, so it shows whether a call
+// fans out to more cores even on a shared machine.
+//
+// The omp:1 variants call omp_set_num_threads(1) for their duration, so the
+// effect of FAISS's OpenMP threads is measured side by side in one run. That
+// does not reach OpenBLAS (pthreads build), which only OMP_NUM_THREADS=1 in
+// the environment limits; scripts/bench.sh does that second run too.
+//
+// Exits non-zero if any routing call fails or no benchmark matched, so the
+// benchmark_smoke ctest catches a broken binary.
+#include <omp.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "router/knn_router.h"
+#include "router/pipeline.h"
+#include "router/status.h"
+#include "router/synthetic.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kDim = 256;
+constexpr int kModels = 9;
+constexpr int kNeighbours = 40;
+constexpr int kQueryPool = 1024;  // distinct query vectors, cycled
+constexpr int kBatch = 256;
+constexpr int kWarmupCalls = 16;  // untimed calls before each loop
+constexpr double kLambda = 1000.0;
+
+std::atomic<bool> g_failed{false};
+
+// Marks the run failed and tells Google Benchmark why.
+void Fail(benchmark::State& state, const absl::Status& status) {
+  g_failed = true;
+  const std::string message(router::StdView(status.ToString()));
+  state.SkipWithError(message.c_str());
+}
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+double CpuSeconds(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// ---------------------------------------------------------------------------
+// Random reference data.
+
+std::vector<float> RandomUnitVectors(int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> v(static_cast<size_t>(n) * kDim);
+  for (int64_t i = 0; i < n; ++i) {
+    float* row = v.data() + i * kDim;
+    double sq = 0.0;
+    for (int j = 0; j < kDim; ++j) {
+      row[j] = normal(rng);
+      sq += double{row[j]} * row[j];
+    }
+    const float inv = static_cast<float>(1.0 / std::sqrt(sq));
+    for (int j = 0; j < kDim; ++j) row[j] *= inv;
+  }
+  return v;
+}
+
+router::Catalog RandomCatalog() {
+  router::Catalog catalog;
+  for (int m = 0; m < kModels; ++m) {
+    router::Profile profile;
+    profile.name = "model-" + std::to_string(m);
+    profile.input_usd_per_mtok = 0.1 * (m + 1) * (m + 1);
+    profile.output_usd_per_mtok = 4.0 * profile.input_usd_per_mtok;
+    (void)catalog.Add(std::move(profile));  // names are unique, prices valid
+  }
+  return catalog;
+}
+
+// `rows` unit vectors with, per model, Bernoulli scores (model-specific
+// accuracy) and costs spread around a model-specific price.
+router::Dataset RandomDataset(int64_t rows, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  router::Dataset data;
+  for (int m = 0; m < kModels; ++m) data.model_names.push_back("model-" + std::to_string(m));
+  data.dim = kDim;
+  data.vectors = RandomUnitVectors(rows, seed + 1);
+  data.ids.reserve(rows);
+  for (int64_t r = 0; r < rows; ++r) data.ids.push_back("row-" + std::to_string(r));
+  data.prompts.assign(rows, "");
+  data.sources.assign(rows, "");
+  data.splits.assign(rows, router::Split::kTrain);
+  data.scores.resize(static_cast<size_t>(rows) * kModels);
+  data.costs.resize(static_cast<size_t>(rows) * kModels);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int m = 0; m < kModels; ++m) {
+      const double accuracy = 0.3 + 0.07 * m;
+      const double price = 1e-5 * (m + 1) * (m + 1);
+      data.scores[r * kModels + m] = unit(rng) < accuracy ? 1.0 : 0.0;
+      data.costs[r * kModels + m] = price * (0.5 + unit(rng));
+    }
+  }
+  return data;
+}
+
+// Query vectors not in the reference set, and Query views over them.
+const std::vector<router::Query>& QueryPool() {
+  static const std::vector<float> vectors = RandomUnitVectors(kQueryPool, 12345);
+  static const std::vector<router::Query> queries = [] {
+    std::vector<router::Query> q(kQueryPool);
+    for (int i = 0; i < kQueryPool; ++i) {
+      q[i].vector = absl::MakeConstSpan(vectors.data() + i * kDim, kDim);
+      q[i].input_tokens = 200;
+    }
+    return q;
+  }();
+  return queries;
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures, built once on first use.
+
+template <typename T>
+struct Fixture {
+  absl::Status status;
+  std::unique_ptr<T> value;
+  double build_seconds = 0.0;
+};
+
+std::mutex g_fixture_mutex;
+
+void LogBuild(const std::string& what, double seconds, const absl::Status& status) {
+  std::fprintf(stderr, "[route_bench] built %s in %.2f s%s%s\n", what.c_str(), seconds,
+               status.ok() ? "" : ": ",
+               status.ok() ? "" : std::string(router::StdView(status.ToString())).c_str());
+}
+
+router::KnnOptions KnnOptionsFor(bool hnsw) {
+  router::KnnOptions options;
+  options.k = kNeighbours;
+  options.hnsw_threshold = hnsw ? 0 : std::numeric_limits<int64_t>::max();
+  return options;
+}
+
+const Fixture<router::KnnRouter>& KnnFixture(int64_t rows, bool hnsw) {
+  static std::map<std::pair<int64_t, bool>, Fixture<router::KnnRouter>> cache;
+  std::lock_guard<std::mutex> lock(g_fixture_mutex);
+  auto [it, inserted] = cache.try_emplace({rows, hnsw});
+  Fixture<router::KnnRouter>& f = it->second;
+  if (!inserted) return f;
+  const router::Dataset data = RandomDataset(rows, 1000 + rows);
+  const auto start = Clock::now();
+  f.value = std::make_unique<router::KnnRouter>(KnnOptionsFor(hnsw));
+  f.status = f.value->Fit(data, RandomCatalog());
+  f.build_seconds = Seconds(Clock::now() - start);
+  LogBuild(std::string(hnsw ? "hnsw" : "exact") + " index, " + std::to_string(rows) + " rows",
+           f.build_seconds, f.status);
+  return f;
+}
+
+// A vector-only pipeline (embedder "none") over the same data as KnnFixture.
+const Fixture<router::Pipeline>& VectorPipelineFixture(int64_t rows) {
+  static std::map<int64_t, Fixture<router::Pipeline>> cache;
+  std::lock_guard<std::mutex> lock(g_fixture_mutex);
+  auto [it, inserted] = cache.try_emplace(rows);
+  Fixture<router::Pipeline>& f = it->second;
+  if (!inserted) return f;
+  const router::Dataset data = RandomDataset(rows, 1000 + rows);
+  router::PipelineConfig config;
+  config.embedder = "none";
+  config.knn = KnnOptionsFor(/*hnsw=*/false);
+  config.policy.lambda = kLambda;
+  config.models = RandomCatalog().profiles();
+  const auto start = Clock::now();
+  auto pipeline = router::Pipeline::Fit(data, config);
+  f.build_seconds = Seconds(Clock::now() - start);
+  f.status = pipeline.status();
+  if (pipeline.ok()) f.value = std::move(pipeline).value();
+  LogBuild("vector pipeline, " + std::to_string(rows) + " rows", f.build_seconds, f.status);
+  return f;
+}
+
+// The built-in featurizer + exact kNN, fitted on 10k synthetic prompts.
+const Fixture<router::Pipeline>& TextPipelineFixture() {
+  static Fixture<router::Pipeline> f;
+  static bool built = false;
+  std::lock_guard<std::mutex> lock(g_fixture_mutex);
+  if (built) return f;
+  built = true;
+  const router::SyntheticData synthetic = router::GenerateSynthetic({.rows = 10000});
+  router::PipelineConfig config;
+  config.policy.lambda = kLambda;
+  config.models = synthetic.catalog.profiles();
+  const auto start = Clock::now();
+  auto pipeline = router::Pipeline::Fit(synthetic.dataset, config);
+  f.build_seconds = Seconds(Clock::now() - start);
+  f.status = pipeline.status();
+  if (pipeline.ok()) f.value = std::move(pipeline).value();
+  LogBuild("text pipeline (featurizer fit + embed + index), 10000 prompts", f.build_seconds,
+           f.status);
+  return f;
+}
+
+// Realistic prompts: a one-line question and a paragraph-long request.
+constexpr std::string_view kShortPrompt =
+    "How do I reverse a singly linked list in place in C++? Please explain the time and "
+    "space complexity.";
+constexpr std::string_view kLongPrompt =
+    "I am migrating a small Flask service to FastAPI and keep running into problems with "
+    "database sessions. The service exposes about twenty endpoints that read and write "
+    "orders, customers and invoices in PostgreSQL through SQLAlchemy 2.0. In Flask we used a "
+    "scoped_session tied to the request context, and a teardown handler closed it. In "
+    "FastAPI I wrote a dependency that yields a session, but under load some requests fail "
+    "with \"QueuePool limit of size 5 overflow 10 reached, connection timed out\", and a "
+    "background task that emails invoices sometimes sees stale data. Could you explain how "
+    "session lifetimes should work with async endpoints, whether I should switch to the "
+    "async engine, and how to give background tasks their own session safely? Please "
+    "include a short example of the dependency, an engine configuration with sensible pool "
+    "settings, and a pytest fixture that overrides the dependency with a transaction rolled "
+    "back after each test. Focus on production use.";
+
+// ---------------------------------------------------------------------------
+// Measurement helpers.
+
+// Sets omp_set_num_threads(n) for its lifetime (n <= 0: leave the default).
+class OmpThreads {
+ public:
+  explicit OmpThreads(int n) : saved_(omp_get_max_threads()) {
+    if (n > 0) omp_set_num_threads(n);
+  }
+  ~OmpThreads() { omp_set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+// Runs the benchmark loop over `call`, timing every call, and reports
+// p50_us, p99_us and helper_cpu_us. Stops at the first failed call.
+void TimedLoop(benchmark::State& state, const std::function<absl::Status(int64_t)>& call) {
+  for (int i = 0; i < kWarmupCalls; ++i) {
+    if (absl::Status s = call(i); !s.ok()) return Fail(state, s);
+  }
+  std::vector<double> micros;
+  micros.reserve(static_cast<size_t>(state.max_iterations));
+  int64_t i = 0;
+  const double process_start = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
+  const double thread_start = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    const absl::Status status = call(i++);
+    const auto stop = Clock::now();
+    micros.push_back(1e6 * Seconds(stop - start));
+    if (!status.ok()) return Fail(state, status);
+  }
+  const double helper_cpu = (CpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - process_start) -
+                            (CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - thread_start);
+  if (micros.empty()) return;
+  auto percentile = [&](double p) {
+    const size_t rank = std::min(micros.size() - 1,
+                                 static_cast<size_t>(std::ceil(p * micros.size())) - 1);
+    std::nth_element(micros.begin(), micros.begin() + rank, micros.end());
+    return micros[rank];
+  };
+  state.counters["p50_us"] = percentile(0.50);
+  state.counters["p99_us"] = percentile(0.99);
+  state.counters["helper_cpu_us"] = 1e6 * std::max(helper_cpu, 0.0) / micros.size();
+}
+
+// ---------------------------------------------------------------------------
+// Benchmarks.
+
+void BM_Estimate(benchmark::State& state, int64_t rows, bool hnsw, int omp_threads) {
+  const auto& f = KnnFixture(rows, hnsw);
+  if (!f.status.ok()) return Fail(state, f.status);
+  const auto& queries = QueryPool();
+  OmpThreads threads(omp_threads);
+  router::Estimates estimates;
+  TimedLoop(state, [&](int64_t i) {
+    return f.value->Estimate(queries[i % kQueryPool], &estimates);
+  });
+  state.counters["build_s"] = f.build_seconds;
+}
+
+void BM_Route(benchmark::State& state, int64_t rows) {
+  const auto& f = VectorPipelineFixture(rows);
+  if (!f.status.ok()) return Fail(state, f.status);
+  const auto& queries = QueryPool();
+  router::Decision decision;
+  TimedLoop(state, [&](int64_t i) { return f.value->Route(queries[i % kQueryPool], &decision); });
+  state.counters["build_s"] = f.build_seconds;
+}
+
+void BM_RouteText(benchmark::State& state, std::string_view text) {
+  const auto& f = TextPipelineFixture();
+  if (!f.status.ok()) return Fail(state, f.status);
+  router::Decision decision;
+  TimedLoop(state, [&](int64_t) { return f.value->RouteText(text, &decision); });
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
+  state.counters["build_s"] = f.build_seconds;
+}
+
+void BM_Embed(benchmark::State& state, std::string_view text) {
+  const auto& f = TextPipelineFixture();
+  if (!f.status.ok()) return Fail(state, f.status);
+  std::vector<float> vector(f.value->dim());
+  TimedLoop(state, [&](int64_t) {
+    return f.value->embedder()->Embed(text, absl::MakeSpan(vector));
+  });
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
+}
+
+void BM_EstimateBatch(benchmark::State& state, int64_t rows, bool hnsw) {
+  const auto& f = KnnFixture(rows, hnsw);
+  if (!f.status.ok()) return Fail(state, f.status);
+  const auto& pool = QueryPool();
+  std::vector<router::Estimates> out(kBatch);
+  int64_t batch = 0;
+  TimedLoop(state, [&](int64_t) {
+    const size_t first = static_cast<size_t>(batch++ % (kQueryPool / kBatch)) * kBatch;
+    return f.value->EstimateBatch(absl::MakeConstSpan(pool.data() + first, kBatch),
+                                  absl::MakeSpan(out));
+  });
+  state.SetItemsProcessed(state.iterations() * kBatch);
+  // Seconds per query (shown in the console as e.g. "25u").
+  state.counters["per_query"] = benchmark::Counter(
+      kBatch, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["build_s"] = f.build_seconds;
+}
+
+benchmark::internal::Benchmark* Configure(benchmark::internal::Benchmark* b) {
+  return b->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
+void RegisterAll() {
+  for (const char* index : {"exact", "hnsw"}) {
+    const bool hnsw = std::string_view(index) == "hnsw";
+    for (int64_t rows : {10000, 100000}) {
+      for (int omp : {0, 1}) {
+        if (omp == 1 && rows != 100000) continue;  // the OpenMP comparison is at 100k
+        const std::string name = std::string("Estimate/") + index + "/rows:" +
+                                 std::to_string(rows) + "/omp:" + (omp ? "1" : "default");
+        Configure(benchmark::RegisterBenchmark(name.c_str(), BM_Estimate, rows, hnsw, omp));
+      }
+    }
+  }
+  Configure(benchmark::RegisterBenchmark("Route/exact/rows:10000", BM_Route, 10000));
+  for (std::string_view text : {kShortPrompt, kLongPrompt}) {
+    const std::string bytes = std::to_string(text.size());
+    Configure(benchmark::RegisterBenchmark(("RouteText/bytes:" + bytes).c_str(), BM_RouteText,
+                                           text));
+    Configure(benchmark::RegisterBenchmark(("Embed/bytes:" + bytes).c_str(), BM_Embed, text));
+  }
+  for (const auto& [index, rows] : {std::pair<const char*, int64_t>{"exact", 10000},
+                                    {"exact", 100000},
+                                    {"hnsw", 100000}}) {
+    const std::string name = std::string("EstimateBatch/") + index + "/rows:" +
+                             std::to_string(rows) + "/batch:" + std::to_string(kBatch);
+    Configure(benchmark::RegisterBenchmark(name.c_str(), BM_EstimateBatch, rows,
+                                           std::string_view(index) == "hnsw"));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  RegisterAll();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  const size_t ran = benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  if (ran == 0) {
+    std::fprintf(stderr, "route_bench: no benchmark matched the filter\n");
+    return 1;
+  }
+  return g_failed ? 1 : 0;
+}

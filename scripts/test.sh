@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds everything (library, C ABI, tools, examples, tests, benchmarks) and
+# runs the whole test suite three ways: a release build, an ASan+UBSan build,
+# and the concurrency tests under TSan. Installs its dependencies first.
+# Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+jobs=$(nproc)
+build=${ROUTER_BUILD_DIR:-build}
+
+echo "== release build"
+cmake -S . -B "$build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build "$build/release" -j "$jobs"
+ctest --test-dir "$build/release" --output-on-failure -j "$jobs"
+
+echo "== ASan + UBSan build"
+cmake -S . -B "$build/asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DROUTER_SANITIZE=address,undefined -DROUTER_BUILD_BENCHMARKS=OFF
+cmake --build "$build/asan" -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+LSAN_OPTIONS=suppressions=$PWD/tests/sanitizers/lsan.supp \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$build/asan" --output-on-failure -j "$jobs" -LE no_sanitizer
+
+echo "== TSan build (concurrency tests)"
+cmake -S . -B "$build/tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DROUTER_SANITIZE=thread -DROUTER_BUILD_BENCHMARKS=OFF -DROUTER_BUILD_EXAMPLES=OFF
+cmake --build "$build/tsan" -j "$jobs" --target concurrency_test
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir "$build/tsan" --output-on-failure -L concurrency
+
+echo "== all tests passed"
