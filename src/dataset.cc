@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "fmt/format.h"
 #include "router/status.h"
+#include "internal/file_io.h"
 
 namespace router {
 namespace {
@@ -180,37 +181,6 @@ const char* SplitName(Split split) {
   return nullptr;
 }
 
-// errno is read before anything else can overwrite it.
-absl::Status FileError(std::string_view what, const std::string& path) {
-  const int error = errno;
-  return absl::ErrnoToStatus(error, fmt::format("cannot {} {}", what, path));
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                       &std::fclose);
-  if (file == nullptr) return FileError("open", path);
-  std::string bytes;
-  char buffer[1 << 16];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) bytes.append(buffer, n);
-  if (std::ferror(file.get())) return FileError("read", path);
-  return bytes;
-}
-
-absl::Status WriteFile(const std::string& path, std::string_view bytes) {
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  if (file == nullptr) return FileError("create", path);
-  if (std::fwrite(bytes.data(), 1, bytes.size(), file) != bytes.size()) {
-    absl::Status status = FileError("write", path);
-    std::fclose(file);
-    return status;
-  }
-  // fclose flushes, so its failure is a failed write too.
-  if (std::fclose(file) != 0) return FileError("write", path);
-  return absl::OkStatus();
-}
-
 // splitmix64's finaliser: a bijection that spreads every input bit.
 uint64_t Mix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -356,7 +326,7 @@ absl::StatusOr<Dataset> ParseJsonl(std::string_view text, std::string_view sourc
 }
 
 absl::StatusOr<Dataset> LoadJsonl(const std::string& path) {
-  ROUTER_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  ROUTER_ASSIGN_OR_RETURN(std::string text, internal::ReadFile(path));
   return ParseJsonl(text, path);
 }
 
@@ -390,7 +360,7 @@ absl::Status SaveJsonl(const Dataset& data, const std::string& path) {
     }
     text += '\n';
   }
-  return WriteFile(path, text);
+  return internal::WriteFile(path, text);
 }
 
 absl::Status AttachVectors(Dataset* data, NpyMatrix matrix) {

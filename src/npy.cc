@@ -13,6 +13,7 @@
 
 #include "fmt/format.h"
 #include "router/status.h"
+#include "internal/file_io.h"
 
 namespace router {
 namespace {
@@ -165,36 +166,6 @@ float DoubleToFloat(double d) {
   return static_cast<float>(d);
 }
 
-// errno is read before anything else can overwrite it.
-absl::Status FileError(std::string_view what, const std::string& path) {
-  const int error = errno;
-  return absl::ErrnoToStatus(error, fmt::format("cannot {} {}", what, path));
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                       &std::fclose);
-  if (file == nullptr) return FileError("open", path);
-  std::string bytes;
-  char buffer[1 << 16];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) bytes.append(buffer, n);
-  if (std::ferror(file.get())) return FileError("read", path);
-  return bytes;
-}
-
-absl::Status WriteFile(const std::string& path, std::string_view bytes) {
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  if (file == nullptr) return FileError("create", path);
-  if (std::fwrite(bytes.data(), 1, bytes.size(), file) != bytes.size()) {
-    absl::Status status = FileError("write", path);
-    std::fclose(file);
-    return status;
-  }
-  // fclose flushes, so its failure is a failed write too.
-  if (std::fclose(file) != 0) return FileError("write", path);
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -272,7 +243,7 @@ absl::StatusOr<NpyMatrix> ParseNpy(std::string_view bytes, std::string_view sour
 }
 
 absl::StatusOr<NpyMatrix> LoadNpy(const std::string& path) {
-  ROUTER_ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  ROUTER_ASSIGN_OR_RETURN(std::string bytes, internal::ReadFile(path));
   return ParseNpy(bytes, path);
 }
 
@@ -306,7 +277,7 @@ absl::Status SaveNpy(const NpyMatrix& matrix, const std::string& path) {
     if constexpr (std::endian::native == std::endian::big) std::reverse(raw, raw + sizeof(raw));
     bytes.append(raw, sizeof(raw));
   }
-  return WriteFile(path, bytes);
+  return internal::WriteFile(path, bytes);
 }
 
 }  // namespace router

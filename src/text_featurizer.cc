@@ -35,6 +35,18 @@ constexpr int kOversample = 10;
 // directions would be arbitrary, so Fit drops them from dim().
 constexpr double kRankTolerance = 1e-8;
 
+// Rows of the projection that Embed prefetches ahead of the one it adds.
+constexpr size_t kPrefetchRows = 6;
+
+inline void Prefetch(const float* p, size_t bytes) {
+#if defined(__GNUC__)
+  const char* c = reinterpret_cast<const char*>(p);
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
+#else
+  (void)p, (void)bytes;
+#endif
+}
+
 // Per kind of feature a salt, so that the word "abc" and the char n-gram "abc"
 // do not land in mirrored buckets with the same sign.
 constexpr uint64_t kWordSalt = 0x9e3779b97f4a7c15ULL;
@@ -119,12 +131,14 @@ void CountFeatures(const TextFeaturizerOptions& o, std::string_view text,
     s.counts.resize(sparse_dim, 0);
   }
   s.touched.clear();
-  auto add = [&s](uint64_t h, int32_t offset, int32_t buckets) {
+  int32_t* const counts = s.counts.data();
+  std::vector<int32_t>& touched = s.touched;
+  auto add = [counts, &touched](uint64_t h, int32_t offset, int32_t buckets) {
     // Lemire's multiply-shift maps the low 32 bits onto [0, buckets).
     const int32_t b =
         offset + static_cast<int32_t>(((h & 0xffffffffULL) * buckets) >> 32);
-    if (s.counts[b] == 0) s.touched.push_back(b);
-    s.counts[b] += (h >> 63) ? -1 : 1;
+    if (counts[b] == 0) touched.push_back(b);
+    counts[b] += static_cast<int32_t>(1 | (static_cast<int64_t>(h) >> 63));
   };
 
   // Words separated by single spaces, with a space at both ends: a padded
@@ -308,19 +322,22 @@ absl::Status TextFeaturizer::Fit(absl::Span<const std::string> texts) {
   for (int64_t i = 0; i < d; ++i) {
     for (int64_t j = 0; j < width; ++j) omega(i, j) = rng.Next();
   }
-  RowMatrix q = x * omega;
+  // Row-major dense operands and noalias() keep Eigen's sparse products
+  // streaming along rows instead of through a column-major temporary.
+  RowMatrix q(n, width), z(d, width);
+  q.noalias() = x * omega;
   omega = RowMatrix();
   Orthonormalize(&q);
   for (int it = 0; it < options_.power_iterations; ++it) {
-    RowMatrix z = x.transpose() * q;
+    z.noalias() = x.transpose() * q;
     Orthonormalize(&z);
-    q = x * z;
+    q.noalias() = x * z;
     Orthonormalize(&q);
   }
   // B = Q^T X is small (width x d); its right singular vectors approximate
   // those of X. Decompose B^T = U S V^T so that they are the columns of U.
-  const RowMatrix bt = x.transpose() * q;
-  const Eigen::BDCSVD<Eigen::MatrixXd> svd(Eigen::MatrixXd(bt),
+  z.noalias() = x.transpose() * q;
+  const Eigen::BDCSVD<Eigen::MatrixXd> svd(Eigen::MatrixXd(z),
                                            Eigen::ComputeThinU);
   const Eigen::VectorXd& sigma = svd.singularValues();
   int k = 0;
@@ -373,7 +390,17 @@ absl::Status TextFeaturizer::Embed(std::string_view text,
   // Unsorted and not normalised: the final normalisation makes the sparse
   // vector's scale irrelevant, and the order is still fixed by the text.
   DrainFeatures(s, idf_.data(), /*sorted=*/false, &s.features);
-  for (const auto& [b, v] : s.features) {
+  const size_t n = s.features.size();
+  const size_t row_bytes = static_cast<size_t>(dim_) * sizeof(float);
+  for (size_t i = 0; i < n; ++i) {
+    // Rows are scattered over a table of megabytes: fetch a few rows ahead so
+    // the loop is not bound by one cache-miss latency per row.
+    if (i + kPrefetchRows < n) {
+      Prefetch(projection_.data() +
+                   static_cast<size_t>(s.features[i + kPrefetchRows].first) * dim_,
+               row_bytes);
+    }
+    const auto& [b, v] = s.features[i];
     acc += v * Eigen::Map<const Eigen::VectorXf>(
                    projection_.data() + static_cast<size_t>(b) * dim_, dim_);
   }
