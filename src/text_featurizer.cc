@@ -1,22 +1,18 @@
 #include "router/text_featurizer.h"
 
-// GCC 12 reports a false -Wmaybe-uninitialized inside Eigen's blocked
-// Householder code; it is Eigen's, not ours.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <Eigen/Dense>
-#include <Eigen/SparseCore>
-#pragma GCC diagnostic pop
-
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <new>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <Eigen/Dense>
+#include <Eigen/SparseCore>
 
 #include "absl/strings/str_cat.h"
 #include "router/status.h"
@@ -37,15 +33,6 @@ constexpr double kRankTolerance = 1e-8;
 
 // Rows of the projection that Embed prefetches ahead of the one it adds.
 constexpr size_t kPrefetchRows = 6;
-
-inline void Prefetch(const float* p, size_t bytes) {
-#if defined(__GNUC__)
-  const char* c = reinterpret_cast<const char*>(p);
-  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off);
-#else
-  (void)p, (void)bytes;
-#endif
-}
 
 // Per kind of feature a salt, so that the word "abc" and the char n-gram "abc"
 // do not land in mirrored buckets with the same sign.
@@ -130,30 +117,34 @@ void CountFeatures(const TextFeaturizerOptions& o, std::string_view text,
   if (s.counts.size() < static_cast<size_t>(sparse_dim)) {
     s.counts.resize(sparse_dim, 0);
   }
+  // Normally empty; after an exception mid-count it lists what to re-zero.
+  for (int32_t b : s.touched) s.counts[b] = 0;
   s.touched.clear();
-  int32_t* const counts = s.counts.data();
-  std::vector<int32_t>& touched = s.touched;
-  auto add = [counts, &touched](uint64_t h, int32_t offset, int32_t buckets) {
+  auto add = [&s](uint64_t h, int32_t offset, int32_t buckets) {
     // Lemire's multiply-shift maps the low 32 bits onto [0, buckets).
     const int32_t b =
         offset + static_cast<int32_t>(((h & 0xffffffffULL) * buckets) >> 32);
-    if (counts[b] == 0) touched.push_back(b);
-    counts[b] += static_cast<int32_t>(1 | (static_cast<int64_t>(h) >> 63));
+    if (s.counts[b] == 0) s.touched.push_back(b);
+    s.counts[b] += (h >> 63) ? -1 : 1;
   };
 
   // Words separated by single spaces, with a space at both ends: a padded
   // word (for char n-grams) and a bigram are then both contiguous slices.
   std::string& w = s.words;
-  w.assign(1, ' ');
+  w.resize(text.size() + 2);  // the most it can take
+  char* const out = w.data();
+  size_t size = 0;
+  out[size++] = ' ';
   for (char c : text) {
     const uint8_t l = kWordByte[static_cast<uint8_t>(c)];
     if (l != 0) {
-      w.push_back(static_cast<char>(l));
-    } else if (w.back() != ' ') {
-      w.push_back(' ');
+      out[size++] = static_cast<char>(l);
+    } else if (out[size - 1] != ' ') {
+      out[size++] = ' ';
     }
   }
-  if (w.back() != ' ') w.push_back(' ');
+  if (out[size - 1] != ' ') out[size++] = ' ';
+  w.resize(size);
 
   const size_t min_n = o.min_char_ngram;
   const size_t max_n = o.max_char_ngram;
@@ -204,20 +195,14 @@ void DrainFeatures(Scratch& s, const float* idf, bool sorted,
     const int32_t c = s.counts[b];
     if (c == 0) continue;
     s.counts[b] = 0;
-    const int32_t a = c < 0 ? -c : c;
-    float v = a == 1 ? 1.0f : static_cast<float>(1.0 + std::log(static_cast<double>(a)));
+    // sign(c) (1 + ln|c|); most counts are +-1, where no log is needed.
+    const double a = std::abs(static_cast<double>(c));
+    float v = a == 1 ? 1.0f : static_cast<float>(1.0 + std::log(a));
     if (c < 0) v = -v;
     if (idf != nullptr) v *= idf[b];
     out->emplace_back(b, v);
   }
-}
-
-void Normalize(std::vector<Feature>* features) {
-  double sq = 0;
-  for (const auto& f : *features) sq += double{f.second} * f.second;
-  if (sq == 0) return;
-  const double inv = 1.0 / std::sqrt(sq);
-  for (auto& f : *features) f.second = static_cast<float>(f.second * inv);
+  s.touched.clear();
 }
 
 // Orthonormal basis of the columns of `m` (thin Q of its QR), in place.
@@ -232,18 +217,11 @@ class GaussianRng {
  public:
   explicit GaussianRng(uint64_t seed) : state_(seed) {}
   double Next() {
-    if (has_spare_) {
-      has_spare_ = false;
-      return spare_;
-    }
-    // u1 in (0, 1] so the log is finite.
+    // u1 in (0, 1] so that the log is finite.
     const double u1 = (static_cast<double>(Bits() >> 11) + 1.0) * 0x1.0p-53;
     const double u2 = static_cast<double>(Bits() >> 11) * 0x1.0p-53;
-    const double r = std::sqrt(-2.0 * std::log(u1));
     constexpr double kTwoPi = 6.283185307179586476925286766559;
-    spare_ = r * std::sin(kTwoPi * u2);
-    has_spare_ = true;
-    return r * std::cos(kTwoPi * u2);
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2);
   }
 
  private:
@@ -254,71 +232,72 @@ class GaussianRng {
     return z ^ (z >> 31);
   }
   uint64_t state_;
-  double spare_ = 0;
-  bool has_spare_ = false;
 };
 
-}  // namespace
-
-TextFeaturizer::TextFeaturizer(TextFeaturizerOptions options)
-    : options_(options) {}
-
-absl::Status TextFeaturizer::Fit(absl::Span<const std::string> texts) {
-  ROUTER_RETURN_IF_ERROR(ValidateOptions(options_));
-  if (texts.empty()) {
-    return absl::InvalidArgumentError("TextFeaturizer::Fit: empty corpus");
-  }
-  const int32_t d = sparse_dim();
-  const int64_t n = static_cast<int64_t>(texts.size());
-
-  // The training matrix in CSR form, built once and mapped by Eigen.
-  std::vector<int> outer(1, 0), inner;
+// The training matrix in CSR form: a row per text (sublinear tf x idf,
+// L2-normalised), in arrays that Eigen maps without a copy.
+struct TrainingMatrix {
+  std::vector<int> outer{0}, inner;
   std::vector<double> values;
-  std::vector<int64_t> df(d, 0);
+  std::vector<int64_t> df;  // per bucket, the texts it occurs in
+  std::vector<float> idf;
+};
+
+absl::Status BuildTrainingMatrix(const TextFeaturizerOptions& o,
+                                 absl::Span<const std::string> texts,
+                                 TrainingMatrix* m) {
+  const int32_t d = o.word_buckets + o.char_buckets;
+  std::vector<int64_t>& df = m->df;
+  df.assign(d, 0);
   Scratch& s = ThreadScratch();
   for (const std::string& text : texts) {
-    CountFeatures(options_, text, s);
+    CountFeatures(o, text, s);
     DrainFeatures(s, /*idf=*/nullptr, /*sorted=*/true, &s.features);
-    if (inner.size() + s.features.size() >
+    if (m->inner.size() + s.features.size() >
         static_cast<size_t>(std::numeric_limits<int>::max())) {
       return absl::InvalidArgumentError(
           "TextFeaturizer::Fit: corpus has more than 2^31 features");
     }
     for (const auto& [b, v] : s.features) {
-      inner.push_back(b);
-      values.push_back(v);
+      m->inner.push_back(b);
+      m->values.push_back(v);
       ++df[b];
     }
-    outer.push_back(static_cast<int>(inner.size()));
+    m->outer.push_back(static_cast<int>(m->inner.size()));
   }
-  if (inner.empty()) {
+  if (m->inner.empty()) {
     return absl::InvalidArgumentError(
         "TextFeaturizer::Fit: no text in the corpus has a word");
   }
-
-  std::vector<float> idf(d);
+  const double n = static_cast<double>(texts.size());
+  m->idf.resize(d);
   for (int32_t b = 0; b < d; ++b) {
-    idf[b] = static_cast<float>(
+    m->idf[b] = static_cast<float>(
         std::log((1.0 + n) / (1.0 + static_cast<double>(df[b]))) + 1.0);
   }
-  for (int64_t r = 0; r < n; ++r) {
+  for (size_t r = 0; r + 1 < m->outer.size(); ++r) {
     double sq = 0;
-    for (int i = outer[r]; i < outer[r + 1]; ++i) {
-      values[i] *= idf[inner[i]];
-      sq += values[i] * values[i];
+    for (int i = m->outer[r]; i < m->outer[r + 1]; ++i) {
+      m->values[i] *= m->idf[m->inner[i]];
+      sq += m->values[i] * m->values[i];
     }
     const double inv = sq > 0 ? 1.0 / std::sqrt(sq) : 0.0;
-    for (int i = outer[r]; i < outer[r + 1]; ++i) values[i] *= inv;
+    for (int i = m->outer[r]; i < m->outer[r + 1]; ++i) m->values[i] *= inv;
   }
-  const Eigen::Map<const Eigen::SparseMatrix<double, Eigen::RowMajor, int>> x(
-      n, d, static_cast<int>(inner.size()), outer.data(), inner.data(),
-      values.data());
+  return absl::OkStatus();
+}
 
-  // Randomized SVD (Halko, Martinsson & Tropp 2011, algorithms 4.4 and 5.1).
-  const int64_t max_rank = std::min<int64_t>({options_.dim, n, d});
-  const int64_t width = std::min<int64_t>(max_rank + kOversample, std::min<int64_t>(n, d));
+// Randomized SVD (Halko, Martinsson & Tropp 2011, algorithms 4.4 and 5.1):
+// writes the top right-singular vectors of `x` (at most `max_rank`, only
+// those above the rank tolerance) as the rows x k matrix `projection`,
+// row-major, and returns k.
+template <typename SparseMatrix>
+int RightSingularVectors(const SparseMatrix& x, const TextFeaturizerOptions& o,
+                         int64_t max_rank, std::vector<float>* projection) {
+  const int64_t n = x.rows(), d = x.cols();
+  const int64_t width = std::min<int64_t>({max_rank + kOversample, n, d});
   RowMatrix omega(d, width);
-  GaussianRng rng(options_.seed);
+  GaussianRng rng(o.seed);
   for (int64_t i = 0; i < d; ++i) {
     for (int64_t j = 0; j < width; ++j) omega(i, j) = rng.Next();
   }
@@ -328,7 +307,7 @@ absl::Status TextFeaturizer::Fit(absl::Span<const std::string> texts) {
   q.noalias() = x * omega;
   omega = RowMatrix();
   Orthonormalize(&q);
-  for (int it = 0; it < options_.power_iterations; ++it) {
+  for (int it = 0; it < o.power_iterations; ++it) {
     z.noalias() = x.transpose() * q;
     Orthonormalize(&z);
     q.noalias() = x * z;
@@ -342,12 +321,8 @@ absl::Status TextFeaturizer::Fit(absl::Span<const std::string> texts) {
   const Eigen::VectorXd& sigma = svd.singularValues();
   int k = 0;
   while (k < max_rank && sigma(k) > kRankTolerance * sigma(0)) ++k;
-  if (k == 0) {
-    return absl::InvalidArgumentError(
-        "TextFeaturizer::Fit: the training matrix is zero");
-  }
 
-  std::vector<float> projection(static_cast<size_t>(d) * k);
+  projection->assign(static_cast<size_t>(d) * k, 0.0f);
   const Eigen::MatrixXd& u = svd.matrixU();
   for (int j = 0; j < k; ++j) {
     // Singular vectors are defined up to sign; pin it so that refits on other
@@ -355,16 +330,57 @@ absl::Status TextFeaturizer::Fit(absl::Span<const std::string> texts) {
     Eigen::Index top = 0;
     u.col(j).cwiseAbs().maxCoeff(&top);
     const double sign = u(top, j) < 0 ? -1.0 : 1.0;
-    for (int32_t b = 0; b < d; ++b) {
-      projection[static_cast<size_t>(b) * k + j] =
-          static_cast<float>(sign * u(b, j));
+    for (int64_t b = 0; b < d; ++b) {
+      (*projection)[b * k + j] = static_cast<float>(sign * u(b, j));
     }
   }
+  return k;
+}
 
-  idf_ = std::move(idf);
-  projection_ = std::move(projection);
-  dim_ = k;
-  return absl::OkStatus();
+}  // namespace
+
+TextFeaturizer::TextFeaturizer(TextFeaturizerOptions options)
+    : options_(options) {}
+
+absl::Status TextFeaturizer::Fit(absl::Span<const std::string> texts) {
+  ROUTER_RETURN_IF_ERROR(ValidateOptions(options_));
+  if (texts.empty()) {
+    return absl::InvalidArgumentError("TextFeaturizer::Fit: empty corpus");
+  }
+  // Fit allocates matrices of corpus size: running out of memory is an error
+  // to report, not an exception to let out of the library. The new state is
+  // built aside and swapped in only once all of it succeeded.
+  try {
+    TrainingMatrix m;
+    ROUTER_RETURN_IF_ERROR(BuildTrainingMatrix(options_, texts, &m));
+    const int64_t n = static_cast<int64_t>(texts.size());
+    const Eigen::Map<const Eigen::SparseMatrix<double, Eigen::RowMajor, int>>
+        x(n, sparse_dim(), static_cast<int>(m.inner.size()), m.outer.data(),
+          m.inner.data(), m.values.data());
+    std::vector<float> projection;
+    const int k = RightSingularVectors(
+        x, options_, std::min<int64_t>({options_.dim, n, sparse_dim()}),
+        &projection);
+    if (k == 0) {
+      return absl::InvalidArgumentError(
+          "TextFeaturizer::Fit: the training matrix is zero");
+    }
+    // Rows of buckets that no training text has are zero up to rounding;
+    // make them exactly zero, so that text made only of unseen features maps
+    // to zero rather than to normalised rounding noise.
+    for (int32_t b = 0; b < sparse_dim(); ++b) {
+      if (m.df[b] == 0) {
+        std::fill_n(projection.begin() + static_cast<size_t>(b) * k, k, 0.0f);
+      }
+    }
+    idf_ = std::move(m.idf);
+    projection_ = std::move(projection);
+    dim_ = k;
+    return absl::OkStatus();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        "TextFeaturizer::Fit: out of memory; use fewer texts, buckets or dims");
+  }
 }
 
 absl::Status TextFeaturizer::Embed(std::string_view text,
@@ -381,7 +397,8 @@ absl::Status TextFeaturizer::Embed(std::string_view text,
   if (static_cast<int64_t>(text.size()) > options_.max_text_bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("TextFeaturizer::Embed: text of ", text.size(),
-                     " bytes exceeds max_text_bytes = ", options_.max_text_bytes));
+                     " bytes exceeds max_text_bytes = ",
+                     options_.max_text_bytes));
   }
   Eigen::Map<Eigen::VectorXf> acc(out.data(), dim_);
   acc.setZero();
@@ -391,18 +408,22 @@ absl::Status TextFeaturizer::Embed(std::string_view text,
   // vector's scale irrelevant, and the order is still fixed by the text.
   DrainFeatures(s, idf_.data(), /*sorted=*/false, &s.features);
   const size_t n = s.features.size();
-  const size_t row_bytes = static_cast<size_t>(dim_) * sizeof(float);
+  const size_t row = dim_;
   for (size_t i = 0; i < n; ++i) {
     // Rows are scattered over a table of megabytes: fetch a few rows ahead so
     // the loop is not bound by one cache-miss latency per row.
+#if defined(__GNUC__)
     if (i + kPrefetchRows < n) {
-      Prefetch(projection_.data() +
-                   static_cast<size_t>(s.features[i + kPrefetchRows].first) * dim_,
-               row_bytes);
+      const char* ahead = reinterpret_cast<const char*>(
+          projection_.data() + s.features[i + kPrefetchRows].first * row);
+      for (size_t c = 0; c < row * sizeof(float); c += 64) {
+        __builtin_prefetch(ahead + c);
+      }
     }
+#endif
     const auto& [b, v] = s.features[i];
-    acc += v * Eigen::Map<const Eigen::VectorXf>(
-                   projection_.data() + static_cast<size_t>(b) * dim_, dim_);
+    acc += v * Eigen::Map<const Eigen::VectorXf>(projection_.data() + b * row,
+                                                 dim_);
   }
   const float norm = acc.norm();
   if (norm > 0 && std::isfinite(norm)) {
@@ -420,7 +441,10 @@ void TextFeaturizer::SparseFeatures(std::string_view text,
   Scratch& s = ThreadScratch();
   CountFeatures(options_, text, s);
   DrainFeatures(s, idf_.empty() ? nullptr : idf_.data(), /*sorted=*/true, out);
-  Normalize(out);
+  double sq = 0;
+  for (const auto& f : *out) sq += double{f.second} * f.second;
+  const double inv = sq > 0 ? 1.0 / std::sqrt(sq) : 0.0;
+  for (auto& f : *out) f.second = static_cast<float>(f.second * inv);
 }
 
 }  // namespace router

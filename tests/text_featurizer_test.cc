@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -105,7 +106,8 @@ TextFeaturizerOptions SmallOptions() {
 
 TEST_CASE("the feature hash is pinned") {
   // Constants computed once from the hash (FNV-1a + fmix64, multiply-shift
-  // bucket, top bit sign); if this fails, saved featurizers stop matching.
+  // bucket, top bit sign) and cross-checked with an independent Python
+  // implementation; if this fails, saved featurizers stop matching.
   TextFeaturizerOptions o;
   o.word_buckets = 1 << 16;
   o.char_buckets = 1 << 16;
@@ -339,7 +341,8 @@ TEST_CASE("errors") {
   CHECK(f.Embed("hello", absl::MakeSpan(wrong)).code() ==
         absl::StatusCode::kInvalidArgument);
   CHECK(f.Embed(std::string(100, 'a'), absl::MakeSpan(out)).ok());
-  const absl::Status too_long = f.Embed(std::string(101, 'a'), absl::MakeSpan(out));
+  const absl::Status too_long =
+      f.Embed(std::string(101, 'a'), absl::MakeSpan(out));
   CHECK(too_long.code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(too_long.message()).find("101") != std::string::npos);
   CHECK(std::string(too_long.message()).find("100") != std::string::npos);
@@ -400,6 +403,30 @@ TEST_CASE("binary bytes, invalid UTF-8 and huge words do not crash") {
     const std::vector<float> v = MustEmbed(f, text);
     CHECK(std::sqrt(Dot(v, v)) == Approx(1.0).margin(1e-5));
   }
+}
+
+TEST_CASE("text made only of features never seen in training maps to zero") {
+  TextFeaturizerOptions o = SmallOptions();
+  o.word_buckets = o.char_buckets = 1 << 16;
+  TextFeaturizer f(o);
+  const std::vector<std::string> corpus = TopicCorpus(10, 11);
+  REQUIRE(f.Fit(corpus).ok());
+  std::vector<bool> seen(f.sparse_dim(), false);
+  Features features;
+  for (const auto& text : corpus) {
+    f.SparseFeatures(text, &features);
+    for (const auto& [b, v] : features) seen[b] = true;
+  }
+  // Two euro signs and an n-tilde: no feature shared with the corpus (the
+  // loop below checks that no hash collision says otherwise).
+  const std::string unseen = "\xe2\x82\xac\xe2\x82\xac \xc3\xb1";
+  f.SparseFeatures(unseen, &features);
+  REQUIRE_FALSE(features.empty());
+  for (const auto& [b, v] : features) REQUIRE_FALSE(seen[b]);
+  for (float x : MustEmbed(f, unseen)) CHECK(x == 0.0f);
+  // One seen word is enough to give a unit vector again.
+  const std::vector<float> v = MustEmbed(f, unseen + " oven");
+  CHECK(std::sqrt(Dot(v, v)) == Approx(1.0).margin(1e-5));
 }
 
 TEST_CASE("embed is safe from many threads at once") {
