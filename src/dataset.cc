@@ -19,6 +19,7 @@
 #include "fmt/format.h"
 #include "router/status.h"
 #include "internal/file_io.h"
+#include "internal/random.h"
 
 namespace router {
 namespace {
@@ -181,23 +182,10 @@ const char* SplitName(Split split) {
   return nullptr;
 }
 
-// splitmix64's finaliser: a bijection that spreads every input bit.
-uint64_t Mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 // FNV-1a over the bytes, then mixed with the seed: fixed arithmetic, so the
 // same id gets the same split on every platform and standard library.
 uint64_t HashId(std::string_view id, uint64_t seed) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : id) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return Mix64(h ^ Mix64(seed));
+  return internal::Mix64(internal::Fnv1a(id) ^ internal::Mix64(seed));
 }
 
 double Fraction(double x) { return std::isfinite(x) ? std::clamp(x, 0.0, 1.0) : 0.0; }

@@ -5,27 +5,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "router/query.h"
+#include "internal/random.h"
 
 namespace router {
 namespace {
 
-// splitmix64: a tiny generator whose output is the same on every platform
-// (std:: distributions are not), so generated data is reproducible anywhere.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-  int Below(int n) { return static_cast<int>(Uniform() * n); }
-
- private:
-  uint64_t state_;
-};
+using Rng = internal::SplitMix64;
 
 struct Topic {
   const char* name;

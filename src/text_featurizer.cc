@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "router/status.h"
+#include "internal/random.h"
 
 namespace router {
 namespace {
@@ -211,29 +212,6 @@ void Orthonormalize(RowMatrix* m) {
   *m = qr.householderQ() * Eigen::MatrixXd::Identity(m->rows(), m->cols());
 }
 
-// splitmix64 + Box-Muller: std::normal_distribution differs across standard
-// libraries, and the projection must not.
-class GaussianRng {
- public:
-  explicit GaussianRng(uint64_t seed) : state_(seed) {}
-  double Next() {
-    // u1 in (0, 1] so that the log is finite.
-    const double u1 = (static_cast<double>(Bits() >> 11) + 1.0) * 0x1.0p-53;
-    const double u2 = static_cast<double>(Bits() >> 11) * 0x1.0p-53;
-    constexpr double kTwoPi = 6.283185307179586476925286766559;
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2);
-  }
-
- private:
-  uint64_t Bits() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  uint64_t state_;
-};
-
 // The training matrix in CSR form: a row per text (sublinear tf x idf,
 // L2-normalised), in arrays that Eigen maps without a copy.
 struct TrainingMatrix {
@@ -297,9 +275,9 @@ int RightSingularVectors(const SparseMatrix& x, const TextFeaturizerOptions& o,
   const int64_t n = x.rows(), d = x.cols();
   const int64_t width = std::min<int64_t>({max_rank + kOversample, n, d});
   RowMatrix omega(d, width);
-  GaussianRng rng(o.seed);
+  internal::SplitMix64 rng(o.seed);
   for (int64_t i = 0; i < d; ++i) {
-    for (int64_t j = 0; j < width; ++j) omega(i, j) = rng.Next();
+    for (int64_t j = 0; j < width; ++j) omega(i, j) = rng.Gaussian();
   }
   // Row-major dense operands and noalias() keep Eigen's sparse products
   // streaming along rows instead of through a column-major temporary.
