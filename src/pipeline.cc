@@ -109,13 +109,18 @@ absl::Status Pipeline::Estimate(const Query& query, Estimates* out) const {
   return router_->Estimate(query, out);
 }
 
-absl::Status Pipeline::EstimateText(std::string_view text, Estimates* out) const {
-  RouteScratch& scratch = ThreadRouteScratch();
-  scratch.vector.resize(dim());
-  ROUTER_RETURN_IF_ERROR(Embed(text, absl::MakeSpan(scratch.vector)));
+absl::StatusOr<Query> Pipeline::EmbedQuery(std::string_view text) const {
+  std::vector<float>& vector = ThreadRouteScratch().vector;
+  vector.resize(dim());
+  ROUTER_RETURN_IF_ERROR(Embed(text, absl::MakeSpan(vector)));
   Query query;
-  query.vector = scratch.vector;
+  query.vector = vector;
   query.text = text;
+  return query;
+}
+
+absl::Status Pipeline::EstimateText(std::string_view text, Estimates* out) const {
+  ROUTER_ASSIGN_OR_RETURN(Query query, EmbedQuery(text));
   return router_->Estimate(query, out);
 }
 
@@ -130,12 +135,7 @@ absl::Status Pipeline::Route(const Query& query, Decision* out) const {
 
 absl::Status Pipeline::RouteText(std::string_view text, Decision* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("decision output is null");
-  RouteScratch& scratch = ThreadRouteScratch();
-  scratch.vector.resize(dim());
-  ROUTER_RETURN_IF_ERROR(Embed(text, absl::MakeSpan(scratch.vector)));
-  Query query;
-  query.vector = scratch.vector;
-  query.text = text;
+  ROUTER_ASSIGN_OR_RETURN(Query query, EmbedQuery(text));
   return Route(query, out);
 }
 

@@ -93,6 +93,10 @@ class ROUTER_EXPORT Pipeline {
 
  private:
   Pipeline() = default;
+  // A Query over `text` and its vector, embedded into a per-thread buffer
+  // that stays valid until the next call on this thread.
+  absl::StatusOr<Query> EmbedQuery(std::string_view text) const;
+
   std::unique_ptr<Embedder> embedder_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<Policy> policy_;
