@@ -6,6 +6,7 @@
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
+#include <omp.h>
 
 #include "absl/strings/str_cat.h"
 #include "router/status.h"
@@ -38,6 +39,21 @@ Scratch& ThreadScratch() {
   thread_local Scratch scratch;
   return scratch;
 }
+
+// Runs FAISS on the calling thread only while in scope. A single query has
+// too little work to share, and FAISS's HNSW search would otherwise wake
+// every OpenMP thread, whose spin-waiting made it 14x slower on two cores
+// (docs/performance.md). The caller's own OpenMP setting is restored.
+class SingleThreadedSearch {
+ public:
+  SingleThreadedSearch() : previous_(omp_get_max_threads()) { omp_set_num_threads(1); }
+  ~SingleThreadedSearch() { omp_set_num_threads(previous_); }
+  SingleThreadedSearch(const SingleThreadedSearch&) = delete;
+  SingleThreadedSearch& operator=(const SingleThreadedSearch&) = delete;
+
+ private:
+  int previous_;
+};
 
 }  // namespace
 
@@ -185,6 +201,7 @@ absl::Status KnnRouter::Estimate(const Query& query, Estimates* out) const {
   scratch.similarities.resize(k);
   scratch.labels.resize(k);
   NormalizeInto(query.vector, scratch.query.data());
+  SingleThreadedSearch single_threaded;
   index_->search(1, scratch.query.data(), k, scratch.similarities.data(),
                  scratch.labels.data());
   Aggregate(scratch.similarities.data(), scratch.labels.data(), k, InputTokens(query), out);
