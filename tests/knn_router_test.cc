@@ -233,6 +233,32 @@ TEST_CASE("kNN rejects bad input and a failed Fit changes nothing", "[knn][error
   CHECK(router.Estimate(Query{.vector = ok_q}, &est).ok());
 }
 
+TEST_CASE("kNN validates feedback and learns nothing from it", "[knn][errors]") {
+  Reference ref = MakeReference(40, 4, 2, 13);
+  KnnRouter router(KnnOptions{.k = 5});
+  std::vector<float> v(4, 0.5f);
+  CHECK(router.Observe({.vector = v, .model = "model-0", .score = 1.0}).code() ==
+        absl::StatusCode::kFailedPrecondition);  // not fitted
+  REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  Estimates before, after;
+  REQUIRE(router.Estimate(Query{.vector = v}, &before).ok());
+  CHECK(router.Observe({.vector = v, .model = "model-0", .score = 0.0, .cost_usd = 1e-4}).ok());
+  REQUIRE(router.Estimate(Query{.vector = v}, &after).ok());
+  CHECK(after.per_model[0].quality == before.per_model[0].quality);
+
+  CHECK(router.Observe({.vector = v, .model = "nope", .score = 1.0}).code() ==
+        absl::StatusCode::kNotFound);
+  CHECK(router.Observe({.vector = v, .model = "model-0", .score = NAN}).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(router.Observe({.vector = v, .model = "model-0", .score = 1.5}).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(router.Observe({.vector = v, .model = "model-0", .score = 1, .cost_usd = -1}).code() ==
+        absl::StatusCode::kInvalidArgument);
+  std::vector<float> short_v(3, 0.5f);
+  CHECK(router.Observe({.vector = short_v, .model = "model-0", .score = 1}).code() ==
+        absl::StatusCode::kInvalidArgument);
+}
+
 TEST_CASE("k larger than the reference set uses every row", "[knn]") {
   Reference ref = MakeReference(5, 4, 2, 12);
   KnnRouter router(KnnOptions{.k = 50});
