@@ -1,10 +1,7 @@
-// libFuzzer target for ParseJsonl. Not built by CMake; build by hand, e.g.
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
-//     tests/fuzz/dataset_fuzz.cc src/dataset.cc src/npy.cc \
-//     -labsl_status -labsl_statusor -labsl_strings -labsl_raw_hash_set \
-//     -labsl_hash -labsl_city -labsl_low_level_hash -lfmt -o dataset_fuzz
+// libFuzzer target for ParseJsonl.
 // Checks that no input crashes the parser and that whatever it accepts is a
 // valid dataset.
+// Built with -DROUTER_FUZZ=ON (clang); run by scripts/fuzz.sh and, briefly, scripts/test.sh.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

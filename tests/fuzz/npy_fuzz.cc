@@ -1,9 +1,7 @@
-// libFuzzer target for ParseNpy. Not built by CMake; build by hand, e.g.
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
-//     tests/fuzz/npy_fuzz.cc src/npy.cc -labsl_status -labsl_statusor \
-//     -labsl_strings -lfmt -o npy_fuzz
+// libFuzzer target for ParseNpy.
 // Checks that no input crashes the parser and that whatever it accepts has
 // as many values as its shape says.
+// Built with -DROUTER_FUZZ=ON (clang); run by scripts/fuzz.sh and, briefly, scripts/test.sh.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
