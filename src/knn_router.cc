@@ -210,10 +210,7 @@ absl::Status KnnRouter::Estimate(const Query& query, Estimates* out) const {
 
 absl::Status KnnRouter::EstimateBatch(absl::Span<const Query> queries,
                                       absl::Span<Estimates> out) const {
-  if (out.size() != queries.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "EstimateBatch: ", queries.size(), " queries but ", out.size(), " outputs"));
-  }
+  ROUTER_RETURN_IF_ERROR(CheckBatchSizes(queries.size(), out.size()));
   if (queries.empty()) return absl::OkStatus();
   const int64_t n = static_cast<int64_t>(queries.size());
   std::vector<float> batch(static_cast<size_t>(n) * dim_);

@@ -9,14 +9,17 @@ namespace router {
 
 absl::Status Router::EstimateBatch(absl::Span<const Query> queries,
                                    absl::Span<Estimates> out) const {
-  if (out.size() != queries.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "EstimateBatch: ", queries.size(), " queries but ", out.size(), " outputs"));
-  }
+  ROUTER_RETURN_IF_ERROR(CheckBatchSizes(queries.size(), out.size()));
   for (size_t i = 0; i < queries.size(); ++i) {
     ROUTER_RETURN_IF_ERROR(Annotate(Estimate(queries[i], &out[i]), absl::StrCat("query ", i)));
   }
   return absl::OkStatus();
+}
+
+absl::Status Router::CheckBatchSizes(size_t queries, size_t outputs) {
+  if (outputs == queries) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("EstimateBatch: ", queries, " queries but ", outputs, " outputs"));
 }
 
 absl::Status Router::Observe(const Feedback& feedback) {

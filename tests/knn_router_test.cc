@@ -135,6 +135,11 @@ TEST_CASE("batch estimates equal single estimates", "[knn]") {
   for (auto& v : vectors) queries.push_back(Query{.vector = v});
   std::vector<Estimates> batch(queries.size());
   REQUIRE(router.EstimateBatch(queries, absl::MakeSpan(batch)).ok());
+  std::vector<Estimates> too_few(queries.size() - 1);
+  CHECK(router.EstimateBatch(queries, absl::MakeSpan(too_few)).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(router.Router::EstimateBatch(queries, absl::MakeSpan(too_few)).code() ==
+        absl::StatusCode::kInvalidArgument);
   for (size_t i = 0; i < queries.size(); ++i) {
     Estimates single;
     REQUIRE(router.Estimate(queries[i], &single).ok());

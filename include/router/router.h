@@ -11,6 +11,7 @@
 #ifndef ROUTER_ROUTER_H_
 #define ROUTER_ROUTER_H_
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -61,6 +62,11 @@ class ROUTER_EXPORT Router {
   // Learns from one routed request. Offline routers (kNN) ignore feedback
   // after validating it, and return OK.
   virtual absl::Status Observe(const Feedback& feedback);
+
+ protected:
+  // InvalidArgument unless a batch has as many outputs as queries; for
+  // EstimateBatch overrides.
+  static absl::Status CheckBatchSizes(size_t queries, size_t outputs);
 };
 
 // Checks that `vector` has `dim` finite elements; the error names `what`.
