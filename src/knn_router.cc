@@ -6,9 +6,13 @@
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
 #include <omp.h>
 
 #include "absl/strings/str_cat.h"
+#include "internal/byte_stream.h"
+#include "internal/training_data.h"
 #include "router/status.h"
 
 namespace router {
@@ -55,6 +59,12 @@ class SingleThreadedSearch {
   int previous_;
 };
 
+std::unique_ptr<faiss::Index> FlatIndex(int dim, int64_t rows, const float* vectors) {
+  auto flat = std::make_unique<faiss::IndexFlatIP>(dim);
+  flat->add(rows, vectors);
+  return flat;
+}
+
 }  // namespace
 
 KnnRouter::KnnRouter(KnnOptions options) : options_(options) {}
@@ -68,25 +78,11 @@ absl::Status KnnRouter::Fit(const Dataset& data, const Catalog& catalog) {
       options_.hnsw_ef_construction < 1) {
     return absl::InvalidArgumentError("knn: HNSW parameters must be positive (m >= 2)");
   }
-  if (catalog.empty()) return absl::InvalidArgumentError("knn: the catalog is empty");
-  if (data.rows() == 0) return absl::InvalidArgumentError("knn: the dataset has no rows");
-  if (!data.has_vectors()) {
-    return absl::InvalidArgumentError(
-        "knn: the dataset has no query vectors (embed the prompts first)");
-  }
-  ROUTER_RETURN_IF_ERROR(data.Validate());
-
+  ROUTER_ASSIGN_OR_RETURN(const std::vector<int> column,
+                          internal::TrainingColumns(data, catalog, "knn"));
   const int num_models = catalog.size();
   const int64_t rows = data.rows();
   const int dim = data.dim;
-  std::vector<int> column(num_models);
-  for (int m = 0; m < num_models; ++m) {
-    column[m] = data.ModelColumn(catalog.at(m).name);
-    if (column[m] < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "knn: model '", catalog.at(m).name, "' has no column in the training data"));
-    }
-  }
 
   std::vector<float> normalized(static_cast<size_t>(rows) * dim);
   std::vector<float> scores(static_cast<size_t>(rows) * num_models);
@@ -94,8 +90,6 @@ absl::Status KnnRouter::Fit(const Dataset& data, const Catalog& catalog) {
   std::vector<double> score_sum(num_models, 0.0);
   std::vector<int64_t> score_count(num_models, 0);
   for (int64_t r = 0; r < rows; ++r) {
-    ROUTER_RETURN_IF_ERROR(Annotate(ValidateVector(data.vector(r), dim, "training vector"),
-                                    absl::StrCat("knn: row ", r)));
     NormalizeInto(data.vector(r), normalized.data() + r * dim);
     for (int m = 0; m < num_models; ++m) {
       const double score = data.score(r, column[m]);
@@ -109,10 +103,6 @@ absl::Status KnnRouter::Fit(const Dataset& data, const Catalog& catalog) {
   }
   std::vector<double> mean_score(num_models);
   for (int m = 0; m < num_models; ++m) {
-    if (score_count[m] == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "knn: model '", catalog.at(m).name, "' has no score in the training data"));
-    }
     mean_score[m] = score_sum[m] / static_cast<double>(score_count[m]);
   }
 
@@ -123,11 +113,11 @@ absl::Status KnnRouter::Fit(const Dataset& data, const Catalog& catalog) {
                                                        faiss::METRIC_INNER_PRODUCT);
     hnsw->hnsw.efConstruction = options_.hnsw_ef_construction;
     hnsw->hnsw.efSearch = std::max(options_.hnsw_ef_search, options_.k);
+    hnsw->add(rows, normalized.data());
     index = std::move(hnsw);
   } else {
-    index = std::make_unique<faiss::IndexFlatIP>(dim);
+    index = FlatIndex(dim, rows, normalized.data());
   }
-  index->add(rows, normalized.data());
 
   // Commit only now, so a failed Fit leaves the router as it was.
   catalog_ = catalog;
@@ -227,6 +217,143 @@ absl::Status KnnRouter::EstimateBatch(absl::Span<const Query> queries,
     Aggregate(similarities.data() + i * k, labels.data() + i * k, k,
               InputTokens(queries[i]), &out[i]);
   }
+  return absl::OkStatus();
+}
+
+}  // namespace router
+
+// ---------------------------------------------------------------- state I/O
+
+namespace router {
+namespace {
+constexpr uint32_t kKnnStateVersion = 1;
+constexpr int64_t kMaxRows = int64_t{1} << 40;
+constexpr int kMaxDim = 1 << 20;
+}  // namespace
+
+absl::Status KnnRouter::SaveState(std::string* out) const {
+  if (dim_ == 0) return absl::FailedPreconditionError("knn: the router is not fitted");
+  internal::ByteWriter w(out);
+  w.Put(kKnnStateVersion);
+  w.Put<int32_t>(options_.k);
+  w.Put<uint8_t>(options_.weighting == KnnOptions::Weighting::kUniform ? 0 : 1);
+  w.Put<int64_t>(options_.hnsw_threshold);
+  w.Put<int32_t>(options_.hnsw_m);
+  w.Put<int32_t>(options_.hnsw_ef_construction);
+  w.Put<int32_t>(options_.hnsw_ef_search);
+  internal::PutCatalog(catalog_, &w);
+  w.Put<int32_t>(dim_);
+  w.Put<int64_t>(reference_rows_);
+  w.Put<uint8_t>(uses_hnsw_ ? 1 : 0);
+  w.PutVector(scores_);
+  w.PutVector(costs_);
+  w.PutVector(mean_score_);
+  if (uses_hnsw_) {
+    // HNSW's graph is costly to rebuild: store it with FAISS's serializer.
+    faiss::VectorIOWriter blob;
+    try {
+      faiss::write_index(index_.get(), &blob);
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("knn: FAISS could not serialize the index: ",
+                                              e.what()));
+    }
+    w.PutVector(blob.data);
+  } else {
+    // A flat index is just its vectors; storing them plainly keeps the
+    // loader to checks we control.
+    const auto* flat = static_cast<const faiss::IndexFlatIP*>(index_.get());
+    w.PutArray<float>(absl::MakeConstSpan(flat->get_xb(),
+                                          static_cast<size_t>(reference_rows_) * dim_));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KnnRouter::LoadState(std::string_view state) {
+  internal::ByteReader r(state, "knn router state");
+  uint32_t version = 0;
+  if (r.Get(&version, "state version") && version != kKnnStateVersion) {
+    r.Fail("state version", absl::StrCat("version ", version, " is not supported (this build reads ",
+                                         kKnnStateVersion, ")"));
+  }
+  KnnOptions options;
+  int32_t k = 0, hnsw_m = 0, ef_construction = 0, ef_search = 0, dim = 0;
+  uint8_t weighting = 0, uses_hnsw = 0;
+  int64_t rows = 0;
+  Catalog catalog;
+  r.Get(&k, "k") && r.Get(&weighting, "weighting") &&
+      r.Get(&options.hnsw_threshold, "hnsw threshold") && r.Get(&hnsw_m, "hnsw m") &&
+      r.Get(&ef_construction, "hnsw ef construction") && r.Get(&ef_search, "hnsw ef search") &&
+      internal::GetCatalog(&r, &catalog) && r.Get(&dim, "dim") && r.Get(&rows, "rows") &&
+      r.Get(&uses_hnsw, "index kind");
+  if (!r.status().ok()) return r.status();
+  if (k < 1 || weighting > 1 || hnsw_m < 2 || ef_construction < 1 || ef_search < 1) {
+    r.Fail("options", "out of range");
+  } else if (catalog.empty()) {
+    r.Fail("catalog", "empty");
+  } else if (dim < 1 || dim > kMaxDim || rows < 1 || rows > kMaxRows || uses_hnsw > 1) {
+    r.Fail("sizes", absl::StrCat("dim ", dim, ", rows ", rows, " out of range"));
+  }
+  options.k = k;
+  options.weighting =
+      weighting == 0 ? KnnOptions::Weighting::kUniform : KnnOptions::Weighting::kSimilarity;
+  options.hnsw_m = hnsw_m;
+  options.hnsw_ef_construction = ef_construction;
+  options.hnsw_ef_search = ef_search;
+
+  const uint64_t cells = static_cast<uint64_t>(rows) * catalog.size();
+  std::vector<float> scores, costs;
+  std::vector<double> mean_score;
+  r.GetVector(&scores, cells, "scores") && r.GetVector(&costs, cells, "costs") &&
+      r.GetVector(&mean_score, catalog.size(), "mean scores");
+  for (float s : scores) {
+    if (!std::isnan(s) && !(s >= 0.0f && s <= 1.0f)) r.Fail("scores", "value outside [0, 1]");
+  }
+  for (float c : costs) {
+    if (!std::isnan(c) && !(c >= 0.0f && std::isfinite(c))) r.Fail("costs", "negative or infinite");
+  }
+  for (double s : mean_score) {
+    if (!(s >= 0.0 && s <= 1.0)) r.Fail("mean scores", "value outside [0, 1]");
+  }
+  if (!r.status().ok()) return r.status();
+
+  std::unique_ptr<faiss::Index> index;
+  if (uses_hnsw) {
+    std::vector<uint8_t> blob_bytes;
+    if (!r.GetVector(&blob_bytes, "hnsw index")) return r.status();
+    faiss::VectorIOReader blob;
+    blob.data = std::move(blob_bytes);
+    try {
+      index.reset(faiss::read_index(&blob));
+    } catch (const std::exception& e) {
+      return absl::DataLossError(absl::StrCat("knn router state: FAISS rejected the index: ",
+                                              e.what()));
+    }
+    auto* hnsw = dynamic_cast<faiss::IndexHNSWFlat*>(index.get());
+    if (hnsw == nullptr || hnsw->d != dim || hnsw->ntotal != rows ||
+        hnsw->metric_type != faiss::METRIC_INNER_PRODUCT) {
+      return absl::DataLossError(
+          "knn router state: the index does not match the state (kind, dim or size)");
+    }
+    hnsw->hnsw.efSearch = std::max(options.hnsw_ef_search, options.k);
+  } else {
+    std::vector<float> vectors;
+    if (!r.GetVector(&vectors, static_cast<uint64_t>(rows) * dim, "vectors")) return r.status();
+    for (float v : vectors) {
+      if (!std::isfinite(v)) return (r.Fail("vectors", "non-finite value"), r.status());
+    }
+    index = FlatIndex(dim, rows, vectors.data());
+  }
+  ROUTER_RETURN_IF_ERROR(r.Finish());
+
+  options_ = options;
+  catalog_ = std::move(catalog);
+  dim_ = dim;
+  reference_rows_ = rows;
+  uses_hnsw_ = uses_hnsw != 0;
+  index_ = std::move(index);
+  scores_ = std::move(scores);
+  costs_ = std::move(costs);
+  mean_score_ = std::move(mean_score);
   return absl::OkStatus();
 }
 

@@ -36,6 +36,11 @@ absl::Status Router::Observe(const Feedback& feedback) {
   return absl::OkStatus();  // offline routers do not learn online
 }
 
+absl::Status Router::OnboardModel(const Profile& profile, const Dataset&) {
+  return absl::UnimplementedError(absl::StrCat(
+      "the ", AbslView(kind()), " router cannot onboard a model (", profile.name, ")"));
+}
+
 absl::Status ValidateVector(absl::Span<const float> vector, int dim,
                             std::string_view what) {
   if (dim <= 0) {

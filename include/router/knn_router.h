@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -61,6 +62,8 @@ class ROUTER_EXPORT KnnRouter : public Router {
   absl::Status Estimate(const Query& query, Estimates* out) const override;
   absl::Status EstimateBatch(absl::Span<const Query> queries,
                              absl::Span<Estimates> out) const override;
+  absl::Status SaveState(std::string* out) const override;
+  absl::Status LoadState(std::string_view state) override;
 
  private:
   void Aggregate(const float* similarities, const int64_t* labels, int found,

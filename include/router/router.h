@@ -63,6 +63,24 @@ class ROUTER_EXPORT Router {
   // after validating it, and return OK.
   virtual absl::Status Observe(const Feedback& feedback);
 
+  // Adds a model that was not in the training data, learning its estimates
+  // from a small labelled set (the rows of `labelled` with a score for
+  // `profile.name`; they must carry vectors) without refitting or changing
+  // the other models. Not thread-safe with routing. The default returns
+  // Unimplemented; routers that can onboard override it.
+  virtual absl::Status OnboardModel(const Profile& profile, const Dataset& labelled);
+
+  // Appends the fitted state (options, catalog, learned parameters) to `out`
+  // in this router's own little-endian layout. The saved-file format wraps
+  // it with a checksum; nothing else reads it. FailedPrecondition before Fit.
+  virtual absl::Status SaveState(std::string* out) const = 0;
+
+  // Replaces the whole state by one SaveState wrote. Validates everything
+  // (sizes, finiteness, consistency) before changing anything: on error the
+  // router is unchanged and the status (DataLoss for corrupt bytes) names the
+  // field. Not thread-safe with routing.
+  virtual absl::Status LoadState(std::string_view state) = 0;
+
  protected:
   // InvalidArgument unless a batch has as many outputs as queries; for
   // EstimateBatch overrides.
