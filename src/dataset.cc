@@ -387,3 +387,37 @@ void AssignSplits(Dataset* data, double test_fraction, double validation_fractio
 }
 
 }  // namespace router
+
+namespace router {
+namespace {
+
+// Folds `bytes` into `h`, length first so that field boundaries count.
+uint64_t Fold(uint64_t h, std::string_view bytes) {
+  h = internal::Mix64(h ^ bytes.size());
+  return internal::Mix64(h ^ internal::Fnv1a(bytes));
+}
+
+template <typename T>
+uint64_t FoldArray(uint64_t h, const std::vector<T>& values) {
+  return Fold(h, std::string_view(reinterpret_cast<const char*>(values.data()),
+                                  values.size() * sizeof(T)));
+}
+
+}  // namespace
+
+std::string Fingerprint(const Dataset& data) {
+  uint64_t h = internal::Mix64(static_cast<uint64_t>(data.rows()));
+  for (const std::string& name : data.model_names) h = Fold(h, name);
+  for (int64_t r = 0; r < data.rows(); ++r) {
+    if (r < static_cast<int64_t>(data.ids.size())) h = Fold(h, data.ids[r]);
+    if (r < static_cast<int64_t>(data.prompts.size())) h = Fold(h, data.prompts[r]);
+    if (r < static_cast<int64_t>(data.sources.size())) h = Fold(h, data.sources[r]);
+  }
+  h = FoldArray(h, data.splits);
+  h = FoldArray(h, data.scores);
+  h = FoldArray(h, data.costs);
+  h = FoldArray(h, data.vectors);
+  return fmt::format("{:016x}", h);
+}
+
+}  // namespace router

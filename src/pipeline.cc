@@ -47,11 +47,8 @@ RouteScratch& ThreadRouteScratch() {
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
                                                         const PipelineConfig& config) {
   if (train.rows() == 0) return absl::InvalidArgumentError("the training data has no rows");
-  if (config.router != "knn") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown router kind \"", config.router, "\""));
-  }
   ROUTER_RETURN_IF_ERROR(train.Validate());
+  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(config));
   ROUTER_ASSIGN_OR_RETURN(Catalog catalog, BuildCatalog(train, config));
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy, MakePolicy(config.policy));
 
@@ -72,7 +69,6 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
   }
 
   auto pipeline = std::unique_ptr<Pipeline>(new Pipeline());
-  auto knn = std::make_unique<KnnRouter>(config.knn);
   if (use_featurizer) {
     auto featurizer = std::make_unique<TextFeaturizer>(config.featurizer);
     ROUTER_RETURN_IF_ERROR(featurizer->Fit(train.prompts));
@@ -86,23 +82,26 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
                                                              embedded.dim)),
           absl::StrCat("training row ", r, " (id '", train.ids[r], "')")));
     }
-    ROUTER_RETURN_IF_ERROR(knn->Fit(embedded, catalog));
-    pipeline->embedder_ = std::move(featurizer);
+    ROUTER_RETURN_IF_ERROR(router->Fit(embedded, catalog));
+    pipeline->featurizer_ = std::move(featurizer);
   } else {
-    ROUTER_RETURN_IF_ERROR(knn->Fit(train, catalog));
+    ROUTER_RETURN_IF_ERROR(router->Fit(train, catalog));
   }
-  pipeline->router_ = std::move(knn);
+  pipeline->router_ = std::move(router);
   pipeline->policy_ = std::move(policy);
+  pipeline->config_ = config;
+  pipeline->data_fingerprint_ = Fingerprint(train);
+  pipeline->training_rows_ = train.rows();
   return pipeline;
 }
 
 absl::Status Pipeline::Embed(std::string_view text, absl::Span<float> out) const {
-  if (embedder_ == nullptr) {
+  if (featurizer_ == nullptr) {
     return absl::FailedPreconditionError(
         "this router was fitted on caller-supplied vectors and has no text embedder; "
         "route vectors instead");
   }
-  return embedder_->Embed(text, out);
+  return featurizer_->Embed(text, out);
 }
 
 absl::Status Pipeline::Estimate(const Query& query, Estimates* out) const {

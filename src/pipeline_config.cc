@@ -218,11 +218,7 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
   ROUTER_RETURN_IF_ERROR(
       CheckKeys(json, "", {"router", "knn", "embedder", "featurizer", "policy", "models"}));
   ROUTER_RETURN_IF_ERROR(ReadString(json, "", "router", &config.router));
-  if (config.router != "knn") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config: 'router' must be \"knn\" (the only router built so far), got \"",
-        config.router, "\""));
-  }
+  ROUTER_RETURN_IF_ERROR(MakeRouter(config).status());
   ROUTER_RETURN_IF_ERROR(ReadString(json, "", "embedder", &config.embedder));
   if (config.embedder != "auto" && config.embedder != "builtin" && config.embedder != "none") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -248,6 +244,60 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
     }
   }
   return config;
+}
+
+std::string PipelineConfigToJson(const PipelineConfig& config) {
+  const Constraints& c = config.policy.constraints;
+  Json json = {
+      {"router", config.router},
+      {"embedder", config.embedder},
+      {"knn",
+       {{"k", config.knn.k},
+        {"weighting",
+         config.knn.weighting == KnnOptions::Weighting::kUniform ? "uniform" : "similarity"},
+        {"hnsw_threshold", config.knn.hnsw_threshold},
+        {"hnsw_m", config.knn.hnsw_m},
+        {"hnsw_ef_construction", config.knn.hnsw_ef_construction},
+        {"hnsw_ef_search", config.knn.hnsw_ef_search}}},
+      {"featurizer",
+       {{"word_buckets", config.featurizer.word_buckets},
+        {"char_buckets", config.featurizer.char_buckets},
+        {"min_char_ngram", config.featurizer.min_char_ngram},
+        {"max_char_ngram", config.featurizer.max_char_ngram},
+        {"dim", config.featurizer.dim},
+        {"seed", config.featurizer.seed},
+        {"power_iterations", config.featurizer.power_iterations},
+        {"max_text_bytes", config.featurizer.max_text_bytes}}},
+      {"policy",
+       {{"kind", config.policy.kind},
+        {"lambda", config.policy.lambda},
+        {"tau", config.policy.tau},
+        {"constraints",
+         {{"allowed_models", c.allowed_models},
+          {"denied_models", c.denied_models},
+          {"allowed_tags", c.allowed_tags},
+          {"denied_tags", c.denied_tags},
+          {"max_latency_ms", c.max_latency_ms},
+          {"enforce_context_window", c.enforce_context_window}}}}},
+  };
+  Json models = Json::array();
+  for (const Profile& p : config.models) {
+    models.push_back({{"name", p.name},
+                      {"input_usd_per_mtok", p.input_usd_per_mtok},
+                      {"output_usd_per_mtok", p.output_usd_per_mtok},
+                      {"expected_output_tokens", p.expected_output_tokens},
+                      {"p50_latency_ms", p.p50_latency_ms},
+                      {"context_window", p.context_window},
+                      {"tags", p.tags}});
+  }
+  json["models"] = std::move(models);
+  return json.dump(2);
+}
+
+absl::StatusOr<std::unique_ptr<Router>> MakeRouter(const PipelineConfig& config) {
+  if (config.router == "knn") return std::unique_ptr<Router>(new KnnRouter(config.knn));
+  return absl::InvalidArgumentError(
+      absl::StrCat("config: 'router' must be \"knn\", got \"", config.router, "\""));
 }
 
 absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const PolicyConfig& config) {

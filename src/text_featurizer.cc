@@ -14,6 +14,7 @@
 #include <Eigen/Dense>
 #include <Eigen/SparseCore>
 
+#include "internal/byte_stream.h"
 #include "absl/strings/str_cat.h"
 #include "router/status.h"
 #include "internal/random.h"
@@ -423,6 +424,75 @@ void TextFeaturizer::SparseFeatures(std::string_view text,
   for (const auto& f : *out) sq += double{f.second} * f.second;
   const double inv = sq > 0 ? 1.0 / std::sqrt(sq) : 0.0;
   for (auto& f : *out) f.second = static_cast<float>(f.second * inv);
+}
+
+}  // namespace router
+
+// ---------------------------------------------------------------- state I/O
+
+namespace router {
+namespace {
+constexpr uint32_t kFeaturizerStateVersion = 1;
+// Bounds that keep a corrupt header from implying an absurd allocation;
+// both are far above any useful setting.
+constexpr int kMaxBuckets = 1 << 24;
+constexpr int kMaxDim = 1 << 16;
+}  // namespace
+
+absl::Status TextFeaturizer::SaveState(std::string* out) const {
+  if (!fitted()) return absl::FailedPreconditionError("TextFeaturizer: not fitted");
+  internal::ByteWriter w(out);
+  w.Put(kFeaturizerStateVersion);
+  w.Put<int32_t>(options_.word_buckets);
+  w.Put<int32_t>(options_.char_buckets);
+  w.Put<int32_t>(options_.min_char_ngram);
+  w.Put<int32_t>(options_.max_char_ngram);
+  w.Put<int32_t>(options_.dim);
+  w.Put<uint64_t>(options_.seed);
+  w.Put<int32_t>(options_.power_iterations);
+  w.Put<int64_t>(options_.max_text_bytes);
+  w.Put<int32_t>(dim_);
+  w.PutVector(idf_);
+  w.PutVector(projection_);
+  return absl::OkStatus();
+}
+
+absl::Status TextFeaturizer::LoadState(std::string_view state) {
+  internal::ByteReader r(state, "featurizer state");
+  uint32_t version = 0;
+  TextFeaturizerOptions o;
+  int32_t dim = 0;
+  if (r.Get(&version, "state version") && version != kFeaturizerStateVersion) {
+    r.Fail("state version", absl::StrCat("version ", version, " is not supported"));
+  }
+  r.Get(&o.word_buckets, "word buckets") && r.Get(&o.char_buckets, "char buckets") &&
+      r.Get(&o.min_char_ngram, "min char n-gram") &&
+      r.Get(&o.max_char_ngram, "max char n-gram") && r.Get(&o.dim, "options dim") &&
+      r.Get(&o.seed, "seed") && r.Get(&o.power_iterations, "power iterations") &&
+      r.Get(&o.max_text_bytes, "max text bytes") && r.Get(&dim, "dim");
+  if (!r.status().ok()) return r.status();
+  if (!ValidateOptions(o).ok() || o.word_buckets > kMaxBuckets ||
+      o.char_buckets > kMaxBuckets || o.max_char_ngram > 64) {
+    r.Fail("options", "out of range");
+  } else if (dim < 1 || dim > kMaxDim || dim > o.dim) {
+    r.Fail("dim", absl::StrCat(dim, " is out of range"));
+  }
+  if (!r.status().ok()) return r.status();
+  const uint64_t sparse = static_cast<uint64_t>(o.word_buckets) + o.char_buckets;
+  std::vector<float> idf, projection;
+  r.GetVector(&idf, sparse, "idf") && r.GetVector(&projection, sparse * dim, "projection");
+  for (float v : idf) {
+    if (!(v > 0.0f && std::isfinite(v))) r.Fail("idf", "a weight is not positive and finite");
+  }
+  for (float v : projection) {
+    if (!std::isfinite(v)) r.Fail("projection", "non-finite value");
+  }
+  ROUTER_RETURN_IF_ERROR(r.Finish());
+  options_ = o;
+  dim_ = dim;
+  idf_ = std::move(idf);
+  projection_ = std::move(projection);
+  return absl::OkStatus();
 }
 
 }  // namespace router

@@ -94,6 +94,11 @@ ROUTER_EXPORT absl::StatusOr<Dataset> ParseJsonl(std::string_view text,
 // file is NotFound; other I/O failures map from errno.
 ROUTER_EXPORT absl::StatusOr<Dataset> LoadJsonl(const std::string& path);
 
+// A 64-bit fingerprint of the data's content (ids, prompts, sources, splits,
+// model names, scores, costs and vectors) as 16 hex digits: two datasets
+// with the same fingerprint are, for all practical purposes, the same data.
+ROUTER_EXPORT std::string Fingerprint(const Dataset& data);
+
 // Writes `data` as JSONL (vectors are not written; see SaveNpy): id, prompt,
 // source, split (omitted when unassigned), scores and costs (NaN cells
 // omitted). Doubles are written so that they read back exactly. Fails

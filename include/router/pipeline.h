@@ -60,6 +60,13 @@ struct PipelineConfig {
 // a typo does not silently fall back to a default. Errors name the key.
 ROUTER_EXPORT absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view json);
 
+// The JSON text of `config`, every field written; ParsePipelineConfig reads
+// it back to an equal config.
+ROUTER_EXPORT std::string PipelineConfigToJson(const PipelineConfig& config);
+
+// An unfitted router of the kind and options `config` names.
+ROUTER_EXPORT absl::StatusOr<std::unique_ptr<Router>> MakeRouter(const PipelineConfig& config);
+
 // Builds the Policy a PolicyConfig describes.
 ROUTER_EXPORT absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const PolicyConfig& config);
 
@@ -81,6 +88,21 @@ class ROUTER_EXPORT Pipeline {
   // Embeds `text` into `out` (dim() floats).
   absl::Status Embed(std::string_view text, absl::Span<float> out) const;
 
+  // Writes everything needed to route (config, catalog, featurizer, router
+  // state, training-data fingerprint) to one file, atomically: an existing
+  // file at `path` is replaced only once the new one is complete on disk.
+  // docs/file-format.md describes the layout.
+  absl::Status Save(const std::string& path) const;
+  // Reads a file Save wrote. Validates all of it first: a truncated,
+  // corrupt or foreign file is DataLoss, a file from a newer format version
+  // FailedPrecondition, each with a message naming the problem.
+  static absl::StatusOr<std::unique_ptr<Pipeline>> Load(const std::string& path);
+  // The same from the bytes of a file (`what` names them in errors).
+  static absl::StatusOr<std::unique_ptr<Pipeline>> FromBytes(std::string_view bytes,
+                                                             std::string_view what = "<bytes>");
+  // The file image Save writes.
+  absl::StatusOr<std::string> ToBytes() const;
+
   // Replaces the policy (not thread-safe with concurrent routing).
   void set_policy(std::unique_ptr<Policy> policy) { policy_ = std::move(policy); }
 
@@ -89,7 +111,12 @@ class ROUTER_EXPORT Pipeline {
   const Router& router() const { return *router_; }
   const Policy& policy() const { return *policy_; }
   // Null when the pipeline routes vectors only.
-  const Embedder* embedder() const { return embedder_.get(); }
+  const Embedder* embedder() const { return featurizer_.get(); }
+  // The config it was fitted with (its policy is the initial policy).
+  const PipelineConfig& config() const { return config_; }
+  // Fingerprint(train) of the training data, and its row count.
+  const std::string& data_fingerprint() const { return data_fingerprint_; }
+  int64_t training_rows() const { return training_rows_; }
 
  private:
   Pipeline() = default;
@@ -97,7 +124,10 @@ class ROUTER_EXPORT Pipeline {
   // that stays valid until the next call on this thread.
   absl::StatusOr<Query> EmbedQuery(std::string_view text) const;
 
-  std::unique_ptr<Embedder> embedder_;
+  PipelineConfig config_;
+  std::string data_fingerprint_;
+  int64_t training_rows_ = 0;
+  std::unique_ptr<TextFeaturizer> featurizer_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<Policy> policy_;
 };

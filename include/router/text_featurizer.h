@@ -96,6 +96,13 @@ class ROUTER_EXPORT TextFeaturizer : public Embedder {
   void SparseFeatures(std::string_view text,
                       std::vector<std::pair<int32_t, float>>* out) const;
 
+  // Appends the fitted state (options, IDF weights, projection) to `out`.
+  // FailedPrecondition before Fit.
+  absl::Status SaveState(std::string* out) const;
+  // Replaces the state by one SaveState wrote, after validating all of it;
+  // on error (DataLoss naming the field) nothing changes.
+  absl::Status LoadState(std::string_view state);
+
  private:
   TextFeaturizerOptions options_;
   int dim_ = 0;

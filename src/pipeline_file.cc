@@ -1,0 +1,123 @@
+// Pipeline::Save and Pipeline::Load: a fitted pipeline as one file of
+// checksummed sections (src/internal/section_file.h, docs/file-format.md).
+#include <utility>
+
+#include "fmt/format.h"
+#include "internal/file_io.h"
+#include "internal/section_file.h"
+#include "nlohmann/json.hpp"
+#include "router/pipeline.h"
+#include "router/status.h"
+#include "router/version.h"
+
+namespace router {
+namespace {
+
+using Json = nlohmann::json;
+
+const internal::Section* FindSection(const std::vector<internal::Section>& sections,
+                                     std::string_view name) {
+  for (const internal::Section& section : sections) {
+    if (section.name == name) return &section;
+  }
+  return nullptr;
+}
+
+absl::Status Corrupt(std::string_view what, const std::string& problem) {
+  return absl::DataLossError(fmt::format("{}: {}", what, problem));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> Pipeline::ToBytes() const {
+  std::vector<internal::Section> sections;
+  const Json meta = {{"library_version", VersionString()},
+                     {"router", std::string(router_->kind())},
+                     {"dim", router_->dim()},
+                     {"models", router_->catalog().size()},
+                     {"embedder", featurizer_ != nullptr ? "builtin" : "none"},
+                     {"data_fingerprint", data_fingerprint_},
+                     {"training_rows", training_rows_}};
+  sections.push_back({"meta", meta.dump()});
+  sections.push_back({"config", PipelineConfigToJson(config_)});
+  if (featurizer_ != nullptr) {
+    internal::Section embedder{"embedder", {}};
+    ROUTER_RETURN_IF_ERROR(featurizer_->SaveState(&embedder.bytes));
+    sections.push_back(std::move(embedder));
+  }
+  internal::Section router{"router", {}};
+  ROUTER_RETURN_IF_ERROR(router_->SaveState(&router.bytes));
+  sections.push_back(std::move(router));
+  return internal::EncodeSections(sections);
+}
+
+absl::Status Pipeline::Save(const std::string& path) const {
+  ROUTER_ASSIGN_OR_RETURN(const std::string image, ToBytes());
+  return internal::WriteFileAtomically(path, image);
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Load(const std::string& path) {
+  ROUTER_ASSIGN_OR_RETURN(const std::string image, internal::ReadFile(path));
+  return FromBytes(image, path);
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view bytes,
+                                                              std::string_view what) {
+  ROUTER_ASSIGN_OR_RETURN(const std::vector<internal::Section> sections,
+                          internal::DecodeSections(bytes, what));
+  for (const internal::Section& section : sections) {
+    if (section.name != "meta" && section.name != "config" && section.name != "embedder" &&
+        section.name != "router") {
+      return Corrupt(what, fmt::format("unknown section '{}'", section.name));
+    }
+  }
+  const internal::Section* meta_section = FindSection(sections, "meta");
+  const internal::Section* config_section = FindSection(sections, "config");
+  const internal::Section* router_section = FindSection(sections, "router");
+  const internal::Section* embedder_section = FindSection(sections, "embedder");
+  if (meta_section == nullptr || config_section == nullptr || router_section == nullptr) {
+    return Corrupt(what, "a required section (meta, config or router) is missing");
+  }
+
+  Json meta;
+  try {
+    meta = Json::parse(meta_section->bytes);
+  } catch (const Json::exception& e) {
+    return Corrupt(what, fmt::format("section 'meta' is not valid JSON: {}", e.what()));
+  }
+  if (!meta.is_object() || !meta.contains("router") || !meta["router"].is_string() ||
+      !meta.contains("data_fingerprint") || !meta["data_fingerprint"].is_string() ||
+      !meta.contains("training_rows") || !meta["training_rows"].is_number_integer()) {
+    return Corrupt(what, "section 'meta' lacks router, data_fingerprint or training_rows");
+  }
+
+  absl::StatusOr<PipelineConfig> config = ParsePipelineConfig(config_section->bytes);
+  if (!config.ok()) {
+    return Corrupt(what, fmt::format("section 'config': {}", StdView(config.status().message())));
+  }
+  if (config->router != meta["router"].get<std::string>()) {
+    return Corrupt(what, "sections 'meta' and 'config' name different routers");
+  }
+
+  auto pipeline = std::unique_ptr<Pipeline>(new Pipeline());
+  ROUTER_ASSIGN_OR_RETURN(pipeline->router_, MakeRouter(*config));
+  ROUTER_RETURN_IF_ERROR(Annotate(pipeline->router_->LoadState(router_section->bytes),
+                                  fmt::format("{}: section 'router'", what)));
+  if (embedder_section != nullptr) {
+    auto featurizer = std::make_unique<TextFeaturizer>();
+    ROUTER_RETURN_IF_ERROR(Annotate(featurizer->LoadState(embedder_section->bytes),
+                                    fmt::format("{}: section 'embedder'", what)));
+    if (featurizer->dim() != pipeline->router_->dim()) {
+      return Corrupt(what, fmt::format("the featurizer makes {}-d vectors, the router expects {}",
+                                       featurizer->dim(), pipeline->router_->dim()));
+    }
+    pipeline->featurizer_ = std::move(featurizer);
+  }
+  ROUTER_ASSIGN_OR_RETURN(pipeline->policy_, MakePolicy(config->policy));
+  pipeline->config_ = *std::move(config);
+  pipeline->data_fingerprint_ = meta["data_fingerprint"].get<std::string>();
+  pipeline->training_rows_ = meta["training_rows"].get<int64_t>();
+  return pipeline;
+}
+
+}  // namespace router

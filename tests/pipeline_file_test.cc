@@ -1,0 +1,258 @@
+// Saving and loading: a round trip routes bit-identically, and every kind of
+// damage to a file (a flipped byte anywhere, truncation at any length, a
+// wrong magic, a newer format version, absurd sizes) fails cleanly with an
+// error that names the problem.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "router/knn_router.h"
+#include "router/pipeline.h"
+#include "router/synthetic.h"
+#include "router/text_featurizer.h"
+
+namespace router {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A small pipeline (small featurizer, few rows) so that a test can afford to
+// load every damaged variant of its file.
+std::unique_ptr<Pipeline> SmallPipeline() {
+  SyntheticData synthetic = GenerateSynthetic({.rows = 150, .seed = 5});
+  PipelineConfig config;
+  config.models = synthetic.catalog.profiles();
+  config.knn.k = 7;
+  config.featurizer.word_buckets = 64;
+  config.featurizer.char_buckets = 64;
+  config.featurizer.dim = 8;
+  config.policy.lambda = 300;
+  auto pipeline = Pipeline::Fit(synthetic.dataset, config);
+  REQUIRE(pipeline.ok());
+  return std::move(pipeline).value();
+}
+
+std::vector<std::string> Prompts() {
+  std::vector<std::string> prompts;
+  for (int i = 0; i < 30; ++i) prompts.push_back(SyntheticPrompt(i % 6, 500 + i));
+  prompts.push_back("");
+  prompts.push_back("words the featurizer never saw: zyzzyva quixotic");
+  return prompts;
+}
+
+// Same estimates, bit for bit, and the same decisions.
+void CheckSameRouting(const Pipeline& a, const Pipeline& b) {
+  REQUIRE(a.dim() == b.dim());
+  REQUIRE(a.catalog().size() == b.catalog().size());
+  for (const std::string& prompt : Prompts()) {
+    Estimates ea, eb;
+    REQUIRE(a.EstimateText(prompt, &ea).ok());
+    REQUIRE(b.EstimateText(prompt, &eb).ok());
+    REQUIRE(ea.per_model.size() == eb.per_model.size());
+    for (size_t m = 0; m < ea.per_model.size(); ++m) {
+      CHECK(ea.per_model[m].quality == eb.per_model[m].quality);
+      CHECK(ea.per_model[m].uncertainty == eb.per_model[m].uncertainty);
+      CHECK(ea.per_model[m].expected_cost_usd == eb.per_model[m].expected_cost_usd);
+      CHECK(ea.per_model[m].support == eb.per_model[m].support);
+    }
+    Decision da, db;
+    REQUIRE(a.RouteText(prompt, &da).ok());
+    REQUIRE(b.RouteText(prompt, &db).ok());
+    CHECK(da.chosen.model == db.chosen.model);
+  }
+}
+
+std::string TempPath(const std::string& name) {
+  return (fs::temp_directory_path() /
+          (name + "-" + std::to_string(::getpid()) + ".router"))
+      .string();
+}
+
+TEST_CASE("a saved pipeline loads and routes bit-identically", "[file]") {
+  auto pipeline = SmallPipeline();
+  const std::string path = TempPath("round-trip");
+  REQUIRE(pipeline->Save(path).ok());
+  auto loaded = Pipeline::Load(path);
+  REQUIRE(loaded.ok());
+  CheckSameRouting(*pipeline, **loaded);
+  CHECK((*loaded)->router().kind() == "knn");
+  CHECK((*loaded)->data_fingerprint() == pipeline->data_fingerprint());
+  CHECK((*loaded)->data_fingerprint().size() == 16);
+  CHECK((*loaded)->training_rows() == 150);
+  CHECK(PipelineConfigToJson((*loaded)->config()) == PipelineConfigToJson(pipeline->config()));
+  CHECK((*loaded)->catalog().at(0).input_usd_per_mtok ==
+        pipeline->catalog().at(0).input_usd_per_mtok);
+  // Saving the loaded pipeline gives the same bytes.
+  CHECK(*(*loaded)->ToBytes() == *pipeline->ToBytes());
+  fs::remove(path);
+}
+
+TEST_CASE("saving replaces a file atomically and leaves no temporary", "[file]") {
+  auto pipeline = SmallPipeline();
+  const fs::path dir = fs::temp_directory_path() / ("atomic-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "model.router").string();
+  { std::ofstream(path) << "old contents"; }
+  REQUIRE(pipeline->Save(path).ok());
+  CHECK(Pipeline::Load(path).ok());
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
+
+  // A directory that does not exist: a clear error naming the path.
+  const absl::Status missing = pipeline->Save((dir / "no" / "such" / "m.router").string());
+  CHECK(missing.code() == absl::StatusCode::kUnavailable);
+  CHECK(std::string(missing.message()).find("no/such") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("every flipped byte of a saved file is detected", "[file][corruption]") {
+  auto pipeline = SmallPipeline();
+  const std::string image = *pipeline->ToBytes();
+  INFO("file of " << image.size() << " bytes");
+  int failures = 0;
+  for (size_t i = 0; i < image.size(); ++i) {
+    std::string damaged = image;
+    damaged[i] = static_cast<char>(damaged[i] ^ 0x5A);
+    auto loaded = Pipeline::FromBytes(damaged, "damaged");
+    // Checksums cover every byte, so no damage can go unnoticed.
+    if (loaded.ok()) {
+      FAIL_CHECK("flipping byte " << i << " went unnoticed");
+    } else {
+      ++failures;
+      const auto code = loaded.status().code();
+      CHECK((code == absl::StatusCode::kDataLoss ||
+             code == absl::StatusCode::kFailedPrecondition));
+    }
+  }
+  CHECK(failures == static_cast<int>(image.size()));
+}
+
+TEST_CASE("a file truncated at any length fails cleanly", "[file][corruption]") {
+  auto pipeline = SmallPipeline();
+  const std::string image = *pipeline->ToBytes();
+  for (size_t length = 0; length < image.size(); ++length) {
+    auto loaded = Pipeline::FromBytes(std::string_view(image).substr(0, length), "cut");
+    REQUIRE_FALSE(loaded.ok());
+    CHECK(loaded.status().code() == absl::StatusCode::kDataLoss);
+  }
+  // Extra bytes after the last section are damage too.
+  CHECK(Pipeline::FromBytes(image + "x", "long").status().code() ==
+        absl::StatusCode::kDataLoss);
+}
+
+TEST_CASE("foreign, newer and absurd files get errors that say so", "[file][corruption]") {
+  auto pipeline = SmallPipeline();
+  const std::string image = *pipeline->ToBytes();
+
+  std::string foreign = image;
+  foreign.replace(0, 4, "GIF8");
+  auto status = Pipeline::FromBytes(foreign, "foreign").status();
+  CHECK(status.code() == absl::StatusCode::kDataLoss);
+  CHECK(std::string(status.message()).find("magic") != std::string::npos);
+
+  // Format version at byte 8 (little-endian u32).
+  std::string newer = image;
+  newer[8] = 7;
+  status = Pipeline::FromBytes(newer, "newer").status();
+  CHECK(status.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(std::string(status.message()).find("version 7") != std::string::npos);
+
+  // Section count at byte 12.
+  std::string many = image;
+  many[13] = 0x7F;
+  status = Pipeline::FromBytes(many, "many").status();
+  CHECK(status.code() == absl::StatusCode::kDataLoss);
+  CHECK(std::string(status.message()).find("sections") != std::string::npos);
+
+  CHECK(Pipeline::FromBytes("", "empty").status().code() == absl::StatusCode::kDataLoss);
+  CHECK(Pipeline::Load("/nonexistent/model.router").status().code() ==
+        absl::StatusCode::kNotFound);
+}
+
+// Router and featurizer state is validated on its own too (a file's checksum
+// only proves the bytes are the ones written, not that the writer was sane).
+TEST_CASE("kNN and featurizer state reject every truncation", "[file][state]") {
+  auto pipeline = SmallPipeline();
+  std::string knn_state, featurizer_state;
+  REQUIRE(pipeline->router().SaveState(&knn_state).ok());
+  const auto* featurizer = dynamic_cast<const TextFeaturizer*>(pipeline->embedder());
+  REQUIRE(featurizer != nullptr);
+  REQUIRE(featurizer->SaveState(&featurizer_state).ok());
+
+  KnnRouter knn;
+  TextFeaturizer text;
+  for (size_t length = 0; length < knn_state.size(); ++length) {
+    REQUIRE_FALSE(knn.LoadState(std::string_view(knn_state).substr(0, length)).ok());
+  }
+  for (size_t length = 0; length < featurizer_state.size(); length += 7) {
+    REQUIRE_FALSE(text.LoadState(std::string_view(featurizer_state).substr(0, length)).ok());
+  }
+  CHECK(knn.dim() == 0);  // failed loads changed nothing
+  CHECK_FALSE(text.fitted());
+  REQUIRE(knn.LoadState(knn_state).ok());
+  REQUIRE(text.LoadState(featurizer_state).ok());
+  CHECK(knn.dim() == pipeline->dim());
+  CHECK(text.dim() == pipeline->dim());
+}
+
+TEST_CASE("kNN state with bad values is rejected and changes nothing", "[file][state]") {
+  auto pipeline = SmallPipeline();
+  std::string state;
+  REQUIRE(pipeline->router().SaveState(&state).ok());
+  KnnRouter knn;
+  REQUIRE(knn.LoadState(state).ok());
+  std::mt19937 rng(3);
+  int rejected = 0;
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::string damaged = state;
+    const size_t at = rng() % damaged.size();
+    damaged[at] = static_cast<char>(rng());
+    KnnRouter other;
+    if (other.LoadState(damaged).ok()) {
+      // Accepted damage must still give finite, in-range estimates.
+      std::vector<float> v(other.dim(), 0.5f);
+      Query q;
+      q.vector = v;
+      Estimates e;
+      REQUIRE(other.Estimate(q, &e).ok());
+      for (const ModelEstimate& m : e.per_model) {
+        CHECK(std::isfinite(m.quality));
+        CHECK(std::isfinite(m.expected_cost_usd));
+      }
+    } else {
+      ++rejected;
+    }
+  }
+  CHECK(rejected > 0);
+  // A failed load leaves a fitted router as it was.
+  std::string bad = state;
+  bad.resize(bad.size() / 2);
+  REQUIRE_FALSE(knn.LoadState(bad).ok());
+  CHECK(knn.dim() == pipeline->dim());
+}
+
+TEST_CASE("an HNSW kNN router round-trips through FAISS's serializer", "[file][state]") {
+  SyntheticData synthetic = GenerateSynthetic({.rows = 400, .seed = 9});
+  PipelineConfig config;
+  config.knn.k = 5;
+  config.knn.hnsw_threshold = 100;
+  config.featurizer.dim = 16;
+  auto pipeline = Pipeline::Fit(synthetic.dataset, config);
+  REQUIRE(pipeline.ok());
+  REQUIRE(dynamic_cast<const KnnRouter&>((*pipeline)->router()).uses_hnsw());
+  auto loaded = Pipeline::FromBytes(*(*pipeline)->ToBytes());
+  REQUIRE(loaded.ok());
+  REQUIRE(dynamic_cast<const KnnRouter&>((*loaded)->router()).uses_hnsw());
+  CheckSameRouting(**pipeline, **loaded);
+}
+
+}  // namespace
+}  // namespace router
