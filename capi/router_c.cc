@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <set>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -21,6 +22,7 @@
 #include "router/dataset.h"
 #include "router/decision.h"
 #include "router/npy.h"
+#include "router/live_pipeline.h"
 #include "router/pipeline.h"
 #include "router/query.h"
 #include "router/router.h"
@@ -28,7 +30,13 @@
 #include "router/version.h"
 
 struct router_s {
-  std::unique_ptr<router::Pipeline> pipeline;
+  explicit router_s(std::unique_ptr<router::Pipeline> pipeline) : live(std::move(pipeline)) {}
+
+  router::LivePipeline live;
+  // Model names handed out by router_model_name, interned so that the
+  // borrowed pointers stay valid until router_free even across reloads.
+  mutable absl::Mutex names_mutex;
+  mutable std::set<std::string> names ABSL_GUARDED_BY(names_mutex);
 };
 
 struct router_decision_s {
@@ -148,9 +156,9 @@ absl::Status Create(const char* jsonl_path, const char* npy_path, const char* co
     ROUTER_RETURN_IF_ERROR(router::AttachVectors(&data, std::move(matrix)));
   }
   ROUTER_ASSIGN_OR_RETURN(router::Dataset train, TrainingRows(std::move(data)));
-  auto handle = std::make_unique<router_s>();
-  ROUTER_ASSIGN_OR_RETURN(handle->pipeline, router::Pipeline::Fit(train, config));
-  *out = handle.release();
+  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<router::Pipeline> pipeline,
+                          router::Pipeline::Fit(train, config));
+  *out = new router_s(std::move(pipeline));
   return absl::OkStatus();
 }
 
@@ -246,7 +254,7 @@ router_status_t router_dim(const router_t* router, int32_t* out_dim) {
   return Guard(__func__, [&](const char* fn) -> absl::Status {
     ROUTER_C_REQUIRE(router);
     ROUTER_C_REQUIRE(out_dim);
-    *out_dim = router->pipeline->dim();
+    *out_dim = router->live.Snapshot()->dim();
     return absl::OkStatus();
   });
 }
@@ -255,7 +263,7 @@ router_status_t router_model_count(const router_t* router, int32_t* out_count) {
   return Guard(__func__, [&](const char* fn) -> absl::Status {
     ROUTER_C_REQUIRE(router);
     ROUTER_C_REQUIRE(out_count);
-    *out_count = router->pipeline->catalog().size();
+    *out_count = router->live.Snapshot()->catalog().size();
     return absl::OkStatus();
   });
 }
@@ -265,12 +273,14 @@ router_status_t router_model_name(const router_t* router, int32_t index,
   return Guard(__func__, [&](const char* fn) -> absl::Status {
     ROUTER_C_REQUIRE(router);
     ROUTER_C_REQUIRE(out_name);
-    const router::Catalog& catalog = router->pipeline->catalog();
+    const auto snapshot = router->live.Snapshot();
+    const router::Catalog& catalog = snapshot->catalog();
     if (index < 0 || index >= catalog.size()) {
       return absl::OutOfRangeError(absl::StrCat("model index ", index, " is out of range [0, ",
                                                 catalog.size(), ")"));
     }
-    *out_name = catalog.at(index).name.c_str();
+    absl::MutexLock lock(&router->names_mutex);
+    *out_name = router->names.insert(catalog.at(index).name).first->c_str();
     return absl::OkStatus();
   });
 }
@@ -281,12 +291,13 @@ router_status_t router_embed_text(const router_t* router, const char* text, floa
     ROUTER_C_REQUIRE(router);
     ROUTER_C_REQUIRE(text);
     ROUTER_C_REQUIRE(out_vector);
-    const size_t dim = static_cast<size_t>(router->pipeline->dim());
+    const auto snapshot = router->live.Snapshot();
+    const size_t dim = static_cast<size_t>(snapshot->dim());
     if (capacity < dim) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the output has room for ", capacity, " floats, the router's dimension is ", dim));
     }
-    return router->pipeline->Embed(text, absl::MakeSpan(out_vector, dim));
+    return snapshot->Embed(text, absl::MakeSpan(out_vector, dim));
   });
 }
 
@@ -297,7 +308,7 @@ router_status_t router_route_text(const router_t* router, const char* text,
     ROUTER_C_REQUIRE(text);
     ROUTER_C_REQUIRE(out);
     auto handle = std::make_unique<router_decision_s>();
-    ROUTER_RETURN_IF_ERROR(router->pipeline->RouteText(text, &handle->decision));
+    ROUTER_RETURN_IF_ERROR(router->live.Snapshot()->RouteText(text, &handle->decision));
     handle->fallbacks = handle->decision.Fallbacks();
     *out = handle.release();
     return absl::OkStatus();
@@ -310,7 +321,8 @@ router_status_t router_route_vector(const router_t* router, const float* vector,
     ROUTER_C_REQUIRE(router);
     ROUTER_C_REQUIRE(vector);
     ROUTER_C_REQUIRE(out);
-    const router::Pipeline& pipeline = *router->pipeline;
+    const auto snapshot = router->live.Snapshot();
+    const router::Pipeline& pipeline = *snapshot;
     ROUTER_RETURN_IF_ERROR(CheckVector(pipeline, vector, dim, input_tokens));
     router::Query query;
     query.vector = absl::MakeConstSpan(vector, dim);
@@ -329,7 +341,8 @@ router_status_t router_route_batch(const router_t* router, const float* vectors,
                                    double* out_quality, double* out_cost_usd) {
   return Guard(__func__, [&](const char* fn) -> absl::Status {
     ROUTER_C_REQUIRE(router);
-    const router::Pipeline& pipeline = *router->pipeline;
+    const auto snapshot = router->live.Snapshot();
+    const router::Pipeline& pipeline = *snapshot;
     if (dim != static_cast<size_t>(pipeline.dim())) {
       return absl::InvalidArgumentError(
           absl::StrCat("dim is ", dim, ", the router expects ", pipeline.dim()));
@@ -363,6 +376,34 @@ router_status_t router_route_batch(const router_t* router, const float* vectors,
       if (out_cost_usd != nullptr) out_cost_usd[i] = decision.chosen.expected_cost_usd;
     }
     return absl::OkStatus();
+  });
+}
+
+router_status_t router_save(const router_t* router, const char* path) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(path);
+    return router->live.Snapshot()->Save(path);
+  });
+}
+
+router_status_t router_load(const char* path, router_t** out) {
+  if (out != nullptr) *out = nullptr;
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(path);
+    ROUTER_C_REQUIRE(out);
+    ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<router::Pipeline> pipeline,
+                            router::Pipeline::Load(path));
+    *out = new router_s(std::move(pipeline));
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_reload(router_t* router, const char* path) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(path);
+    return router->live.Reload(path);
   });
 }
 

@@ -207,7 +207,9 @@ ROUTER_API const char* router_last_error_message(void);
  * A router_t is a fitted routing pipeline: an embedder (the built-in text
  * featurizer, unless the data brings its own vectors), a router that
  * predicts each model's quality and cost, and a policy that picks a model.
- * Once made it never changes, which is why concurrent routing is safe.
+ * A fitted pipeline never changes, which is why concurrent routing is safe;
+ * router_reload swaps in a whole new one atomically: each call routes on the
+ * pipeline that was current when it started.
  */
 typedef struct router_s router_t;
 
@@ -272,6 +274,57 @@ ROUTER_API router_status_t router_create_from_dataset(const char* dataset_jsonl_
 ROUTER_API router_status_t router_create_from_dataset_with_vectors(
     const char* dataset_jsonl_path, const char* vectors_npy_path, const char* config_json,
     router_t** out);
+
+/**
+ * @brief  Saves a router to one file (docs/file-format.md): configuration,
+ *         models, featurizer and fitted state, with a checksum per section.
+ *
+ * The write is atomic: the file is written beside `path` under a temporary
+ * name, flushed to disk, then renamed over `path`; an existing file is
+ * replaced only by a complete new one, and is left untouched on error.
+ *
+ * @param[in] router  Not NULL.
+ * @param[in] path    Destination path. Not NULL.
+ * @return ROUTER_OK; ROUTER_INVALID_ARGUMENT for NULL; ROUTER_UNAVAILABLE
+ *         when the file cannot be written (missing directory, no permission,
+ *         disk full), with the path and the system's reason in the message.
+ * Thread-safe; may run while other threads route.
+ */
+ROUTER_API router_status_t router_save(const router_t* router, const char* path);
+
+/**
+ * @brief  Loads a router that router_save wrote.
+ *
+ * Everything is validated before use: a truncated or damaged file, a file
+ * that is not a librouter file, or one with inconsistent contents is
+ * ROUTER_DATA_LOSS; a file from a newer format version is
+ * ROUTER_FAILED_PRECONDITION; a missing file ROUTER_NOT_FOUND. The message
+ * names the file and the problem.
+ *
+ * @param[in]  path  Not NULL.
+ * @param[out] out   Receives the router on success, NULL on failure. Not
+ *             NULL. Free it with router_free().
+ * Thread-safe.
+ */
+ROUTER_API router_status_t router_load(const char* path, router_t** out);
+
+/**
+ * @brief  Replaces a router's pipeline by the one saved at `path`, while
+ *         other threads keep routing.
+ *
+ * The file is loaded and validated first; only then is it swapped in.
+ * Routes already running finish on the old pipeline; routes that start after
+ * router_reload returns use the new one. On any error the old pipeline keeps
+ * serving and the status says why the file was refused (codes as
+ * router_load). Model indexes and router_dim() may change with the new
+ * pipeline: read them again after a reload. Names from router_model_name stay
+ * valid until router_free.
+ *
+ * @param[in] router  Not NULL.
+ * @param[in] path    Not NULL.
+ * Thread-safe: may run concurrently with routing and with other reloads.
+ */
+ROUTER_API router_status_t router_reload(router_t* router, const char* path);
 
 /**
  * @brief  Frees a router and everything it owns (model names included).

@@ -653,6 +653,71 @@ static void TestHostVectors(const char* path) {
   router_free(router);
 }
 
+/* Save, load and reload: the same decisions after a round trip; a reload
+ * swaps the pipeline, and a refused reload keeps the old one serving. */
+static void TestSaveLoadReload(const router_t* fitted, const char* dataset) {
+  static const char* const kPrompts[] = {
+      "my python function has a bug and will not compile",
+      "write a poem that tells a story, with rhyme, like a novel", "", "zzzz qqqq"};
+  char saved[1200], generalist_only[1200], garbage[1200], a[64], b[64];
+  router_t* loaded = NULL;
+  router_t* other = NULL;
+  size_t i;
+
+  PathOf("model.router", saved, sizeof(saved));
+  PathOf("generalist.router", generalist_only, sizeof(generalist_only));
+  PathOf("garbage.router", garbage, sizeof(garbage));
+  WriteText(garbage, "this is not a router file");
+
+  EXPECT(router_save(fitted, saved), ROUTER_OK);
+  EXPECT(router_load(saved, &loaded), ROUTER_OK);
+  CHECK(loaded != NULL);
+  if (loaded == NULL) return;
+  for (i = 0; i < sizeof(kPrompts) / sizeof(kPrompts[0]); ++i) {
+    EXPECT(RouteTo(fitted, kPrompts[i], a, sizeof(a)), ROUTER_OK);
+    EXPECT(RouteTo(loaded, kPrompts[i], b, sizeof(b)), ROUTER_OK);
+    CHECK(strcmp(a, b) == 0);
+  }
+
+  EXPECT(router_save(NULL, saved), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_save(fitted, NULL), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_save(fitted, "/nonexistent-dir/x.router"), ROUTER_UNAVAILABLE);
+  CHECK(strstr(router_last_error_message(), "/nonexistent-dir/x.router") != NULL);
+  other = (router_t*)&other;
+  EXPECT(router_load("/nonexistent-dir/x.router", &other), ROUTER_NOT_FOUND);
+  CHECK(other == NULL);
+  EXPECT(router_load(garbage, &other), ROUTER_DATA_LOSS);
+  CHECK(strstr(router_last_error_message(), "garbage.router") != NULL);
+  CHECK(other == NULL);
+  EXPECT(router_load(NULL, &other), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_load(saved, NULL), ROUTER_INVALID_ARGUMENT);
+
+  /* A second pipeline that never picks the specialists. */
+  EXPECT(router_create_from_dataset(
+             dataset, "{\"policy\": {\"constraints\": {\"allowed_models\": [\"generalist\"]}}}",
+             &other),
+         ROUTER_OK);
+  if (other == NULL) {
+    router_free(loaded);
+    return;
+  }
+  EXPECT(router_save(other, generalist_only), ROUTER_OK);
+  router_free(other);
+
+  EXPECT(router_reload(loaded, generalist_only), ROUTER_OK);
+  EXPECT(RouteTo(loaded, kPrompts[0], a, sizeof(a)), ROUTER_OK);
+  CHECK(strcmp(a, "generalist") == 0);
+  EXPECT(router_reload(loaded, garbage), ROUTER_DATA_LOSS);
+  EXPECT(RouteTo(loaded, kPrompts[0], a, sizeof(a)), ROUTER_OK);
+  CHECK(strcmp(a, "generalist") == 0); /* the refused file changed nothing */
+  EXPECT(router_reload(loaded, saved), ROUTER_OK);
+  EXPECT(RouteTo(loaded, kPrompts[0], a, sizeof(a)), ROUTER_OK);
+  CHECK(strcmp(a, "coder") == 0);
+  EXPECT(router_reload(NULL, saved), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_reload(loaded, NULL), ROUTER_INVALID_ARGUMENT);
+  router_free(loaded);
+}
+
 int main(int argc, char** argv) {
   char path[1200];
   router_t* router = NULL;
@@ -673,6 +738,7 @@ int main(int argc, char** argv) {
     TestTextRouter(router);
     TestBatch(router);
     TestRouteVectorErrors(router);
+    TestSaveLoadReload(router, path);
     router_free(router);
   }
   TestConfigs(path);
