@@ -29,7 +29,9 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 echo "== TSan build (concurrency tests)"
 cmake -S . -B "$build/tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DROUTER_SANITIZE=thread -DROUTER_BUILD_BENCHMARKS=OFF -DROUTER_BUILD_EXAMPLES=OFF
-cmake --build "$build/tsan" -j "$jobs" --target concurrency_test
+# Every tests/*concurrency*_test.cc is a target of its own name.
+concurrency_targets=$(cd tests && ls *concurrency*_test.cc | sed 's/\.cc$//')
+cmake --build "$build/tsan" -j "$jobs" --target $concurrency_targets
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir "$build/tsan" --output-on-failure -L concurrency
 
