@@ -1,0 +1,44 @@
+// The `router` command line: what every command shares. Each command lives
+// in its own file (eval_command.cc, fit_command.cc, ...) and is a function
+// from its arguments to an exit code.
+#ifndef ROUTER_TOOLS_CLI_H_
+#define ROUTER_TOOLS_CLI_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace router::cli {
+
+// Exit codes, documented in docs/cli.md; scripts depend on them.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 1,     // bad command line: unknown command or flag, missing value
+  kExitInput = 2,     // a file is missing, malformed or inconsistent, or cannot be written
+  kExitInternal = 3,  // a failure that is a bug or an environment problem
+};
+
+// Prints "router <command>: <message>" to stderr and returns `code`.
+int Fail(std::string_view command, ExitCode code, std::string_view message);
+int Fail(std::string_view command, ExitCode code, const absl::Status& status);
+
+// The exit code for a library error met while processing the user's files:
+// invalid or missing input (InvalidArgument, NotFound, DataLoss, ...) is an
+// input error, anything else internal.
+ExitCode InputOrInternal(const absl::Status& status);
+
+// True for the router kinds the library knows by name (knn, cluster, mf,
+// linucb); whether this build can fit one is Pipeline::Fit's to say.
+bool IsKnownRouterKind(std::string_view kind);
+inline constexpr const char* kKnownRouterKinds = "knn, cluster, mf, linucb";
+
+// Commands: argv[0] is the command name ("eval"), flags follow.
+int RunEval(int argc, char** argv);
+int RunFit(int argc, char** argv);
+int RunRoute(int argc, char** argv);
+int RunInspect(int argc, char** argv);
+
+}  // namespace router::cli
+
+#endif  // ROUTER_TOOLS_CLI_H_

@@ -1,0 +1,320 @@
+// `router eval`: fits each router on the training rows, sweeps lambda on the
+// evaluation rows and reports the literature's figures (eval_report.h) as
+// tables on stdout, and as report.json and plot.svg under --out.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "args.h"
+#include "cli.h"
+#include "data_input.h"
+#include "eval_report.h"
+#include "fmt/format.h"
+#include "nlohmann/json.hpp"
+#include "parallel.h"
+#include "progress.h"
+#include "router/pipeline.h"
+#include "router/status.h"
+#include "router/text_featurizer.h"
+#include "svg_plot.h"
+
+namespace router::cli {
+namespace {
+
+constexpr const char* kCommand = "eval";
+// Training rows whose estimates calibrate the strong/weak threshold.
+constexpr int64_t kCalibrationRows = 1000;
+
+const std::vector<FlagSpec>& Flags() {
+  static const std::vector<FlagSpec> flags = {
+      {"data", "", "FILE", "routing data, JSONL (required)"},
+      {"vectors", "", "FILE", "query vectors, .npy float32 (N x d), one row per JSONL row;\n"
+                              "without it the built-in text featurizer embeds the prompts"},
+      {"routers", "", "LIST", "comma-separated router kinds: knn, cluster, mf, linucb\n"
+                              "(default: knn)"},
+      {"config", "", "FILE", "pipeline config JSON (router options, featurizer, models);\n"
+                             "its 'router' key is overridden by --routers"},
+      {"split", "", "NAME", "split to evaluate on: test (default) or validation"},
+      {"dedup-train-prompts", "", "", "drop evaluated rows whose prompt also occurs in train"},
+      {"out", "", "DIR", "write DIR/report.json and DIR/plot.svg"},
+      {"strong", "", "MODEL", "strong model of the RouteLLM pair (default: best single model)"},
+      {"weak", "", "MODEL", "weak model of the pair (default: the cheapest other model)"},
+      {"strong-share", "", "F", "target share of strong calls for the calibrated threshold\n"
+                                "(default 0.5)"},
+      {"lambdas", "", "N", "log-spaced lambda values in the sweep, plus 0 (default 61)"},
+      {"threshold-bins", "", "N", "quantile thresholds for APGR/CPT (default 10, RouteLLM's);\n"
+                                  "0 = every distinct score"},
+      {"threads", "", "N", "threads for featurizing and estimating (default: all cores)"},
+      {"quiet", "q", "", "no progress on stderr"},
+  };
+  return flags;
+}
+
+std::string Help() {
+  return FormatHelp(
+      "router eval --data FILE [options]",
+      "Fits each router on the train split and reports, on the evaluated split, AIQ (paper\n"
+      "and RouterBench-code variants), quality at the best single model's cost, cost to reach\n"
+      "its quality, max quality, the oracle / best single / cheapest / zero-router references,\n"
+      "RouteLLM's APGR and CPT for a strong/weak pair, and a per-source breakdown.",
+      Flags());
+}
+
+// Embeds every prompt of `data` into its vectors with `featurizer`.
+absl::Status EmbedAll(const TextFeaturizer& featurizer, const std::string& what, int threads,
+                      bool quiet, Dataset* data) {
+  data->dim = featurizer.dim();
+  data->vectors.assign(static_cast<size_t>(data->rows()) * data->dim, 0.0f);
+  Progress progress("featurizing " + what, data->rows(), !quiet);
+  return ParallelFor(data->rows(), 32, threads, &progress, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      ROUTER_RETURN_IF_ERROR(Annotate(
+          featurizer.Embed(data->prompts[r],
+                           absl::MakeSpan(data->vectors.data() + r * data->dim, data->dim)),
+          fmt::format("embedding row '{}'", data->ids[r])));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<Estimates>> EstimateAll(const Router& router, const Dataset& data,
+                                                   const std::string& what, int threads,
+                                                   bool quiet) {
+  std::vector<Estimates> estimates(data.rows());
+  Progress progress(what, data.rows(), !quiet);
+  // Batches let the router search many queries at once (FAISS does it faster).
+  ROUTER_RETURN_IF_ERROR(ParallelFor(data.rows(), 64, threads, &progress,
+                                     [&](int64_t begin, int64_t end) {
+    std::vector<Query> queries(end - begin);
+    for (int64_t r = begin; r < end; ++r) {
+      queries[r - begin].vector = data.vector(r);
+      queries[r - begin].text = data.prompts[r];
+    }
+    return router.EstimateBatch(queries, absl::MakeSpan(estimates).subspan(begin, end - begin));
+  }));
+  return estimates;
+}
+
+absl::Status WriteFile(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) return absl::PermissionDeniedError(fmt::format("{}: cannot write", path.string()));
+  return absl::OkStatus();
+}
+
+CostQualityPlot MakePlot(const EvalReport& report, const std::string& title) {
+  CostQualityPlot plot;
+  plot.title = title;
+  for (const CurveFigures& row : report.rows) {
+    if (row.is_router) plot.series.push_back({row.name, row.points, row.hull, false});
+  }
+  for (const CurveFigures& row : report.rows) {
+    if (row.name.rfind("zero router", 0) == 0) {
+      plot.series.push_back({"zero router (single-model hull)", {}, row.hull, true});
+    }
+  }
+  for (const ModelPoint& m : report.singles) plot.models.push_back({m.model, m.point});
+  plot.oracle = PlotMarker{"oracle", report.oracle};
+  return plot;
+}
+
+}  // namespace
+
+int RunEval(int argc, char** argv) {
+  const Stopwatch total_clock;
+  auto parsed = Args::Parse(argc, argv, Flags());
+  if (!parsed.ok()) return Fail(kCommand, kExitUsage, parsed.status());
+  const Args& args = *parsed;
+  if (args.help()) {
+    std::fputs(Help().c_str(), stdout);
+    return kExitOk;
+  }
+  if (!args.positional().empty()) {
+    return Fail(kCommand, kExitUsage, fmt::format("unexpected argument '{}'", args.positional()[0]));
+  }
+  if (!args.Has("data")) return Fail(kCommand, kExitUsage, "--data FILE is required");
+  const std::vector<std::string> routers = SplitList(args.Get("routers", "knn"));
+  if (routers.empty()) return Fail(kCommand, kExitUsage, "--routers names no router");
+  for (const std::string& name : routers) {
+    if (!IsKnownRouterKind(name)) {
+      return Fail(kCommand, kExitUsage,
+                  fmt::format("unknown router '{}' (known: {})", name, kKnownRouterKinds));
+    }
+  }
+  ReportOptions options;
+  options.strong = args.Get("strong");
+  options.weak = args.Get("weak");
+  auto share = args.GetDouble("strong-share", 0.5);
+  auto lambdas = args.GetInt("lambdas", 61);
+  auto bins = args.GetInt("threshold-bins", 10);
+  auto threads = args.GetInt("threads", DefaultThreads());
+  auto split = ParseSplitName(args.Get("split", "test"));
+  for (const absl::Status& s : {share.status(), lambdas.status(), bins.status(), threads.status(),
+                                split.status()}) {
+    if (!s.ok()) return Fail(kCommand, kExitUsage, s);
+  }
+  if (*share < 0.0 || *share > 1.0 || *lambdas < 1 || *bins < 0 || *threads < 1) {
+    return Fail(kCommand, kExitUsage,
+                "--strong-share must lie in [0, 1], --lambdas and --threads be >= 1, "
+                "--threshold-bins >= 0");
+  }
+  options.target_strong_share = *share;
+  options.lambda_count = *lambdas;
+  options.threshold_bins = *bins;
+  const bool quiet = args.Has("quiet");
+
+  // Inputs.
+  auto config = LoadConfig(args.Get("config"));
+  if (!config.ok()) return Fail(kCommand, kExitInput, config.status());
+  auto input = LoadInput(args.Get("data"), args.Get("vectors"));
+  if (!input.ok()) return Fail(kCommand, InputOrInternal(input.status()), input.status());
+  for (const std::string* name : {&options.strong, &options.weak}) {
+    if (!name->empty() && input->data.ModelColumn(*name) < 0) {
+      return Fail(kCommand, kExitUsage,
+                  fmt::format("--{}: no model '{}' in {}", name == &options.strong ? "strong" : "weak",
+                              *name, input->path));
+    }
+  }
+  auto rows = SplitTrainEval(&*input, *split, args.Has("dedup-train-prompts"));
+  if (!rows.ok()) return Fail(kCommand, kExitInput, rows.status());
+  if (absl::Status s = RequireCompleteRows(*input, rows->eval); !s.ok()) {
+    return Fail(kCommand, kExitInput, s);
+  }
+  Dataset train = input->data.Subset(rows->train);
+  Dataset test = input->data.Subset(rows->eval);
+  std::vector<int64_t> calibration_rows;
+  const int64_t stride = (train.rows() + kCalibrationRows - 1) / kCalibrationRows;
+  for (int64_t r = 0; r < train.rows(); r += stride) calibration_rows.push_back(r);
+  std::fprintf(stderr, "%s: %lld rows, %d models; train %lld, %s %lld%s%s\n",
+               input->path.c_str(), static_cast<long long>(input->data.rows()),
+               input->data.num_models(), static_cast<long long>(train.rows()),
+               args.Get("split", "test").c_str(), static_cast<long long>(test.rows()),
+               rows->dropped_duplicates > 0
+                   ? fmt::format(" ({} dropped: prompt also in train)", rows->dropped_duplicates).c_str()
+                   : "",
+               rows->assigned > 0
+                   ? fmt::format("; {} rows had no split and were assigned one", rows->assigned).c_str()
+                   : "");
+
+  // Featurize once for all routers (Pipeline::Fit would refit per router).
+  PipelineConfig base = *config;
+  const bool featurize = base.embedder == "builtin" || (base.embedder == "auto" && !train.has_vectors());
+  double featurize_seconds = 0.0;
+  if (featurize) {
+    const Stopwatch clock;
+    TextFeaturizer featurizer(base.featurizer);
+    {
+      Progress progress("fitting the text featurizer", 0, !quiet);
+      if (absl::Status s = featurizer.Fit(train.prompts); !s.ok()) {
+        return Fail(kCommand, InputOrInternal(s), Annotate(s, "fitting the text featurizer"));
+      }
+    }
+    for (auto [data, what] : {std::pair{&train, "train"}, std::pair{&test, "evaluated rows"}}) {
+      if (absl::Status s = EmbedAll(featurizer, what, *threads, quiet, data); !s.ok()) {
+        return Fail(kCommand, InputOrInternal(s), s);
+      }
+    }
+    base.embedder = "none";
+    featurize_seconds = clock.Seconds();
+  }
+  const Dataset calibration = train.Subset(calibration_rows);
+
+  // Fit and estimate, router by router.
+  std::vector<std::unique_ptr<Pipeline>> pipelines;
+  std::vector<RouterRun> runs;
+  for (size_t i = 0; i < routers.size(); ++i) {
+    PipelineConfig cfg = base;
+    cfg.router = routers[i];
+    RouterRun run;
+    run.name = routers[i];
+    const Stopwatch fit_clock;
+    absl::StatusOr<std::unique_ptr<Pipeline>> pipeline;
+    {
+      Progress progress(fmt::format("[{}/{}] fitting {}", i + 1, routers.size(), routers[i]), 0,
+                        !quiet);
+      pipeline = Pipeline::Fit(train, cfg);
+    }
+    if (!pipeline.ok()) {
+      return Fail(kCommand, InputOrInternal(pipeline.status()),
+                  Annotate(pipeline.status(), fmt::format("fitting router '{}'", routers[i])));
+    }
+    run.fit_seconds = fit_clock.Seconds();
+    const Stopwatch estimate_clock;
+    const Router& router = (*pipeline)->router();
+    auto estimates = EstimateAll(router, test, fmt::format("[{}/{}] estimating {}", i + 1,
+                                                           routers.size(), routers[i]),
+                                 *threads, quiet);
+    auto calibration_estimates =
+        estimates.ok() ? EstimateAll(router, calibration, "  calibration sample", *threads, quiet)
+                       : estimates;
+    for (const auto* e : {&estimates, &calibration_estimates}) {
+      if (!e->ok()) return Fail(kCommand, kExitInternal, e->status());
+    }
+    run.estimate_seconds = estimate_clock.Seconds();
+    run.catalog = &(*pipeline)->catalog();
+    run.estimates = *std::move(estimates);
+    run.calibration_estimates = *std::move(calibration_estimates);
+    pipelines.push_back(*std::move(pipeline));
+    runs.push_back(std::move(run));
+  }
+
+  auto report = BuildReport(test, runs, options);
+  if (!report.ok()) return Fail(kCommand, kExitInternal, report.status());
+  std::printf("router eval: %s, %s split: %lld rows evaluated, %lld train rows, %d models\n",
+              input->path.c_str(), args.Get("split", "test").c_str(),
+              static_cast<long long>(test.rows()), static_cast<long long>(train.rows()),
+              test.num_models());
+  if (rows->dropped_duplicates > 0) {
+    std::printf("(%lld evaluated rows dropped: their prompt occurs in train)\n",
+                static_cast<long long>(rows->dropped_duplicates));
+  }
+  PrintReport(*report, stdout);
+  std::fflush(stdout);
+
+  const double total_seconds = total_clock.Seconds();
+  if (args.Has("out")) {
+    const std::filesystem::path dir = args.Get("out");
+    std::error_code error;
+    std::filesystem::create_directories(dir, error);
+    if (error) {
+      return Fail(kCommand, kExitInput, fmt::format("{}: cannot create: {}", dir.string(), error.message()));
+    }
+    nlohmann::ordered_json header;
+    std::string command_line = "router";
+    for (int i = 0; i < argc; ++i) command_line += std::string(" ") + argv[i];
+    header["command"] = command_line;
+    header["data"] = input->path;
+    header["vectors"] = args.Get("vectors");
+    header["config"] = args.Get("config");
+    header["split"] = args.Get("split", "test");
+    header["train_rows"] = train.rows();
+    header["evaluated_rows"] = test.rows();
+    header["dropped_rows_with_train_prompts"] = rows->dropped_duplicates;
+    header["rows_assigned_a_split"] = rows->assigned;
+    header["models"] = test.model_names;
+    header["featurize_seconds"] = featurize_seconds;
+    nlohmann::ordered_json timing = nlohmann::ordered_json::array();
+    for (const RouterRun& run : runs) {
+      timing.push_back({{"router", run.name}, {"fit_seconds", run.fit_seconds},
+                        {"estimate_seconds", run.estimate_seconds}});
+    }
+    header["routers"] = std::move(timing);
+    header["total_seconds"] = total_seconds;
+    const std::string title = fmt::format("{} ({} split, {} rows)",
+                                          std::filesystem::path(input->path).filename().string(),
+                                          args.Get("split", "test"), test.rows());
+    for (auto [name, text] : {std::pair{"report.json", ReportJson(*report, header.dump())},
+                              std::pair{"plot.svg", RenderSvg(MakePlot(*report, title))}}) {
+      if (absl::Status s = WriteFile(dir / name, text); !s.ok()) {
+        return Fail(kCommand, kExitInput, s);
+      }
+    }
+    if (!quiet) std::fprintf(stderr, "wrote %s and %s\n", (dir / "report.json").c_str(), (dir / "plot.svg").c_str());
+  }
+  if (!quiet) std::fprintf(stderr, "total %s\n", FormatDuration(total_seconds).c_str());
+  return kExitOk;
+}
+
+}  // namespace router::cli

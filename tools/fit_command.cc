@@ -1,0 +1,98 @@
+// `router fit`: fits one router (with the built-in featurizer unless the
+// data brings vectors) and saves the whole pipeline to one model file.
+#include <cstdio>
+
+#include "args.h"
+#include "cli.h"
+#include "data_input.h"
+#include "fmt/format.h"
+#include "progress.h"
+#include "router/pipeline.h"
+#include "router/status.h"
+
+namespace router::cli {
+namespace {
+
+constexpr const char* kCommand = "fit";
+
+const std::vector<FlagSpec>& Flags() {
+  static const std::vector<FlagSpec> flags = {
+      {"data", "", "FILE", "routing data, JSONL (required)"},
+      {"vectors", "", "FILE", "query vectors, .npy float32 (N x d), one row per JSONL row;\n"
+                              "the model then routes vectors, not text"},
+      {"router", "", "KIND", "knn, cluster, mf or linucb (default: the config's, else knn)"},
+      {"config", "", "FILE", "pipeline config JSON (router options, featurizer, policy, models)"},
+      {"rows", "", "WHICH", "rows to fit on: all (default) or train (the train split only)"},
+      {"output", "o", "FILE", "model file to write (required)"},
+      {"quiet", "q", "", "no progress on stderr"},
+  };
+  return flags;
+}
+
+}  // namespace
+
+int RunFit(int argc, char** argv) {
+  auto parsed = Args::Parse(argc, argv, Flags());
+  if (!parsed.ok()) return Fail(kCommand, kExitUsage, parsed.status());
+  const Args& args = *parsed;
+  if (args.help()) {
+    std::fputs(FormatHelp("router fit --data FILE [--router KIND] [--config FILE] -o MODEL",
+                          "Fits a router on routing data and saves it, with its featurizer,\n"
+                          "catalog, policy and the data's fingerprint, to one file that\n"
+                          "'router route' and the library's Pipeline::Load read.",
+                          Flags())
+                   .c_str(),
+               stdout);
+    return kExitOk;
+  }
+  if (!args.positional().empty()) {
+    return Fail(kCommand, kExitUsage, fmt::format("unexpected argument '{}'", args.positional()[0]));
+  }
+  if (!args.Has("data")) return Fail(kCommand, kExitUsage, "--data FILE is required");
+  if (!args.Has("output")) return Fail(kCommand, kExitUsage, "-o/--output FILE is required");
+  const std::string which_rows = args.Get("rows", "all");
+  if (which_rows != "all" && which_rows != "train") {
+    return Fail(kCommand, kExitUsage, fmt::format("--rows must be all or train, got '{}'", which_rows));
+  }
+  const bool quiet = args.Has("quiet");
+
+  auto config = LoadConfig(args.Get("config"));
+  if (!config.ok()) return Fail(kCommand, kExitInput, config.status());
+  if (args.Has("router")) config->router = args.Get("router");
+  if (!IsKnownRouterKind(config->router)) {
+    return Fail(kCommand, kExitUsage, fmt::format("unknown router '{}' (known: {})",
+                                                  config->router, kKnownRouterKinds));
+  }
+  auto input = LoadInput(args.Get("data"), args.Get("vectors"));
+  if (!input.ok()) return Fail(kCommand, InputOrInternal(input.status()), input.status());
+  Dataset train = which_rows == "all" ? std::move(input->data)
+                                      : input->data.Subset(input->data.RowsOf(Split::kTrain));
+  if (train.rows() == 0) {
+    return Fail(kCommand, kExitInput, fmt::format("{}: no rows in the train split", input->path));
+  }
+
+  absl::StatusOr<std::unique_ptr<Pipeline>> pipeline;
+  {
+    Progress progress(fmt::format("fitting {} on {} rows", config->router, train.rows()), 0,
+                      !quiet);
+    pipeline = Pipeline::Fit(train, *config);
+  }
+  if (!pipeline.ok()) {
+    return Fail(kCommand, InputOrInternal(pipeline.status()),
+                Annotate(pipeline.status(), fmt::format("fitting router '{}'", config->router)));
+  }
+  const std::string output = args.Get("output");
+  if (absl::Status s = (*pipeline)->Save(output); !s.ok()) {
+    return Fail(kCommand, InputOrInternal(s), s);
+  }
+  if (!quiet) {
+    std::fprintf(stderr, "wrote %s: %s router, %d models, %lld training rows, data %s\n",
+                 output.c_str(), std::string((*pipeline)->router().kind()).c_str(),
+                 (*pipeline)->catalog().size(),
+                 static_cast<long long>((*pipeline)->training_rows()),
+                 (*pipeline)->data_fingerprint().c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace router::cli

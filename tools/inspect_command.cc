@@ -1,0 +1,123 @@
+// `router inspect`: what a model file holds, without routing anything.
+#include <cstdio>
+#include <filesystem>
+
+#include "args.h"
+#include "cli.h"
+#include "fmt/format.h"
+#include "nlohmann/json.hpp"
+#include "router/knn_router.h"
+#include "router/pipeline.h"
+#include "router/text_featurizer.h"
+
+namespace router::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+constexpr const char* kCommand = "inspect";
+
+const std::vector<FlagSpec>& Flags() {
+  static const std::vector<FlagSpec> flags = {
+      {"json", "", "", "print one JSON object instead of text"},
+  };
+  return flags;
+}
+
+Json Describe(const Pipeline& pipeline, const std::string& path) {
+  Json json;
+  json["file"] = path;
+  std::error_code error;
+  const auto bytes = std::filesystem::file_size(path, error);
+  json["file_bytes"] = error ? Json(nullptr) : Json(bytes);
+  json["router_kind"] = std::string(pipeline.router().kind());
+  json["dim"] = pipeline.dim();
+  std::string state;
+  json["router_state_bytes"] =
+      pipeline.router().SaveState(&state).ok() ? Json(state.size()) : Json(nullptr);
+  if (const auto* knn = dynamic_cast<const KnnRouter*>(&pipeline.router())) {
+    json["reference_rows"] = knn->size();
+    json["index"] = knn->uses_hnsw() ? "hnsw" : "exact";
+  }
+  if (const auto* featurizer = dynamic_cast<const TextFeaturizer*>(pipeline.embedder())) {
+    json["embedder"] = {{"kind", "builtin text featurizer"},
+                        {"sparse_dim", featurizer->sparse_dim()},
+                        {"dim", featurizer->dim()}};
+  } else {
+    json["embedder"] = pipeline.embedder() == nullptr ? Json("none: routes vectors only")
+                                                      : Json("custom");
+  }
+  json["policy"] = std::string(pipeline.policy().name());
+  json["training_rows"] = pipeline.training_rows();
+  json["data_fingerprint"] = pipeline.data_fingerprint();
+  Json models = Json::array();
+  for (const Profile& p : pipeline.catalog().profiles()) {
+    models.push_back({{"name", p.name},
+                      {"input_usd_per_mtok", p.input_usd_per_mtok},
+                      {"output_usd_per_mtok", p.output_usd_per_mtok},
+                      {"expected_output_tokens", p.expected_output_tokens},
+                      {"context_window", p.context_window},
+                      {"tags", p.tags}});
+  }
+  json["catalog"] = std::move(models);
+  json["config"] = Json::parse(PipelineConfigToJson(pipeline.config()));
+  return json;
+}
+
+void PrintText(const Json& json) {
+  std::printf("file            %s (%s bytes)\n", json["file"].get<std::string>().c_str(),
+              json["file_bytes"].dump().c_str());
+  std::printf("router          %s, %d-dimensional queries, state %s bytes\n",
+              json["router_kind"].get<std::string>().c_str(), json["dim"].get<int>(),
+              json["router_state_bytes"].dump().c_str());
+  if (json.contains("reference_rows")) {
+    std::printf("knn index       %s over %s reference rows\n",
+                json["index"].get<std::string>().c_str(), json["reference_rows"].dump().c_str());
+  }
+  std::printf("embedder        %s\n", json["embedder"].is_string()
+                                         ? json["embedder"].get<std::string>().c_str()
+                                         : fmt::format("built-in text featurizer, {} sparse "
+                                                       "buckets -> {} dims",
+                                                       json["embedder"]["sparse_dim"].dump(),
+                                                       json["embedder"]["dim"].dump()).c_str());
+  std::printf("policy          %s\n", json["policy"].get<std::string>().c_str());
+  std::printf("training data   %s rows, fingerprint %s\n", json["training_rows"].dump().c_str(),
+              json["data_fingerprint"].get<std::string>().c_str());
+  std::printf("catalog         %zu models (USD per 1M tokens in / out)\n", json["catalog"].size());
+  for (const Json& m : json["catalog"]) {
+    std::printf("  %-40s %8.3f / %8.3f\n", m["name"].get<std::string>().c_str(),
+                m["input_usd_per_mtok"].get<double>(), m["output_usd_per_mtok"].get<double>());
+  }
+  std::printf("config (hyperparameters)\n%s\n", json["config"].dump(2).c_str());
+}
+
+}  // namespace
+
+int RunInspect(int argc, char** argv) {
+  auto parsed = Args::Parse(argc, argv, Flags());
+  if (!parsed.ok()) return Fail(kCommand, kExitUsage, parsed.status());
+  const Args& args = *parsed;
+  if (args.help()) {
+    std::fputs(FormatHelp("router inspect MODEL [--json]",
+                          "Describes a model file: router kind and hyperparameters, catalog,\n"
+                          "embedder, sizes and the fingerprint of the data it was fitted on.",
+                          Flags())
+                   .c_str(),
+               stdout);
+    return kExitOk;
+  }
+  if (args.positional().size() != 1) {
+    return Fail(kCommand, kExitUsage, "give exactly one model file");
+  }
+  const std::string path = args.positional()[0];
+  auto pipeline = Pipeline::Load(path);
+  if (!pipeline.ok()) return Fail(kCommand, InputOrInternal(pipeline.status()), pipeline.status());
+  const Json json = Describe(**pipeline, path);
+  if (args.Has("json")) {
+    std::puts(json.dump(2).c_str());
+  } else {
+    PrintText(json);
+  }
+  return kExitOk;
+}
+
+}  // namespace router::cli

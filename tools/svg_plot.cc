@@ -1,0 +1,210 @@
+#include "svg_plot.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "fmt/format.h"
+
+namespace router::cli {
+namespace {
+
+constexpr double kWidth = 960, kHeight = 600;
+constexpr double kLeft = 80, kRight = 250, kTop = 50, kBottom = 60;  // margins
+constexpr const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd",
+                                    "#8c564b", "#e377c2", "#17becf", "#bcbd22"};
+
+std::string Escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// Maps data to pixels: log10 of cost on x, quality on y.
+struct Axes {
+  double log_lo, log_hi, q_lo, q_hi, min_cost;
+  double X(double cost) const {
+    const double c = std::log10(std::max(cost, min_cost));
+    return kLeft + (c - log_lo) / (log_hi - log_lo) * (kWidth - kLeft - kRight);
+  }
+  double Y(double quality) const {
+    return kTop + (q_hi - quality) / (q_hi - q_lo) * (kHeight - kTop - kBottom);
+  }
+};
+
+Axes FitAxes(const CostQualityPlot& plot) {
+  double c_lo = std::numeric_limits<double>::infinity(), c_hi = 0.0;
+  double q_lo = std::numeric_limits<double>::infinity(), q_hi = -q_lo;
+  auto add = [&](const OperatingPoint& p) {
+    if (!std::isfinite(p.cost_usd) || !std::isfinite(p.quality)) return;
+    if (p.cost_usd > 0.0) c_lo = std::min(c_lo, p.cost_usd), c_hi = std::max(c_hi, p.cost_usd);
+    q_lo = std::min(q_lo, p.quality), q_hi = std::max(q_hi, p.quality);
+  };
+  for (const PlotSeries& s : plot.series) {
+    for (const OperatingPoint& p : s.points) add(p);
+    for (const OperatingPoint& p : s.hull) add(p);
+  }
+  for (const PlotMarker& m : plot.models) add(m.point);
+  if (plot.oracle) add(plot.oracle->point);
+  if (!(c_hi > 0.0)) c_lo = 1e-6, c_hi = 1e-3;
+  if (!(q_hi >= q_lo)) q_lo = 0.0, q_hi = 1.0;
+  Axes axes;
+  // A little room on each side; at least a decade of cost, 0.1 of quality.
+  axes.log_lo = std::log10(c_lo) - 0.08;
+  axes.log_hi = std::log10(c_hi) + 0.08;
+  if (axes.log_hi - axes.log_lo < 1.0) {
+    const double mid = (axes.log_lo + axes.log_hi) / 2;
+    axes.log_lo = mid - 0.5, axes.log_hi = mid + 0.5;
+  }
+  axes.q_lo = std::max(0.0, std::floor((q_lo - 0.03) * 20) / 20);
+  axes.q_hi = std::min(1.0, std::ceil((q_hi + 0.03) * 20) / 20);
+  if (axes.q_hi - axes.q_lo < 0.1) axes.q_hi = axes.q_lo + 0.1;
+  axes.min_cost = std::pow(10.0, axes.log_lo);
+  return axes;
+}
+
+std::string Polyline(const Axes& axes, const std::vector<OperatingPoint>& points,
+                     const std::string& color, bool dashed) {
+  std::string coords;
+  for (const OperatingPoint& p : points) {
+    if (!std::isfinite(p.cost_usd) || !std::isfinite(p.quality)) continue;
+    coords += fmt::format("{:.1f},{:.1f} ", axes.X(p.cost_usd), axes.Y(p.quality));
+  }
+  return fmt::format(
+      "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{}/>\n", coords,
+      color, dashed ? " stroke-dasharray=\"6,4\"" : "");
+}
+
+void DrawAxes(const Axes& axes, const std::string& title, std::string* svg) {
+  const double x0 = kLeft, x1 = kWidth - kRight, y0 = kTop, y1 = kHeight - kBottom;
+  *svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" "
+                      "stroke=\"#333\"/>\n", x0, y0, x1 - x0, y1 - y0);
+  // Cost ticks at 1, 2 and 5 times each power of ten.
+  for (int e = static_cast<int>(std::floor(axes.log_lo)); e <= std::ceil(axes.log_hi); ++e) {
+    for (int m : {1, 2, 5}) {
+      const double cost = m * std::pow(10.0, e), lc = std::log10(cost);
+      if (lc < axes.log_lo || lc > axes.log_hi) continue;
+      const double x = axes.X(cost);
+      *svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" "
+                          "stroke=\"{3}\"/>\n", x, y0, y1, m == 1 ? "#ccc" : "#eee");
+      *svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}e{}</text>\n",
+                          x, y1 + 16, m, e);
+    }
+  }
+  for (int i = 0; i <= 20; ++i) {
+    const double q = std::round((axes.q_lo + i * 0.05) * 100) / 100;
+    if (q > axes.q_hi + 1e-9) break;
+    const double y = axes.Y(q);
+    *svg += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#eee\"/>\n",
+                        x0, y, x1, y);
+    *svg += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:.2f}</text>\n",
+                        x0 - 6, y + 4, q);
+  }
+  *svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">mean cost per query "
+                      "(USD, log scale)</text>\n", (x0 + x1) / 2, kHeight - 18);
+  *svg += fmt::format("<text x=\"20\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 "
+                      "20 {})\">mean quality</text>\n", (y0 + y1) / 2, (y0 + y1) / 2);
+  *svg += fmt::format("<text x=\"{}\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">{}"
+                      "</text>\n", (x0 + x1) / 2, Escape(title));
+}
+
+}  // namespace
+
+std::string RenderSvg(const CostQualityPlot& plot) {
+  const Axes axes = FitAxes(plot);
+  std::string svg = fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
+      "viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n", kWidth, kHeight);
+  DrawAxes(axes, plot.title, &svg);
+
+  // Curves: hull as a line, raw points as small dots.
+  double legend_y = kTop + 10;
+  const double legend_x = kWidth - kRight + 20;
+  size_t color_index = 0;
+  for (const PlotSeries& s : plot.series) {
+    const std::string color =
+        s.dashed ? "#7f7f7f" : kPalette[color_index++ % std::size(kPalette)];
+    svg += fmt::format("<g><title>{}</title>\n", Escape(s.name));
+    svg += Polyline(axes, s.hull, color, s.dashed);
+    for (const OperatingPoint& p : s.points) {
+      if (!std::isfinite(p.cost_usd) || !std::isfinite(p.quality)) continue;
+      svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\" "
+                         "fill-opacity=\"0.6\"/>\n", axes.X(p.cost_usd), axes.Y(p.quality), color);
+    }
+    svg += "</g>\n";
+    svg += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"{3}\" "
+                       "stroke-width=\"2\"{4}/>\n", legend_x, legend_y, legend_x + 24, color,
+                       s.dashed ? " stroke-dasharray=\"6,4\"" : "");
+    svg += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n", legend_x + 30, legend_y + 4,
+                       Escape(s.name));
+    legend_y += 18;
+  }
+
+  // Single models: labelled points; labels pushed down until they clear
+  // the ones already placed.
+  std::vector<std::pair<double, double>> placed;
+  std::vector<PlotMarker> models = plot.models;
+  std::sort(models.begin(), models.end(), [](const PlotMarker& a, const PlotMarker& b) {
+    return a.point.quality > b.point.quality;
+  });
+  for (const PlotMarker& m : models) {
+    const double x = axes.X(m.point.cost_usd), y = axes.Y(m.point.quality);
+    double label_y = y + 4;
+    const double half_width = 3.3 * m.label.size();
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (const auto& [px, py] : placed) {
+        if (std::abs(px - x) < 2 * half_width && std::abs(py - label_y) < 13) {
+          label_y = py + 13;
+          moved = true;
+        }
+      }
+    }
+    placed.emplace_back(x, label_y);
+    svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"#222\"><title>{} "
+                       "(cost {:.3g}, quality {:.3f})</title></circle>\n", x, y,
+                       Escape(m.label), m.point.cost_usd, m.point.quality);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"11\" fill=\"#222\">{}</text>\n",
+                       x + 7, label_y, Escape(m.label));
+  }
+  svg += fmt::format("<circle cx=\"{0}\" cy=\"{1}\" r=\"4\" fill=\"#222\"/>\n"
+                     "<text x=\"{2}\" y=\"{3}\">single model</text>\n",
+                     legend_x + 12, legend_y, legend_x + 30, legend_y + 4);
+  legend_y += 18;
+
+  if (plot.oracle) {
+    const OperatingPoint& p = plot.oracle->point;
+    const double x = axes.X(p.cost_usd), y = axes.Y(p.quality);
+    auto star = [](double cx, double cy, double r) {
+      std::string pts;
+      for (int i = 0; i < 10; ++i) {
+        const double angle = -M_PI / 2 + i * M_PI / 5, radius = i % 2 ? r * 0.45 : r;
+        pts += fmt::format("{:.1f},{:.1f} ", cx + radius * std::cos(angle),
+                           cy + radius * std::sin(angle));
+      }
+      return pts;
+    };
+    svg += fmt::format("<polygon points=\"{}\" fill=\"#d62728\"><title>{} (cost {:.3g}, "
+                       "quality {:.3f})</title></polygon>\n", star(x, y, 8),
+                       Escape(plot.oracle->label), p.cost_usd, p.quality);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#d62728\">{}</text>\n", x + 10,
+                       y + 4, Escape(plot.oracle->label));
+    svg += fmt::format("<polygon points=\"{}\" fill=\"#d62728\"/>\n<text x=\"{}\" y=\"{}\">"
+                       "oracle</text>\n", star(legend_x + 12, legend_y, 7), legend_x + 30,
+                       legend_y + 4);
+  }
+  svg += "</svg>\n";
+  return svg;
+}
+
+}  // namespace router::cli
