@@ -308,7 +308,7 @@ router_status_t router_route_text(const router_t* router, const char* text,
     ROUTER_C_REQUIRE(text);
     ROUTER_C_REQUIRE(out);
     auto handle = std::make_unique<router_decision_s>();
-    ROUTER_RETURN_IF_ERROR(router->live.Snapshot()->RouteText(text, &handle->decision));
+    ROUTER_RETURN_IF_ERROR(router->live.RouteText(text, &handle->decision));
     handle->fallbacks = handle->decision.Fallbacks();
     *out = handle.release();
     return absl::OkStatus();
@@ -328,7 +328,7 @@ router_status_t router_route_vector(const router_t* router, const float* vector,
     query.vector = absl::MakeConstSpan(vector, dim);
     query.input_tokens = input_tokens;
     auto handle = std::make_unique<router_decision_s>();
-    ROUTER_RETURN_IF_ERROR(pipeline.Route(query, &handle->decision));
+    ROUTER_RETURN_IF_ERROR(router->live.Route(query, &handle->decision));
     handle->fallbacks = handle->decision.Fallbacks();
     *out = handle.release();
     return absl::OkStatus();
@@ -404,6 +404,60 @@ router_status_t router_reload(router_t* router, const char* path) {
     ROUTER_C_REQUIRE(router);
     ROUTER_C_REQUIRE(path);
     return router->live.Reload(path);
+  });
+}
+
+router_status_t router_decision_id(const router_decision_t* decision, uint64_t* out_id) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(decision);
+    ROUTER_C_REQUIRE(out_id);
+    *out_id = decision->decision.id;
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_feedback(const router_t* router, uint64_t decision_id, double score,
+                                double cost_usd) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    return router->live.Feedback(decision_id, score, cost_usd);
+  });
+}
+
+router_status_t router_feedback_vector(const router_t* router, const float* vector, size_t dim,
+                                       const char* model, double score, double cost_usd) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(vector);
+    ROUTER_C_REQUIRE(model);
+    router::Feedback feedback;
+    feedback.vector = absl::MakeConstSpan(vector, dim);
+    feedback.model = model;
+    feedback.score = score;
+    feedback.cost_usd = cost_usd;
+    return router->live.Observe(feedback);
+  });
+}
+
+router_status_t router_remove_model(router_t* router, const char* model) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(model);
+    return router->live.RemoveModel(model);
+  });
+}
+
+router_status_t router_set_model_price(router_t* router, const char* model,
+                                       double input_usd_per_mtok, double output_usd_per_mtok) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(model);
+    const auto snapshot = router->live.Snapshot();
+    ROUTER_ASSIGN_OR_RETURN(const int index, snapshot->catalog().Find(model));
+    router::Profile profile = snapshot->catalog().at(index);
+    profile.input_usd_per_mtok = input_usd_per_mtok;
+    profile.output_usd_per_mtok = output_usd_per_mtok;
+    return router->live.SetProfile(profile);
   });
 }
 

@@ -327,6 +327,90 @@ ROUTER_API router_status_t router_load(const char* path, router_t** out);
 ROUTER_API router_status_t router_reload(router_t* router, const char* path);
 
 /**
+ * @brief  The id under which to report this decision's outcome.
+ *
+ * Routers that learn online (LinUCB) log each decision they make through
+ * router_route_text / router_route_vector; its id is then non-zero. For
+ * other routers the id is 0 and feedback by id is not needed.
+ *
+ * @param[in]  decision  Not NULL.
+ * @param[out] out_id    Receives the id (0 = not logged). Not NULL.
+ */
+ROUTER_API router_status_t router_decision_id(const router_decision_t* decision,
+                                              uint64_t* out_id);
+
+/**
+ * @brief  Reports the outcome of a routed request, by its decision id.
+ *
+ * The router learns from it (LinUCB: only the chosen model's outcome is seen,
+ * bandit feedback). Each id is reported at most once; the router keeps the
+ * last 65536 decisions.
+ *
+ * @param[in] router       Not NULL.
+ * @param[in] decision_id  From router_decision_id.
+ * @param[in] score        Observed quality in [0, 1].
+ * @param[in] cost_usd     Observed cost, finite and >= 0.
+ * @return ROUTER_OK; ROUTER_INVALID_ARGUMENT for NULL, a NaN or out-of-range
+ *         score or a bad cost (the id stays usable); ROUTER_NOT_FOUND for an
+ *         id never issued, already reported or expired, or whose model was
+ *         removed since.
+ * Thread-safe: may run concurrently with routing and other feedback.
+ */
+ROUTER_API router_status_t router_feedback(const router_t* router, uint64_t decision_id,
+                                           double score, double cost_usd);
+
+/**
+ * @brief  Reports an outcome with the routed query's vector and model name,
+ *         for hosts that keep their own records.
+ *
+ * @param[in] router  Not NULL.
+ * @param[in] vector  router_dim() floats, finite. Not NULL.
+ * @param[in] dim     Must equal router_dim().
+ * @param[in] model   The model that answered. Not NULL.
+ * @param[in] score, cost_usd  As router_feedback.
+ * @return As router_feedback; ROUTER_NOT_FOUND for an unknown model.
+ * Thread-safe, as router_feedback.
+ */
+ROUTER_API router_status_t router_feedback_vector(const router_t* router, const float* vector,
+                                                  size_t dim, const char* model, double score,
+                                                  double cost_usd);
+
+/**
+ * @brief  Takes a model out of service while other threads keep routing.
+ *
+ * Routes that start after this returns never choose the model, and it no
+ * longer counts in router_model_count (indexes of the models after it shift
+ * down by one). The change is kept by router_save.
+ *
+ * @param[in] router  Not NULL.
+ * @param[in] model   The model's name. Not NULL.
+ * @return ROUTER_OK; ROUTER_NOT_FOUND for an unknown (or already removed)
+ *         model; ROUTER_FAILED_PRECONDITION for the last model;
+ *         ROUTER_INVALID_ARGUMENT for NULL. On error nothing changes.
+ * Thread-safe: may run concurrently with routing, reloads and other changes.
+ */
+ROUTER_API router_status_t router_remove_model(router_t* router, const char* model);
+
+/**
+ * @brief  Changes a model's prices while other threads keep routing.
+ *
+ * Cost estimates for the model scale by the ratio of its new to its old
+ * expected cost per request. The change is kept by router_save.
+ *
+ * @param[in] router  Not NULL.
+ * @param[in] model   The model's name. Not NULL.
+ * @param[in] input_usd_per_mtok, output_usd_per_mtok  New prices in USD per
+ *            million tokens; finite and >= 0.
+ * @return ROUTER_OK; ROUTER_NOT_FOUND for an unknown model;
+ *         ROUTER_INVALID_ARGUMENT for NULL or a negative or non-finite price.
+ *         On error nothing changes.
+ * Thread-safe, as router_remove_model.
+ */
+ROUTER_API router_status_t router_set_model_price(router_t* router, const char* model,
+                                                  double input_usd_per_mtok,
+                                                  double output_usd_per_mtok);
+
+/**
  * @brief  Frees a router and everything it owns (model names included).
  * @param[in] router  A router, or NULL (then nothing happens).
  * Must not overlap any other call using the same router. Decisions made by

@@ -66,6 +66,7 @@ std::string Decision::ToJson() const {
     evidence_json.push_back({{"id", evidence.id}, {"similarity", evidence.similarity}});
   }
   nlohmann::json json = {
+      {"id", id},
       {"chosen", CandidateJson(chosen)},
       {"ranked", std::move(ranked_json)},
       {"trace",

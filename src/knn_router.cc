@@ -336,12 +336,22 @@ absl::Status KnnRouter::LoadState(std::string_view state) {
     }
     hnsw->hnsw.efSearch = std::max(options.hnsw_ef_search, options.k);
   } else {
-    std::vector<float> vectors;
-    if (!r.GetVector(&vectors, static_cast<uint64_t>(rows) * dim, "vectors")) return r.status();
-    for (float v : vectors) {
-      if (!std::isfinite(v)) return (r.Fail("vectors", "non-finite value"), r.status());
+    // Straight into the index's storage: a large router is loaded with one
+    // copy of its vectors.
+    const uint64_t count = static_cast<uint64_t>(rows) * dim;
+    if (count > r.remaining() / sizeof(float)) {
+      r.Fail("vectors", "length exceeds the remaining bytes");
+      return r.status();
     }
-    index = FlatIndex(dim, rows, vectors.data());
+    auto flat = std::make_unique<faiss::IndexFlatIP>(dim);
+    flat->codes.resize(count * sizeof(float));
+    float* vectors = reinterpret_cast<float*>(flat->codes.data());
+    if (!r.GetArrayInto(vectors, count, "vectors")) return r.status();
+    for (uint64_t i = 0; i < count; ++i) {
+      if (!std::isfinite(vectors[i])) return (r.Fail("vectors", "non-finite value"), r.status());
+    }
+    flat->ntotal = rows;
+    index = std::move(flat);
   }
   ROUTER_RETURN_IF_ERROR(r.Finish());
 

@@ -1,13 +1,64 @@
 #include "router/live_pipeline.h"
 
+#include <cmath>
 #include <utility>
+#include <vector>
+
+#include "fmt/format.h"
 
 #include "router/status.h"
 
 namespace router {
 
-LivePipeline::LivePipeline(std::unique_ptr<Pipeline> pipeline)
-    : current_(std::move(pipeline)) {}
+LivePipeline::LivePipeline(std::unique_ptr<Pipeline> pipeline, size_t decision_log_capacity)
+    : decisions_(decision_log_capacity), current_(std::move(pipeline)) {}
+
+absl::Status LivePipeline::Route(const Query& query, Decision* out) const {
+  const std::shared_ptr<const Pipeline> pipeline = Snapshot();
+  ROUTER_RETURN_IF_ERROR(pipeline->Route(query, out));
+  out->id = pipeline->router().learns_online()
+                ? decisions_.Record(query.vector, out->chosen.model)
+                : 0;
+  return absl::OkStatus();
+}
+
+absl::Status LivePipeline::RouteText(std::string_view text, Decision* out) const {
+  const std::shared_ptr<const Pipeline> pipeline = Snapshot();
+  thread_local std::vector<float> vector;
+  vector.resize(pipeline->dim());
+  ROUTER_RETURN_IF_ERROR(pipeline->Embed(text, absl::MakeSpan(vector)));
+  Query query;
+  query.vector = vector;
+  query.text = text;
+  ROUTER_RETURN_IF_ERROR(pipeline->Route(query, out));
+  out->id = pipeline->router().learns_online() ? decisions_.Record(vector, out->chosen.model)
+                                               : 0;
+  return absl::OkStatus();
+}
+
+absl::Status LivePipeline::Feedback(uint64_t decision_id, double score,
+                                    double cost_usd) const {
+  // Check the figures first, so a rejected report does not use up the id.
+  if (!(score >= 0.0 && score <= 1.0)) {
+    return absl::InvalidArgumentError(
+        fmt::format("feedback score must be in [0, 1], got {}", score));
+  }
+  if (!(cost_usd >= 0.0) || !std::isfinite(cost_usd)) {
+    return absl::InvalidArgumentError(
+        fmt::format("feedback cost must be finite and >= 0, got {}", cost_usd));
+  }
+  ROUTER_ASSIGN_OR_RETURN(LoggedDecision decision, decisions_.Take(decision_id));
+  router::Feedback feedback;
+  feedback.vector = decision.vector;
+  feedback.model = std::move(decision.model);
+  feedback.score = score;
+  feedback.cost_usd = cost_usd;
+  return Snapshot()->Observe(feedback);
+}
+
+absl::Status LivePipeline::Observe(const router::Feedback& feedback) const {
+  return Snapshot()->Observe(feedback);
+}
 
 std::shared_ptr<const Pipeline> LivePipeline::Snapshot() const {
   absl::ReaderMutexLock lock(&mutex_);
@@ -16,8 +67,33 @@ std::shared_ptr<const Pipeline> LivePipeline::Snapshot() const {
 
 absl::Status LivePipeline::Reload(const std::string& path) {
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> loaded, Pipeline::Load(path));
+  absl::MutexLock updating(&update_mutex_);
   Replace(std::move(loaded));
   return absl::OkStatus();
+}
+
+template <typename Change>
+absl::Status LivePipeline::Update(Change change) {
+  absl::MutexLock updating(&update_mutex_);
+  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> next, change(*Snapshot()));
+  Replace(std::move(next));
+  return absl::OkStatus();
+}
+
+absl::Status LivePipeline::RemoveModel(std::string_view name) {
+  return Update([&](const Pipeline& p) { return p.WithoutModel(name); });
+}
+
+absl::Status LivePipeline::SetProfile(const Profile& profile) {
+  return Update([&](const Pipeline& p) { return p.WithProfile(profile); });
+}
+
+absl::Status LivePipeline::AddModel(const Profile& profile, const Dataset& labelled) {
+  return Update([&](const Pipeline& p) { return p.WithModel(profile, labelled); });
+}
+
+absl::Status LivePipeline::SetPolicy(const PolicyConfig& policy) {
+  return Update([&](const Pipeline& p) { return p.WithPolicy(policy); });
 }
 
 void LivePipeline::Replace(std::unique_ptr<Pipeline> pipeline) {

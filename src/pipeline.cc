@@ -1,5 +1,7 @@
 #include "router/pipeline.h"
 
+#include <algorithm>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "router/status.h"
@@ -8,7 +10,7 @@ namespace router {
 namespace {
 
 // The catalog of the data's models, with the config's profiles where given.
-absl::StatusOr<Catalog> BuildCatalog(const Dataset& data, const PipelineConfig& config) {
+absl::StatusOr<Catalog> CatalogOf(const Dataset& data, const PipelineConfig& config) {
   absl::flat_hash_map<std::string, const Profile*> configured;
   for (const Profile& profile : config.models) {
     if (data.ModelColumn(profile.name) < 0) {
@@ -35,6 +37,7 @@ absl::StatusOr<Catalog> BuildCatalog(const Dataset& data, const PipelineConfig& 
 struct RouteScratch {
   std::vector<float> vector;
   Estimates estimates;
+  Estimates from_router;  // before ApplyCatalog, when the catalog differs
 };
 
 RouteScratch& ThreadRouteScratch() {
@@ -49,7 +52,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
   if (train.rows() == 0) return absl::InvalidArgumentError("the training data has no rows");
   ROUTER_RETURN_IF_ERROR(train.Validate());
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(config));
-  ROUTER_ASSIGN_OR_RETURN(Catalog catalog, BuildCatalog(train, config));
+  ROUTER_ASSIGN_OR_RETURN(Catalog catalog, CatalogOf(train, config));
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy, MakePolicy(config.policy));
 
   bool use_featurizer;
@@ -92,6 +95,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
   pipeline->config_ = config;
   pipeline->data_fingerprint_ = Fingerprint(train);
   pipeline->training_rows_ = train.rows();
+  ROUTER_RETURN_IF_ERROR(pipeline->BuildCatalog());
   return pipeline;
 }
 
@@ -104,8 +108,19 @@ absl::Status Pipeline::Embed(std::string_view text, absl::Span<float> out) const
   return featurizer_->Embed(text, out);
 }
 
+absl::Status Pipeline::Observe(const Feedback& feedback) const {
+  // A removed model is unknown here even though the router still has it.
+  ROUTER_RETURN_IF_ERROR(catalog_.Find(feedback.model).status());
+  return router_->Observe(feedback);
+}
+
 absl::Status Pipeline::Estimate(const Query& query, Estimates* out) const {
-  return router_->Estimate(query, out);
+  if (identity_catalog_) return router_->Estimate(query, out);
+  if (out == nullptr) return absl::InvalidArgumentError("estimates output is null");
+  Estimates& from_router = ThreadRouteScratch().from_router;
+  ROUTER_RETURN_IF_ERROR(router_->Estimate(query, &from_router));
+  ApplyCatalog(from_router, query, out);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Query> Pipeline::EmbedQuery(std::string_view text) const {
@@ -120,13 +135,13 @@ absl::StatusOr<Query> Pipeline::EmbedQuery(std::string_view text) const {
 
 absl::Status Pipeline::EstimateText(std::string_view text, Estimates* out) const {
   ROUTER_ASSIGN_OR_RETURN(Query query, EmbedQuery(text));
-  return router_->Estimate(query, out);
+  return Estimate(query, out);
 }
 
 absl::Status Pipeline::Route(const Query& query, Decision* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("decision output is null");
   Estimates& estimates = ThreadRouteScratch().estimates;
-  ROUTER_RETURN_IF_ERROR(router_->Estimate(query, &estimates));
+  ROUTER_RETURN_IF_ERROR(Estimate(query, &estimates));
   ROUTER_RETURN_IF_ERROR(policy_->Decide(estimates, catalog(), query, out));
   out->trace.router_kind.assign(router_->kind());
   return absl::OkStatus();
@@ -136,6 +151,153 @@ absl::Status Pipeline::RouteText(std::string_view text, Decision* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("decision output is null");
   ROUTER_ASSIGN_OR_RETURN(Query query, EmbedQuery(text));
   return Route(query, out);
+}
+
+absl::Status Pipeline::BuildCatalog() {
+  const Catalog& fitted = router_->catalog();
+  absl::flat_hash_map<std::string, const Profile*> changed;
+  for (const Profile& profile : config_.models) changed[profile.name] = &profile;
+  absl::flat_hash_map<std::string, bool> removed;
+  for (const std::string& name : config_.removed_models) {
+    ROUTER_RETURN_IF_ERROR(fitted.Find(name).status());
+    removed[name] = true;
+  }
+  Catalog catalog;
+  std::vector<int> router_index;
+  bool identity = true;
+  for (int m = 0; m < fitted.size(); ++m) {
+    const Profile& original = fitted.at(m);
+    if (removed.contains(original.name)) {
+      identity = false;
+      continue;
+    }
+    Profile profile = original;
+    auto it = changed.find(original.name);
+    if (it != changed.end()) {
+      profile = *it->second;
+      identity = identity && profile.input_usd_per_mtok == original.input_usd_per_mtok &&
+                 profile.output_usd_per_mtok == original.output_usd_per_mtok &&
+                 profile.expected_output_tokens == original.expected_output_tokens &&
+                 profile.p50_latency_ms == original.p50_latency_ms &&
+                 profile.context_window == original.context_window &&
+                 profile.tags == original.tags;
+    }
+    ROUTER_RETURN_IF_ERROR(catalog.Add(std::move(profile)));
+    router_index.push_back(m);
+  }
+  if (catalog.empty()) {
+    return absl::FailedPreconditionError("every model of the router has been removed");
+  }
+  catalog_ = std::move(catalog);
+  router_index_ = std::move(router_index);
+  identity_catalog_ = identity;
+  return absl::OkStatus();
+}
+
+void Pipeline::ApplyCatalog(const Estimates& from_router, const Query& query,
+                            Estimates* out) const {
+  const Catalog& fitted = router_->catalog();
+  const int64_t tokens = InputTokens(query);
+  out->per_model.resize(catalog_.size());
+  for (int m = 0; m < catalog_.size(); ++m) {
+    const int r = router_index_[m];
+    ModelEstimate estimate = from_router.per_model[r];
+    const double old_cost = fitted.at(r).ExpectedCostUsd(tokens);
+    const double new_cost = catalog_.at(m).ExpectedCostUsd(tokens);
+    if (old_cost != new_cost) {
+      // Observed costs follow the price by the same factor; a model that was
+      // free (or unpriced) takes the new list price.
+      estimate.expected_cost_usd =
+          old_cost > 0.0 ? estimate.expected_cost_usd * (new_cost / old_cost) : new_cost;
+    }
+    out->per_model[m] = estimate;
+  }
+  out->evidence = from_router.evidence;
+}
+
+std::unique_ptr<Pipeline> Pipeline::Copy() const {
+  auto copy = std::unique_ptr<Pipeline>(new Pipeline());
+  copy->config_ = config_;
+  copy->data_fingerprint_ = data_fingerprint_;
+  copy->training_rows_ = training_rows_;
+  copy->featurizer_ = featurizer_;
+  copy->router_ = router_;
+  copy->policy_ = policy_;
+  copy->catalog_ = catalog_;
+  copy->router_index_ = router_index_;
+  copy->identity_catalog_ = identity_catalog_;
+  return copy;
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithoutModel(std::string_view name) const {
+  ROUTER_RETURN_IF_ERROR(catalog_.Find(name).status());
+  if (catalog_.size() == 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot remove '", AbslView(name), "': it is the last model"));
+  }
+  std::unique_ptr<Pipeline> copy = Copy();
+  copy->config_.removed_models.emplace_back(name);
+  ROUTER_RETURN_IF_ERROR(copy->BuildCatalog());
+  return copy;
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithProfile(const Profile& profile) const {
+  ROUTER_RETURN_IF_ERROR(catalog_.Find(profile.name).status());
+  Catalog probe;  // validates names and prices
+  ROUTER_RETURN_IF_ERROR(probe.Add(profile));
+  std::unique_ptr<Pipeline> copy = Copy();
+  std::vector<Profile>& models = copy->config_.models;
+  auto it = std::find_if(models.begin(), models.end(),
+                         [&](const Profile& p) { return p.name == profile.name; });
+  if (it != models.end()) {
+    *it = profile;
+  } else {
+    models.push_back(profile);
+  }
+  ROUTER_RETURN_IF_ERROR(copy->BuildCatalog());
+  return copy;
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithModel(const Profile& profile,
+                                                              const Dataset& labelled) const {
+  if (router_->catalog().Find(profile.name).ok()) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "model '", profile.name, "' is already known to the router (removed models cannot "
+        "be added back under the same name)"));
+  }
+  ROUTER_RETURN_IF_ERROR(labelled.Validate());
+  // The router is changed on a copy, so routes on this pipeline are not
+  // disturbed; its state is copied through SaveState/LoadState.
+  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(config_));
+  std::string state;
+  ROUTER_RETURN_IF_ERROR(router_->SaveState(&state));
+  ROUTER_RETURN_IF_ERROR(router->LoadState(state));
+  if (labelled.has_vectors() || featurizer_ == nullptr) {
+    ROUTER_RETURN_IF_ERROR(router->OnboardModel(profile, labelled));
+  } else {
+    Dataset embedded = labelled;
+    embedded.dim = featurizer_->dim();
+    embedded.vectors.assign(static_cast<size_t>(labelled.rows()) * embedded.dim, 0.0f);
+    for (int64_t r = 0; r < labelled.rows(); ++r) {
+      ROUTER_RETURN_IF_ERROR(featurizer_->Embed(
+          labelled.prompts[r],
+          absl::MakeSpan(embedded.vectors.data() + r * embedded.dim, embedded.dim)));
+    }
+    ROUTER_RETURN_IF_ERROR(router->OnboardModel(profile, embedded));
+  }
+  std::unique_ptr<Pipeline> copy = Copy();
+  copy->router_ = std::move(router);
+  copy->config_.models.push_back(profile);
+  ROUTER_RETURN_IF_ERROR(copy->BuildCatalog());
+  return copy;
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithPolicy(const PolicyConfig& policy) const {
+  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Policy> made, MakePolicy(policy));
+  std::unique_ptr<Pipeline> copy = Copy();
+  copy->policy_ = std::move(made);
+  copy->config_.policy = policy;
+  return copy;
 }
 
 }  // namespace router

@@ -7,7 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
+#include "router/cluster_router.h"
+#include "router/linucb_router.h"
 #include "router/max_utility_policy.h"
+#include "router/mf_router.h"
 #include "router/pipeline.h"
 #include "router/quality_floor_policy.h"
 #include "router/status.h"
@@ -132,6 +135,73 @@ absl::Status ParseKnn(const Json& json, KnnOptions* knn) {
   return absl::OkStatus();
 }
 
+absl::Status ParseCluster(const Json& json, ClusterOptions* cluster) {
+  const std::string path = "cluster";
+  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
+                                   {"num_clusters", "nearest_clusters", "temperature",
+                                    "prior_strength", "kmeans_iterations", "kmeans_restarts",
+                                    "seed"}));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "num_clusters", &cluster->num_clusters));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "nearest_clusters", &cluster->nearest_clusters));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "temperature", &cluster->temperature));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "prior_strength", &cluster->prior_strength));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "kmeans_iterations", &cluster->kmeans_iterations));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "kmeans_restarts", &cluster->kmeans_restarts));
+  return ReadInt(json, path, "seed", &cluster->seed);
+}
+
+absl::Status ParseMf(const Json& json, MfOptions* mf) {
+  const std::string path = "mf";
+  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
+                                   {"hidden_dim", "epochs", "batch_size", "learning_rate", "l2",
+                                    "validation_fraction", "patience", "seed", "loss",
+                                    "num_threads", "onboard_l2"}));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "hidden_dim", &mf->hidden_dim));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "epochs", &mf->epochs));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "batch_size", &mf->batch_size));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "learning_rate", &mf->learning_rate));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "l2", &mf->l2));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "validation_fraction", &mf->validation_fraction));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "patience", &mf->patience));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "seed", &mf->seed));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "num_threads", &mf->num_threads));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "onboard_l2", &mf->onboard_l2));
+  std::string loss = mf->loss == MfOptions::Loss::kPairwise ? "pairwise" : "pointwise";
+  ROUTER_RETURN_IF_ERROR(ReadString(json, path, "loss", &loss));
+  if (loss != "pointwise" && loss != "pairwise") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: 'mf.loss' must be \"pointwise\" or \"pairwise\", got \"", loss, "\""));
+  }
+  mf->loss = loss == "pairwise" ? MfOptions::Loss::kPairwise : MfOptions::Loss::kPointwise;
+  return ValidateMfOptions(*mf);
+}
+
+absl::Status ReadBool(const Json& object, const std::string& path, const char* key, bool* out) {
+  if (!object.contains(key)) return absl::OkStatus();
+  if (!object.at(key).is_boolean()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: '", KeyPath(path, key), "' must be true or false"));
+  }
+  *out = object.at(key).get<bool>();
+  return absl::OkStatus();
+}
+
+absl::Status ParseLinUcb(const Json& json, LinUcbOptions* linucb) {
+  const std::string path = "linucb";
+  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
+                                   {"context_dim", "alpha", "ridge", "prior_quality", "seed",
+                                    "warm_start", "reinvert_every", "whiten"}));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "context_dim", &linucb->context_dim));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "alpha", &linucb->alpha));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "ridge", &linucb->ridge));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "prior_quality", &linucb->prior_quality));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "seed", &linucb->seed));
+  ROUTER_RETURN_IF_ERROR(ReadBool(json, path, "warm_start", &linucb->warm_start));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "reinvert_every", &linucb->reinvert_every));
+  ROUTER_RETURN_IF_ERROR(ReadBool(json, path, "whiten", &linucb->whiten));
+  return ValidateLinUcbOptions(*linucb);
+}
+
 absl::Status ParseFeaturizer(const Json& json, TextFeaturizerOptions* options) {
   const std::string path = "featurizer";
   ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
@@ -216,7 +286,9 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat("config: not valid JSON: ", e.what()));
   }
   ROUTER_RETURN_IF_ERROR(
-      CheckKeys(json, "", {"router", "knn", "embedder", "featurizer", "policy", "models"}));
+      CheckKeys(json, "", {"router", "knn", "cluster", "mf", "linucb", "embedder", "featurizer",
+                           "policy", "models", "removed_models"}));
+  ROUTER_RETURN_IF_ERROR(ReadStrings(json, "", "removed_models", &config.removed_models));
   ROUTER_RETURN_IF_ERROR(ReadString(json, "", "router", &config.router));
   ROUTER_RETURN_IF_ERROR(MakeRouter(config).status());
   ROUTER_RETURN_IF_ERROR(ReadString(json, "", "embedder", &config.embedder));
@@ -226,6 +298,13 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
         config.embedder, "\""));
   }
   if (json.contains("knn")) ROUTER_RETURN_IF_ERROR(ParseKnn(json.at("knn"), &config.knn));
+  if (json.contains("cluster")) {
+    ROUTER_RETURN_IF_ERROR(ParseCluster(json.at("cluster"), &config.cluster));
+  }
+  if (json.contains("mf")) ROUTER_RETURN_IF_ERROR(ParseMf(json.at("mf"), &config.mf));
+  if (json.contains("linucb")) {
+    ROUTER_RETURN_IF_ERROR(ParseLinUcb(json.at("linucb"), &config.linucb));
+  }
   if (json.contains("featurizer")) {
     ROUTER_RETURN_IF_ERROR(ParseFeaturizer(json.at("featurizer"), &config.featurizer));
   }
@@ -259,6 +338,35 @@ std::string PipelineConfigToJson(const PipelineConfig& config) {
         {"hnsw_m", config.knn.hnsw_m},
         {"hnsw_ef_construction", config.knn.hnsw_ef_construction},
         {"hnsw_ef_search", config.knn.hnsw_ef_search}}},
+      {"cluster",
+       {{"num_clusters", config.cluster.num_clusters},
+        {"nearest_clusters", config.cluster.nearest_clusters},
+        {"temperature", config.cluster.temperature},
+        {"prior_strength", config.cluster.prior_strength},
+        {"kmeans_iterations", config.cluster.kmeans_iterations},
+        {"kmeans_restarts", config.cluster.kmeans_restarts},
+        {"seed", config.cluster.seed}}},
+      {"mf",
+       {{"hidden_dim", config.mf.hidden_dim},
+        {"epochs", config.mf.epochs},
+        {"batch_size", config.mf.batch_size},
+        {"learning_rate", config.mf.learning_rate},
+        {"l2", config.mf.l2},
+        {"validation_fraction", config.mf.validation_fraction},
+        {"patience", config.mf.patience},
+        {"seed", config.mf.seed},
+        {"loss", config.mf.loss == MfOptions::Loss::kPairwise ? "pairwise" : "pointwise"},
+        {"num_threads", config.mf.num_threads},
+        {"onboard_l2", config.mf.onboard_l2}}},
+      {"linucb",
+       {{"context_dim", config.linucb.context_dim},
+        {"alpha", config.linucb.alpha},
+        {"ridge", config.linucb.ridge},
+        {"prior_quality", config.linucb.prior_quality},
+        {"seed", config.linucb.seed},
+        {"warm_start", config.linucb.warm_start},
+        {"reinvert_every", config.linucb.reinvert_every},
+        {"whiten", config.linucb.whiten}}},
       {"featurizer",
        {{"word_buckets", config.featurizer.word_buckets},
         {"char_buckets", config.featurizer.char_buckets},
@@ -291,13 +399,20 @@ std::string PipelineConfigToJson(const PipelineConfig& config) {
                       {"tags", p.tags}});
   }
   json["models"] = std::move(models);
+  json["removed_models"] = config.removed_models;
   return json.dump(2);
 }
 
 absl::StatusOr<std::unique_ptr<Router>> MakeRouter(const PipelineConfig& config) {
   if (config.router == "knn") return std::unique_ptr<Router>(new KnnRouter(config.knn));
-  return absl::InvalidArgumentError(
-      absl::StrCat("config: 'router' must be \"knn\", got \"", config.router, "\""));
+  if (config.router == "cluster") {
+    return std::unique_ptr<Router>(new ClusterRouter(config.cluster));
+  }
+  if (config.router == "mf") return std::unique_ptr<Router>(new MfRouter(config.mf));
+  if (config.router == "linucb") return std::unique_ptr<Router>(new LinUcbRouter(config.linucb));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "config: 'router' must be \"knn\", \"cluster\", \"mf\" or \"linucb\", got \"",
+      config.router, "\""));
 }
 
 absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const PolicyConfig& config) {

@@ -15,9 +15,9 @@ namespace {
 
 using Json = nlohmann::json;
 
-const internal::Section* FindSection(const std::vector<internal::Section>& sections,
-                                     std::string_view name) {
-  for (const internal::Section& section : sections) {
+const internal::SectionView* FindSection(const std::vector<internal::SectionView>& sections,
+                                         std::string_view name) {
+  for (const internal::SectionView& section : sections) {
     if (section.name == name) return &section;
   }
   return nullptr;
@@ -57,24 +57,24 @@ absl::Status Pipeline::Save(const std::string& path) const {
 }
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Load(const std::string& path) {
-  ROUTER_ASSIGN_OR_RETURN(const std::string image, internal::ReadFile(path));
-  return FromBytes(image, path);
+  ROUTER_ASSIGN_OR_RETURN(const internal::FileBytes image, internal::ReadFileBytes(path));
+  return FromBytes(image.view(), path);
 }
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view bytes,
                                                               std::string_view what) {
-  ROUTER_ASSIGN_OR_RETURN(const std::vector<internal::Section> sections,
+  ROUTER_ASSIGN_OR_RETURN(const std::vector<internal::SectionView> sections,
                           internal::DecodeSections(bytes, what));
-  for (const internal::Section& section : sections) {
+  for (const internal::SectionView& section : sections) {
     if (section.name != "meta" && section.name != "config" && section.name != "embedder" &&
         section.name != "router") {
       return Corrupt(what, fmt::format("unknown section '{}'", section.name));
     }
   }
-  const internal::Section* meta_section = FindSection(sections, "meta");
-  const internal::Section* config_section = FindSection(sections, "config");
-  const internal::Section* router_section = FindSection(sections, "router");
-  const internal::Section* embedder_section = FindSection(sections, "embedder");
+  const internal::SectionView* meta_section = FindSection(sections, "meta");
+  const internal::SectionView* config_section = FindSection(sections, "config");
+  const internal::SectionView* router_section = FindSection(sections, "router");
+  const internal::SectionView* embedder_section = FindSection(sections, "embedder");
   if (meta_section == nullptr || config_section == nullptr || router_section == nullptr) {
     return Corrupt(what, "a required section (meta, config or router) is missing");
   }
@@ -117,6 +117,11 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
   pipeline->config_ = *std::move(config);
   pipeline->data_fingerprint_ = meta["data_fingerprint"].get<std::string>();
   pipeline->training_rows_ = meta["training_rows"].get<int64_t>();
+  absl::Status catalog = pipeline->BuildCatalog();
+  if (!catalog.ok()) {
+    return Corrupt(what, fmt::format("section 'config' does not fit the router: {}",
+                                     StdView(catalog.message())));
+  }
   return pipeline;
 }
 

@@ -92,5 +92,52 @@ TEST_CASE("routes never fail or see a replaced pipeline during reloads",
   fs::remove_all(dir);
 }
 
+TEST_CASE("once RemoveModel returns, no new route chooses the model",
+          "[concurrency][changes]") {
+  SyntheticData synthetic = GenerateSynthetic({.rows = 300, .seed = 6});
+  PipelineConfig config;
+  config.models = synthetic.catalog.profiles();
+  config.featurizer.dim = 16;
+  config.knn.k = 8;
+  auto fitted = Pipeline::Fit(synthetic.dataset, config);
+  REQUIRE(fitted.ok());
+  const std::unique_ptr<Pipeline> original = std::move(fitted).value();
+  LivePipeline live(original->WithPolicy(original->config().policy).value());
+
+  // 0: every model may be chosen; 1: a removal of `removed` completed.
+  std::atomic<int> phase{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, violations{0}, routed{0};
+  const std::string removed = "small-coder";
+  std::vector<std::thread> routers;
+  for (int t = 0; t < 3; ++t) {
+    routers.emplace_back([&, t] {
+      Decision decision;
+      for (int i = 0; !stop.load(); ++i) {
+        const int phase_before = phase.load();
+        if (!live.Snapshot()->RouteText(SyntheticPrompt(0, t * 100000 + i), &decision).ok()) {
+          ++failures;
+          continue;
+        }
+        ++routed;
+        if (phase_before == 1 && decision.chosen.model == removed) ++violations;
+      }
+    });
+  }
+  for (int round = 0; round < 10; ++round) {
+    REQUIRE(live.RemoveModel(removed).ok());
+    phase = 1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    phase = 0;  // before the model comes back
+    live.Replace(original->WithPolicy(original->config().policy).value());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop = true;
+  for (std::thread& thread : routers) thread.join();
+  CHECK(failures.load() == 0);
+  CHECK(violations.load() == 0);
+  CHECK(routed.load() > 0);
+}
+
 }  // namespace
 }  // namespace router

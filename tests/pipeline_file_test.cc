@@ -96,6 +96,44 @@ TEST_CASE("a saved pipeline loads and routes bit-identically", "[file]") {
   fs::remove(path);
 }
 
+// The reference CRC-32 (IEEE, reflected, bit by bit) and a little-endian u32.
+uint32_t BitwiseCrc32(std::string_view bytes) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (unsigned char b : bytes) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+uint64_t ReadLe(std::string_view bytes, size_t at, int width) {
+  uint64_t value = 0;
+  for (int i = width - 1; i >= 0; --i) value = value << 8 | static_cast<uint8_t>(bytes[at + i]);
+  return value;
+}
+
+TEST_CASE("the file layout is the one docs/file-format.md describes", "[file]") {
+  REQUIRE(BitwiseCrc32("123456789") == 0xCBF43926u);  // the standard check value
+  auto pipeline = SmallPipeline();
+  const std::string image = *pipeline->ToBytes();
+  CHECK(image.substr(0, 8) == std::string("LROUTER\0", 8));
+  CHECK(ReadLe(image, 8, 4) == 1);  // format version
+  const uint64_t sections = ReadLe(image, 12, 4);
+  CHECK(sections == 4);             // meta, config, embedder, router
+  const size_t table = 20, entry = 40;
+  CHECK(ReadLe(image, 16, 4) == BitwiseCrc32(std::string_view(image).substr(table, entry * sections)));
+  uint64_t expected_offset = table + entry * sections;
+  for (uint64_t i = 0; i < sections; ++i) {
+    const size_t at = table + entry * i;
+    const uint64_t offset = ReadLe(image, at + 16, 8), size = ReadLe(image, at + 24, 8);
+    CHECK(offset == expected_offset);
+    CHECK(ReadLe(image, at + 32, 4) == BitwiseCrc32(std::string_view(image).substr(offset, size)));
+    expected_offset = offset + size;
+  }
+  CHECK(expected_offset == image.size());
+  CHECK(image.substr(table, 4) == "meta");
+}
+
 TEST_CASE("saving replaces a file atomically and leaves no temporary", "[file]") {
   auto pipeline = SmallPipeline();
   const fs::path dir = fs::temp_directory_path() / ("atomic-" + std::to_string(::getpid()));

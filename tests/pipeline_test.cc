@@ -176,6 +176,24 @@ TEST_CASE("config parsing accepts every field and names bad ones", "[config]") {
   CHECK(config->models[0].tags == std::vector<std::string>{"t"});
   CHECK(ParsePipelineConfig("").ok());
   CHECK(ParsePipelineConfig("{}").ok());
+  auto routers = ParsePipelineConfig(R"({"router": "mf",
+      "cluster": {"num_clusters": 12, "temperature": 0.2},
+      "mf": {"hidden_dim": 16, "loss": "pairwise", "epochs": 3},
+      "linucb": {"context_dim": 8, "alpha": 0.5, "warm_start": false},
+      "removed_models": ["gone"]})");
+  REQUIRE(routers.ok());
+  CHECK(routers->router == "mf");
+  CHECK(routers->cluster.num_clusters == 12);
+  CHECK(routers->cluster.temperature == 0.2);
+  CHECK(routers->mf.hidden_dim == 16);
+  CHECK(routers->mf.loss == MfOptions::Loss::kPairwise);
+  CHECK(routers->linucb.context_dim == 8);
+  CHECK_FALSE(routers->linucb.warm_start);
+  CHECK(routers->removed_models == std::vector<std::string>{"gone"});
+  // Writing a config and reading it back gives the same config.
+  auto again = ParsePipelineConfig(PipelineConfigToJson(*routers));
+  REQUIRE(again.ok());
+  CHECK(PipelineConfigToJson(*again) == PipelineConfigToJson(*routers));
 
   auto message = [](std::string_view json) {
     auto parsed = ParsePipelineConfig(json);
@@ -190,7 +208,14 @@ TEST_CASE("config parsing accepts every field and names bad ones", "[config]") {
   CHECK(message(R"({"knn": {"k": 99999999999}})").find("knn.k") != std::string::npos);
   CHECK(message(R"({"policy": {"lambda": -1}})").find("lambda") != std::string::npos);
   CHECK(message(R"({"policy": {"kind": "magic"}})").find("magic") != std::string::npos);
-  CHECK(message(R"({"router": "mf"})").find("router") != std::string::npos);
+  CHECK(message(R"({"router": "forest"})").find("router") != std::string::npos);
+  CHECK(message(R"({"cluster": {"temprature": 1}})").find("cluster.temprature") !=
+        std::string::npos);
+  CHECK(message(R"({"mf": {"loss": "hinge"}})").find("mf.loss") != std::string::npos);
+  CHECK(message(R"({"mf": {"hidden_dim": 0}})").find("hidden_dim") != std::string::npos);
+  CHECK(message(R"({"linucb": {"alpha": -1}})").find("alpha") != std::string::npos);
+  CHECK(message(R"({"linucb": {"warm_start": 1}})").find("linucb.warm_start") !=
+        std::string::npos);
   CHECK(message(R"({"models": [{"name": "m", "input_usd_per_mtok": -2}]})").find("m") != std::string::npos);
   CHECK(message(R"({"knn": )").find("JSON") != std::string::npos);
   CHECK(message("[1, 2]").find("object") != std::string::npos);

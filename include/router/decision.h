@@ -41,6 +41,9 @@ struct Trace {
 };
 
 struct ROUTER_EXPORT Decision {
+  // Set when the decision was logged for feedback (LivePipeline with a router
+  // that learns online): report its outcome with this id. 0 otherwise.
+  uint64_t id = 0;
   // The chosen model; equal to ranked.front() when a model was chosen.
   Candidate chosen;
   // Every eligible model, best first. ranked[1..] are the fallbacks, in the

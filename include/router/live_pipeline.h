@@ -21,10 +21,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "router/decision_log.h"
 #include "router/export.h"
 #include "router/pipeline.h"
 
@@ -33,10 +35,25 @@ namespace router {
 class ROUTER_EXPORT LivePipeline {
  public:
   // `pipeline` must not be null.
-  explicit LivePipeline(std::unique_ptr<Pipeline> pipeline);
+  explicit LivePipeline(std::unique_ptr<Pipeline> pipeline,
+                        size_t decision_log_capacity = 65536);
 
   // The pipeline to route one request (or a batch) with.
   std::shared_ptr<const Pipeline> Snapshot() const;
+
+  // Routes with the current pipeline. When its router learns online, the
+  // decision is logged and gets an id (Decision::id) for Feedback.
+  absl::Status Route(const Query& query, Decision* out) const;
+  absl::Status RouteText(std::string_view text, Decision* out) const;
+
+  // Reports the outcome of decision `decision_id`: the observed score in
+  // [0, 1] and cost in USD. InvalidArgument for a bad score or cost (the id
+  // stays valid); NotFound for an unknown, already reported or expired id
+  // (the log keeps the last `decision_log_capacity` decisions), or for a
+  // model removed since. Applied to the current pipeline's router.
+  absl::Status Feedback(uint64_t decision_id, double score, double cost_usd) const;
+  // Reports an outcome with the query vector itself.
+  absl::Status Observe(const router::Feedback& feedback) const;
 
   // Loads `path` (Pipeline::Load) and, if it is valid, makes it the current
   // pipeline. On error the current pipeline keeps serving and the status
@@ -46,10 +63,27 @@ class ROUTER_EXPORT LivePipeline {
   // Makes `pipeline` (not null) the current pipeline.
   void Replace(std::unique_ptr<Pipeline> pipeline);
 
+  // Run-time catalog and policy changes (Pipeline::WithoutModel and
+  // friends), applied to the current pipeline and swapped in. Changes are
+  // serialised with each other and with Reload, so none is lost; routes
+  // never wait for them. Once RemoveModel returns, no route that starts
+  // afterwards can choose the model. On error nothing changes.
+  absl::Status RemoveModel(std::string_view name);
+  absl::Status SetProfile(const Profile& profile);
+  absl::Status AddModel(const Profile& profile, const Dataset& labelled);
+  absl::Status SetPolicy(const PolicyConfig& policy);
+
   // How many times the pipeline was replaced (0 for the first one).
   uint64_t generation() const;
 
  private:
+  // Applies `change` to the current pipeline and swaps the result in.
+  template <typename Change>
+  absl::Status Update(Change change);
+
+  mutable DecisionLog decisions_;  // internally synchronised
+  // Held by writers for a whole change, so two changes do not race.
+  absl::Mutex update_mutex_;
   mutable absl::Mutex mutex_;
   std::shared_ptr<const Pipeline> current_ ABSL_GUARDED_BY(mutex_);
   uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;

@@ -27,7 +27,10 @@
 #include "router/dataset.h"
 #include "router/decision.h"
 #include "router/embedder.h"
+#include "router/cluster_router.h"
 #include "router/knn_router.h"
+#include "router/linucb_router.h"
+#include "router/mf_router.h"
 #include "router/policy.h"
 #include "router/profile.h"
 #include "router/router.h"
@@ -43,8 +46,12 @@ struct PolicyConfig {
 };
 
 struct PipelineConfig {
+  // "knn", "cluster", "mf" or "linucb"; the options of that kind apply.
   std::string router = "knn";
   KnnOptions knn;
+  ClusterOptions cluster;
+  MfOptions mf;  // its progress callback is not part of the JSON
+  LinUcbOptions linucb;
   // "auto": the built-in featurizer when the data has no vectors, else none.
   // "builtin": always fit the featurizer on the prompts (and ignore vectors).
   // "none": the data must carry vectors; text routing is unavailable.
@@ -53,7 +60,12 @@ struct PipelineConfig {
   PolicyConfig policy;
   // Profiles for the data's models (prices, context window, tags). Models of
   // the data without a profile here get a profile with their name only.
+  // After a fit, a profile here overrides the fitted one at routing time (a
+  // price change: see Pipeline::WithProfile).
   std::vector<Profile> models;
+  // Models taken out of service at run time (Pipeline::WithoutModel): the
+  // router still estimates them, the policy never sees them.
+  std::vector<std::string> removed_models;
 };
 
 // Parses a JSON config; every field is optional. Unknown keys are errors, so
@@ -85,6 +97,12 @@ class ROUTER_EXPORT Pipeline {
   absl::Status EstimateText(std::string_view text, Estimates* out) const;
   absl::Status Estimate(const Query& query, Estimates* out) const;
 
+  // Passes the outcome of a routed request to the router (Router::Observe;
+  // `feedback.vector` is the routed query's vector). Safe with concurrent
+  // routing for routers that learn online; offline routers validate it and
+  // learn nothing.
+  absl::Status Observe(const Feedback& feedback) const;
+
   // Embeds `text` into `out` (dim() floats).
   absl::Status Embed(std::string_view text, absl::Span<float> out) const;
 
@@ -106,8 +124,33 @@ class ROUTER_EXPORT Pipeline {
   // Replaces the policy (not thread-safe with concurrent routing).
   void set_policy(std::unique_ptr<Policy> policy) { policy_ = std::move(policy); }
 
+  // Run-time changes. Each returns a new pipeline and leaves this one as it
+  // was, so a server swaps the result in (LivePipeline) while routes in
+  // flight finish on the old one. The new pipeline shares the fitted
+  // featurizer and router with this one unless it needs a changed router.
+  //
+  // A copy without model `name`: it is never chosen, and Estimate no longer
+  // lists it. NotFound for an unknown name; FailedPrecondition for the last
+  // model.
+  absl::StatusOr<std::unique_ptr<Pipeline>> WithoutModel(std::string_view name) const;
+  // A copy in which the catalog model `profile.name` has `profile` (new
+  // prices, latency, context window or tags). Cost estimates scale by the
+  // ratio of the new to the old expected cost of each request, so observed
+  // costs in the router's data follow a price change.
+  absl::StatusOr<std::unique_ptr<Pipeline>> WithProfile(const Profile& profile) const;
+  // A copy that can also choose `profile.name`, learned from `labelled` (its
+  // rows with a score for that model; prompts are embedded when the rows
+  // carry no vectors) by Router::OnboardModel on a copy of the router.
+  // Unimplemented for routers that cannot onboard (kNN).
+  absl::StatusOr<std::unique_ptr<Pipeline>> WithModel(const Profile& profile,
+                                                      const Dataset& labelled) const;
+  // A copy with another policy.
+  absl::StatusOr<std::unique_ptr<Pipeline>> WithPolicy(const PolicyConfig& policy) const;
+
   int dim() const { return router_->dim(); }
-  const Catalog& catalog() const { return router_->catalog(); }
+  // The models the policy chooses from (the router's, minus removed models,
+  // with changed profiles); Estimate and Decisions are indexed like it.
+  const Catalog& catalog() const { return catalog_; }
   const Router& router() const { return *router_; }
   const Policy& policy() const { return *policy_; }
   // Null when the pipeline routes vectors only.
@@ -124,12 +167,25 @@ class ROUTER_EXPORT Pipeline {
   // that stays valid until the next call on this thread.
   absl::StatusOr<Query> EmbedQuery(std::string_view text) const;
 
+  // Sets catalog_ and the mapping to the router's models from config_.
+  absl::Status BuildCatalog();
+  // Maps the router's estimates to catalog_ (drops removed models, scales
+  // costs of changed prices).
+  void ApplyCatalog(const Estimates& from_router, const Query& query, Estimates* out) const;
+  // A copy sharing the featurizer, router and policy.
+  std::unique_ptr<Pipeline> Copy() const;
+
   PipelineConfig config_;
   std::string data_fingerprint_;
   int64_t training_rows_ = 0;
-  std::unique_ptr<TextFeaturizer> featurizer_;
-  std::unique_ptr<Router> router_;
-  std::unique_ptr<Policy> policy_;
+  std::shared_ptr<const TextFeaturizer> featurizer_;
+  std::shared_ptr<Router> router_;
+  std::shared_ptr<const Policy> policy_;
+  Catalog catalog_;
+  // Per catalog_ model: its index in router_->catalog().
+  std::vector<int> router_index_;
+  // True when catalog_ equals the router's catalog (the fast path).
+  bool identity_catalog_ = true;
 };
 
 }  // namespace router

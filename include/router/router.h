@@ -63,6 +63,10 @@ class ROUTER_EXPORT Router {
   // after validating it, and return OK.
   virtual absl::Status Observe(const Feedback& feedback);
 
+  // True for routers that learn from Observe (LinUCB); hosts then keep the
+  // query of each decision until its outcome is reported (DecisionLog).
+  virtual bool learns_online() const { return false; }
+
   // Adds a model that was not in the training data, learning its estimates
   // from a small labelled set (the rows of `labelled` with a score for
   // `profile.name`; they must carry vectors) without refitting or changing

@@ -90,6 +90,22 @@ class ByteReader {
     return true;
   }
 
+  // Reads an array of exactly `count` elements straight into `out` (which
+  // has room for them), without an intermediate vector.
+  template <typename T>
+  bool GetArrayInto(T* out, uint64_t count, std::string_view field) {
+    static_assert(std::is_arithmetic_v<T>);
+    uint64_t stored = 0;
+    if (!Get(&stored, field)) return false;
+    if (stored != count) return Fail(field, "unexpected length");
+    if (count > (bytes_.size() - pos_) / sizeof(T)) {
+      return Fail(field, "length exceeds the remaining bytes");
+    }
+    std::memcpy(out, bytes_.data() + pos_, count * sizeof(T));
+    pos_ += count * sizeof(T);
+    return true;
+  }
+
   // Records a validation failure found by the caller; returns false.
   bool Fail(std::string_view field, std::string_view problem);
 

@@ -26,6 +26,13 @@ struct Section {
   std::string bytes;
 };
 
+// A section of a file image in memory (DecodeSections): the bytes are a view
+// into the image, which must outlive it.
+struct SectionView {
+  std::string name;
+  std::string_view bytes;
+};
+
 // CRC-32 (IEEE 802.3, the zlib polynomial) of `bytes`.
 uint32_t Crc32(std::string_view bytes);
 
@@ -35,7 +42,7 @@ absl::StatusOr<std::string> EncodeSections(const std::vector<Section>& sections)
 // Parses and verifies a file image: magic, version, table, sizes, checksums.
 // Errors are DataLoss (corrupt or truncated) or FailedPrecondition (a newer
 // format version), prefixed with `what` (usually the path).
-absl::StatusOr<std::vector<Section>> DecodeSections(std::string_view image,
+absl::StatusOr<std::vector<SectionView>> DecodeSections(std::string_view image,
                                                     std::string_view what);
 
 // Writes `bytes` to `path` atomically: a temporary file in the same

@@ -663,6 +663,7 @@ static void TestSaveLoadReload(const router_t* fitted, const char* dataset) {
   router_t* loaded = NULL;
   router_t* other = NULL;
   size_t i;
+  int32_t count = 0;
 
   PathOf("model.router", saved, sizeof(saved));
   PathOf("generalist.router", generalist_only, sizeof(generalist_only));
@@ -715,7 +716,70 @@ static void TestSaveLoadReload(const router_t* fitted, const char* dataset) {
   CHECK(strcmp(a, "coder") == 0);
   EXPECT(router_reload(NULL, saved), ROUTER_INVALID_ARGUMENT);
   EXPECT(router_reload(loaded, NULL), ROUTER_INVALID_ARGUMENT);
+
+  /* Run-time changes: remove the coder, then it is never chosen. */
+  EXPECT(router_remove_model(loaded, "coder"), ROUTER_OK);
+  EXPECT(RouteTo(loaded, kPrompts[0], a, sizeof(a)), ROUTER_OK);
+  CHECK(strcmp(a, "coder") != 0);
+  EXPECT(router_model_count(loaded, &count), ROUTER_OK);
+  CHECK(count == 2);
+  EXPECT(router_remove_model(loaded, "coder"), ROUTER_NOT_FOUND);
+  EXPECT(router_remove_model(loaded, NULL), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_set_model_price(loaded, "writer", 1.0, 2.0), ROUTER_OK);
+  EXPECT(router_set_model_price(loaded, "writer", -1.0, 2.0), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_set_model_price(loaded, "nobody", 1.0, 2.0), ROUTER_NOT_FOUND);
+  EXPECT(router_set_model_price(NULL, "writer", 1.0, 2.0), ROUTER_INVALID_ARGUMENT);
+  /* Changes are saved. */
+  EXPECT(router_save(loaded, saved), ROUTER_OK);
   router_free(loaded);
+  loaded = NULL;
+  EXPECT(router_load(saved, &loaded), ROUTER_OK);
+  EXPECT(router_model_count(loaded, &count), ROUTER_OK);
+  CHECK(count == 2);
+  router_free(loaded);
+}
+
+/* Feedback: an offline router issues no ids; an online one (LinUCB) does,
+ * and each id is reported once. */
+static void TestFeedback(const router_t* offline, const char* dataset) {
+  router_decision_t* decision = NULL;
+  router_t* online = NULL;
+  uint64_t id = 99;
+  float vector[512];
+  int32_t dim = 0;
+
+  EXPECT(router_route_text(offline, "fix my python bug", &decision), ROUTER_OK);
+  EXPECT(router_decision_id(decision, &id), ROUTER_OK);
+  CHECK(id == 0);
+  EXPECT(router_decision_id(decision, NULL), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_decision_id(NULL, &id), ROUTER_INVALID_ARGUMENT);
+  router_decision_free(decision);
+  decision = NULL;
+  EXPECT(router_feedback(offline, 12345, 0.5, 0.001), ROUTER_NOT_FOUND);
+  EXPECT(router_feedback(offline, 1, NAN, 0.001), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_feedback(NULL, 1, 0.5, 0.001), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_dim(offline, &dim), ROUTER_OK);
+  if (dim <= 0 || dim > 512) return;
+  memset(vector, 0, sizeof(vector));
+  vector[0] = 1.0f;
+  EXPECT(router_feedback_vector(offline, vector, (size_t)dim, "coder", 1.0, 0.001), ROUTER_OK);
+  EXPECT(router_feedback_vector(offline, vector, (size_t)dim, "nobody", 1.0, 0.001),
+         ROUTER_NOT_FOUND);
+  EXPECT(router_feedback_vector(offline, vector, (size_t)dim - 1, "coder", 1.0, 0.001),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_feedback_vector(offline, NULL, (size_t)dim, "coder", 1.0, 0.001),
+         ROUTER_INVALID_ARGUMENT);
+
+  EXPECT(router_create_from_dataset(dataset, "{\"router\": \"linucb\"}", &online), ROUTER_OK);
+  if (online == NULL) return;
+  EXPECT(router_route_text(online, "fix my python bug", &decision), ROUTER_OK);
+  EXPECT(router_decision_id(decision, &id), ROUTER_OK);
+  CHECK(id != 0);
+  EXPECT(router_feedback(online, id, 2.0, 0.001), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_feedback(online, id, 1.0, 0.001), ROUTER_OK); /* the id was still usable */
+  EXPECT(router_feedback(online, id, 1.0, 0.001), ROUTER_NOT_FOUND); /* once only */
+  router_decision_free(decision);
+  router_free(online);
 }
 
 int main(int argc, char** argv) {
@@ -739,6 +803,7 @@ int main(int argc, char** argv) {
     TestBatch(router);
     TestRouteVectorErrors(router);
     TestSaveLoadReload(router, path);
+    TestFeedback(router, path);
     router_free(router);
   }
   TestConfigs(path);

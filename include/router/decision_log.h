@@ -1,0 +1,59 @@
+// File: router/decision_log.h
+//
+// DecisionLog remembers recent routing decisions so a host can report their
+// outcome later by id (bandit feedback arrives after the model answered).
+// Each entry keeps the query vector and the chosen model; the log holds at
+// most `capacity` entries and forgets the oldest first, so memory stays at
+// capacity x (dim x 4 bytes + a little).
+//
+// Thread safety: every method may be called from many threads at once (one
+// short critical section each).
+#ifndef ROUTER_DECISION_LOG_H_
+#define ROUTER_DECISION_LOG_H_
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "router/export.h"
+
+namespace router {
+
+struct LoggedDecision {
+  std::vector<float> vector;
+  std::string model;
+};
+
+class ROUTER_EXPORT DecisionLog {
+ public:
+  // `capacity` >= 1 decisions are remembered.
+  explicit DecisionLog(size_t capacity = 65536);
+
+  // Remembers a decision; returns its id (never 0, increasing).
+  uint64_t Record(absl::Span<const float> vector, std::string model);
+
+  // Removes and returns the decision `id`: each outcome is reported once.
+  // NotFound when the id was never issued, was already reported, or was
+  // forgotten because more than `capacity` decisions came after it.
+  absl::StatusOr<LoggedDecision> Take(uint64_t id);
+
+  size_t size() const;
+  size_t capacity() const { return capacity_; }
+
+ private:
+  const size_t capacity_;
+  mutable absl::Mutex mutex_;
+  uint64_t next_id_ ABSL_GUARDED_BY(mutex_) = 1;
+  absl::flat_hash_map<uint64_t, LoggedDecision> entries_ ABSL_GUARDED_BY(mutex_);
+  std::deque<uint64_t> order_ ABSL_GUARDED_BY(mutex_);  // ids, oldest first
+};
+
+}  // namespace router
+
+#endif  // ROUTER_DECISION_LOG_H_

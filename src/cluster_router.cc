@@ -1,0 +1,572 @@
+#include "router/cluster_router.h"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <limits>
+
+#include <Eigen/Core>
+#include <faiss/Clustering.h>
+#include <faiss/IndexFlat.h>
+#include <omp.h>
+
+#include "absl/strings/str_cat.h"
+#include "internal/byte_stream.h"
+#include "internal/training_data.h"
+#include "router/status.h"
+
+namespace router {
+namespace {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstRowMatrixMap = Eigen::Map<const RowMatrix>;
+
+constexpr int kMaxAutoClusters = 256;
+// Rows per block when assigning many vectors to centroids, so the similarity
+// matrix stays small whatever the data size.
+constexpr int64_t kAssignBlock = 4096;
+
+// Copies `vector` into `out`, scaled to unit length (zero stays zero).
+void NormalizeInto(absl::Span<const float> vector, float* out) {
+  double norm_sq = 0.0;
+  for (float v : vector) norm_sq += static_cast<double>(v) * v;
+  const float scale = norm_sq > 0.0 ? static_cast<float>(1.0 / std::sqrt(norm_sq)) : 0.0f;
+  for (size_t i = 0; i < vector.size(); ++i) out[i] = vector[i] * scale;
+}
+
+// Per-thread scratch space, so that routing does not allocate once warm.
+struct Scratch {
+  std::vector<float> query;      // only for queries whose norm overflows float
+  std::vector<float> similarities;
+  std::vector<int> nearest;      // cluster indices, by decreasing similarity
+  std::vector<double> weight;    // their softmax weights
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+// Limits OpenMP to `threads` (if > 0) while in scope; restores the caller's
+// setting after.
+class OmpThreadLimit {
+ public:
+  explicit OmpThreadLimit(int threads) : previous_(omp_get_max_threads()) {
+    if (threads > 0) omp_set_num_threads(threads);
+  }
+  ~OmpThreadLimit() { omp_set_num_threads(previous_); }
+  OmpThreadLimit(const OmpThreadLimit&) = delete;
+  OmpThreadLimit& operator=(const OmpThreadLimit&) = delete;
+
+ private:
+  int previous_;
+};
+
+absl::Status ValidateOptions(const ClusterOptions& o) {
+  auto fail = [](std::string_view message) {
+    return absl::InvalidArgumentError(absl::StrCat("cluster: ", AbslView(message)));
+  };
+  if (o.num_clusters < 0) {
+    return fail(absl::StrCat("num_clusters must be >= 0 (0 = auto), got ", o.num_clusters));
+  }
+  if (o.nearest_clusters < 1) {
+    return fail(absl::StrCat("nearest_clusters must be >= 1, got ", o.nearest_clusters));
+  }
+  if (!std::isfinite(o.temperature) || o.temperature <= 0.0) {
+    return fail(absl::StrCat("temperature must be finite and > 0, got ", o.temperature));
+  }
+  if (!std::isfinite(o.prior_strength) || o.prior_strength < 0.0) {
+    return fail(absl::StrCat("prior_strength must be finite and >= 0, got ", o.prior_strength));
+  }
+  if (o.kmeans_iterations < 1) {
+    return fail(absl::StrCat("kmeans_iterations must be >= 1, got ", o.kmeans_iterations));
+  }
+  if (o.kmeans_restarts < 1) {
+    return fail(absl::StrCat("kmeans_restarts must be >= 1, got ", o.kmeans_restarts));
+  }
+  if (o.kmeans_threads < 0) {
+    return fail(absl::StrCat("kmeans_threads must be >= 0 (0 = OpenMP's setting), got ",
+                             o.kmeans_threads));
+  }
+  return absl::OkStatus();
+}
+
+// Index of the nearest centroid of each of the `rows` unit vectors.
+std::vector<int> AssignNearest(const float* vectors, int64_t rows, int dim,
+                               const std::vector<float>& centroids, int clusters) {
+  ConstRowMatrixMap c(centroids.data(), clusters, dim);
+  std::vector<int> assignment(rows);
+  RowMatrix sims;
+  for (int64_t begin = 0; begin < rows; begin += kAssignBlock) {
+    const int64_t n = std::min(kAssignBlock, rows - begin);
+    ConstRowMatrixMap x(vectors + begin * dim, n, dim);
+    sims.noalias() = x * c.transpose();
+    for (int64_t i = 0; i < n; ++i) {
+      int best = 0;
+      for (int k = 1; k < clusters; ++k) {
+        if (sims(i, k) > sims(i, best)) best = k;
+      }
+      assignment[begin + i] = best;
+    }
+  }
+  return assignment;
+}
+
+// Sufficient statistics of one model's scores and costs per cluster, and the
+// shrunk estimates made from them.
+struct ModelStats {
+  std::vector<double> n, sum, sum_sq, cost_n, cost_sum;  // per cluster
+
+  explicit ModelStats(int clusters)
+      : n(clusters, 0.0), sum(clusters, 0.0), sum_sq(clusters, 0.0),
+        cost_n(clusters, 0.0), cost_sum(clusters, 0.0) {}
+
+  void Add(int cluster, double score, double cost) {
+    if (!std::isnan(score)) {
+      n[cluster] += 1.0;
+      sum[cluster] += score;
+      sum_sq[cluster] += score * score;
+    }
+    if (!std::isnan(cost)) {
+      cost_n[cluster] += 1.0;
+      cost_sum[cluster] += cost;
+    }
+  }
+
+  // Writes model `m`'s column of the K x `models` arrays; returns whether a
+  // cost was observed. Requires at least one score.
+  bool Shrink(double s, int m, int models, double* quality, double* se2, double* cost,
+              int32_t* count) const {
+    const int clusters = static_cast<int>(n.size());
+    double total_n = 0, total = 0, total_sq = 0, total_cost_n = 0, total_cost = 0;
+    for (int c = 0; c < clusters; ++c) {
+      total_n += n[c];
+      total += sum[c];
+      total_sq += sum_sq[c];
+      total_cost_n += cost_n[c];
+      total_cost += cost_sum[c];
+    }
+    const double mean = total / total_n;
+    const double variance = std::max(total_sq / total_n - mean * mean, 0.0);
+    const bool cost_observed = total_cost_n > 0.0;
+    const double mean_cost = cost_observed ? total_cost / total_cost_n : 0.0;
+    for (int c = 0; c < clusters; ++c) {
+      const size_t cell = static_cast<size_t>(c) * models + m;
+      const double w = n[c] + s;
+      if (w > 0.0) {
+        const double within = n[c] > 0.0 ? std::max(sum_sq[c] - sum[c] * sum[c] / n[c], 0.0) : 0.0;
+        quality[cell] = std::clamp((sum[c] + s * mean) / w, 0.0, 1.0);
+        se2[cell] = (within + s * variance) / w / w;
+      } else {  // s = 0 and no score here: the model's mean, one draw's spread
+        quality[cell] = std::clamp(mean, 0.0, 1.0);
+        se2[cell] = variance;
+      }
+      const double cw = cost_n[c] + s;
+      cost[cell] = !cost_observed ? 0.0 : cw > 0.0 ? (cost_sum[c] + s * mean_cost) / cw : mean_cost;
+      count[cell] = static_cast<int32_t>(std::min<double>(n[c], std::numeric_limits<int32_t>::max()));
+    }
+    return cost_observed;
+  }
+};
+
+}  // namespace
+
+int AutoNumClusters(int64_t rows) {
+  if (rows <= 0) return 1;
+  const int64_t k = std::llround(std::sqrt(static_cast<double>(rows) / 3.0));
+  return static_cast<int>(std::clamp<int64_t>(std::min<int64_t>(k, rows), 1, kMaxAutoClusters));
+}
+
+ClusterRouter::ClusterRouter(ClusterOptions options) : options_(options) {}
+ClusterRouter::~ClusterRouter() = default;
+
+absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
+  ROUTER_RETURN_IF_ERROR(ValidateOptions(options_));
+  ROUTER_ASSIGN_OR_RETURN(const std::vector<int> column,
+                          internal::TrainingColumns(data, catalog, "cluster"));
+  const int num_models = catalog.size();
+  const int64_t rows = data.rows();
+  const int dim = data.dim;
+  if (options_.num_clusters > rows) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cluster: num_clusters is ", options_.num_clusters, " but the training data has only ",
+        rows, " rows (use num_clusters = 0 for an automatic K)"));
+  }
+  const int clusters =
+      options_.num_clusters > 0 ? options_.num_clusters : AutoNumClusters(rows);
+
+  std::vector<float> normalized(static_cast<size_t>(rows) * dim);
+  for (int64_t r = 0; r < rows; ++r) NormalizeInto(data.vector(r), normalized.data() + r * dim);
+
+  // Spherical k-means: unit centroids, assignment by inner product.
+  std::vector<float> centroids;
+  try {
+    faiss::ClusteringParameters params;
+    params.niter = options_.kmeans_iterations;
+    params.nredo = options_.kmeans_restarts;
+    params.spherical = true;
+    params.verbose = false;
+    params.seed = static_cast<int>(options_.seed);
+    params.min_points_per_centroid = 1;  // small K/rows ratios are fine here
+    faiss::Clustering kmeans(dim, clusters, params);
+    faiss::IndexFlatIP assigner(dim);
+    OmpThreadLimit threads(options_.kmeans_threads);
+    kmeans.train(rows, normalized.data(), assigner);
+    centroids = std::move(kmeans.centroids);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("cluster: k-means failed: ", e.what()));
+  }
+  if (centroids.size() != static_cast<size_t>(clusters) * dim) {
+    return absl::InternalError("cluster: k-means returned the wrong number of centroids");
+  }
+  for (int c = 0; c < clusters; ++c) {
+    // FAISS already made them unit length; redoing it in double keeps the
+    // invariant explicit (a centroid that collapsed to zero stays zero).
+    float* row = centroids.data() + static_cast<size_t>(c) * dim;
+    NormalizeInto(absl::MakeConstSpan(row, dim), row);
+  }
+
+  const std::vector<int> assignment = AssignNearest(normalized.data(), rows, dim, centroids,
+                                                    clusters);
+  std::vector<int64_t> sizes(clusters, 0);
+  for (int c : assignment) ++sizes[c];
+
+  const size_t cells = static_cast<size_t>(clusters) * num_models;
+  std::vector<double> quality(cells), se2(cells), cost(cells);
+  std::vector<int32_t> count(cells);
+  std::vector<uint8_t> cost_observed(num_models);
+  for (int m = 0; m < num_models; ++m) {
+    ModelStats stats(clusters);
+    for (int64_t r = 0; r < rows; ++r) {
+      stats.Add(assignment[r], data.score(r, column[m]), data.cost(r, column[m]));
+    }
+    cost_observed[m] = stats.Shrink(options_.prior_strength, m, num_models, quality.data(),
+                                    se2.data(), cost.data(), count.data());
+  }
+
+  // Commit only now, so a failed Fit leaves the router as it was.
+  catalog_ = catalog;
+  dim_ = dim;
+  num_clusters_ = clusters;
+  centroids_ = std::move(centroids);
+  cluster_sizes_ = std::move(sizes);
+  quality_ = std::move(quality);
+  quality_se2_ = std::move(se2);
+  cost_ = std::move(cost);
+  score_count_ = std::move(count);
+  cost_observed_ = std::move(cost_observed);
+  return absl::OkStatus();
+}
+
+void ClusterRouter::Aggregate(const float* similarities, int64_t input_tokens,
+                              Estimates* out) const {
+  const int num_models = catalog_.size();
+  const int n = std::min(options_.nearest_clusters, num_clusters_);
+  Scratch& scratch = ThreadScratch();
+  scratch.nearest.resize(n);
+  scratch.weight.resize(n);
+
+  // The n most similar clusters, by insertion into a sorted list (n is small;
+  // ties keep the lower index).
+  int found = 0;
+  for (int c = 0; c < num_clusters_; ++c) {
+    const float s = similarities[c];
+    if (found == n && !(s > similarities[scratch.nearest[n - 1]])) continue;
+    int pos = found < n ? found++ : n - 1;
+    while (pos > 0 && s > similarities[scratch.nearest[pos - 1]]) {
+      scratch.nearest[pos] = scratch.nearest[pos - 1];
+      --pos;
+    }
+    scratch.nearest[pos] = c;
+  }
+
+  // Softmax over similarity / temperature, shifted by the largest.
+  const double top = similarities[scratch.nearest[0]];
+  double total = 0.0;
+  for (int i = 0; i < n; ++i) {
+    scratch.weight[i] =
+        std::exp((static_cast<double>(similarities[scratch.nearest[i]]) - top) /
+                 options_.temperature);
+    total += scratch.weight[i];
+  }
+  out->evidence.clear();
+  for (int i = 0; i < n; ++i) {
+    scratch.weight[i] /= total;
+    out->evidence.push_back({scratch.nearest[i], static_cast<float>(scratch.weight[i])});
+  }
+
+  out->per_model.resize(num_models);
+  for (int m = 0; m < num_models; ++m) {
+    double q = 0.0, c = 0.0;
+    int64_t support = 0;
+    for (int i = 0; i < n; ++i) {
+      const size_t cell = static_cast<size_t>(scratch.nearest[i]) * num_models + m;
+      q += scratch.weight[i] * quality_[cell];
+      c += scratch.weight[i] * cost_[cell];
+      support += score_count_[cell];
+    }
+    double variance = 0.0;
+    for (int i = 0; i < n; ++i) {
+      const size_t cell = static_cast<size_t>(scratch.nearest[i]) * num_models + m;
+      const double d = quality_[cell] - q;
+      variance += scratch.weight[i] * (quality_se2_[cell] + d * d);
+    }
+    ModelEstimate& estimate = out->per_model[m];
+    estimate.quality = std::clamp(q, 0.0, 1.0);
+    estimate.uncertainty = std::sqrt(variance);
+    estimate.expected_cost_usd =
+        cost_observed_[m] ? c : catalog_.at(m).ExpectedCostUsd(input_tokens);
+    estimate.support = static_cast<int>(std::min<int64_t>(support, std::numeric_limits<int>::max()));
+  }
+}
+
+absl::Status ClusterRouter::Estimate(const Query& query, Estimates* out) const {
+  if (out == nullptr) return absl::InvalidArgumentError("estimates output is null");
+  if (dim_ == 0 || query.vector.data() == nullptr ||
+      query.vector.size() != static_cast<size_t>(dim_)) {
+    return ValidateVector(query.vector, dim_);  // names the problem
+  }
+  // Cosine similarity is <c, q> / |q| for unit centroids, so the query is
+  // not copied: the K similarities are scaled instead. A finite sum of
+  // squares proves every element finite (NaN and infinity propagate), which
+  // spares a separate pass. Otherwise ValidateVector finds the bad element,
+  // or the float sum merely overflowed (or underflowed, for tiny values):
+  // then the query is normalised in double first, so that the product cannot
+  // overflow either.
+  Scratch& scratch = ThreadScratch();
+  const float* vector = query.vector.data();
+  const double norm_sq = Eigen::Map<const Eigen::VectorXf>(vector, dim_).squaredNorm();
+  float scale = static_cast<float>(1.0 / std::sqrt(norm_sq));
+  if (!std::isfinite(norm_sq) || norm_sq < 1e-30) {
+    ROUTER_RETURN_IF_ERROR(ValidateVector(query.vector, dim_));
+    scratch.query.resize(dim_);
+    NormalizeInto(query.vector, scratch.query.data());
+    vector = scratch.query.data();
+    scale = 1.0f;
+  }
+  scratch.similarities.resize(num_clusters_);
+  ConstRowMatrixMap c(centroids_.data(), num_clusters_, dim_);
+  Eigen::Map<const Eigen::VectorXf> q(vector, dim_);
+  Eigen::Map<Eigen::VectorXf> sims(scratch.similarities.data(), num_clusters_);
+  sims.noalias() = c * q;
+  sims *= scale;
+  Aggregate(scratch.similarities.data(), InputTokens(query), out);
+  return absl::OkStatus();
+}
+
+absl::Status ClusterRouter::EstimateBatch(absl::Span<const Query> queries,
+                                          absl::Span<Estimates> out) const {
+  ROUTER_RETURN_IF_ERROR(CheckBatchSizes(queries.size(), out.size()));
+  if (queries.empty()) return absl::OkStatus();
+  if (dim_ == 0) return absl::FailedPreconditionError("the router is not fitted");
+  const int64_t n = static_cast<int64_t>(queries.size());
+  RowMatrix batch(n, dim_);
+  for (int64_t i = 0; i < n; ++i) {
+    ROUTER_RETURN_IF_ERROR(
+        Annotate(ValidateVector(queries[i].vector, dim_), absl::StrCat("query ", i)));
+    NormalizeInto(queries[i].vector, batch.row(i).data());
+  }
+  ConstRowMatrixMap c(centroids_.data(), num_clusters_, dim_);
+  RowMatrix sims(n, num_clusters_);
+  sims.noalias() = batch * c.transpose();
+  for (int64_t i = 0; i < n; ++i) {
+    Aggregate(sims.row(i).data(), InputTokens(queries[i]), &out[i]);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ClusterRouter::OnboardModel(const Profile& profile, const Dataset& labelled) {
+  if (dim_ == 0) return absl::FailedPreconditionError("cluster: the router is not fitted");
+  auto fail = [&](std::string_view message) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cluster: onboarding '", profile.name, "': ", AbslView(message)));
+  };
+  if (catalog_.Find(profile.name).ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("cluster: the catalog already has a model named '", profile.name, "'"));
+  }
+  Catalog catalog = catalog_;
+  ROUTER_RETURN_IF_ERROR(Annotate(catalog.Add(profile), "cluster: onboarding"));
+  ROUTER_RETURN_IF_ERROR(Annotate(labelled.Validate(), "cluster: onboarding data"));
+  if (!labelled.has_vectors()) return fail("the labelled data has no query vectors");
+  if (labelled.dim != dim_) {
+    return fail(absl::StrCat("the labelled vectors have dimension ", labelled.dim,
+                             ", the router expects ", dim_));
+  }
+  const int column = labelled.ModelColumn(profile.name);
+  if (column < 0) return fail("the labelled data has no column of that name");
+
+  // The rows with a score or a cost for the model.
+  std::vector<int64_t> used;
+  bool scored = false;
+  for (int64_t r = 0; r < labelled.rows(); ++r) {
+    const bool has_score = !std::isnan(labelled.score(r, column));
+    if (!has_score && std::isnan(labelled.cost(r, column))) continue;
+    scored = scored || has_score;
+    absl::Status valid = ValidateVector(labelled.vector(r), dim_, "labelled vector");
+    if (!valid.ok()) return fail(absl::StrCat("row ", r, ": ", valid.message()));
+    used.push_back(r);
+  }
+  if (!scored) return fail("no labelled row has a score for the model");
+
+  std::vector<float> normalized(used.size() * static_cast<size_t>(dim_));
+  for (size_t i = 0; i < used.size(); ++i) {
+    NormalizeInto(labelled.vector(used[i]), normalized.data() + i * dim_);
+  }
+  const std::vector<int> assignment =
+      AssignNearest(normalized.data(), static_cast<int64_t>(used.size()), dim_, centroids_,
+                    num_clusters_);
+  ModelStats stats(num_clusters_);
+  for (size_t i = 0; i < used.size(); ++i) {
+    stats.Add(assignment[i], labelled.score(used[i], column), labelled.cost(used[i], column));
+  }
+
+  // Widen the K x M arrays by one column.
+  const int old_models = catalog_.size();
+  const int models = old_models + 1;
+  const size_t cells = static_cast<size_t>(num_clusters_) * models;
+  std::vector<double> quality(cells), se2(cells), cost(cells);
+  std::vector<int32_t> count(cells);
+  for (int c = 0; c < num_clusters_; ++c) {
+    for (int m = 0; m < old_models; ++m) {
+      const size_t from = static_cast<size_t>(c) * old_models + m;
+      const size_t to = static_cast<size_t>(c) * models + m;
+      quality[to] = quality_[from];
+      se2[to] = quality_se2_[from];
+      cost[to] = cost_[from];
+      count[to] = score_count_[from];
+    }
+  }
+  std::vector<uint8_t> cost_observed = cost_observed_;
+  cost_observed.push_back(stats.Shrink(options_.prior_strength, old_models, models,
+                                       quality.data(), se2.data(), cost.data(), count.data()));
+
+  catalog_ = std::move(catalog);
+  quality_ = std::move(quality);
+  quality_se2_ = std::move(se2);
+  cost_ = std::move(cost);
+  score_count_ = std::move(count);
+  cost_observed_ = std::move(cost_observed);
+  return absl::OkStatus();
+}
+
+}  // namespace router
+
+// ---------------------------------------------------------------- state I/O
+
+namespace router {
+namespace {
+constexpr uint32_t kClusterStateVersion = 1;
+constexpr int kMaxDim = 1 << 20;
+constexpr int kMaxClusters = 1 << 24;
+}  // namespace
+
+absl::Status ClusterRouter::SaveState(std::string* out) const {
+  if (dim_ == 0) return absl::FailedPreconditionError("cluster: the router is not fitted");
+  internal::ByteWriter w(out);
+  w.Put(kClusterStateVersion);
+  w.Put<int32_t>(options_.num_clusters);
+  w.Put<int32_t>(options_.nearest_clusters);
+  w.Put<double>(options_.temperature);
+  w.Put<double>(options_.prior_strength);
+  w.Put<int32_t>(options_.kmeans_iterations);
+  w.Put<int32_t>(options_.kmeans_restarts);
+  w.Put<uint32_t>(options_.seed);
+  w.Put<int32_t>(options_.kmeans_threads);
+  internal::PutCatalog(catalog_, &w);
+  w.Put<int32_t>(dim_);
+  w.Put<int32_t>(num_clusters_);
+  w.PutVector(centroids_);
+  w.PutVector(cluster_sizes_);
+  w.PutVector(quality_);
+  w.PutVector(quality_se2_);
+  w.PutVector(cost_);
+  w.PutVector(score_count_);
+  w.PutVector(cost_observed_);
+  return absl::OkStatus();
+}
+
+absl::Status ClusterRouter::LoadState(std::string_view state) {
+  internal::ByteReader r(state, "cluster router state");
+  uint32_t version = 0;
+  if (r.Get(&version, "state version") && version != kClusterStateVersion) {
+    r.Fail("state version", absl::StrCat("version ", version, " is not supported (this build reads ",
+                                         kClusterStateVersion, ")"));
+  }
+  ClusterOptions options;
+  int32_t num_clusters_option = 0, nearest = 0, iterations = 0, restarts = 0, threads = 0;
+  int32_t dim = 0, clusters = 0;
+  Catalog catalog;
+  r.Get(&num_clusters_option, "num_clusters") && r.Get(&nearest, "nearest_clusters") &&
+      r.Get(&options.temperature, "temperature") &&
+      r.Get(&options.prior_strength, "prior_strength") &&
+      r.Get(&iterations, "kmeans_iterations") && r.Get(&restarts, "kmeans_restarts") &&
+      r.Get(&options.seed, "seed") && r.Get(&threads, "kmeans_threads") &&
+      internal::GetCatalog(&r, &catalog) &&
+      r.Get(&dim, "dim") && r.Get(&clusters, "clusters");
+  if (!r.status().ok()) return r.status();
+  options.num_clusters = num_clusters_option;
+  options.nearest_clusters = nearest;
+  options.kmeans_iterations = iterations;
+  options.kmeans_restarts = restarts;
+  options.kmeans_threads = threads;
+  if (absl::Status valid = ValidateOptions(options); !valid.ok()) {
+    r.Fail("options", StdView(valid.message()));
+  } else if (catalog.empty()) {
+    r.Fail("catalog", "empty");
+  } else if (dim < 1 || dim > kMaxDim || clusters < 1 || clusters > kMaxClusters ||
+             (options.num_clusters != 0 && options.num_clusters != clusters)) {
+    r.Fail("sizes", absl::StrCat("dim ", dim, ", clusters ", clusters, " out of range"));
+  }
+  if (!r.status().ok()) return r.status();
+
+  const uint64_t cells = static_cast<uint64_t>(clusters) * catalog.size();
+  std::vector<float> centroids;
+  std::vector<int64_t> sizes;
+  std::vector<double> quality, se2, cost;
+  std::vector<int32_t> count;
+  std::vector<uint8_t> cost_observed;
+  r.GetVector(&centroids, static_cast<uint64_t>(clusters) * dim, "centroids") &&
+      r.GetVector(&sizes, clusters, "cluster sizes") &&
+      r.GetVector(&quality, cells, "quality") && r.GetVector(&se2, cells, "quality se2") &&
+      r.GetVector(&cost, cells, "cost") && r.GetVector(&count, cells, "score counts") &&
+      r.GetVector(&cost_observed, catalog.size(), "cost observed");
+  if (!r.status().ok()) return r.status();
+  for (float v : centroids) {
+    if (!std::isfinite(v)) r.Fail("centroids", "non-finite value");
+  }
+  for (int64_t s : sizes) {
+    if (s < 0) r.Fail("cluster sizes", "negative");
+  }
+  for (double q : quality) {
+    if (!(q >= 0.0 && q <= 1.0)) r.Fail("quality", "value outside [0, 1]");
+  }
+  for (double v : se2) {
+    if (!(v >= 0.0 && v <= 1.0)) r.Fail("quality se2", "value outside [0, 1]");
+  }
+  for (double c : cost) {
+    if (!(c >= 0.0 && std::isfinite(c))) r.Fail("cost", "negative or non-finite");
+  }
+  for (int32_t n : count) {
+    if (n < 0) r.Fail("score counts", "negative");
+  }
+  for (uint8_t b : cost_observed) {
+    if (b > 1) r.Fail("cost observed", "not a boolean");
+  }
+  ROUTER_RETURN_IF_ERROR(r.Finish());
+
+  options_ = options;
+  catalog_ = std::move(catalog);
+  dim_ = dim;
+  num_clusters_ = clusters;
+  centroids_ = std::move(centroids);
+  cluster_sizes_ = std::move(sizes);
+  quality_ = std::move(quality);
+  quality_se2_ = std::move(se2);
+  cost_ = std::move(cost);
+  score_count_ = std::move(count);
+  cost_observed_ = std::move(cost_observed);
+  return absl::OkStatus();
+}
+
+}  // namespace router

@@ -1,0 +1,918 @@
+#include "router/linucb_router.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
+#include <Eigen/Eigenvalues>
+#include <Eigen/QR>
+
+#include "absl/strings/str_cat.h"
+#include "internal/byte_stream.h"
+#include "internal/random.h"
+#include "internal/training_data.h"
+#include "router/status.h"
+
+namespace router {
+namespace internal {
+
+// The learned map from a query vector to its context:
+// [principal components (reduced); one-hot nearest centroid (clusters); 1].
+struct LinUcbProjection {
+  int dim = 0;
+  int reduced = 0;
+  int clusters = 0;
+  std::vector<float> mean;        // dim: mean of the L2-normalised training vectors
+  std::vector<float> components;  // reduced x dim, row-major, scale folded in
+  std::vector<float> centroids;   // clusters x dim, row-major (k-means of the unit vectors)
+  Eigen::VectorXf mean_projected; // components * mean (derived, not saved)
+  Eigen::VectorXf centroid_half_sq;  // |centroid|^2 / 2 (derived, not saved)
+
+  int context() const { return reduced + clusters + 1; }
+};
+
+// One model's ridge regression. Immutable once published.
+struct LinUcbArm {
+  Eigen::MatrixXd a;      // c x c
+  Eigen::MatrixXd a_inv;  // c x c, kept by Sherman-Morrison
+  Eigen::VectorXd b;      // c
+  Eigen::VectorXd theta;  // a_inv * b (derived, not saved)
+  int64_t updates = 0;
+  int32_t since_reinvert = 0;
+  double cost_sum = 0.0;
+  int64_t cost_count = 0;
+};
+
+struct LinUcbState {
+  LinUcbOptions options;
+  uint64_t version = 0;
+  int64_t online_updates = 0;
+  std::shared_ptr<const Catalog> catalog;
+  std::shared_ptr<const LinUcbProjection> projection;  // null before Fit
+  std::vector<std::shared_ptr<const LinUcbArm>> arms;  // indexed like catalog
+
+  int dim() const { return projection ? projection->dim : 0; }
+  int context_dim() const { return projection ? projection->context() : 0; }
+};
+
+}  // namespace internal
+
+namespace {
+
+using internal::LinUcbArm;
+using internal::LinUcbProjection;
+using internal::LinUcbState;
+using RowMajorMatrixXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+constexpr int kMaxContextDim = 1024;
+constexpr int kMaxClusters = 1024;
+// Above this input dimension the PCA is randomized instead of exact.
+constexpr int kExactPcaMaxDim = 1024;
+// Principal components with less variance than this (absolute, on
+// unit-length vectors) or than kRelativeRank times the largest are dropped.
+constexpr double kMinVariance = 1e-8;
+constexpr double kRelativeRank = 1e-6;
+// Saved states whose projection rows are longer than this are rejected; Fit
+// never makes one longer than 1/sqrt(kMinVariance) = 1e4.
+constexpr double kMaxComponentNorm = 1e6;
+// LoadState's consistency check of each arm's inverse.
+constexpr double kMaxLoadResidual = 1e-3;
+
+// Per-thread scratch space, so that routing does not allocate once warm.
+struct Scratch {
+  Eigen::VectorXf normalized;
+  Eigen::VectorXf projected;  // principal components, then centroid scores
+  Eigen::VectorXd context;
+  Eigen::VectorXd product;
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+// The context of `vector` (dimension p.dim, finite): normalise, project,
+// centre, append the bias. `normalized` and `projected` are scratch.
+void ComputeContext(const LinUcbProjection& p, absl::Span<const float> vector,
+                    Eigen::VectorXf* normalized, Eigen::VectorXf* projected,
+                    Eigen::VectorXd* context) {
+  context->setZero(p.context());
+  if (p.reduced > 0 || p.clusters > 0) {
+    double norm_sq = 0.0;
+    for (float v : vector) norm_sq += static_cast<double>(v) * v;
+    const double scale = norm_sq > 0.0 ? 1.0 / std::sqrt(norm_sq) : 0.0;
+    normalized->resize(p.dim);
+    for (int i = 0; i < p.dim; ++i) {
+      (*normalized)[i] = static_cast<float>(vector[i] * scale);
+    }
+  }
+  if (p.reduced > 0) {
+    Eigen::Map<const RowMajorMatrixXf> components(p.components.data(), p.reduced, p.dim);
+    projected->noalias() = components * *normalized;
+    for (int i = 0; i < p.reduced; ++i) {
+      (*context)[i] = static_cast<double>((*projected)[i] - p.mean_projected[i]);
+    }
+  }
+  if (p.clusters > 0) {
+    // Nearest centroid in Euclidean distance: argmax c.x - |c|^2 / 2 (first
+    // on ties).
+    Eigen::Map<const RowMajorMatrixXf> centroids(p.centroids.data(), p.clusters, p.dim);
+    projected->noalias() = centroids * *normalized;
+    int nearest = 0;
+    float best = -std::numeric_limits<float>::infinity();
+    for (int k = 0; k < p.clusters; ++k) {
+      const float score = (*projected)[k] - p.centroid_half_sq[k];
+      if (score > best) {
+        best = score;
+        nearest = k;
+      }
+    }
+    (*context)[p.reduced + nearest] = 1.0;
+  }
+  (*context)[p.context() - 1] = 1.0;
+}
+
+void DeriveProjection(LinUcbProjection* p) {
+  Eigen::Map<const RowMajorMatrixXf> components(p->components.data(), p->reduced, p->dim);
+  Eigen::Map<const Eigen::VectorXf> mean(p->mean.data(), p->dim);
+  p->mean_projected = components * mean;
+  Eigen::Map<const RowMajorMatrixXf> centroids(p->centroids.data(), p->clusters, p->dim);
+  p->centroid_half_sq = centroids.rowwise().squaredNorm() * 0.5f;
+}
+
+bool AllFinite(const Eigen::MatrixXd& m) { return m.allFinite(); }
+
+// A fresh arm of context dimension c at the prior.
+LinUcbArm PriorArm(int c, const LinUcbOptions& options) {
+  LinUcbArm arm;
+  arm.a = Eigen::MatrixXd::Identity(c, c) * options.ridge;
+  arm.b = Eigen::VectorXd::Zero(c);
+  arm.b[c - 1] = options.ridge * options.prior_quality;  // the bias weight
+  return arm;
+}
+
+// Recomputes a_inv from a (Cholesky), symmetrised, and theta. False if A is
+// not numerically positive definite or the inverse is not finite.
+bool Reinvert(LinUcbArm* arm) {
+  const Eigen::Index c = arm->a.rows();
+  Eigen::LLT<Eigen::MatrixXd> llt(arm->a);
+  if (llt.info() != Eigen::Success) return false;
+  Eigen::MatrixXd inverse = llt.solve(Eigen::MatrixXd::Identity(c, c));
+  if (!AllFinite(inverse)) return false;
+  arm->a_inv = (inverse + inverse.transpose()) * 0.5;
+  arm->theta.noalias() = arm->a_inv * arm->b;
+  arm->since_reinvert = 0;
+  return true;
+}
+
+// `next` = `old` updated with context z, reward r and cost. Internal error if
+// the result would not be finite (it cannot be, with bounded contexts).
+absl::Status UpdateArm(const LinUcbArm& old, const Eigen::VectorXd& z, double reward,
+                       double cost, const LinUcbOptions& options, LinUcbArm* next) {
+  const Eigen::Index c = z.size();
+  Eigen::VectorXd u = old.a_inv * z;
+  const double denom = 1.0 + z.dot(u);
+  next->a.resize(c, c);
+  for (Eigen::Index j = 0; j < c; ++j) next->a.col(j) = old.a.col(j) + z * z[j];
+  next->b = old.b + reward * z;
+  next->updates = old.updates + 1;
+  next->cost_sum = old.cost_sum + cost;
+  next->cost_count = old.cost_count + 1;
+  next->since_reinvert = old.since_reinvert + 1;
+  bool inverted = false;
+  if (std::isfinite(denom) && denom >= 1.0) {
+    // A^-1 - u u^T / denom, as w w^T with w = u / sqrt(denom): entry (i, j)
+    // and (j, i) are the same product, so the inverse stays exactly symmetric.
+    u /= std::sqrt(denom);
+    next->a_inv.resize(c, c);
+    for (Eigen::Index j = 0; j < c; ++j) next->a_inv.col(j) = old.a_inv.col(j) - u * u[j];
+    next->theta.noalias() = next->a_inv * next->b;
+    if (next->since_reinvert >= options.reinvert_every) {
+      // Periodic re-inversion bounds the drift. Reinvert changes nothing when
+      // it fails; the Sherman-Morrison inverse is kept then.
+      Reinvert(next);
+      next->since_reinvert = 0;
+    }
+    inverted = true;
+  }
+  if (!inverted || !next->theta.allFinite() || !next->a_inv.allFinite()) {
+    // The kept inverse drifted (or overflowed): start again from A.
+    if (!Reinvert(next)) {
+      return absl::InternalError("linucb: the arm's matrix is not positive definite");
+    }
+  }
+  if (!next->theta.allFinite() || !AllFinite(next->a) || !next->b.allFinite() ||
+      !std::isfinite(next->cost_sum)) {
+    return absl::InternalError("linucb: the update would make the arm non-finite");
+  }
+  return absl::OkStatus();
+}
+
+double Clamp01(double v) { return v > 0.0 ? (v < 1.0 ? v : 1.0) : 0.0; }  // NaN -> 0
+
+absl::Status EstimateWith(const LinUcbState& s, const Query& query, Estimates* out) {
+  if (out == nullptr) return absl::InvalidArgumentError("estimates output is null");
+  ROUTER_RETURN_IF_ERROR(ValidateVector(query.vector, s.dim()));
+  Scratch& scratch = ThreadScratch();
+  ComputeContext(*s.projection, query.vector, &scratch.normalized, &scratch.projected,
+                 &scratch.context);
+  const Eigen::VectorXd& z = scratch.context;
+  const int num_models = static_cast<int>(s.arms.size());
+  const int64_t tokens = InputTokens(query);
+  const double alpha = s.options.alpha;
+  out->per_model.resize(num_models);
+  out->evidence.clear();
+  for (int m = 0; m < num_models; ++m) {
+    const LinUcbArm& arm = *s.arms[m];
+    ModelEstimate& e = out->per_model[m];
+    scratch.product.noalias() = arm.a_inv * z;
+    const double width_sq = z.dot(scratch.product);
+    e.quality = Clamp01(arm.theta.dot(z));
+    e.uncertainty = width_sq > 0.0 && std::isfinite(width_sq) ? alpha * std::sqrt(width_sq) : 0.0;
+    e.expected_cost_usd = arm.cost_count > 0
+                              ? arm.cost_sum / static_cast<double>(arm.cost_count)
+                              : s.catalog->at(m).ExpectedCostUsd(tokens);
+    e.support = static_cast<int>(
+        std::min<int64_t>(arm.updates, std::numeric_limits<int>::max()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckFitted(const LinUcbState& s) {
+  if (s.projection == nullptr) return absl::FailedPreconditionError("linucb: the router is not fitted");
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- PCA
+
+// Top eigenpairs of the covariance of the rows of `x` (n x d, centred),
+// largest first: at most `k` of them. Exact for d <= kExactPcaMaxDim, else a
+// seeded randomized subspace iteration.
+void TopEigenpairs(const Eigen::MatrixXd& x, int k, uint64_t seed, Eigen::VectorXd* values,
+                   Eigen::MatrixXd* vectors) {
+  const Eigen::Index n = x.rows(), d = x.cols();
+  const double inv_n = 1.0 / static_cast<double>(n);
+  Eigen::VectorXd all_values;
+  Eigen::MatrixXd all_vectors;  // columns, ascending eigenvalues
+  if (d <= kExactPcaMaxDim) {
+    Eigen::MatrixXd cov = Eigen::MatrixXd::Zero(d, d);
+    cov.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose(), inv_n);
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(cov, Eigen::ComputeEigenvectors);
+    all_values = solver.eigenvalues();
+    all_vectors = solver.eigenvectors();
+  } else {
+    // Halko, Martinsson and Tropp (2011), on C = X^T X / n without forming it.
+    const Eigen::Index width = std::min<Eigen::Index>(d, k + 16);
+    internal::SplitMix64 rng(seed);
+    Eigen::MatrixXd omega(d, width);
+    for (Eigen::Index j = 0; j < width; ++j) {
+      for (Eigen::Index i = 0; i < d; ++i) omega(i, j) = rng.Gaussian();
+    }
+    auto orthonormal = [d, width](const Eigen::MatrixXd& y) {
+      Eigen::HouseholderQR<Eigen::MatrixXd> qr(y);
+      return Eigen::MatrixXd(qr.householderQ() * Eigen::MatrixXd::Identity(d, width));
+    };
+    Eigen::MatrixXd q = orthonormal(omega);
+    for (int iteration = 0; iteration < 6; ++iteration) {
+      Eigen::MatrixXd y = x.transpose() * (x * q) * inv_n;
+      q = orthonormal(y);
+    }
+    Eigen::MatrixXd xq = x * q;
+    Eigen::MatrixXd small = xq.transpose() * xq * inv_n;
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(small, Eigen::ComputeEigenvectors);
+    all_values = solver.eigenvalues();
+    all_vectors = q * solver.eigenvectors();
+  }
+  const Eigen::Index total = all_values.size();
+  const double largest = total > 0 ? all_values[total - 1] : 0.0;
+  int kept = 0;
+  while (kept < k && kept < total) {
+    const double v = all_values[total - 1 - kept];
+    if (!(v >= kMinVariance && v >= kRelativeRank * largest)) break;
+    ++kept;
+  }
+  values->resize(kept);
+  vectors->resize(d, kept);
+  for (int i = 0; i < kept; ++i) {
+    (*values)[i] = all_values[total - 1 - i];
+    vectors->col(i) = all_vectors.col(total - 1 - i);
+    // Deterministic sign: the largest-magnitude entry (first on ties) positive.
+    Eigen::Index arg = 0;
+    vectors->col(i).cwiseAbs().maxCoeff(&arg);
+    if ((*vectors)(arg, i) < 0.0) vectors->col(i) *= -1.0;
+  }
+}
+
+// k-means (k-means++ seeding with `seed`, then Lloyd's iterations until the
+// assignment is stable, at most 50) of the rows of `x` (n x d, unit or zero
+// rows); returns the centroids, clusters x d, row-major. An emptied cluster
+// is re-seeded at the point farthest from its centroid.
+std::vector<float> KMeans(const Eigen::MatrixXd& x, int clusters, uint64_t seed) {
+  const Eigen::Index n = x.rows(), d = x.cols();
+  internal::SplitMix64 rng(seed ^ 0x6b6d65616e73ULL);  // "kmeans"
+  Eigen::MatrixXd centroids(clusters, d);
+  Eigen::VectorXd nearest_sq = Eigen::VectorXd::Constant(n, std::numeric_limits<double>::infinity());
+  Eigen::Index first = static_cast<Eigen::Index>(rng.Uniform() * static_cast<double>(n));
+  centroids.row(0) = x.row(std::min(first, n - 1));
+  for (int k = 1; k < clusters; ++k) {
+    nearest_sq = nearest_sq.cwiseMin((x.rowwise() - centroids.row(k - 1)).rowwise().squaredNorm());
+    const double total = nearest_sq.sum();
+    Eigen::Index pick = n - 1;
+    if (total > 0.0) {
+      double target = rng.Uniform() * total, running = 0.0;
+      for (Eigen::Index i = 0; i < n; ++i) {
+        running += nearest_sq[i];
+        if (running > target) {
+          pick = i;
+          break;
+        }
+      }
+    } else {
+      pick = static_cast<Eigen::Index>(rng.Uniform() * static_cast<double>(n));
+    }
+    centroids.row(k) = x.row(std::min(pick, n - 1));
+  }
+  std::vector<int> assignment(n, -1);
+  for (int iteration = 0; iteration < 50; ++iteration) {
+    const Eigen::MatrixXd scores = x * centroids.transpose();  // n x clusters
+    const Eigen::VectorXd half_sq = centroids.rowwise().squaredNorm() * 0.5;
+    bool changed = false;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      int best = 0;
+      double best_score = -std::numeric_limits<double>::infinity();
+      for (int k = 0; k < clusters; ++k) {
+        const double score = scores(i, k) - half_sq[k];
+        if (score > best_score) {
+          best_score = score;
+          best = k;
+        }
+      }
+      changed |= assignment[i] != best;
+      assignment[i] = best;
+    }
+    if (!changed) break;
+    Eigen::MatrixXd sums = Eigen::MatrixXd::Zero(clusters, d);
+    std::vector<int64_t> counts(clusters, 0);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      sums.row(assignment[i]) += x.row(i);
+      ++counts[assignment[i]];
+    }
+    for (int k = 0; k < clusters; ++k) {
+      if (counts[k] > 0) {
+        centroids.row(k) = sums.row(k) / static_cast<double>(counts[k]);
+      } else {
+        Eigen::Index far = 0;
+        (x - centroids(assignment, Eigen::all)).rowwise().squaredNorm().maxCoeff(&far);
+        centroids.row(k) = x.row(far);
+      }
+    }
+  }
+  std::vector<float> out(static_cast<size_t>(clusters) * d);
+  for (int k = 0; k < clusters; ++k) {
+    for (Eigen::Index j = 0; j < d; ++j) out[k * d + j] = static_cast<float>(centroids(k, j));
+  }
+  return out;
+}
+
+LinUcbProjection FitProjection(const Dataset& data, const LinUcbOptions& options) {
+  const int64_t n = data.rows();
+  const int d = data.dim;
+  Eigen::MatrixXd x(n, d);
+  for (int64_t r = 0; r < n; ++r) {
+    absl::Span<const float> v = data.vector(r);
+    double norm_sq = 0.0;
+    for (float f : v) norm_sq += static_cast<double>(f) * f;
+    const double scale = norm_sq > 0.0 ? 1.0 / std::sqrt(norm_sq) : 0.0;
+    for (int i = 0; i < d; ++i) x(r, i) = v[i] * scale;
+  }
+  LinUcbProjection p;
+  p.clusters = static_cast<int>(std::min<int64_t>(options.clusters, n));
+  if (p.clusters > 0) p.centroids = KMeans(x, p.clusters, options.seed);
+  const Eigen::RowVectorXd mean = x.colwise().mean();
+  x.rowwise() -= mean;
+
+  const int k = static_cast<int>(
+      std::min<int64_t>({static_cast<int64_t>(options.context_dim), d, n - 1}));
+  Eigen::VectorXd values;
+  Eigen::MatrixXd vectors;
+  if (k > 0) TopEigenpairs(x, k, options.seed, &values, &vectors);
+  const int kept = static_cast<int>(values.size());
+
+  p.dim = d;
+  p.reduced = kept;
+  p.mean.resize(d);
+  for (int i = 0; i < d; ++i) p.mean[i] = static_cast<float>(mean[i]);
+  p.components.resize(static_cast<size_t>(kept) * d);
+  const double shared_scale = kept > 0 ? 1.0 / std::sqrt(values.sum()) : 1.0;
+  for (int i = 0; i < kept; ++i) {
+    const double scale = options.whiten ? 1.0 / std::sqrt(values[i]) : shared_scale;
+    for (int j = 0; j < d; ++j) {
+      p.components[static_cast<size_t>(i) * d + j] = static_cast<float>(vectors(j, i) * scale);
+    }
+  }
+  DeriveProjection(&p);
+  return p;
+}
+
+// Checks Fit's data when there is no warm start: only the vectors are used.
+absl::Status CheckProjectionData(const Dataset& data, const Catalog& catalog) {
+  if (catalog.empty()) return absl::InvalidArgumentError("linucb: the catalog is empty");
+  if (data.rows() == 0) return absl::InvalidArgumentError("linucb: the dataset has no rows");
+  if (!data.has_vectors()) {
+    return absl::InvalidArgumentError(
+        "linucb: the dataset has no query vectors (embed the prompts first)");
+  }
+  ROUTER_RETURN_IF_ERROR(data.Validate());
+  for (int64_t r = 0; r < data.rows(); ++r) {
+    ROUTER_RETURN_IF_ERROR(Annotate(ValidateVector(data.vector(r), data.dim, "training vector"),
+                                    absl::StrCat("linucb: row ", r)));
+  }
+  return absl::OkStatus();
+}
+
+// Adds `rows` of `column` of `data` (contexts in `contexts`, one row each) to
+// `arm`: A += sum z z^T, b += sum r z, and the observed costs.
+void AccumulateRows(const Dataset& data, int column, const Eigen::MatrixXd& contexts,
+                    LinUcbArm* arm) {
+  std::vector<Eigen::Index> scored;
+  for (int64_t r = 0; r < data.rows(); ++r) {
+    const double score = data.score(r, column);
+    if (!std::isnan(score)) {
+      scored.push_back(static_cast<Eigen::Index>(r));
+      arm->b += score * contexts.row(r).transpose();
+    }
+    const double cost = data.cost(r, column);
+    if (!std::isnan(cost)) {
+      arm->cost_sum += cost;
+      ++arm->cost_count;
+    }
+  }
+  if (!scored.empty()) {
+    const Eigen::MatrixXd z = contexts(scored, Eigen::all);
+    arm->a.selfadjointView<Eigen::Lower>().rankUpdate(z.transpose());
+    arm->a.triangularView<Eigen::StrictlyUpper>() = arm->a.transpose();
+  }
+  arm->updates += static_cast<int64_t>(scored.size());
+}
+
+// Contexts of every row of `data` (vectors already validated), n x c.
+Eigen::MatrixXd ContextsOf(const Dataset& data, const LinUcbProjection& p) {
+  Eigen::MatrixXd contexts(data.rows(), p.context());
+  Eigen::VectorXf normalized, projected;
+  Eigen::VectorXd context;
+  for (int64_t r = 0; r < data.rows(); ++r) {
+    ComputeContext(p, data.vector(r), &normalized, &projected, &context);
+    contexts.row(r) = context.transpose();
+  }
+  return contexts;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- options
+
+absl::Status ValidateLinUcbOptions(const LinUcbOptions& o) {
+  auto fail = [](std::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("linucb: ", AbslView(what)));
+  };
+  if (o.context_dim < 1 || o.context_dim > kMaxContextDim) {
+    return fail(absl::StrCat("context_dim must be in [1, ", kMaxContextDim, "], got ",
+                             o.context_dim));
+  }
+  if (!std::isfinite(o.alpha) || o.alpha < 0.0) {
+    return fail(absl::StrCat("alpha must be finite and >= 0, got ", o.alpha));
+  }
+  if (!std::isfinite(o.ridge) || o.ridge <= 0.0) {
+    return fail(absl::StrCat("ridge must be finite and > 0, got ", o.ridge));
+  }
+  if (!(o.prior_quality >= 0.0 && o.prior_quality <= 1.0)) {
+    return fail(absl::StrCat("prior_quality must be in [0, 1], got ", o.prior_quality));
+  }
+  if (o.clusters < 0 || o.clusters > kMaxClusters) {
+    return fail(absl::StrCat("clusters must be in [0, ", kMaxClusters, "], got ", o.clusters));
+  }
+  if (o.reinvert_every < 1) {
+    return fail(absl::StrCat("reinvert_every must be >= 1, got ", o.reinvert_every));
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- snapshot
+
+LinUcbSnapshot::LinUcbSnapshot(std::shared_ptr<const internal::LinUcbState> state)
+    : state_(std::move(state)) {}
+LinUcbSnapshot::~LinUcbSnapshot() = default;
+
+int LinUcbSnapshot::dim() const { return state_->dim(); }
+int LinUcbSnapshot::context_dim() const { return state_->context_dim(); }
+const Catalog& LinUcbSnapshot::catalog() const { return *state_->catalog; }
+const LinUcbOptions& LinUcbSnapshot::options() const { return state_->options; }
+uint64_t LinUcbSnapshot::version() const { return state_->version; }
+int64_t LinUcbSnapshot::online_updates() const { return state_->online_updates; }
+
+absl::Status LinUcbSnapshot::Estimate(const Query& query, Estimates* out) const {
+  return EstimateWith(*state_, query, out);
+}
+
+absl::Status LinUcbSnapshot::EstimateBatch(absl::Span<const Query> queries,
+                                           absl::Span<Estimates> out) const {
+  if (out.size() != queries.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("EstimateBatch: ", queries.size(),
+                                                   " queries but ", out.size(), " outputs"));
+  }
+  for (size_t i = 0; i < queries.size(); ++i) {
+    ROUTER_RETURN_IF_ERROR(
+        Annotate(EstimateWith(*state_, queries[i], &out[i]), absl::StrCat("query ", i)));
+  }
+  return absl::OkStatus();
+}
+
+int64_t LinUcbSnapshot::updates(int index) const {
+  if (index < 0 || index >= static_cast<int>(state_->arms.size())) return -1;
+  return state_->arms[index]->updates;
+}
+
+double LinUcbSnapshot::InverseResidual(int index) const {
+  if (index < 0 || index >= static_cast<int>(state_->arms.size())) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  const LinUcbArm& arm = *state_->arms[index];
+  const Eigen::Index c = arm.a.rows();
+  return (arm.a * arm.a_inv - Eigen::MatrixXd::Identity(c, c)).cwiseAbs().maxCoeff();
+}
+
+// ---------------------------------------------------------------- router
+
+LinUcbRouter::LinUcbRouter(LinUcbOptions options) {
+  auto state = std::make_shared<LinUcbState>();
+  state->options = options;
+  state->catalog = std::make_shared<const Catalog>();
+  std::unique_lock<std::shared_mutex> lock(state_mu_);
+  catalogs_.push_back(state->catalog);
+  state_ = std::move(state);
+}
+
+LinUcbRouter::~LinUcbRouter() = default;
+
+std::shared_ptr<const LinUcbState> LinUcbRouter::Current() const {
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  return state_;
+}
+
+void LinUcbRouter::Publish(std::shared_ptr<LinUcbState> next) {
+  std::shared_ptr<const LinUcbState> old;
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    next->version = state_->version + 1;
+    if (next->catalog != state_->catalog) catalogs_.push_back(next->catalog);
+    old = std::move(state_);
+    state_ = std::move(next);
+  }
+  // `old` (and any arm only it held) is released here, outside the lock.
+}
+
+int LinUcbRouter::dim() const { return Current()->dim(); }
+
+const Catalog& LinUcbRouter::catalog() const {
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  return *state_->catalog;  // kept alive by catalogs_
+}
+
+LinUcbOptions LinUcbRouter::options() const { return Current()->options; }
+
+LinUcbSnapshot LinUcbRouter::snapshot() const { return LinUcbSnapshot(Current()); }
+
+absl::Status LinUcbRouter::Fit(const Dataset& data, const Catalog& catalog) {
+  const LinUcbOptions options = Current()->options;
+  ROUTER_RETURN_IF_ERROR(ValidateLinUcbOptions(options));
+  std::vector<int> columns;
+  if (options.warm_start) {
+    ROUTER_ASSIGN_OR_RETURN(columns, internal::TrainingColumns(data, catalog, "linucb"));
+  } else {
+    ROUTER_RETURN_IF_ERROR(CheckProjectionData(data, catalog));
+  }
+
+  auto projection = std::make_shared<LinUcbProjection>(FitProjection(data, options));
+  const int c = projection->context();
+  Eigen::MatrixXd contexts;
+  if (options.warm_start) contexts = ContextsOf(data, *projection);
+
+  auto next = std::make_shared<LinUcbState>();
+  next->options = options;
+  next->catalog = std::make_shared<const Catalog>(catalog);
+  next->projection = std::move(projection);
+  for (int m = 0; m < catalog.size(); ++m) {
+    auto arm = std::make_shared<LinUcbArm>(PriorArm(c, options));
+    if (options.warm_start) AccumulateRows(data, columns[m], contexts, arm.get());
+    if (!Reinvert(arm.get())) {
+      return absl::InternalError(absl::StrCat("linucb: could not invert the matrix of model '",
+                                              catalog.at(m).name, "'"));
+    }
+    next->arms.push_back(std::move(arm));
+  }
+  std::lock_guard<std::mutex> lock(update_mu_);
+  Publish(std::move(next));
+  return absl::OkStatus();
+}
+
+absl::Status LinUcbRouter::Estimate(const Query& query, Estimates* out) const {
+  return EstimateWith(*Current(), query, out);
+}
+
+absl::Status LinUcbRouter::Estimate(const Query& query, Estimates* out,
+                                    std::shared_ptr<const Catalog>* catalog) const {
+  std::shared_ptr<const LinUcbState> state = Current();
+  ROUTER_RETURN_IF_ERROR(EstimateWith(*state, query, out));
+  if (catalog != nullptr) *catalog = state->catalog;
+  return absl::OkStatus();
+}
+
+absl::Status LinUcbRouter::EstimateBatch(absl::Span<const Query> queries,
+                                         absl::Span<Estimates> out) const {
+  ROUTER_RETURN_IF_ERROR(CheckBatchSizes(queries.size(), out.size()));
+  return snapshot().EstimateBatch(queries, out);
+}
+
+absl::Status LinUcbRouter::Observe(const Feedback& feedback) {
+  std::lock_guard<std::mutex> lock(update_mu_);
+  std::shared_ptr<const LinUcbState> current = Current();
+  ROUTER_RETURN_IF_ERROR(CheckFitted(*current));
+  ROUTER_RETURN_IF_ERROR(ValidateVector(feedback.vector, current->dim(), "feedback vector"));
+  ROUTER_ASSIGN_OR_RETURN(const int m, current->catalog->Find(feedback.model));
+  if (!std::isfinite(feedback.score) || feedback.score < 0.0 || feedback.score > 1.0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("feedback score must be in [0, 1], got ", feedback.score));
+  }
+  if (!std::isfinite(feedback.cost_usd) || feedback.cost_usd < 0.0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("feedback cost must be finite and >= 0, got ", feedback.cost_usd));
+  }
+  Scratch& scratch = ThreadScratch();
+  ComputeContext(*current->projection, feedback.vector, &scratch.normalized, &scratch.projected,
+                 &scratch.context);
+  auto arm = std::make_shared<LinUcbArm>();
+  ROUTER_RETURN_IF_ERROR(Annotate(UpdateArm(*current->arms[m], scratch.context, feedback.score,
+                                            feedback.cost_usd, current->options, arm.get()),
+                                  feedback.model));
+  auto next = std::make_shared<LinUcbState>(*current);
+  next->arms[m] = std::move(arm);
+  ++next->online_updates;
+  Publish(std::move(next));
+  return absl::OkStatus();
+}
+
+absl::Status LinUcbRouter::OnboardModel(const Profile& profile, const Dataset& labelled) {
+  std::lock_guard<std::mutex> lock(update_mu_);
+  std::shared_ptr<const LinUcbState> current = Current();
+  ROUTER_RETURN_IF_ERROR(CheckFitted(*current));
+  auto catalog = std::make_shared<Catalog>(*current->catalog);
+  ROUTER_RETURN_IF_ERROR(Annotate(catalog->Add(profile), "linucb: onboarding"));
+
+  const LinUcbProjection& projection = *current->projection;
+  auto arm = std::make_shared<LinUcbArm>(PriorArm(projection.context(), current->options));
+  if (labelled.rows() > 0) {
+    auto fail = [&profile](std::string_view problem) {
+      return absl::InvalidArgumentError(absl::StrCat("linucb: onboarding '", profile.name,
+                                                     "': ", AbslView(problem)));
+    };
+    ROUTER_RETURN_IF_ERROR(Annotate(labelled.Validate(), "linucb: onboarding"));
+    const int column = labelled.ModelColumn(profile.name);
+    if (column < 0) {
+      return fail("the labelled data has no column for it (pass a dataset without rows to "
+                  "start the arm at the prior)");
+    }
+    if (!labelled.has_vectors() || labelled.dim != projection.dim) {
+      return fail(absl::StrCat("the labelled data must carry vectors of dimension ",
+                               projection.dim, ", it has ", labelled.has_vectors() ? labelled.dim : 0));
+    }
+    bool scored = false;
+    for (int64_t r = 0; r < labelled.rows(); ++r) {
+      if (std::isnan(labelled.score(r, column))) continue;
+      scored = true;
+      ROUTER_RETURN_IF_ERROR(Annotate(
+          ValidateVector(labelled.vector(r), projection.dim, "labelled vector"),
+          absl::StrCat("linucb: onboarding '", profile.name, "': row ", r)));
+    }
+    if (!scored) return fail("the labelled data has no score for it");
+    // Only scored rows contribute contexts; others are skipped by AccumulateRows
+    // but still need a (finite) context row, so use the zero context for them.
+    Eigen::MatrixXd contexts = Eigen::MatrixXd::Zero(labelled.rows(), projection.context());
+    Eigen::VectorXf normalized, projected;
+    Eigen::VectorXd context;
+    for (int64_t r = 0; r < labelled.rows(); ++r) {
+      if (std::isnan(labelled.score(r, column))) continue;
+      ComputeContext(projection, labelled.vector(r), &normalized, &projected, &context);
+      contexts.row(r) = context.transpose();
+    }
+    AccumulateRows(labelled, column, contexts, arm.get());
+  }
+  if (!Reinvert(arm.get())) {
+    return absl::InternalError(
+        absl::StrCat("linucb: could not invert the matrix of model '", profile.name, "'"));
+  }
+  auto next = std::make_shared<LinUcbState>(*current);
+  next->catalog = std::move(catalog);
+  next->arms.push_back(std::move(arm));
+  Publish(std::move(next));
+  return absl::OkStatus();
+}
+
+absl::Status LinUcbRouter::RemoveModel(std::string_view name) {
+  std::lock_guard<std::mutex> lock(update_mu_);
+  std::shared_ptr<const LinUcbState> current = Current();
+  ROUTER_RETURN_IF_ERROR(CheckFitted(*current));
+  ROUTER_ASSIGN_OR_RETURN(const int removed, current->catalog->Find(name));
+  if (current->catalog->size() == 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("linucb: cannot remove '", AbslView(name), "', the last model"));
+  }
+  auto catalog = std::make_shared<Catalog>();
+  for (int m = 0; m < current->catalog->size(); ++m) {
+    if (m != removed) ROUTER_RETURN_IF_ERROR(catalog->Add(current->catalog->at(m)));
+  }
+  auto next = std::make_shared<LinUcbState>(*current);
+  next->catalog = std::move(catalog);
+  next->arms.erase(next->arms.begin() + removed);
+  Publish(std::move(next));
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- state I/O
+
+namespace {
+constexpr uint32_t kLinUcbStateVersion = 1;
+constexpr int kMaxDim = 1 << 20;
+
+void PutMatrix(const Eigen::MatrixXd& m, internal::ByteWriter* w) {
+  w->PutArray<double>(absl::MakeConstSpan(m.data(), static_cast<size_t>(m.size())));
+}
+
+bool GetMatrix(internal::ByteReader* r, Eigen::Index rows, Eigen::Index cols,
+               Eigen::MatrixXd* out, std::string_view field) {
+  std::vector<double> values;
+  if (!r->GetVector(&values, static_cast<uint64_t>(rows * cols), field)) return false;
+  *out = Eigen::Map<const Eigen::MatrixXd>(values.data(), rows, cols);
+  if (!out->allFinite()) return r->Fail(field, "non-finite value");
+  return true;
+}
+
+}  // namespace
+
+absl::Status LinUcbRouter::SaveState(std::string* out) const {
+  if (out == nullptr) return absl::InvalidArgumentError("linucb: state output is null");
+  std::shared_ptr<const LinUcbState> s = Current();
+  ROUTER_RETURN_IF_ERROR(CheckFitted(*s));
+  const LinUcbOptions& o = s->options;
+  internal::ByteWriter w(out);
+  w.Put(kLinUcbStateVersion);
+  w.Put<int32_t>(o.context_dim);
+  w.Put<double>(o.alpha);
+  w.Put<double>(o.ridge);
+  w.Put<double>(o.prior_quality);
+  w.Put<uint64_t>(o.seed);
+  w.Put<uint8_t>(o.warm_start ? 1 : 0);
+  w.Put<int32_t>(o.reinvert_every);
+  w.Put<uint8_t>(o.whiten ? 1 : 0);
+  w.Put<int32_t>(o.clusters);
+  internal::PutCatalog(*s->catalog, &w);
+  const LinUcbProjection& p = *s->projection;
+  w.Put<int32_t>(p.dim);
+  w.Put<int32_t>(p.reduced);
+  w.Put<int32_t>(p.clusters);
+  w.PutVector(p.mean);
+  w.PutVector(p.components);
+  w.PutVector(p.centroids);
+  w.Put<int64_t>(s->online_updates);
+  for (const auto& arm : s->arms) {
+    w.Put<int64_t>(arm->updates);
+    w.Put<int32_t>(arm->since_reinvert);
+    w.Put<double>(arm->cost_sum);
+    w.Put<int64_t>(arm->cost_count);
+    PutMatrix(arm->a, &w);
+    PutMatrix(arm->a_inv, &w);
+    w.PutArray<double>(absl::MakeConstSpan(arm->b.data(), static_cast<size_t>(arm->b.size())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LinUcbRouter::LoadState(std::string_view state) {
+  internal::ByteReader r(state, "linucb router state");
+  uint32_t version = 0;
+  if (r.Get(&version, "state version") && version != kLinUcbStateVersion) {
+    r.Fail("state version", absl::StrCat("version ", version, " is not supported (this build reads ",
+                                         kLinUcbStateVersion, ")"));
+  }
+  LinUcbOptions o;
+  int32_t context_dim = 0, reinvert_every = 0, dim = 0, reduced = 0, clusters = 0;
+  uint8_t warm_start = 0, whiten = 0;
+  int64_t online_updates = 0;
+  Catalog catalog;
+  r.Get(&context_dim, "context_dim") && r.Get(&o.alpha, "alpha") && r.Get(&o.ridge, "ridge") &&
+      r.Get(&o.prior_quality, "prior_quality") && r.Get(&o.seed, "seed") &&
+      r.Get(&warm_start, "warm_start") && r.Get(&reinvert_every, "reinvert_every") &&
+      r.Get(&whiten, "whiten") && r.Get(&o.clusters, "clusters");
+  if (!r.status().ok()) return r.status();
+  o.context_dim = context_dim;
+  o.reinvert_every = reinvert_every;
+  o.warm_start = warm_start != 0;
+  o.whiten = whiten != 0;
+  if (absl::Status valid = ValidateLinUcbOptions(o); !valid.ok() || warm_start > 1 || whiten > 1) {
+    r.Fail("options", valid.ok() ? "flag out of range" : StdView(valid.message()));
+    return r.status();
+  }
+  internal::GetCatalog(&r, &catalog) && r.Get(&dim, "dim") && r.Get(&reduced, "reduced dim") &&
+      r.Get(&clusters, "clusters");
+  if (!r.status().ok()) return r.status();
+  if (catalog.empty()) {
+    r.Fail("catalog", "empty");
+  } else if (dim < 1 || dim > kMaxDim || reduced < 0 || reduced > std::min(context_dim, dim) ||
+             clusters < 0 || clusters > o.clusters) {
+    r.Fail("sizes", absl::StrCat("dim ", dim, ", reduced dim ", reduced, ", clusters ", clusters,
+                                 " out of range"));
+  }
+  if (!r.status().ok()) return r.status();
+
+  auto projection = std::make_shared<LinUcbProjection>();
+  projection->dim = dim;
+  projection->reduced = reduced;
+  projection->clusters = clusters;
+  if (r.GetVector(&projection->mean, dim, "mean") &&
+      r.GetVector(&projection->components, static_cast<uint64_t>(reduced) * dim, "components") &&
+      r.GetVector(&projection->centroids, static_cast<uint64_t>(clusters) * dim, "centroids")) {
+    double mean_sq = 0.0;
+    for (float v : projection->mean) mean_sq += static_cast<double>(v) * v;
+    if (!std::isfinite(mean_sq) || mean_sq > 1.0 + 1e-3) r.Fail("mean", "not the mean of unit vectors");
+    for (int i = 0; i < reduced && r.status().ok(); ++i) {
+      double row_sq = 0.0;
+      for (int j = 0; j < dim; ++j) {
+        const double v = projection->components[static_cast<size_t>(i) * dim + j];
+        row_sq += v * v;
+      }
+      if (!std::isfinite(row_sq) || row_sq > kMaxComponentNorm * kMaxComponentNorm) {
+        r.Fail("components", absl::StrCat("row ", i, " is not finite or too long"));
+      }
+    }
+    for (int k = 0; k < clusters && r.status().ok(); ++k) {
+      double row_sq = 0.0;
+      for (int j = 0; j < dim; ++j) {
+        const double v = projection->centroids[static_cast<size_t>(k) * dim + j];
+        row_sq += v * v;
+      }
+      // A centroid is a mean of unit (or zero) vectors.
+      if (!std::isfinite(row_sq) || row_sq > 1.0 + 1e-3) {
+        r.Fail("centroids", absl::StrCat("centroid ", k, " is not a mean of unit vectors"));
+      }
+    }
+  }
+  r.Get(&online_updates, "online updates");
+  if (r.status().ok() && online_updates < 0) r.Fail("online updates", "negative");
+  if (!r.status().ok()) return r.status();
+  DeriveProjection(projection.get());
+
+  const int c = projection->context();
+  std::vector<std::shared_ptr<const LinUcbArm>> arms;
+  for (int m = 0; m < catalog.size(); ++m) {
+    const std::string field = absl::StrCat("arm '", catalog.at(m).name, "'");
+    auto arm = std::make_shared<LinUcbArm>();
+    std::vector<double> b;
+    if (!(r.Get(&arm->updates, field) && r.Get(&arm->since_reinvert, field) &&
+          r.Get(&arm->cost_sum, field) && r.Get(&arm->cost_count, field) &&
+          GetMatrix(&r, c, c, &arm->a, field) && GetMatrix(&r, c, c, &arm->a_inv, field) &&
+          r.GetVector(&b, c, field))) {
+      return r.status();
+    }
+    arm->b = Eigen::Map<const Eigen::VectorXd>(b.data(), c);
+    if (arm->updates < 0 || arm->since_reinvert < 0 ||
+        arm->since_reinvert >= o.reinvert_every || arm->cost_count < 0 ||
+        !std::isfinite(arm->cost_sum) || arm->cost_sum < 0.0 || !arm->b.allFinite()) {
+      r.Fail(field, "counts or costs out of range");
+    } else if (arm->a != arm->a.transpose() || arm->a_inv != arm->a_inv.transpose()) {
+      r.Fail(field, "matrices are not symmetric");
+    } else if ((arm->a.diagonal().array() < o.ridge).any()) {
+      r.Fail(field, "A is smaller than ridge * I");
+    } else {
+      const double residual =
+          (arm->a * arm->a_inv - Eigen::MatrixXd::Identity(c, c)).cwiseAbs().maxCoeff();
+      if (!(residual <= kMaxLoadResidual)) r.Fail(field, "A^-1 is not the inverse of A");
+    }
+    if (!r.status().ok()) return r.status();
+    arm->theta.noalias() = arm->a_inv * arm->b;
+    arms.push_back(std::move(arm));
+  }
+  ROUTER_RETURN_IF_ERROR(r.Finish());
+
+  auto next = std::make_shared<LinUcbState>();
+  next->options = o;
+  next->online_updates = online_updates;
+  next->catalog = std::make_shared<const Catalog>(std::move(catalog));
+  next->projection = std::move(projection);
+  next->arms = std::move(arms);
+  std::lock_guard<std::mutex> lock(update_mu_);
+  Publish(std::move(next));
+  return absl::OkStatus();
+}
+
+}  // namespace router

@@ -1,0 +1,457 @@
+#include "router/mf_router.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <new>
+
+#include <Eigen/Core>
+
+#include "absl/strings/str_cat.h"
+#include "internal/byte_stream.h"
+#include "internal/training_data.h"
+#include "router/status.h"
+
+namespace router {
+namespace {
+
+using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatrixMap = Eigen::Map<const Matrix>;
+using VectorMap = Eigen::Map<const Eigen::VectorXf>;
+
+// 1 / |v|, or 0 for the zero vector (whose logits are then the biases).
+// The sum of squares runs in float with Eigen's SIMD; only when it overflows
+// is it redone in double.
+float InverseNorm(absl::Span<const float> v) {
+  float sq = VectorMap(v.data(), static_cast<Eigen::Index>(v.size())).squaredNorm();
+  if (!std::isfinite(sq)) {
+    double sq_double = 0.0;
+    for (float x : v) sq_double += static_cast<double>(x) * x;
+    return static_cast<float>(1.0 / std::sqrt(sq_double));
+  }
+  return sq > 0.0f ? 1.0f / std::sqrt(sq) : 0.0f;
+}
+
+// Checks `v` like ValidateVector and sets *inverse_norm to 1 / |v| (0 for
+// the zero vector). The common case costs one SIMD pass: a vector of the right
+// size whose float sum of squares is finite has only finite elements.
+absl::Status CheckQuery(absl::Span<const float> v, int dim, float* inverse_norm) {
+  if (dim > 0 && v.data() != nullptr && v.size() == static_cast<size_t>(dim)) {
+    const float sq = VectorMap(v.data(), dim).squaredNorm();
+    if (std::isfinite(sq)) {
+      *inverse_norm = sq > 0.0f ? 1.0f / std::sqrt(sq) : 0.0f;
+      return absl::OkStatus();
+    }
+  }
+  ROUTER_RETURN_IF_ERROR(ValidateVector(v, dim));
+  *inverse_norm = InverseNorm(v);  // finite elements whose squares overflow
+  return absl::OkStatus();
+}
+
+// Per-thread scratch, so that Estimate does not allocate once warm.
+struct Scratch {
+  Eigen::VectorXf hidden;
+  Eigen::VectorXf logits;
+  Matrix batch;  // EstimateBatch: the normalised queries
+  Matrix batch_logits;
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+// δ_m(x) of every model for every row of `vectors` (normalised, rows x d):
+// rows x M, row-major.
+Matrix Logits(const MfParameters& p, absl::Span<const float> vectors, int64_t rows) {
+  const MatrixMap X(vectors.data(), rows, p.dim);
+  const MatrixMap W(p.projection.data(), p.hidden_dim, p.dim);
+  const MatrixMap V(p.embeddings.data(), p.num_models, p.hidden_dim);
+  const Matrix U = V.array().rowwise() * VectorMap(p.mixing.data(), p.hidden_dim).transpose().array();
+  Matrix logits = (X * W.transpose()) * U.transpose();
+  logits.rowwise() += VectorMap(p.biases.data(), p.num_models).transpose();
+  return logits;
+}
+
+// The scoring matrix of `p` (mf_router.h): U = V diag(w), then A = U W when
+// that is cheaper to apply, computed in double and rounded once.
+std::vector<float> Fold(const MfParameters& p, bool* folded) {
+  const int64_t M = p.num_models, h = p.hidden_dim, d = p.dim;
+  *folded = M * d <= h * d + M * h;
+  const Eigen::MatrixXd U =
+      MatrixMap(p.embeddings.data(), M, h).cast<double>().array().rowwise() *
+      VectorMap(p.mixing.data(), h).cast<double>().transpose().array();
+  Matrix scoring;
+  if (*folded) {
+    scoring = (U * MatrixMap(p.projection.data(), h, d).cast<double>()).cast<float>();
+  } else {
+    scoring = U.cast<float>();
+  }
+  return std::vector<float>(scoring.data(), scoring.data() + scoring.size());
+}
+
+}  // namespace
+
+MfRouter::MfRouter(MfOptions options) : options_(std::move(options)) {}
+MfRouter::~MfRouter() = default;
+
+absl::Status MfRouter::Fit(const Dataset& data, const Catalog& catalog) {
+  ROUTER_RETURN_IF_ERROR(ValidateMfOptions(options_));
+  ROUTER_ASSIGN_OR_RETURN(const std::vector<int> column,
+                          internal::TrainingColumns(data, catalog, "mf"));
+  const int M = catalog.size();
+  const int64_t rows = data.rows();
+  const int d = data.dim;
+  std::vector<float> vectors(static_cast<size_t>(rows) * d);
+  std::vector<double> scores(static_cast<size_t>(rows) * M);
+  std::vector<double> cost_sum(M, 0.0);
+  std::vector<int64_t> cost_count(M, 0), support(M, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const absl::Span<const float> x = data.vector(r);
+    const float scale = InverseNorm(x);
+    for (int j = 0; j < d; ++j) vectors[r * d + j] = x[j] * scale;
+    for (int m = 0; m < M; ++m) {
+      const double s = data.score(r, column[m]);
+      const double c = data.cost(r, column[m]);
+      scores[r * M + m] = s;
+      if (!std::isnan(s)) ++support[m];
+      if (!std::isnan(c)) cost_sum[m] += c, ++cost_count[m];
+    }
+  }
+  ROUTER_ASSIGN_OR_RETURN(MfTrainingResult trained, TrainMf(vectors, d, scores, M, options_));
+
+  std::vector<double> mean_cost(M, 0.0);
+  for (int m = 0; m < M; ++m) {
+    if (cost_count[m] > 0) mean_cost[m] = cost_sum[m] / static_cast<double>(cost_count[m]);
+  }
+  bool folded = false;
+  std::vector<float> scoring = Fold(trained.parameters, &folded);
+  Catalog catalog_copy = catalog;
+  catalog_ = std::move(catalog_copy);
+  params_ = std::move(trained.parameters);
+  mean_cost_ = std::move(mean_cost);
+  cost_count_ = std::move(cost_count);
+  support_ = std::move(support);
+  epochs_run_ = trained.epochs_run;
+  best_epoch_ = trained.best_epoch;
+  folded_ = folded;
+  scoring_ = std::move(scoring);
+  return absl::OkStatus();
+}
+
+absl::Status MfRouter::Estimate(const Query& query, Estimates* out) const {
+  if (out == nullptr) return absl::InvalidArgumentError("estimates output is null");
+  const int M = params_.num_models, h = params_.hidden_dim, d = params_.dim;
+  float scale = 0.0f;
+  ROUTER_RETURN_IF_ERROR(CheckQuery(query.vector, d, &scale));
+  const VectorMap x(query.vector.data(), d);
+  Scratch& scratch = ThreadScratch();
+  scratch.logits.resize(M);
+  if (folded_) {
+    scratch.logits.noalias() = MatrixMap(scoring_.data(), M, d) * x;
+  } else {
+    scratch.hidden.resize(h);
+    scratch.hidden.noalias() = MatrixMap(params_.projection.data(), h, d) * x;
+    scratch.logits.noalias() = MatrixMap(scoring_.data(), M, h) * scratch.hidden;
+  }
+  out->per_model.resize(M);
+  out->evidence.clear();
+  const int64_t tokens = InputTokens(query);
+  for (int m = 0; m < M; ++m) {
+    ModelEstimate& e = out->per_model[m];
+    const double q = 1.0 / (1.0 + std::exp(-static_cast<double>(
+                                    scale * scratch.logits[m] + params_.biases[m])));
+    e.quality = q;
+    e.uncertainty = std::sqrt(q * (1.0 - q));
+    e.expected_cost_usd =
+        cost_count_[m] > 0 ? mean_cost_[m] : catalog_.at(m).ExpectedCostUsd(tokens);
+    e.support = static_cast<int>(std::min<int64_t>(support_[m], std::numeric_limits<int>::max()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MfRouter::EstimateBatch(absl::Span<const Query> queries,
+                                     absl::Span<Estimates> out) const {
+  ROUTER_RETURN_IF_ERROR(CheckBatchSizes(queries.size(), out.size()));
+  if (queries.empty()) return absl::OkStatus();
+  const int64_t n = static_cast<int64_t>(queries.size());
+  const int M = params_.num_models, h = params_.hidden_dim, d = params_.dim;
+  // Batches up to 4 MiB of queries reuse this thread's buffers; larger ones
+  // get their own, so a thread does not keep a huge buffer for good.
+  Scratch& scratch = ThreadScratch();
+  const bool reuse = n * d <= (int64_t{1} << 20);
+  Matrix local_x, local_logits;
+  Matrix& X = reuse ? scratch.batch : local_x;
+  Matrix& logits = reuse ? scratch.batch_logits : local_logits;
+  X.resize(n, d);
+  for (int64_t i = 0; i < n; ++i) {
+    float scale = 0.0f;
+    ROUTER_RETURN_IF_ERROR(
+        Annotate(CheckQuery(queries[i].vector, d, &scale), absl::StrCat("query ", i)));
+    X.row(i) = VectorMap(queries[i].vector.data(), d).transpose() * scale;
+  }
+  if (folded_) {
+    logits.noalias() = X * MatrixMap(scoring_.data(), M, d).transpose();
+  } else {
+    logits.noalias() = (X * MatrixMap(params_.projection.data(), h, d).transpose()) *
+                       MatrixMap(scoring_.data(), M, h).transpose();
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    Estimates& est = out[i];
+    est.per_model.resize(M);
+    est.evidence.clear();
+    const int64_t tokens = InputTokens(queries[i]);
+    for (int m = 0; m < M; ++m) {
+      ModelEstimate& e = est.per_model[m];
+      const double q =
+          1.0 / (1.0 + std::exp(-static_cast<double>(logits(i, m) + params_.biases[m])));
+      e.quality = q;
+      e.uncertainty = std::sqrt(q * (1.0 - q));
+      e.expected_cost_usd =
+          cost_count_[m] > 0 ? mean_cost_[m] : catalog_.at(m).ExpectedCostUsd(tokens);
+      e.support =
+          static_cast<int>(std::min<int64_t>(support_[m], std::numeric_limits<int>::max()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MfRouter::OnboardModel(const Profile& profile, const Dataset& labelled) {
+  if (params_.dim == 0) return absl::FailedPreconditionError("mf: the router is not fitted");
+  if (catalog_.Find(profile.name).ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("mf: the catalog already has a model '", profile.name, "'"));
+  }
+  Catalog catalog = catalog_;
+  ROUTER_RETURN_IF_ERROR(Annotate(catalog.Add(profile), "mf: onboarding"));
+  ROUTER_RETURN_IF_ERROR(Annotate(labelled.Validate(), "mf: labelled data"));
+  if (!labelled.has_vectors() || labelled.dim != params_.dim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mf: the labelled data must carry vectors of dimension ", params_.dim, ", it has ",
+        labelled.has_vectors() ? labelled.dim : 0));
+  }
+  const int column = labelled.ModelColumn(profile.name);
+  if (column < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mf: the labelled data has no column for '", profile.name, "'"));
+  }
+  const int M = params_.num_models, h = params_.hidden_dim, d = params_.dim;
+  // The labelled rows with a score for the new model, normalised.
+  std::vector<int64_t> rows;
+  std::vector<float> vectors;
+  double cost_sum = 0.0;
+  int64_t cost_count = 0;
+  for (int64_t r = 0; r < labelled.rows(); ++r) {
+    if (std::isnan(labelled.score(r, column))) continue;
+    ROUTER_RETURN_IF_ERROR(Annotate(ValidateVector(labelled.vector(r), d, "labelled vector"),
+                                    absl::StrCat("mf: row ", r)));
+    rows.push_back(r);
+    const float scale = InverseNorm(labelled.vector(r));
+    for (float v : labelled.vector(r)) vectors.push_back(v * scale);
+    const double c = labelled.cost(r, column);
+    if (!std::isnan(c)) cost_sum += c, ++cost_count;
+  }
+  if (rows.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mf: the labelled data has no score for '", profile.name, "'"));
+  }
+
+  std::vector<MfObservation> observations;
+  if (options_.loss == MfOptions::Loss::kPointwise) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      observations.push_back({static_cast<int64_t>(i), labelled.score(rows[i], column), 0.0});
+    }
+  } else {
+    // Comparisons with the trained models scored on the same rows.
+    std::vector<int> other(M);
+    for (int m = 0; m < M; ++m) other[m] = labelled.ModelColumn(catalog_.at(m).name);
+    const Matrix logits = Logits(params_, vectors, static_cast<int64_t>(rows.size()));
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const double mine = labelled.score(rows[i], column);
+      for (int m = 0; m < M; ++m) {
+        if (other[m] < 0) continue;
+        const double theirs = labelled.score(rows[i], other[m]);
+        if (std::isnan(theirs) || theirs == mine) continue;
+        observations.push_back({static_cast<int64_t>(i), mine > theirs ? 1.0 : 0.0,
+                                -static_cast<double>(logits(i, m))});
+      }
+    }
+    if (observations.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "mf: pairwise onboarding needs rows where '", profile.name,
+          "' and a catalog model have different scores; the labelled data has none"));
+    }
+  }
+
+  // The prior: the trained models' mean embedding and bias.
+  std::vector<float> prior(h + 1, 0.0f);
+  for (int k = 0; k < h; ++k) {
+    double sum = 0.0;
+    for (int m = 0; m < M; ++m) sum += params_.embeddings[static_cast<size_t>(m) * h + k];
+    prior[k] = static_cast<float>(sum / M);
+  }
+  double bias_sum = 0.0;
+  for (float b : params_.biases) bias_sum += b;
+  prior[h] = static_cast<float>(bias_sum / M);
+
+  ROUTER_ASSIGN_OR_RETURN(
+      std::vector<float> theta,
+      FitModelEmbedding(params_, vectors, observations, prior, options_.onboard_l2));
+
+  // Commit: only appends, so the other models' parameters stay as they were.
+  try {
+    MfParameters params = params_;
+    params.embeddings.insert(params.embeddings.end(), theta.begin(), theta.begin() + h);
+    params.biases.push_back(theta[h]);
+    ++params.num_models;
+    std::vector<double> mean_cost = mean_cost_;
+    std::vector<int64_t> costs = cost_count_, support = support_;
+    mean_cost.push_back(cost_count > 0 ? cost_sum / static_cast<double>(cost_count) : 0.0);
+    costs.push_back(cost_count);
+    support.push_back(static_cast<int64_t>(rows.size()));
+    bool folded = false;
+    std::vector<float> scoring = Fold(params, &folded);
+    params_ = std::move(params);
+    folded_ = folded;
+    scoring_ = std::move(scoring);
+    catalog_ = std::move(catalog);
+    mean_cost_ = std::move(mean_cost);
+    cost_count_ = std::move(costs);
+    support_ = std::move(support);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("mf: out of memory onboarding a model");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace router
+
+// ---------------------------------------------------------------- state I/O
+
+namespace router {
+namespace {
+constexpr uint32_t kMfStateVersion = 1;
+constexpr int kMaxDim = 1 << 20;
+}  // namespace
+
+absl::Status MfRouter::SaveState(std::string* out) const {
+  if (params_.dim == 0) return absl::FailedPreconditionError("mf: the router is not fitted");
+  internal::ByteWriter w(out);
+  w.Put(kMfStateVersion);
+  w.Put<int32_t>(options_.hidden_dim);
+  w.Put<int32_t>(options_.epochs);
+  w.Put<int32_t>(options_.batch_size);
+  w.Put<double>(options_.learning_rate);
+  w.Put<double>(options_.l2);
+  w.Put<double>(options_.validation_fraction);
+  w.Put<int32_t>(options_.patience);
+  w.Put<uint64_t>(options_.seed);
+  w.Put<uint8_t>(options_.loss == MfOptions::Loss::kPairwise ? 1 : 0);
+  w.Put<int32_t>(options_.num_threads);
+  w.Put<double>(options_.onboard_l2);
+  internal::PutCatalog(catalog_, &w);
+  w.Put<int32_t>(params_.dim);
+  w.Put<int32_t>(params_.hidden_dim);
+  w.PutVector(params_.projection);
+  w.PutVector(params_.mixing);
+  w.PutVector(params_.embeddings);
+  w.PutVector(params_.biases);
+  w.PutVector(mean_cost_);
+  w.PutVector(cost_count_);
+  w.PutVector(support_);
+  w.Put<int32_t>(epochs_run_);
+  w.Put<int32_t>(best_epoch_);
+  return absl::OkStatus();
+}
+
+absl::Status MfRouter::LoadState(std::string_view state) {
+  internal::ByteReader r(state, "mf router state");
+  uint32_t version = 0;
+  if (r.Get(&version, "state version") && version != kMfStateVersion) {
+    r.Fail("state version", absl::StrCat("version ", version, " is not supported (this build reads ",
+                                         kMfStateVersion, ")"));
+  }
+  MfOptions options;
+  options.progress = options_.progress;
+  int32_t hidden = 0, epochs = 0, batch = 0, patience = 0, threads = 0, dim = 0, param_hidden = 0;
+  int32_t epochs_run = 0, best_epoch = 0;
+  uint8_t loss = 0;
+  Catalog catalog;
+  r.Get(&hidden, "hidden_dim") && r.Get(&epochs, "epochs") && r.Get(&batch, "batch_size") &&
+      r.Get(&options.learning_rate, "learning_rate") && r.Get(&options.l2, "l2") &&
+      r.Get(&options.validation_fraction, "validation_fraction") &&
+      r.Get(&patience, "patience") && r.Get(&options.seed, "seed") && r.Get(&loss, "loss") &&
+      r.Get(&threads, "num_threads") && r.Get(&options.onboard_l2, "onboard_l2") &&
+      internal::GetCatalog(&r, &catalog) && r.Get(&dim, "dim") &&
+      r.Get(&param_hidden, "parameter hidden_dim");
+  if (!r.status().ok()) return r.status();
+  options.hidden_dim = hidden;
+  options.epochs = epochs;
+  options.batch_size = batch;
+  options.patience = patience;
+  options.num_threads = threads;
+  options.loss = loss == 1 ? MfOptions::Loss::kPairwise : MfOptions::Loss::kPointwise;
+  if (loss > 1) {
+    r.Fail("loss", "unknown loss");
+  } else if (absl::Status valid = ValidateMfOptions(options); !valid.ok()) {
+    r.Fail("options", StdView(valid.message()));
+  } else if (catalog.empty()) {
+    r.Fail("catalog", "empty");
+  } else if (dim < 1 || dim > kMaxDim || param_hidden != hidden) {
+    r.Fail("sizes", absl::StrCat("dim ", dim, ", hidden_dim ", param_hidden, " out of range"));
+  }
+  if (!r.status().ok()) return r.status();
+
+  const uint64_t M = catalog.size(), h = hidden;
+  MfParameters params;
+  params.dim = dim;
+  params.hidden_dim = hidden;
+  params.num_models = static_cast<int>(M);
+  std::vector<double> mean_cost;
+  std::vector<int64_t> cost_count, support;
+  r.GetVector(&params.projection, h * dim, "projection") &&
+      r.GetVector(&params.mixing, h, "mixing") &&
+      r.GetVector(&params.embeddings, M * h, "embeddings") &&
+      r.GetVector(&params.biases, M, "biases") && r.GetVector(&mean_cost, M, "mean costs") &&
+      r.GetVector(&cost_count, M, "cost counts") && r.GetVector(&support, M, "support") &&
+      r.Get(&epochs_run, "epochs run") && r.Get(&best_epoch, "best epoch");
+  if (!r.status().ok()) return r.status();
+  auto finite = [](const std::vector<float>& v) {
+    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+  };
+  if (!finite(params.projection)) r.Fail("projection", "non-finite value");
+  if (!finite(params.mixing)) r.Fail("mixing", "non-finite value");
+  if (!finite(params.embeddings)) r.Fail("embeddings", "non-finite value");
+  if (!finite(params.biases)) r.Fail("biases", "non-finite value");
+  for (uint64_t m = 0; m < M; ++m) {
+    if (cost_count[m] < 0 || support[m] < 0 || !std::isfinite(mean_cost[m]) ||
+        mean_cost[m] < 0.0 || (cost_count[m] == 0 && mean_cost[m] != 0.0)) {
+      r.Fail("model statistics", absl::StrCat("invalid cost or support for model ", m));
+      break;
+    }
+  }
+  if (epochs_run < 0 || best_epoch < 0 || best_epoch > epochs_run) {
+    r.Fail("training summary", "epochs out of range");
+  }
+  ROUTER_RETURN_IF_ERROR(r.Finish());
+
+  try {
+    bool folded = false;
+    std::vector<float> scoring = Fold(params, &folded);
+    options_ = std::move(options);
+    catalog_ = std::move(catalog);
+    params_ = std::move(params);
+    mean_cost_ = std::move(mean_cost);
+    cost_count_ = std::move(cost_count);
+    support_ = std::move(support);
+    epochs_run_ = epochs_run;
+    best_epoch_ = best_epoch;
+    folded_ = folded;
+    scoring_ = std::move(scoring);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("mf: out of memory loading the state");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace router
