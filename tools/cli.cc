@@ -9,7 +9,10 @@ namespace router::cli {
 
 int Fail(std::string_view command, ExitCode code, std::string_view message) {
   std::string line = "router";
-  if (!command.empty()) line += " " + std::string(command);
+  if (!command.empty()) {
+    line += ' ';
+    line += command;
+  }
   line += ": ";
   line += message;
   std::fprintf(stderr, "%s\n", line.c_str());

@@ -187,7 +187,7 @@ int RunEval(int argc, char** argv) {
   std::vector<int64_t> calibration_rows;
   const int64_t stride = (train.rows() + kCalibrationRows - 1) / kCalibrationRows;
   for (int64_t r = 0; r < train.rows(); r += stride) calibration_rows.push_back(r);
-  std::fprintf(stderr, "%s: %lld rows, %d models; train %lld, %s %lld%s%s\n",
+  if (!quiet) std::fprintf(stderr, "%s: %lld rows, %d models; train %lld, %s %lld%s%s\n",
                input->path.c_str(), static_cast<long long>(input->data.rows()),
                input->data.num_models(), static_cast<long long>(train.rows()),
                args.Get("split", "test").c_str(), static_cast<long long>(test.rows()),
@@ -286,6 +286,7 @@ int RunEval(int argc, char** argv) {
     for (int i = 0; i < argc; ++i) command_line += std::string(" ") + argv[i];
     header["command"] = command_line;
     header["data"] = input->path;
+    header["data_fingerprint"] = Fingerprint(input->data);
     header["vectors"] = args.Get("vectors");
     header["config"] = args.Get("config");
     header["split"] = args.Get("split", "test");

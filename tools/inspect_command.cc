@@ -59,7 +59,12 @@ Json Describe(const Pipeline& pipeline, const std::string& path) {
                       {"tags", p.tags}});
   }
   json["catalog"] = std::move(models);
-  json["config"] = Json::parse(PipelineConfigToJson(pipeline.config()));
+  // The config, without the option blocks of the router kinds not in use.
+  Json config = Json::parse(PipelineConfigToJson(pipeline.config()));
+  for (const char* kind : {"knn", "cluster", "mf", "linucb"}) {
+    if (kind != pipeline.config().router) config.erase(kind);
+  }
+  json["config"] = std::move(config);
   return json;
 }
 
@@ -82,7 +87,12 @@ void PrintText(const Json& json) {
   std::printf("policy          %s\n", json["policy"].get<std::string>().c_str());
   std::printf("training data   %s rows, fingerprint %s\n", json["training_rows"].dump().c_str(),
               json["data_fingerprint"].get<std::string>().c_str());
-  std::printf("catalog         %zu models (USD per 1M tokens in / out)\n", json["catalog"].size());
+  bool priced = false;
+  for (const Json& m : json["catalog"]) {
+    priced |= m["input_usd_per_mtok"].get<double>() > 0 || m["output_usd_per_mtok"].get<double>() > 0;
+  }
+  std::printf("catalog         %zu models (USD per 1M tokens in / out)%s\n", json["catalog"].size(),
+              priced ? "" : "; no prices configured: costs come from the training data");
   for (const Json& m : json["catalog"]) {
     std::printf("  %-40s %8.3f / %8.3f\n", m["name"].get<std::string>().c_str(),
                 m["input_usd_per_mtok"].get<double>(), m["output_usd_per_mtok"].get<double>());

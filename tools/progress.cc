@@ -20,10 +20,18 @@ Progress::Progress(std::string label, int64_t total, bool enabled)
       total_(total),
       enabled_(enabled),
       interactive_(enabled && isatty(STDERR_FILENO) == 1) {
-  if (interactive_) {
-    std::fprintf(stderr, "%s ...", label_.c_str());
-    std::fflush(stderr);
-  }
+  if (!interactive_) return;
+  std::fprintf(stderr, "%s ...", label_.c_str());
+  std::fflush(stderr);
+  if (total_ > 0) return;
+  ticker_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stop_signal_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stop_; })) {
+      std::fprintf(stderr, "\r\033[K%s ... %s", label_.c_str(),
+                   FormatDuration(clock_.Seconds()).c_str());
+      std::fflush(stderr);
+    }
+  });
 }
 
 Progress::~Progress() { Finish(); }
@@ -47,6 +55,14 @@ void Progress::Update(int64_t done) {
 void Progress::Finish(const std::string& note) {
   if (!enabled_ || finished_) return;
   finished_ = true;
+  if (ticker_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    stop_signal_.notify_one();
+    ticker_.join();
+  }
   std::string line = interactive_ ? "\r\033[K" : "";
   line += fmt::format("{}: ", label_);
   if (total_ > 0) line += fmt::format("{} in ", total_);

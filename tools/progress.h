@@ -1,13 +1,18 @@
 // Progress on stderr for long work (featurizing, fitting, estimating): on a
 // terminal, one line redrawn at most ten times a second with the count, the
 // percentage and an ETA from the rate so far; elsewhere (a log, a pipe) only
-// the closing line, so logs stay readable.
+// the closing line, so logs stay readable. Work of unknown size (a single
+// library call such as a router's Fit) shows the time elapsed instead,
+// redrawn by a ticker thread.
 #ifndef ROUTER_TOOLS_PROGRESS_H_
 #define ROUTER_TOOLS_PROGRESS_H_
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
 
 namespace router::cli {
 
@@ -29,8 +34,10 @@ class Progress {
   Progress(std::string label, int64_t total, bool enabled);
   ~Progress();
 
-  // Reports that `done` of `total` items are finished. Thread-compatible:
-  // call from one thread.
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  // Reports that `done` of `total` items are finished. Call from one thread.
   void Update(int64_t done);
   // Prints the closing line ("label: 5608 in 2.1 s"), once.
   void Finish(const std::string& note = "");
@@ -43,6 +50,11 @@ class Progress {
   bool finished_ = false;
   Stopwatch clock_;
   double last_draw_ = -1.0;
+  // The elapsed-time ticker, for total == 0 on a terminal.
+  std::mutex mutex_;
+  std::condition_variable stop_signal_;
+  bool stop_ = false;
+  std::thread ticker_;
 };
 
 // "1.2 s", "3 min 05 s".
