@@ -1,5 +1,6 @@
-# Installs BUILD_DIR into WORK_DIR/prefix, then builds and runs the consumers
-# against that prefix: through find_package(router), and through pkg-config.
+# Installs BUILD_DIR into WORK_DIR/prefix, checks what librouter_c needs at
+# run time, then builds and runs the consumers against that prefix: through
+# find_package(router), and through pkg-config (router_c.pc).
 # Run by ctest (tests/package/CMakeLists.txt) with -D for every variable below.
 foreach(var BUILD_DIR CONSUMER_DIR WORK_DIR GENERATOR C_COMPILER CXX_COMPILER LIBDIR)
   if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
@@ -26,11 +27,25 @@ foreach(file include/router_c.h include/router/pipeline.h
              ${LIBDIR}/cmake/router/routerConfig.cmake
              ${LIBDIR}/cmake/router/routerConfigVersion.cmake
              ${LIBDIR}/cmake/router/routerTargets.cmake
-             ${LIBDIR}/pkgconfig/router.pc)
+             ${LIBDIR}/pkgconfig/router_c.pc)
   if(NOT EXISTS ${prefix}/${file})
     message(FATAL_ERROR "install: ${prefix}/${file} is missing")
   endif()
 endforeach()
+
+# librouter_c carries the core itself (not librouter.so) and fmt header-only.
+# (Abseil stays a shared library where only non-PIC archives exist: Debian.)
+if(READELF)
+  run("readelf -d librouter_c" ${READELF} -d ${prefix}/${LIBDIR}/librouter_c.so)
+  string(REGEX MATCHALL "NEEDED[^\n]*" needed "${last_output}")
+  foreach(library IN LISTS needed)
+    if(library MATCHES "\\[(librouter\\.so|libfmt)")
+      message(FATAL_ERROR "librouter_c must not need ${CMAKE_MATCH_1}: ${library}")
+    endif()
+  endforeach()
+  list(LENGTH needed count)
+  message(STATUS "librouter_c needs ${count} libraries, neither librouter nor fmt")
+endif()
 
 # The installed libraries are found through the environment only.
 set(ENV{LD_LIBRARY_PATH} "${prefix}/${LIBDIR}:$ENV{LD_LIBRARY_PATH}")
@@ -59,11 +74,22 @@ if(NOT PKG_CONFIG)
   message(FATAL_ERROR "pkg-config not found")
 endif()
 set(ENV{PKG_CONFIG_PATH} "${prefix}/${LIBDIR}/pkgconfig")
-run("pkg-config --modversion router" ${PKG_CONFIG} --modversion router)
+run("pkg-config --modversion router_c" ${PKG_CONFIG} --modversion router_c)
 string(STRIP "${last_output}" version)
-run("pkg-config --cflags --libs router" ${PKG_CONFIG} --cflags --libs router)
+# The .pc file's paths are relative to itself, and still name this prefix.
+run("pkg-config --variable=libdir router_c" ${PKG_CONFIG} --variable=libdir router_c)
+string(STRIP "${last_output}" pc_libdir)
+file(REAL_PATH "${pc_libdir}" pc_libdir)
+file(REAL_PATH "${prefix}/${LIBDIR}" real_libdir)
+if(NOT pc_libdir STREQUAL real_libdir)
+  message(FATAL_ERROR "router_c.pc: libdir is ${pc_libdir}, not ${real_libdir}")
+endif()
+run("pkg-config --cflags --libs router_c" ${PKG_CONFIG} --cflags --libs router_c)
 string(STRIP "${last_output}" flags)
-message(STATUS "router ${version}: ${flags}")
+message(STATUS "router_c ${version}: ${flags}")
+if(NOT flags MATCHES "-lrouter_c")
+  message(FATAL_ERROR "router_c.pc does not link -lrouter_c: ${flags}")
+endif()
 separate_arguments(flags UNIX_COMMAND "${flags}")
 run("compile the pkg-config consumer"
     ${C_COMPILER} -std=c99 -Wall -Wextra -pedantic -Werror ${CONSUMER_DIR}/consumer.c

@@ -1,0 +1,3 @@
+module librouter/router
+
+go 1.19

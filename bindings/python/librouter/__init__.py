@@ -1,0 +1,332 @@
+"""librouter: send each prompt to the LLM that should answer it.
+
+A thin layer over librouter's C ABI (router_c.h) through ctypes, so installing
+it needs no compiler, only librouter_c (found as _lib.py describes: set
+LIBROUTER_C to the library or its directory, or install it system-wide).
+
+    import librouter
+
+    with librouter.Router.from_dataset("queries.jsonl", {"policy": {"lambda": 100}}) as router:
+        decision = router.route("Why does free() crash?")
+        print(decision.model, decision.quality, decision.cost_usd)
+        batch = router.route_batch(vectors)          # numpy (n, dim) float32
+        names = router.models                        # batch.model_index indexes these
+        router.feedback(decision, 1.0, 0.002)        # outcome, for routers that learn online
+
+Threads: one Router may be used from many threads at once; the C calls
+release the GIL. close() must not overlap other calls on the same router.
+Errors raise RouterError, carrying the C status code and message.
+"""
+import ctypes
+import enum
+import json
+import os
+from ctypes import byref, c_char_p, c_double, c_float, c_int32, c_int64, c_size_t, c_uint64
+from dataclasses import dataclass
+from typing import NamedTuple, Tuple
+
+import numpy as np
+
+from . import _lib
+
+__all__ = ["Router", "Decision", "BatchResult", "RouterError", "Status",
+           "abi_version", "version"]
+
+
+class Status(enum.IntEnum):
+    """The C ABI's status codes (router_c.h); the values are frozen."""
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+class RouterError(Exception):
+    """A failed librouter call: `status` (a Status, or the int for a code newer
+    than this module) and the library's `message`."""
+
+    def __init__(self, status, message):
+        try:
+            status = Status(status)
+        except ValueError:
+            pass
+        self.status = status
+        self.message = message
+        super().__init__("%s: %s" % (_lib.router_status_name(status).decode(), message))
+
+
+def _check(status):
+    # The message is thread-local in the library: read it right away, on the
+    # thread that made the call.
+    if status != Status.OK:
+        raise RouterError(status, _lib.router_last_error_message().decode("utf-8", "replace"))
+
+
+def abi_version() -> int:
+    """The ABI version of the loaded librouter_c (1)."""
+    return _lib.router_abi_version()
+
+
+def version() -> str:
+    """The version of the loaded librouter_c, "MAJOR.MINOR.PATCH"."""
+    return _lib.router_version_string().decode()
+
+
+if abi_version() != _lib.ABI_VERSION:
+    raise ImportError("librouter_c has ABI version %d, this module needs %d"
+                      % (abi_version(), _lib.ABI_VERSION))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One routing decision, copied out of the C decision (which is freed)."""
+    model: str
+    model_index: int
+    quality: float        # predicted quality of the chosen model, in [0, 1]
+    cost_usd: float       # its expected cost for this prompt
+    fallbacks: Tuple[str, ...]  # the other eligible models, in retry order
+    explanation: str      # a readable paragraph: why this model
+    json: str             # the whole decision and its trace as a JSON object
+    id: int               # for Router.feedback; 0 unless the router learns online
+
+
+class BatchResult(NamedTuple):
+    """route_batch's results, one entry per query row."""
+    model_index: np.ndarray  # int32, indexes Router.models
+    quality: np.ndarray      # float64
+    cost_usd: np.ndarray     # float64
+
+
+def _read_text(function, decision):
+    # snprintf-style: ask for the size, then fill a buffer of that size.
+    needed = c_size_t()
+    _check(function(decision, None, 0, byref(needed)))
+    buffer = ctypes.create_string_buffer(needed.value)
+    _check(function(decision, buffer, needed.value, None))
+    return buffer.value.decode("utf-8")
+
+
+def _copy_decision(handle):
+    try:
+        name = c_char_p()
+        index = c_int32()
+        quality = c_double()
+        cost = c_double()
+        count = c_int32()
+        decision_id = c_uint64()
+        _check(_lib.router_decision_model(handle, byref(name)))
+        _check(_lib.router_decision_model_index(handle, byref(index)))
+        _check(_lib.router_decision_quality(handle, byref(quality)))
+        _check(_lib.router_decision_cost_usd(handle, byref(cost)))
+        _check(_lib.router_decision_fallback_count(handle, byref(count)))
+        _check(_lib.router_decision_id(handle, byref(decision_id)))
+        fallbacks = []
+        fallback = c_char_p()
+        for i in range(count.value):
+            _check(_lib.router_decision_fallback(handle, i, byref(fallback)))
+            fallbacks.append(fallback.value.decode())
+        return Decision(model=name.value.decode(), model_index=index.value,
+                        quality=quality.value, cost_usd=cost.value, fallbacks=tuple(fallbacks),
+                        explanation=_read_text(_lib.router_decision_explain, handle),
+                        json=_read_text(_lib.router_decision_json, handle),
+                        id=decision_id.value)
+    finally:
+        _lib.router_decision_free(handle)
+
+
+def _c_string(text):
+    """Bytes for a C string (text, bytes or a path; UTF-8 on POSIX). A NUL
+    would silently cut the string short in C, so it is refused."""
+    data = os.fsencode(text)
+    if b"\0" in data:
+        raise ValueError("%r contains a NUL character" % (text,))
+    return data
+
+
+def _config_json(config):
+    if config is None:
+        return None
+    return _c_string(config if isinstance(config, str) else json.dumps(config))
+
+
+class Router:
+    """A fitted router (C router_t). Make one with Router.from_dataset or
+    Router.load; free it with close() or a `with` block."""
+
+    def __init__(self, handle):
+        """Takes ownership of a router_t*; use the constructors below."""
+        self._raw = handle
+
+    @classmethod
+    def from_dataset(cls, dataset, config=None, *, vectors=None) -> "Router":
+        """Fits a router on a JSONL dataset (rows with split "train" or none).
+
+        config: a dict or a JSON string (docs/configuration.md), None for the
+        defaults. vectors: optional path of a .npy matrix with the host's query
+        vector for each line; the router then routes vectors of that size.
+        """
+        handle = _lib.router_p()
+        if vectors is None:
+            _check(_lib.router_create_from_dataset(_c_string(dataset), _config_json(config),
+                                                   byref(handle)))
+        else:
+            _check(_lib.router_create_from_dataset_with_vectors(
+                _c_string(dataset), _c_string(vectors), _config_json(config),
+                byref(handle)))
+        return cls(handle)
+
+    @classmethod
+    def load(cls, path) -> "Router":
+        """Loads a router saved with save(); a damaged file raises DATA_LOSS."""
+        handle = _lib.router_p()
+        _check(_lib.router_load(_c_string(path), byref(handle)))
+        return cls(handle)
+
+    def close(self):
+        """Frees the router; later calls raise ValueError. Idempotent."""
+        handle, self._raw = self._raw, None
+        if handle:
+            _lib.router_free(handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_raw", None) and _lib is not None:
+            self.close()
+
+    @property
+    def _handle(self):
+        if not self._raw:
+            raise ValueError("the router is closed")
+        return self._raw
+
+    def save(self, path):
+        """Writes the router to one file, atomically."""
+        _check(_lib.router_save(self._handle, _c_string(path)))
+
+    def reload(self, path):
+        """Swaps in the router saved at path while other threads keep routing;
+        on error the current one keeps serving."""
+        _check(_lib.router_reload(self._handle, _c_string(path)))
+
+    def feedback(self, decision, score: float, cost_usd: float):
+        """Reports a routed request's outcome (a Decision, or its id): the
+        observed quality in [0, 1] and cost. Routers that learn online
+        (LinUCB) learn from it; each decision is reported at most once."""
+        decision_id = decision.id if isinstance(decision, Decision) else decision
+        _check(_lib.router_feedback(self._handle, decision_id, score, cost_usd))
+
+    def feedback_vector(self, vector, model: str, score: float, cost_usd: float):
+        """Reports an outcome by the query's vector and the model that answered."""
+        vector = np.ascontiguousarray(vector, dtype=np.float32)
+        if vector.ndim != 1:
+            raise ValueError("a query vector must be 1-D, got shape %s" % (vector.shape,))
+        _check(_lib.router_feedback_vector(self._handle,
+                                           vector.ctypes.data_as(ctypes.POINTER(c_float)),
+                                           vector.size, _c_string(model), score, cost_usd))
+
+    def remove_model(self, model: str):
+        """Takes a model out of service (model indexes after it shift down)."""
+        _check(_lib.router_remove_model(self._handle, _c_string(model)))
+
+    def set_model_price(self, model: str, input_usd_per_mtok: float,
+                        output_usd_per_mtok: float):
+        """Changes a model's prices, in USD per million tokens."""
+        _check(_lib.router_set_model_price(self._handle, _c_string(model),
+                                           input_usd_per_mtok, output_usd_per_mtok))
+
+    @property
+    def dim(self) -> int:
+        """The size of the query vectors the router takes."""
+        dim = c_int32()
+        _check(_lib.router_dim(self._handle, byref(dim)))
+        return dim.value
+
+    @property
+    def models(self) -> Tuple[str, ...]:
+        """The candidate models, in index order."""
+        count = c_int32()
+        _check(_lib.router_model_count(self._handle, byref(count)))
+        names = []
+        name = c_char_p()
+        for i in range(count.value):
+            _check(_lib.router_model_name(self._handle, i, byref(name)))
+            names.append(name.value.decode())
+        return tuple(names)
+
+    def embed(self, text: str) -> np.ndarray:
+        """The float32 vector the router routes `text` by (built-in featurizer)."""
+        vector = np.empty(self.dim, dtype=np.float32)
+        _check(_lib.router_embed_text(self._handle, _c_string(text),
+                                      vector.ctypes.data_as(ctypes.POINTER(c_float)),
+                                      vector.size))
+        return vector
+
+    def route(self, query, input_tokens: int = 0) -> Decision:
+        """Routes a prompt (str) or a query vector (1-D, router.dim floats).
+
+        input_tokens is the prompt's length in tokens for vectors (0 =
+        unknown); text is measured by the library.
+        """
+        handle = _lib.decision_p()
+        if isinstance(query, str):
+            _check(_lib.router_route_text(self._handle, _c_string(query), byref(handle)))
+        else:
+            vector = np.ascontiguousarray(query, dtype=np.float32)
+            if vector.ndim != 1:
+                raise ValueError("a query vector must be 1-D, got shape %s" % (vector.shape,))
+            _check(_lib.router_route_vector(self._handle,
+                                            vector.ctypes.data_as(ctypes.POINTER(c_float)),
+                                            vector.size, input_tokens, byref(handle)))
+        return _copy_decision(handle)
+
+    def route_batch(self, vectors, input_tokens=None) -> BatchResult:
+        """Routes each row of a 2-D array of query vectors in one C call.
+
+        A float32 array whose rows are contiguous (also a slice of a wider
+        matrix) is read in place; anything else is converted first.
+        input_tokens: None, or one token count per row (0 = unknown).
+        """
+        vectors = np.asarray(vectors)
+        if vectors.ndim != 2:
+            raise ValueError("vectors must be 2-D (rows x dim), got shape %s" % (vectors.shape,))
+        count, dim = vectors.shape
+        item = np.dtype(np.float32).itemsize
+        row_step = vectors.strides[0]
+        if (vectors.dtype != np.float32 or (dim > 1 and vectors.strides[1] != item)
+                or (count > 1 and (row_step < dim * item or row_step % item))):
+            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+            row_step = vectors.strides[0]
+        stride = row_step // item if count > 1 else dim
+        tokens = None
+        if input_tokens is not None:
+            tokens = np.ascontiguousarray(input_tokens, dtype=np.int64)
+            if tokens.shape != (count,):
+                raise ValueError("input_tokens must have one value per row (%d), got shape %s"
+                                 % (count, tokens.shape))
+        result = BatchResult(np.empty(count, dtype=np.int32), np.empty(count, dtype=np.float64),
+                             np.empty(count, dtype=np.float64))
+        _check(_lib.router_route_batch(
+            self._handle, vectors.ctypes.data_as(ctypes.POINTER(c_float)), count, dim, stride,
+            None if tokens is None else tokens.ctypes.data_as(ctypes.POINTER(c_int64)),
+            result.model_index.ctypes.data_as(ctypes.POINTER(c_int32)),
+            result.quality.ctypes.data_as(ctypes.POINTER(c_double)),
+            result.cost_usd.ctypes.data_as(ctypes.POINTER(c_double))))
+        return result

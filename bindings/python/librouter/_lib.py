@@ -1,0 +1,175 @@
+"""ctypes declarations of router_c.h, one typed stub per C function.
+
+Each stub has its C prototype above it, so this file can be read side by side
+with the header. Only this module touches ctypes; librouter/__init__.py builds
+the Python API on it.
+"""
+import ctypes
+import ctypes.util
+import os
+from ctypes import (POINTER, c_char, c_char_p, c_double, c_float, c_int32, c_int64, c_size_t,
+                    c_uint32, c_uint64)
+
+ABI_VERSION = 1  # the ROUTER_ABI_VERSION these declarations follow
+
+
+def _find_library():
+    """The path or name of librouter_c to load.
+
+    In order: $LIBROUTER_C (the library file, or the directory holding it); a
+    copy inside this package (a wheel may bundle one); the system's search
+    path (ldconfig, LD_LIBRARY_PATH), by SONAME.
+    """
+    names = ["librouter_c.so.%d" % ABI_VERSION, "librouter_c.so",
+             "librouter_c.%d.dylib" % ABI_VERSION, "router_c.dll"]
+    configured = os.environ.get("LIBROUTER_C")
+    if configured:
+        if not os.path.isdir(configured):
+            return configured
+        for name in names:
+            path = os.path.join(configured, name)
+            if os.path.exists(path):
+                return path
+        raise OSError("LIBROUTER_C=%s: no librouter_c in that directory" % configured)
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in names:
+        path = os.path.join(here, name)
+        if os.path.exists(path):
+            return path
+    return ctypes.util.find_library("router_c") or names[0]
+
+
+lib = ctypes.CDLL(_find_library())
+
+
+class router_t(ctypes.Structure):
+    """Opaque: struct router_s."""
+
+
+class router_decision_t(ctypes.Structure):
+    """Opaque: struct router_decision_s."""
+
+
+router_status_t = c_int32
+router_p = POINTER(router_t)
+decision_p = POINTER(router_decision_t)
+
+
+def _bind(name, restype, *argtypes):
+    function = getattr(lib, name)
+    function.restype = restype
+    function.argtypes = list(argtypes)
+    return function
+
+
+# uint32_t router_abi_version(void);
+router_abi_version = _bind("router_abi_version", c_uint32)
+# uint32_t router_version_number(void);
+router_version_number = _bind("router_version_number", c_uint32)
+# const char* router_version_string(void);
+router_version_string = _bind("router_version_string", c_char_p)
+# const char* router_status_name(router_status_t status);
+router_status_name = _bind("router_status_name", c_char_p, router_status_t)
+# const char* router_last_error_message(void);
+router_last_error_message = _bind("router_last_error_message", c_char_p)
+
+# router_status_t router_create_from_dataset(const char* dataset_jsonl_path,
+#                                            const char* config_json, router_t** out);
+router_create_from_dataset = _bind("router_create_from_dataset", router_status_t,
+                                   c_char_p, c_char_p, POINTER(router_p))
+# router_status_t router_create_from_dataset_with_vectors(
+#     const char* dataset_jsonl_path, const char* vectors_npy_path, const char* config_json,
+#     router_t** out);
+router_create_from_dataset_with_vectors = _bind(
+    "router_create_from_dataset_with_vectors", router_status_t,
+    c_char_p, c_char_p, c_char_p, POINTER(router_p))
+# router_status_t router_save(const router_t* router, const char* path);
+router_save = _bind("router_save", router_status_t, router_p, c_char_p)
+# router_status_t router_load(const char* path, router_t** out);
+router_load = _bind("router_load", router_status_t, c_char_p, POINTER(router_p))
+# router_status_t router_reload(router_t* router, const char* path);
+router_reload = _bind("router_reload", router_status_t, router_p, c_char_p)
+# router_status_t router_decision_id(const router_decision_t* decision, uint64_t* out_id);
+router_decision_id = _bind("router_decision_id", router_status_t, decision_p, POINTER(c_uint64))
+# router_status_t router_feedback(const router_t* router, uint64_t decision_id, double score,
+#                                 double cost_usd);
+router_feedback = _bind("router_feedback", router_status_t, router_p, c_uint64, c_double,
+                        c_double)
+# router_status_t router_feedback_vector(const router_t* router, const float* vector,
+#                                        size_t dim, const char* model, double score,
+#                                        double cost_usd);
+router_feedback_vector = _bind("router_feedback_vector", router_status_t,
+                               router_p, POINTER(c_float), c_size_t, c_char_p, c_double,
+                               c_double)
+# router_status_t router_remove_model(router_t* router, const char* model);
+router_remove_model = _bind("router_remove_model", router_status_t, router_p, c_char_p)
+# router_status_t router_set_model_price(router_t* router, const char* model,
+#                                        double input_usd_per_mtok, double output_usd_per_mtok);
+router_set_model_price = _bind("router_set_model_price", router_status_t,
+                               router_p, c_char_p, c_double, c_double)
+# void router_free(router_t* router);
+router_free = _bind("router_free", None, router_p)
+
+# router_status_t router_dim(const router_t* router, int32_t* out_dim);
+router_dim = _bind("router_dim", router_status_t, router_p, POINTER(c_int32))
+# router_status_t router_model_count(const router_t* router, int32_t* out_count);
+router_model_count = _bind("router_model_count", router_status_t, router_p, POINTER(c_int32))
+# router_status_t router_model_name(const router_t* router, int32_t index,
+#                                   const char** out_name);
+router_model_name = _bind("router_model_name", router_status_t,
+                          router_p, c_int32, POINTER(c_char_p))
+# router_status_t router_embed_text(const router_t* router, const char* text,
+#                                   float* out_vector, size_t capacity);
+router_embed_text = _bind("router_embed_text", router_status_t,
+                          router_p, c_char_p, POINTER(c_float), c_size_t)
+# router_status_t router_route_text(const router_t* router, const char* text,
+#                                   router_decision_t** out);
+router_route_text = _bind("router_route_text", router_status_t,
+                          router_p, c_char_p, POINTER(decision_p))
+# router_status_t router_route_vector(const router_t* router, const float* vector,
+#                                     size_t dim, int64_t input_tokens, router_decision_t** out);
+router_route_vector = _bind("router_route_vector", router_status_t,
+                            router_p, POINTER(c_float), c_size_t, c_int64, POINTER(decision_p))
+# router_status_t router_route_batch(const router_t* router, const float* vectors,
+#                                    size_t count, size_t dim, size_t stride_floats,
+#                                    const int64_t* input_tokens, int32_t* out_model_index,
+#                                    double* out_quality, double* out_cost_usd);
+router_route_batch = _bind("router_route_batch", router_status_t,
+                           router_p, POINTER(c_float), c_size_t, c_size_t, c_size_t,
+                           POINTER(c_int64), POINTER(c_int32), POINTER(c_double),
+                           POINTER(c_double))
+
+# router_status_t router_decision_model(const router_decision_t* decision,
+#                                       const char** out_name);
+router_decision_model = _bind("router_decision_model", router_status_t,
+                              decision_p, POINTER(c_char_p))
+# router_status_t router_decision_model_index(const router_decision_t* decision,
+#                                             int32_t* out_index);
+router_decision_model_index = _bind("router_decision_model_index", router_status_t,
+                                    decision_p, POINTER(c_int32))
+# router_status_t router_decision_quality(const router_decision_t* decision,
+#                                         double* out_quality);
+router_decision_quality = _bind("router_decision_quality", router_status_t,
+                                decision_p, POINTER(c_double))
+# router_status_t router_decision_cost_usd(const router_decision_t* decision,
+#                                          double* out_cost_usd);
+router_decision_cost_usd = _bind("router_decision_cost_usd", router_status_t,
+                                 decision_p, POINTER(c_double))
+# router_status_t router_decision_fallback_count(const router_decision_t* decision,
+#                                                int32_t* out_count);
+router_decision_fallback_count = _bind("router_decision_fallback_count", router_status_t,
+                                       decision_p, POINTER(c_int32))
+# router_status_t router_decision_fallback(const router_decision_t* decision, int32_t index,
+#                                          const char** out_name);
+router_decision_fallback = _bind("router_decision_fallback", router_status_t,
+                                 decision_p, c_int32, POINTER(c_char_p))
+# router_status_t router_decision_explain(const router_decision_t* decision, char* buf,
+#                                         size_t capacity, size_t* out_needed);
+router_decision_explain = _bind("router_decision_explain", router_status_t,
+                                decision_p, POINTER(c_char), c_size_t, POINTER(c_size_t))
+# router_status_t router_decision_json(const router_decision_t* decision, char* buf,
+#                                      size_t capacity, size_t* out_needed);
+router_decision_json = _bind("router_decision_json", router_status_t,
+                             decision_p, POINTER(c_char), c_size_t, POINTER(c_size_t))
+# void router_decision_free(router_decision_t* decision);
+router_decision_free = _bind("router_decision_free", None, decision_p)

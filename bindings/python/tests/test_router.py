@@ -1,0 +1,254 @@
+"""Tests of the Python binding against a built librouter_c (set LIBROUTER_C).
+
+Run: LIBROUTER_C=<dir or file> python3 -m unittest discover -s bindings/python/tests
+"""
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import librouter  # noqa: E402
+from librouter import RouterError, Status, _lib  # noqa: E402
+
+CODE_WORDS = "python function code bug compile segfault debug pointer".split()
+POEM_WORDS = "poem story rhyme novel verse stanza sonnet haiku".split()
+CODE_PROMPT = "fix this python bug, it will not compile"
+POEM_PROMPT = "a sonnet with rhyme, verse and a story"
+HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "capi",
+                      "router_c.h")
+
+
+def write_dataset(path, best_on_code="coder"):
+    """160 prompts of two topics; `best_on_code` scores 1 on code, the other
+    model on poems."""
+    other = "writer" if best_on_code == "coder" else "coder"
+    with open(path, "w") as f:
+        for row in range(160):
+            words = CODE_WORDS if row % 2 == 0 else POEM_WORDS
+            prompt = " ".join(words[i % 8] for i in (row, row * 3 + 1, row * 5 + 2))
+            best = best_on_code if row % 2 == 0 else other
+            f.write(json.dumps({"id": "r%d" % row, "prompt": prompt,
+                                "scores": {"coder": float(best == "coder"),
+                                           "writer": float(best == "writer")},
+                                "costs": {"coder": 0.001, "writer": 0.001}}) + "\n")
+
+
+class RouterTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="librouter_py_")
+        cls.data = os.path.join(cls.dir, "data.jsonl")
+        write_dataset(cls.data)
+        cls.router = librouter.Router.from_dataset(cls.data, {"knn": {"k": 10}})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.router.close()
+        shutil.rmtree(cls.dir)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def test_versions(self):
+        self.assertEqual(librouter.abi_version(), 1)
+        self.assertRegex(librouter.version(), r"^\d+\.\d+\.\d+$")
+
+    def test_routes_text_by_topic(self):
+        code = self.router.route(CODE_PROMPT)
+        poem = self.router.route(POEM_PROMPT)
+        self.assertEqual(code.model, "coder")
+        self.assertEqual(poem.model, "writer")
+        self.assertEqual(self.router.models[code.model_index], "coder")
+        self.assertEqual(code.fallbacks, ("writer",))
+        self.assertGreater(code.quality, 0.5)
+        self.assertLessEqual(code.quality, 1.0)
+        self.assertGreater(code.cost_usd, 0.0)
+        self.assertEqual(code.id, 0)  # kNN does not learn online
+        self.assertIn("coder", code.explanation)
+        self.assertEqual(json.loads(code.json)["chosen"]["model"], "coder")
+
+    def test_models_and_dim(self):
+        self.assertEqual(sorted(self.router.models), ["coder", "writer"])
+        self.assertGreater(self.router.dim, 0)
+
+    def test_route_vector_matches_text(self):
+        vector = self.router.embed(CODE_PROMPT)
+        self.assertEqual(vector.shape, (self.router.dim,))
+        self.assertEqual(vector.dtype, np.float32)
+        self.assertEqual(self.router.route(vector).model, "coder")
+        self.assertEqual(self.router.route(vector.tolist()).model, "coder")  # any sequence
+        with self.assertRaises(ValueError):
+            self.router.route(np.stack([vector, vector]))
+        with self.assertRaises(ValueError):
+            self.router.route("fix\0 this")  # C would see "fix"
+
+    def test_route_batch_matches_single_routes(self):
+        prompts = [CODE_PROMPT, POEM_PROMPT, "debug a pointer", "a haiku", "compile", "verse"]
+        vectors = np.stack([self.router.embed(p) for p in prompts])
+        tokens = np.arange(1, len(prompts) + 1)
+        result = self.router.route_batch(vectors, input_tokens=tokens)
+        self.assertEqual(result.model_index.dtype, np.int32)
+        models = [self.router.models[i] for i in result.model_index]
+        self.assertEqual(models, ["coder", "writer", "coder", "writer", "coder", "writer"])
+        for i, vector in enumerate(vectors):
+            single = self.router.route(vector, input_tokens=int(tokens[i]))
+            self.assertEqual(result.model_index[i], single.model_index)
+            self.assertEqual(result.quality[i], single.quality)
+            self.assertEqual(result.cost_usd[i], single.cost_usd)
+
+        # A column slice of a wider matrix is read in place (strided rows);
+        # float64 input is converted; both give the same answers.
+        wide = np.hstack([vectors, np.full((len(prompts), 7), np.nan, dtype=np.float32)])
+        sliced = self.router.route_batch(wide[:, :self.router.dim], input_tokens=tokens)
+        np.testing.assert_array_equal(sliced.model_index, result.model_index)
+        as_double = self.router.route_batch(vectors.astype(np.float64), input_tokens=tokens)
+        np.testing.assert_array_equal(as_double.quality, result.quality)
+        empty = self.router.route_batch(np.empty((0, self.router.dim), dtype=np.float32))
+        self.assertEqual(empty.model_index.shape, (0,))
+
+    def test_route_batch_errors(self):
+        with self.assertRaises(RouterError) as raised:
+            self.router.route_batch(np.zeros((3, self.router.dim + 1), dtype=np.float32))
+        self.assertEqual(raised.exception.status, Status.INVALID_ARGUMENT)
+        self.assertIn("expects %d" % self.router.dim, raised.exception.message)
+        bad = np.zeros((3, self.router.dim), dtype=np.float32)
+        bad[2, 0] = np.nan
+        with self.assertRaises(RouterError) as raised:
+            self.router.route_batch(bad)
+        self.assertTrue(raised.exception.message.startswith("query 2: "), raised.exception)
+        with self.assertRaises(ValueError):
+            self.router.route_batch(np.zeros(self.router.dim, dtype=np.float32))
+        with self.assertRaises(ValueError):
+            self.router.route_batch(bad, input_tokens=[1, 2])
+
+    def test_errors_carry_status_and_message(self):
+        with self.assertRaises(RouterError) as raised:
+            librouter.Router.from_dataset(self.path("missing.jsonl"))
+        self.assertEqual(raised.exception.status, Status.NOT_FOUND)
+        self.assertIn("missing.jsonl", raised.exception.message)
+        self.assertIn("ROUTER_NOT_FOUND", str(raised.exception))
+
+        with self.assertRaises(RouterError) as raised:
+            librouter.Router.from_dataset(self.data, {"no_such_key": 1})
+        self.assertEqual(raised.exception.status, Status.INVALID_ARGUMENT)
+        self.assertIn("no_such_key", raised.exception.message)
+
+        garbage = self.path("garbage.router")
+        with open(garbage, "wb") as f:
+            f.write(b"not a router file at all")
+        with self.assertRaises(RouterError) as raised:
+            librouter.Router.load(garbage)
+        self.assertEqual(raised.exception.status, Status.DATA_LOSS)
+
+        with self.assertRaises(RouterError) as raised:
+            self.router.remove_model("no-such-model")
+        self.assertEqual(raised.exception.status, Status.NOT_FOUND)
+        with self.assertRaises(RouterError) as raised:
+            self.router.set_model_price("coder", -1.0, 1.0)
+        self.assertEqual(raised.exception.status, Status.INVALID_ARGUMENT)
+
+    def test_save_load_reload(self):
+        saved = self.path("router.bin")
+        self.router.save(saved)
+        with librouter.Router.load(saved) as loaded:
+            self.assertEqual(loaded.route(CODE_PROMPT), self.router.route(CODE_PROMPT))
+
+        # A router fitted on data where the models swap roles, swapped in.
+        flipped_data = self.path("flipped.jsonl")
+        write_dataset(flipped_data, best_on_code="writer")
+        flipped = self.path("flipped.bin")
+        with librouter.Router.from_dataset(flipped_data, {"knn": {"k": 10}}) as other:
+            other.save(flipped)
+        with librouter.Router.load(saved) as live:
+            live.reload(flipped)
+            self.assertEqual(live.route(CODE_PROMPT).model, "writer")
+            with self.assertRaises(RouterError) as raised:
+                live.reload(self.path("missing.bin"))
+            self.assertEqual(raised.exception.status, Status.NOT_FOUND)
+            self.assertEqual(live.route(CODE_PROMPT).model, "writer")  # still serving
+
+    def test_remove_model_and_price(self):
+        with librouter.Router.from_dataset(self.data, {"knn": {"k": 10}}) as router:
+            router.set_model_price("writer", 0.5, 1.5)
+            router.remove_model("writer")
+            self.assertEqual(router.models, ("coder",))
+            self.assertEqual(router.route(POEM_PROMPT).model, "coder")
+            with self.assertRaises(RouterError) as raised:
+                router.remove_model("coder")  # the last model stays
+            self.assertEqual(raised.exception.status, Status.FAILED_PRECONDITION)
+
+    def test_feedback_on_an_online_router(self):
+        with librouter.Router.from_dataset(self.data, {"router": "linucb"}) as router:
+            decision = router.route(CODE_PROMPT)
+            self.assertNotEqual(decision.id, 0)
+            with self.assertRaises(RouterError) as raised:
+                router.feedback(decision, 1.5, 0.001)
+            self.assertEqual(raised.exception.status, Status.INVALID_ARGUMENT)
+            router.feedback(decision, 1.0, 0.001)
+            with self.assertRaises(RouterError) as raised:
+                router.feedback(decision.id, 1.0, 0.001)  # reported already
+            self.assertEqual(raised.exception.status, Status.NOT_FOUND)
+            vector = router.embed(POEM_PROMPT)
+            router.feedback_vector(vector, "writer", 1.0, 0.001)
+            with self.assertRaises(RouterError) as raised:
+                router.feedback_vector(vector, "nobody", 1.0, 0.001)
+            self.assertEqual(raised.exception.status, Status.NOT_FOUND)
+
+    def test_close(self):
+        router = librouter.Router.from_dataset(self.data)
+        with router:
+            self.assertEqual(router.route(CODE_PROMPT).model, "coder")
+        with self.assertRaises(ValueError):
+            router.route(CODE_PROMPT)
+        router.close()  # twice is fine
+
+    def test_concurrent_routing(self):
+        expected = {CODE_PROMPT: "coder", POEM_PROMPT: "writer"}
+        failures = []
+
+        def work():
+            try:
+                for i in range(50):
+                    prompt = CODE_PROMPT if i % 2 == 0 else POEM_PROMPT
+                    if self.router.route(prompt).model != expected[prompt]:
+                        failures.append(prompt)
+                    try:
+                        self.router.remove_model("no-such-model")
+                    except RouterError as e:
+                        # Each thread sees its own call's message.
+                        if "no-such-model" not in e.message:
+                            failures.append(e.message)
+            except Exception as e:  # pragma: no cover - reported below
+                failures.append(repr(e))
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(failures, [])
+
+
+class DeclarationsTest(unittest.TestCase):
+    def test_every_header_function_is_declared(self):
+        """_lib.py declares every ROUTER_API function of router_c.h, with the
+        header's parameter count."""
+        with open(HEADER) as f:
+            code = re.sub(r"/\*.*?\*/", " ", f.read(), flags=re.S)
+        declared = re.findall(r"\bROUTER_API\b[^;(]*?\b(router_\w+)\s*\(([^)]*)\)", code)
+        self.assertGreater(len(declared), 20)
+        for name, params in declared:
+            arity = 0 if params.strip() in ("", "void") else params.count(",") + 1
+            self.assertTrue(hasattr(_lib, name), "%s is not declared in _lib.py" % name)
+            self.assertEqual(len(getattr(_lib, name).argtypes), arity, name)
+
+
+if __name__ == "__main__":
+    unittest.main()

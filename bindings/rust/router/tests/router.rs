@@ -1,0 +1,299 @@
+//! Tests of the safe API against librouter_c, on a generated two-topic dataset
+//! where "coder" is best on code prompts and "writer" on poems.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread;
+
+use router::{status, Router};
+
+const CODE_WORDS: [&str; 8] = [
+    "python", "function", "code", "bug", "compile", "segfault", "debug", "pointer",
+];
+const POEM_WORDS: [&str; 8] = [
+    "poem", "story", "rhyme", "novel", "verse", "stanza", "sonnet", "haiku",
+];
+const CODE_PROMPT: &str = "fix this python bug, it will not compile";
+const POEM_PROMPT: &str = "a sonnet with rhyme, verse and a story";
+const CONFIG: &str = r#"{"knn": {"k": 10}}"#;
+
+/// A fresh directory for one test (tests run on parallel threads).
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("librouter_rs_{}_{test}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// 160 prompts of two topics: `best_on_code` scores 1 on code, the other model on poems.
+fn write_dataset(path: &PathBuf, best_on_code: &str) {
+    let other = if best_on_code == "coder" {
+        "writer"
+    } else {
+        "coder"
+    };
+    let mut text = String::new();
+    for row in 0..160usize {
+        let words = if row % 2 == 0 {
+            &CODE_WORDS
+        } else {
+            &POEM_WORDS
+        };
+        let prompt = [row, row * 3 + 1, row * 5 + 2]
+            .map(|i| words[i % 8])
+            .join(" ");
+        let best = if row % 2 == 0 { best_on_code } else { other };
+        let score = |model: &str| if model == best { 1 } else { 0 };
+        text += &format!(
+            "{{\"id\": \"r{row}\", \"prompt\": \"{prompt}\", \
+             \"scores\": {{\"coder\": {}, \"writer\": {}}}, \
+             \"costs\": {{\"coder\": 0.001, \"writer\": 0.001}}}}\n",
+            score("coder"),
+            score("writer")
+        );
+    }
+    fs::write(path, text).unwrap();
+}
+
+fn fitted(test: &str) -> (Router, PathBuf) {
+    let dir = scratch(test);
+    let data = dir.join("data.jsonl");
+    write_dataset(&data, "coder");
+    (Router::from_dataset(&data, Some(CONFIG)).unwrap(), dir)
+}
+
+#[test]
+fn versions() {
+    assert_eq!(router::abi_version(), 1);
+    assert_eq!(router::version().split('.').count(), 3);
+    assert_eq!(router::status_name(status::NOT_FOUND), "ROUTER_NOT_FOUND");
+}
+
+#[test]
+fn routes_text_by_topic() {
+    let (router, _) = fitted("routes_text");
+    let code = router.route_text(CODE_PROMPT).unwrap();
+    let poem = router.route_text(POEM_PROMPT).unwrap();
+    assert_eq!(code.model(), "coder");
+    assert_eq!(poem.model(), "writer");
+    assert_eq!(router.model_name(code.model_index()).unwrap(), "coder");
+    assert_eq!(code.fallbacks(), vec!["writer"]);
+    assert!(code.quality() > 0.5 && code.quality() <= 1.0);
+    assert!(code.cost_usd() > 0.0);
+    assert_eq!(code.id(), 0); // kNN does not learn online
+    assert!(code.explanation().contains("coder"));
+    assert!(code.json().starts_with('{') && code.json().contains("\"coder\""));
+    let mut models = router.models().unwrap();
+    models.sort_unstable();
+    assert_eq!(models, ["coder", "writer"]);
+}
+
+#[test]
+fn decisions_outlive_their_router() {
+    let (router, _) = fitted("outlive");
+    let decision = router.route_text(CODE_PROMPT).unwrap();
+    drop(router);
+    assert_eq!(decision.model(), "coder");
+}
+
+#[test]
+fn batch_matches_single_routes() {
+    let (router, _) = fitted("batch");
+    let prompts = [
+        CODE_PROMPT,
+        POEM_PROMPT,
+        "debug a pointer",
+        "a haiku",
+        "compile",
+        "verse",
+    ];
+    let dim = router.dim().unwrap();
+    let vectors: Vec<f32> = prompts
+        .iter()
+        .flat_map(|p| router.embed_text(p).unwrap())
+        .collect();
+    let tokens: Vec<i64> = (1..=prompts.len() as i64).collect();
+    let routes = router.route_batch(&vectors, Some(&tokens)).unwrap();
+    let names: Vec<&str> = routes
+        .model_index
+        .iter()
+        .map(|&i| router.model_name(i as usize).unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["coder", "writer", "coder", "writer", "coder", "writer"]
+    );
+    for (i, row) in vectors.chunks(dim).enumerate() {
+        let single = router.route_vector(row, tokens[i]).unwrap();
+        assert_eq!(routes.model_index[i] as usize, single.model_index());
+        assert_eq!(routes.quality[i], single.quality());
+        assert_eq!(routes.cost_usd[i], single.cost_usd());
+    }
+
+    // Padded rows (stride > dim) into caller-owned slices, without the optional outputs.
+    let stride = dim + 3;
+    let mut padded = vec![f32::NAN; prompts.len() * stride];
+    for (i, row) in vectors.chunks(dim).enumerate() {
+        padded[i * stride..i * stride + dim].copy_from_slice(row);
+    }
+    let mut index = vec![-1; prompts.len()];
+    router
+        .route_batch_into(&padded, stride, Some(&tokens), &mut index, None, None)
+        .unwrap();
+    assert_eq!(index, routes.model_index);
+}
+
+#[test]
+fn batch_arguments_are_checked_before_the_call() {
+    let (router, _) = fitted("batch_checks");
+    let dim = router.dim().unwrap();
+    let vectors = vec![0.0f32; 2 * dim];
+    let mut index = vec![0; 3]; // three queries, two rows of floats
+    let error = router
+        .route_batch_into(&vectors, dim, None, &mut index, None, None)
+        .unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    let mut index = vec![0; 2];
+    let mut quality = vec![0.0; 1];
+    let error = router
+        .route_batch_into(&vectors, dim, None, &mut index, Some(&mut quality), None)
+        .unwrap_err();
+    assert!(error.message().contains("quality"), "{error}");
+    let error = router.route_batch(&vectors[1..], None).unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+
+    let mut bad = router.embed_text(CODE_PROMPT).unwrap();
+    bad.extend(vec![f32::NAN; dim]);
+    let error = router.route_batch(&bad, None).unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    assert!(error.message().starts_with("query 1: "), "{error}");
+}
+
+#[test]
+fn errors_carry_status_and_message() {
+    let dir = scratch("errors");
+    let missing = dir.join("missing.jsonl");
+    let error = Router::from_dataset(&missing, None).unwrap_err();
+    assert_eq!(error.status(), status::NOT_FOUND);
+    assert!(error.message().contains("missing.jsonl"), "{error}");
+    assert!(error.to_string().starts_with("ROUTER_NOT_FOUND: "));
+
+    let data = dir.join("data.jsonl");
+    write_dataset(&data, "coder");
+    let error = Router::from_dataset(&data, Some(r#"{"no_such_key": 1}"#)).unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    assert!(error.message().contains("no_such_key"), "{error}");
+    let error = Router::from_dataset(&data, Some("{\"a\0\": 1}")).unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+
+    let garbage = dir.join("garbage.router");
+    fs::write(&garbage, b"not a router file at all").unwrap();
+    assert_eq!(
+        Router::load(&garbage).unwrap_err().status(),
+        status::DATA_LOSS
+    );
+
+    let router = Router::from_dataset(&data, Some(CONFIG)).unwrap();
+    assert_eq!(
+        router.remove_model("nobody").unwrap_err().status(),
+        status::NOT_FOUND
+    );
+    let error = router.set_model_price("coder", -1.0, 1.0).unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    let error = router.route_vector(&[1.0, 2.0], 0).unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    assert_eq!(
+        router.model_name(99).unwrap_err().status(),
+        status::OUT_OF_RANGE
+    );
+}
+
+#[test]
+fn save_load_reload() {
+    let (router, dir) = fitted("save_load");
+    let saved = dir.join("router.bin");
+    router.save(&saved).unwrap();
+    let loaded = Router::load(&saved).unwrap();
+    assert_eq!(loaded.route_text(CODE_PROMPT).unwrap().model(), "coder");
+
+    let flipped_data = dir.join("flipped.jsonl");
+    write_dataset(&flipped_data, "writer");
+    let flipped = dir.join("flipped.bin");
+    Router::from_dataset(&flipped_data, Some(CONFIG))
+        .unwrap()
+        .save(&flipped)
+        .unwrap();
+    loaded.reload(&flipped).unwrap();
+    assert_eq!(loaded.route_text(CODE_PROMPT).unwrap().model(), "writer");
+    assert_eq!(
+        loaded.reload(dir.join("missing.bin")).unwrap_err().status(),
+        status::NOT_FOUND
+    );
+    assert_eq!(loaded.route_text(CODE_PROMPT).unwrap().model(), "writer");
+}
+
+#[test]
+fn model_changes() {
+    let (router, _) = fitted("model_changes");
+    router.set_model_price("writer", 0.5, 1.5).unwrap();
+    router.remove_model("writer").unwrap();
+    assert_eq!(router.models().unwrap(), ["coder"]);
+    assert_eq!(router.route_text(POEM_PROMPT).unwrap().model(), "coder");
+    assert_eq!(
+        router.remove_model("coder").unwrap_err().status(),
+        status::FAILED_PRECONDITION
+    );
+}
+
+#[test]
+fn feedback_on_an_online_router() {
+    let dir = scratch("feedback");
+    let data = dir.join("data.jsonl");
+    write_dataset(&data, "coder");
+    let router = Router::from_dataset(&data, Some(r#"{"router": "linucb"}"#)).unwrap();
+    let decision = router.route_text(CODE_PROMPT).unwrap();
+    assert_ne!(decision.id(), 0);
+    let error = router.feedback(decision.id(), 1.5, 0.001).unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    router.feedback(decision.id(), 1.0, 0.001).unwrap();
+    let error = router.feedback(decision.id(), 1.0, 0.001).unwrap_err();
+    assert_eq!(error.status(), status::NOT_FOUND); // reported already
+
+    let vector = router.embed_text(POEM_PROMPT).unwrap();
+    router
+        .feedback_vector(&vector, "writer", 1.0, 0.001)
+        .unwrap();
+    let error = router
+        .feedback_vector(&vector, "nobody", 1.0, 0.001)
+        .unwrap_err();
+    assert_eq!(error.status(), status::NOT_FOUND);
+}
+
+#[test]
+fn concurrent_routing_and_errors() {
+    let (router, _) = fitted("concurrent");
+    let router = Arc::new(router);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let router = Arc::clone(&router);
+            thread::spawn(move || {
+                for i in 0..50 {
+                    let (prompt, model) = if (i + t) % 2 == 0 {
+                        (CODE_PROMPT, "coder")
+                    } else {
+                        (POEM_PROMPT, "writer")
+                    };
+                    assert_eq!(router.route_text(prompt).unwrap().model(), model);
+                    // Each thread sees its own call's message.
+                    let name = format!("nobody-{t}-{i}");
+                    let error = router.remove_model(&name).unwrap_err();
+                    assert!(error.message().contains(&name), "{error}");
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
