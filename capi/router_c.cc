@@ -9,6 +9,7 @@
 #include <exception>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <set>
 #include <string>
@@ -35,8 +36,8 @@ struct router_s {
   router::LivePipeline live;
   // Model names handed out by router_model_name, interned so that the
   // borrowed pointers stay valid until router_free even across reloads.
-  mutable absl::Mutex names_mutex;
-  mutable std::set<std::string> names ABSL_GUARDED_BY(names_mutex);
+  mutable std::mutex names_mutex;
+  mutable std::set<std::string> names;  // guarded by names_mutex
 };
 
 struct router_decision_s {
@@ -279,7 +280,7 @@ router_status_t router_model_name(const router_t* router, int32_t index,
       return absl::OutOfRangeError(absl::StrCat("model index ", index, " is out of range [0, ",
                                                 catalog.size(), ")"));
     }
-    absl::MutexLock lock(&router->names_mutex);
+    std::lock_guard lock(router->names_mutex);
     *out_name = router->names.insert(catalog.at(index).name).first->c_str();
     return absl::OkStatus();
   });

@@ -17,6 +17,9 @@ packages=(
   python3 python3-numpy
 )
 
+# The Go and Rust bindings' toolchains, only when missing (a rustup cargo counts).
+command -v go >/dev/null 2>&1 || packages+=(golang-go)
+command -v cargo >/dev/null 2>&1 || packages+=(cargo)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -17,6 +17,9 @@ cmake -S . -B "$build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build/release" -j "$jobs"
 ctest --test-dir "$build/release" --output-on-failure -j "$jobs"
 
+echo "== bindings (C, C++, Python, Rust, Go against the installed package)"
+scripts/test-bindings.sh "$build/release"
+
 echo "== ASan + UBSan build"
 cmake -S . -B "$build/asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DROUTER_SANITIZE=address,undefined -DROUTER_BUILD_BENCHMARKS=OFF

@@ -11,7 +11,7 @@ DecisionLog::DecisionLog(size_t capacity) : capacity_(std::max<size_t>(capacity,
 
 uint64_t DecisionLog::Record(absl::Span<const float> vector, std::string model) {
   LoggedDecision entry{std::vector<float>(vector.begin(), vector.end()), std::move(model)};
-  absl::MutexLock lock(&mutex_);
+  std::lock_guard lock(mutex_);
   const uint64_t id = next_id_++;
   entries_.emplace(id, std::move(entry));
   order_.push_back(id);
@@ -25,7 +25,7 @@ uint64_t DecisionLog::Record(absl::Span<const float> vector, std::string model) 
 }
 
 absl::StatusOr<LoggedDecision> DecisionLog::Take(uint64_t id) {
-  absl::MutexLock lock(&mutex_);
+  std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
   if (it == entries_.end()) {
     const char* why = id == 0 || id >= next_id_ ? "was never issued"
@@ -39,7 +39,7 @@ absl::StatusOr<LoggedDecision> DecisionLog::Take(uint64_t id) {
 }
 
 size_t DecisionLog::size() const {
-  absl::MutexLock lock(&mutex_);
+  std::lock_guard lock(mutex_);
   return entries_.size();
 }
 

@@ -61,20 +61,20 @@ absl::Status LivePipeline::Observe(const router::Feedback& feedback) const {
 }
 
 std::shared_ptr<const Pipeline> LivePipeline::Snapshot() const {
-  absl::ReaderMutexLock lock(&mutex_);
+  std::shared_lock lock(mutex_);
   return current_;
 }
 
 absl::Status LivePipeline::Reload(const std::string& path) {
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> loaded, Pipeline::Load(path));
-  absl::MutexLock updating(&update_mutex_);
+  std::lock_guard updating(update_mutex_);
   Replace(std::move(loaded));
   return absl::OkStatus();
 }
 
 template <typename Change>
 absl::Status LivePipeline::Update(Change change) {
-  absl::MutexLock updating(&update_mutex_);
+  std::lock_guard updating(update_mutex_);
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> next, change(*Snapshot()));
   Replace(std::move(next));
   return absl::OkStatus();
@@ -99,7 +99,7 @@ absl::Status LivePipeline::SetPolicy(const PolicyConfig& policy) {
 void LivePipeline::Replace(std::unique_ptr<Pipeline> pipeline) {
   std::shared_ptr<const Pipeline> next(std::move(pipeline));
   {
-    absl::MutexLock lock(&mutex_);
+    std::unique_lock lock(mutex_);
     current_.swap(next);
     ++generation_;
   }
@@ -108,7 +108,7 @@ void LivePipeline::Replace(std::unique_ptr<Pipeline> pipeline) {
 }
 
 uint64_t LivePipeline::generation() const {
-  absl::ReaderMutexLock lock(&mutex_);
+  std::shared_lock lock(mutex_);
   return generation_;
 }
 

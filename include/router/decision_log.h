@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
+#include <mutex>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "router/export.h"
 
@@ -48,10 +48,12 @@ class ROUTER_EXPORT DecisionLog {
 
  private:
   const size_t capacity_;
-  mutable absl::Mutex mutex_;
-  uint64_t next_id_ ABSL_GUARDED_BY(mutex_) = 1;
-  absl::flat_hash_map<uint64_t, LoggedDecision> entries_ ABSL_GUARDED_BY(mutex_);
-  std::deque<uint64_t> order_ ABSL_GUARDED_BY(mutex_);  // ids, oldest first
+  // A standard mutex, which ThreadSanitizer understands (Debian's Abseil is
+  // not instrumented). Guards everything below.
+  mutable std::mutex mutex_;
+  uint64_t next_id_ = 1;
+  absl::flat_hash_map<uint64_t, LoggedDecision> entries_;
+  std::deque<uint64_t> order_;  // ids, oldest first
 };
 
 }  // namespace router

@@ -23,9 +23,10 @@
 #include <string>
 #include <string_view>
 
-#include "absl/base/thread_annotations.h"
+#include <mutex>
+#include <shared_mutex>
+
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "router/decision_log.h"
 #include "router/export.h"
 #include "router/pipeline.h"
@@ -82,11 +83,13 @@ class ROUTER_EXPORT LivePipeline {
   absl::Status Update(Change change);
 
   mutable DecisionLog decisions_;  // internally synchronised
+  // Standard (pthread) locks rather than absl::Mutex: ThreadSanitizer sees
+  // through them, and Debian's Abseil is not built for it.
   // Held by writers for a whole change, so two changes do not race.
-  absl::Mutex update_mutex_;
-  mutable absl::Mutex mutex_;
-  std::shared_ptr<const Pipeline> current_ ABSL_GUARDED_BY(mutex_);
-  uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::mutex update_mutex_;
+  mutable std::shared_mutex mutex_;
+  std::shared_ptr<const Pipeline> current_;  // guarded by mutex_
+  uint64_t generation_ = 0;                  // guarded by mutex_
 };
 
 }  // namespace router
