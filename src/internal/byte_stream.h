@@ -40,8 +40,9 @@ class ByteWriter {
   void PutArray(absl::Span<const T> values) {
     static_assert(std::is_arithmetic_v<T>);
     Put<uint64_t>(values.size());
-    out_->append(reinterpret_cast<const char*>(values.data()),
-                 values.size() * sizeof(T));
+    if (!values.empty()) {
+      out_->append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+    }
   }
   template <typename T>
   void PutVector(const std::vector<T>& values) {
@@ -78,7 +79,8 @@ class ByteReader {
       return Fail(field, "length exceeds the remaining bytes");
     }
     values->resize(count);
-    std::memcpy(values->data(), bytes_.data() + pos_, count * sizeof(T));
+    // memcpy must not see the null data() of an empty vector.
+    if (count > 0) std::memcpy(values->data(), bytes_.data() + pos_, count * sizeof(T));
     pos_ += count * sizeof(T);
     return true;
   }
@@ -101,7 +103,7 @@ class ByteReader {
     if (count > (bytes_.size() - pos_) / sizeof(T)) {
       return Fail(field, "length exceeds the remaining bytes");
     }
-    std::memcpy(out, bytes_.data() + pos_, count * sizeof(T));
+    if (count > 0) std::memcpy(out, bytes_.data() + pos_, count * sizeof(T));
     pos_ += count * sizeof(T);
     return true;
   }
