@@ -177,6 +177,36 @@ absl::Status CheckVector(const router::Pipeline& pipeline, const float* vector, 
   return router::ValidateVector(absl::MakeConstSpan(vector, dim), pipeline.dim(), "the vector");
 }
 
+// The RequestOverrides a C caller's options describe (null options: none).
+absl::Status ReadOptions(const router_route_options_t* options,
+                         router::RequestOverrides* overrides) {
+  if (options == nullptr) return absl::OkStatus();
+  constexpr size_t kVersion1Size = sizeof(router_route_options_t);
+  if (options->struct_size != kVersion1Size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "options->struct_size is ", options->struct_size, "; this librouter knows size ",
+        kVersion1Size, " (set it to sizeof(router_route_options_t))"));
+  }
+  constexpr uint32_t kKnownFlags = ROUTER_OVERRIDE_LAMBDA | ROUTER_OVERRIDE_TAU;
+  if ((options->flags & ~kKnownFlags) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("options->flags has unknown bits: ", options->flags & ~kKnownFlags));
+  }
+  if (options->flags & ROUTER_OVERRIDE_LAMBDA) overrides->lambda = options->lambda;
+  if (options->flags & ROUTER_OVERRIDE_TAU) overrides->tau = options->tau;
+  if (options->allowed_model_count > 0 && options->allowed_models == nullptr) {
+    return absl::InvalidArgumentError(
+        "options->allowed_models is NULL but allowed_model_count is not 0");
+  }
+  for (size_t i = 0; i < options->allowed_model_count; ++i) {
+    if (options->allowed_models[i] == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("options->allowed_models[", i, "] is NULL"));
+    }
+    overrides->allowed_models.emplace_back(options->allowed_models[i]);
+  }
+  return absl::OkStatus();
+}
+
 // Copies `text` into buf snprintf-style, cutting at a UTF-8 boundary.
 void CopyOut(const std::string& text, char* buf, size_t capacity, size_t* out_needed) {
   if (capacity > 0) {
@@ -304,12 +334,21 @@ router_status_t router_embed_text(const router_t* router, const char* text, floa
 
 router_status_t router_route_text(const router_t* router, const char* text,
                                   router_decision_t** out) {
+  return router_route_text_with(router, text, nullptr, out);
+}
+
+router_status_t router_route_text_with(const router_t* router, const char* text,
+                                       const router_route_options_t* options,
+                                       router_decision_t** out) {
   return Guard(__func__, [&](const char* fn) -> absl::Status {
     ROUTER_C_REQUIRE(router);
     ROUTER_C_REQUIRE(text);
     ROUTER_C_REQUIRE(out);
+    router::RequestOverrides overrides;
+    ROUTER_RETURN_IF_ERROR(ReadOptions(options, &overrides));
     auto handle = std::make_unique<router_decision_s>();
-    ROUTER_RETURN_IF_ERROR(router->live.RouteText(text, &handle->decision));
+    ROUTER_RETURN_IF_ERROR(router->live.RouteText(
+        text, &handle->decision, overrides.empty() ? nullptr : &overrides));
     handle->fallbacks = handle->decision.Fallbacks();
     *out = handle.release();
     return absl::OkStatus();
@@ -318,6 +357,13 @@ router_status_t router_route_text(const router_t* router, const char* text,
 
 router_status_t router_route_vector(const router_t* router, const float* vector, size_t dim,
                                     int64_t input_tokens, router_decision_t** out) {
+  return router_route_vector_with(router, vector, dim, input_tokens, nullptr, out);
+}
+
+router_status_t router_route_vector_with(const router_t* router, const float* vector,
+                                         size_t dim, int64_t input_tokens,
+                                         const router_route_options_t* options,
+                                         router_decision_t** out) {
   return Guard(__func__, [&](const char* fn) -> absl::Status {
     ROUTER_C_REQUIRE(router);
     ROUTER_C_REQUIRE(vector);
@@ -325,9 +371,12 @@ router_status_t router_route_vector(const router_t* router, const float* vector,
     const auto snapshot = router->live.Snapshot();
     const router::Pipeline& pipeline = *snapshot;
     ROUTER_RETURN_IF_ERROR(CheckVector(pipeline, vector, dim, input_tokens));
+    router::RequestOverrides overrides;
+    ROUTER_RETURN_IF_ERROR(ReadOptions(options, &overrides));
     router::Query query;
     query.vector = absl::MakeConstSpan(vector, dim);
     query.input_tokens = input_tokens;
+    query.overrides = overrides.empty() ? nullptr : &overrides;
     auto handle = std::make_unique<router_decision_s>();
     ROUTER_RETURN_IF_ERROR(router->live.Route(query, &handle->decision));
     handle->fallbacks = handle->decision.Fallbacks();
@@ -459,6 +508,56 @@ router_status_t router_set_model_price(router_t* router, const char* model,
     profile.input_usd_per_mtok = input_usd_per_mtok;
     profile.output_usd_per_mtok = output_usd_per_mtok;
     return router->live.SetProfile(profile);
+  });
+}
+
+router_status_t router_set_model_available(router_t* router, const char* model,
+                                           int32_t available) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(model);
+    return router->live.SetAvailable(model, available != 0);
+  });
+}
+
+router_status_t router_set_policy(router_t* router, const char* policy_json) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(policy_json);
+    ROUTER_ASSIGN_OR_RETURN(router::PolicyConfig policy, router::ParsePolicyConfig(policy_json));
+    return router->live.SetPolicy(policy);
+  });
+}
+
+router_status_t router_calibrate_threshold(router_t* router, const float* vectors, size_t count,
+                                           size_t dim, double strong_share,
+                                           double* out_threshold) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(vectors);
+    if (count == 0) return absl::InvalidArgumentError("count must be >= 1");
+    const auto snapshot = router->live.Snapshot();
+    std::vector<router::Query> sample(count);
+    for (size_t i = 0; i < count; ++i) {
+      ROUTER_RETURN_IF_ERROR(router::Annotate(CheckVector(*snapshot, vectors + i * dim, dim, 0),
+                                      absl::StrCat("query ", i)));
+      sample[i].vector = absl::MakeConstSpan(vectors + i * dim, dim);
+    }
+    ROUTER_RETURN_IF_ERROR(router->live.CalibrateThreshold(sample, strong_share));
+    if (out_threshold != nullptr) {
+      *out_threshold = router->live.Snapshot()->config().policy.threshold;
+    }
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_policy_state_json(const router_t* router, char* buf, size_t capacity,
+                                         size_t* out_needed) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    if (capacity > 0) ROUTER_C_REQUIRE(buf);
+    CopyOut(router->live.Snapshot()->PolicyStateJson(), buf, capacity, out_needed);
+    return absl::OkStatus();
   });
 }
 

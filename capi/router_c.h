@@ -411,6 +411,76 @@ ROUTER_API router_status_t router_set_model_price(router_t* router, const char* 
                                                   double output_usd_per_mtok);
 
 /**
+ * @brief  Marks a model down (every policy skips it, as if the constraints
+ *         excluded it) or up again, while other threads keep routing.
+ *
+ * For outages and rate limits: the host marks the model down when its calls
+ * fail and up when they succeed again. Decisions list the model among the
+ * excluded ones, with the reason "marked unavailable". Kept by router_save.
+ *
+ * @param[in] router     Not NULL.
+ * @param[in] model      The model's name. Not NULL.
+ * @param[in] available  0 marks the model down, any other value up.
+ * @return ROUTER_OK; ROUTER_NOT_FOUND for an unknown model;
+ *         ROUTER_INVALID_ARGUMENT for NULL. On error nothing changes.
+ * Thread-safe, as router_remove_model.
+ */
+ROUTER_API router_status_t router_set_model_available(router_t* router, const char* model,
+                                                      int32_t available);
+
+/**
+ * @brief  Replaces the policy while other threads keep routing.
+ *
+ * @param[in] router       Not NULL.
+ * @param[in] policy_json  The "policy" object of the configuration
+ *            (docs/configuration.md, docs/policies.md), e.g.
+ *            {"kind": "budget", "target_cost_usd": 0.0002}. Not NULL.
+ * @return ROUTER_OK; ROUTER_INVALID_ARGUMENT for NULL, malformed JSON, an
+ *         unknown key or kind, a bad value, or a model name the router does
+ *         not know. On error the current policy stays.
+ * Thread-safe, as router_remove_model. A budget policy set this way starts
+ * from the pacing state in the JSON (zero by default).
+ */
+ROUTER_API router_status_t router_set_policy(router_t* router, const char* policy_json);
+
+/**
+ * @brief  Sets the threshold of a "threshold" policy so that a target share
+ *         of the given queries goes to the strong model (RouteLLM-style
+ *         calibration), e.g. on a sample of recent traffic.
+ *
+ * @param[in]  router  Not NULL; its policy must be of kind "threshold".
+ * @param[in]  vectors  count rows of dim floats, row-major. Not NULL.
+ * @param[in]  count   Number of sample queries, >= 1.
+ * @param[in]  dim     Must equal router_dim().
+ * @param[in]  strong_share  Target share of strong-model decisions, in [0, 1].
+ * @param[out] out_threshold  NULL, or receives the new threshold.
+ * @return ROUTER_OK; ROUTER_FAILED_PRECONDITION if the policy is not a
+ *         threshold policy; ROUTER_INVALID_ARGUMENT for NULL, count 0, a
+ *         wrong dim, a non-finite element or a share outside [0, 1]. On error
+ *         nothing changes.
+ * Thread-safe, as router_remove_model.
+ */
+ROUTER_API router_status_t router_calibrate_threshold(router_t* router, const float* vectors,
+                                                      size_t count, size_t dim,
+                                                      double strong_share,
+                                                      double* out_threshold);
+
+/**
+ * @brief  Writes the policy's live state as one JSON object: its kind and
+ *         parameters; for "budget" the dual price, spend, request count and
+ *         average cost so far; for "threshold" the decisions made and the
+ *         realised strong share. Buffer rules as router_decision_explain.
+ * @param[in]  router      Not NULL.
+ * @param[out] buf         The caller's buffer; NULL only when capacity is 0.
+ * @param[in]  capacity    Size of buf in bytes.
+ * @param[out] out_needed  NULL, or receives the full size including the NUL.
+ * @return ROUTER_OK, also when truncated; ROUTER_INVALID_ARGUMENT for NULL.
+ * Thread-safe.
+ */
+ROUTER_API router_status_t router_policy_state_json(const router_t* router, char* buf,
+                                                    size_t capacity, size_t* out_needed);
+
+/**
  * @brief  Frees a router and everything it owns (model names included).
  * @param[in] router  A router, or NULL (then nothing happens).
  * Must not overlap any other call using the same router. Decisions made by
@@ -502,6 +572,47 @@ ROUTER_API router_status_t router_route_text(const router_t* router, const char*
 ROUTER_API router_status_t router_route_vector(const router_t* router, const float* vector,
                                                size_t dim, int64_t input_tokens,
                                                router_decision_t** out);
+
+/* Per-request policy parameters for router_route_text_with and
+ * router_route_vector_with. Size-prefixed: set struct_size to
+ * sizeof(router_route_options_t), zero the rest, then set what applies.
+ * Fields that flags do not mark are ignored. */
+typedef struct router_route_options_s {
+  uint32_t struct_size;  /* sizeof(router_route_options_t) */
+  uint32_t flags;        /* ROUTER_OVERRIDE_* bits: which of the fields below are set */
+  double lambda;         /* quality per USD for max_utility, or in place of budget
+                            pacing's dual price; finite, >= 0 */
+  double tau;            /* quality_floor's floor [0, 1], or the threshold policy's
+                            threshold [-1, 1] */
+  const char* const* allowed_models;  /* allowed_model_count names of catalog models */
+  size_t allowed_model_count;         /* 0: no request allow-list */
+} router_route_options_t;
+
+#define ROUTER_OVERRIDE_LAMBDA 1u
+#define ROUTER_OVERRIDE_TAU 2u
+
+/**
+ * @brief  router_route_text with this request's own policy parameters.
+ * @param[in]  options  NULL (same as router_route_text) or filled as the
+ *             struct's comment says.
+ * @return As router_route_text; also ROUTER_INVALID_ARGUMENT for a bad
+ *         struct_size, unknown flag bits, a value out of range, a NULL name
+ *         in allowed_models, or a name the catalog does not have.
+ * Thread-safe.
+ */
+ROUTER_API router_status_t router_route_text_with(const router_t* router, const char* text,
+                                                  const router_route_options_t* options,
+                                                  router_decision_t** out);
+
+/**
+ * @brief  router_route_vector with this request's own policy parameters
+ *         (options as router_route_text_with).
+ * Thread-safe.
+ */
+ROUTER_API router_status_t router_route_vector_with(const router_t* router, const float* vector,
+                                                    size_t dim, int64_t input_tokens,
+                                                    const router_route_options_t* options,
+                                                    router_decision_t** out);
 
 /**
  * @brief  Routes many vectors in one call and writes, per query, the chosen

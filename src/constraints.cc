@@ -14,6 +14,7 @@ bool Contains(const std::vector<std::string>& list, const std::string& value) {
 }  // namespace
 
 std::string Constraints::Violation(const Profile& profile, int64_t input_tokens) const {
+  if (!profile.available) return "marked unavailable";
   if (!allowed_models.empty() && !Contains(allowed_models, profile.name)) {
     return "not in the allowed models";
   }

@@ -22,7 +22,8 @@ absl::Status LivePipeline::Route(const Query& query, Decision* out) const {
   return absl::OkStatus();
 }
 
-absl::Status LivePipeline::RouteText(std::string_view text, Decision* out) const {
+absl::Status LivePipeline::RouteText(std::string_view text, Decision* out,
+                                      const RequestOverrides* overrides) const {
   const std::shared_ptr<const Pipeline> pipeline = Snapshot();
   thread_local std::vector<float> vector;
   vector.resize(pipeline->dim());
@@ -30,6 +31,7 @@ absl::Status LivePipeline::RouteText(std::string_view text, Decision* out) const
   Query query;
   query.vector = vector;
   query.text = text;
+  query.overrides = overrides;
   ROUTER_RETURN_IF_ERROR(pipeline->Route(query, out));
   out->id = pipeline->router().learns_online() ? decisions_.Record(vector, out->chosen.model)
                                                : 0;
@@ -94,6 +96,16 @@ absl::Status LivePipeline::AddModel(const Profile& profile, const Dataset& label
 
 absl::Status LivePipeline::SetPolicy(const PolicyConfig& policy) {
   return Update([&](const Pipeline& p) { return p.WithPolicy(policy); });
+}
+
+absl::Status LivePipeline::SetAvailable(std::string_view name, bool available) {
+  return Update([&](const Pipeline& p) { return p.WithAvailability(name, available); });
+}
+
+absl::Status LivePipeline::CalibrateThreshold(absl::Span<const Query> sample,
+                                              double strong_share) {
+  return Update(
+      [&](const Pipeline& p) { return p.WithCalibratedThreshold(sample, strong_share); });
 }
 
 void LivePipeline::Replace(std::unique_ptr<Pipeline> pipeline) {

@@ -1,40 +1,47 @@
 #include "router/max_utility_policy.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "router/status.h"
 
 namespace router {
+namespace {
 
-absl::StatusOr<std::unique_ptr<MaxUtilityPolicy>> MaxUtilityPolicy::Create(
-    double lambda, Constraints constraints) {
+absl::Status ValidateLambda(double lambda, const char* what) {
   if (!std::isfinite(lambda) || lambda < 0.0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("lambda must be finite and >= 0, got ", lambda));
+        absl::StrCat(what, " must be finite and >= 0, got ", lambda));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MaxUtilityPolicy>> MaxUtilityPolicy::Create(
+    double lambda, Constraints constraints, double optimism) {
+  ROUTER_RETURN_IF_ERROR(ValidateLambda(lambda, "lambda"));
+  ROUTER_RETURN_IF_ERROR(ValidateOptimism(optimism));
   return std::unique_ptr<MaxUtilityPolicy>(
-      new MaxUtilityPolicy(lambda, std::move(constraints)));
+      new MaxUtilityPolicy(lambda, std::move(constraints), optimism));
 }
 
 absl::Status MaxUtilityPolicy::Decide(const Estimates& estimates, const Catalog& catalog,
                                       const Query& query, Decision* out) const {
+  double lambda = lambda_;
+  if (query.overrides != nullptr && query.overrides->lambda) {
+    lambda = *query.overrides->lambda;
+    ROUTER_RETURN_IF_ERROR(ValidateLambda(lambda, "the request's lambda"));
+  }
   ROUTER_RETURN_IF_ERROR(CollectEligible(estimates, catalog, query, out));
   for (Candidate& candidate : out->ranked) {
-    candidate.utility = candidate.predicted_quality - lambda_ * candidate.expected_cost_usd;
+    candidate.utility = RankingQuality(candidate) - lambda * candidate.expected_cost_usd;
   }
-  // Deterministic order: utility, then cheaper, then catalog order.
-  std::sort(out->ranked.begin(), out->ranked.end(),
-            [](const Candidate& a, const Candidate& b) {
-              if (a.utility != b.utility) return a.utility > b.utility;
-              if (a.expected_cost_usd != b.expected_cost_usd) {
-                return a.expected_cost_usd < b.expected_cost_usd;
-              }
-              return a.model_index < b.model_index;
-            });
+  SortByUtility(&out->ranked);
   out->chosen = out->ranked.front();
-  out->trace.policy_parameters = absl::StrCat("lambda=", lambda_);
+  out->trace.policy_parameters =
+      absl::StrCat("lambda=", lambda, lambda != lambda_ ? " (request override)" : "",
+                   OptimismParameter());
   return absl::OkStatus();
 }
 

@@ -4,7 +4,13 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "fmt/format.h"
+#include "nlohmann/json.hpp"
+#include "router/budget_pacing_policy.h"
+#include "router/max_utility_policy.h"
+#include "router/quality_floor_policy.h"
 #include "router/status.h"
+#include "router/threshold_policy.h"
 
 namespace router {
 namespace {
@@ -53,7 +59,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
   ROUTER_RETURN_IF_ERROR(train.Validate());
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(config));
   ROUTER_ASSIGN_OR_RETURN(Catalog catalog, CatalogOf(train, config));
-  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy, MakePolicy(config.policy));
+  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy,
+                          MakePolicy(config.policy, router->learns_online()));
 
   bool use_featurizer;
   if (config.embedder == "builtin") {
@@ -91,6 +98,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
     ROUTER_RETURN_IF_ERROR(router->Fit(train, catalog));
   }
   pipeline->router_ = std::move(router);
+  ROUTER_RETURN_IF_ERROR(pipeline->CheckPolicyModels(config.policy));
   pipeline->policy_ = std::move(policy);
   pipeline->config_ = config;
   pipeline->data_fingerprint_ = Fingerprint(train);
@@ -147,9 +155,11 @@ absl::Status Pipeline::Route(const Query& query, Decision* out) const {
   return absl::OkStatus();
 }
 
-absl::Status Pipeline::RouteText(std::string_view text, Decision* out) const {
+absl::Status Pipeline::RouteText(std::string_view text, Decision* out,
+                                  const RequestOverrides* overrides) const {
   if (out == nullptr) return absl::InvalidArgumentError("decision output is null");
   ROUTER_ASSIGN_OR_RETURN(Query query, EmbedQuery(text));
+  query.overrides = overrides;
   return Route(query, out);
 }
 
@@ -293,11 +303,95 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithModel(const Profile& pro
 }
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithPolicy(const PolicyConfig& policy) const {
-  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Policy> made, MakePolicy(policy));
+  ROUTER_RETURN_IF_ERROR(CheckPolicyModels(policy));
+  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Policy> made,
+                          MakePolicy(policy, router_->learns_online()));
   std::unique_ptr<Pipeline> copy = Copy();
   copy->policy_ = std::move(made);
   copy->config_.policy = policy;
   return copy;
+}
+
+absl::Status Pipeline::CheckPolicyModels(const PolicyConfig& policy) const {
+  const Catalog& known = router_->catalog();
+  auto check = [&](const std::string& name, const char* where) -> absl::Status {
+    if (known.Find(name).ok()) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat("policy: ", where, " names '", name, "', which the router does not know"));
+  };
+  for (const std::string& name : policy.constraints.allowed_models) {
+    ROUTER_RETURN_IF_ERROR(check(name, "constraints.allowed_models"));
+  }
+  for (const std::string& name : policy.constraints.denied_models) {
+    ROUTER_RETURN_IF_ERROR(check(name, "constraints.denied_models"));
+  }
+  if (policy.kind == "threshold") {
+    ROUTER_RETURN_IF_ERROR(check(policy.strong, "strong"));
+    ROUTER_RETURN_IF_ERROR(check(policy.weak, "weak"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithAvailability(std::string_view name,
+                                                                      bool available) const {
+  ROUTER_ASSIGN_OR_RETURN(const int index, catalog_.Find(name));
+  Profile profile = catalog_.at(index);
+  profile.available = available;
+  return WithProfile(profile);
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithCalibratedThreshold(
+    absl::Span<const Query> sample, double strong_share) const {
+  if (config_.policy.kind != "threshold") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "calibration needs the \"threshold\" policy; this pipeline's is \"",
+        config_.policy.kind, "\""));
+  }
+  std::vector<Estimates> estimates(sample.size());
+  for (size_t i = 0; i < sample.size(); ++i) {
+    ROUTER_RETURN_IF_ERROR(Annotate(Estimate(sample[i], &estimates[i]),
+                                    absl::StrCat("calibration query ", i)));
+  }
+  PolicyConfig calibrated = config_.policy;
+  ROUTER_ASSIGN_OR_RETURN(
+      calibrated.threshold,
+      ThresholdPolicy::Calibrate(estimates, catalog_, calibrated.strong, calibrated.weak,
+                                 strong_share, policy_->optimism()));
+  return WithPolicy(calibrated);
+}
+
+PipelineConfig Pipeline::ConfigWithPolicyState() const {
+  PipelineConfig config = config_;
+  if (const auto* budget = dynamic_cast<const BudgetPacingPolicy*>(policy_.get())) {
+    config.policy.pacing_state = budget->state();
+  }
+  return config;
+}
+
+std::string Pipeline::PolicyStateJson() const {
+  std::string json = fmt::format("{{\"kind\":\"{}\",\"optimism\":{}", policy_->name(),
+                                 policy_->optimism());
+  if (const auto* budget = dynamic_cast<const BudgetPacingPolicy*>(policy_.get())) {
+    const PacingState state = budget->state();
+    const double target = budget->options().target_cost_usd;
+    json += fmt::format(
+        ",\"target_cost_usd\":{},\"multiplier\":{},\"lambda\":{},\"spend_usd\":{},"
+        "\"requests\":{},\"average_cost_usd\":{}",
+        target, state.multiplier, state.multiplier / target, state.spend_usd, state.requests,
+        state.requests > 0 ? state.spend_usd / static_cast<double>(state.requests) : 0.0);
+  } else if (const auto* pair = dynamic_cast<const ThresholdPolicy*>(policy_.get())) {
+    const RoutingShare share = pair->routing_share();
+    json += fmt::format(
+        ",\"strong\":{},\"weak\":{},\"threshold\":{},\"decisions\":{},"
+        "\"strong_decisions\":{},\"strong_share\":{}",
+        nlohmann::json(pair->strong()).dump(), nlohmann::json(pair->weak()).dump(),
+        pair->threshold(), share.decisions, share.strong, share.share());
+  } else if (const auto* utility = dynamic_cast<const MaxUtilityPolicy*>(policy_.get())) {
+    json += fmt::format(",\"lambda\":{}", utility->lambda());
+  } else if (const auto* floor = dynamic_cast<const QualityFloorPolicy*>(policy_.get())) {
+    json += fmt::format(",\"tau\":{}", floor->tau());
+  }
+  return json + "}";
 }
 
 }  // namespace router

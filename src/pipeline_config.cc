@@ -7,12 +7,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
+#include "router/budget_pacing_policy.h"
 #include "router/cluster_router.h"
 #include "router/linucb_router.h"
 #include "router/max_utility_policy.h"
 #include "router/mf_router.h"
 #include "router/pipeline.h"
 #include "router/quality_floor_policy.h"
+#include "router/threshold_policy.h"
 #include "router/status.h"
 
 namespace router {
@@ -240,12 +242,36 @@ absl::Status ParseConstraints(const Json& json, Constraints* constraints) {
   return absl::OkStatus();
 }
 
+absl::Status ParsePacingState(const Json& json, PacingState* state) {
+  const std::string path = "policy.pacing_state";
+  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path, {"multiplier", "spend_usd", "requests"}));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "multiplier", &state->multiplier));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "spend_usd", &state->spend_usd));
+  return ReadInt(json, path, "requests", &state->requests);
+}
+
 absl::Status ParsePolicy(const Json& json, PolicyConfig* policy) {
   const std::string path = "policy";
-  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path, {"kind", "lambda", "tau", "constraints"}));
+  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
+                                   {"kind", "lambda", "tau", "optimism", "target_cost_usd",
+                                    "pacing_step", "pacing_state", "strong", "weak",
+                                    "threshold", "constraints"}));
   ROUTER_RETURN_IF_ERROR(ReadString(json, path, "kind", &policy->kind));
   ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "lambda", &policy->lambda));
   ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "tau", &policy->tau));
+  if (json.contains("optimism") && !json.at("optimism").is_null()) {
+    double optimism = 0.0;
+    ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "optimism", &optimism));
+    policy->optimism = optimism;
+  }
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "target_cost_usd", &policy->target_cost_usd));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "pacing_step", &policy->pacing_step));
+  if (json.contains("pacing_state")) {
+    ROUTER_RETURN_IF_ERROR(ParsePacingState(json.at("pacing_state"), &policy->pacing_state));
+  }
+  ROUTER_RETURN_IF_ERROR(ReadString(json, path, "strong", &policy->strong));
+  ROUTER_RETURN_IF_ERROR(ReadString(json, path, "weak", &policy->weak));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "threshold", &policy->threshold));
   if (json.contains("constraints")) {
     ROUTER_RETURN_IF_ERROR(ParseConstraints(json.at("constraints"), &policy->constraints));
   }
@@ -258,7 +284,7 @@ absl::Status ParseModel(const Json& json, size_t index, Profile* profile) {
   ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
                                    {"name", "input_usd_per_mtok", "output_usd_per_mtok",
                                     "expected_output_tokens", "p50_latency_ms",
-                                    "context_window", "tags"}));
+                                    "context_window", "tags", "available"}));
   ROUTER_RETURN_IF_ERROR(ReadString(json, path, "name", &profile->name));
   if (profile->name.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("config: '", path, ".name' is required"));
@@ -269,12 +295,25 @@ absl::Status ParseModel(const Json& json, size_t index, Profile* profile) {
   ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "p50_latency_ms", &profile->p50_latency_ms));
   ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "context_window", &profile->context_window));
   ROUTER_RETURN_IF_ERROR(ReadStrings(json, path, "tags", &profile->tags));
+  ROUTER_RETURN_IF_ERROR(ReadBool(json, path, "available", &profile->available));
   // Catalog::Add checks the ranges; check them here too for an early error.
   Catalog probe;
   return probe.Add(*profile);
 }
 
 }  // namespace
+
+absl::StatusOr<PolicyConfig> ParsePolicyConfig(std::string_view text) {
+  Json json;
+  try {
+    json = Json::parse(text.begin(), text.end());
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("policy: not valid JSON: ", e.what()));
+  }
+  PolicyConfig policy;
+  ROUTER_RETURN_IF_ERROR(ParsePolicy(json, &policy));
+  return policy;
+}
 
 absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
   PipelineConfig config;
@@ -380,6 +419,16 @@ std::string PipelineConfigToJson(const PipelineConfig& config) {
        {{"kind", config.policy.kind},
         {"lambda", config.policy.lambda},
         {"tau", config.policy.tau},
+        {"optimism", config.policy.optimism ? Json(*config.policy.optimism) : Json(nullptr)},
+        {"target_cost_usd", config.policy.target_cost_usd},
+        {"pacing_step", config.policy.pacing_step},
+        {"pacing_state",
+         {{"multiplier", config.policy.pacing_state.multiplier},
+          {"spend_usd", config.policy.pacing_state.spend_usd},
+          {"requests", config.policy.pacing_state.requests}}},
+        {"strong", config.policy.strong},
+        {"weak", config.policy.weak},
+        {"threshold", config.policy.threshold},
         {"constraints",
          {{"allowed_models", c.allowed_models},
           {"denied_models", c.denied_models},
@@ -396,7 +445,8 @@ std::string PipelineConfigToJson(const PipelineConfig& config) {
                       {"expected_output_tokens", p.expected_output_tokens},
                       {"p50_latency_ms", p.p50_latency_ms},
                       {"context_window", p.context_window},
-                      {"tags", p.tags}});
+                      {"tags", p.tags},
+                      {"available", p.available}});
   }
   json["models"] = std::move(models);
   json["removed_models"] = config.removed_models;
@@ -415,19 +465,37 @@ absl::StatusOr<std::unique_ptr<Router>> MakeRouter(const PipelineConfig& config)
       config.router, "\""));
 }
 
-absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const PolicyConfig& config) {
+absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const PolicyConfig& config,
+                                                   bool router_learns_online) {
+  const double optimism = config.optimism.value_or(router_learns_online ? 1.0 : 0.0);
   if (config.kind == "max_utility") {
-    ROUTER_ASSIGN_OR_RETURN(auto policy,
-                            MaxUtilityPolicy::Create(config.lambda, config.constraints));
+    ROUTER_ASSIGN_OR_RETURN(
+        auto policy, MaxUtilityPolicy::Create(config.lambda, config.constraints, optimism));
     return std::unique_ptr<Policy>(std::move(policy));
   }
   if (config.kind == "quality_floor") {
+    ROUTER_ASSIGN_OR_RETURN(
+        auto policy, QualityFloorPolicy::Create(config.tau, config.constraints, optimism));
+    return std::unique_ptr<Policy>(std::move(policy));
+  }
+  if (config.kind == "budget") {
+    BudgetPacingOptions options;
+    options.target_cost_usd = config.target_cost_usd;
+    options.step = config.pacing_step;
+    options.initial = config.pacing_state;
     ROUTER_ASSIGN_OR_RETURN(auto policy,
-                            QualityFloorPolicy::Create(config.tau, config.constraints));
+                            BudgetPacingPolicy::Create(options, config.constraints, optimism));
+    return std::unique_ptr<Policy>(std::move(policy));
+  }
+  if (config.kind == "threshold") {
+    ROUTER_ASSIGN_OR_RETURN(auto policy,
+                            ThresholdPolicy::Create(config.strong, config.weak, config.threshold,
+                                                    config.constraints, optimism));
     return std::unique_ptr<Policy>(std::move(policy));
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "policy kind must be \"max_utility\" or \"quality_floor\", got \"", config.kind, "\""));
+      "policy kind must be \"max_utility\", \"quality_floor\", \"budget\" or \"threshold\", "
+      "got \"", config.kind, "\""));
 }
 
 }  // namespace router

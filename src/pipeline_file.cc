@@ -39,7 +39,7 @@ absl::StatusOr<std::string> Pipeline::ToBytes() const {
                      {"data_fingerprint", data_fingerprint_},
                      {"training_rows", training_rows_}};
   sections.push_back({"meta", meta.dump()});
-  sections.push_back({"config", PipelineConfigToJson(config_)});
+  sections.push_back({"config", PipelineConfigToJson(ConfigWithPolicyState())});
   if (featurizer_ != nullptr) {
     internal::Section embedder{"embedder", {}};
     ROUTER_RETURN_IF_ERROR(featurizer_->SaveState(&embedder.bytes));
@@ -113,7 +113,10 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
     }
     pipeline->featurizer_ = std::move(featurizer);
   }
-  ROUTER_ASSIGN_OR_RETURN(pipeline->policy_, MakePolicy(config->policy));
+  ROUTER_ASSIGN_OR_RETURN(pipeline->policy_, MakePolicy(config->policy, pipeline->router_->learns_online()));
+  if (absl::Status models = pipeline->CheckPolicyModels(config->policy); !models.ok()) {
+    return Corrupt(what, fmt::format("section 'config': {}", StdView(models.message())));
+  }
   pipeline->config_ = *std::move(config);
   pipeline->data_fingerprint_ = meta["data_fingerprint"].get<std::string>();
   pipeline->training_rows_ = meta["training_rows"].get<int64_t>();

@@ -1,10 +1,33 @@
 #include "router/policy.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 
 namespace router {
+
+absl::Status Policy::ValidateOptimism(double optimism) {
+  if (!std::isfinite(optimism) || optimism < 0.0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("optimism must be finite and >= 0, got ", optimism));
+  }
+  return absl::OkStatus();
+}
+
+void Policy::SortByUtility(std::vector<Candidate>* candidates) {
+  std::sort(candidates->begin(), candidates->end(), [](const Candidate& a, const Candidate& b) {
+    if (a.utility != b.utility) return a.utility > b.utility;
+    if (a.expected_cost_usd != b.expected_cost_usd) {
+      return a.expected_cost_usd < b.expected_cost_usd;
+    }
+    return a.model_index < b.model_index;
+  });
+}
+
+std::string Policy::OptimismParameter() const {
+  return optimism_ == 0.0 ? std::string() : absl::StrCat(", optimism=", optimism_);
+}
 
 absl::Status Policy::CollectEligible(const Estimates& estimates, const Catalog& catalog,
                                      const Query& query, Decision* out) const {
@@ -15,6 +38,16 @@ absl::Status Policy::CollectEligible(const Estimates& estimates, const Catalog& 
                      " models but the catalog has ", catalog.size()));
   }
   if (catalog.empty()) return absl::FailedPreconditionError("the catalog is empty");
+  const std::vector<std::string>* request_allowed = nullptr;
+  if (query.overrides != nullptr && !query.overrides->allowed_models.empty()) {
+    request_allowed = &query.overrides->allowed_models;
+    for (const std::string& name : *request_allowed) {
+      if (!catalog.Find(name).ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the request's allowed models name '", name, "', which is not in the catalog"));
+      }
+    }
+  }
 
   out->ranked.clear();
   out->trace.excluded.clear();
@@ -28,6 +61,12 @@ absl::Status Policy::CollectEligible(const Estimates& estimates, const Catalog& 
     const ModelEstimate& estimate = estimates.per_model[m];
     if (!std::isfinite(estimate.quality) || !std::isfinite(estimate.expected_cost_usd)) {
       out->trace.excluded.push_back({profile.name, "no finite estimate"});
+      continue;
+    }
+    if (request_allowed != nullptr &&
+        std::find(request_allowed->begin(), request_allowed->end(), profile.name) ==
+            request_allowed->end()) {
+      out->trace.excluded.push_back({profile.name, "not in the request's allowed models"});
       continue;
     }
     std::string violation = constraints_.Violation(profile, input_tokens);

@@ -166,3 +166,98 @@ TEST_CASE("decision explains itself in text and JSON", "[decision]") {
 
 }  // namespace
 }  // namespace router
+
+namespace router {
+namespace {
+
+TEST_CASE("optimism ranks by quality plus uncertainty", "[policy]") {
+  Catalog catalog = ThreeModels();
+  Estimates est = Make({{0.6, 0.001}, {0.5, 0.001}, {0.4, 0.001}});
+  est.per_model[2].uncertainty = 0.3;  // 'strong' is barely known
+  Decision d;
+  REQUIRE(MaxUtilityPolicy::Create(0)->get()->Decide(est, catalog, Query{}, &d).ok());
+  CHECK(d.chosen.model == "cheap");
+  auto optimistic = MaxUtilityPolicy::Create(0, {}, 1.0).value();
+  REQUIRE(optimistic->Decide(est, catalog, Query{}, &d).ok());
+  CHECK(d.chosen.model == "strong");  // 0.4 + 0.3 > 0.6
+  CHECK(d.trace.policy_parameters == "lambda=0, optimism=1");
+  CHECK_FALSE(MaxUtilityPolicy::Create(0, {}, -1.0).ok());
+  CHECK_FALSE(MaxUtilityPolicy::Create(0, {}, NAN).ok());
+  CHECK_FALSE(QualityFloorPolicy::Create(0.5, {}, INFINITY).ok());
+}
+
+TEST_CASE("a model marked unavailable is skipped by every policy", "[policy]") {
+  Catalog catalog = ThreeModels();
+  catalog.mutable_at(2).available = false;
+  Estimates est = Make({{0.5, 0.001}, {0.7, 0.002}, {0.9, 0.010}});
+  Decision d;
+  REQUIRE(MaxUtilityPolicy::Create(0)->get()->Decide(est, catalog, Query{}, &d).ok());
+  CHECK(d.chosen.model == "mid");
+  REQUIRE(d.trace.excluded.size() == 1);
+  CHECK(d.trace.excluded[0].model == "strong");
+  CHECK(d.trace.excluded[0].reason == "marked unavailable");
+  for (int m = 0; m < 3; ++m) catalog.mutable_at(m).available = false;
+  const absl::Status none = MaxUtilityPolicy::Create(0)->get()->Decide(est, catalog, Query{}, &d);
+  CHECK(none.code() == absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("per-request overrides replace lambda, tau and narrow the models", "[policy]") {
+  Catalog catalog = ThreeModels();
+  Estimates est = Make({{0.5, 0.001}, {0.7, 0.002}, {0.9, 0.010}});
+  Decision d;
+  auto utility = MaxUtilityPolicy::Create(0).value();
+  RequestOverrides cheap_request;
+  cheap_request.lambda = 1000;
+  Query query;
+  query.overrides = &cheap_request;
+  REQUIRE(utility->Decide(est, catalog, query, &d).ok());
+  CHECK(d.chosen.model == "cheap");
+  CHECK(d.trace.policy_parameters == "lambda=1000 (request override)");
+  // The policy's own lambda is untouched for the next request.
+  REQUIRE(utility->Decide(est, catalog, Query{}, &d).ok());
+  CHECK(d.chosen.model == "strong");
+
+  auto floor = QualityFloorPolicy::Create(0.8).value();
+  REQUIRE(floor->Decide(est, catalog, Query{}, &d).ok());
+  CHECK(d.chosen.model == "strong");
+  RequestOverrides lenient;
+  lenient.tau = 0.6;
+  query.overrides = &lenient;
+  REQUIRE(floor->Decide(est, catalog, query, &d).ok());
+  CHECK(d.chosen.model == "mid");
+
+  RequestOverrides tenant;
+  tenant.allowed_models = {"cheap", "mid"};
+  query.overrides = &tenant;
+  REQUIRE(utility->Decide(est, catalog, query, &d).ok());
+  CHECK(d.chosen.model == "mid");
+  REQUIRE(d.trace.excluded.size() == 1);
+  CHECK(d.trace.excluded[0].reason == "not in the request's allowed models");
+}
+
+TEST_CASE("bad per-request overrides are clear errors", "[policy]") {
+  Catalog catalog = ThreeModels();
+  Estimates est = Make({{0.5, 0.001}, {0.7, 0.002}, {0.9, 0.010}});
+  Decision d;
+  Query query;
+  RequestOverrides bad;
+  query.overrides = &bad;
+  bad.lambda = NAN;
+  CHECK(MaxUtilityPolicy::Create(0)->get()->Decide(est, catalog, query, &d).code() ==
+        absl::StatusCode::kInvalidArgument);
+  bad.lambda = -1;
+  CHECK(MaxUtilityPolicy::Create(0)->get()->Decide(est, catalog, query, &d).code() ==
+        absl::StatusCode::kInvalidArgument);
+  bad.lambda.reset();
+  bad.tau = 1.5;
+  CHECK(QualityFloorPolicy::Create(0.5)->get()->Decide(est, catalog, query, &d).code() ==
+        absl::StatusCode::kInvalidArgument);
+  bad.tau.reset();
+  bad.allowed_models = {"cheap", "no-such-model"};
+  const absl::Status unknown = MaxUtilityPolicy::Create(0)->get()->Decide(est, catalog, query, &d);
+  CHECK(unknown.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(unknown.message()).find("no-such-model") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace router

@@ -30,6 +30,8 @@ struct ROUTER_EXPORT Constraints {
   // smaller than the request's input tokens plus its expected output tokens.
   bool enforce_context_window = true;
 
+  // A model marked unavailable (Profile::available) fails every Constraints.
+  //
   // Returns an empty string if `profile` satisfies the constraints for a
   // request of `input_tokens`, otherwise a short reason ("denied by name",
   // "context window 8192 < 9000 tokens", ...).

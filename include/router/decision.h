@@ -20,8 +20,9 @@ struct Candidate {
   double predicted_quality = 0.0;
   double uncertainty = 0.0;
   double expected_cost_usd = 0.0;
-  // The score a scoring policy ranked by (MaxUtilityPolicy: q - lambda *
-  // cost), higher is better; 0 for policies that rank by rule (QualityFloor).
+  // The score the policy ranked by, higher is better: max_utility and budget
+  // q' - lambda * cost; quality_floor q'; threshold, for the strong model,
+  // q'_strong - q'_weak. q' = predicted_quality + optimism * uncertainty.
   double utility = 0.0;
 };
 

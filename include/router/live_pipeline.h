@@ -45,7 +45,8 @@ class ROUTER_EXPORT LivePipeline {
   // Routes with the current pipeline. When its router learns online, the
   // decision is logged and gets an id (Decision::id) for Feedback.
   absl::Status Route(const Query& query, Decision* out) const;
-  absl::Status RouteText(std::string_view text, Decision* out) const;
+  absl::Status RouteText(std::string_view text, Decision* out,
+                         const RequestOverrides* overrides = nullptr) const;
 
   // Reports the outcome of decision `decision_id`: the observed score in
   // [0, 1] and cost in USD. InvalidArgument for a bad score or cost (the id
@@ -73,6 +74,10 @@ class ROUTER_EXPORT LivePipeline {
   absl::Status SetProfile(const Profile& profile);
   absl::Status AddModel(const Profile& profile, const Dataset& labelled);
   absl::Status SetPolicy(const PolicyConfig& policy);
+  // Marks a model down (skipped by every policy) or up again.
+  absl::Status SetAvailable(std::string_view name, bool available);
+  // Recalibrates the threshold policy on `sample` (Pipeline::WithCalibratedThreshold).
+  absl::Status CalibrateThreshold(absl::Span<const Query> sample, double strong_share);
 
   // How many times the pipeline was replaced (0 for the first one).
   uint64_t generation() const;

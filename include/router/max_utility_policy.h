@@ -19,7 +19,7 @@ class ROUTER_EXPORT MaxUtilityPolicy : public Policy {
  public:
   // `lambda` must be finite and >= 0 (checked by Create).
   static absl::StatusOr<std::unique_ptr<MaxUtilityPolicy>> Create(
-      double lambda, Constraints constraints = {});
+      double lambda, Constraints constraints = {}, double optimism = 0.0);
 
   std::string_view name() const override { return "max_utility"; }
   absl::Status Decide(const Estimates& estimates, const Catalog& catalog,
@@ -28,8 +28,8 @@ class ROUTER_EXPORT MaxUtilityPolicy : public Policy {
   double lambda() const { return lambda_; }
 
  private:
-  MaxUtilityPolicy(double lambda, Constraints constraints)
-      : Policy(std::move(constraints)), lambda_(lambda) {}
+  MaxUtilityPolicy(double lambda, Constraints constraints, double optimism)
+      : Policy(std::move(constraints), optimism), lambda_(lambda) {}
   double lambda_;
 };
 

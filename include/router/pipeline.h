@@ -16,12 +16,14 @@
 #define ROUTER_PIPELINE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "router/export.h"
+#include "router/budget_pacing_policy.h"
 #include "router/catalog.h"
 #include "router/constraints.h"
 #include "router/dataset.h"
@@ -32,6 +34,7 @@
 #include "router/linucb_router.h"
 #include "router/mf_router.h"
 #include "router/policy.h"
+#include "router/request_overrides.h"
 #include "router/profile.h"
 #include "router/router.h"
 #include "router/text_featurizer.h"
@@ -39,9 +42,23 @@
 namespace router {
 
 struct PolicyConfig {
-  std::string kind = "max_utility";  // or "quality_floor"
-  double lambda = 0.0;               // max_utility: quality per USD
-  double tau = 0.7;                  // quality_floor: the floor
+  // "max_utility", "quality_floor", "budget" (BudgetPacingPolicy) or
+  // "threshold" (ThresholdPolicy); the fields of that kind apply.
+  std::string kind = "max_utility";
+  double lambda = 0.0;  // max_utility: quality per USD
+  double tau = 0.7;     // quality_floor: the floor
+  // Weight of the estimates' uncertainty in ranking (Policy::optimism()).
+  // Unset: 1 when the router learns online (so LinUCB explores), else 0.
+  std::optional<double> optimism;
+  // budget: the average cost per request to hold, the dual step, and the
+  // pacing state to start from (Pipeline::Save writes the live state here).
+  double target_cost_usd = 0.0;
+  double pacing_step = 0.01;
+  PacingState pacing_state;
+  // threshold: the pair, and the threshold on q_strong - q_weak.
+  std::string strong;
+  std::string weak;
+  double threshold = 0.0;
   Constraints constraints;
 };
 
@@ -72,6 +89,9 @@ struct PipelineConfig {
 // a typo does not silently fall back to a default. Errors name the key.
 ROUTER_EXPORT absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view json);
 
+// Parses the "policy" object of a config on its own (same rules).
+ROUTER_EXPORT absl::StatusOr<PolicyConfig> ParsePolicyConfig(std::string_view json);
+
 // The JSON text of `config`, every field written; ParsePipelineConfig reads
 // it back to an equal config.
 ROUTER_EXPORT std::string PipelineConfigToJson(const PipelineConfig& config);
@@ -79,8 +99,10 @@ ROUTER_EXPORT std::string PipelineConfigToJson(const PipelineConfig& config);
 // An unfitted router of the kind and options `config` names.
 ROUTER_EXPORT absl::StatusOr<std::unique_ptr<Router>> MakeRouter(const PipelineConfig& config);
 
-// Builds the Policy a PolicyConfig describes.
-ROUTER_EXPORT absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const PolicyConfig& config);
+// Builds the Policy a PolicyConfig describes; an unset optimism resolves by
+// `router_learns_online`.
+ROUTER_EXPORT absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(
+    const PolicyConfig& config, bool router_learns_online = false);
 
 class ROUTER_EXPORT Pipeline {
  public:
@@ -88,8 +110,11 @@ class ROUTER_EXPORT Pipeline {
   static absl::StatusOr<std::unique_ptr<Pipeline>> Fit(const Dataset& train,
                                                        const PipelineConfig& config);
 
-  // Routes a prompt. FailedPrecondition when the pipeline has no embedder.
-  absl::Status RouteText(std::string_view text, Decision* out) const;
+  // Routes a prompt, with the request's own policy parameters when
+  // `overrides` is not null. FailedPrecondition when the pipeline has no
+  // embedder.
+  absl::Status RouteText(std::string_view text, Decision* out,
+                         const RequestOverrides* overrides = nullptr) const;
   // Routes a query whose vector the host computed (dimension dim()).
   absl::Status Route(const Query& query, Decision* out) const;
 
@@ -144,8 +169,22 @@ class ROUTER_EXPORT Pipeline {
   // Unimplemented for routers that cannot onboard (kNN).
   absl::StatusOr<std::unique_ptr<Pipeline>> WithModel(const Profile& profile,
                                                       const Dataset& labelled) const;
-  // A copy with another policy.
+  // A copy with another policy. InvalidArgument when the policy names a
+  // model (allow/deny lists, the threshold pair) the catalog does not have.
   absl::StatusOr<std::unique_ptr<Pipeline>> WithPolicy(const PolicyConfig& policy) const;
+  // A copy in which model `name` is marked up or down (Profile::available).
+  absl::StatusOr<std::unique_ptr<Pipeline>> WithAvailability(std::string_view name,
+                                                             bool available) const;
+  // A copy whose threshold policy sends `strong_share` of `sample` (recent
+  // or representative queries) to the strong model
+  // (ThresholdPolicy::Calibrate). FailedPrecondition unless the policy is
+  // "threshold".
+  absl::StatusOr<std::unique_ptr<Pipeline>> WithCalibratedThreshold(
+      absl::Span<const Query> sample, double strong_share) const;
+
+  // The policy's live state as a JSON object: its kind and parameters, and
+  // for "budget" the pacing state, for "threshold" the realised share.
+  std::string PolicyStateJson() const;
 
   int dim() const { return router_->dim(); }
   // The models the policy chooses from (the router's, minus removed models,
@@ -174,6 +213,10 @@ class ROUTER_EXPORT Pipeline {
   void ApplyCatalog(const Estimates& from_router, const Query& query, Estimates* out) const;
   // A copy sharing the featurizer, router and policy.
   std::unique_ptr<Pipeline> Copy() const;
+  // InvalidArgument when `policy` names a model the router does not know.
+  absl::Status CheckPolicyModels(const PolicyConfig& policy) const;
+  // config_ with the policy's live state (budget pacing) folded in, for Save.
+  PipelineConfig ConfigWithPolicyState() const;
 
   PipelineConfig config_;
   std::string data_fingerprint_;

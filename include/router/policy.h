@@ -8,6 +8,7 @@
 #ifndef ROUTER_POLICY_H_
 #define ROUTER_POLICY_H_
 
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -35,16 +36,41 @@ class ROUTER_EXPORT Policy {
 
   const Constraints& constraints() const { return constraints_; }
 
- protected:
-  explicit Policy(Constraints constraints) : constraints_(std::move(constraints)) {}
+  // Weight of the estimate's uncertainty in the quality a policy ranks by:
+  // q + optimism * uncertainty. 0 ranks by the prediction alone; 1 is
+  // optimism in the face of uncertainty, which makes a bandit router
+  // (LinUCB, whose uncertainty is its UCB bonus) explore.
+  double optimism() const { return optimism_; }
 
-  // Fills out->ranked with every model that passes the constraints (unsorted,
-  // utility left at 0) and out->trace.excluded with the others. Resets `out`.
+  // Fails unless `optimism` is finite and >= 0.
+  static absl::Status ValidateOptimism(double optimism);
+
+ protected:
+  explicit Policy(Constraints constraints, double optimism = 0.0)
+      : constraints_(std::move(constraints)), optimism_(optimism) {}
+
+  // Fills out->ranked with every model that passes the constraints and the
+  // request's allow-list (unsorted, utility left at 0) and
+  // out->trace.excluded with the others. Resets `out`. InvalidArgument when
+  // the request's allow-list names a model the catalog does not have.
   absl::Status CollectEligible(const Estimates& estimates, const Catalog& catalog,
                                const Query& query, Decision* out) const;
 
+  // The quality `candidate` is ranked by (see optimism()).
+  double RankingQuality(const Candidate& candidate) const {
+    return candidate.predicted_quality + optimism_ * candidate.uncertainty;
+  }
+
+  // Sorts by utility, best first; ties go to the cheaper model, then to the
+  // lower catalog index, so decisions are deterministic.
+  static void SortByUtility(std::vector<Candidate>* candidates);
+
+  // ", optimism=<v>" when optimism is not 0, for Trace::policy_parameters.
+  std::string OptimismParameter() const;
+
  private:
   Constraints constraints_;
+  double optimism_ = 0.0;
 };
 
 }  // namespace router

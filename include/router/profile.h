@@ -25,6 +25,9 @@ struct Profile {
   int64_t context_window = 0;
   // Free-form labels that constraints can allow or deny ("code", "local", ...).
   std::vector<std::string> tags;
+  // False while the host has marked the model down (an outage, a rate
+  // limit): every policy skips it until it is marked up again.
+  bool available = true;
 
   // Expected cost in USD of one request with `input_tokens` prompt tokens.
   double ExpectedCostUsd(int64_t input_tokens) const {

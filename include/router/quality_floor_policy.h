@@ -16,7 +16,7 @@ class ROUTER_EXPORT QualityFloorPolicy : public Policy {
  public:
   // `tau` must lie in [0, 1] (checked by Create).
   static absl::StatusOr<std::unique_ptr<QualityFloorPolicy>> Create(
-      double tau, Constraints constraints = {});
+      double tau, Constraints constraints = {}, double optimism = 0.0);
 
   std::string_view name() const override { return "quality_floor"; }
   absl::Status Decide(const Estimates& estimates, const Catalog& catalog,
@@ -25,8 +25,8 @@ class ROUTER_EXPORT QualityFloorPolicy : public Policy {
   double tau() const { return tau_; }
 
  private:
-  QualityFloorPolicy(double tau, Constraints constraints)
-      : Policy(std::move(constraints)), tau_(tau) {}
+  QualityFloorPolicy(double tau, Constraints constraints, double optimism)
+      : Policy(std::move(constraints), optimism), tau_(tau) {}
   double tau_;
 };
 

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "absl/types/span.h"
+#include "router/request_overrides.h"
 
 namespace router {
 
@@ -21,6 +22,9 @@ struct Query {
   std::string_view text;
   // Prompt length in tokens; when 0, EstimateInputTokens(text) is used.
   int64_t input_tokens = 0;
+  // This request's own policy parameters, or null for the policy's. Viewed,
+  // not owned, like the vector.
+  const RequestOverrides* overrides = nullptr;
 };
 
 // A cheap, deterministic token estimate: one token per four bytes of text,

@@ -1,0 +1,33 @@
+// File: router/request_overrides.h
+//
+// RequestOverrides lets one request carry its own policy parameters: a
+// premium user's request may buy quality with a lower lambda, a batch job may
+// be held to a cheaper floor, a tenant may be restricted to its contracted
+// models. A Query points at them; unset fields leave the policy's own values.
+#ifndef ROUTER_REQUEST_OVERRIDES_H_
+#define ROUTER_REQUEST_OVERRIDES_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace router {
+
+struct RequestOverrides {
+  // Replaces lambda (quality per USD) for this request: max_utility's
+  // lambda, or budget pacing's dual price (the request is then not paced,
+  // but its cost still counts towards the budget). Finite, >= 0.
+  std::optional<double> lambda;
+  // Replaces quality_floor's tau and the threshold policy's threshold.
+  // quality_floor: [0, 1]; threshold: [-1, 1].
+  std::optional<double> tau;
+  // When non-empty, only these models may be chosen for this request, on top
+  // of the policy's constraints. Each must name a model of the catalog.
+  std::vector<std::string> allowed_models;
+
+  bool empty() const { return !lambda && !tau && allowed_models.empty(); }
+};
+
+}  // namespace router
+
+#endif  // ROUTER_REQUEST_OVERRIDES_H_

@@ -1,0 +1,81 @@
+// File: router/threshold_policy.h
+//
+// ThresholdPolicy is RouteLLM's rule for a strong/weak pair: send a query to
+// the strong model when the router expects it to gain enough over the weak
+// one,
+//     score = q'_strong - q'_weak   (q' = quality + optimism * uncertainty)
+//     strong if score > threshold, else weak,
+// and only those two models are ever chosen. Operators think in shares
+// ("20% of traffic to the strong model"), so Calibrate turns a target share
+// into the threshold that sends that share of a sample of queries to the
+// strong model; recalibrate on recent traffic when it drifts. The realised
+// share since creation is counted (routing_share()).
+//
+// When constraints (or the request's allow-list, or an outage) exclude one
+// of the pair, the other is chosen and the trace says why; when both are
+// excluded Decide fails with FailedPrecondition.
+//
+// Thread safety: Decide may run on many threads; the counters are atomic.
+#ifndef ROUTER_THRESHOLD_POLICY_H_
+#define ROUTER_THRESHOLD_POLICY_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/types/span.h"
+#include "router/export.h"
+#include "router/policy.h"
+
+namespace router {
+
+struct RoutingShare {
+  int64_t strong = 0;    // decisions that chose the strong model
+  int64_t decisions = 0; // decisions made
+  double share() const { return decisions > 0 ? static_cast<double>(strong) / decisions : 0.0; }
+};
+
+class ROUTER_EXPORT ThresholdPolicy : public Policy {
+ public:
+  // `strong` and `weak` must differ; `threshold` must lie in [-1, 1]. The
+  // names are checked against the catalog at each decision.
+  static absl::StatusOr<std::unique_ptr<ThresholdPolicy>> Create(
+      std::string strong, std::string weak, double threshold, Constraints constraints = {},
+      double optimism = 0.0);
+
+  // The threshold that sends `target_share` (in [0, 1]) of `sample` to the
+  // strong model: a quantile of the sample's scores, placed midway between
+  // two distinct scores so that small estimate noise does not flip queries.
+  // Estimates are indexed like `catalog`. InvalidArgument for an empty
+  // sample, an unknown model, a share outside [0, 1] or a non-finite score.
+  static absl::StatusOr<double> Calibrate(absl::Span<const Estimates> sample,
+                                          const Catalog& catalog, const std::string& strong,
+                                          const std::string& weak, double target_share,
+                                          double optimism = 0.0);
+
+  std::string_view name() const override { return "threshold"; }
+  absl::Status Decide(const Estimates& estimates, const Catalog& catalog,
+                      const Query& query, Decision* out) const override;
+
+  const std::string& strong() const { return strong_; }
+  const std::string& weak() const { return weak_; }
+  double threshold() const { return threshold_; }
+  // Decisions made by this policy object, and how many went to the strong model.
+  RoutingShare routing_share() const;
+
+ private:
+  ThresholdPolicy(std::string strong, std::string weak, double threshold,
+                  Constraints constraints, double optimism)
+      : Policy(std::move(constraints), optimism),
+        strong_(std::move(strong)), weak_(std::move(weak)), threshold_(threshold) {}
+
+  std::string strong_;
+  std::string weak_;
+  double threshold_;
+  mutable std::atomic<int64_t> strong_decisions_{0};
+  mutable std::atomic<int64_t> decisions_{0};
+};
+
+}  // namespace router
+
+#endif  // ROUTER_THRESHOLD_POLICY_H_

@@ -1,0 +1,108 @@
+#include "router/budget_pacing_policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "router/status.h"
+
+namespace router {
+namespace {
+
+absl::Status ValidateState(const PacingState& state) {
+  if (!std::isfinite(state.multiplier) || state.multiplier < 0.0 ||
+      !std::isfinite(state.spend_usd) || state.requests < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pacing state must have a finite multiplier >= 0, a finite spend and requests >= 0; "
+        "got multiplier=", state.multiplier, " spend_usd=", state.spend_usd,
+        " requests=", state.requests));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BudgetPacingPolicy>> BudgetPacingPolicy::Create(
+    const BudgetPacingOptions& options, Constraints constraints, double optimism) {
+  if (!std::isfinite(options.target_cost_usd) || options.target_cost_usd <= 0.0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "budget target_cost_usd must be finite and > 0, got ", options.target_cost_usd));
+  }
+  if (!std::isfinite(options.step) || options.step <= 0.0 || options.step > 10.0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("budget step must lie in (0, 10], got ", options.step));
+  }
+  if (!std::isfinite(options.max_multiplier) || options.max_multiplier <= 0.0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "budget max_multiplier must be finite and > 0, got ", options.max_multiplier));
+  }
+  ROUTER_RETURN_IF_ERROR(ValidateState(options.initial));
+  ROUTER_RETURN_IF_ERROR(ValidateOptimism(optimism));
+  return std::unique_ptr<BudgetPacingPolicy>(
+      new BudgetPacingPolicy(options, std::move(constraints), optimism));
+}
+
+PacingState BudgetPacingPolicy::state() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return state_;
+}
+
+absl::Status BudgetPacingPolicy::Restore(const PacingState& state) {
+  ROUTER_RETURN_IF_ERROR(ValidateState(state));
+  std::lock_guard<std::mutex> lock(mutex_);
+  state_ = state;
+  state_.multiplier = std::min(state_.multiplier, options_.max_multiplier);
+  return absl::OkStatus();
+}
+
+absl::Status BudgetPacingPolicy::RecordCostCorrection(double actual_minus_expected_usd) {
+  if (!std::isfinite(actual_minus_expected_usd)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cost correction must be finite, got ", actual_minus_expected_usd));
+  }
+  Charge(actual_minus_expected_usd, /*counts_as_request=*/false);
+  return absl::OkStatus();
+}
+
+void BudgetPacingPolicy::Charge(double cost_usd, bool counts_as_request) const {
+  const double target = options_.target_cost_usd;
+  std::lock_guard<std::mutex> lock(mutex_);
+  state_.spend_usd += cost_usd;
+  if (counts_as_request) ++state_.requests;
+  // A correction moves mu by the overspend it reveals, without the -1 a
+  // request's own target allowance contributes.
+  const double delta = cost_usd / target - (counts_as_request ? 1.0 : 0.0);
+  state_.multiplier =
+      std::clamp(state_.multiplier + options_.step * delta, 0.0, options_.max_multiplier);
+}
+
+absl::Status BudgetPacingPolicy::Decide(const Estimates& estimates, const Catalog& catalog,
+                                        const Query& query, Decision* out) const {
+  const bool overridden = query.overrides != nullptr && query.overrides->lambda.has_value();
+  double lambda;
+  if (overridden) {
+    lambda = *query.overrides->lambda;
+    if (!std::isfinite(lambda) || lambda < 0.0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the request's lambda must be finite and >= 0, got ", lambda));
+    }
+  } else {
+    lambda = state().multiplier / options_.target_cost_usd;
+  }
+  ROUTER_RETURN_IF_ERROR(CollectEligible(estimates, catalog, query, out));
+  for (Candidate& candidate : out->ranked) {
+    candidate.utility = RankingQuality(candidate) - lambda * candidate.expected_cost_usd;
+  }
+  SortByUtility(&out->ranked);
+  out->chosen = out->ranked.front();
+  Charge(out->chosen.expected_cost_usd, /*counts_as_request=*/true);
+  const PacingState after = state();
+  out->trace.policy_parameters = absl::StrCat(
+      "target_cost_usd=", options_.target_cost_usd, ", lambda=", lambda,
+      overridden ? " (request override)" : "", ", average_cost_usd=",
+      after.requests > 0 ? after.spend_usd / static_cast<double>(after.requests) : 0.0,
+      " over ", after.requests, " requests", OptimismParameter());
+  return absl::OkStatus();
+}
+
+}  // namespace router

@@ -1,0 +1,141 @@
+#include "router/threshold_policy.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "router/status.h"
+
+namespace router {
+namespace {
+
+absl::Status ValidateThreshold(double threshold, const char* what) {
+  if (!std::isfinite(threshold) || threshold < -1.0 || threshold > 1.0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " must lie in [-1, 1], got ", threshold));
+  }
+  return absl::OkStatus();
+}
+
+double Optimistic(const ModelEstimate& e, double optimism) {
+  return e.quality + optimism * e.uncertainty;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ThresholdPolicy>> ThresholdPolicy::Create(
+    std::string strong, std::string weak, double threshold, Constraints constraints,
+    double optimism) {
+  if (strong.empty() || weak.empty() || strong == weak) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the threshold policy needs two different models, got strong='", strong, "' and weak='",
+        weak, "'"));
+  }
+  ROUTER_RETURN_IF_ERROR(ValidateThreshold(threshold, "threshold"));
+  ROUTER_RETURN_IF_ERROR(ValidateOptimism(optimism));
+  return std::unique_ptr<ThresholdPolicy>(new ThresholdPolicy(
+      std::move(strong), std::move(weak), threshold, std::move(constraints), optimism));
+}
+
+absl::StatusOr<double> ThresholdPolicy::Calibrate(absl::Span<const Estimates> sample,
+                                                  const Catalog& catalog,
+                                                  const std::string& strong,
+                                                  const std::string& weak, double target_share,
+                                                  double optimism) {
+  if (sample.empty()) return absl::InvalidArgumentError("calibration needs a non-empty sample");
+  if (!std::isfinite(target_share) || target_share < 0.0 || target_share > 1.0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the strong share must lie in [0, 1], got ", target_share));
+  }
+  ROUTER_RETURN_IF_ERROR(ValidateOptimism(optimism));
+  ROUTER_ASSIGN_OR_RETURN(const int s, catalog.Find(strong));
+  ROUTER_ASSIGN_OR_RETURN(const int w, catalog.Find(weak));
+  std::vector<double> scores;
+  scores.reserve(sample.size());
+  for (const Estimates& e : sample) {
+    if (e.per_model.size() != static_cast<size_t>(catalog.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a calibration estimate covers ", e.per_model.size(), " models, the catalog ",
+          catalog.size()));
+    }
+    const double score = Optimistic(e.per_model[s], optimism) - Optimistic(e.per_model[w], optimism);
+    if (!std::isfinite(score)) {
+      return absl::InvalidArgumentError("a calibration estimate is not finite");
+    }
+    scores.push_back(score);
+  }
+  std::sort(scores.begin(), scores.end(), std::greater<>());
+  // Strong iff score > threshold: the k highest scores go strong.
+  const size_t n = scores.size();
+  const size_t k = static_cast<size_t>(std::llround(target_share * static_cast<double>(n)));
+  double threshold;
+  if (k == 0) {
+    threshold = scores.front() + 1e-9;
+  } else if (k >= n) {
+    threshold = scores.back() - 1e-9;
+  } else {
+    threshold = (scores[k - 1] + scores[k]) / 2;  // ties at the cut stay weak
+  }
+  return std::clamp(threshold, -1.0, 1.0);
+}
+
+RoutingShare ThresholdPolicy::routing_share() const {
+  RoutingShare share;
+  share.decisions = decisions_.load(std::memory_order_relaxed);
+  share.strong = strong_decisions_.load(std::memory_order_relaxed);
+  return share;
+}
+
+absl::Status ThresholdPolicy::Decide(const Estimates& estimates, const Catalog& catalog,
+                                     const Query& query, Decision* out) const {
+  double threshold = threshold_;
+  if (query.overrides != nullptr && query.overrides->tau) {
+    threshold = *query.overrides->tau;
+    ROUTER_RETURN_IF_ERROR(ValidateThreshold(threshold, "the request's threshold (tau)"));
+  }
+  ROUTER_ASSIGN_OR_RETURN(const int s, catalog.Find(strong_));
+  ROUTER_ASSIGN_OR_RETURN(const int w, catalog.Find(weak_));
+  ROUTER_RETURN_IF_ERROR(CollectEligible(estimates, catalog, query, out));
+  // Keep the pair; every other model is recorded as outside it.
+  const Candidate* strong = nullptr;
+  const Candidate* weak = nullptr;
+  for (const Candidate& c : out->ranked) {
+    if (c.model_index == s) strong = &c;
+    if (c.model_index == w) weak = &c;
+  }
+  std::vector<Candidate> pair;
+  if (strong != nullptr) pair.push_back(*strong);
+  if (weak != nullptr) pair.push_back(*weak);
+  for (const Candidate& c : out->ranked) {
+    if (c.model_index != s && c.model_index != w) {
+      out->trace.excluded.push_back({c.model, "not in the strong/weak pair"});
+    }
+  }
+  out->ranked = std::move(pair);
+  out->trace.policy_parameters =
+      absl::StrCat("strong=", strong_, ", weak=", weak_, ", threshold=", threshold,
+                   threshold != threshold_ ? " (request override)" : "", OptimismParameter());
+  if (out->ranked.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no eligible model: both '", strong_, "' and '", weak_, "' are excluded"));
+  }
+  bool choose_strong;
+  if (out->ranked.size() == 2) {
+    const double score = RankingQuality(out->ranked[0]) - RankingQuality(out->ranked[1]);
+    out->ranked[0].utility = score;
+    out->ranked[1].utility = -score;
+    choose_strong = score > threshold;
+    if (!choose_strong) std::swap(out->ranked[0], out->ranked[1]);
+  } else {
+    choose_strong = out->ranked[0].model_index == s;
+    out->trace.note = absl::StrCat("'", choose_strong ? weak_ : strong_,
+                                   "' is excluded; chose the other model of the pair");
+  }
+  out->chosen = out->ranked.front();
+  decisions_.fetch_add(1, std::memory_order_relaxed);
+  if (choose_strong) strong_decisions_.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+}  // namespace router
