@@ -55,7 +55,7 @@ absl::Status BudgetPacingPolicy::Restore(const PacingState& state) {
   return absl::OkStatus();
 }
 
-absl::Status BudgetPacingPolicy::RecordCostCorrection(double actual_minus_expected_usd) {
+absl::Status BudgetPacingPolicy::RecordCostCorrection(double actual_minus_expected_usd) const {
   if (!std::isfinite(actual_minus_expected_usd)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cost correction must be finite, got ", actual_minus_expected_usd));

@@ -364,6 +364,8 @@ PipelineConfig Pipeline::ConfigWithPolicyState() const {
   PipelineConfig config = config_;
   if (const auto* budget = dynamic_cast<const BudgetPacingPolicy*>(policy_.get())) {
     config.policy.pacing_state = budget->state();
+  } else if (const auto* pair = dynamic_cast<const ThresholdPolicy*>(policy_.get())) {
+    config.policy.threshold = pair->threshold();
   }
   return config;
 }
@@ -382,10 +384,10 @@ std::string Pipeline::PolicyStateJson() const {
   } else if (const auto* pair = dynamic_cast<const ThresholdPolicy*>(policy_.get())) {
     const RoutingShare share = pair->routing_share();
     json += fmt::format(
-        ",\"strong\":{},\"weak\":{},\"threshold\":{},\"decisions\":{},"
+        ",\"strong\":{},\"weak\":{},\"threshold\":{},\"target_share\":{},\"decisions\":{},"
         "\"strong_decisions\":{},\"strong_share\":{}",
         nlohmann::json(pair->strong()).dump(), nlohmann::json(pair->weak()).dump(),
-        pair->threshold(), share.decisions, share.strong, share.share());
+        pair->threshold(), pair->target_share(), share.decisions, share.strong, share.share());
   } else if (const auto* utility = dynamic_cast<const MaxUtilityPolicy*>(policy_.get())) {
     json += fmt::format(",\"lambda\":{}", utility->lambda());
   } else if (const auto* floor = dynamic_cast<const QualityFloorPolicy*>(policy_.get())) {

@@ -192,7 +192,7 @@ absl::Status ParseLinUcb(const Json& json, LinUcbOptions* linucb) {
   const std::string path = "linucb";
   ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
                                    {"context_dim", "alpha", "ridge", "prior_quality", "seed",
-                                    "warm_start", "reinvert_every", "whiten"}));
+                                    "warm_start", "reinvert_every", "whiten", "clusters"}));
   ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "context_dim", &linucb->context_dim));
   ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "alpha", &linucb->alpha));
   ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "ridge", &linucb->ridge));
@@ -201,6 +201,7 @@ absl::Status ParseLinUcb(const Json& json, LinUcbOptions* linucb) {
   ROUTER_RETURN_IF_ERROR(ReadBool(json, path, "warm_start", &linucb->warm_start));
   ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "reinvert_every", &linucb->reinvert_every));
   ROUTER_RETURN_IF_ERROR(ReadBool(json, path, "whiten", &linucb->whiten));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "clusters", &linucb->clusters));
   return ValidateLinUcbOptions(*linucb);
 }
 
@@ -255,7 +256,7 @@ absl::Status ParsePolicy(const Json& json, PolicyConfig* policy) {
   ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
                                    {"kind", "lambda", "tau", "optimism", "target_cost_usd",
                                     "pacing_step", "pacing_state", "strong", "weak",
-                                    "threshold", "constraints"}));
+                                    "threshold", "strong_share", "share_step", "constraints"}));
   ROUTER_RETURN_IF_ERROR(ReadString(json, path, "kind", &policy->kind));
   ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "lambda", &policy->lambda));
   ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "tau", &policy->tau));
@@ -272,6 +273,8 @@ absl::Status ParsePolicy(const Json& json, PolicyConfig* policy) {
   ROUTER_RETURN_IF_ERROR(ReadString(json, path, "strong", &policy->strong));
   ROUTER_RETURN_IF_ERROR(ReadString(json, path, "weak", &policy->weak));
   ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "threshold", &policy->threshold));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "strong_share", &policy->strong_share));
+  ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "share_step", &policy->share_step));
   if (json.contains("constraints")) {
     ROUTER_RETURN_IF_ERROR(ParseConstraints(json.at("constraints"), &policy->constraints));
   }
@@ -405,7 +408,8 @@ std::string PipelineConfigToJson(const PipelineConfig& config) {
         {"seed", config.linucb.seed},
         {"warm_start", config.linucb.warm_start},
         {"reinvert_every", config.linucb.reinvert_every},
-        {"whiten", config.linucb.whiten}}},
+        {"whiten", config.linucb.whiten},
+        {"clusters", config.linucb.clusters}}},
       {"featurizer",
        {{"word_buckets", config.featurizer.word_buckets},
         {"char_buckets", config.featurizer.char_buckets},
@@ -429,6 +433,8 @@ std::string PipelineConfigToJson(const PipelineConfig& config) {
         {"strong", config.policy.strong},
         {"weak", config.policy.weak},
         {"threshold", config.policy.threshold},
+        {"strong_share", config.policy.strong_share},
+        {"share_step", config.policy.share_step},
         {"constraints",
          {{"allowed_models", c.allowed_models},
           {"denied_models", c.denied_models},
@@ -491,6 +497,7 @@ absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const PolicyConfig& config,
     ROUTER_ASSIGN_OR_RETURN(auto policy,
                             ThresholdPolicy::Create(config.strong, config.weak, config.threshold,
                                                     config.constraints, optimism));
+    ROUTER_RETURN_IF_ERROR(policy->TrackShare(config.strong_share, config.share_step));
     return std::unique_ptr<Policy>(std::move(policy));
   }
   return absl::InvalidArgumentError(absl::StrCat(

@@ -80,6 +80,25 @@ absl::StatusOr<double> ThresholdPolicy::Calibrate(absl::Span<const Estimates> sa
   return std::clamp(threshold, -1.0, 1.0);
 }
 
+absl::Status ThresholdPolicy::TrackShare(double target_share, double share_step) {
+  if (!std::isfinite(target_share) || target_share > 1.0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the target strong share must lie in [0, 1], got ", target_share));
+  }
+  if (target_share >= 0.0 && (!std::isfinite(share_step) || share_step <= 0.0 || share_step > 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("share_step must lie in (0, 1], got ", share_step));
+  }
+  target_share_ = target_share < 0.0 ? -1.0 : target_share;
+  share_step_ = share_step;
+  return absl::OkStatus();
+}
+
+double ThresholdPolicy::threshold() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return threshold_;
+}
+
 RoutingShare ThresholdPolicy::routing_share() const {
   RoutingShare share;
   share.decisions = decisions_.load(std::memory_order_relaxed);
@@ -89,8 +108,10 @@ RoutingShare ThresholdPolicy::routing_share() const {
 
 absl::Status ThresholdPolicy::Decide(const Estimates& estimates, const Catalog& catalog,
                                      const Query& query, Decision* out) const {
-  double threshold = threshold_;
-  if (query.overrides != nullptr && query.overrides->tau) {
+  const double current = threshold();
+  double threshold = current;
+  const bool overridden = query.overrides != nullptr && query.overrides->tau.has_value();
+  if (overridden) {
     threshold = *query.overrides->tau;
     ROUTER_RETURN_IF_ERROR(ValidateThreshold(threshold, "the request's threshold (tau)"));
   }
@@ -115,7 +136,9 @@ absl::Status ThresholdPolicy::Decide(const Estimates& estimates, const Catalog& 
   out->ranked = std::move(pair);
   out->trace.policy_parameters =
       absl::StrCat("strong=", strong_, ", weak=", weak_, ", threshold=", threshold,
-                   threshold != threshold_ ? " (request override)" : "", OptimismParameter());
+                   overridden ? " (request override)" : "",
+                   target_share_ >= 0.0 ? absl::StrCat(", target_share=", target_share_) : "",
+                   OptimismParameter());
   if (out->ranked.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no eligible model: both '", strong_, "' and '", weak_, "' are excluded"));
@@ -135,6 +158,13 @@ absl::Status ThresholdPolicy::Decide(const Estimates& estimates, const Catalog& 
   out->chosen = out->ranked.front();
   decisions_.fetch_add(1, std::memory_order_relaxed);
   if (choose_strong) strong_decisions_.fetch_add(1, std::memory_order_relaxed);
+  // Only free choices between the pair steer the share; overridden requests
+  // and forced choices (half of the pair excluded) do not.
+  if (target_share_ >= 0.0 && !overridden && out->ranked.size() == 2) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    threshold_ = std::clamp(
+        threshold_ + share_step_ * ((choose_strong ? 1.0 : 0.0) - target_share_), -1.0, 1.0);
+  }
   return absl::OkStatus();
 }
 

@@ -124,3 +124,34 @@ TEST_CASE("bad threshold input is refused", "[threshold]") {
 
 }  // namespace
 }  // namespace router
+
+namespace router {
+namespace {
+
+TEST_CASE("share tracking holds the target even when calibration was off", "[threshold]") {
+  const Catalog catalog = Models();
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> gap(0.2, 0.1);  // the stream: strong gains a lot
+  for (double target : {0.2, 0.5, 0.8}) {
+    // Threshold 0, as if calibrated on traffic where strong gained nothing:
+    // about 98% of this stream would go strong without tracking.
+    auto policy = ThresholdPolicy::Create("strong", "weak", 0.0).value();
+    REQUIRE(policy->TrackShare(target, 0.01).ok());
+    Decision d;
+    for (int i = 0; i < 3000; ++i) {
+      REQUIRE(policy->Decide(Make(0.4, std::clamp(0.4 + gap(rng), 0.0, 1.0)), catalog, Query{},
+                             &d).ok());
+    }
+    INFO("target " << target << " realised " << policy->routing_share().share());
+    CHECK(std::abs(policy->routing_share().share() - target) < 0.03);
+    CHECK(policy->threshold() > 0.0);
+  }
+  auto fixed = ThresholdPolicy::Create("strong", "weak", 0.0).value();
+  CHECK(fixed->target_share() < 0);
+  CHECK_FALSE(fixed->TrackShare(1.5, 0.01).ok());
+  CHECK_FALSE(fixed->TrackShare(0.5, 0.0).ok());
+  CHECK_FALSE(fixed->TrackShare(NAN, 0.01).ok());
+}
+
+}  // namespace
+}  // namespace router

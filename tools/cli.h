@@ -38,6 +38,7 @@ int RunEval(int argc, char** argv);
 int RunFit(int argc, char** argv);
 int RunRoute(int argc, char** argv);
 int RunInspect(int argc, char** argv);
+int RunReplay(int argc, char** argv);
 
 }  // namespace router::cli
 

@@ -9,6 +9,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "fmt/format.h"
 #include "router/npy.h"
+#include "parallel.h"
+#include "progress.h"
 #include "router/status.h"
 
 namespace router::cli {
@@ -134,6 +136,22 @@ absl::StatusOr<TrainEvalRows> SplitTrainEval(InputData* input, Split eval_split,
                                                       : ""));
   }
   return out;
+}
+
+absl::Status EmbedAll(const TextFeaturizer& featurizer, const std::string& what, int threads,
+                      bool quiet, Dataset* data) {
+  data->dim = featurizer.dim();
+  data->vectors.assign(static_cast<size_t>(data->rows()) * data->dim, 0.0f);
+  Progress progress("featurizing " + what, data->rows(), !quiet);
+  return ParallelFor(data->rows(), 32, threads, &progress, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      ROUTER_RETURN_IF_ERROR(Annotate(
+          featurizer.Embed(data->prompts[r],
+                           absl::MakeSpan(data->vectors.data() + r * data->dim, data->dim)),
+          fmt::format("embedding row '{}'", data->ids[r])));
+    }
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace router::cli

@@ -14,6 +14,7 @@
 #include "absl/types/span.h"
 #include "router/dataset.h"
 #include "router/pipeline.h"
+#include "router/text_featurizer.h"
 
 namespace router::cli {
 
@@ -57,6 +58,11 @@ struct TrainEvalRows {
 // ends up empty.
 absl::StatusOr<TrainEvalRows> SplitTrainEval(InputData* input, Split eval_split,
                                              bool drop_eval_prompts_in_train);
+
+// Embeds every prompt of `data` into its vectors with `featurizer` on
+// `threads` threads, showing progress as "featurizing <what>" unless `quiet`.
+absl::Status EmbedAll(const TextFeaturizer& featurizer, const std::string& what, int threads,
+                      bool quiet, Dataset* data);
 
 }  // namespace router::cli
 

@@ -61,23 +61,6 @@ std::string Help() {
       Flags());
 }
 
-// Embeds every prompt of `data` into its vectors with `featurizer`.
-absl::Status EmbedAll(const TextFeaturizer& featurizer, const std::string& what, int threads,
-                      bool quiet, Dataset* data) {
-  data->dim = featurizer.dim();
-  data->vectors.assign(static_cast<size_t>(data->rows()) * data->dim, 0.0f);
-  Progress progress("featurizing " + what, data->rows(), !quiet);
-  return ParallelFor(data->rows(), 32, threads, &progress, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      ROUTER_RETURN_IF_ERROR(Annotate(
-          featurizer.Embed(data->prompts[r],
-                           absl::MakeSpan(data->vectors.data() + r * data->dim, data->dim)),
-          fmt::format("embedding row '{}'", data->ids[r])));
-    }
-    return absl::OkStatus();
-  });
-}
-
 absl::StatusOr<std::vector<Estimates>> EstimateAll(const Router& router, const Dataset& data,
                                                    const std::string& what, int threads,
                                                    bool quiet) {

@@ -18,6 +18,8 @@ constexpr const char* kHelp =
     "  fit       fit one router on routing data and save it to a model file\n"
     "  route     route prompts with a saved model; JSON lines out\n"
     "  inspect   describe a saved model: catalog, router, hyperparameters, sizes\n"
+    "  replay    stream the data through a pipeline in seeded orders with only the chosen\n"
+    "            model's outcome revealed: online learning, budget pacing, learning curves\n"
     "\n"
     "Run 'router <command> --help' for a command's options.\n"
     "\n"
@@ -46,6 +48,7 @@ int main(int argc, char** argv) {
   if (command == "fit") return RunFit(argc - 1, argv + 1);
   if (command == "route") return RunRoute(argc - 1, argv + 1);
   if (command == "inspect") return RunInspect(argc - 1, argv + 1);
+  if (command == "replay") return RunReplay(argc - 1, argv + 1);
   std::fprintf(stderr, "router: unknown command '%s'\n\n%s", argv[1], kHelp);
   return kExitUsage;
 }

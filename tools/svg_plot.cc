@@ -14,20 +14,6 @@ constexpr double kLeft = 80, kRight = 250, kTop = 50, kBottom = 60;  // margins
 constexpr const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd",
                                     "#8c564b", "#e377c2", "#17becf", "#bcbd22"};
 
-std::string Escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // Maps data to pixels: log10 of cost on x, quality on y.
 struct Axes {
   double log_lo, log_hi, q_lo, q_hi, min_cost;
@@ -113,10 +99,24 @@ void DrawAxes(const Axes& axes, const std::string& title, std::string* svg) {
   *svg += fmt::format("<text x=\"20\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 "
                       "20 {})\">mean quality</text>\n", (y0 + y1) / 2, (y0 + y1) / 2);
   *svg += fmt::format("<text x=\"{}\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">{}"
-                      "</text>\n", (x0 + x1) / 2, Escape(title));
+                      "</text>\n", (x0 + x1) / 2, EscapeXml(title));
 }
 
 }  // namespace
+
+std::string EscapeXml(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
 
 std::string RenderSvg(const CostQualityPlot& plot) {
   const Axes axes = FitAxes(plot);
@@ -134,7 +134,7 @@ std::string RenderSvg(const CostQualityPlot& plot) {
   for (const PlotSeries& s : plot.series) {
     const std::string color =
         s.dashed ? "#7f7f7f" : kPalette[color_index++ % std::size(kPalette)];
-    svg += fmt::format("<g><title>{}</title>\n", Escape(s.name));
+    svg += fmt::format("<g><title>{}</title>\n", EscapeXml(s.name));
     svg += Polyline(axes, s.hull, color, s.dashed);
     for (const OperatingPoint& p : s.points) {
       if (!std::isfinite(p.cost_usd) || !std::isfinite(p.quality)) continue;
@@ -146,7 +146,7 @@ std::string RenderSvg(const CostQualityPlot& plot) {
                        "stroke-width=\"2\"{4}/>\n", legend_x, legend_y, legend_x + 24, color,
                        s.dashed ? " stroke-dasharray=\"6,4\"" : "");
     svg += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n", legend_x + 30, legend_y + 4,
-                       Escape(s.name));
+                       EscapeXml(s.name));
     legend_y += 18;
   }
 
@@ -173,9 +173,9 @@ std::string RenderSvg(const CostQualityPlot& plot) {
     placed.emplace_back(x, label_y);
     svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"#222\"><title>{} "
                        "(cost {:.3g}, quality {:.3f})</title></circle>\n", x, y,
-                       Escape(m.label), m.point.cost_usd, m.point.quality);
+                       EscapeXml(m.label), m.point.cost_usd, m.point.quality);
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"11\" fill=\"#222\">{}</text>\n",
-                       x + 7, label_y, Escape(m.label));
+                       x + 7, label_y, EscapeXml(m.label));
   }
   svg += fmt::format("<circle cx=\"{0}\" cy=\"{1}\" r=\"4\" fill=\"#222\"/>\n"
                      "<text x=\"{2}\" y=\"{3}\">single model</text>\n",
@@ -196,9 +196,9 @@ std::string RenderSvg(const CostQualityPlot& plot) {
     };
     svg += fmt::format("<polygon points=\"{}\" fill=\"#d62728\"><title>{} (cost {:.3g}, "
                        "quality {:.3f})</title></polygon>\n", star(x, y, 8),
-                       Escape(plot.oracle->label), p.cost_usd, p.quality);
+                       EscapeXml(plot.oracle->label), p.cost_usd, p.quality);
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#d62728\">{}</text>\n", x + 10,
-                       y + 4, Escape(plot.oracle->label));
+                       y + 4, EscapeXml(plot.oracle->label));
     svg += fmt::format("<polygon points=\"{}\" fill=\"#d62728\"/>\n<text x=\"{}\" y=\"{}\">"
                        "oracle</text>\n", star(legend_x + 12, legend_y, 7), legend_x + 30,
                        legend_y + 4);

@@ -31,6 +31,9 @@ struct CostQualityPlot {
   std::optional<PlotMarker> oracle;
 };
 
+// `text` with &, <, > and " escaped for SVG/XML text and attributes.
+std::string EscapeXml(const std::string& text);
+
 // The SVG document. Points with a cost <= 0 sit on the left edge.
 std::string RenderSvg(const CostQualityPlot& plot);
 

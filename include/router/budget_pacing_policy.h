@@ -66,8 +66,10 @@ class ROUTER_EXPORT BudgetPacingPolicy : public Policy {
   // Replaces the state; InvalidArgument for a negative or non-finite field.
   absl::Status Restore(const PacingState& state);
   // Adds (actual - expected) cost of an earlier decision to the spend and
-  // moves mu accordingly. InvalidArgument for a non-finite value.
-  absl::Status RecordCostCorrection(double actual_minus_expected_usd);
+  // moves mu accordingly. InvalidArgument for a non-finite value. Const like
+  // Decide: the pacing state is internally synchronised, so a host may call
+  // it on the policy of a shared pipeline.
+  absl::Status RecordCostCorrection(double actual_minus_expected_usd) const;
 
  private:
   BudgetPacingPolicy(const BudgetPacingOptions& options, Constraints constraints,

@@ -55,10 +55,14 @@ struct PolicyConfig {
   double target_cost_usd = 0.0;
   double pacing_step = 0.01;
   PacingState pacing_state;
-  // threshold: the pair, and the threshold on q_strong - q_weak.
+  // threshold: the pair, the threshold on q_strong - q_weak, and the share
+  // of strong decisions to hold by moving it (< 0: a fixed threshold).
+  // Pipeline::Save writes the live threshold here.
   std::string strong;
   std::string weak;
   double threshold = 0.0;
+  double strong_share = -1.0;
+  double share_step = 0.01;
   Constraints constraints;
 };
 

@@ -11,6 +11,15 @@
 // strong model; recalibrate on recent traffic when it drifts. The realised
 // share since creation is counted (routing_share()).
 //
+// Traffic drifts, and a sample is never quite like the stream, so the policy
+// can also hold the share itself: with a target share set, after each
+// decision
+//     threshold <- clamp(threshold + share_step * (strong ? 1 - share : -share), -1, 1)
+// (the same integral control BudgetPacingPolicy applies to spend), which
+// bounds the cumulative share error, so the realised share converges to the
+// target whatever the estimates' distribution. Calibrate gives it a good
+// starting threshold.
+//
 // When constraints (or the request's allow-list, or an outage) exclude one
 // of the pair, the other is chosen and the trace says why; when both are
 // excluded Decide fails with FailedPrecondition.
@@ -21,6 +30,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "absl/types/span.h"
@@ -43,6 +53,10 @@ class ROUTER_EXPORT ThresholdPolicy : public Policy {
       std::string strong, std::string weak, double threshold, Constraints constraints = {},
       double optimism = 0.0);
 
+  // Share tracking: `target_share` in [0, 1] (or < 0 for a fixed threshold,
+  // the default) and `share_step` in (0, 1]. InvalidArgument otherwise.
+  absl::Status TrackShare(double target_share, double share_step);
+
   // The threshold that sends `target_share` (in [0, 1]) of `sample` to the
   // strong model: a quantile of the sample's scores, placed midway between
   // two distinct scores so that small estimate noise does not flip queries.
@@ -59,7 +73,10 @@ class ROUTER_EXPORT ThresholdPolicy : public Policy {
 
   const std::string& strong() const { return strong_; }
   const std::string& weak() const { return weak_; }
-  double threshold() const { return threshold_; }
+  // The current threshold (it moves when the share is tracked).
+  double threshold() const;
+  // The tracked share, or a negative value for a fixed threshold.
+  double target_share() const { return target_share_; }
   // Decisions made by this policy object, and how many went to the strong model.
   RoutingShare routing_share() const;
 
@@ -71,7 +88,10 @@ class ROUTER_EXPORT ThresholdPolicy : public Policy {
 
   std::string strong_;
   std::string weak_;
-  double threshold_;
+  double target_share_ = -1.0;
+  double share_step_ = 0.0;
+  mutable std::mutex mutex_;
+  mutable double threshold_;  // guarded by mutex_
   mutable std::atomic<int64_t> strong_decisions_{0};
   mutable std::atomic<int64_t> decisions_{0};
 };

@@ -1,0 +1,197 @@
+// Policies inside a fitted pipeline: config JSON, model names checked against
+// the catalog, availability, request overrides through RouteText, threshold
+// calibration, and the policies' live state surviving a save and a load.
+#include <cstdio>
+#include <filesystem>
+
+#include <catch2/catch.hpp>
+
+#include "router/budget_pacing_policy.h"
+#include "router/live_pipeline.h"
+#include "router/pipeline.h"
+#include "router/synthetic.h"
+#include "router/threshold_policy.h"
+
+namespace router {
+namespace {
+
+struct Fitted {
+  SyntheticData synthetic;
+  std::unique_ptr<Pipeline> pipeline;
+};
+
+const Fitted& FittedOnce() {
+  static const Fitted* fitted = [] {
+    auto* f = new Fitted;
+    f->synthetic = GenerateSynthetic({.rows = 900, .seed = 31});
+    PipelineConfig config;
+    config.models = f->synthetic.catalog.profiles();
+    config.featurizer.dim = 32;
+    config.knn.k = 15;
+    auto pipeline = Pipeline::Fit(f->synthetic.dataset, config);
+    REQUIRE(pipeline.ok());
+    f->pipeline = std::move(pipeline).value();
+    return f;
+  }();
+  return *fitted;
+}
+
+std::string TempPath(const char* name) {
+  return (std::filesystem::temp_directory_path() /
+          (std::string("pipeline_policy_test_") + name + std::to_string(::getpid())))
+      .string();
+}
+
+TEST_CASE("policy configs round-trip through JSON", "[pipeline][policy]") {
+  PolicyConfig policy;
+  policy.kind = "budget";
+  policy.target_cost_usd = 2e-4;
+  policy.pacing_step = 0.02;
+  policy.pacing_state = {.multiplier = 1.5, .spend_usd = 0.3, .requests = 1000};
+  policy.optimism = 0.5;
+  PipelineConfig config;
+  config.policy = policy;
+  auto parsed = ParsePipelineConfig(PipelineConfigToJson(config));
+  REQUIRE(parsed.ok());
+  CHECK(parsed->policy.kind == "budget");
+  CHECK(parsed->policy.target_cost_usd == 2e-4);
+  CHECK(parsed->policy.pacing_state.requests == 1000);
+  CHECK(parsed->policy.optimism == 0.5);
+  // Unset optimism stays unset (it resolves by the router at fit time).
+  CHECK_FALSE(ParsePipelineConfig("{}")->policy.optimism.has_value());
+  auto threshold = ParsePolicyConfig(
+      R"({"kind": "threshold", "strong": "a", "weak": "b", "threshold": 0.1, "strong_share": 0.3})");
+  REQUIRE(threshold.ok());
+  CHECK(threshold->strong_share == 0.3);
+}
+
+TEST_CASE("bad policy configs are clear errors", "[pipeline][policy]") {
+  for (const char* json : {
+           R"({"kind": "budget"})",                                  // no target
+           R"({"kind": "budget", "target_cost_usd": -1})",
+           R"({"kind": "budget", "target_cost_usd": 1e-4, "pacing_state": {"multiplier": -2}})",
+           R"({"kind": "threshold", "strong": "a"})",                // no weak
+           R"({"kind": "threshold", "strong": "a", "weak": "b", "strong_share": 2})",
+           R"({"kind": "max_utility", "optimism": -1})",
+           R"({"kind": "max_utility", "lambda": "cheap"})",
+           R"({"kind": "telepathy"})",
+           R"({"kind": "budget", "target_cost_usd": 1e-4, "pacing_stepp": 0.1})",
+           R"({"kind": )",
+       }) {
+    INFO(json);
+    CHECK(ParsePolicyConfig(json).status().code() == absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST_CASE("a policy naming unknown models is refused and changes nothing", "[pipeline][policy]") {
+  const Fitted& f = FittedOnce();
+  PolicyConfig policy;
+  policy.constraints.allowed_models = {f.synthetic.catalog.at(0).name, "gpt-nonexistent"};
+  auto with = f.pipeline->WithPolicy(policy);
+  REQUIRE_FALSE(with.ok());
+  CHECK(with.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(with.status().message()).find("gpt-nonexistent") != std::string::npos);
+  PolicyConfig pair;
+  pair.kind = "threshold";
+  pair.strong = f.synthetic.catalog.at(0).name;
+  pair.weak = "nope";
+  CHECK(f.pipeline->WithPolicy(pair).status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(f.pipeline->policy().name() == "max_utility");
+}
+
+TEST_CASE("a model marked down is never chosen until marked up", "[pipeline][policy]") {
+  const Fitted& f = FittedOnce();
+  LivePipeline live(f.pipeline->WithPolicy(PolicyConfig{}).value());
+  const std::string prompt = SyntheticPrompt(0, 99);
+  Decision d;
+  REQUIRE(live.RouteText(prompt, &d).ok());
+  const std::string usual = d.chosen.model;
+  REQUIRE(live.SetAvailable(usual, false).ok());
+  REQUIRE(live.RouteText(prompt, &d).ok());
+  CHECK(d.chosen.model != usual);
+  bool listed = false;
+  for (const Exclusion& e : d.trace.excluded) listed |= e.model == usual && e.reason == "marked unavailable";
+  CHECK(listed);
+  REQUIRE(live.SetAvailable(usual, true).ok());
+  REQUIRE(live.RouteText(prompt, &d).ok());
+  CHECK(d.chosen.model == usual);
+  CHECK(live.SetAvailable("no-such-model", false).code() == absl::StatusCode::kNotFound);
+}
+
+TEST_CASE("request overrides reach the policy through RouteText", "[pipeline][policy]") {
+  const Fitted& f = FittedOnce();
+  const std::string prompt = SyntheticPrompt(1, 5);
+  Decision free_choice, cheap, narrowed;
+  REQUIRE(f.pipeline->RouteText(prompt, &free_choice).ok());
+  RequestOverrides frugal;
+  frugal.lambda = 1e9;
+  REQUIRE(f.pipeline->RouteText(prompt, &cheap, &frugal).ok());
+  // The cheapest model of the catalog wins at an enormous lambda.
+  double cheapest = 1e300;
+  for (const Candidate& c : cheap.ranked) cheapest = std::min(cheapest, c.expected_cost_usd);
+  CHECK(cheap.chosen.expected_cost_usd == cheapest);
+  RequestOverrides tenant;
+  for (int m = 0; m < f.pipeline->catalog().size(); ++m) {
+    if (f.pipeline->catalog().at(m).name != free_choice.chosen.model) {
+      tenant.allowed_models.push_back(f.pipeline->catalog().at(m).name);
+    }
+  }
+  REQUIRE(f.pipeline->RouteText(prompt, &narrowed, &tenant).ok());
+  CHECK(narrowed.chosen.model != free_choice.chosen.model);
+}
+
+TEST_CASE("budget pacing state survives a save and a load", "[pipeline][policy][file]") {
+  const Fitted& f = FittedOnce();
+  PolicyConfig budget;
+  budget.kind = "budget";
+  budget.target_cost_usd = 1e-5;
+  auto paced = f.pipeline->WithPolicy(budget);
+  REQUIRE(paced.ok());
+  Decision d;
+  for (int i = 0; i < 200; ++i) REQUIRE((*paced)->RouteText(SyntheticPrompt(i % 6, i), &d).ok());
+  const PacingState before =
+      dynamic_cast<const BudgetPacingPolicy&>((*paced)->policy()).state();
+  CHECK(before.requests == 200);
+  const std::string path = TempPath("budget");
+  REQUIRE((*paced)->Save(path).ok());
+  auto loaded = Pipeline::Load(path);
+  std::remove(path.c_str());
+  REQUIRE(loaded.ok());
+  const PacingState after =
+      dynamic_cast<const BudgetPacingPolicy&>((*loaded)->policy()).state();
+  CHECK(after.requests == before.requests);
+  CHECK(after.multiplier == before.multiplier);
+  CHECK(after.spend_usd == before.spend_usd);
+  CHECK((*loaded)->PolicyStateJson().find("\"requests\":200") != std::string::npos);
+}
+
+TEST_CASE("threshold calibration on a sample hits its share on that sample",
+          "[pipeline][policy]") {
+  const Fitted& f = FittedOnce();
+  PolicyConfig pair;
+  pair.kind = "threshold";
+  pair.strong = f.synthetic.catalog.at(f.synthetic.catalog.size() - 1).name;
+  pair.weak = f.synthetic.catalog.at(0).name;
+  auto fixed = f.pipeline->WithPolicy(pair);
+  REQUIRE(fixed.ok());
+  std::vector<std::vector<float>> vectors(300, std::vector<float>(f.pipeline->dim()));
+  std::vector<Query> sample(vectors.size());
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    REQUIRE(f.pipeline->Embed(SyntheticPrompt(static_cast<int>(i % 6), 500 + i),
+                              absl::MakeSpan(vectors[i])).ok());
+    sample[i].vector = vectors[i];
+  }
+  auto calibrated = (*fixed)->WithCalibratedThreshold(sample, 0.3);
+  REQUIRE(calibrated.ok());
+  Decision d;
+  for (const Query& q : sample) REQUIRE((*calibrated)->Route(q, &d).ok());
+  const auto& policy = dynamic_cast<const ThresholdPolicy&>((*calibrated)->policy());
+  CHECK(std::abs(policy.routing_share().share() - 0.3) < 0.03);
+  CHECK(f.pipeline->WithCalibratedThreshold(sample, 0.3).status().code() ==
+        absl::StatusCode::kFailedPrecondition);
+  CHECK((*fixed)->WithCalibratedThreshold(sample, 7.0).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace router

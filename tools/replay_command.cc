@@ -1,0 +1,423 @@
+// `router replay`: streams routing data through a fitted pipeline in seeded
+// random orders, as live traffic would arrive, revealing only the chosen
+// model's score and cost. Routers that learn online (LinUCB) learn from that
+// bandit feedback; a budget policy paces on the costs; a threshold policy's
+// realised strong share is counted. Reports cumulative quality and cost, the
+// second half of the stream, regret against the best fixed model and the
+// oracle (both in hindsight), and learning curves (replay.json, curve.svg).
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+
+#include "args.h"
+#include "cli.h"
+#include "data_input.h"
+#include "fmt/format.h"
+#include "line_plot.h"
+#include "nlohmann/json.hpp"
+#include "parallel.h"
+#include "progress.h"
+#include "router/budget_pacing_policy.h"
+#include "router/pipeline.h"
+#include "router/status.h"
+#include "router/text_featurizer.h"
+
+namespace router::cli {
+namespace {
+
+constexpr const char* kCommand = "replay";
+constexpr int64_t kCalibrationRows = 1000;
+constexpr int kCurvePoints = 60;
+
+const std::vector<FlagSpec>& Flags() {
+  static const std::vector<FlagSpec> flags = {
+      {"data", "", "FILE", "routing data, JSONL (required)"},
+      {"vectors", "", "FILE", "query vectors, .npy float32, one row per JSONL row; without it\n"
+                              "the built-in text featurizer embeds the prompts"},
+      {"config", "", "FILE", "pipeline config JSON: router, its options, policy, models"},
+      {"router", "", "KIND", "overrides the config's router: knn, cluster, mf, linucb"},
+      {"stream", "", "WHICH", "test (default): fit on the train split, stream the test split;\n"
+                              "all: stream every row through a router that learns online,\n"
+                              "fitted without labels (pure bandit feedback)"},
+      {"orders", "", "N", "seeded stream orders to run (default 5)"},
+      {"seed", "", "S", "seed of the first order; order i uses S + i (default 1)"},
+      {"strong-share", "", "F", "threshold policy: calibrate on up to 1000 training rows so\n"
+                                "that this share goes to the strong model, and hold it online"},
+      {"fixed-threshold", "", "", "threshold policy: keep the calibrated threshold (no online\n"
+                                  "share tracking)"},
+      {"no-cost-feedback", "", "", "budget policy: pace on the estimated costs only (by default\n"
+                                   "the realised cost of each call is reported back)"},
+      {"out", "", "DIR", "write DIR/replay.json and DIR/curve.svg"},
+      {"threads", "", "N", "threads for featurizing (default: all cores)"},
+      {"quiet", "q", "", "no progress on stderr"},
+  };
+  return flags;
+}
+
+std::string Help() {
+  return FormatHelp(
+      "router replay --data FILE [options]",
+      "Streams the data through a pipeline in seeded random orders, revealing only the chosen\n"
+      "model's score and cost, and reports cumulative quality and cost, the second half of the\n"
+      "stream, regret against the best fixed model and the oracle, and learning curves.",
+      Flags());
+}
+
+// Averages of a fixed choice of model per row over a stream (whole, second half).
+struct Baseline {
+  double quality = 0, cost = 0, half_quality = 0, half_cost = 0;
+};
+
+struct OrderResult {
+  uint64_t seed = 0;
+  double quality = 0, cost = 0, half_quality = 0, half_cost = 0;
+  Baseline fixed, oracle;
+  double regret_fixed = 0, regret_oracle = 0;  // summed over the whole stream
+  double half_regret_fixed = 0, half_regret_oracle = 0;
+  std::vector<std::pair<double, double>> quality_curve, cost_curve;  // (queries, cumulative mean)
+  std::vector<int64_t> half_picks;  // per model, in the second half
+  std::string policy_state;         // Pipeline::PolicyStateJson() at the end
+  double seconds = 0;
+};
+
+std::vector<int64_t> Shuffled(std::vector<int64_t> rows, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::shuffle(rows.begin(), rows.end(), rng);
+  return rows;
+}
+
+// Per row of `order`, the best score (ties: cheaper) as a model index.
+int OracleModel(const Dataset& data, int64_t row) {
+  int best = 0;
+  for (int m = 1; m < data.num_models(); ++m) {
+    const double s = data.score(row, m), b = data.score(row, best);
+    if (s > b || (s == b && data.cost(row, m) < data.cost(row, best))) best = m;
+  }
+  return best;
+}
+
+template <typename ModelOf>
+Baseline Averages(const Dataset& data, const std::vector<int64_t>& order, ModelOf model_of) {
+  Baseline b;
+  const size_t half = order.size() / 2;
+  for (size_t t = 0; t < order.size(); ++t) {
+    const int m = model_of(order[t]);
+    const double q = data.score(order[t], m), c = data.cost(order[t], m);
+    b.quality += q, b.cost += c;
+    if (t >= half) b.half_quality += q, b.half_cost += c;
+  }
+  const double n = static_cast<double>(order.size()), n_half = static_cast<double>(order.size() - half);
+  b.quality /= n, b.cost /= n, b.half_quality /= n_half, b.half_cost /= n_half;
+  return b;
+}
+
+// Streams `order` through `pipeline`; `data` holds the vectors.
+absl::StatusOr<OrderResult> RunOrder(const Pipeline& pipeline, const Dataset& data,
+                                     const std::vector<int64_t>& order, int best_fixed,
+                                     bool cost_feedback) {
+  OrderResult r;
+  const Stopwatch clock;
+  const int64_t n = static_cast<int64_t>(order.size()), half = n / 2;
+  const bool learns = pipeline.router().learns_online();
+  const auto* budget = dynamic_cast<const BudgetPacingPolicy*>(&pipeline.policy());
+  std::vector<int> column_of(pipeline.catalog().size());
+  for (int m = 0; m < pipeline.catalog().size(); ++m) {
+    column_of[m] = data.ModelColumn(pipeline.catalog().at(m).name);
+    if (column_of[m] < 0) {
+      return absl::InvalidArgumentError(fmt::format("model '{}' has no column in the data",
+                                                    pipeline.catalog().at(m).name));
+    }
+  }
+  r.half_picks.assign(data.num_models(), 0);
+  const int64_t curve_every = std::max<int64_t>(1, n / kCurvePoints);
+  double q_sum = 0, c_sum = 0;
+  Decision decision;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t row = order[t];
+    Query query;
+    query.vector = data.vector(row);
+    query.text = data.prompts[row];
+    ROUTER_RETURN_IF_ERROR(Annotate(pipeline.Route(query, &decision),
+                                    fmt::format("routing row '{}'", data.ids[row])));
+    const int column = column_of[decision.chosen.model_index];
+    const double score = data.score(row, column), cost = data.cost(row, column);
+    if (learns) {
+      Feedback feedback;
+      feedback.vector = query.vector;
+      feedback.model = decision.chosen.model;
+      feedback.score = score;
+      feedback.cost_usd = cost;
+      ROUTER_RETURN_IF_ERROR(pipeline.Observe(feedback));
+    }
+    if (budget != nullptr && cost_feedback) {
+      ROUTER_RETURN_IF_ERROR(budget->RecordCostCorrection(cost - decision.chosen.expected_cost_usd));
+    }
+    const double fixed = data.score(row, best_fixed);
+    const double oracle = data.score(row, OracleModel(data, row));
+    q_sum += score, c_sum += cost;
+    r.regret_fixed += fixed - score;
+    r.regret_oracle += oracle - score;
+    if (t >= half) {
+      r.half_quality += score, r.half_cost += cost;
+      r.half_regret_fixed += fixed - score;
+      r.half_regret_oracle += oracle - score;
+      ++r.half_picks[column];
+    }
+    if ((t + 1) % curve_every == 0 || t + 1 == n) {
+      r.quality_curve.emplace_back(t + 1, q_sum / (t + 1));
+      r.cost_curve.emplace_back(t + 1, c_sum / (t + 1));
+    }
+  }
+  r.quality = q_sum / n, r.cost = c_sum / n;
+  r.half_quality /= (n - half), r.half_cost /= (n - half);
+  r.policy_state = pipeline.PolicyStateJson();
+  r.seconds = clock.Seconds();
+  return r;
+}
+
+nlohmann::ordered_json BaselineJson(const Baseline& b) {
+  return {{"quality", b.quality}, {"cost_usd", b.cost}, {"second_half_quality", b.half_quality},
+          {"second_half_cost_usd", b.half_cost}};
+}
+
+std::string CurveSvg(const std::vector<OrderResult>& results, bool quality, const std::string& title,
+                     double fixed, double oracle) {
+  LineChart chart;
+  chart.title = title;
+  chart.x_label = "queries streamed";
+  chart.y_label = quality ? "cumulative mean quality" : "cumulative mean cost (USD)";
+  for (const OrderResult& r : results) {
+    chart.series.push_back({fmt::format("order seed {}", r.seed),
+                            quality ? r.quality_curve : r.cost_curve, "", 1.5, 0.8});
+  }
+  chart.references.push_back({"best fixed model", fixed});
+  if (quality) chart.references.push_back({"oracle", oracle});
+  return RenderLineChart(chart);
+}
+
+}  // namespace
+
+int RunReplay(int argc, char** argv) {
+  auto parsed = Args::Parse(argc, argv, Flags());
+  if (!parsed.ok()) return Fail(kCommand, kExitUsage, parsed.status());
+  const Args& args = *parsed;
+  if (args.help()) {
+    std::fputs(Help().c_str(), stdout);
+    return kExitOk;
+  }
+  if (!args.positional().empty()) {
+    return Fail(kCommand, kExitUsage, fmt::format("unexpected argument '{}'", args.positional()[0]));
+  }
+  if (!args.Has("data")) return Fail(kCommand, kExitUsage, "--data FILE is required");
+  auto orders = args.GetInt("orders", 5);
+  auto seed = args.GetInt("seed", 1);
+  auto threads = args.GetInt("threads", DefaultThreads());
+  auto share = args.GetDouble("strong-share", -1.0);
+  for (const absl::Status& s : {orders.status(), seed.status(), threads.status(), share.status()}) {
+    if (!s.ok()) return Fail(kCommand, kExitUsage, s);
+  }
+  if (*orders < 1 || *seed < 0 || *threads < 1) {
+    return Fail(kCommand, kExitUsage, "--orders and --threads must be >= 1, --seed >= 0");
+  }
+  if (args.Has("strong-share") && !(*share >= 0.0 && *share <= 1.0)) {
+    return Fail(kCommand, kExitUsage, "--strong-share must lie in [0, 1]");
+  }
+  const std::string stream = args.Get("stream", "test");
+  if (stream != "test" && stream != "all") {
+    return Fail(kCommand, kExitUsage, fmt::format("--stream must be test or all, got '{}'", stream));
+  }
+  const bool quiet = args.Has("quiet");
+
+  auto config = LoadConfig(args.Get("config"));
+  if (!config.ok()) return Fail(kCommand, kExitInput, config.status());
+  if (args.Has("router")) {
+    if (!IsKnownRouterKind(args.Get("router"))) {
+      return Fail(kCommand, kExitUsage, fmt::format("unknown router '{}' (known: {})",
+                                                    args.Get("router"), kKnownRouterKinds));
+    }
+    config->router = args.Get("router");
+  }
+  if (args.Has("strong-share") && config->policy.kind != "threshold") {
+    return Fail(kCommand, kExitUsage, "--strong-share needs a config whose policy is \"threshold\"");
+  }
+  if (args.Has("strong-share")) {
+    config->policy.strong_share = args.Has("fixed-threshold") ? -1.0 : *share;
+  }
+  auto input = LoadInput(args.Get("data"), args.Get("vectors"));
+  if (!input.ok()) return Fail(kCommand, InputOrInternal(input.status()), input.status());
+  Dataset& data = input->data;
+
+  // Which rows fit the pipeline, and which are streamed.
+  std::vector<int64_t> fit_rows, stream_rows;
+  if (stream == "all") {
+    auto probe = MakeRouter(*config);
+    if (!probe.ok()) return Fail(kCommand, kExitUsage, probe.status());
+    if (!(*probe)->learns_online()) {
+      return Fail(kCommand, kExitUsage,
+                  fmt::format("--stream all needs a router that learns online (linucb); '{}' "
+                              "does not", config->router));
+    }
+    // The router sees the vectors only: its warm start would use labels.
+    config->linucb.warm_start = false;
+    fit_rows.resize(data.rows());
+    std::iota(fit_rows.begin(), fit_rows.end(), 0);
+    stream_rows = fit_rows;
+  } else {
+    auto rows = SplitTrainEval(&*input, Split::kTest, /*drop_eval_prompts_in_train=*/true);
+    if (!rows.ok()) return Fail(kCommand, kExitInput, rows.status());
+    fit_rows = rows->train;
+    stream_rows = rows->eval;
+  }
+  if (absl::Status s = RequireCompleteRows(*input, stream_rows); !s.ok()) {
+    return Fail(kCommand, kExitInput, s);
+  }
+
+  // Embed once; the featurizer learns from the fitting rows' prompts only.
+  PipelineConfig base = *config;
+  if (base.embedder == "builtin" || (base.embedder == "auto" && !data.has_vectors())) {
+    TextFeaturizer featurizer(base.featurizer);
+    std::vector<std::string> prompts;
+    for (int64_t r : fit_rows) prompts.push_back(data.prompts[r]);
+    if (absl::Status s = featurizer.Fit(prompts); !s.ok()) {
+      return Fail(kCommand, InputOrInternal(s), Annotate(s, "fitting the text featurizer"));
+    }
+    if (absl::Status s = EmbedAll(featurizer, "all rows", *threads, quiet, &data); !s.ok()) {
+      return Fail(kCommand, InputOrInternal(s), s);
+    }
+    base.embedder = "none";
+  }
+  const Dataset train = data.Subset(fit_rows);
+
+  // Hindsight baselines over the streamed rows.
+  int best_fixed = 0;
+  {
+    std::vector<double> mean(data.num_models(), 0.0);
+    for (int64_t r : stream_rows) {
+      for (int m = 0; m < data.num_models(); ++m) mean[m] += data.score(r, m);
+    }
+    best_fixed = static_cast<int>(std::max_element(mean.begin(), mean.end()) - mean.begin());
+  }
+
+  std::vector<OrderResult> results;
+  for (int i = 0; i < *orders; ++i) {
+    const uint64_t order_seed = static_cast<uint64_t>(*seed) + i;
+    absl::StatusOr<std::unique_ptr<Pipeline>> pipeline;
+    {
+      Progress progress(fmt::format("[{}/{}] fitting {}", i + 1, *orders, base.router), 0, !quiet);
+      PipelineConfig cfg = base;
+      cfg.linucb.seed = order_seed;
+      pipeline = Pipeline::Fit(train, cfg);
+    }
+    if (!pipeline.ok()) return Fail(kCommand, InputOrInternal(pipeline.status()), pipeline.status());
+    if (args.Has("strong-share")) {
+      std::vector<Query> sample;
+      const int64_t stride = (train.rows() + kCalibrationRows - 1) / kCalibrationRows;
+      for (int64_t r = 0; r < train.rows(); r += stride) {
+        sample.push_back(Query{.vector = train.vector(r), .text = train.prompts[r]});
+      }
+      pipeline = (*pipeline)->WithCalibratedThreshold(sample, *share);
+      if (!pipeline.ok()) return Fail(kCommand, kExitInput, pipeline.status());
+    }
+    const std::vector<int64_t> order = Shuffled(stream_rows, order_seed);
+    Progress progress(fmt::format("[{}/{}] streaming {} rows", i + 1, *orders, order.size()), 0,
+                      !quiet);
+    auto result = RunOrder(**pipeline, data, order, best_fixed, !args.Has("no-cost-feedback"));
+    if (!result.ok()) return Fail(kCommand, kExitInternal, result.status());
+    result->seed = order_seed;
+    result->fixed = Averages(data, order, [&](int64_t) { return best_fixed; });
+    result->oracle = Averages(data, order, [&](int64_t row) { return OracleModel(data, row); });
+    results.push_back(*std::move(result));
+  }
+
+  // Report.
+  std::printf("router replay: %s, %s rows streamed (%s), router %s, policy %s, %d orders\n",
+              input->path.c_str(), fmt::format("{}", stream_rows.size()).c_str(),
+              stream == "all" ? "every row; bandit feedback only" : "test split; fitted on train",
+              base.router.c_str(), base.policy.kind.c_str(), *orders);
+  std::printf("best fixed model in hindsight: %s\n\n", data.model_names[best_fixed].c_str());
+  std::printf("%-6s %9s %11s | %9s %11s | %9s %11s | %8s %8s | %s\n", "seed", "quality",
+              "cost", "2nd-half q", "2nd-half c", "fixed q", "fixed c", "regret/q", "vs oracle",
+              "2nd half above fixed, cheaper");
+  int wins = 0;
+  double margin_sum = 0, margin_min = 1e300;
+  for (const OrderResult& r : results) {
+    const bool win = r.half_quality > r.fixed.half_quality && r.half_cost < r.fixed.half_cost;
+    wins += win;
+    const double margin = r.half_quality - r.fixed.half_quality;
+    margin_sum += margin, margin_min = std::min(margin_min, margin);
+    std::printf("%-6llu %9.4f %11.4g | %9.4f %11.4g | %9.4f %11.4g | %8.4f %8.4f | %s (%+.4f)\n",
+                static_cast<unsigned long long>(r.seed), r.quality, r.cost, r.half_quality,
+                r.half_cost, r.fixed.half_quality, r.fixed.half_cost,
+                r.regret_fixed / static_cast<double>(stream_rows.size()),
+                r.regret_oracle / static_cast<double>(stream_rows.size()), win ? "yes" : "no",
+                margin);
+  }
+  std::printf("\nsecond half above the best fixed model at lower cost: %d of %d orders; "
+              "quality margin mean %+.4f, worst %+.4f\n", wins, *orders,
+              margin_sum / *orders, margin_min);
+  std::printf("oracle: quality %.4f at %.4g per query\n", results[0].oracle.quality,
+              results[0].oracle.cost);
+  std::printf("policy state at the end of the last order: %s\n", results.back().policy_state.c_str());
+
+  if (args.Has("out")) {
+    const std::filesystem::path dir = args.Get("out");
+    std::error_code error;
+    std::filesystem::create_directories(dir, error);
+    if (error) {
+      return Fail(kCommand, kExitInput, fmt::format("{}: cannot create: {}", dir.string(), error.message()));
+    }
+    nlohmann::ordered_json json;
+    std::string command_line = "router";
+    for (int i = 0; i < argc; ++i) command_line += std::string(" ") + argv[i];
+    json["command"] = command_line;
+    json["data"] = input->path;
+    json["data_fingerprint"] = Fingerprint(data);
+    json["config"] = nlohmann::ordered_json::parse(PipelineConfigToJson(base));
+    json["stream"] = stream;
+    json["streamed_rows"] = stream_rows.size();
+    json["best_fixed_model"] = data.model_names[best_fixed];
+    json["orders_above_fixed_at_lower_cost"] = wins;
+    nlohmann::ordered_json runs = nlohmann::ordered_json::array();
+    for (const OrderResult& r : results) {
+      nlohmann::ordered_json picks;
+      for (int m = 0; m < data.num_models(); ++m) picks[data.model_names[m]] = r.half_picks[m];
+      runs.push_back({{"seed", r.seed},
+                      {"quality", r.quality},
+                      {"cost_usd", r.cost},
+                      {"second_half_quality", r.half_quality},
+                      {"second_half_cost_usd", r.half_cost},
+                      {"best_fixed", BaselineJson(r.fixed)},
+                      {"oracle", BaselineJson(r.oracle)},
+                      {"regret_vs_best_fixed", r.regret_fixed},
+                      {"regret_vs_oracle", r.regret_oracle},
+                      {"second_half_regret_vs_best_fixed", r.half_regret_fixed},
+                      {"second_half_regret_vs_oracle", r.half_regret_oracle},
+                      {"second_half_picks", picks},
+                      {"policy_state", nlohmann::ordered_json::parse(r.policy_state)},
+                      {"quality_curve", r.quality_curve},
+                      {"cost_curve", r.cost_curve},
+                      {"seconds", r.seconds}});
+    }
+    json["orders"] = std::move(runs);
+    const std::string title = fmt::format("{}: {} {} replay, {} rows",
+                                          std::filesystem::path(input->path).filename().string(),
+                                          base.router, base.policy.kind, stream_rows.size());
+    const double fixed_q = results[0].fixed.quality, fixed_c = results[0].fixed.cost;
+    for (auto [name, text] :
+         {std::pair{"replay.json", json.dump(2) + "\n"},
+          std::pair{"curve.svg", CurveSvg(results, true, title, fixed_q, results[0].oracle.quality)},
+          std::pair{"cost.svg", CurveSvg(results, false, title, fixed_c, 0)}}) {
+      std::ofstream out(dir / name, std::ios::binary);
+      out << text;
+      out.close();
+      if (!out) return Fail(kCommand, kExitInput, fmt::format("{}: cannot write", (dir / name).string()));
+    }
+    if (!quiet) std::fprintf(stderr, "wrote replay.json, curve.svg and cost.svg in %s\n", dir.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace router::cli
