@@ -78,6 +78,7 @@ struct OrderResult {
   double regret_fixed = 0, regret_oracle = 0;  // summed over the whole stream
   double half_regret_fixed = 0, half_regret_oracle = 0;
   std::vector<std::pair<double, double>> quality_curve, cost_curve;  // (queries, cumulative mean)
+  std::vector<std::pair<double, double>> share_curve;  // threshold policy: cumulative strong share
   std::vector<int64_t> half_picks;  // per model, in the second half
   std::string policy_state;         // Pipeline::PolicyStateJson() at the end
   double seconds = 0;
@@ -123,6 +124,9 @@ absl::StatusOr<OrderResult> RunOrder(const Pipeline& pipeline, const Dataset& da
   const int64_t n = static_cast<int64_t>(order.size()), half = n / 2;
   const bool learns = pipeline.router().learns_online();
   const auto* budget = dynamic_cast<const BudgetPacingPolicy*>(&pipeline.policy());
+  const bool pair = pipeline.policy().name() == "threshold";
+  const std::string& strong = pipeline.config().policy.strong;
+  int64_t strong_count = 0;
   std::vector<int> column_of(pipeline.catalog().size());
   for (int m = 0; m < pipeline.catalog().size(); ++m) {
     column_of[m] = data.ModelColumn(pipeline.catalog().at(m).name);
@@ -158,6 +162,7 @@ absl::StatusOr<OrderResult> RunOrder(const Pipeline& pipeline, const Dataset& da
     const double fixed = data.score(row, best_fixed);
     const double oracle = data.score(row, OracleModel(data, row));
     q_sum += score, c_sum += cost;
+    strong_count += decision.chosen.model == strong;
     r.regret_fixed += fixed - score;
     r.regret_oracle += oracle - score;
     if (t >= half) {
@@ -169,6 +174,7 @@ absl::StatusOr<OrderResult> RunOrder(const Pipeline& pipeline, const Dataset& da
     if ((t + 1) % curve_every == 0 || t + 1 == n) {
       r.quality_curve.emplace_back(t + 1, q_sum / (t + 1));
       r.cost_curve.emplace_back(t + 1, c_sum / (t + 1));
+      if (pair) r.share_curve.emplace_back(t + 1, static_cast<double>(strong_count) / (t + 1));
     }
   }
   r.quality = q_sum / n, r.cost = c_sum / n;
@@ -183,18 +189,23 @@ nlohmann::ordered_json BaselineJson(const Baseline& b) {
           {"second_half_cost_usd", b.half_cost}};
 }
 
-std::string CurveSvg(const std::vector<OrderResult>& results, bool quality, const std::string& title,
-                     double fixed, double oracle) {
+enum class Curve { kQuality, kCost, kShare };
+
+std::string CurveSvg(const std::vector<OrderResult>& results, Curve curve, const std::string& title,
+                     std::vector<ReferenceLine> references) {
   LineChart chart;
   chart.title = title;
   chart.x_label = "queries streamed";
-  chart.y_label = quality ? "cumulative mean quality" : "cumulative mean cost (USD)";
+  chart.y_label = curve == Curve::kQuality ? "cumulative mean quality"
+                  : curve == Curve::kCost  ? "cumulative mean cost (USD)"
+                                           : "cumulative share of strong-model decisions";
   for (const OrderResult& r : results) {
-    chart.series.push_back({fmt::format("order seed {}", r.seed),
-                            quality ? r.quality_curve : r.cost_curve, "", 1.5, 0.8});
+    const auto& xy = curve == Curve::kQuality ? r.quality_curve
+                     : curve == Curve::kCost  ? r.cost_curve
+                                              : r.share_curve;
+    chart.series.push_back({fmt::format("order seed {}", r.seed), xy, "", 1.5, 0.8});
   }
-  chart.references.push_back({"best fixed model", fixed});
-  if (quality) chart.references.push_back({"oracle", oracle});
+  chart.references = std::move(references);
   return RenderLineChart(chart);
 }
 
@@ -399,23 +410,33 @@ int RunReplay(int argc, char** argv) {
                       {"policy_state", nlohmann::ordered_json::parse(r.policy_state)},
                       {"quality_curve", r.quality_curve},
                       {"cost_curve", r.cost_curve},
+                      {"share_curve", r.share_curve},
                       {"seconds", r.seconds}});
     }
     json["orders"] = std::move(runs);
     const std::string title = fmt::format("{}: {} {} replay, {} rows",
                                           std::filesystem::path(input->path).filename().string(),
                                           base.router, base.policy.kind, stream_rows.size());
-    const double fixed_q = results[0].fixed.quality, fixed_c = results[0].fixed.cost;
-    for (auto [name, text] :
-         {std::pair{"replay.json", json.dump(2) + "\n"},
-          std::pair{"curve.svg", CurveSvg(results, true, title, fixed_q, results[0].oracle.quality)},
-          std::pair{"cost.svg", CurveSvg(results, false, title, fixed_c, 0)}}) {
+    const OrderResult& first = results[0];
+    std::vector<std::pair<std::string, std::string>> files = {
+        {"replay.json", json.dump(2) + "\n"},
+        {"curve.svg", CurveSvg(results, Curve::kQuality, title,
+                               {{"best fixed model", first.fixed.quality},
+                                {"oracle", first.oracle.quality}})}};
+    std::vector<ReferenceLine> cost_lines = {{"best fixed model", first.fixed.cost}};
+    if (base.policy.kind == "budget") cost_lines.push_back({"target", base.policy.target_cost_usd});
+    files.emplace_back("cost.svg", CurveSvg(results, Curve::kCost, title, cost_lines));
+    if (base.policy.kind == "threshold" && args.Has("strong-share")) {
+      files.emplace_back("share.svg",
+                         CurveSvg(results, Curve::kShare, title, {{"target", *share}}));
+    }
+    for (const auto& [name, text] : files) {
       std::ofstream out(dir / name, std::ios::binary);
       out << text;
       out.close();
       if (!out) return Fail(kCommand, kExitInput, fmt::format("{}: cannot write", (dir / name).string()));
     }
-    if (!quiet) std::fprintf(stderr, "wrote replay.json, curve.svg and cost.svg in %s\n", dir.c_str());
+    if (!quiet) std::fprintf(stderr, "wrote replay.json and the curves (*.svg) in %s\n", dir.c_str());
   }
   return kExitOk;
 }
