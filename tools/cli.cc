@@ -1,8 +1,10 @@
 #include "cli.h"
 
 #include <cstdio>
+#include <fstream>
 #include <string>
 
+#include "fmt/format.h"
 #include "router/status.h"
 
 namespace router::cli {
@@ -21,6 +23,30 @@ int Fail(std::string_view command, ExitCode code, std::string_view message) {
 
 int Fail(std::string_view command, ExitCode code, const absl::Status& status) {
   return Fail(command, code, StdView(status.message()));
+}
+
+std::string CommandLine(int argc, char** argv) {
+  std::string line = "router";
+  for (int i = 0; i < argc; ++i) line += std::string(" ") + argv[i];
+  return line;
+}
+
+absl::Status MakeOutputDir(const std::filesystem::path& dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    return absl::PermissionDeniedError(
+        fmt::format("{}: cannot create: {}", dir.string(), error.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteTextFile(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) return absl::PermissionDeniedError(fmt::format("{}: cannot write", path.string()));
+  return absl::OkStatus();
 }
 
 bool IsKnownRouterKind(std::string_view kind) {

@@ -4,6 +4,7 @@
 #ifndef ROUTER_TOOLS_CLI_H_
 #define ROUTER_TOOLS_CLI_H_
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,13 @@ ExitCode InputOrInternal(const absl::Status& status);
 // linucb); whether this build can fit one is Pipeline::Fit's to say.
 bool IsKnownRouterKind(std::string_view kind);
 inline constexpr const char* kKnownRouterKinds = "knn, cluster, mf, linucb";
+
+// "router <command> <flags...>" as typed, for the reports commands write.
+std::string CommandLine(int argc, char** argv);
+// Creates the output directory `dir` and its parents; an error names it.
+absl::Status MakeOutputDir(const std::filesystem::path& dir);
+// Writes `text` to `path`, replacing it; an error names the file.
+absl::Status WriteTextFile(const std::filesystem::path& path, const std::string& text);
 
 // Commands: argv[0] is the command name ("eval"), flags follow.
 int RunEval(int argc, char** argv);

@@ -79,14 +79,6 @@ absl::StatusOr<std::vector<Estimates>> EstimateAll(const Router& router, const D
   return estimates;
 }
 
-absl::Status WriteFile(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) return absl::PermissionDeniedError(fmt::format("{}: cannot write", path.string()));
-  return absl::OkStatus();
-}
-
 CostQualityPlot MakePlot(const EvalReport& report, const std::string& title) {
   CostQualityPlot plot;
   plot.title = title;
@@ -259,15 +251,9 @@ int RunEval(int argc, char** argv) {
   const double total_seconds = total_clock.Seconds();
   if (args.Has("out")) {
     const std::filesystem::path dir = args.Get("out");
-    std::error_code error;
-    std::filesystem::create_directories(dir, error);
-    if (error) {
-      return Fail(kCommand, kExitInput, fmt::format("{}: cannot create: {}", dir.string(), error.message()));
-    }
+    if (absl::Status s = MakeOutputDir(dir); !s.ok()) return Fail(kCommand, kExitInput, s);
     nlohmann::ordered_json header;
-    std::string command_line = "router";
-    for (int i = 0; i < argc; ++i) command_line += std::string(" ") + argv[i];
-    header["command"] = command_line;
+    header["command"] = CommandLine(argc, argv);
     header["data"] = input->path;
     header["data_fingerprint"] = Fingerprint(input->data);
     header["vectors"] = args.Get("vectors");
@@ -291,7 +277,7 @@ int RunEval(int argc, char** argv) {
                                           args.Get("split", "test"), test.rows());
     for (auto [name, text] : {std::pair{"report.json", ReportJson(*report, header.dump())},
                               std::pair{"plot.svg", RenderSvg(MakePlot(*report, title))}}) {
-      if (absl::Status s = WriteFile(dir / name, text); !s.ok()) {
+      if (absl::Status s = WriteTextFile(dir / name, text); !s.ok()) {
         return Fail(kCommand, kExitInput, s);
       }
     }

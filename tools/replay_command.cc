@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <random>
 
@@ -375,15 +374,9 @@ int RunReplay(int argc, char** argv) {
 
   if (args.Has("out")) {
     const std::filesystem::path dir = args.Get("out");
-    std::error_code error;
-    std::filesystem::create_directories(dir, error);
-    if (error) {
-      return Fail(kCommand, kExitInput, fmt::format("{}: cannot create: {}", dir.string(), error.message()));
-    }
+    if (absl::Status s = MakeOutputDir(dir); !s.ok()) return Fail(kCommand, kExitInput, s);
     nlohmann::ordered_json json;
-    std::string command_line = "router";
-    for (int i = 0; i < argc; ++i) command_line += std::string(" ") + argv[i];
-    json["command"] = command_line;
+    json["command"] = CommandLine(argc, argv);
     json["data"] = input->path;
     json["data_fingerprint"] = Fingerprint(data);
     json["config"] = nlohmann::ordered_json::parse(PipelineConfigToJson(base));
@@ -431,10 +424,9 @@ int RunReplay(int argc, char** argv) {
                          CurveSvg(results, Curve::kShare, title, {{"target", *share}}));
     }
     for (const auto& [name, text] : files) {
-      std::ofstream out(dir / name, std::ios::binary);
-      out << text;
-      out.close();
-      if (!out) return Fail(kCommand, kExitInput, fmt::format("{}: cannot write", (dir / name).string()));
+      if (absl::Status s = WriteTextFile(dir / name, text); !s.ok()) {
+        return Fail(kCommand, kExitInput, s);
+      }
     }
     if (!quiet) std::fprintf(stderr, "wrote replay.json and the curves (*.svg) in %s\n", dir.c_str());
   }
