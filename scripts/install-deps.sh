@@ -10,7 +10,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   clang libclang-rt-14-dev
   # core dependencies
-  libfaiss-dev libopenblas-dev libeigen3-dev libabsl-dev libfmt-dev nlohmann-json3-dev
+  libfaiss-dev libopenblas-dev libeigen3-dev libabsl-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
   # tests and benchmarks
   catch2 libbenchmark-dev
   # evaluation scripts and the Python binding

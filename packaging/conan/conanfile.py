@@ -48,6 +48,7 @@ class LibrouterConan(ConanFile):
         self.requires("eigen/3.4.0")
         self.requires("fmt/10.2.1")
         self.requires("nlohmann_json/3.11.3")
+        self.requires("zlib/1.3.1")
 
     def validate(self):
         check_min_cppstd(self, 20)
@@ -82,7 +83,7 @@ class LibrouterConan(ConanFile):
         cpp = self.cpp_info.components["router"]
         cpp.libs = ["router"]
         cpp.requires = ["abseil::abseil", "faiss::faiss", "eigen::eigen", "fmt::fmt",
-                        "nlohmann_json::nlohmann_json"]
+                        "nlohmann_json::nlohmann_json", "zlib::zlib"]
         c = self.cpp_info.components["router_c"]
         c.libs = ["router_c"]
         c.set_property("pkg_config_name", "router_c")

@@ -108,6 +108,24 @@ class ByteReader {
     return true;
   }
 
+  // The raw bytes of `count` stored elements of T (checked as GetArrayInto
+  // checks them), for a caller that copies them once into storage of its own
+  // (e.g. a std::vector<uint8_t> assigned from the range, which skips the
+  // zero-filling a resize would do).
+  template <typename T>
+  bool GetArrayBytes(uint64_t count, std::string_view field, std::string_view* out) {
+    static_assert(std::is_arithmetic_v<T>);
+    uint64_t stored = 0;
+    if (!Get(&stored, field)) return false;
+    if (stored != count) return Fail(field, "unexpected length");
+    if (count > (bytes_.size() - pos_) / sizeof(T)) {
+      return Fail(field, "length exceeds the remaining bytes");
+    }
+    *out = bytes_.substr(pos_, count * sizeof(T));
+    pos_ += count * sizeof(T);
+    return true;
+  }
+
   // Records a validation failure found by the caller; returns false.
   bool Fail(std::string_view field, std::string_view problem);
 

@@ -4,13 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include "fmt/format.h"
 #include "internal/byte_stream.h"
+#include "zlib.h"
 
 namespace router::internal {
 namespace {
@@ -19,27 +19,6 @@ namespace {
 constexpr size_t kHeaderBytes = sizeof(kFileMagic) + 3 * sizeof(uint32_t);
 // name, offset, size, CRC, reserved.
 constexpr size_t kEntryBytes = kSectionNameBytes + 2 * sizeof(uint64_t) + 2 * sizeof(uint32_t);
-
-// Slicing-by-8 tables: table[0] is the classic byte-at-a-time table;
-// table[k][b] advances the CRC of byte b by k more zero bytes, so eight bytes
-// are folded per step (about 5x the speed of the byte loop; files can be
-// hundreds of megabytes).
-using CrcTables = std::array<std::array<uint32_t, 256>, 8>;
-
-CrcTables MakeCrcTables() {
-  CrcTables table{};
-  for (uint32_t i = 0; i < 256; ++i) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    table[0][i] = c;
-  }
-  for (uint32_t i = 0; i < 256; ++i) {
-    for (int k = 1; k < 8; ++k) {
-      table[k][i] = (table[k - 1][i] >> 8) ^ table[0][table[k - 1][i] & 0xFF];
-    }
-  }
-  return table;
-}
 
 absl::Status Errno(std::string_view action, const std::string& path) {
   const int error = errno;
@@ -57,21 +36,10 @@ std::string DirectoryOf(const std::string& path) {
 }  // namespace
 
 uint32_t Crc32(std::string_view bytes) {
-  static const CrcTables table = MakeCrcTables();
-  uint32_t c = 0xFFFFFFFFu;
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  size_t n = bytes.size();
-  for (; n >= 8; p += 8, n -= 8) {
-    uint32_t low, high;
-    std::memcpy(&low, p, 4);
-    std::memcpy(&high, p + 4, 4);
-    low ^= c;
-    c = table[7][low & 0xFF] ^ table[6][(low >> 8) & 0xFF] ^ table[5][(low >> 16) & 0xFF] ^
-        table[4][low >> 24] ^ table[3][high & 0xFF] ^ table[2][(high >> 8) & 0xFF] ^
-        table[1][(high >> 16) & 0xFF] ^ table[0][high >> 24];
-  }
-  for (; n > 0; ++p, --n) c = table[0][(c ^ *p) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
+  // zlib's CRC-32 is the same function (IEEE 802.3, reflected) and about
+  // 2.5x faster than a portable slicing-by-8 loop; files run to gigabytes.
+  return static_cast<uint32_t>(
+      crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
 }
 
 absl::StatusOr<std::string> EncodeSections(const std::vector<Section>& sections) {
