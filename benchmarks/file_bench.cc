@@ -33,9 +33,13 @@ struct Saved {
   std::string path;
 };
 
-const Saved& SavedRouter(int64_t rows) {
+std::map<int64_t, Saved*>& SavedRouters() {
   static std::map<int64_t, Saved*> cache;
-  Saved*& saved = cache[rows];
+  return cache;
+}
+
+const Saved& SavedRouter(int64_t rows) {
+  Saved*& saved = SavedRouters()[rows];
   if (saved != nullptr) return *saved;
   saved = new Saved;
   router::Dataset data;
@@ -110,4 +114,12 @@ BENCHMARK(BM_Load)->ArgName("rows")->Arg(10000)->Arg(100000)->Unit(benchmark::kM
 
 }  // namespace
 
-BENCHMARK_MAIN();
+// BENCHMARK_MAIN, plus removing the saved files (hundreds of megabytes each).
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  for (const auto& [rows, saved] : SavedRouters()) std::remove(saved->path.c_str());
+  return 0;
+}
