@@ -279,23 +279,71 @@ class Router:
                                       vector.size))
         return vector
 
-    def route(self, query, input_tokens: int = 0) -> Decision:
+    def route(self, query, input_tokens: int = 0, *, lam=None, tau=None,
+              allowed_models=None) -> Decision:
         """Routes a prompt (str) or a query vector (1-D, router.dim floats).
 
         input_tokens is the prompt's length in tokens for vectors (0 =
-        unknown); text is measured by the library.
+        unknown); text is measured by the library. lam, tau and
+        allowed_models, when given, are this request's own policy parameters
+        (docs/policies.md, "Per-request overrides").
         """
+        options = None
+        if lam is not None or tau is not None or allowed_models:
+            options = _lib.router_route_options_t()
+            options.struct_size = ctypes.sizeof(_lib.router_route_options_t)
+            if lam is not None:
+                options.flags |= _lib.ROUTER_OVERRIDE_LAMBDA
+                options.lambda_ = float(lam)
+            if tau is not None:
+                options.flags |= _lib.ROUTER_OVERRIDE_TAU
+                options.tau = float(tau)
+            if allowed_models:
+                names = (c_char_p * len(allowed_models))(
+                    *[_c_string(name) for name in allowed_models])
+                options.allowed_models = ctypes.cast(names, ctypes.POINTER(c_char_p))
+                options.allowed_model_count = len(allowed_models)
+        options_p = byref(options) if options is not None else None
         handle = _lib.decision_p()
         if isinstance(query, str):
-            _check(_lib.router_route_text(self._handle, _c_string(query), byref(handle)))
+            _check(_lib.router_route_text_with(self._handle, _c_string(query), options_p,
+                                               byref(handle)))
         else:
             vector = np.ascontiguousarray(query, dtype=np.float32)
             if vector.ndim != 1:
                 raise ValueError("a query vector must be 1-D, got shape %s" % (vector.shape,))
-            _check(_lib.router_route_vector(self._handle,
-                                            vector.ctypes.data_as(ctypes.POINTER(c_float)),
-                                            vector.size, input_tokens, byref(handle)))
+            _check(_lib.router_route_vector_with(self._handle,
+                                                 vector.ctypes.data_as(ctypes.POINTER(c_float)),
+                                                 vector.size, input_tokens, options_p,
+                                                 byref(handle)))
         return _copy_decision(handle)
+
+    def set_model_available(self, model: str, available: bool):
+        """Marks a model down (every policy skips it) or up again."""
+        _check(_lib.router_set_model_available(self._handle, _c_string(model),
+                                               1 if available else 0))
+
+    def set_policy(self, policy):
+        """Replaces the policy: a dict or JSON text of the config's "policy" object."""
+        text = policy if isinstance(policy, str) else json.dumps(policy)
+        _check(_lib.router_set_policy(self._handle, _c_string(text)))
+
+    def calibrate_threshold(self, vectors, strong_share: float) -> float:
+        """Sets a threshold policy's threshold so that strong_share of the rows
+        of `vectors` (2-D, router.dim columns) go to the strong model; returns it."""
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        if matrix.ndim != 2:
+            raise ValueError("vectors must be 2-D, got shape %s" % (matrix.shape,))
+        threshold = c_double()
+        _check(_lib.router_calibrate_threshold(self._handle,
+                                               matrix.ctypes.data_as(ctypes.POINTER(c_float)),
+                                               matrix.shape[0], matrix.shape[1], strong_share,
+                                               byref(threshold)))
+        return threshold.value
+
+    def policy_state(self) -> dict:
+        """The policy's live state (kind, parameters, budget spend, strong share)."""
+        return json.loads(_read_text(_lib.router_policy_state_json, self._handle))
 
     def route_batch(self, vectors, input_tokens=None) -> BatchResult:
         """Routes each row of a 2-D array of query vectors in one C call.

@@ -50,6 +50,19 @@ class router_decision_t(ctypes.Structure):
     """Opaque: struct router_decision_s."""
 
 
+class router_route_options_t(ctypes.Structure):
+    """router_route_options_t: per-request policy parameters (size-prefixed)."""
+    _fields_ = [("struct_size", ctypes.c_uint32),
+                ("flags", ctypes.c_uint32),
+                ("lambda_", ctypes.c_double),
+                ("tau", ctypes.c_double),
+                ("allowed_models", POINTER(c_char_p)),
+                ("allowed_model_count", c_size_t)]
+
+
+ROUTER_OVERRIDE_LAMBDA = 1
+ROUTER_OVERRIDE_TAU = 2
+
 router_status_t = c_int32
 router_p = POINTER(router_t)
 decision_p = POINTER(router_decision_t)
@@ -107,6 +120,22 @@ router_remove_model = _bind("router_remove_model", router_status_t, router_p, c_
 #                                        double input_usd_per_mtok, double output_usd_per_mtok);
 router_set_model_price = _bind("router_set_model_price", router_status_t,
                                router_p, c_char_p, c_double, c_double)
+# router_status_t router_set_model_available(router_t* router, const char* model,
+#                                            int32_t available);
+router_set_model_available = _bind("router_set_model_available", router_status_t,
+                                   router_p, c_char_p, c_int32)
+# router_status_t router_set_policy(router_t* router, const char* policy_json);
+router_set_policy = _bind("router_set_policy", router_status_t, router_p, c_char_p)
+# router_status_t router_calibrate_threshold(router_t* router, const float* vectors,
+#                                            size_t count, size_t dim, double strong_share,
+#                                            double* out_threshold);
+router_calibrate_threshold = _bind("router_calibrate_threshold", router_status_t,
+                                   router_p, POINTER(c_float), c_size_t, c_size_t, c_double,
+                                   POINTER(c_double))
+# router_status_t router_policy_state_json(const router_t* router, char* buf,
+#                                          size_t capacity, size_t* out_needed);
+router_policy_state_json = _bind("router_policy_state_json", router_status_t,
+                                 router_p, POINTER(c_char), c_size_t, POINTER(c_size_t))
 # void router_free(router_t* router);
 router_free = _bind("router_free", None, router_p)
 
@@ -130,6 +159,19 @@ router_route_text = _bind("router_route_text", router_status_t,
 #                                     size_t dim, int64_t input_tokens, router_decision_t** out);
 router_route_vector = _bind("router_route_vector", router_status_t,
                             router_p, POINTER(c_float), c_size_t, c_int64, POINTER(decision_p))
+# router_status_t router_route_text_with(const router_t* router, const char* text,
+#                                        const router_route_options_t* options,
+#                                        router_decision_t** out);
+router_route_text_with = _bind("router_route_text_with", router_status_t,
+                               router_p, c_char_p, POINTER(router_route_options_t),
+                               POINTER(decision_p))
+# router_status_t router_route_vector_with(const router_t* router, const float* vector,
+#                                          size_t dim, int64_t input_tokens,
+#                                          const router_route_options_t* options,
+#                                          router_decision_t** out);
+router_route_vector_with = _bind("router_route_vector_with", router_status_t,
+                                 router_p, POINTER(c_float), c_size_t, c_int64,
+                                 POINTER(router_route_options_t), POINTER(decision_p))
 # router_status_t router_route_batch(const router_t* router, const float* vectors,
 #                                    size_t count, size_t dim, size_t stride_floats,
 #                                    const int64_t* input_tokens, int32_t* out_model_index,

@@ -174,6 +174,42 @@ class RouterTest(unittest.TestCase):
             self.assertEqual(raised.exception.status, Status.NOT_FOUND)
             self.assertEqual(live.route(CODE_PROMPT).model, "writer")  # still serving
 
+    def test_overrides_availability_and_policies(self):
+        with librouter.Router.from_dataset(self.data, {"knn": {"k": 10}}) as router:
+            self.assertEqual(router.route(CODE_PROMPT).model, "coder")
+            # A request allow-list and a huge lambda each change the choice.
+            self.assertEqual(router.route(CODE_PROMPT, allowed_models=["writer"]).model,
+                             "writer")
+            with self.assertRaises(RouterError) as raised:
+                router.route(CODE_PROMPT, allowed_models=["no-such-model"])
+            self.assertEqual(raised.exception.status, Status.INVALID_ARGUMENT)
+            self.assertIn("no-such-model", raised.exception.message)
+            with self.assertRaises(RouterError):
+                router.route(CODE_PROMPT, lam=float("nan"))
+            # An outage: the model is skipped until it is marked up.
+            router.set_model_available("coder", False)
+            self.assertEqual(router.route(CODE_PROMPT).model, "writer")
+            router.set_model_available("coder", True)
+            self.assertEqual(router.route(CODE_PROMPT).model, "coder")
+            # A budget policy set from a dict shows its pacing state.
+            router.set_policy({"kind": "budget", "target_cost_usd": 0.001})
+            router.route(CODE_PROMPT)
+            state = router.policy_state()
+            self.assertEqual(state["kind"], "budget")
+            self.assertEqual(state["requests"], 1)
+            with self.assertRaises(RouterError):
+                router.set_policy("{not json")
+            self.assertEqual(router.policy_state()["kind"], "budget")
+            # Calibrating needs a threshold policy.
+            vectors = np.stack([router.embed(CODE_PROMPT), router.embed(POEM_PROMPT)])
+            with self.assertRaises(RouterError) as raised:
+                router.calibrate_threshold(vectors, 0.5)
+            self.assertEqual(raised.exception.status, Status.FAILED_PRECONDITION)
+            router.set_policy({"kind": "threshold", "strong": "coder", "weak": "writer"})
+            threshold = router.calibrate_threshold(vectors, 0.5)
+            self.assertTrue(-1.0 <= threshold <= 1.0)
+            self.assertEqual(router.policy_state()["threshold"], threshold)
+
     def test_remove_model_and_price(self):
         with librouter.Router.from_dataset(self.data, {"knn": {"k": 10}}) as router:
             router.set_model_price("writer", 0.5, 1.5)

@@ -49,6 +49,23 @@ pub struct router_decision_t {
     _marker: PhantomData<(*mut u8, PhantomPinned)>,
 }
 
+/// `router_route_options_t`: per-request policy parameters, size-prefixed.
+/// Set `struct_size` to `size_of::<router_route_options_t>()`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct router_route_options_t {
+    pub struct_size: u32,
+    pub flags: u32,
+    pub lambda: f64,
+    pub tau: f64,
+    pub allowed_models: *const *const c_char,
+    pub allowed_model_count: usize,
+}
+
+/// `ROUTER_OVERRIDE_LAMBDA` and `ROUTER_OVERRIDE_TAU`: bits of `flags`.
+pub const ROUTER_OVERRIDE_LAMBDA: u32 = 1;
+pub const ROUTER_OVERRIDE_TAU: u32 = 2;
+
 extern "C" {
     pub fn router_abi_version() -> u32;
     pub fn router_version_number() -> u32;
@@ -95,6 +112,26 @@ extern "C" {
         input_usd_per_mtok: f64,
         output_usd_per_mtok: f64,
     ) -> router_status_t;
+    pub fn router_set_model_available(
+        router: *mut router_t,
+        model: *const c_char,
+        available: i32,
+    ) -> router_status_t;
+    pub fn router_set_policy(router: *mut router_t, policy_json: *const c_char) -> router_status_t;
+    pub fn router_calibrate_threshold(
+        router: *mut router_t,
+        vectors: *const f32,
+        count: usize,
+        dim: usize,
+        strong_share: f64,
+        out_threshold: *mut f64,
+    ) -> router_status_t;
+    pub fn router_policy_state_json(
+        router: *const router_t,
+        buf: *mut c_char,
+        capacity: usize,
+        out_needed: *mut usize,
+    ) -> router_status_t;
     pub fn router_free(router: *mut router_t);
 
     pub fn router_dim(router: *const router_t, out_dim: *mut i32) -> router_status_t;
@@ -120,6 +157,20 @@ extern "C" {
         vector: *const f32,
         dim: usize,
         input_tokens: i64,
+        out: *mut *mut router_decision_t,
+    ) -> router_status_t;
+    pub fn router_route_text_with(
+        router: *const router_t,
+        text: *const c_char,
+        options: *const router_route_options_t,
+        out: *mut *mut router_decision_t,
+    ) -> router_status_t;
+    pub fn router_route_vector_with(
+        router: *const router_t,
+        vector: *const f32,
+        dim: usize,
+        input_tokens: i64,
+        options: *const router_route_options_t,
         out: *mut *mut router_decision_t,
     ) -> router_status_t;
     pub fn router_route_batch(
