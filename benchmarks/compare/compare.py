@@ -226,6 +226,19 @@ def build_routers(directory, prefix, with_hnsw):
 # Timing.
 
 
+def hnsw_recall(directory, prefix, queries, k=10):
+    """recall@k of the router's HNSW index against exact search, same queries."""
+    import faiss
+    refs = load(directory, prefix + "knn_refs")
+    exact = faiss.IndexFlatIP(refs.shape[1])
+    exact.add(np.ascontiguousarray(normalize_rows(refs), dtype=np.float32))
+    hnsw = faiss.deserialize_index(load(directory, prefix + "knn_hnsw_index"))
+    q = np.ascontiguousarray(normalize_rows(queries), dtype=np.float32)
+    _, truth = exact.search(q, k)
+    _, found = hnsw.search(q, k)
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(truth, found)]))
+
+
 def time_routes(n, seconds, route):
     """Decisions of an untimed first pass, then per-call timing as the driver."""
     decisions = np.array([route(i) for i in range(n)], dtype=np.int64)
@@ -362,6 +375,10 @@ def main():
                   f"agreement {agreement:.3f}", flush=True)
 
     text_bytes = cpp["text_prompt_bytes"]
+    recall = None
+    if not args.no_hnsw:
+        recall = hnsw_recall(out, "vec_", load(out, "vec_queries"))
+        print(f"HNSW recall@10 against exact search (vector input): {recall:.3f}")
     print()
     print(f"d = {cpp['dim']}, M = {cpp['models']}, {cpp['queries']} queries; text: "
           f"{text_bytes:.0f}-byte prompts, {cpp['text_dim']}-d; kNN k = 40 over "
@@ -391,7 +408,7 @@ def main():
                       for n_, k, v, _, p, _, _ in rows if n_ == "featurizer"))
     print(f"== done {time.strftime('%H:%M:%S')}; {machine()}; data in {out}")
     with open(os.path.join(out, "compare.json"), "w") as f:
-        json.dump({"cpp": cpp, "python": [
+        json.dump({"cpp": cpp, "hnsw_recall_at_10": recall, "python": [
             {"name": r[0], "input": r[1], "variant": r[2], **r[4], "agreement": r[5],
              "batch_routes_per_s": r[6]} for r in rows]}, f, indent=1)
     return 0
