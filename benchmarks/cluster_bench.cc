@@ -16,10 +16,11 @@
 // rows, once, on first use.
 //
 // Single-call benchmarks time every call with steady_clock and report p50_us
-// and p99_us besides Google Benchmark's mean; the Estimate cases also report
-// floor_ratio, their p50 over the p50 of the Limit case of the same d (run
-// first; 0 if it was filtered out). Medians, because on a shared machine the
-// means carry preemptions. Fit benchmarks run one Fit per iteration.
+// and p99_us besides Google Benchmark's mean, and allocs_per_call, the heap
+// allocations per call after warm-up (bench_util.h; 0 expected). The
+// Estimate cases also report floor_ratio, their p50 over the p50 of the Limit
+// case of the same d (run first; 0 if it was filtered out). Medians, because
+// on a shared machine the means carry preemptions. Fit benchmarks run one Fit per iteration.
 //
 // Exits non-zero if any call fails or no benchmark matched.
 #include <algorithm>
@@ -40,6 +41,7 @@
 #include <Eigen/Core>
 #include <benchmark/benchmark.h>
 
+#include "bench_util.h"
 #include "router/cluster_router.h"
 #include "router/status.h"
 
@@ -170,33 +172,26 @@ const Fixture& RouterFixture(int dim, int models) {
   return f;
 }
 
-// Runs the loop over `call`, timing every call; reports p50_us and p99_us and
-// returns the p50 in microseconds.
+// Runs the loop over `call`, timing every call and counting its heap
+// allocations after the warm-up; reports p50_us, p99_us and allocs_per_call
+// (bench_util.h) and returns the p50 in microseconds.
 double TimedLoop(benchmark::State& state, const std::function<absl::Status(int64_t)>& call) {
   for (int i = 0; i < kWarmupCalls; ++i) {
     if (absl::Status s = call(i); !s.ok()) return (Fail(state, s), 0.0);
   }
   std::vector<double> micros;
   micros.reserve(static_cast<size_t>(state.max_iterations));
-  int64_t i = 0;
+  int64_t i = 0, allocations = 0;
   for (auto _ : state) {
+    const int64_t before = bench::Allocations();
     const auto start = Clock::now();
     const absl::Status status = call(i++);
     const auto stop = Clock::now();
+    allocations += bench::Allocations() - before;
     micros.push_back(1e6 * Seconds(stop - start));
     if (!status.ok()) return (Fail(state, status), 0.0);
   }
-  if (micros.empty()) return 0.0;
-  auto percentile = [&](double p) {
-    const size_t rank = std::min(micros.size() - 1,
-                                 static_cast<size_t>(std::ceil(p * micros.size())) - 1);
-    std::nth_element(micros.begin(), micros.begin() + rank, micros.end());
-    return micros[rank];
-  };
-  const double p50 = percentile(0.50);
-  state.counters["p50_us"] = p50;
-  state.counters["p99_us"] = percentile(0.99);
-  return p50;
+  return bench::ReportLatency(state, micros, allocations, i);
 }
 
 void BM_Limit(benchmark::State& state, int dim) {

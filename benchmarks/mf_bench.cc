@@ -22,7 +22,9 @@
 // queries.jsonl as laid out on the build machine); without it, random data of
 // the same shape, and the name says "random".
 //
-// Percentiles: each call is timed with steady_clock (p50_us, p99_us).
+// Percentiles: each call is timed with steady_clock (p50_us, p99_us);
+// allocs_per_call counts heap allocations per call after warm-up
+// (bench_util.h).
 #define EIGEN_DONT_PARALLELIZE  // as in the library: no OpenMP GEMM here
 #include <Eigen/Core>
 
@@ -43,6 +45,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_util.h"
 #include "router/dataset.h"
 #include "router/mf_router.h"
 #include "router/status.h"
@@ -167,30 +170,29 @@ double FloorMicros(const std::function<void(int64_t)>& call, int64_t n = 20000) 
   return best;
 }
 
-// Times every call; reports p50_us, p99_us; returns the mean in µs.
+// Times every call and counts its heap allocations after the warm-up;
+// reports p50_us, p99_us and allocs_per_call (bench_util.h); returns the
+// mean in µs.
 double TimedLoop(benchmark::State& state, const std::function<absl::Status(int64_t)>& call) {
   for (int i = 0; i < 16; ++i) {
     if (absl::Status s = call(i); !s.ok()) return Fail(state, s), 0.0;
   }
   std::vector<double> micros;
-  int64_t i = 0;
+  micros.reserve(static_cast<size_t>(state.max_iterations));
+  int64_t i = 0, allocations = 0;
   for (auto _ : state) {
+    const int64_t before = bench::Allocations();
     const auto start = Clock::now();
     const absl::Status status = call(i++);
-    micros.push_back(1e6 * Seconds(Clock::now() - start));
+    const auto stop = Clock::now();
+    allocations += bench::Allocations() - before;
+    micros.push_back(1e6 * Seconds(stop - start));
     if (!status.ok()) return Fail(state, status), 0.0;
   }
   if (micros.empty()) return 0.0;
   double sum = 0.0;
   for (double m : micros) sum += m;
-  auto percentile = [&](double p) {
-    const size_t rank = std::min(micros.size() - 1,
-                                 static_cast<size_t>(std::ceil(p * micros.size())) - 1);
-    std::nth_element(micros.begin(), micros.begin() + rank, micros.end());
-    return micros[rank];
-  };
-  state.counters["p50_us"] = percentile(0.50);
-  state.counters["p99_us"] = percentile(0.99);
+  bench::ReportLatency(state, micros, allocations, i);
   return sum / static_cast<double>(micros.size());
 }
 

@@ -1,5 +1,7 @@
 // route_bench: latency and throughput of the routing path.
 //
+//   Limit/exact/rows:N                            the floor of exact search: N x d
+//                                                 similarities, one Eigen product
 //   Estimate/{exact,hnsw}/rows:N/omp:{default,1}  KnnRouter::Estimate, one query
 //   Route/exact/rows:10000                        Pipeline::Route (estimate + policy)
 //   Decide/max_utility/models:9                   MaxUtilityPolicy::Decide alone
@@ -19,7 +21,11 @@
 // steady_clock and reports p50_us and p99_us as counters (exact order
 // statistics over the run's timed iterations). This is simpler than manual
 // timing plus custom ComputeStatistics, which would give percentiles of
-// per-repetition means rather than of calls. The mean is Google Benchmark's
+// per-repetition means rather than of calls. Every single-call benchmark
+// also reports allocs_per_call, heap allocations per call after warm-up on
+// the calling thread (bench_util.h), and the exact Estimate cases
+// floor_ratio, their p50 over the p50 of Limit/exact with the same rows (run
+// first; 0 if filtered out). The mean is Google Benchmark's
 // real time per iteration; the CPU column is the calling thread's CPU time.
 // Every benchmark also reports helper_cpu_us: CPU time per call burned by the
 // process's other threads (OpenMP workers, OpenBLAS threads). Unlike wall
@@ -53,8 +59,10 @@
 #include <utility>
 #include <vector>
 
+#include <Eigen/Core>
 #include <benchmark/benchmark.h>
 
+#include "bench_util.h"
 #include "router/knn_router.h"
 #include "router/pipeline.h"
 #include "router/status.h"
@@ -319,40 +327,60 @@ class OmpThreads {
   int saved_;
 };
 
-// Runs the benchmark loop over `call`, timing every call, and reports
-// p50_us, p99_us and helper_cpu_us. Stops at the first failed call.
-void TimedLoop(benchmark::State& state, const std::function<absl::Status(int64_t)>& call) {
+// Runs the benchmark loop over `call`, timing every call and counting its
+// heap allocations after the warm-up, and reports p50_us, p99_us,
+// allocs_per_call (bench_util.h) and helper_cpu_us; returns the p50 in µs.
+// Stops at the first failed call.
+double TimedLoop(benchmark::State& state, const std::function<absl::Status(int64_t)>& call) {
   for (int i = 0; i < kWarmupCalls; ++i) {
-    if (absl::Status s = call(i); !s.ok()) return Fail(state, s);
+    if (absl::Status s = call(i); !s.ok()) return (Fail(state, s), 0.0);
   }
   std::vector<double> micros;
   micros.reserve(static_cast<size_t>(state.max_iterations));
-  int64_t i = 0;
+  int64_t i = 0, allocations = 0;
   const double process_start = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
   const double thread_start = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
   for (auto _ : state) {
+    const int64_t before = bench::Allocations();
     const auto start = Clock::now();
     const absl::Status status = call(i++);
     const auto stop = Clock::now();
+    allocations += bench::Allocations() - before;
     micros.push_back(1e6 * Seconds(stop - start));
-    if (!status.ok()) return Fail(state, status);
+    if (!status.ok()) return (Fail(state, status), 0.0);
   }
   const double helper_cpu = (CpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - process_start) -
                             (CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - thread_start);
-  if (micros.empty()) return;
-  auto percentile = [&](double p) {
-    const size_t rank = std::min(micros.size() - 1,
-                                 static_cast<size_t>(std::ceil(p * micros.size())) - 1);
-    std::nth_element(micros.begin(), micros.begin() + rank, micros.end());
-    return micros[rank];
-  };
-  state.counters["p50_us"] = percentile(0.50);
-  state.counters["p99_us"] = percentile(0.99);
+  if (micros.empty()) return 0.0;
   state.counters["helper_cpu_us"] = 1e6 * std::max(helper_cpu, 0.0) / micros.size();
+  return bench::ReportLatency(state, micros, allocations, i);
 }
 
 // ---------------------------------------------------------------------------
 // Benchmarks.
+
+// p50 of Limit/exact by reference rows, for the exact Estimate cases.
+std::mutex g_limit_mutex;
+std::map<int64_t, double> g_limit_p50_us;
+
+// The floor of exact search: the rows x d similarities of one query, one
+// plain Eigen matrix-vector product (no top-k selection, no aggregation).
+void BM_Limit(benchmark::State& state, int64_t rows) {
+  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const std::vector<float> references = RandomEmbeddings(rows, 7);
+  const auto& queries = QueryPool();
+  Eigen::Map<const RowMatrix> r(references.data(), rows, kDim);
+  Eigen::VectorXf out(rows);
+  const double p50 = TimedLoop(state, [&](int64_t i) {
+    out.noalias() = r * Eigen::Map<const Eigen::VectorXf>(queries[i % kQueryPool].vector.data(),
+                                                          kDim);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+    return absl::OkStatus();
+  });
+  std::lock_guard<std::mutex> lock(g_limit_mutex);
+  g_limit_p50_us[rows] = p50;
+}
 
 void BM_Estimate(benchmark::State& state, int64_t rows, bool hnsw, int omp_threads) {
   const auto& f = KnnFixture(rows, hnsw);
@@ -360,10 +388,16 @@ void BM_Estimate(benchmark::State& state, int64_t rows, bool hnsw, int omp_threa
   const auto& queries = QueryPool();
   OmpThreads threads(omp_threads);
   router::Estimates estimates;
-  TimedLoop(state, [&](int64_t i) {
+  const double p50 = TimedLoop(state, [&](int64_t i) {
     return f.value->Estimate(queries[i % kQueryPool], &estimates);
   });
   state.counters["build_s"] = f.build_seconds;
+  if (!hnsw) {
+    std::lock_guard<std::mutex> lock(g_limit_mutex);
+    auto limit = g_limit_p50_us.find(rows);
+    state.counters["floor_ratio"] =
+        limit != g_limit_p50_us.end() && limit->second > 0 ? p50 / limit->second : 0.0;
+  }
 }
 
 void BM_Route(benchmark::State& state, int64_t rows) {
@@ -437,6 +471,10 @@ benchmark::internal::Benchmark* Configure(benchmark::internal::Benchmark* b) {
 }
 
 void RegisterAll() {
+  for (int64_t rows : {10000, 100000}) {
+    Configure(benchmark::RegisterBenchmark(("Limit/exact/rows:" + std::to_string(rows)).c_str(),
+                                           BM_Limit, rows));
+  }
   for (const char* index : {"exact", "hnsw"}) {
     const bool hnsw = std::string_view(index) == "hnsw";
     for (int64_t rows : {10000, 100000}) {

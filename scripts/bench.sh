@@ -9,6 +9,13 @@
 #      $build/bench_omp1.json.
 # Extra arguments go to both runs (e.g. --benchmark_filter=Estimate/exact).
 # The whole thing takes a few minutes, most of it building the 100k HNSW index.
+#
+# With ROUTER_BENCH_COMPARE=1 it then runs benchmarks/compare/compare.py (the
+# same routers in numpy / scikit-learn / faiss-python, side by side, about 15
+# minutes at its defaults, most of it the 100k x 1024 HNSW build), after
+# installing its Python packages; the table goes to $build/compare.md.
+# The other benchmark programs (cluster_bench, mf_bench, linucb_bench,
+# file_bench) are built by the test command and run by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,3 +44,10 @@ OMP_NUM_THREADS=1 "$build/release/benchmarks/route_bench" "${common[@]}" \
   --benchmark_out="$build/bench_omp1.json" "$@"
 
 echo "== wrote $build/bench.json and $build/bench_omp1.json"
+
+if [ "${ROUTER_BENCH_COMPARE:-0}" = 1 ]; then
+  scripts/install-deps.sh --bench
+  cmake --build "$build/release" --target compare_driver
+  echo "== side by side with the Python way (benchmarks/compare/compare.py)"
+  /usr/bin/python3 benchmarks/compare/compare.py --build "$build/release" | tee "$build/compare.md"
+fi

@@ -3,6 +3,11 @@
 # bindings need. Idempotent: packages already present are skipped, and apt is not
 # touched at all when nothing is missing. Works as root (no sudo needed) or, for a
 # non-root user, through sudo.
+#
+#   scripts/install-deps.sh           what the build, tests and CI need
+#   scripts/install-deps.sh --bench   also the Python side of benchmarks/compare
+#                                     (scikit-learn, FAISS's Python module); not
+#                                     needed by CI
 set -euo pipefail
 
 packages=(
@@ -16,6 +21,10 @@ packages=(
   # evaluation scripts and the Python binding
   python3 python3-numpy
 )
+
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(python3-sklearn python3-faiss)
+fi
 
 # The Go and Rust bindings' toolchains, only when missing (a rustup cargo counts).
 command -v go >/dev/null 2>&1 || packages+=(golang-go)

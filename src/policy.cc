@@ -49,7 +49,10 @@ absl::Status Policy::CollectEligible(const Estimates& estimates, const Catalog& 
     }
   }
 
-  out->ranked.clear();
+  // `ranked` keeps its elements between calls and they are overwritten in
+  // place, so model names longer than the small-string buffer do not cost an
+  // allocation per model and route once a Decision has been used.
+  size_t ranked = 0;
   out->trace.excluded.clear();
   out->trace.note.clear();
   out->trace.policy.assign(name());
@@ -74,13 +77,16 @@ absl::Status Policy::CollectEligible(const Estimates& estimates, const Catalog& 
       out->trace.excluded.push_back({profile.name, std::move(violation)});
       continue;
     }
-    Candidate& candidate = out->ranked.emplace_back();
+    if (ranked == out->ranked.size()) out->ranked.emplace_back();
+    Candidate& candidate = out->ranked[ranked++];
     candidate.model_index = m;
-    candidate.model = profile.name;
+    candidate.model.assign(profile.name);
     candidate.predicted_quality = estimate.quality;
     candidate.uncertainty = estimate.uncertainty;
     candidate.expected_cost_usd = estimate.expected_cost_usd;
+    candidate.utility = 0.0;
   }
+  out->ranked.resize(ranked);
   if (out->ranked.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("no eligible model: all ", catalog.size(),

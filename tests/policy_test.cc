@@ -1,10 +1,54 @@
 // Tests of MaxUtilityPolicy, QualityFloorPolicy and the constraints they share.
 #include <cmath>
+#include <cstdlib>
+#include <new>
+#include <string>
 
 #include <catch2/catch.hpp>
 
 #include "router/max_utility_policy.h"
 #include "router/quality_floor_policy.h"
+
+// Counts heap allocations on this thread while `g_counting` is set, to check
+// that a warm Decide allocates nothing. Sanitizers replace operator new
+// themselves (and flag a mixed replacement), so there the check is skipped.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ROUTER_TEST_COUNTS_ALLOCATIONS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define ROUTER_TEST_COUNTS_ALLOCATIONS 0
+#endif
+#endif
+#ifndef ROUTER_TEST_COUNTS_ALLOCATIONS
+#define ROUTER_TEST_COUNTS_ALLOCATIONS 1
+#endif
+
+namespace {
+thread_local bool g_counting = false;
+thread_local int64_t g_allocations = 0;
+}  // namespace
+
+#if ROUTER_TEST_COUNTS_ALLOCATIONS
+void* operator new(std::size_t size) {
+  if (g_counting) ++g_allocations;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return operator new(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  if (g_counting) ++g_allocations;
+  return std::malloc(size == 0 ? 1 : size);
+}
+void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
+  return operator new(size, tag);
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+#endif
 
 namespace router {
 namespace {
@@ -113,6 +157,50 @@ TEST_CASE("constraints exclude models and say why", "[policy][constraints]") {
 
   absl::Status none = decide({.allowed_models = {"nonexistent"}});
   CHECK(none.code() == absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("a reused Decision matches a fresh one and a warm Decide allocates nothing",
+          "[policy]") {
+  // Names longer than std::string's small buffer, as real model names are.
+  Catalog catalog;
+  for (const char* name : {"provider-small-model-2024-07-18", "provider-medium-model-2024-08-06",
+                           "provider-large-model-2024-10-22"}) {
+    REQUIRE(catalog.Add({.name = name, .input_usd_per_mtok = 1.0}).ok());
+  }
+  const Estimates a = Make({{0.5, 0.001}, {0.7, 0.002}, {0.9, 0.010}});
+  const Estimates b = Make({{0.9, 0.001}, {0.2, 0.002}, {0.4, 0.010}});
+  auto utility = MaxUtilityPolicy::Create(20).value();
+  auto floor = QualityFloorPolicy::Create(0.6).value();
+  auto only_two = MaxUtilityPolicy::Create(
+      20, Constraints{.denied_models = {"provider-large-model-2024-10-22"}}).value();
+  Decision reused;
+  for (const Policy* policy :
+       std::initializer_list<const Policy*>{utility.get(), floor.get(), only_two.get(), utility.get()}) {
+    for (const Estimates* est : std::initializer_list<const Estimates*>{&a, &b}) {
+      Decision fresh;
+      REQUIRE(policy->Decide(*est, catalog, Query{}, &fresh).ok());
+      REQUIRE(policy->Decide(*est, catalog, Query{}, &reused).ok());
+      CHECK(reused.chosen.model == fresh.chosen.model);
+      REQUIRE(reused.ranked.size() == fresh.ranked.size());
+      for (size_t i = 0; i < fresh.ranked.size(); ++i) {
+        CHECK(reused.ranked[i].model == fresh.ranked[i].model);
+        CHECK(reused.ranked[i].model_index == fresh.ranked[i].model_index);
+        CHECK(reused.ranked[i].utility == fresh.ranked[i].utility);
+      }
+    }
+  }
+  // Warm: sorting moves the name buffers between candidates, so a buffer may
+  // still grow once when it first receives a longer name; a few calls give
+  // every buffer room for the longest.
+  for (int i = 0; i < 8; ++i) REQUIRE(utility->Decide(i % 2 ? a : b, catalog, Query{}, &reused).ok());
+  g_allocations = 0;
+  g_counting = true;
+  const bool ok = utility->Decide(b, catalog, Query{}, &reused).ok() &&
+                  utility->Decide(a, catalog, Query{}, &reused).ok();
+  g_counting = false;
+  CHECK(ok);
+  if (!ROUTER_TEST_COUNTS_ALLOCATIONS) WARN("allocation counting is off under sanitizers");
+  CHECK(g_allocations == 0);
 }
 
 TEST_CASE("policies reject bad parameters and mismatched estimates", "[policy][errors]") {
