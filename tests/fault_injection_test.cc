@@ -177,14 +177,25 @@ TEST_CASE("a process killed while saving leaves the previous file valid", "[faul
   constexpr int kKills = 30;
   int killed_mid_save = 0;
   for (int kill = 0; kill < kKills; ++kill) {
+    // The child reports its first completed save through a pipe, so that the
+    // random delay starts once it is saving (a fork under ASan takes a while
+    // to get going).
+    int ready[2];
+    REQUIRE(::pipe(ready) == 0);
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) {
+      ::close(ready[0]);
       for (uint64_t i = 0;; ++i) {
         const Pipeline& pipeline = i % 2 == 0 ? *second : *first;
         if (!pipeline.Save(path.string()).ok()) ::_exit(1);
+        if (i == 0 && (::write(ready[1], "x", 1) != 1 || ::close(ready[1]) != 0)) ::_exit(1);
       }
     }
+    ::close(ready[1]);
+    char byte = 0;
+    REQUIRE(::read(ready[0], &byte, 1) == 1);
+    ::close(ready[0]);
     ::usleep(delay_us(random));
     REQUIRE(::kill(child, SIGKILL) == 0);
     int wstatus = 0;
