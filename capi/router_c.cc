@@ -402,6 +402,10 @@ router_status_t router_route_batch(const router_t* router, const float* vectors,
           absl::StrCat("stride_floats (", stride_floats, ") is less than dim (", dim, ")"));
     }
     if (count == 0) return absl::OkStatus();
+    ROUTER_RETURN_IF_ERROR(router::CheckLimit("a batch", static_cast<int64_t>(
+                                                  std::min<size_t>(count, std::numeric_limits<int64_t>::max())),
+                                              pipeline.config().limits.max_batch_size,
+                                              "max_batch_size"));
     ROUTER_C_REQUIRE(vectors);
     ROUTER_C_REQUIRE(out_model_index);
     if (count - 1 > (std::numeric_limits<size_t>::max() - dim) / stride_floats) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds everything (library, C ABI, tools, examples, tests, benchmarks) and
 # runs the whole test suite three ways: a release build, an ASan+UBSan build,
-# and the concurrency tests under TSan; then runs each libFuzzer target for 20
+# and the concurrency tests under TSan; then runs each libFuzzer target for 15
 # seconds (clang, ASan+UBSan). Installs its dependencies first.
 # Exits non-zero on any failure.
 set -euo pipefail
@@ -38,11 +38,11 @@ cmake --build "$build/tsan" -j "$jobs" --target $concurrency_targets
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir "$build/tsan" --output-on-failure -L concurrency
 
-echo "== fuzz targets (clang, ASan + UBSan, ${ROUTER_FUZZ_SECONDS:-20} s each)"
+echo "== fuzz targets (clang, ASan + UBSan, ${ROUTER_FUZZ_SECONDS:-15} s each)"
 CC=clang CXX=clang++ cmake -S . -B "$build/fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DROUTER_FUZZ=ON -DROUTER_SANITIZE=address,undefined -DROUTER_BUILD_TESTS=OFF \
   -DROUTER_BUILD_BENCHMARKS=OFF -DROUTER_BUILD_EXAMPLES=OFF -DROUTER_INSTALL=OFF \
-  -DROUTER_FUZZ_SECONDS="${ROUTER_FUZZ_SECONDS:-20}"
+  -DROUTER_FUZZ_SECONDS="${ROUTER_FUZZ_SECONDS:-15}"
 cmake --build "$build/fuzz" -j "$jobs"
 ctest --test-dir "$build/fuzz" --output-on-failure -j "$jobs" -L fuzz
 

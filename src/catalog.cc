@@ -28,13 +28,20 @@ absl::Status Catalog::Add(Profile profile) {
         "model '", profile.name,
         "': prices, token counts, latency and context window must be finite and >= 0"));
   }
-  index_by_name_.emplace(profile.name, size());
+  // Profile first, index second, undone if the index cannot grow: an
+  // allocation failure leaves the catalog as it was.
   profiles_.push_back(std::move(profile));
+  try {
+    index_by_name_.emplace(profiles_.back().name, size() - 1);
+  } catch (...) {
+    profiles_.pop_back();
+    throw;
+  }
   return absl::OkStatus();
 }
 
 absl::StatusOr<int> Catalog::Find(std::string_view name) const {
-  auto it = index_by_name_.find(AbslView(name));
+  auto it = index_by_name_.find(name);
   if (it == index_by_name_.end()) {
     return absl::NotFoundError(absl::StrCat("unknown model '", AbslView(name), "'"));
   }

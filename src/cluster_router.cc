@@ -4,6 +4,7 @@
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <new>
 
 #include <Eigen/Core>
 #include <faiss/Clustering.h>
@@ -213,6 +214,8 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
     OmpThreadLimit threads(options_.kmeans_threads);
     kmeans.train(rows, normalized.data(), assigner);
     centroids = std::move(kmeans.centroids);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("cluster: out of memory in k-means");
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("cluster: k-means failed: ", e.what()));
   }

@@ -9,12 +9,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "fmt/format.h"
 #include "router/status.h"
@@ -41,8 +41,10 @@ struct Cell {
 // Everything ParseJsonl accumulates before it builds the dense matrices.
 struct Builder {
   Dataset data;
-  absl::flat_hash_map<std::string, int> model_index;
-  absl::flat_hash_map<std::string, int64_t> id_line;
+  // Standard maps: Debian's Abseil flat_hash_map is not safe against an
+  // allocation failure while it grows (see decision_log.h).
+  std::unordered_map<std::string, int> model_index;
+  std::unordered_map<std::string, int64_t> id_line;
   std::vector<Cell> scores;
   std::vector<Cell> costs;
 

@@ -13,8 +13,10 @@ uint64_t DecisionLog::Record(absl::Span<const float> vector, std::string model) 
   LoggedDecision entry{std::vector<float>(vector.begin(), vector.end()), std::move(model)};
   std::lock_guard lock(mutex_);
   const uint64_t id = next_id_++;
-  entries_.emplace(id, std::move(entry));
+  // The id goes in the order first: if the entry then fails to allocate, an
+  // id without an entry is harmless (its erase finds nothing).
   order_.push_back(id);
+  entries_.emplace(id, std::move(entry));
   // A decision expires once `capacity_` newer ones exist, whether or not
   // others were taken meanwhile; so both containers stay within capacity.
   while (order_.front() + capacity_ < next_id_) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <new>
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
@@ -253,6 +254,8 @@ absl::Status KnnRouter::SaveState(std::string* out) const {
     faiss::VectorIOWriter blob;
     try {
       faiss::write_index(index_.get(), &blob);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError("knn: out of memory serializing the index");
     } catch (const std::exception& e) {
       return absl::InternalError(absl::StrCat("knn: FAISS could not serialize the index: ",
                                               e.what()));
@@ -324,6 +327,8 @@ absl::Status KnnRouter::LoadState(std::string_view state) {
     blob.data = std::move(blob_bytes);
     try {
       index.reset(faiss::read_index(&blob));
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError("knn router state: out of memory reading the index");
     } catch (const std::exception& e) {
       return absl::DataLossError(absl::StrCat("knn router state: FAISS rejected the index: ",
                                               e.what()));

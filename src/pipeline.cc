@@ -1,8 +1,9 @@
 #include "router/pipeline.h"
 
 #include <algorithm>
+#include <string>
+#include <unordered_map>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
@@ -17,7 +18,7 @@ namespace {
 
 // The catalog of the data's models, with the config's profiles where given.
 absl::StatusOr<Catalog> CatalogOf(const Dataset& data, const PipelineConfig& config) {
-  absl::flat_hash_map<std::string, const Profile*> configured;
+  std::unordered_map<std::string, const Profile*> configured;  // not absl: see catalog.h
   for (const Profile& profile : config.models) {
     if (data.ModelColumn(profile.name) < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -57,8 +58,11 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
                                                         const PipelineConfig& config) {
   if (train.rows() == 0) return absl::InvalidArgumentError("the training data has no rows");
   ROUTER_RETURN_IF_ERROR(train.Validate());
+  ROUTER_RETURN_IF_ERROR(ValidateLimits(config.limits));
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(config));
   ROUTER_ASSIGN_OR_RETURN(Catalog catalog, CatalogOf(train, config));
+  ROUTER_RETURN_IF_ERROR(
+      CheckLimit("a catalog", catalog.size(), config.limits.max_models, "max_models"));
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy,
                           MakePolicy(config.policy, router->learns_online()));
 
@@ -113,6 +117,8 @@ absl::Status Pipeline::Embed(std::string_view text, absl::Span<float> out) const
         "this router was fitted on caller-supplied vectors and has no text embedder; "
         "route vectors instead");
   }
+  ROUTER_RETURN_IF_ERROR(CheckLimit("a prompt", static_cast<int64_t>(text.size()),
+                                    config_.limits.max_prompt_bytes, "max_prompt_bytes"));
   return featurizer_->Embed(text, out);
 }
 
@@ -165,9 +171,9 @@ absl::Status Pipeline::RouteText(std::string_view text, Decision* out,
 
 absl::Status Pipeline::BuildCatalog() {
   const Catalog& fitted = router_->catalog();
-  absl::flat_hash_map<std::string, const Profile*> changed;
+  std::unordered_map<std::string, const Profile*> changed;  // not absl: see catalog.h
   for (const Profile& profile : config_.models) changed[profile.name] = &profile;
-  absl::flat_hash_map<std::string, bool> removed;
+  std::unordered_map<std::string, bool> removed;
   for (const std::string& name : config_.removed_models) {
     ROUTER_RETURN_IF_ERROR(fitted.Find(name).status());
     removed[name] = true;
@@ -177,7 +183,7 @@ absl::Status Pipeline::BuildCatalog() {
   bool identity = true;
   for (int m = 0; m < fitted.size(); ++m) {
     const Profile& original = fitted.at(m);
-    if (removed.contains(original.name)) {
+    if (removed.count(original.name) != 0) {
       identity = false;
       continue;
     }
@@ -276,6 +282,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithModel(const Profile& pro
         "be added back under the same name)"));
   }
   ROUTER_RETURN_IF_ERROR(labelled.Validate());
+  ROUTER_RETURN_IF_ERROR(CheckLimit("a catalog", router_->catalog().size() + 1,
+                                    config_.limits.max_models, "max_models"));
   // The router is changed on a copy, so routes on this pipeline are not
   // disturbed; its state is copied through SaveState/LoadState.
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(config_));

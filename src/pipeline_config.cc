@@ -222,6 +222,18 @@ absl::Status ParseFeaturizer(const Json& json, TextFeaturizerOptions* options) {
   return absl::OkStatus();
 }
 
+absl::Status ParseLimits(const Json& json, Limits* limits) {
+  const std::string path = "limits";
+  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
+                                   {"max_prompt_bytes", "max_batch_size", "max_models",
+                                    "max_section_bytes"}));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "max_prompt_bytes", &limits->max_prompt_bytes));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "max_batch_size", &limits->max_batch_size));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "max_models", &limits->max_models));
+  ROUTER_RETURN_IF_ERROR(ReadInt(json, path, "max_section_bytes", &limits->max_section_bytes));
+  return ValidateLimits(*limits);
+}
+
 absl::Status ParseConstraints(const Json& json, Constraints* constraints) {
   const std::string path = "policy.constraints";
   ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
@@ -329,7 +341,7 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
   }
   ROUTER_RETURN_IF_ERROR(
       CheckKeys(json, "", {"router", "knn", "cluster", "mf", "linucb", "embedder", "featurizer",
-                           "policy", "models", "removed_models"}));
+                           "policy", "models", "removed_models", "limits"}));
   ROUTER_RETURN_IF_ERROR(ReadStrings(json, "", "removed_models", &config.removed_models));
   ROUTER_RETURN_IF_ERROR(ReadString(json, "", "router", &config.router));
   ROUTER_RETURN_IF_ERROR(MakeRouter(config).status());
@@ -352,6 +364,9 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
   }
   if (json.contains("policy")) {
     ROUTER_RETURN_IF_ERROR(ParsePolicy(json.at("policy"), &config.policy));
+  }
+  if (json.contains("limits")) {
+    ROUTER_RETURN_IF_ERROR(ParseLimits(json.at("limits"), &config.limits));
   }
   if (json.contains("models")) {
     const Json& models = json.at("models");
@@ -456,6 +471,10 @@ std::string PipelineConfigToJson(const PipelineConfig& config) {
   }
   json["models"] = std::move(models);
   json["removed_models"] = config.removed_models;
+  json["limits"] = {{"max_prompt_bytes", config.limits.max_prompt_bytes},
+                    {"max_batch_size", config.limits.max_batch_size},
+                    {"max_models", config.limits.max_models},
+                    {"max_section_bytes", config.limits.max_section_bytes}};
   return json.dump(2);
 }
 

@@ -56,16 +56,23 @@ absl::Status Pipeline::Save(const std::string& path) const {
   return internal::WriteFileAtomically(path, image);
 }
 
-absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Load(const std::string& path) {
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Load(const std::string& path,
+                                                        const Limits& limits) {
   ROUTER_ASSIGN_OR_RETURN(const internal::FileBytes image, internal::ReadFileBytes(path));
-  return FromBytes(image.view(), path);
+  return FromBytes(image.view(), path, limits);
 }
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view bytes,
-                                                              std::string_view what) {
+                                                              std::string_view what,
+                                                              const Limits& limits) {
+  ROUTER_RETURN_IF_ERROR(ValidateLimits(limits));
   ROUTER_ASSIGN_OR_RETURN(const std::vector<internal::SectionView> sections,
                           internal::DecodeSections(bytes, what));
   for (const internal::SectionView& section : sections) {
+    ROUTER_RETURN_IF_ERROR(
+        CheckLimit(fmt::format("{}: section '{}'", what, section.name),
+                   static_cast<int64_t>(section.bytes.size()), limits.max_section_bytes,
+                   "max_section_bytes", absl::StatusCode::kResourceExhausted));
     if (section.name != "meta" && section.name != "config" && section.name != "embedder" &&
         section.name != "router") {
       return Corrupt(what, fmt::format("unknown section '{}'", section.name));
@@ -90,6 +97,13 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
       !meta.contains("training_rows") || !meta["training_rows"].is_number_integer()) {
     return Corrupt(what, "section 'meta' lacks router, data_fingerprint or training_rows");
   }
+  // The model count first, before the router state is parsed (that state
+  // holds per-model arrays); the catalog itself is checked again below.
+  if (meta.contains("models") && meta["models"].is_number_integer()) {
+    ROUTER_RETURN_IF_ERROR(CheckLimit(fmt::format("{}: a catalog", what),
+                                      meta["models"].get<int64_t>(), limits.max_models,
+                                      "max_models", absl::StatusCode::kResourceExhausted));
+  }
 
   absl::StatusOr<PipelineConfig> config = ParsePipelineConfig(config_section->bytes);
   if (!config.ok()) {
@@ -103,6 +117,9 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
   ROUTER_ASSIGN_OR_RETURN(pipeline->router_, MakeRouter(*config));
   ROUTER_RETURN_IF_ERROR(Annotate(pipeline->router_->LoadState(router_section->bytes),
                                   fmt::format("{}: section 'router'", what)));
+  ROUTER_RETURN_IF_ERROR(CheckLimit(fmt::format("{}: a catalog", what),
+                                    pipeline->router_->catalog().size(), limits.max_models,
+                                    "max_models", absl::StatusCode::kResourceExhausted));
   if (embedder_section != nullptr) {
     auto featurizer = std::make_unique<TextFeaturizer>();
     ROUTER_RETURN_IF_ERROR(Annotate(featurizer->LoadState(embedder_section->bytes),

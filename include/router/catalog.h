@@ -6,8 +6,10 @@
 #ifndef ROUTER_CATALOG_H_
 #define ROUTER_CATALOG_H_
 
+#include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -37,7 +39,16 @@ class ROUTER_EXPORT Catalog {
 
  private:
   std::vector<Profile> profiles_;
-  absl::flat_hash_map<std::string, int> index_by_name_;
+  // A standard map: Debian's Abseil flat_hash_map (20220623) is not safe
+  // against an allocation failure while it grows or is copied (it crashes
+  // when destroyed afterwards). Looked up by string_view without a copy.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view name) const {
+      return std::hash<std::string_view>{}(name);
+    }
+  };
+  std::unordered_map<std::string, int, NameHash, std::equal_to<>> index_by_name_;
 };
 
 }  // namespace router

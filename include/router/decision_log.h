@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <mutex>
@@ -52,7 +53,10 @@ class ROUTER_EXPORT DecisionLog {
   // not instrumented). Guards everything below.
   mutable std::mutex mutex_;
   uint64_t next_id_ = 1;
-  absl::flat_hash_map<uint64_t, LoggedDecision> entries_;
+  // std::unordered_map rather than absl::flat_hash_map: Debian's Abseil
+  // (20220623) sets the new capacity before allocating in a rehash, so an
+  // allocation failure there leaves a map that crashes when destroyed.
+  std::unordered_map<uint64_t, LoggedDecision> entries_;
   std::deque<uint64_t> order_;  // ids, oldest first
 };
 

@@ -31,6 +31,7 @@
 #include "router/embedder.h"
 #include "router/cluster_router.h"
 #include "router/knn_router.h"
+#include "router/limits.h"
 #include "router/linucb_router.h"
 #include "router/mf_router.h"
 #include "router/policy.h"
@@ -87,6 +88,8 @@ struct PipelineConfig {
   // Models taken out of service at run time (Pipeline::WithoutModel): the
   // router still estimates them, the policy never sees them.
   std::vector<std::string> removed_models;
+  // Size limits for routing and fitting with this pipeline (router/limits.h).
+  Limits limits;
 };
 
 // Parses a JSON config; every field is optional. Unknown keys are errors, so
@@ -143,10 +146,14 @@ class ROUTER_EXPORT Pipeline {
   // Reads a file Save wrote. Validates all of it first: a truncated,
   // corrupt or foreign file is DataLoss, a file from a newer format version
   // FailedPrecondition, each with a message naming the problem.
-  static absl::StatusOr<std::unique_ptr<Pipeline>> Load(const std::string& path);
+  // `limits` are the loading host's (max_section_bytes, max_models): a file
+  // over them is ResourceExhausted, whatever limits its own config names.
+  static absl::StatusOr<std::unique_ptr<Pipeline>> Load(const std::string& path,
+                                                        const Limits& limits = {});
   // The same from the bytes of a file (`what` names them in errors).
   static absl::StatusOr<std::unique_ptr<Pipeline>> FromBytes(std::string_view bytes,
-                                                             std::string_view what = "<bytes>");
+                                                             std::string_view what = "<bytes>",
+                                                             const Limits& limits = {});
   // The file image Save writes.
   absl::StatusOr<std::string> ToBytes() const;
 
