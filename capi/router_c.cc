@@ -4,6 +4,7 @@
 #include "router_c.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -498,6 +499,49 @@ router_status_t router_remove_model(router_t* router, const char* model) {
     ROUTER_C_REQUIRE(router);
     ROUTER_C_REQUIRE(model);
     return router->live.RemoveModel(model);
+  });
+}
+
+router_status_t router_add_model(router_t* router, const char* profile_json,
+                                 const float* vectors, size_t count, size_t dim,
+                                 const double* scores, const double* costs_usd) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(profile_json);
+    ROUTER_ASSIGN_OR_RETURN(const router::Profile profile, router::ParseProfile(profile_json));
+    router::Dataset labelled;
+    labelled.model_names = {profile.name};
+    if (count > 0) {
+      ROUTER_C_REQUIRE(vectors);
+      ROUTER_C_REQUIRE(scores);
+      const auto snapshot = router->live.Snapshot();
+      ROUTER_RETURN_IF_ERROR(router::CheckLimit(
+          "a set of examples",
+          static_cast<int64_t>(std::min<size_t>(count, std::numeric_limits<int64_t>::max())),
+          snapshot->config().limits.max_batch_size, "max_batch_size"));
+      for (size_t i = 0; i < count; ++i) {
+        ROUTER_RETURN_IF_ERROR(router::Annotate(
+            CheckVector(*snapshot, vectors + i * dim, dim, 0), absl::StrCat("example ", i)));
+      }
+      labelled.dim = static_cast<int>(dim);
+      labelled.vectors.assign(vectors, vectors + count * dim);
+      labelled.scores.assign(scores, scores + count);
+      if (costs_usd != nullptr) {
+        labelled.costs.assign(costs_usd, costs_usd + count);
+      } else {
+        labelled.costs.assign(count, std::numeric_limits<double>::quiet_NaN());
+      }
+      for (size_t i = 0; i < count; ++i) {
+        if (std::isnan(labelled.scores[i])) {
+          return absl::InvalidArgumentError(absl::StrCat("example ", i, ": the score is NaN"));
+        }
+        labelled.ids.push_back(absl::StrCat(i));
+      }
+      labelled.prompts.assign(count, "");
+      labelled.sources.assign(count, "");
+      labelled.splits.assign(count, router::Split::kTrain);
+    }
+    return router->live.AddModel(profile, labelled);
   });
 }
 

@@ -392,6 +392,41 @@ ROUTER_API router_status_t router_feedback_vector(const router_t* router, const 
 ROUTER_API router_status_t router_remove_model(router_t* router, const char* model);
 
 /**
+ * @brief  Adds a model to the catalog while other threads keep routing, and
+ *         has the router learn it from labelled examples.
+ *
+ * Routers that can onboard a model (cluster, mf, linucb) learn its quality
+ * from the examples: the vectors of queries it answered and its scores on
+ * them (embed prompts with router_embed_text for a text router). With no
+ * examples, a linucb router starts the model's arm at its prior and its
+ * uncertainty bonus gets it explored. kNN cannot onboard (it needs the model's
+ * score on every reference prompt): refit it instead. The change is kept by
+ * router_save.
+ *
+ * @param[in] router        Not NULL.
+ * @param[in] profile_json  The model's profile, as an entry of the config's
+ *            "models" list: {"name": "m", "input_usd_per_mtok": 0.5,
+ *            "output_usd_per_mtok": 1.5, ...}. Not NULL.
+ * @param[in] vectors   count x dim floats, row-major; NULL when count is 0.
+ * @param[in] count     The number of examples; may be 0.
+ * @param[in] dim       Must equal router_dim() when count > 0.
+ * @param[in] scores    count scores of the new model, each in [0, 1]; NULL
+ *            when count is 0.
+ * @param[in] costs_usd count observed costs (finite, >= 0), or NULL to use
+ *            the profile's prices.
+ * @return ROUTER_OK; ROUTER_ALREADY_EXISTS when the name is taken (removed
+ *         models included); ROUTER_UNIMPLEMENTED for a kNN router;
+ *         ROUTER_INVALID_ARGUMENT for NULL, malformed JSON, a wrong dim, a
+ *         non-finite vector, or a score or cost out of range;
+ *         ROUTER_RESOURCE_EXHAUSTED past the max_models limit. On error
+ *         nothing changes.
+ * Thread-safe, as router_remove_model.
+ */
+ROUTER_API router_status_t router_add_model(router_t* router, const char* profile_json,
+                                            const float* vectors, size_t count, size_t dim,
+                                            const double* scores, const double* costs_usd);
+
+/**
  * @brief  Changes a model's prices while other threads keep routing.
  *
  * Cost estimates for the model scale by the ratio of its new to its old

@@ -294,8 +294,8 @@ absl::Status ParsePolicy(const Json& json, PolicyConfig* policy) {
   return MakePolicy(*policy).status();
 }
 
-absl::Status ParseModel(const Json& json, size_t index, Profile* profile) {
-  const std::string path = absl::StrCat("models[", index, "]");
+// `path` names the object in errors ("models[2]").
+absl::Status ParseModel(const Json& json, const std::string& path, Profile* profile) {
   ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
                                    {"name", "input_usd_per_mtok", "output_usd_per_mtok",
                                     "expected_output_tokens", "p50_latency_ms",
@@ -317,6 +317,18 @@ absl::Status ParseModel(const Json& json, size_t index, Profile* profile) {
 }
 
 }  // namespace
+
+absl::StatusOr<Profile> ParseProfile(std::string_view text) {
+  Json json;
+  try {
+    json = Json::parse(text.begin(), text.end());
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("model profile: not valid JSON: ", e.what()));
+  }
+  Profile profile;
+  ROUTER_RETURN_IF_ERROR(ParseModel(json, "profile", &profile));
+  return profile;
+}
 
 absl::StatusOr<PolicyConfig> ParsePolicyConfig(std::string_view text) {
   Json json;
@@ -375,7 +387,7 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
     }
     for (size_t i = 0; i < models.size(); ++i) {
       Profile profile;
-      ROUTER_RETURN_IF_ERROR(ParseModel(models[i], i, &profile));
+      ROUTER_RETURN_IF_ERROR(ParseModel(models[i], absl::StrCat("models[", i, "]"), &profile));
       config.models.push_back(std::move(profile));
     }
   }

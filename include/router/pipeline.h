@@ -99,6 +99,10 @@ ROUTER_EXPORT absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_vie
 // Parses the "policy" object of a config on its own (same rules).
 ROUTER_EXPORT absl::StatusOr<PolicyConfig> ParsePolicyConfig(std::string_view json);
 
+// Parses one entry of a config's "models" list on its own (same rules):
+// {"name": "m", "input_usd_per_mtok": 0.5, ...}.
+ROUTER_EXPORT absl::StatusOr<Profile> ParseProfile(std::string_view json);
+
 // The JSON text of `config`, every field written; ParsePipelineConfig reads
 // it back to an equal config.
 ROUTER_EXPORT std::string PipelineConfigToJson(const PipelineConfig& config);

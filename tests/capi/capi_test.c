@@ -653,6 +653,105 @@ static void TestHostVectors(const char* path) {
   router_free(router);
 }
 
+static void ExpectRoutesTo(const router_t* router, const float* vector, const char* want) {
+  router_decision_t* decision = NULL;
+  const char* name = NULL;
+  EXPECT(router_route_vector(router, vector, VDIM, 0, &decision), ROUTER_OK);
+  EXPECT(router_decision_model(decision, &name), ROUTER_OK);
+  CHECK(name != NULL && strcmp(name, want) == 0);
+  router_decision_free(decision);
+}
+
+/* router_add_model: a cluster router learns a cheaper poet from examples
+ * (poems it answers well, code it does not) and sends poems to it; bad
+ * input changes nothing; kNN cannot onboard; LinUCB starts at its prior. */
+static void TestAddModel(const char* path) {
+  static const char kPoet[] = "{\"name\": \"poet\", \"input_usd_per_mtok\": 0.1, "
+                              "\"output_usd_per_mtok\": 0.2}";
+  enum { kExamples = 8 };
+  char npy[1200];
+  router_t* router = NULL;
+  float vectors[kExamples * VDIM], code[VDIM], poem[VDIM];
+  double scores[kExamples], costs[kExamples];
+  int32_t count = 0;
+  int i;
+
+  for (i = 0; i < kExamples; ++i) {
+    HostVector(i, vectors + i * VDIM);
+    scores[i] = i % 2 == 0 ? 0.0 : 1.0; /* even rows are code */
+    costs[i] = 0.0001;
+  }
+  HostVector(10, code);
+  HostVector(11, poem);
+  WriteNpy(PathOf("vectors.npy", npy, sizeof(npy)), ROWS);
+  EXPECT(router_create_from_dataset_with_vectors(path, npy, "{\"router\": \"cluster\"}",
+                                                 &router),
+         ROUTER_OK);
+  if (router == NULL) return;
+  ExpectRoutesTo(router, poem, "writer");
+
+  /* Bad input: nothing changes. */
+  EXPECT(router_add_model(NULL, kPoet, vectors, kExamples, VDIM, scores, costs),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_add_model(router, NULL, vectors, kExamples, VDIM, scores, costs),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_add_model(router, "{\"name\": ", vectors, kExamples, VDIM, scores, costs),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_add_model(router, "{\"name\": \"poet\", \"price\": 1}", vectors, kExamples,
+                          VDIM, scores, costs),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_add_model(router, kPoet, vectors, kExamples, VDIM - 1, scores, costs),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_add_model(router, kPoet, NULL, kExamples, VDIM, scores, costs),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_add_model(router, kPoet, vectors, kExamples, VDIM, NULL, costs),
+         ROUTER_INVALID_ARGUMENT);
+  scores[3] = NAN;
+  EXPECT(router_add_model(router, kPoet, vectors, kExamples, VDIM, scores, costs),
+         ROUTER_INVALID_ARGUMENT);
+  scores[3] = 1.5;
+  EXPECT(router_add_model(router, kPoet, vectors, kExamples, VDIM, scores, costs),
+         ROUTER_INVALID_ARGUMENT);
+  scores[3] = 1.0;
+  vectors[5] = NAN;
+  EXPECT(router_add_model(router, kPoet, vectors, kExamples, VDIM, scores, costs),
+         ROUTER_INVALID_ARGUMENT);
+  HostVector(1, vectors + VDIM);
+  EXPECT(router_add_model(router, "{\"name\": \"coder\"}", vectors, kExamples, VDIM, scores,
+                          costs),
+         ROUTER_ALREADY_EXISTS);
+  EXPECT(router_model_count(router, &count), ROUTER_OK);
+  CHECK(count == 3);
+
+  EXPECT(router_add_model(router, kPoet, vectors, kExamples, VDIM, scores, costs), ROUTER_OK);
+  EXPECT(router_model_count(router, &count), ROUTER_OK);
+  CHECK(count == 4);
+  ExpectRoutesTo(router, poem, "poet");
+  ExpectRoutesTo(router, code, "coder");
+  router_free(router);
+  router = NULL;
+
+  /* kNN needs the model's score on every reference prompt. */
+  EXPECT(router_create_from_dataset_with_vectors(path, npy, "{\"router\": \"knn\"}", &router),
+         ROUTER_OK);
+  if (router != NULL) {
+    EXPECT(router_add_model(router, kPoet, vectors, kExamples, VDIM, scores, costs),
+           ROUTER_UNIMPLEMENTED);
+    router_free(router);
+    router = NULL;
+  }
+  /* LinUCB: no examples is fine (the arm starts at its prior). */
+  EXPECT(router_create_from_dataset_with_vectors(path, npy, "{\"router\": \"linucb\"}",
+                                                 &router),
+         ROUTER_OK);
+  if (router != NULL) {
+    EXPECT(router_add_model(router, kPoet, NULL, 0, 0, NULL, NULL), ROUTER_OK);
+    EXPECT(router_model_count(router, &count), ROUTER_OK);
+    CHECK(count == 4);
+    router_free(router);
+  }
+}
+
 /* Save, load and reload: the same decisions after a round trip; a reload
  * swaps the pipeline, and a refused reload keeps the old one serving. */
 static void TestSaveLoadReload(const router_t* fitted, const char* dataset) {
@@ -808,6 +907,7 @@ int main(int argc, char** argv) {
   }
   TestConfigs(path);
   TestHostVectors(path);
+  TestAddModel(path);
 
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

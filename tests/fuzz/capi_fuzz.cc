@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -248,7 +249,7 @@ class Driver {
   }
 
   void Step() {
-    switch (in_.ConsumeIntegralInRange(0, 15)) {
+    switch (in_.ConsumeIntegralInRange(0, 17)) {
       case 0: RouteText(); break;
       case 1: RouteVector(); break;
       case 2: RouteBatch(); break;
@@ -270,6 +271,8 @@ class Driver {
       case 12: Save(); break;
       case 13: Check(router_reload(Router(), LoadPath())); break;
       case 14: Load(); break;
+      case 15: Change(); break;
+      case 16: RouteWith(); break;
       default: Create(); break;
     }
   }
@@ -400,14 +403,22 @@ class Driver {
   // more than capacity bytes, a truncated text never splits a character.
   void Buffers() {
     router_decision_t* d = Decision();
+    const bool json = in_.ConsumeBool();
+    CheckTextBuffer([&](char* b, size_t capacity, size_t* needed) {
+      return json ? router_decision_json(d, b, capacity, needed)
+                  : router_decision_explain(d, b, capacity, needed);
+    });
+  }
+
+  // Calls a function that writes text into a caller buffer, with a fuzzed
+  // capacity, and checks the buffer contract.
+  void CheckTextBuffer(const std::function<router_status_t(char*, size_t, size_t*)>& call) {
     const size_t capacity = in_.ConsumeIntegralInRange<size_t>(0, 300);
     std::vector<char> buf(capacity + 16, '\x7f');
     size_t needed = 0;
     const bool null_buf = in_.ConsumeIntegralInRange(0, 7) == 0;
-    const bool json = in_.ConsumeBool();
     char* b = null_buf ? nullptr : buf.data();
-    const router_status_t status = Check(json ? router_decision_json(d, b, capacity, &needed)
-                                              : router_decision_explain(d, b, capacity, &needed));
+    const router_status_t status = Check(call(b, capacity, &needed));
     if (status != ROUTER_OK) return;
     if (needed == 0) Die("needed is 0");
     for (size_t i = capacity; i < buf.size(); ++i) {
@@ -448,6 +459,117 @@ class Driver {
     const char* model = ModelName();
     Check(router_feedback_vector(Router(), null_vector ? nullptr : vector.data(), dim, model,
                                  PickDouble(in_), PickDouble(in_)));
+  }
+
+  // The run-time changes beside removal and prices, and the policy state.
+  void Change() {
+    switch (in_.ConsumeIntegralInRange(0, 4)) {
+      case 0: AddModel(); break;
+      case 1:
+        Check(router_set_model_available(Router(), ModelName(), in_.ConsumeIntegral<int32_t>()));
+        break;
+      case 2: Check(router_set_policy(Router(), PolicyJson())); break;
+      case 3: Calibrate(); break;
+      default:
+        CheckTextBuffer([&](char* b, size_t capacity, size_t* needed) {
+          return router_policy_state_json(Router(), b, capacity, needed);
+        });
+        break;
+    }
+  }
+
+  // A policy: valid ones of each kind (naming the router's models or not),
+  // or fuzz bytes.
+  std::string policy_;
+  const char* PolicyJson() {
+    switch (in_.ConsumeIntegralInRange(0, 6)) {
+      case 0: return R"({"kind": "max_utility", "lambda": 500})";
+      case 1: return R"({"kind": "quality_floor", "tau": 0.6})";
+      case 2: return R"({"kind": "budget", "target_cost_usd": 0.0005})";
+      case 3: {
+        const char* strong = ModelName();
+        const std::string strong_name = strong == nullptr ? "" : strong;
+        const char* weak = ModelName();
+        policy_ = std::string(R"({"kind": "threshold", "strong": ")") + strong_name +
+                  R"(", "weak": ")" + (weak == nullptr ? "" : weak) + R"(", "threshold": 0.5})";
+        return policy_.c_str();
+      }
+      case 4: return nullptr;
+      default: policy_ = in_.ConsumeRandomLengthString(128); return policy_.c_str();
+    }
+  }
+
+  void AddModel() {
+    const size_t router_dim = Dim();
+    const size_t dim = PickSize(in_, router_dim);
+    const size_t count = in_.ConsumeIntegralInRange<size_t>(0, 6);
+    std::vector<float> vectors(count * dim + 1);
+    for (float& v : vectors) v = in_.ConsumeBool() ? PickFloat(in_) : 0.25f;
+    std::vector<double> scores(count + 1), costs(count + 1);
+    for (double& s : scores) s = in_.ConsumeBool() ? PickDouble(in_) : 0.5;
+    for (double& c : costs) c = in_.ConsumeBool() ? PickDouble(in_) : 0.001;
+    std::string profile;
+    if (in_.ConsumeBool()) {
+      profile = R"({"name": "added-)" + std::to_string(in_.ConsumeIntegralInRange(0, 3)) +
+                R"(", "input_usd_per_mtok": 0.1, "output_usd_per_mtok": 0.2})";
+    } else {
+      profile = in_.ConsumeRandomLengthString(96);
+    }
+    Check(router_add_model(Router(), in_.ConsumeIntegralInRange(0, 15) ? profile.c_str() : nullptr,
+                           in_.ConsumeIntegralInRange(0, 15) ? vectors.data() : nullptr, count,
+                           dim, in_.ConsumeIntegralInRange(0, 15) ? scores.data() : nullptr,
+                           in_.ConsumeBool() ? costs.data() : nullptr));
+  }
+
+  void Calibrate() {
+    const size_t dim = PickSize(in_, Dim());
+    const size_t count = in_.ConsumeIntegralInRange<size_t>(0, 6);
+    std::vector<float> vectors(count * dim + 1);
+    for (float& v : vectors) v = in_.ConsumeBool() ? PickFloat(in_) : 0.25f;
+    double threshold = -7.0;
+    if (Check(router_calibrate_threshold(Router(), vectors.data(), count, dim, PickDouble(in_),
+                                         in_.ConsumeBool() ? &threshold : nullptr)) ==
+            ROUTER_OK &&
+        !std::isfinite(threshold) && threshold != -7.0) {
+      Die("calibrated a non-finite threshold");
+    }
+  }
+
+  // Routes a text or a vector with per-request overrides.
+  void RouteWith() {
+    router_route_options_t options;
+    std::memset(&options, 0, sizeof(options));
+    options.struct_size = in_.ConsumeIntegralInRange(0, 7) == 0
+                              ? in_.ConsumeIntegral<uint32_t>()
+                              : static_cast<uint32_t>(sizeof(options));
+    options.flags = in_.ConsumeIntegral<uint32_t>() & 7u;
+    options.lambda = PickDouble(in_);
+    options.tau = PickDouble(in_);
+    const char* allowed[3] = {ModelName(), ModelName(), ModelName()};
+    if (in_.ConsumeBool()) {
+      options.allowed_models = allowed;
+      options.allowed_model_count = in_.ConsumeIntegralInRange<size_t>(0, 3);
+    }
+    const router_route_options_t* with = in_.ConsumeIntegralInRange(0, 15) ? &options : nullptr;
+    router_decision_t* out = nullptr;
+    router_status_t status;
+    if (in_.ConsumeBool()) {
+      const std::string text = in_.ConsumeRandomLengthString(256);
+      status = Check(router_route_text_with(Router(), text.c_str(), with, &out));
+    } else {
+      const size_t dim = PickSize(in_, Dim());
+      std::vector<float> vector(dim + 1);
+      for (float& v : vector) v = in_.ConsumeBool() ? PickFloat(in_) : 0.25f;
+      status = Check(router_route_vector_with(Router(), vector.data(), dim,
+                                              in_.ConsumeIntegralInRange<int64_t>(-1, 1000), with,
+                                              &out));
+    }
+    if (status == ROUTER_OK) {
+      if (out == nullptr) Die("route_with gave no decision");
+      Keep(out);
+    } else if (out != nullptr) {
+      Die("route_with wrote its output on failure");
+    }
   }
 
   void SetPrice() {

@@ -242,6 +242,41 @@ class Router:
                                            vector.ctypes.data_as(ctypes.POINTER(c_float)),
                                            vector.size, _c_string(model), score, cost_usd))
 
+    def add_model(self, profile, vectors=None, scores=None, costs_usd=None):
+        """Adds a model at run time, learned from labelled examples.
+
+        profile: a dict or JSON text of a config "models" entry ({"name": ...,
+        "input_usd_per_mtok": ..., "output_usd_per_mtok": ...}). vectors: the
+        examples' query vectors (2-D, router.dim columns); scores: the new
+        model's score on each, in [0, 1]; costs_usd: its observed cost on each,
+        or None to use the profile's prices. Without examples only a linucb
+        router can add a model (its arm starts at the prior)."""
+        text = profile if isinstance(profile, str) else json.dumps(profile)
+        if vectors is None:
+            if scores is not None or costs_usd is not None:
+                raise ValueError("scores and costs_usd need vectors")
+            _check(_lib.router_add_model(self._handle, _c_string(text), None, 0, 0, None,
+                                         None))
+            return
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        if matrix.ndim != 2:
+            raise ValueError("vectors must be 2-D, got shape %s" % (matrix.shape,))
+        rows = matrix.shape[0]
+        score_array = np.ascontiguousarray(scores, dtype=np.float64)
+        if score_array.shape != (rows,):
+            raise ValueError("scores must have one value per row of vectors")
+        cost_pointer = None
+        if costs_usd is not None:
+            cost_array = np.ascontiguousarray(costs_usd, dtype=np.float64)
+            if cost_array.shape != (rows,):
+                raise ValueError("costs_usd must have one value per row of vectors")
+            cost_pointer = cost_array.ctypes.data_as(ctypes.POINTER(c_double))
+        _check(_lib.router_add_model(self._handle, _c_string(text),
+                                     matrix.ctypes.data_as(ctypes.POINTER(c_float)), rows,
+                                     matrix.shape[1],
+                                     score_array.ctypes.data_as(ctypes.POINTER(c_double)),
+                                     cost_pointer))
+
     def remove_model(self, model: str):
         """Takes a model out of service (model indexes after it shift down)."""
         _check(_lib.router_remove_model(self._handle, _c_string(model)))

@@ -114,6 +114,12 @@ router_feedback = _bind("router_feedback", router_status_t, router_p, c_uint64, 
 router_feedback_vector = _bind("router_feedback_vector", router_status_t,
                                router_p, POINTER(c_float), c_size_t, c_char_p, c_double,
                                c_double)
+# router_status_t router_add_model(router_t* router, const char* profile_json,
+#                                  const float* vectors, size_t count, size_t dim,
+#                                  const double* scores, const double* costs_usd);
+router_add_model = _bind("router_add_model", router_status_t, router_p, c_char_p,
+                         POINTER(c_float), c_size_t, c_size_t, POINTER(c_double),
+                         POINTER(c_double))
 # router_status_t router_remove_model(router_t* router, const char* model);
 router_remove_model = _bind("router_remove_model", router_status_t, router_p, c_char_p)
 # router_status_t router_set_model_price(router_t* router, const char* model,

@@ -220,6 +220,31 @@ class RouterTest(unittest.TestCase):
                 router.remove_model("coder")  # the last model stays
             self.assertEqual(raised.exception.status, Status.FAILED_PRECONDITION)
 
+    def test_add_model(self):
+        # A cluster router learns a cheaper poet from embedded examples (good
+        # on poems, bad on code) and sends poems to it, code still to the coder.
+        with librouter.Router.from_dataset(self.data, {"router": "cluster"}) as router:
+            prompts = [POEM_PROMPT, CODE_PROMPT] * 4
+            vectors = np.stack([router.embed(p) for p in prompts])
+            scores = [1.0, 0.0] * 4
+            poet = {"name": "poet", "input_usd_per_mtok": 0.01, "output_usd_per_mtok": 0.02}
+            with self.assertRaises(RouterError) as raised:
+                router.add_model(poet, vectors[:, :-1], scores)  # wrong dim
+            self.assertEqual(raised.exception.status, Status.INVALID_ARGUMENT)
+            with self.assertRaises(ValueError):
+                router.add_model(poet, vectors, scores[:-1])
+            self.assertEqual(router.models, ("coder", "writer"))
+            router.add_model(poet, vectors, scores, [0.0001] * 8)
+            self.assertEqual(router.models, ("coder", "writer", "poet"))
+            self.assertEqual(router.route(POEM_PROMPT).model, "poet")
+            self.assertEqual(router.route(CODE_PROMPT).model, "coder")
+            with self.assertRaises(RouterError) as raised:
+                router.add_model(json.dumps(poet), vectors, scores)
+            self.assertEqual(raised.exception.status, Status.ALREADY_EXISTS)
+        with librouter.Router.from_dataset(self.data, {"router": "linucb"}) as router:
+            router.add_model({"name": "fresh"})  # no examples: starts at the prior
+            self.assertIn("fresh", router.models)
+
     def test_feedback_on_an_online_router(self):
         with librouter.Router.from_dataset(self.data, {"router": "linucb"}) as router:
             decision = router.route(CODE_PROMPT)

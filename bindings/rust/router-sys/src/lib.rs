@@ -105,6 +105,15 @@ extern "C" {
         score: f64,
         cost_usd: f64,
     ) -> router_status_t;
+    pub fn router_add_model(
+        router: *mut router_t,
+        profile_json: *const c_char,
+        vectors: *const f32,
+        count: usize,
+        dim: usize,
+        scores: *const f64,
+        costs_usd: *const f64,
+    ) -> router_status_t;
     pub fn router_remove_model(router: *mut router_t, model: *const c_char) -> router_status_t;
     pub fn router_set_model_price(
         router: *mut router_t,
