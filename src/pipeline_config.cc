@@ -294,6 +294,16 @@ absl::Status ParsePolicy(const Json& json, PolicyConfig* policy) {
   return MakePolicy(*policy).status();
 }
 
+// `text` as JSON; `what` names it in the error.
+absl::StatusOr<Json> ParseJsonText(std::string_view text, std::string_view what) {
+  try {
+    return Json::parse(text.begin(), text.end());
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AbslView(what), ": not valid JSON: ", e.what()));
+  }
+}
+
 // `path` names the object in errors ("models[2]").
 absl::Status ParseModel(const Json& json, const std::string& path, Profile* profile) {
   ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
@@ -319,24 +329,14 @@ absl::Status ParseModel(const Json& json, const std::string& path, Profile* prof
 }  // namespace
 
 absl::StatusOr<Profile> ParseProfile(std::string_view text) {
-  Json json;
-  try {
-    json = Json::parse(text.begin(), text.end());
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("model profile: not valid JSON: ", e.what()));
-  }
+  ROUTER_ASSIGN_OR_RETURN(const Json json, ParseJsonText(text, "model profile"));
   Profile profile;
   ROUTER_RETURN_IF_ERROR(ParseModel(json, "profile", &profile));
   return profile;
 }
 
 absl::StatusOr<PolicyConfig> ParsePolicyConfig(std::string_view text) {
-  Json json;
-  try {
-    json = Json::parse(text.begin(), text.end());
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("policy: not valid JSON: ", e.what()));
-  }
+  ROUTER_ASSIGN_OR_RETURN(const Json json, ParseJsonText(text, "policy"));
   PolicyConfig policy;
   ROUTER_RETURN_IF_ERROR(ParsePolicy(json, &policy));
   return policy;
@@ -345,12 +345,7 @@ absl::StatusOr<PolicyConfig> ParsePolicyConfig(std::string_view text) {
 absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
   PipelineConfig config;
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) return config;
-  Json json;
-  try {
-    json = Json::parse(text.begin(), text.end());
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("config: not valid JSON: ", e.what()));
-  }
+  ROUTER_ASSIGN_OR_RETURN(const Json json, ParseJsonText(text, "config"));
   ROUTER_RETURN_IF_ERROR(
       CheckKeys(json, "", {"router", "knn", "cluster", "mf", "linucb", "embedder", "featurizer",
                            "policy", "models", "removed_models", "limits"}));

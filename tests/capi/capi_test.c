@@ -659,16 +659,18 @@ static void ExpectRoutesTo(const router_t* router, const float* vector, const ch
   EXPECT(router_route_vector(router, vector, VDIM, 0, &decision), ROUTER_OK);
   EXPECT(router_decision_model(decision, &name), ROUTER_OK);
   CHECK(name != NULL && strcmp(name, want) == 0);
+  if (name != NULL && strcmp(name, want) != 0) fprintf(stderr, "  routed to %s, not %s\n", name, want);
   router_decision_free(decision);
 }
 
 /* router_add_model: a cluster router learns a cheaper poet from examples
- * (poems it answers well, code it does not) and sends poems to it; bad
+ * (poems it answers well, code it does not) and sends poems to it under a
+ * quality floor; bad
  * input changes nothing; kNN cannot onboard; LinUCB starts at its prior. */
 static void TestAddModel(const char* path) {
   static const char kPoet[] = "{\"name\": \"poet\", \"input_usd_per_mtok\": 0.1, "
                               "\"output_usd_per_mtok\": 0.2}";
-  enum { kExamples = 8 };
+  enum { kExamples = 40 };
   char npy[1200];
   router_t* router = NULL;
   float vectors[kExamples * VDIM], code[VDIM], poem[VDIM];
@@ -684,8 +686,12 @@ static void TestAddModel(const char* path) {
   HostVector(10, code);
   HostVector(11, poem);
   WriteNpy(PathOf("vectors.npy", npy, sizeof(npy)), ROWS);
-  EXPECT(router_create_from_dataset_with_vectors(path, npy, "{\"router\": \"cluster\"}",
-                                                 &router),
+  /* The cheapest model predicted to score at least 0.7. */
+  EXPECT(router_create_from_dataset_with_vectors(
+             path, npy,
+             "{\"router\": \"cluster\", \"policy\": {\"kind\": \"quality_floor\", "
+             "\"tau\": 0.7}}",
+             &router),
          ROUTER_OK);
   if (router == NULL) return;
   ExpectRoutesTo(router, poem, "writer");

@@ -222,11 +222,13 @@ class RouterTest(unittest.TestCase):
 
     def test_add_model(self):
         # A cluster router learns a cheaper poet from embedded examples (good
-        # on poems, bad on code) and sends poems to it, code still to the coder.
-        with librouter.Router.from_dataset(self.data, {"router": "cluster"}) as router:
-            prompts = [POEM_PROMPT, CODE_PROMPT] * 4
+        # on poems, bad on code) and, under a quality floor, sends poems to
+        # it and code still to the coder.
+        config = {"router": "cluster", "policy": {"kind": "quality_floor", "tau": 0.7}}
+        with librouter.Router.from_dataset(self.data, config) as router:
+            prompts = [POEM_PROMPT, CODE_PROMPT] * 20
             vectors = np.stack([router.embed(p) for p in prompts])
-            scores = [1.0, 0.0] * 4
+            scores = [1.0, 0.0] * 20
             poet = {"name": "poet", "input_usd_per_mtok": 0.01, "output_usd_per_mtok": 0.02}
             with self.assertRaises(RouterError) as raised:
                 router.add_model(poet, vectors[:, :-1], scores)  # wrong dim
@@ -234,7 +236,7 @@ class RouterTest(unittest.TestCase):
             with self.assertRaises(ValueError):
                 router.add_model(poet, vectors, scores[:-1])
             self.assertEqual(router.models, ("coder", "writer"))
-            router.add_model(poet, vectors, scores, [0.0001] * 8)
+            router.add_model(poet, vectors, scores, [0.0001] * 40)
             self.assertEqual(router.models, ("coder", "writer", "poet"))
             self.assertEqual(router.route(POEM_PROMPT).model, "poet")
             self.assertEqual(router.route(CODE_PROMPT).model, "coder")
