@@ -64,6 +64,43 @@ static go_result go_set_model_price(router_t* router, const char* model, double 
                                     double output) {
   return go_check(router_set_model_price(router, model, input, output));
 }
+static go_result go_add_model(router_t* router, const char* profile, const float* vectors,
+                              size_t count, size_t dim, const double* scores,
+                              const double* costs) {
+  return go_check(router_add_model(router, profile, vectors, count, dim, scores, costs));
+}
+static go_result go_set_model_available(router_t* router, const char* model, int32_t available) {
+  return go_check(router_set_model_available(router, model, available));
+}
+static go_result go_set_policy(router_t* router, const char* policy) {
+  return go_check(router_set_policy(router, policy));
+}
+static go_result go_calibrate_threshold(router_t* router, const float* vectors, size_t count,
+                                        size_t dim, double strong_share, double* out) {
+  return go_check(router_calibrate_threshold(router, vectors, count, dim, strong_share, out));
+}
+
+// The policy state JSON, malloc'ed into *out. Other threads' routes change
+// the state (and so its size) between calls: retry until it fits.
+static go_result go_policy_state(const router_t* router, char** out) {
+  size_t capacity = 256;
+  for (;;) {
+    char* text = malloc(capacity);
+    if (text == NULL) {
+      go_result result = {ROUTER_RESOURCE_EXHAUSTED, strdup("out of memory")};
+      return result;
+    }
+    size_t needed = 0;
+    router_status_t status = router_policy_state_json(router, text, capacity, &needed);
+    if (status == ROUTER_OK && needed <= capacity) {
+      *out = text;
+      return go_check(status);
+    }
+    free(text);
+    if (status != ROUTER_OK) return go_check(status);
+    capacity = needed + 64;
+  }
+}
 static go_result go_dim(const router_t* router, int32_t* out) {
   return go_check(router_dim(router, out));
 }
@@ -84,6 +121,34 @@ static go_result go_route_text(const router_t* router, const char* text,
 static go_result go_route_vector(const router_t* router, const float* vector, size_t dim,
                                  int64_t input_tokens, router_decision_t** out) {
   return go_check(router_route_vector(router, vector, dim, input_tokens, out));
+}
+
+// router_route_options_t built here, so its struct_size is this header's.
+static router_route_options_t go_options(uint32_t flags, double lambda, double tau,
+                                         const char* const* allowed, size_t allowed_count) {
+  router_route_options_t options;
+  memset(&options, 0, sizeof options);
+  options.struct_size = sizeof options;
+  options.flags = flags;
+  options.lambda = lambda;
+  options.tau = tau;
+  options.allowed_models = allowed;
+  options.allowed_model_count = allowed_count;
+  return options;
+}
+static go_result go_route_text_with(const router_t* router, const char* text, uint32_t flags,
+                                    double lambda, double tau, const char* const* allowed,
+                                    size_t allowed_count, router_decision_t** out) {
+  router_route_options_t options = go_options(flags, lambda, tau, allowed, allowed_count);
+  return go_check(router_route_text_with(router, text, &options, out));
+}
+static go_result go_route_vector_with(const router_t* router, const float* vector, size_t dim,
+                                      int64_t input_tokens, uint32_t flags, double lambda,
+                                      double tau, const char* const* allowed,
+                                      size_t allowed_count, router_decision_t** out) {
+  router_route_options_t options = go_options(flags, lambda, tau, allowed, allowed_count);
+  return go_check(
+      router_route_vector_with(router, vector, dim, input_tokens, &options, out));
 }
 static go_result go_route_batch(const router_t* router, const float* vectors, size_t count,
                                 size_t dim, size_t stride, const int64_t* input_tokens,
@@ -131,6 +196,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"unsafe"
@@ -380,6 +446,111 @@ func (r *Router) SetModelPrice(model string, inputUSDPerMTok, outputUSDPerMTok f
 	return err
 }
 
+// AddModel adds a model while other goroutines keep routing, and has the
+// router learn it from labelled examples. profile is the model's entry of the
+// config's "models" list as JSON ({"name": ..., "input_usd_per_mtok": ...,
+// "output_usd_per_mtok": ...}). The examples are len(scores) queries: vectors
+// holds their rows of dim floats back to back, scores the new model's score
+// on each in [0, 1], costsUSD its observed cost on each (nil: the profile's
+// prices). Without examples (all nil, dim 0) only a linucb router can add a
+// model; kNN cannot add one at all (Unimplemented). A taken name, removed
+// models' included, is AlreadyExists; on error nothing changes.
+func (r *Router) AddModel(profile string, vectors []float32, dim int, scores, costsUSD []float64) error {
+	if r.raw == nil {
+		return ErrClosed
+	}
+	// C reads count rows through raw pointers: check every length first.
+	count := len(scores)
+	if dim < 0 || (dim > 0 && count > math.MaxInt/dim) || len(vectors) != count*dim {
+		return invalidArgument("%d scores with dim %d need %d floats, got %d",
+			count, dim, count*dim, len(vectors))
+	}
+	if costsUSD != nil && len(costsUSD) != count {
+		return invalidArgument("costsUSD has %d entries for %d examples", len(costsUSD), count)
+	}
+	cProfile, err := cString(profile, false)
+	if err != nil {
+		return err
+	}
+	defer C.free(unsafe.Pointer(cProfile))
+	err = toError(C.go_add_model(r.raw, cProfile, floats(vectors), C.size_t(count),
+		C.size_t(dim), doubles(scores), doubles(costsUSD)))
+	runtime.KeepAlive(r)
+	return err
+}
+
+// SetModelAvailable marks a model down (every policy skips it, e.g. during
+// an outage) or up again.
+func (r *Router) SetModelAvailable(model string, available bool) error {
+	if r.raw == nil {
+		return ErrClosed
+	}
+	cModel, err := cString(model, false)
+	if err != nil {
+		return err
+	}
+	defer C.free(unsafe.Pointer(cModel))
+	var flag C.int32_t
+	if available {
+		flag = 1
+	}
+	err = toError(C.go_set_model_available(r.raw, cModel, flag))
+	runtime.KeepAlive(r)
+	return err
+}
+
+// SetPolicy replaces the policy by the config's "policy" object given as
+// JSON, e.g. `{"kind": "budget", "target_cost_usd": 0.0002}`. On error the
+// current policy stays.
+func (r *Router) SetPolicy(policyJSON string) error {
+	if r.raw == nil {
+		return ErrClosed
+	}
+	cPolicy, err := cString(policyJSON, false)
+	if err != nil {
+		return err
+	}
+	defer C.free(unsafe.Pointer(cPolicy))
+	err = toError(C.go_set_policy(r.raw, cPolicy))
+	runtime.KeepAlive(r)
+	return err
+}
+
+// CalibrateThreshold sets a threshold policy's threshold so that a share
+// strongShare (in [0, 1]) of the sample queries goes to the strong model,
+// and returns it. vectors holds the queries' rows of dim floats back to
+// back. A policy of another kind is FailedPrecondition.
+func (r *Router) CalibrateThreshold(vectors []float32, dim int, strongShare float64) (float64, error) {
+	if r.raw == nil {
+		return 0, ErrClosed
+	}
+	if dim <= 0 || len(vectors)%dim != 0 {
+		return 0, invalidArgument("%d floats are not whole rows of dim %d", len(vectors), dim)
+	}
+	var threshold C.double
+	err := toError(C.go_calibrate_threshold(r.raw, floats(vectors), C.size_t(len(vectors)/dim),
+		C.size_t(dim), C.double(strongShare), &threshold))
+	runtime.KeepAlive(r)
+	return float64(threshold), err
+}
+
+// PolicyState is the policy's live state as one JSON object: its kind and
+// parameters; for "budget" the pacing price, spend and requests so far; for
+// "threshold" the threshold, decisions made and realised strong share.
+func (r *Router) PolicyState() (string, error) {
+	if r.raw == nil {
+		return "", ErrClosed
+	}
+	var text *C.char
+	err := toError(C.go_policy_state(r.raw, &text))
+	runtime.KeepAlive(r)
+	if err != nil {
+		return "", err
+	}
+	defer C.free(unsafe.Pointer(text))
+	return C.GoString(text), nil
+}
+
 // Dim is the size of the query vectors the router takes.
 func (r *Router) Dim() (int, error) {
 	if r.raw == nil {
@@ -509,6 +680,111 @@ func (r *Router) RouteVector(vector []float32, inputTokens int64) (Decision, err
 	var d *C.router_decision_t
 	err := toError(C.go_route_vector(r.raw, floats(vector), C.size_t(len(vector)),
 		C.int64_t(inputTokens), &d))
+	runtime.KeepAlive(r)
+	if err != nil {
+		return Decision{}, err
+	}
+	return copyDecision(d)
+}
+
+// RouteOptions are one request's own policy parameters (docs/policies.md,
+// "Per-request overrides"); what is left nil keeps the router's setting.
+type RouteOptions struct {
+	// Lambda is quality per USD for max_utility, or replaces budget pacing's
+	// dual price; finite, >= 0.
+	Lambda *float64
+	// Tau is quality_floor's floor in [0, 1], or the threshold policy's
+	// threshold in [-1, 1].
+	Tau *float64
+	// AllowedModels are the only catalog models this request may go to;
+	// nil or empty: any.
+	AllowedModels []string
+}
+
+// cOptions are RouteOptions in C form; free them with free.
+type cOptions struct {
+	flags       C.uint32_t
+	lambda, tau C.double
+	names       []*C.char // C strings: Go memory holding no Go pointers may go to C
+}
+
+func newCOptions(opts *RouteOptions) (*cOptions, error) {
+	c := &cOptions{}
+	if opts == nil {
+		return c, nil
+	}
+	if opts.Lambda != nil {
+		c.flags |= C.ROUTER_OVERRIDE_LAMBDA
+		c.lambda = C.double(*opts.Lambda)
+	}
+	if opts.Tau != nil {
+		c.flags |= C.ROUTER_OVERRIDE_TAU
+		c.tau = C.double(*opts.Tau)
+	}
+	for _, model := range opts.AllowedModels {
+		name, err := cString(model, false)
+		if err != nil {
+			c.free()
+			return nil, err
+		}
+		c.names = append(c.names, name)
+	}
+	return c, nil
+}
+
+func (c *cOptions) allowed() **C.char {
+	if len(c.names) == 0 {
+		return nil
+	}
+	return &c.names[0]
+}
+
+func (c *cOptions) free() {
+	for _, name := range c.names {
+		C.free(unsafe.Pointer(name))
+	}
+}
+
+// RouteWith routes a prompt with this request's own policy parameters (nil
+// opts: as Route). An unknown allowed model is InvalidArgument.
+func (r *Router) RouteWith(prompt string, opts *RouteOptions) (Decision, error) {
+	if r.raw == nil {
+		return Decision{}, ErrClosed
+	}
+	cPrompt, err := cString(prompt, false)
+	if err != nil {
+		return Decision{}, err
+	}
+	defer C.free(unsafe.Pointer(cPrompt))
+	c, err := newCOptions(opts)
+	if err != nil {
+		return Decision{}, err
+	}
+	defer c.free()
+	var d *C.router_decision_t
+	err = toError(C.go_route_text_with(r.raw, cPrompt, c.flags, c.lambda, c.tau, c.allowed(),
+		C.size_t(len(c.names)), &d))
+	runtime.KeepAlive(r)
+	if err != nil {
+		return Decision{}, err
+	}
+	return copyDecision(d)
+}
+
+// RouteVectorWith is RouteVector with this request's own policy parameters
+// (nil opts: as RouteVector).
+func (r *Router) RouteVectorWith(vector []float32, inputTokens int64, opts *RouteOptions) (Decision, error) {
+	if r.raw == nil {
+		return Decision{}, ErrClosed
+	}
+	c, err := newCOptions(opts)
+	if err != nil {
+		return Decision{}, err
+	}
+	defer c.free()
+	var d *C.router_decision_t
+	err = toError(C.go_route_vector_with(r.raw, floats(vector), C.size_t(len(vector)),
+		C.int64_t(inputTokens), c.flags, c.lambda, c.tau, c.allowed(), C.size_t(len(c.names)), &d))
 	runtime.KeepAlive(r)
 	if err != nil {
 		return Decision{}, err

@@ -1,6 +1,7 @@
 package router_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -52,15 +53,61 @@ func writeDataset(t *testing.T, path, bestOnCode string) {
 
 func fitted(t *testing.T) (*router.Router, string) {
 	t.Helper()
+	return fittedWith(t, knnConfig)
+}
+
+// fittedWith fits a router with config on the dataset, in a fresh directory.
+func fittedWith(t *testing.T, config string) (*router.Router, string) {
+	t.Helper()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data.jsonl")
 	writeDataset(t, data, "coder")
-	r, err := router.FromDataset(data, knnConfig)
+	r, err := router.FromDataset(data, config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
 	return r, dir
+}
+
+// embed is the router's vector for each prompt, rows back to back.
+func embed(t *testing.T, r *router.Router, prompts ...string) []float32 {
+	t.Helper()
+	dim, err := r.Dim()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vectors := make([]float32, len(prompts)*dim)
+	for i, p := range prompts {
+		if _, err := r.EmbedText(p, vectors[i*dim:(i+1)*dim]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return vectors
+}
+
+// routed is the model r routes prompt to with opts; it fails t on error.
+func routed(t *testing.T, r *router.Router, prompt string, opts *router.RouteOptions) string {
+	t.Helper()
+	d, err := r.RouteWith(prompt, opts)
+	if err != nil {
+		t.Fatalf("%q with %+v: %v", prompt, opts, err)
+	}
+	return d.Model
+}
+
+// policyState is r's policy state, decoded.
+func policyState(t *testing.T, r *router.Router) map[string]interface{} {
+	t.Helper()
+	text, err := r.PolicyState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state map[string]interface{}
+	if err := json.Unmarshal([]byte(text), &state); err != nil {
+		t.Fatalf("policy state %q: %v", text, err)
+	}
+	return state
 }
 
 // status is err's librouter status, or -1 if err is not an *Error.
@@ -316,6 +363,175 @@ func TestFeedbackOnAnOnlineRouter(t *testing.T) {
 	}
 	if err := r.FeedbackVector(vector, "nobody", 1, 0.001); status(err) != router.NotFound {
 		t.Fatalf("unknown model: %v", err)
+	}
+}
+
+func TestRouteOptions(t *testing.T) {
+	r, _ := fitted(t)
+	if m := routed(t, r, codePrompt, nil); m != "coder" {
+		t.Fatalf("no options: %s", m)
+	}
+	// A request allow-list forces the allowed model, for text and vectors.
+	writerOnly := &router.RouteOptions{AllowedModels: []string{"writer"}}
+	if m := routed(t, r, codePrompt, writerOnly); m != "writer" {
+		t.Fatalf("allow-list [writer]: %s", m)
+	}
+	vector := embed(t, r, codePrompt)
+	if d, err := r.RouteVectorWith(vector, 5, writerOnly); err != nil || d.Model != "writer" {
+		t.Fatalf("vector with allow-list [writer]: %+v, %v", d, err)
+	}
+	if d, err := r.RouteVectorWith(vector, 5, nil); err != nil || d.Model != "coder" {
+		t.Fatalf("vector without options: %+v, %v", d, err)
+	}
+	// An overridden lambda is used, and the explanation says so.
+	lambda := 12345.0
+	d, err := r.RouteWith(codePrompt, &router.RouteOptions{Lambda: &lambda})
+	if err != nil || !strings.Contains(d.Explanation, "lambda=12345 (request override)") {
+		t.Fatalf("lambda override: %q, %v", d.Explanation, err)
+	}
+	// Bad overrides are refused by the library.
+	_, err = r.RouteWith(codePrompt, &router.RouteOptions{AllowedModels: []string{"no-such-model"}})
+	if status(err) != router.InvalidArgument || !strings.Contains(err.Error(), "no-such-model") {
+		t.Fatalf("unknown allowed model: %v", err)
+	}
+	nan := math.NaN()
+	if _, err := r.RouteWith(codePrompt, &router.RouteOptions{Lambda: &nan}); status(err) != router.InvalidArgument {
+		t.Fatalf("NaN lambda: %v", err)
+	}
+	if _, err := r.RouteVectorWith(vector[1:], 0, writerOnly); status(err) != router.InvalidArgument {
+		t.Fatalf("wrong dim: %v", err)
+	}
+	bad := &router.RouteOptions{AllowedModels: []string{"writer", "co\x00der"}}
+	if _, err := r.RouteWith(codePrompt, bad); status(err) != router.InvalidArgument {
+		t.Fatalf("NUL in an allowed model: %v", err)
+	}
+}
+
+func TestAvailabilityAndPolicies(t *testing.T) {
+	r, _ := fitted(t)
+	// An outage: the model is skipped until it is marked up.
+	if err := r.SetModelAvailable("coder", false); err != nil {
+		t.Fatal(err)
+	}
+	for _, prompt := range []string{codePrompt, poemPrompt} {
+		if m := routed(t, r, prompt, nil); m != "writer" {
+			t.Fatalf("coder down, %q -> %s", prompt, m)
+		}
+	}
+	if err := r.SetModelAvailable("coder", true); err != nil {
+		t.Fatal(err)
+	}
+	if m := routed(t, r, codePrompt, nil); m != "coder" {
+		t.Fatalf("coder up again: %s", m)
+	}
+	if err := r.SetModelAvailable("nobody", false); status(err) != router.NotFound {
+		t.Fatalf("unknown model: %v", err)
+	}
+
+	// A budget policy shows its pacing state; a bad policy changes nothing.
+	if err := r.SetPolicy(`{"kind": "budget", "target_cost_usd": 0.001}`); err != nil {
+		t.Fatal(err)
+	}
+	routed(t, r, codePrompt, nil)
+	if state := policyState(t, r); state["kind"] != "budget" || state["requests"] != 1.0 {
+		t.Fatalf("budget state %v", state)
+	}
+	if err := r.SetPolicy("{not json"); status(err) != router.InvalidArgument {
+		t.Fatalf("bad policy JSON: %v", err)
+	}
+	if state := policyState(t, r); state["kind"] != "budget" || state["requests"] != 1.0 {
+		t.Fatalf("after a refused policy: %v", state)
+	}
+
+	// Calibrating needs a threshold policy.
+	dim, _ := r.Dim()
+	sample := embed(t, r, codePrompt, poemPrompt)
+	if _, err := r.CalibrateThreshold(sample, dim, 0.5); status(err) != router.FailedPrecondition {
+		t.Fatalf("calibrating a budget policy: %v", err)
+	}
+	if err := r.SetPolicy(`{"kind": "threshold", "strong": "coder", "weak": "writer"}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.CalibrateThreshold(sample[:2*(dim-1)], dim-1, 0.5); status(err) != router.InvalidArgument {
+		t.Fatalf("wrong dim: %v", err)
+	}
+	if _, err := r.CalibrateThreshold(sample[1:], dim, 0.5); status(err) != router.InvalidArgument {
+		t.Fatalf("not whole rows: %v", err)
+	}
+	threshold, err := r.CalibrateThreshold(sample, dim, 0.5)
+	if err != nil || math.IsNaN(threshold) || threshold < -1 || threshold > 1 {
+		t.Fatalf("calibrated threshold %v, %v", threshold, err)
+	}
+	state := policyState(t, r)
+	if state["kind"] != "threshold" || state["threshold"] != threshold {
+		t.Fatalf("threshold state %v, calibrated %v", state, threshold)
+	}
+	// Half the sample goes to the strong model: the code prompt. A request's
+	// own threshold of 1 sends everything to the weak one.
+	if m := routed(t, r, codePrompt, nil); m != "coder" {
+		t.Fatalf("calibrated threshold, code -> %s", m)
+	}
+	one := 1.0
+	if m := routed(t, r, codePrompt, &router.RouteOptions{Tau: &one}); m != "writer" {
+		t.Fatalf("tau 1, code -> %s", m)
+	}
+}
+
+func TestAddModel(t *testing.T) {
+	// A cluster router learns a cheaper poet from embedded examples (good on
+	// poems, bad on code) and, under a quality floor, sends poems to it and
+	// code still to the coder.
+	r, _ := fittedWith(t, `{"router": "cluster", "policy": {"kind": "quality_floor", "tau": 0.7}}`)
+	dim, _ := r.Dim()
+	var prompts []string
+	var scores, costs []float64
+	for i := 0; i < 20; i++ {
+		prompts = append(prompts, poemPrompt, codePrompt)
+		scores = append(scores, 1, 0)
+		costs = append(costs, 0.0001, 0.0001)
+	}
+	vectors := embed(t, r, prompts...)
+	poet := `{"name": "poet", "input_usd_per_mtok": 0.01, "output_usd_per_mtok": 0.02}`
+	if err := r.AddModel(poet, vectors[:40*(dim-1)], dim-1, scores, nil); status(err) != router.InvalidArgument {
+		t.Fatalf("wrong dim: %v", err)
+	}
+	if err := r.AddModel(poet, vectors, dim, scores[:39], nil); status(err) != router.InvalidArgument {
+		t.Fatalf("39 scores for 40 rows: %v", err)
+	}
+	if err := r.AddModel(poet, vectors, dim, scores, costs[:39]); status(err) != router.InvalidArgument {
+		t.Fatalf("39 costs for 40 rows: %v", err)
+	}
+	if models, _ := r.Models(); len(models) != 2 {
+		t.Fatalf("a refused model was added: %v", models)
+	}
+	if err := r.AddModel(poet, vectors, dim, scores, costs); err != nil {
+		t.Fatal(err)
+	}
+	if models, _ := r.Models(); strings.Join(models, ",") != "coder,writer,poet" {
+		t.Fatalf("models %v", models)
+	}
+	if m := routed(t, r, poemPrompt, nil); m != "poet" {
+		t.Fatalf("poem -> %s", m)
+	}
+	if m := routed(t, r, codePrompt, nil); m != "coder" {
+		t.Fatalf("code -> %s", m)
+	}
+	if err := r.AddModel(poet, vectors, dim, scores, nil); status(err) != router.AlreadyExists {
+		t.Fatalf("poet twice: %v", err)
+	}
+
+	// Without examples: a linucb router starts the arm at its prior.
+	online, _ := fittedWith(t, `{"router": "linucb"}`)
+	if err := online.AddModel(`{"name": "fresh"}`, nil, 0, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if models, _ := online.Models(); len(models) != 3 || models[2] != "fresh" {
+		t.Fatalf("models %v", models)
+	}
+	// kNN needs every model's score on every reference prompt.
+	knn, _ := fitted(t)
+	if err := knn.AddModel(poet, vectors, dim, scores, nil); status(err) != router.Unimplemented {
+		t.Fatalf("kNN add: %v", err)
 	}
 }
 

@@ -24,6 +24,9 @@ use std::ptr::{self, NonNull};
 
 use router_sys as sys;
 
+mod route_options;
+pub use route_options::RouteOptions;
+
 /// The C ABI's status codes (`ROUTER_*` in router_c.h); the values are frozen.
 pub mod status {
     use router_sys as sys;
@@ -114,6 +117,39 @@ unsafe fn borrowed_str<'a>(text: *const c_char) -> &'a str {
 
 fn c_string(text: &str, what: &str) -> Result<CString> {
     CString::new(text).map_err(|_| Error::invalid_argument(format!("{what} contains a NUL byte")))
+}
+
+/// A slice as a C array: NULL when empty (C takes NULL for no elements, and
+/// an empty slice's pointer is dangling).
+fn ptr_or_null<T>(slice: &[T]) -> *const T {
+    if slice.is_empty() {
+        ptr::null()
+    } else {
+        slice.as_ptr()
+    }
+}
+
+/// Text a C function copies out snprintf-style (`buf`, `capacity`,
+/// `out_needed`). The text may grow between calls (a policy's state changes
+/// while other threads route), so this retries until it fits.
+fn read_text(
+    mut write: impl FnMut(*mut c_char, usize, *mut usize) -> sys::router_status_t,
+) -> Result<String> {
+    let mut buffer: Vec<u8> = Vec::new();
+    loop {
+        let mut needed = 0usize;
+        let buf = if buffer.is_empty() {
+            ptr::null_mut()
+        } else {
+            buffer.as_mut_ptr().cast()
+        };
+        check(write(buf, buffer.len(), &mut needed))?;
+        if needed <= buffer.len() {
+            buffer.truncate(needed.saturating_sub(1)); // the NUL
+            return Ok(String::from_utf8(buffer).expect("librouter writes UTF-8"));
+        }
+        buffer = vec![0u8; needed];
+    }
 }
 
 fn c_path(path: &Path) -> Result<CString> {
@@ -278,6 +314,111 @@ impl Router {
         })
     }
 
+    /// Adds a model while other threads keep routing, and has the router
+    /// learn it from labelled examples.
+    ///
+    /// `profile_json` is the model's entry of the config's "models" list
+    /// (`{"name": ..., "input_usd_per_mtok": ..., "output_usd_per_mtok": ...}`).
+    /// The examples are `scores.len()` queries: `vectors` holds their rows of
+    /// `dim` floats back to back, `scores` the new model's score on each in
+    /// [0, 1], `costs_usd` its observed cost on each (None: the profile's
+    /// prices). Without examples (`&[], 0, &[], None`) only a linucb router
+    /// can add a model; kNN cannot add one at all ([`status::UNIMPLEMENTED`]).
+    /// A taken name, removed models' included, is [`status::ALREADY_EXISTS`].
+    /// On error nothing changes.
+    pub fn add_model(
+        &self,
+        profile_json: &str,
+        vectors: &[f32],
+        dim: usize,
+        scores: &[f64],
+        costs_usd: Option<&[f64]>,
+    ) -> Result<()> {
+        // C reads `count` rows through raw pointers: check every length first.
+        let count = scores.len();
+        if count.checked_mul(dim) != Some(vectors.len()) {
+            return Err(Error::invalid_argument(format!(
+                "{count} scores with dim {dim} need {} floats, got {}",
+                count.saturating_mul(dim),
+                vectors.len()
+            )));
+        }
+        if let Some(costs) = costs_usd.filter(|costs| costs.len() != count) {
+            return Err(Error::invalid_argument(format!(
+                "costs_usd has {} entries for {count} examples",
+                costs.len()
+            )));
+        }
+        let profile = c_string(profile_json, "profile_json")?;
+        check(unsafe {
+            sys::router_add_model(
+                self.raw.as_ptr(),
+                profile.as_ptr(),
+                ptr_or_null(vectors),
+                count,
+                dim,
+                ptr_or_null(scores),
+                costs_usd.map_or(ptr::null(), ptr_or_null),
+            )
+        })
+    }
+
+    /// Marks a model down (every policy skips it, e.g. during an outage) or
+    /// up again.
+    pub fn set_model_available(&self, model: &str, available: bool) -> Result<()> {
+        let model = c_string(model, "model")?;
+        check(unsafe {
+            sys::router_set_model_available(self.raw.as_ptr(), model.as_ptr(), available as i32)
+        })
+    }
+
+    /// Replaces the policy by the config's "policy" object given as JSON,
+    /// e.g. `{"kind": "budget", "target_cost_usd": 0.0002}`. On error the
+    /// current policy stays.
+    pub fn set_policy(&self, policy_json: &str) -> Result<()> {
+        let policy = c_string(policy_json, "policy_json")?;
+        check(unsafe { sys::router_set_policy(self.raw.as_ptr(), policy.as_ptr()) })
+    }
+
+    /// Sets a threshold policy's threshold so that `strong_share` (in [0, 1])
+    /// of the sample queries go to the strong model, and returns it.
+    /// `vectors` holds the queries' rows of `dim` floats back to back. A
+    /// policy of another kind is [`status::FAILED_PRECONDITION`].
+    pub fn calibrate_threshold(
+        &self,
+        vectors: &[f32],
+        dim: usize,
+        strong_share: f64,
+    ) -> Result<f64> {
+        if dim == 0 || vectors.len() % dim != 0 {
+            return Err(Error::invalid_argument(format!(
+                "{} floats are not whole rows of dim {dim}",
+                vectors.len()
+            )));
+        }
+        let mut threshold = 0.0;
+        check(unsafe {
+            sys::router_calibrate_threshold(
+                self.raw.as_ptr(),
+                ptr_or_null(vectors),
+                vectors.len() / dim,
+                dim,
+                strong_share,
+                &mut threshold,
+            )
+        })?;
+        Ok(threshold)
+    }
+
+    /// The policy's live state as one JSON object: its kind and parameters;
+    /// for "budget" the pacing price, spend and requests so far; for
+    /// "threshold" the threshold, decisions made and realised strong share.
+    pub fn policy_state(&self) -> Result<String> {
+        read_text(|buf, capacity, needed| unsafe {
+            sys::router_policy_state_json(self.raw.as_ptr(), buf, capacity, needed)
+        })
+    }
+
     /// The size of the query vectors the router takes.
     pub fn dim(&self) -> Result<usize> {
         let mut dim = 0;
@@ -344,6 +485,39 @@ impl Router {
                 out,
             )
         })
+    }
+
+    /// Routes a prompt with this request's own policy parameters. An unknown
+    /// allowed model is [`status::INVALID_ARGUMENT`].
+    pub fn route_text_with(&self, text: &str, options: &RouteOptions) -> Result<Decision> {
+        let text = c_string(text, "text")?;
+        options.with_raw(|options| {
+            Decision::create(|out| unsafe {
+                sys::router_route_text_with(self.raw.as_ptr(), text.as_ptr(), options, out)
+            })
+        })?
+    }
+
+    /// Like [`Router::route_vector`], with this request's own policy
+    /// parameters.
+    pub fn route_vector_with(
+        &self,
+        vector: &[f32],
+        input_tokens: i64,
+        options: &RouteOptions,
+    ) -> Result<Decision> {
+        options.with_raw(|options| {
+            Decision::create(|out| unsafe {
+                sys::router_route_vector_with(
+                    self.raw.as_ptr(),
+                    vector.as_ptr(),
+                    vector.len(),
+                    input_tokens,
+                    options,
+                    out,
+                )
+            })
+        })?
     }
 
     /// Routes `vectors`, consecutive rows of [`Router::dim`] floats, in one
@@ -491,21 +665,10 @@ impl Decision {
             *mut usize,
         ) -> i32,
     ) -> String {
-        let mut needed = 0usize;
-        let status = unsafe { writer(self.raw.as_ptr(), ptr::null_mut(), 0, &mut needed) };
-        assert_eq!(status, sys::ROUTER_OK, "a decision accessor failed");
-        let mut buffer = vec![0u8; needed];
-        let status = unsafe {
-            writer(
-                self.raw.as_ptr(),
-                buffer.as_mut_ptr().cast(),
-                needed,
-                ptr::null_mut(),
-            )
-        };
-        assert_eq!(status, sys::ROUTER_OK, "a decision accessor failed");
-        buffer.truncate(needed.saturating_sub(1)); // the NUL
-        String::from_utf8(buffer).expect("librouter writes UTF-8")
+        read_text(|buf, capacity, needed| unsafe {
+            writer(self.raw.as_ptr(), buf, capacity, needed)
+        })
+        .expect("a decision accessor failed")
     }
 
     /// The chosen model's name.

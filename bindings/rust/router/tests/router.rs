@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 
-use router::{status, Router};
+use router::{status, RouteOptions, Router};
 
 const CODE_WORDS: [&str; 8] = [
     "python", "function", "code", "bug", "compile", "segfault", "debug", "pointer",
@@ -57,10 +57,41 @@ fn write_dataset(path: &PathBuf, best_on_code: &str) {
 }
 
 fn fitted(test: &str) -> (Router, PathBuf) {
+    fitted_with(test, CONFIG)
+}
+
+fn fitted_with(test: &str, config: &str) -> (Router, PathBuf) {
     let dir = scratch(test);
     let data = dir.join("data.jsonl");
     write_dataset(&data, "coder");
-    (Router::from_dataset(&data, Some(CONFIG)).unwrap(), dir)
+    (Router::from_dataset(&data, Some(config)).unwrap(), dir)
+}
+
+/// The router's vectors of `prompts`, rows back to back.
+fn embed(router: &Router, prompts: &[&str]) -> Vec<f32> {
+    prompts
+        .iter()
+        .flat_map(|p| router.embed_text(p).unwrap())
+        .collect()
+}
+
+fn routed(router: &Router, prompt: &str, options: &RouteOptions) -> String {
+    router
+        .route_text_with(prompt, options)
+        .unwrap()
+        .model()
+        .to_string()
+}
+
+/// The text after `"key":` in compact JSON, up to the next `,` or `}`.
+fn json_field<'a>(json: &'a str, key: &str) -> &'a str {
+    let pattern = format!("\"{key}\":");
+    let start = json
+        .find(&pattern)
+        .unwrap_or_else(|| panic!("no {key} in {json}"))
+        + pattern.len();
+    let rest = &json[start..];
+    &rest[..rest.find([',', '}']).unwrap()]
 }
 
 #[test]
@@ -296,4 +327,169 @@ fn concurrent_routing_and_errors() {
     for thread in threads {
         thread.join().unwrap();
     }
+}
+
+#[test]
+fn route_options() {
+    let (router, _) = fitted("route_options");
+    let none = RouteOptions::default();
+    assert_eq!(routed(&router, CODE_PROMPT, &none), "coder");
+    // A request allow-list forces the allowed model, for text and vectors.
+    let writer_only = RouteOptions {
+        allowed_models: vec!["writer".into()],
+        ..Default::default()
+    };
+    assert_eq!(routed(&router, CODE_PROMPT, &writer_only), "writer");
+    let vector = router.embed_text(CODE_PROMPT).unwrap();
+    let decision = router.route_vector_with(&vector, 5, &writer_only).unwrap();
+    assert_eq!(decision.model(), "writer");
+    let decision = router.route_vector_with(&vector, 5, &none).unwrap();
+    assert_eq!(decision.model(), "coder");
+    // An overridden lambda is used, and the explanation says so.
+    let lambda = RouteOptions {
+        lambda: Some(12345.0),
+        ..Default::default()
+    };
+    let explanation = router
+        .route_text_with(CODE_PROMPT, &lambda)
+        .unwrap()
+        .explanation();
+    assert!(
+        explanation.contains("lambda=12345 (request override)"),
+        "{explanation}"
+    );
+    // Bad overrides are refused by the library.
+    let unknown = RouteOptions {
+        allowed_models: vec!["no-such-model".into()],
+        ..Default::default()
+    };
+    let error = router.route_text_with(CODE_PROMPT, &unknown).unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    assert!(error.message().contains("no-such-model"), "{error}");
+    let nan = RouteOptions {
+        lambda: Some(f64::NAN),
+        ..Default::default()
+    };
+    let error = router.route_text_with(CODE_PROMPT, &nan).unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    let error = router
+        .route_vector_with(&vector[1..], 0, &writer_only)
+        .unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    let nul = RouteOptions {
+        allowed_models: vec!["writer".into(), "co\0der".into()],
+        ..Default::default()
+    };
+    let error = router.route_text_with(CODE_PROMPT, &nul).unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+}
+
+#[test]
+fn availability_and_policies() {
+    let (router, _) = fitted("policies");
+    let none = RouteOptions::default();
+    // An outage: the model is skipped until it is marked up.
+    router.set_model_available("coder", false).unwrap();
+    assert_eq!(routed(&router, CODE_PROMPT, &none), "writer");
+    assert_eq!(routed(&router, POEM_PROMPT, &none), "writer");
+    router.set_model_available("coder", true).unwrap();
+    assert_eq!(routed(&router, CODE_PROMPT, &none), "coder");
+    let error = router.set_model_available("nobody", false).unwrap_err();
+    assert_eq!(error.status(), status::NOT_FOUND);
+
+    // A budget policy shows its pacing state; a bad policy changes nothing.
+    router
+        .set_policy(r#"{"kind": "budget", "target_cost_usd": 0.001}"#)
+        .unwrap();
+    router.route_text(CODE_PROMPT).unwrap();
+    let state = router.policy_state().unwrap();
+    assert_eq!(json_field(&state, "kind"), "\"budget\"", "{state}");
+    assert_eq!(json_field(&state, "requests"), "1", "{state}");
+    let error = router.set_policy("{not json").unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    assert_eq!(router.policy_state().unwrap(), state);
+
+    // Calibrating needs a threshold policy.
+    let dim = router.dim().unwrap();
+    let sample = embed(&router, &[CODE_PROMPT, POEM_PROMPT]);
+    let error = router.calibrate_threshold(&sample, dim, 0.5).unwrap_err();
+    assert_eq!(error.status(), status::FAILED_PRECONDITION);
+    router
+        .set_policy(r#"{"kind": "threshold", "strong": "coder", "weak": "writer"}"#)
+        .unwrap();
+    let error = router
+        .calibrate_threshold(&sample[..2 * (dim - 1)], dim - 1, 0.5)
+        .unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT); // wrong dim
+    let error = router
+        .calibrate_threshold(&sample[1..], dim, 0.5)
+        .unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT); // not whole rows
+    let threshold = router.calibrate_threshold(&sample, dim, 0.5).unwrap();
+    assert!(threshold.is_finite() && (-1.0..=1.0).contains(&threshold));
+    let state = router.policy_state().unwrap();
+    assert_eq!(json_field(&state, "kind"), "\"threshold\"", "{state}");
+    assert_eq!(
+        json_field(&state, "threshold").parse::<f64>().unwrap(),
+        threshold
+    );
+    // Half the sample goes to the strong model: the code prompt. A request's
+    // own threshold of 1 sends everything to the weak one.
+    assert_eq!(routed(&router, CODE_PROMPT, &none), "coder");
+    let tau_one = RouteOptions {
+        tau: Some(1.0),
+        ..Default::default()
+    };
+    assert_eq!(routed(&router, CODE_PROMPT, &tau_one), "writer");
+}
+
+#[test]
+fn add_model() {
+    // A cluster router learns a cheaper poet from embedded examples (good on
+    // poems, bad on code) and, under a quality floor, sends poems to it and
+    // code still to the coder.
+    let config = r#"{"router": "cluster", "policy": {"kind": "quality_floor", "tau": 0.7}}"#;
+    let (router, _) = fitted_with("add_model", config);
+    let dim = router.dim().unwrap();
+    let prompts = [POEM_PROMPT, CODE_PROMPT].repeat(20);
+    let vectors = embed(&router, &prompts);
+    let scores = [1.0, 0.0].repeat(20);
+    let costs = [0.0001; 40];
+    let poet = r#"{"name": "poet", "input_usd_per_mtok": 0.01, "output_usd_per_mtok": 0.02}"#;
+    let error = router
+        .add_model(poet, &vectors[..40 * (dim - 1)], dim - 1, &scores, None)
+        .unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT); // wrong dim
+    let error = router
+        .add_model(poet, &vectors, dim, &scores[..39], None)
+        .unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    let error = router
+        .add_model(poet, &vectors, dim, &scores, Some(&costs[..39]))
+        .unwrap_err();
+    assert!(error.message().contains("costs_usd"), "{error}");
+    assert_eq!(router.models().unwrap(), ["coder", "writer"]);
+    router
+        .add_model(poet, &vectors, dim, &scores, Some(&costs))
+        .unwrap();
+    assert_eq!(router.models().unwrap(), ["coder", "writer", "poet"]);
+    assert_eq!(router.route_text(POEM_PROMPT).unwrap().model(), "poet");
+    assert_eq!(router.route_text(CODE_PROMPT).unwrap().model(), "coder");
+    let error = router
+        .add_model(poet, &vectors, dim, &scores, None)
+        .unwrap_err();
+    assert_eq!(error.status(), status::ALREADY_EXISTS);
+
+    // Without examples: a linucb router starts the arm at its prior.
+    let (online, _) = fitted_with("add_model_online", r#"{"router": "linucb"}"#);
+    online
+        .add_model(r#"{"name": "fresh"}"#, &[], 0, &[], None)
+        .unwrap();
+    assert_eq!(online.models().unwrap(), ["coder", "writer", "fresh"]);
+    // kNN needs every model's score on every reference prompt.
+    let (knn, _) = fitted("add_model_knn");
+    let error = knn
+        .add_model(poet, &vectors, dim, &scores, None)
+        .unwrap_err();
+    assert_eq!(error.status(), status::UNIMPLEMENTED);
 }
