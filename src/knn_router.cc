@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
+#include "internal/huge_pages.h"
 #include "internal/training_data.h"
 #include "router/status.h"
 
@@ -352,8 +353,11 @@ absl::Status KnnRouter::LoadState(std::string_view state) {
     std::string_view stored;
     if (!r.GetArrayBytes<float>(count, "vectors", &stored)) return r.status();
     // One pass over hundreds of megabytes: assign copies without the zero
-    // fill of a resize.
+    // fill of a resize, into memory reserved (untouched) and advised to use
+    // huge pages first.
     const auto* first = reinterpret_cast<const uint8_t*>(stored.data());
+    flat->codes.reserve(stored.size());
+    internal::AdviseHugePages(flat->codes.data(), flat->codes.capacity());
     flat->codes.assign(first, first + stored.size());
     const float* vectors = reinterpret_cast<const float*>(flat->codes.data());
     for (uint64_t i = 0; i < count; ++i) {

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "fmt/format.h"
+#include "internal/huge_pages.h"
 
 namespace router::internal {
 namespace {
@@ -83,6 +84,7 @@ absl::StatusOr<FileBytes> ReadFileBytes(const std::string& path) {
   }
   const int64_t size = open->size;
   bytes.data.reset(new char[static_cast<size_t>(size) + 1]);
+  AdviseHugePages(bytes.data.get(), static_cast<size_t>(size) + 1);
   // One byte more than expected tells whether the file grew meanwhile.
   bytes.size = std::fread(bytes.data.get(), 1, static_cast<size_t>(size) + 1, file);
   if (std::ferror(file)) return FileError("read", path);

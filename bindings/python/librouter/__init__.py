@@ -110,13 +110,18 @@ class BatchResult(NamedTuple):
     cost_usd: np.ndarray     # float64
 
 
-def _read_text(function, decision):
-    # snprintf-style: ask for the size, then fill a buffer of that size.
+def _read_text(function, handle):
+    # snprintf-style: ask for the size, then fill a buffer of that size. The
+    # text of a live router (its policy state) can grow in between when other
+    # threads route: then fill again with the size the fill reported.
     needed = c_size_t()
-    _check(function(decision, None, 0, byref(needed)))
-    buffer = ctypes.create_string_buffer(needed.value)
-    _check(function(decision, buffer, needed.value, None))
-    return buffer.value.decode("utf-8")
+    _check(function(handle, None, 0, byref(needed)))
+    while True:
+        capacity = needed.value
+        buffer = ctypes.create_string_buffer(capacity)
+        _check(function(handle, buffer, capacity, byref(needed)))
+        if needed.value <= capacity:
+            return buffer.value.decode("utf-8")
 
 
 def _copy_decision(handle):
