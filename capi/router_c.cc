@@ -205,6 +205,7 @@ absl::Status ReadOptions(const router_route_options_t* options,
     }
     overrides->allowed_models.emplace_back(options->allowed_models[i]);
   }
+  if (options->budget_class != nullptr) overrides->budget_class = options->budget_class;
   return absl::OkStatus();
 }
 

@@ -621,6 +621,9 @@ typedef struct router_route_options_s {
                             threshold [-1, 1] */
   const char* const* allowed_models;  /* allowed_model_count names of catalog models */
   size_t allowed_model_count;         /* 0: no request allow-list */
+  const char* budget_class;  /* NULL or "": none. Else one of the policy's
+                                "budget_classes": its lambda, tau and allow-list
+                                apply where the fields above set none */
 } router_route_options_t;
 
 #define ROUTER_OVERRIDE_LAMBDA 1u
@@ -632,7 +635,8 @@ typedef struct router_route_options_s {
  *             struct's comment says.
  * @return As router_route_text; also ROUTER_INVALID_ARGUMENT for a bad
  *         struct_size, unknown flag bits, a value out of range, a NULL name
- *         in allowed_models, or a name the catalog does not have.
+ *         in allowed_models, or a name the catalog does not have;
+ *         ROUTER_NOT_FOUND for a budget class the policy does not have.
  * Thread-safe.
  */
 ROUTER_API router_status_t router_route_text_with(const router_t* router, const char* text,

@@ -10,12 +10,12 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "absl/container/flat_hash_set.h"
 #include "fmt/format.h"
 #include "router/status.h"
 #include "internal/file_io.h"
@@ -216,7 +216,9 @@ absl::Status Dataset::Validate() const {
     return size_error("vectors", vectors.size(), n * dim);
   }
 
-  absl::flat_hash_set<std::string_view> seen;
+  // Not absl::flat_hash_set: Debian's (20220623) is not safe when an
+  // allocation fails while it grows (see catalog.h).
+  std::unordered_set<std::string_view> seen;
   for (const std::string& name : model_names) {
     if (name.empty()) return absl::InvalidArgumentError("a model name is empty");
     if (!seen.insert(name).second) {

@@ -5,8 +5,8 @@
 #include <functional>
 #include <limits>
 #include <numeric>
+#include <unordered_map>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "router/max_utility_policy.h"
 #include "router/status.h"
@@ -400,7 +400,7 @@ double CallPerformanceThreshold(absl::Span<const ThresholdPoint> curve, double w
 
 std::vector<SourceRows> RowsBySource(const Dataset& data) {
   std::vector<SourceRows> groups;
-  absl::flat_hash_map<std::string, size_t> index;
+  std::unordered_map<std::string, size_t> index;  // not absl: see catalog.h
   for (int64_t r = 0; r < data.rows(); ++r) {
     const std::string& source = r < static_cast<int64_t>(data.sources.size()) ? data.sources[r] : "";
     auto [it, inserted] = index.try_emplace(source, groups.size());

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
 #include "router/budget_pacing_policy.h"
@@ -45,6 +46,7 @@ struct RouteScratch {
   std::vector<float> vector;
   Estimates estimates;
   Estimates from_router;  // before ApplyCatalog, when the catalog differs
+  RequestOverrides overrides;  // a request's, with its budget class filled in
 };
 
 RouteScratch& ThreadRouteScratch() {
@@ -154,10 +156,43 @@ absl::Status Pipeline::EstimateText(std::string_view text, Estimates* out) const
 
 absl::Status Pipeline::Route(const Query& query, Decision* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("decision output is null");
+  const std::string* budget_class = nullptr;
+  Query resolved = query;
+  if (query.overrides != nullptr && !query.overrides->budget_class.empty()) {
+    budget_class = &query.overrides->budget_class;
+    RequestOverrides& merged = ThreadRouteScratch().overrides;
+    ROUTER_RETURN_IF_ERROR(ResolveBudgetClass(*query.overrides, &merged));
+    resolved.overrides = &merged;
+  }
   Estimates& estimates = ThreadRouteScratch().estimates;
-  ROUTER_RETURN_IF_ERROR(Estimate(query, &estimates));
-  ROUTER_RETURN_IF_ERROR(policy_->Decide(estimates, catalog(), query, out));
+  ROUTER_RETURN_IF_ERROR(Estimate(resolved, &estimates));
+  ROUTER_RETURN_IF_ERROR(policy_->Decide(estimates, catalog(), resolved, out));
   out->trace.router_kind.assign(router_->kind());
+  if (budget_class != nullptr) {
+    absl::StrAppend(&out->trace.policy_parameters, ", budget_class=", *budget_class);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::ResolveBudgetClass(const RequestOverrides& request,
+                                          RequestOverrides* merged) const {
+  const auto& classes = config_.policy.budget_classes;
+  const auto it = classes.find(request.budget_class);
+  if (it == classes.end()) {
+    std::vector<std::string> known;
+    for (const auto& [name, unused] : classes) known.push_back(name);
+    return absl::NotFoundError(absl::StrCat("unknown budget class '", request.budget_class,
+                                            "' (the policy has: ",
+                                            known.empty() ? "none" : absl::StrJoin(known, ", "),
+                                            ")"));
+  }
+  // What the request sets itself wins over its class.
+  const RequestOverrides& preset = it->second;
+  merged->lambda = request.lambda ? request.lambda : preset.lambda;
+  merged->tau = request.tau ? request.tau : preset.tau;
+  merged->allowed_models =
+      request.allowed_models.empty() ? preset.allowed_models : request.allowed_models;
+  merged->budget_class.clear();
   return absl::OkStatus();
 }
 
@@ -336,6 +371,12 @@ absl::Status Pipeline::CheckPolicyModels(const PolicyConfig& policy) const {
   if (policy.kind == "threshold") {
     ROUTER_RETURN_IF_ERROR(check(policy.strong, "strong"));
     ROUTER_RETURN_IF_ERROR(check(policy.weak, "weak"));
+  }
+  for (const auto& [name, overrides] : policy.budget_classes) {
+    const std::string where = absl::StrCat("budget_classes.", name, ".allowed_models");
+    for (const std::string& model : overrides.allowed_models) {
+      ROUTER_RETURN_IF_ERROR(check(model, where.c_str()));
+    }
   }
   return absl::OkStatus();
 }

@@ -263,12 +263,65 @@ absl::Status ParsePacingState(const Json& json, PacingState* state) {
   return ReadInt(json, path, "requests", &state->requests);
 }
 
+// One budget class: a set of per-request overrides, checked as a request's
+// would be (a finite lambda >= 0, a tau in [-1, 1]).
+absl::Status ParseBudgetClass(const Json& json, const std::string& path,
+                              RequestOverrides* overrides) {
+  ROUTER_RETURN_IF_ERROR(CheckKeys(json, path, {"lambda", "tau", "allowed_models"}));
+  if (json.contains("lambda")) {
+    double lambda = 0.0;
+    ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "lambda", &lambda));
+    if (!std::isfinite(lambda) || lambda < 0.0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config: '", path, ".lambda' must be finite and >= 0"));
+    }
+    overrides->lambda = lambda;
+  }
+  if (json.contains("tau")) {
+    double tau = 0.0;
+    ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "tau", &tau));
+    if (!(tau >= -1.0 && tau <= 1.0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config: '", path, ".tau' must be in [-1, 1]"));
+    }
+    overrides->tau = tau;
+  }
+  return ReadStrings(json, path, "allowed_models", &overrides->allowed_models);
+}
+
+absl::Status ParseBudgetClasses(const Json& json, PolicyConfig* policy) {
+  if (!json.is_object()) {
+    return absl::InvalidArgumentError("config: 'policy.budget_classes' must be an object");
+  }
+  for (auto it = json.begin(); it != json.end(); ++it) {
+    if (it.key().empty()) {
+      return absl::InvalidArgumentError("config: a budget class has an empty name");
+    }
+    ROUTER_RETURN_IF_ERROR(ParseBudgetClass(it.value(), "policy.budget_classes." + it.key(),
+                                            &policy->budget_classes[it.key()]));
+  }
+  return absl::OkStatus();
+}
+
+Json BudgetClassesJson(const std::map<std::string, RequestOverrides>& classes) {
+  Json json = Json::object();
+  for (const auto& [name, overrides] : classes) {
+    Json entry = Json::object();
+    if (overrides.lambda) entry["lambda"] = *overrides.lambda;
+    if (overrides.tau) entry["tau"] = *overrides.tau;
+    if (!overrides.allowed_models.empty()) entry["allowed_models"] = overrides.allowed_models;
+    json[name] = std::move(entry);
+  }
+  return json;
+}
+
 absl::Status ParsePolicy(const Json& json, PolicyConfig* policy) {
   const std::string path = "policy";
   ROUTER_RETURN_IF_ERROR(CheckKeys(json, path,
                                    {"kind", "lambda", "tau", "optimism", "target_cost_usd",
                                     "pacing_step", "pacing_state", "strong", "weak",
-                                    "threshold", "strong_share", "share_step", "constraints"}));
+                                    "threshold", "strong_share", "share_step", "constraints",
+                                    "budget_classes"}));
   ROUTER_RETURN_IF_ERROR(ReadString(json, path, "kind", &policy->kind));
   ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "lambda", &policy->lambda));
   ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "tau", &policy->tau));
@@ -289,6 +342,9 @@ absl::Status ParsePolicy(const Json& json, PolicyConfig* policy) {
   ROUTER_RETURN_IF_ERROR(ReadNumber(json, path, "share_step", &policy->share_step));
   if (json.contains("constraints")) {
     ROUTER_RETURN_IF_ERROR(ParseConstraints(json.at("constraints"), &policy->constraints));
+  }
+  if (json.contains("budget_classes")) {
+    ROUTER_RETURN_IF_ERROR(ParseBudgetClasses(json.at("budget_classes"), policy));
   }
   // Validate values now, so a bad config fails at parse time.
   return MakePolicy(*policy).status();
@@ -463,7 +519,8 @@ std::string PipelineConfigToJson(const PipelineConfig& config) {
           {"allowed_tags", c.allowed_tags},
           {"denied_tags", c.denied_tags},
           {"max_latency_ms", c.max_latency_ms},
-          {"enforce_context_window", c.enforce_context_window}}}}},
+          {"enforce_context_window", c.enforce_context_window}}},
+        {"budget_classes", BudgetClassesJson(config.policy.budget_classes)}}},
   };
   Json models = Json::array();
   for (const Profile& p : config.models) {

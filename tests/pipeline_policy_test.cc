@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "absl/strings/str_cat.h"
+
 #include "router/budget_pacing_policy.h"
 #include "router/live_pipeline.h"
 #include "router/pipeline.h"
@@ -138,6 +140,86 @@ TEST_CASE("request overrides reach the policy through RouteText", "[pipeline][po
   }
   REQUIRE(f.pipeline->RouteText(prompt, &narrowed, &tenant).ok());
   CHECK(narrowed.chosen.model != free_choice.chosen.model);
+}
+
+TEST_CASE("a budget class supplies a request's overrides; the request's own win",
+          "[pipeline][policy]") {
+  const Fitted& f = FittedOnce();
+  const std::string prompt = SyntheticPrompt(1, 5);
+  Decision free_choice;
+  REQUIRE(f.pipeline->RouteText(prompt, &free_choice).ok());
+  const std::string usual = free_choice.chosen.model;
+  std::string other;
+  for (int m = 0; m < f.pipeline->catalog().size(); ++m) {
+    if (f.pipeline->catalog().at(m).name != usual) other = f.pipeline->catalog().at(m).name;
+  }
+  auto policy = ParsePolicyConfig(absl::StrCat(
+      R"({"budget_classes": {"frugal": {"lambda": 1e9}, "tenant": {"allowed_models": [")", other,
+      R"("]}}})"));
+  REQUIRE(policy.ok());
+  auto with_classes = f.pipeline->WithPolicy(*policy);
+  REQUIRE(with_classes.ok());
+  const Pipeline& pipeline = **with_classes;
+
+  RequestOverrides frugal;
+  frugal.budget_class = "frugal";
+  Decision cheap;
+  REQUIRE(pipeline.RouteText(prompt, &cheap, &frugal).ok());
+  double cheapest = 1e300;
+  for (const Candidate& c : cheap.ranked) cheapest = std::min(cheapest, c.expected_cost_usd);
+  CHECK(cheap.chosen.expected_cost_usd == cheapest);
+  CHECK(cheap.trace.policy_parameters.find("budget_class=frugal") != std::string::npos);
+  CHECK(cheap.trace.policy_parameters.find("(request override)") != std::string::npos);
+
+  RequestOverrides tenant;
+  tenant.budget_class = "tenant";
+  Decision narrowed;
+  REQUIRE(pipeline.RouteText(prompt, &narrowed, &tenant).ok());
+  CHECK(narrowed.chosen.model == other);
+  // The request's own allow-list wins over its class's.
+  tenant.allowed_models = {usual};
+  REQUIRE(pipeline.RouteText(prompt, &narrowed, &tenant).ok());
+  CHECK(narrowed.chosen.model == usual);
+
+  RequestOverrides unknown;
+  unknown.budget_class = "platinum";
+  Decision untouched;
+  const absl::Status status = pipeline.RouteText(prompt, &untouched, &unknown);
+  CHECK(status.code() == absl::StatusCode::kNotFound);
+  CHECK(std::string(status.message()).find("frugal, tenant") != std::string::npos);
+  CHECK(untouched.chosen.model.empty());
+
+  // Saved with the policy: the JSON round trip keeps the classes.
+  PipelineConfig config;
+  config.policy = *policy;
+  auto parsed = ParsePipelineConfig(PipelineConfigToJson(config));
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->policy.budget_classes.size() == 2);
+  CHECK(parsed->policy.budget_classes.at("frugal").lambda == 1e9);
+  CHECK_FALSE(parsed->policy.budget_classes.at("frugal").tau.has_value());
+  CHECK(parsed->policy.budget_classes.at("tenant").allowed_models ==
+        std::vector<std::string>{other});
+}
+
+TEST_CASE("bad budget classes are refused when parsed or applied", "[pipeline][policy]") {
+  for (const char* json : {
+           R"({"budget_classes": {"free": {"lambda": -1}}})",
+           R"({"budget_classes": {"free": {"tau": 3}}})",
+           R"({"budget_classes": {"free": {"lamda": 1}}})",
+           R"({"budget_classes": {"": {"lambda": 1}}})",
+           R"({"budget_classes": ["free"]})",
+           R"({"budget_classes": {"free": {"allowed_models": "small"}}})",
+       }) {
+    INFO(json);
+    CHECK(ParsePolicyConfig(json).status().code() == absl::StatusCode::kInvalidArgument);
+  }
+  const Fitted& f = FittedOnce();
+  auto unknown_model =
+      ParsePolicyConfig(R"({"budget_classes": {"free": {"allowed_models": ["gpt-nonexistent"]}}})");
+  REQUIRE(unknown_model.ok());
+  const absl::Status status = f.pipeline->WithPolicy(*unknown_model).status();
+  CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(status.message()).find("budget_classes.free") != std::string::npos);
 }
 
 TEST_CASE("budget pacing state survives a save and a load", "[pipeline][policy][file]") {

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 
-#include "absl/container/flat_hash_set.h"
 #include "fmt/format.h"
 #include "router/npy.h"
 #include "parallel.h"
@@ -114,7 +114,7 @@ absl::StatusOr<TrainEvalRows> SplitTrainEval(InputData* input, Split eval_split,
   if (eval_split == Split::kTrain) {
     return absl::InvalidArgumentError("cannot evaluate on the training split");
   }
-  absl::flat_hash_set<std::string_view> train_prompts;
+  std::unordered_set<std::string_view> train_prompts;
   if (drop_eval_prompts_in_train) {
     for (int64_t r : out.train) train_prompts.insert(d.prompts[r]);
   }

@@ -125,7 +125,8 @@ static go_result go_route_vector(const router_t* router, const float* vector, si
 
 // router_route_options_t built here, so its struct_size is this header's.
 static router_route_options_t go_options(uint32_t flags, double lambda, double tau,
-                                         const char* const* allowed, size_t allowed_count) {
+                                         const char* const* allowed, size_t allowed_count,
+                                         const char* budget_class) {
   router_route_options_t options;
   memset(&options, 0, sizeof options);
   options.struct_size = sizeof options;
@@ -134,19 +135,24 @@ static router_route_options_t go_options(uint32_t flags, double lambda, double t
   options.tau = tau;
   options.allowed_models = allowed;
   options.allowed_model_count = allowed_count;
+  options.budget_class = budget_class;
   return options;
 }
 static go_result go_route_text_with(const router_t* router, const char* text, uint32_t flags,
                                     double lambda, double tau, const char* const* allowed,
-                                    size_t allowed_count, router_decision_t** out) {
-  router_route_options_t options = go_options(flags, lambda, tau, allowed, allowed_count);
+                                    size_t allowed_count, const char* budget_class,
+                                    router_decision_t** out) {
+  router_route_options_t options =
+      go_options(flags, lambda, tau, allowed, allowed_count, budget_class);
   return go_check(router_route_text_with(router, text, &options, out));
 }
 static go_result go_route_vector_with(const router_t* router, const float* vector, size_t dim,
                                       int64_t input_tokens, uint32_t flags, double lambda,
                                       double tau, const char* const* allowed,
-                                      size_t allowed_count, router_decision_t** out) {
-  router_route_options_t options = go_options(flags, lambda, tau, allowed, allowed_count);
+                                      size_t allowed_count, const char* budget_class,
+                                      router_decision_t** out) {
+  router_route_options_t options =
+      go_options(flags, lambda, tau, allowed, allowed_count, budget_class);
   return go_check(
       router_route_vector_with(router, vector, dim, input_tokens, &options, out));
 }
@@ -699,6 +705,9 @@ type RouteOptions struct {
 	// AllowedModels are the only catalog models this request may go to;
 	// nil or empty: any.
 	AllowedModels []string
+	// BudgetClass names one of the policy's budget classes: its lambda, tau
+	// and allow-list apply where the fields above set none. "": none.
+	BudgetClass string
 }
 
 // cOptions are RouteOptions in C form; free them with free.
@@ -706,6 +715,7 @@ type cOptions struct {
 	flags       C.uint32_t
 	lambda, tau C.double
 	names       []*C.char // C strings: Go memory holding no Go pointers may go to C
+	budgetClass *C.char   // nil: no budget class
 }
 
 func newCOptions(opts *RouteOptions) (*cOptions, error) {
@@ -729,6 +739,14 @@ func newCOptions(opts *RouteOptions) (*cOptions, error) {
 		}
 		c.names = append(c.names, name)
 	}
+	if opts.BudgetClass != "" {
+		name, err := cString(opts.BudgetClass, false)
+		if err != nil {
+			c.free()
+			return nil, err
+		}
+		c.budgetClass = name
+	}
 	return c, nil
 }
 
@@ -743,6 +761,7 @@ func (c *cOptions) free() {
 	for _, name := range c.names {
 		C.free(unsafe.Pointer(name))
 	}
+	C.free(unsafe.Pointer(c.budgetClass))
 }
 
 // RouteWith routes a prompt with this request's own policy parameters (nil
@@ -763,7 +782,7 @@ func (r *Router) RouteWith(prompt string, opts *RouteOptions) (Decision, error) 
 	defer c.free()
 	var d *C.router_decision_t
 	err = toError(C.go_route_text_with(r.raw, cPrompt, c.flags, c.lambda, c.tau, c.allowed(),
-		C.size_t(len(c.names)), &d))
+		C.size_t(len(c.names)), c.budgetClass, &d))
 	runtime.KeepAlive(r)
 	if err != nil {
 		return Decision{}, err
@@ -784,7 +803,8 @@ func (r *Router) RouteVectorWith(vector []float32, inputTokens int64, opts *Rout
 	defer c.free()
 	var d *C.router_decision_t
 	err = toError(C.go_route_vector_with(r.raw, floats(vector), C.size_t(len(vector)),
-		C.int64_t(inputTokens), c.flags, c.lambda, c.tau, c.allowed(), C.size_t(len(c.names)), &d))
+		C.int64_t(inputTokens), c.flags, c.lambda, c.tau, c.allowed(), C.size_t(len(c.names)),
+		c.budgetClass, &d))
 	runtime.KeepAlive(r)
 	if err != nil {
 		return Decision{}, err

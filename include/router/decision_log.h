@@ -19,7 +19,6 @@
 
 #include <mutex>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "router/export.h"

@@ -15,6 +15,7 @@
 #ifndef ROUTER_PIPELINE_H_
 #define ROUTER_PIPELINE_H_
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,6 +66,10 @@ struct PolicyConfig {
   double strong_share = -1.0;
   double share_step = 0.01;
   Constraints constraints;
+  // Named sets of per-request overrides ("free": a high lambda and small
+  // models only; "premium": a low lambda). A request names one in
+  // RequestOverrides::budget_class; their budget_class fields are unused.
+  std::map<std::string, RequestOverrides> budget_classes;
 };
 
 struct PipelineConfig {
@@ -230,6 +235,10 @@ class ROUTER_EXPORT Pipeline {
   std::unique_ptr<Pipeline> Copy() const;
   // InvalidArgument when `policy` names a model the router does not know.
   absl::Status CheckPolicyModels(const PolicyConfig& policy) const;
+  // `request` with its budget class's values filled in where it sets none;
+  // NotFound for a class the policy does not have.
+  absl::Status ResolveBudgetClass(const RequestOverrides& request,
+                                  RequestOverrides* merged) const;
   // config_ with the policy's live state (budget pacing) folded in, for Save.
   PipelineConfig ConfigWithPolicyState() const;
 

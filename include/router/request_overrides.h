@@ -4,6 +4,8 @@
 // premium user's request may buy quality with a lower lambda, a batch job may
 // be held to a cheaper floor, a tenant may be restricted to its contracted
 // models. A Query points at them; unset fields leave the policy's own values.
+// Sets of overrides used again and again are configured once, by name, as
+// the policy's budget classes ("free", "premium") and named per request.
 #ifndef ROUTER_REQUEST_OVERRIDES_H_
 #define ROUTER_REQUEST_OVERRIDES_H_
 
@@ -24,8 +26,15 @@ struct RequestOverrides {
   // When non-empty, only these models may be chosen for this request, on top
   // of the policy's constraints. Each must name a model of the catalog.
   std::vector<std::string> allowed_models;
+  // The name of one of the policy's budget classes (PolicyConfig::
+  // budget_classes): its lambda, tau and allow-list apply to this request,
+  // except the fields this request sets itself. Empty: none. An unknown
+  // name is an error (NotFound), not a silent default.
+  std::string budget_class;
 
-  bool empty() const { return !lambda && !tau && allowed_models.empty(); }
+  bool empty() const {
+    return !lambda && !tau && allowed_models.empty() && budget_class.empty();
+  }
 };
 
 }  // namespace router

@@ -250,16 +250,23 @@ static void TestCreateErrors(void) {
 }
 
 /* Routes `text` and returns the chosen model's name in `name` (copied). */
-static router_status_t RouteTo(const router_t* router, const char* text, char* name,
-                               size_t size) {
-  router_decision_t* decision = NULL;
+/* Copies the chosen model of a route that returned `status` into name ("" on
+ * failure) and frees the decision. */
+static router_status_t TakeModel(router_status_t status, router_decision_t* decision,
+                                 char* name, size_t size) {
   const char* model = NULL;
-  router_status_t status = router_route_text(router, text, &decision);
   name[0] = '\0';
   if (status == ROUTER_OK) status = router_decision_model(decision, &model);
   if (status == ROUTER_OK) snprintf(name, size, "%s", model);
   router_decision_free(decision);
   return status;
+}
+
+static router_status_t RouteTo(const router_t* router, const char* text, char* name,
+                               size_t size) {
+  router_decision_t* decision = NULL;
+  const router_status_t status = router_route_text(router, text, &decision);
+  return TakeModel(status, decision, name, size);
 }
 
 static void TestDecision(const router_t* router) {
@@ -607,6 +614,63 @@ static void TestConfigs(const char* path) {
   router_free(router);
 }
 
+static router_status_t RouteWithTo(const router_t* router, const char* text,
+                                   const router_route_options_t* options, char* name,
+                                   size_t size) {
+  router_decision_t* decision = NULL;
+  const router_status_t status = router_route_text_with(router, text, options, &decision);
+  return TakeModel(status, decision, name, size);
+}
+
+/* Per-request overrides: an allow-list, a budget class by name, and bad
+ * options refused. */
+static void TestRouteWith(const char* path) {
+  static const char kCode[] = "my python function has a bug and will not compile";
+  const char* writer_only[] = {"writer"};
+  router_t* router = NULL;
+  router_route_options_t options;
+  char model[64];
+
+  EXPECT(router_create_from_dataset(
+             path,
+             "{\"knn\": {\"k\": 10}, \"policy\": {\"budget_classes\": "
+             "{\"frugal\": {\"allowed_models\": [\"generalist\"]}}}}",
+             &router),
+         ROUTER_OK);
+  if (router == NULL) return;
+  EXPECT(RouteWithTo(router, kCode, NULL, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "coder") == 0);
+
+  memset(&options, 0, sizeof(options));
+  options.struct_size = sizeof(options);
+  options.allowed_models = writer_only;
+  options.allowed_model_count = 1;
+  EXPECT(RouteWithTo(router, kCode, &options, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "writer") == 0);
+
+  memset(&options, 0, sizeof(options));
+  options.struct_size = sizeof(options);
+  options.budget_class = "frugal";
+  EXPECT(RouteWithTo(router, kCode, &options, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "generalist") == 0);
+  options.budget_class = "platinum";
+  EXPECT(RouteWithTo(router, kCode, &options, model, sizeof(model)), ROUTER_NOT_FOUND);
+  CHECK(strstr(router_last_error_message(), "frugal") != NULL);
+  options.budget_class = "";  /* none */
+  EXPECT(RouteWithTo(router, kCode, &options, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "coder") == 0);
+
+  options.struct_size = sizeof(options) - 8;
+  EXPECT(RouteWithTo(router, kCode, &options, model, sizeof(model)), ROUTER_INVALID_ARGUMENT);
+  options.struct_size = sizeof(options);
+  options.flags = 64u;
+  EXPECT(RouteWithTo(router, kCode, &options, model, sizeof(model)), ROUTER_INVALID_ARGUMENT);
+  options.flags = ROUTER_OVERRIDE_LAMBDA;
+  options.lambda = NAN;
+  EXPECT(RouteWithTo(router, kCode, &options, model, sizeof(model)), ROUTER_INVALID_ARGUMENT);
+  router_free(router);
+}
+
 static void TestHostVectors(const char* path) {
   char npy[1200];
   router_t* router = NULL;
@@ -659,7 +723,9 @@ static void ExpectRoutesTo(const router_t* router, const float* vector, const ch
   EXPECT(router_route_vector(router, vector, VDIM, 0, &decision), ROUTER_OK);
   EXPECT(router_decision_model(decision, &name), ROUTER_OK);
   CHECK(name != NULL && strcmp(name, want) == 0);
-  if (name != NULL && strcmp(name, want) != 0) fprintf(stderr, "  routed to %s, not %s\n", name, want);
+  if (name != NULL && strcmp(name, want) != 0) {
+    fprintf(stderr, "  routed to %s, not %s\n", name, want);
+  }
   router_decision_free(decision);
 }
 
@@ -914,6 +980,7 @@ int main(int argc, char** argv) {
   TestConfigs(path);
   TestHostVectors(path);
   TestAddModel(path);
+  TestRouteWith(path);
 
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

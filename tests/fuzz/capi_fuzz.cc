@@ -483,7 +483,9 @@ class Driver {
   std::string policy_;
   const char* PolicyJson() {
     switch (in_.ConsumeIntegralInRange(0, 6)) {
-      case 0: return R"({"kind": "max_utility", "lambda": 500})";
+      case 0:
+        return R"({"kind": "max_utility", "lambda": 500,
+                   "budget_classes": {"a": {"lambda": 1e6}}})";
       case 1: return R"({"kind": "quality_floor", "tau": 0.6})";
       case 2: return R"({"kind": "budget", "target_cost_usd": 0.0005})";
       case 3: {
@@ -549,6 +551,15 @@ class Driver {
     if (in_.ConsumeBool()) {
       options.allowed_models = allowed;
       options.allowed_model_count = in_.ConsumeIntegralInRange<size_t>(0, 3);
+    }
+    std::string budget_class;
+    switch (in_.ConsumeIntegralInRange(0, 3)) {
+      case 0: options.budget_class = "no-such-class"; break;
+      case 1:
+        budget_class = in_.ConsumeRandomLengthString(16);
+        options.budget_class = budget_class.c_str();
+        break;
+      default: break;
     }
     const router_route_options_t* with = in_.ConsumeIntegralInRange(0, 15) ? &options : nullptr;
     router_decision_t* out = nullptr;

@@ -320,16 +320,17 @@ class Router:
         return vector
 
     def route(self, query, input_tokens: int = 0, *, lam=None, tau=None,
-              allowed_models=None) -> Decision:
+              allowed_models=None, budget_class=None) -> Decision:
         """Routes a prompt (str) or a query vector (1-D, router.dim floats).
 
         input_tokens is the prompt's length in tokens for vectors (0 =
-        unknown); text is measured by the library. lam, tau and
-        allowed_models, when given, are this request's own policy parameters
+        unknown); text is measured by the library. lam, tau, allowed_models
+        and budget_class (the name of one of the policy's budget classes),
+        when given, are this request's own policy parameters
         (docs/policies.md, "Per-request overrides").
         """
         options = None
-        if lam is not None or tau is not None or allowed_models:
+        if lam is not None or tau is not None or allowed_models or budget_class:
             options = _lib.router_route_options_t()
             options.struct_size = ctypes.sizeof(_lib.router_route_options_t)
             if lam is not None:
@@ -343,6 +344,8 @@ class Router:
                     *[_c_string(name) for name in allowed_models])
                 options.allowed_models = ctypes.cast(names, ctypes.POINTER(c_char_p))
                 options.allowed_model_count = len(allowed_models)
+            if budget_class:
+                options.budget_class = _c_string(budget_class)
         options_p = byref(options) if options is not None else None
         handle = _lib.decision_p()
         if isinstance(query, str):

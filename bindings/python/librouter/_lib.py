@@ -57,7 +57,8 @@ class router_route_options_t(ctypes.Structure):
                 ("lambda_", ctypes.c_double),
                 ("tau", ctypes.c_double),
                 ("allowed_models", POINTER(c_char_p)),
-                ("allowed_model_count", c_size_t)]
+                ("allowed_model_count", c_size_t),
+                ("budget_class", c_char_p)]
 
 
 ROUTER_OVERRIDE_LAMBDA = 1

@@ -191,6 +191,15 @@ class RouterTest(unittest.TestCase):
             self.assertEqual(router.route(CODE_PROMPT).model, "writer")
             router.set_model_available("coder", True)
             self.assertEqual(router.route(CODE_PROMPT).model, "coder")
+            # A budget class carries a request's allow-list by name; the
+            # request's own allow-list wins; an unknown class is NOT_FOUND.
+            router.set_policy({"budget_classes": {"poets": {"allowed_models": ["writer"]}}})
+            self.assertEqual(router.route(CODE_PROMPT, budget_class="poets").model, "writer")
+            self.assertEqual(router.route(CODE_PROMPT, budget_class="poets",
+                                          allowed_models=["coder"]).model, "coder")
+            with self.assertRaises(RouterError) as raised:
+                router.route(CODE_PROMPT, budget_class="platinum")
+            self.assertEqual(raised.exception.status, Status.NOT_FOUND)
             # A budget policy set from a dict shows its pacing state.
             router.set_policy({"kind": "budget", "target_cost_usd": 0.001})
             router.route(CODE_PROMPT)

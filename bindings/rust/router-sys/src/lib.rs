@@ -60,6 +60,7 @@ pub struct router_route_options_t {
     pub tau: f64,
     pub allowed_models: *const *const c_char,
     pub allowed_model_count: usize,
+    pub budget_class: *const c_char,
 }
 
 /// `ROUTER_OVERRIDE_LAMBDA` and `ROUTER_OVERRIDE_TAU`: bits of `flags`.

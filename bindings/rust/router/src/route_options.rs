@@ -35,6 +35,9 @@ pub struct RouteOptions {
     pub tau: Option<f64>,
     /// The only catalog models this request may go to; empty: any.
     pub allowed_models: Vec<String>,
+    /// One of the policy's budget classes (its lambda, tau and allow-list
+    /// apply where the fields above set none); `None`: no class.
+    pub budget_class: Option<String>,
 }
 
 impl RouteOptions {
@@ -49,6 +52,11 @@ impl RouteOptions {
             .map(|name| c_string(name, "an allowed model"))
             .collect::<Result<Vec<CString>>>()?;
         let pointers: Vec<*const c_char> = names.iter().map(|name| name.as_ptr()).collect();
+        let budget_class = self
+            .budget_class
+            .as_deref()
+            .map(|name| c_string(name, "a budget class"))
+            .transpose()?;
         let mut flags = 0;
         if self.lambda.is_some() {
             flags |= sys::ROUTER_OVERRIDE_LAMBDA;
@@ -67,6 +75,9 @@ impl RouteOptions {
                 pointers.as_ptr()
             },
             allowed_model_count: pointers.len(),
+            budget_class: budget_class
+                .as_ref()
+                .map_or(ptr::null(), |name| name.as_ptr()),
         };
         Ok(call(&raw))
     }
