@@ -407,6 +407,25 @@ func TestRouteOptions(t *testing.T) {
 	}
 }
 
+func TestBudgetClass(t *testing.T) {
+	r, _ := fitted(t)
+	if err := r.SetPolicy(`{"budget_classes": {"poets": {"allowed_models": ["writer"]}}}`); err != nil {
+		t.Fatal(err)
+	}
+	// A class carries an allow-list by name; the request's own wins.
+	if m := routed(t, r, codePrompt, &router.RouteOptions{BudgetClass: "poets"}); m != "writer" {
+		t.Fatalf("class poets: %s", m)
+	}
+	own := &router.RouteOptions{BudgetClass: "poets", AllowedModels: []string{"coder"}}
+	if m := routed(t, r, codePrompt, own); m != "coder" {
+		t.Fatalf("own allow-list: %s", m)
+	}
+	_, err := r.RouteWith(codePrompt, &router.RouteOptions{BudgetClass: "platinum"})
+	if status(err) != router.NotFound {
+		t.Fatalf("unknown class: %v", err)
+	}
+}
+
 func TestAvailabilityAndPolicies(t *testing.T) {
 	r, _ := fitted(t)
 	// An outage: the model is skipped until it is marked up.

@@ -444,6 +444,31 @@ fn availability_and_policies() {
 }
 
 #[test]
+fn budget_class() {
+    let (router, _) = fitted("budget_class");
+    let classes = r#"{"budget_classes": {"poets": {"allowed_models": ["writer"]}}}"#;
+    router.set_policy(classes).unwrap();
+    // A class carries an allow-list by name; the request's own wins.
+    let poets = RouteOptions {
+        budget_class: Some("poets".into()),
+        ..Default::default()
+    };
+    assert_eq!(routed(&router, CODE_PROMPT, &poets), "writer");
+    let own = RouteOptions {
+        allowed_models: vec!["coder".into()],
+        ..poets.clone()
+    };
+    assert_eq!(routed(&router, CODE_PROMPT, &own), "coder");
+    let unknown = RouteOptions {
+        budget_class: Some("platinum".into()),
+        ..Default::default()
+    };
+    let error = router.route_text_with(CODE_PROMPT, &unknown).unwrap_err();
+    assert_eq!(error.status(), status::NOT_FOUND);
+    assert!(error.message().contains("poets"), "{error}");
+}
+
+#[test]
 fn add_model() {
     // A cluster router learns a cheaper poet from embedded examples (good on
     // poems, bad on code) and, under a quality floor, sends poems to it and
