@@ -362,35 +362,35 @@ func (r *Router) Close() {
 	}
 }
 
-// Save writes the router to one file, atomically.
-func (r *Router) Save(path string) error {
+// withString calls call with r's handle and text as a C string (freed after
+// the call), for the calls that take one string.
+func (r *Router) withString(text string, call func(raw *C.router_t, cText *C.char) C.go_result) error {
 	if r.raw == nil {
 		return ErrClosed
 	}
-	cPath, err := cString(path, false)
+	cText, err := cString(text, false)
 	if err != nil {
 		return err
 	}
-	defer C.free(unsafe.Pointer(cPath))
-	err = toError(C.go_save(r.raw, cPath))
+	defer C.free(unsafe.Pointer(cText))
+	err = toError(call(r.raw, cText))
 	runtime.KeepAlive(r) // the finalizer must not free r.raw during the call
 	return err
+}
+
+// Save writes the router to one file, atomically.
+func (r *Router) Save(path string) error {
+	return r.withString(path, func(raw *C.router_t, c *C.char) C.go_result {
+		return C.go_save(raw, c)
+	})
 }
 
 // Reload swaps in the router saved at path while other goroutines keep
 // routing; on error the current one keeps serving.
 func (r *Router) Reload(path string) error {
-	if r.raw == nil {
-		return ErrClosed
-	}
-	cPath, err := cString(path, false)
-	if err != nil {
-		return err
-	}
-	defer C.free(unsafe.Pointer(cPath))
-	err = toError(C.go_reload(r.raw, cPath))
-	runtime.KeepAlive(r)
-	return err
+	return r.withString(path, func(raw *C.router_t, c *C.char) C.go_result {
+		return C.go_reload(raw, c)
+	})
 }
 
 // Feedback reports a routed request's outcome by its Decision.ID: the
@@ -423,33 +423,16 @@ func (r *Router) FeedbackVector(vector []float32, model string, score, costUSD f
 
 // RemoveModel takes a model out of service; later models' indexes shift down.
 func (r *Router) RemoveModel(model string) error {
-	if r.raw == nil {
-		return ErrClosed
-	}
-	cModel, err := cString(model, false)
-	if err != nil {
-		return err
-	}
-	defer C.free(unsafe.Pointer(cModel))
-	err = toError(C.go_remove_model(r.raw, cModel))
-	runtime.KeepAlive(r)
-	return err
+	return r.withString(model, func(raw *C.router_t, c *C.char) C.go_result {
+		return C.go_remove_model(raw, c)
+	})
 }
 
 // SetModelPrice changes a model's prices, in USD per million tokens.
 func (r *Router) SetModelPrice(model string, inputUSDPerMTok, outputUSDPerMTok float64) error {
-	if r.raw == nil {
-		return ErrClosed
-	}
-	cModel, err := cString(model, false)
-	if err != nil {
-		return err
-	}
-	defer C.free(unsafe.Pointer(cModel))
-	err = toError(C.go_set_model_price(r.raw, cModel, C.double(inputUSDPerMTok),
-		C.double(outputUSDPerMTok)))
-	runtime.KeepAlive(r)
-	return err
+	return r.withString(model, func(raw *C.router_t, c *C.char) C.go_result {
+		return C.go_set_model_price(raw, c, C.double(inputUSDPerMTok), C.double(outputUSDPerMTok))
+	})
 }
 
 // AddModel adds a model while other goroutines keep routing, and has the
@@ -488,38 +471,22 @@ func (r *Router) AddModel(profile string, vectors []float32, dim int, scores, co
 // SetModelAvailable marks a model down (every policy skips it, e.g. during
 // an outage) or up again.
 func (r *Router) SetModelAvailable(model string, available bool) error {
-	if r.raw == nil {
-		return ErrClosed
-	}
-	cModel, err := cString(model, false)
-	if err != nil {
-		return err
-	}
-	defer C.free(unsafe.Pointer(cModel))
 	var flag C.int32_t
 	if available {
 		flag = 1
 	}
-	err = toError(C.go_set_model_available(r.raw, cModel, flag))
-	runtime.KeepAlive(r)
-	return err
+	return r.withString(model, func(raw *C.router_t, c *C.char) C.go_result {
+		return C.go_set_model_available(raw, c, flag)
+	})
 }
 
 // SetPolicy replaces the policy by the config's "policy" object given as
 // JSON, e.g. `{"kind": "budget", "target_cost_usd": 0.0002}`. On error the
 // current policy stays.
 func (r *Router) SetPolicy(policyJSON string) error {
-	if r.raw == nil {
-		return ErrClosed
-	}
-	cPolicy, err := cString(policyJSON, false)
-	if err != nil {
-		return err
-	}
-	defer C.free(unsafe.Pointer(cPolicy))
-	err = toError(C.go_set_policy(r.raw, cPolicy))
-	runtime.KeepAlive(r)
-	return err
+	return r.withString(policyJSON, func(raw *C.router_t, c *C.char) C.go_result {
+		return C.go_set_policy(raw, c)
+	})
 }
 
 // CalibrateThreshold sets a threshold policy's threshold so that a share
