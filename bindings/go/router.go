@@ -114,14 +114,6 @@ static go_result go_embed_text(const router_t* router, const char* text, float* 
                                size_t capacity) {
   return go_check(router_embed_text(router, text, out, capacity));
 }
-static go_result go_route_text(const router_t* router, const char* text,
-                               router_decision_t** out) {
-  return go_check(router_route_text(router, text, out));
-}
-static go_result go_route_vector(const router_t* router, const float* vector, size_t dim,
-                                 int64_t input_tokens, router_decision_t** out) {
-  return go_check(router_route_vector(router, vector, dim, input_tokens, out));
-}
 
 // router_route_options_t built here, so its struct_size is this header's.
 static router_route_options_t go_options(uint32_t flags, double lambda, double tau,
@@ -627,37 +619,13 @@ func copyDecision(d *C.router_decision_t) (Decision, error) {
 
 // Route routes a prompt.
 func (r *Router) Route(prompt string) (Decision, error) {
-	if r.raw == nil {
-		return Decision{}, ErrClosed
-	}
-	cPrompt, err := cString(prompt, false)
-	if err != nil {
-		return Decision{}, err
-	}
-	defer C.free(unsafe.Pointer(cPrompt))
-	var d *C.router_decision_t
-	err = toError(C.go_route_text(r.raw, cPrompt, &d))
-	runtime.KeepAlive(r)
-	if err != nil {
-		return Decision{}, err
-	}
-	return copyDecision(d)
+	return r.RouteWith(prompt, nil)
 }
 
 // RouteVector routes a query vector the host computed (Dim floats);
 // inputTokens is the prompt's length in tokens, 0 if unknown.
 func (r *Router) RouteVector(vector []float32, inputTokens int64) (Decision, error) {
-	if r.raw == nil {
-		return Decision{}, ErrClosed
-	}
-	var d *C.router_decision_t
-	err := toError(C.go_route_vector(r.raw, floats(vector), C.size_t(len(vector)),
-		C.int64_t(inputTokens), &d))
-	runtime.KeepAlive(r)
-	if err != nil {
-		return Decision{}, err
-	}
-	return copyDecision(d)
+	return r.RouteVectorWith(vector, inputTokens, nil)
 }
 
 // RouteOptions are one request's own policy parameters (docs/policies.md,
