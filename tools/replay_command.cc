@@ -41,6 +41,11 @@ const std::vector<FlagSpec>& Flags() {
       {"stream", "", "WHICH", "test (default): fit on the train split, stream the test split;\n"
                               "all: stream every row through a router that learns online,\n"
                               "fitted without labels (pure bandit feedback)"},
+      {"warm-start", "", "N", "with --stream all: the first N rows of each order are an offline\n"
+                              "evaluation set, replayed with every model's score revealed;\n"
+                              "the rest are streamed and measured (default 0)"},
+      {"no-feedback", "", "", "report no outcome to the router while streaming: the baseline\n"
+                              "of the same router frozen after its fit and warm start"},
       {"orders", "", "N", "seeded stream orders to run (default 5)"},
       {"seed", "", "S", "seed of the first order; order i uses S + i (default 1)"},
       {"strong-share", "", "F", "threshold policy: calibrate on up to 1000 training rows so\n"
@@ -72,6 +77,7 @@ struct Baseline {
 
 struct OrderResult {
   uint64_t seed = 0;
+  int best_fixed = 0;  // the model with the highest mean score over the streamed rows
   double quality = 0, cost = 0, half_quality = 0, half_cost = 0;
   Baseline fixed, oracle;
   double regret_fixed = 0, regret_oracle = 0;  // summed over the whole stream
@@ -82,6 +88,15 @@ struct OrderResult {
   std::string policy_state;         // Pipeline::PolicyStateJson() at the end
   double seconds = 0;
 };
+
+// The model with the highest mean score over `rows`, in hindsight.
+int BestFixedModel(const Dataset& data, const std::vector<int64_t>& rows) {
+  std::vector<double> total(data.num_models(), 0.0);
+  for (int64_t r : rows) {
+    for (int m = 0; m < data.num_models(); ++m) total[m] += data.score(r, m);
+  }
+  return static_cast<int>(std::max_element(total.begin(), total.end()) - total.begin());
+}
 
 std::vector<int64_t> Shuffled(std::vector<int64_t> rows, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -114,14 +129,37 @@ Baseline Averages(const Dataset& data, const std::vector<int64_t>& order, ModelO
   return b;
 }
 
+// Reports every model's score and cost on `rows` to `pipeline` (full
+// information, as an offline evaluation set gives), before streaming.
+absl::Status WarmStart(const Pipeline& pipeline, const Dataset& data,
+                       const std::vector<int64_t>& rows) {
+  for (int64_t row : rows) {
+    for (int m = 0; m < pipeline.catalog().size(); ++m) {
+      const std::string& model = pipeline.catalog().at(m).name;
+      const int column = data.ModelColumn(model);
+      if (column < 0) {
+        return absl::InvalidArgumentError(fmt::format("model '{}' has no column in the data", model));
+      }
+      Feedback feedback;
+      feedback.vector = data.vector(row);
+      feedback.model = model;
+      feedback.score = data.score(row, column);
+      feedback.cost_usd = data.cost(row, column);
+      ROUTER_RETURN_IF_ERROR(Annotate(pipeline.Observe(feedback),
+                                      fmt::format("warm start, row '{}'", data.ids[row])));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Streams `order` through `pipeline`; `data` holds the vectors.
 absl::StatusOr<OrderResult> RunOrder(const Pipeline& pipeline, const Dataset& data,
                                      const std::vector<int64_t>& order, int best_fixed,
-                                     bool cost_feedback) {
+                                     bool feedback_on, bool cost_feedback) {
   OrderResult r;
   const Stopwatch clock;
   const int64_t n = static_cast<int64_t>(order.size()), half = n / 2;
-  const bool learns = pipeline.router().learns_online();
+  const bool learns = feedback_on && pipeline.router().learns_online();
   const auto* budget = dynamic_cast<const BudgetPacingPolicy*>(&pipeline.policy());
   const bool pair = pipeline.policy().name() == "threshold";
   const std::string& strong = pipeline.config().policy.strong;
@@ -226,7 +264,9 @@ int RunReplay(int argc, char** argv) {
   auto seed = args.GetInt("seed", 1);
   auto threads = args.GetInt("threads", DefaultThreads());
   auto share = args.GetDouble("strong-share", -1.0);
-  for (const absl::Status& s : {orders.status(), seed.status(), threads.status(), share.status()}) {
+  auto warm_rows = args.GetInt("warm-start", 0);
+  for (const absl::Status& s : {orders.status(), seed.status(), threads.status(), share.status(),
+                                warm_rows.status()}) {
     if (!s.ok()) return Fail(kCommand, kExitUsage, s);
   }
   if (*orders < 1 || *seed < 0 || *threads < 1) {
@@ -238,6 +278,9 @@ int RunReplay(int argc, char** argv) {
   const std::string stream = args.Get("stream", "test");
   if (stream != "test" && stream != "all") {
     return Fail(kCommand, kExitUsage, fmt::format("--stream must be test or all, got '{}'", stream));
+  }
+  if (*warm_rows < 0 || (*warm_rows > 0 && stream != "all")) {
+    return Fail(kCommand, kExitUsage, "--warm-start needs --stream all and must be >= 0");
   }
   const bool quiet = args.Has("quiet");
 
@@ -275,6 +318,11 @@ int RunReplay(int argc, char** argv) {
     fit_rows.resize(data.rows());
     std::iota(fit_rows.begin(), fit_rows.end(), 0);
     stream_rows = fit_rows;
+    if (*warm_rows >= data.rows()) {
+      return Fail(kCommand, kExitUsage,
+                  fmt::format("--warm-start {} leaves no row to stream ({} rows)", *warm_rows,
+                              data.rows()));
+    }
   } else {
     auto rows = SplitTrainEval(&*input, Split::kTest, /*drop_eval_prompts_in_train=*/true);
     if (!rows.ok()) return Fail(kCommand, kExitInput, rows.status());
@@ -301,16 +349,6 @@ int RunReplay(int argc, char** argv) {
   }
   const Dataset train = data.Subset(fit_rows);
 
-  // Hindsight baselines over the streamed rows.
-  int best_fixed = 0;
-  {
-    std::vector<double> mean(data.num_models(), 0.0);
-    for (int64_t r : stream_rows) {
-      for (int m = 0; m < data.num_models(); ++m) mean[m] += data.score(r, m);
-    }
-    best_fixed = static_cast<int>(std::max_element(mean.begin(), mean.end()) - mean.begin());
-  }
-
   std::vector<OrderResult> results;
   for (int i = 0; i < *orders; ++i) {
     const uint64_t order_seed = static_cast<uint64_t>(*seed) + i;
@@ -331,23 +369,40 @@ int RunReplay(int argc, char** argv) {
       pipeline = (*pipeline)->WithCalibratedThreshold(sample, *share);
       if (!pipeline.ok()) return Fail(kCommand, kExitInput, pipeline.status());
     }
-    const std::vector<int64_t> order = Shuffled(stream_rows, order_seed);
+    std::vector<int64_t> order = Shuffled(stream_rows, order_seed);
+    const std::vector<int64_t> warm_start(order.begin(), order.begin() + *warm_rows);
+    order.erase(order.begin(), order.begin() + *warm_rows);
+    if (absl::Status s = WarmStart(**pipeline, data, warm_start); !s.ok()) {
+      return Fail(kCommand, kExitInternal, s);
+    }
+    const int best_fixed = BestFixedModel(data, order);
     Progress progress(fmt::format("[{}/{}] streaming {} rows", i + 1, *orders, order.size()), 0,
                       !quiet);
-    auto result = RunOrder(**pipeline, data, order, best_fixed, !args.Has("no-cost-feedback"));
+    auto result = RunOrder(**pipeline, data, order, best_fixed, !args.Has("no-feedback"),
+                           !args.Has("no-cost-feedback"));
     if (!result.ok()) return Fail(kCommand, kExitInternal, result.status());
     result->seed = order_seed;
+    result->best_fixed = best_fixed;
     result->fixed = Averages(data, order, [&](int64_t) { return best_fixed; });
     result->oracle = Averages(data, order, [&](int64_t row) { return OracleModel(data, row); });
     results.push_back(*std::move(result));
   }
 
   // Report.
-  std::printf("router replay: %s, %s rows streamed (%s), router %s, policy %s, %d orders\n",
-              input->path.c_str(), fmt::format("{}", stream_rows.size()).c_str(),
-              stream == "all" ? "every row; bandit feedback only" : "test split; fitted on train",
-              base.router.c_str(), base.policy.kind.c_str(), *orders);
-  std::printf("best fixed model in hindsight: %s\n\n", data.model_names[best_fixed].c_str());
+  const size_t streamed = stream_rows.size() - static_cast<size_t>(*warm_rows);
+  const std::string what = stream == "test" ? "test split; fitted on train"
+                           : *warm_rows == 0 ? "every row; bandit feedback only"
+                                             : fmt::format("bandit feedback after {} labelled rows",
+                                                           *warm_rows);
+  std::printf("router replay: %s, %zu rows streamed (%s), router %s, policy %s, %d orders\n",
+              input->path.c_str(), streamed, what.c_str(), base.router.c_str(),
+              base.policy.kind.c_str(), *orders);
+  const bool same_best = std::all_of(results.begin(), results.end(), [&](const OrderResult& r) {
+    return r.best_fixed == results[0].best_fixed;
+  });
+  std::printf("best fixed model in hindsight: %s\n\n",
+              same_best ? data.model_names[results[0].best_fixed].c_str()
+                        : "differs by order (replay.json names it per order)");
   std::printf("%-6s %9s %11s | %9s %11s | %9s %11s | %8s %8s | %s\n", "seed", "quality",
               "cost", "2nd-half q", "2nd-half c", "fixed q", "fixed c", "regret/q", "vs oracle",
               "2nd half above fixed, cheaper");
@@ -361,8 +416,8 @@ int RunReplay(int argc, char** argv) {
     std::printf("%-6llu %9.4f %11.4g | %9.4f %11.4g | %9.4f %11.4g | %8.4f %8.4f | %s (%+.4f)\n",
                 static_cast<unsigned long long>(r.seed), r.quality, r.cost, r.half_quality,
                 r.half_cost, r.fixed.half_quality, r.fixed.half_cost,
-                r.regret_fixed / static_cast<double>(stream_rows.size()),
-                r.regret_oracle / static_cast<double>(stream_rows.size()), win ? "yes" : "no",
+                r.regret_fixed / static_cast<double>(streamed),
+                r.regret_oracle / static_cast<double>(streamed), win ? "yes" : "no",
                 margin);
   }
   std::printf("\nsecond half above the best fixed model at lower cost: %d of %d orders; "
@@ -381,8 +436,9 @@ int RunReplay(int argc, char** argv) {
     json["data_fingerprint"] = Fingerprint(data);
     json["config"] = nlohmann::ordered_json::parse(PipelineConfigToJson(base));
     json["stream"] = stream;
-    json["streamed_rows"] = stream_rows.size();
-    json["best_fixed_model"] = data.model_names[best_fixed];
+    json["streamed_rows"] = streamed;
+    json["warm_start_rows"] = *warm_rows;
+    if (same_best) json["best_fixed_model"] = data.model_names[results[0].best_fixed];
     json["orders_above_fixed_at_lower_cost"] = wins;
     nlohmann::ordered_json runs = nlohmann::ordered_json::array();
     for (const OrderResult& r : results) {
@@ -393,6 +449,7 @@ int RunReplay(int argc, char** argv) {
                       {"cost_usd", r.cost},
                       {"second_half_quality", r.half_quality},
                       {"second_half_cost_usd", r.half_cost},
+                      {"best_fixed_model", data.model_names[r.best_fixed]},
                       {"best_fixed", BaselineJson(r.fixed)},
                       {"oracle", BaselineJson(r.oracle)},
                       {"regret_vs_best_fixed", r.regret_fixed},
@@ -409,7 +466,7 @@ int RunReplay(int argc, char** argv) {
     json["orders"] = std::move(runs);
     const std::string title = fmt::format("{}: {} {} replay, {} rows",
                                           std::filesystem::path(input->path).filename().string(),
-                                          base.router, base.policy.kind, stream_rows.size());
+                                          base.router, base.policy.kind, streamed);
     const OrderResult& first = results[0];
     std::vector<std::pair<std::string, std::string>> files = {
         {"replay.json", json.dump(2) + "\n"},

@@ -250,6 +250,11 @@ TEST_CASE("replay: usage errors", "[cli][replay]") {
   CHECK(Run(data + " --stream sideways").exit_code == 1);
   CHECK(Run(data + " --strong-share 0.5").exit_code == 1);  // the policy is not "threshold"
   CHECK(Run(data + " --orders 0").exit_code == 1);
+  CHECK(Run(data + " --warm-start 100").exit_code == 1);  // needs --stream all
+  CHECK(Run(data + " --stream all --router linucb --warm-start -1").exit_code == 1);
+  r = Run(data + " --stream all --router linucb --warm-start 1500");  // nothing left to stream
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("leaves no row") != std::string::npos);
 }
 
 TEST_CASE("replay: LinUCB learns from bandit feedback to beat the best fixed model",
@@ -272,6 +277,40 @@ TEST_CASE("replay: LinUCB learns from bandit feedback to beat the best fixed mod
     CHECK(order["quality_curve"].size() > 10);
   }
   CHECK(ReadAll(out / "curve.svg").find("<svg") != std::string::npos);
+}
+
+TEST_CASE("replay: a labelled warm start helps from the first query; without feedback "
+          "the router does not learn", "[cli][replay]") {
+  const std::string replay = "replay --quiet --data '" + SyntheticFile().string() +
+                             "' --stream all --router linucb --orders 2 --seed 7 --out '";
+  auto report_of = [&](const std::string& flags, const std::string& name) {
+    const fs::path out = Scratch() / name;
+    RunResult r = Run(replay + out.string() + "' " + flags);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return nlohmann::json::parse(ReadAll(out / "replay.json"));
+  };
+  const nlohmann::json cold = report_of("", "replay-cold");
+  const nlohmann::json warm = report_of("--warm-start 300", "replay-warm");
+  const nlohmann::json frozen = report_of("--no-feedback", "replay-frozen");
+  CHECK(warm["warm_start_rows"] == 300);
+  CHECK(warm["streamed_rows"] == 1200);
+  for (int i = 0; i < 2; ++i) {
+    const auto& c = cold["orders"][i];
+    const auto& w = warm["orders"][i];
+    const auto& f = frozen["orders"][i];
+    // The first tenth of the stream: the cold bandit is still exploring,
+    // the warm one already knows which model suits which topic.
+    const double cold_early = c["quality_curve"][5][1].get<double>();
+    const double warm_early = w["quality_curve"][5][1].get<double>();
+    INFO("early quality: cold " << cold_early << ", warm " << warm_early);
+    CHECK(warm_early > cold_early + 0.05);
+    // A router that is never told an outcome stays at its prior: it cannot
+    // tell the specialists apart, so it is far below the learning one.
+    INFO("second-half quality: learning " << c["second_half_quality"] << ", frozen "
+                                          << f["second_half_quality"]);
+    CHECK(f["second_half_quality"].get<double>() < c["second_half_quality"].get<double>() - 0.05);
+  }
 }
 
 TEST_CASE("replay: budget pacing lands on the target cost", "[cli][replay]") {
