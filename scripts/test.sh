@@ -9,18 +9,21 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 
+# Each stage's start time goes in the log, so slow stages show.
+stage() { stage "$* ($(date -u +%H:%M:%S))"; }
+
 jobs=$(nproc)
 build=${ROUTER_BUILD_DIR:-build}
 
-echo "== release build"
+stage "release build"
 cmake -S . -B "$build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build "$build/release" -j "$jobs"
 ctest --test-dir "$build/release" --output-on-failure -j "$jobs"
 
-echo "== bindings (C, C++, Python, Rust, Go against the installed package)"
+stage "bindings (C, C++, Python, Rust, Go against the installed package)"
 scripts/test-bindings.sh "$build/release"
 
-echo "== ASan + UBSan build"
+stage "ASan + UBSan build"
 cmake -S . -B "$build/asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DROUTER_SANITIZE=address,undefined -DROUTER_BUILD_BENCHMARKS=OFF
 cmake --build "$build/asan" -j "$jobs"
@@ -29,7 +32,7 @@ LSAN_OPTIONS=suppressions=$PWD/tests/sanitizers/lsan.supp \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$build/asan" --output-on-failure -j "$jobs" -LE no_sanitizer
 
-echo "== TSan build (concurrency tests)"
+stage "TSan build (concurrency tests)"
 cmake -S . -B "$build/tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DROUTER_SANITIZE=thread -DROUTER_BUILD_BENCHMARKS=OFF -DROUTER_BUILD_EXAMPLES=OFF
 # Every tests/*concurrency*_test.cc is a target of its own name.
@@ -38,7 +41,7 @@ cmake --build "$build/tsan" -j "$jobs" --target $concurrency_targets
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir "$build/tsan" --output-on-failure -L concurrency
 
-echo "== fuzz targets (clang, ASan + UBSan, ${ROUTER_FUZZ_SECONDS:-15} s each)"
+stage "fuzz targets (clang, ASan + UBSan, ${ROUTER_FUZZ_SECONDS:-15} s each)"
 CC=clang CXX=clang++ cmake -S . -B "$build/fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DROUTER_FUZZ=ON -DROUTER_SANITIZE=address,undefined -DROUTER_BUILD_TESTS=OFF \
   -DROUTER_BUILD_BENCHMARKS=OFF -DROUTER_BUILD_EXAMPLES=OFF -DROUTER_INSTALL=OFF \
@@ -46,4 +49,4 @@ CC=clang CXX=clang++ cmake -S . -B "$build/fuzz" -G Ninja -DCMAKE_BUILD_TYPE=Rel
 cmake --build "$build/fuzz" -j "$jobs"
 ctest --test-dir "$build/fuzz" --output-on-failure -j "$jobs" -L fuzz
 
-echo "== all tests passed"
+stage "all tests passed"
