@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 # Each stage's start time goes in the log, so slow stages show.
-stage() { stage "$* ($(date -u +%H:%M:%S))"; }
+stage() { echo "== $* ($(date -u +%H:%M:%S))"; }
 
 jobs=$(nproc)
 build=${ROUTER_BUILD_DIR:-build}
