@@ -2,7 +2,7 @@
 # Reproduces the replay figures of docs/results.md (LinUCB from bandit
 # feedback) and docs/policies.md (budget pacing, threshold share) on a
 # routing dataset, by default ../shared/data/llmrouter-9model. Needs a release
-# build (scripts/test.sh makes one in build/release). About 3 minutes.
+# build (scripts/test.sh makes one in build/release). About 5 minutes.
 #
 #   scripts/replay-eval.sh [DATA.jsonl] [OUT_DIR]
 set -euo pipefail
@@ -17,6 +17,14 @@ echo "== LinUCB, pure bandit feedback, held-out orders 101-110"
   --out "$out/linucb-default"
 "$router" replay -q --data "$data" --stream all --config examples/configs/linucb-bandit.json \
   --orders 10 --seed 101 --out "$out/linucb-tuned"
+
+echo "== LinUCB after a labelled warm start (N rows of each order), learning and frozen"
+for warm in 500 1000; do
+  "$router" replay -q --data "$data" --stream all --config examples/configs/linucb-bandit.json \
+    --orders 10 --seed 101 --warm-start "$warm" --out "$out/linucb-warm-$warm"
+  "$router" replay -q --data "$data" --stream all --config examples/configs/linucb-bandit.json \
+    --orders 10 --seed 101 --warm-start "$warm" --no-feedback --out "$out/linucb-warm-$warm-frozen"
+done
 
 echo "== budget pacing (kNN, test split streamed)"
 for target in 5e-5 9e-5 1.3e-4; do
