@@ -257,54 +257,43 @@ TEST_CASE("replay: usage errors", "[cli][replay]") {
   CHECK(r.err.find("leaves no row") != std::string::npos);
 }
 
-TEST_CASE("replay: LinUCB learns from bandit feedback to beat the best fixed model",
+TEST_CASE("replay: LinUCB learns from bandit feedback to beat the best fixed model; a "
+          "labelled warm start helps from the first query; without feedback it does not learn",
           "[cli][replay]") {
-  const fs::path out = Scratch() / "replay-linucb";
-  RunResult r = Run("replay --quiet --data '" + SyntheticFile().string() +
-                    "' --stream all --router linucb --orders 2 --out '" + out.string() + "'");
-  REQUIRE(r.exit_code == 0);
-  const nlohmann::json report = nlohmann::json::parse(ReadAll(out / "replay.json"));
-  REQUIRE(report["orders"].size() == 2);
-  CHECK(report["streamed_rows"] == 1500);
-  for (const auto& order : report["orders"]) {
-    // Models specialise by topic in the generated data, so a router that
-    // learns which model suits which prompts beats any single model, and
-    // does so more cheaply than the expensive generalist.
-    CHECK(order["second_half_quality"].get<double>() >
-          order["best_fixed"]["second_half_quality"].get<double>());
-    CHECK(order["second_half_cost_usd"].get<double>() <
-          order["best_fixed"]["second_half_cost_usd"].get<double>());
-    CHECK(order["quality_curve"].size() > 10);
-  }
-  CHECK(ReadAll(out / "curve.svg").find("<svg") != std::string::npos);
-}
-
-TEST_CASE("replay: a labelled warm start helps from the first query; without feedback "
-          "the router does not learn", "[cli][replay]") {
   const std::string replay = "replay --quiet --data '" + SyntheticFile().string() +
-                             "' --stream all --router linucb --orders 2 --seed 7 --out '";
-  auto report_of = [&](const std::string& flags, const std::string& name) {
+                             "' --stream all --router linucb --orders 2 --out '";
+  auto report_of = [&](const std::string& name, const std::string& flags) {
     const fs::path out = Scratch() / name;
     RunResult r = Run(replay + out.string() + "' " + flags);
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
+    CHECK(ReadAll(out / "curve.svg").find("<svg") != std::string::npos);
     return nlohmann::json::parse(ReadAll(out / "replay.json"));
   };
-  const nlohmann::json cold = report_of("", "replay-cold");
-  const nlohmann::json warm = report_of("--warm-start 300", "replay-warm");
-  const nlohmann::json frozen = report_of("--no-feedback", "replay-frozen");
+  const nlohmann::json cold = report_of("replay-cold", "");
+  const nlohmann::json warm = report_of("replay-warm", "--warm-start 300");
+  const nlohmann::json frozen = report_of("replay-frozen", "--no-feedback");
+  REQUIRE(cold["orders"].size() == 2);
+  CHECK(cold["streamed_rows"] == 1500);
   CHECK(warm["warm_start_rows"] == 300);
   CHECK(warm["streamed_rows"] == 1200);
   for (int i = 0; i < 2; ++i) {
     const auto& c = cold["orders"][i];
     const auto& w = warm["orders"][i];
     const auto& f = frozen["orders"][i];
+    // Models specialise by topic in the generated data, so a router that
+    // learns which model suits which prompts beats any single model, and
+    // does so more cheaply than the expensive generalist.
+    CHECK(c["second_half_quality"].get<double>() > c["best_fixed"]["second_half_quality"].get<double>());
+    CHECK(c["second_half_cost_usd"].get<double>() < c["best_fixed"]["second_half_cost_usd"].get<double>());
+    REQUIRE(c["quality_curve"].size() > 10);
+    REQUIRE(w["quality_curve"].size() > 10);
     // The first tenth of the stream: the cold bandit is still exploring,
     // the warm one already knows which model suits which topic.
     const double cold_early = c["quality_curve"][5][1].get<double>();
     const double warm_early = w["quality_curve"][5][1].get<double>();
     INFO("early quality: cold " << cold_early << ", warm " << warm_early);
-    CHECK(warm_early > cold_early + 0.05);
+    CHECK(warm_early > cold_early + 0.03);
     // A router that is never told an outcome stays at its prior: it cannot
     // tell the specialists apart, so it is far below the learning one.
     INFO("second-half quality: learning " << c["second_half_quality"] << ", frozen "
