@@ -12,50 +12,11 @@
 
 #include <catch2/catch.hpp>
 
+#include "allocation_counter.h"
+
 #include "router/max_utility_policy.h"
 #include "router/synthetic.h"
 #include "router/text_featurizer.h"
-
-// Counts heap allocations on this thread while `g_counting` is set, to check
-// that a warm Estimate allocates nothing. Sanitizers replace operator new
-// themselves (and flag a mixed replacement), so there the check is skipped.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define ROUTER_TEST_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define ROUTER_TEST_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef ROUTER_TEST_COUNTS_ALLOCATIONS
-#define ROUTER_TEST_COUNTS_ALLOCATIONS 1
-#endif
-
-namespace {
-thread_local bool g_counting = false;
-thread_local int64_t g_allocations = 0;
-}  // namespace
-
-#if ROUTER_TEST_COUNTS_ALLOCATIONS
-void* operator new(std::size_t size) {
-  if (g_counting) ++g_allocations;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return operator new(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  if (g_counting) ++g_allocations;
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
-  return operator new(size, tag);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-#endif
 
 namespace router {
 namespace {
@@ -445,14 +406,14 @@ TEST_CASE("a warm Estimate does not allocate", "[cluster]") {
   std::vector<float> q1 = RandomVector(32, rng), q2 = RandomVector(32, rng);
   Estimates est;
   REQUIRE(router.Estimate(Query{.vector = q1}, &est).ok());  // warm-up
-  g_allocations = 0;
-  g_counting = true;
-  const bool ok = router.Estimate(Query{.vector = q2, .text = "hello"}, &est).ok() &&
-                  router.Estimate(Query{.vector = q1}, &est).ok();
-  g_counting = false;
+  bool ok = false;
+  const int64_t allocations = testing::AllocationsDuring([&] {
+    ok = router.Estimate(Query{.vector = q2, .text = "hello"}, &est).ok() &&
+         router.Estimate(Query{.vector = q1}, &est).ok();
+  });
   CHECK(ok);
-  if (!ROUTER_TEST_COUNTS_ALLOCATIONS) WARN("allocation counting is off under sanitizers");
-  CHECK(g_allocations == 0);
+  if (!testing::kCountsAllocations) WARN("allocation counting is off under sanitizers");
+  CHECK(allocations == 0);
 }
 
 TEST_CASE("only the direction of a query matters, even for huge values", "[cluster]") {

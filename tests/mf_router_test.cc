@@ -10,46 +10,7 @@
 
 #include <catch2/catch.hpp>
 
-// Counts heap allocations (malloc, which operator new and Eigen both use) on
-// this thread while `g_counting` is set, to check that a warm Estimate
-// allocates nothing. Sanitizers bring their own malloc, so the check is
-// skipped under them.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define ROUTER_MF_COUNT_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define ROUTER_MF_COUNT_ALLOCATIONS 0
-#endif
-#endif
-#ifndef ROUTER_MF_COUNT_ALLOCATIONS
-#define ROUTER_MF_COUNT_ALLOCATIONS 1
-#endif
-
-namespace {
-thread_local bool g_counting = false;
-thread_local int64_t g_allocations = 0;
-}  // namespace
-
-#if ROUTER_MF_COUNT_ALLOCATIONS
-extern "C" {
-void* __libc_malloc(size_t);
-void* __libc_calloc(size_t, size_t);
-void* __libc_realloc(void*, size_t);
-void* malloc(size_t size) {
-  if (g_counting) ++g_allocations;
-  return __libc_malloc(size);
-}
-void* calloc(size_t n, size_t size) {
-  if (g_counting) ++g_allocations;
-  return __libc_calloc(n, size);
-}
-void* realloc(void* p, size_t size) {
-  if (g_counting) ++g_allocations;
-  return __libc_realloc(p, size);
-}
-}
-#endif
+#include "allocation_counter.h"
 
 namespace router {
 namespace {
@@ -539,7 +500,7 @@ TEST_CASE("mf LoadState rejects corrupt state and changes nothing", "[mf][state]
 }
 
 TEST_CASE("a warm mf Estimate does not allocate", "[mf]") {
-  if (!ROUTER_MF_COUNT_ALLOCATIONS) {
+  if (!testing::kCountsAllocations) {
     WARN("allocation counting is off under sanitizers");
     return;
   }
@@ -553,21 +514,18 @@ TEST_CASE("a warm mf Estimate does not allocate", "[mf]") {
     std::vector<float> q1 = Sample(t.centres[0], rng), q2 = Sample(t.centres[1], rng);
     Estimates est;
     REQUIRE(router.Estimate(Query{.vector = q1}, &est).ok());  // warm-up
-    g_allocations = 0;
-    g_counting = true;
-    const bool ok = router.Estimate(Query{.vector = q2, .text = "hello"}, &est).ok() &&
-                    router.Estimate(Query{.vector = q1}, &est).ok();
-    g_counting = false;
+    bool ok = false;
+    const int64_t allocations = testing::AllocationsDuring([&] {
+      ok = router.Estimate(Query{.vector = q2, .text = "hello"}, &est).ok() &&
+           router.Estimate(Query{.vector = q1}, &est).ok();
+    });
     CHECK(ok);
-    CHECK(g_allocations == 0);
+    CHECK(allocations == 0);
   }
   // The counter does count: a fresh vector allocates.
-  g_allocations = 0;
-  g_counting = true;
-  std::vector<float>* v = new std::vector<float>(100);
-  g_counting = false;
+  std::vector<float>* v = nullptr;
+  CHECK(testing::AllocationsDuring([&] { v = new std::vector<float>(100); }) >= 1);
   delete v;
-  CHECK(g_allocations >= 1);
 }
 
 // Preference data by the documented convention: one comparison per row,

@@ -6,49 +6,10 @@
 
 #include <catch2/catch.hpp>
 
+#include "allocation_counter.h"
+
 #include "router/max_utility_policy.h"
 #include "router/quality_floor_policy.h"
-
-// Counts heap allocations on this thread while `g_counting` is set, to check
-// that a warm Decide allocates nothing. Sanitizers replace operator new
-// themselves (and flag a mixed replacement), so there the check is skipped.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define ROUTER_TEST_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define ROUTER_TEST_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef ROUTER_TEST_COUNTS_ALLOCATIONS
-#define ROUTER_TEST_COUNTS_ALLOCATIONS 1
-#endif
-
-namespace {
-thread_local bool g_counting = false;
-thread_local int64_t g_allocations = 0;
-}  // namespace
-
-#if ROUTER_TEST_COUNTS_ALLOCATIONS
-void* operator new(std::size_t size) {
-  if (g_counting) ++g_allocations;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) { return operator new(size); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  if (g_counting) ++g_allocations;
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
-  return operator new(size, tag);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-#endif
 
 namespace router {
 namespace {
@@ -193,14 +154,14 @@ TEST_CASE("a reused Decision matches a fresh one and a warm Decide allocates not
   // still grow once when it first receives a longer name; a few calls give
   // every buffer room for the longest.
   for (int i = 0; i < 8; ++i) REQUIRE(utility->Decide(i % 2 ? a : b, catalog, Query{}, &reused).ok());
-  g_allocations = 0;
-  g_counting = true;
-  const bool ok = utility->Decide(b, catalog, Query{}, &reused).ok() &&
-                  utility->Decide(a, catalog, Query{}, &reused).ok();
-  g_counting = false;
+  bool ok = false;
+  const int64_t allocations = testing::AllocationsDuring([&] {
+    ok = utility->Decide(b, catalog, Query{}, &reused).ok() &&
+         utility->Decide(a, catalog, Query{}, &reused).ok();
+  });
   CHECK(ok);
-  if (!ROUTER_TEST_COUNTS_ALLOCATIONS) WARN("allocation counting is off under sanitizers");
-  CHECK(g_allocations == 0);
+  if (!testing::kCountsAllocations) WARN("allocation counting is off under sanitizers");
+  CHECK(allocations == 0);
 }
 
 TEST_CASE("policies reject bad parameters and mismatched estimates", "[policy][errors]") {
