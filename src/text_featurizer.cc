@@ -237,11 +237,11 @@ bool CholeskyQrStep(RowMatrix* m) {
 // orthogonality the first loses to rounding, and the two cost about a third
 // of the flops of a Householder QR with its thin Q formed. The basis spans
 // the same columns, so the SVD that follows is the same. Rank-deficient or
-// badly conditioned input falls back to Householder.
+// badly conditioned input falls back to Householder; a failed step leaves
+// `m` as it was, and a first step only changes it within its column span, so
+// no copy of `m` is needed for the fallback.
 void Orthonormalize(RowMatrix* m) {
-  const RowMatrix original = *m;
   if (CholeskyQrStep(m) && CholeskyQrStep(m)) return;
-  *m = original;
   HouseholderOrthonormalize(m);
 }
 
