@@ -129,22 +129,31 @@ Baseline Averages(const Dataset& data, const std::vector<int64_t>& order, ModelO
   return b;
 }
 
+// Per model of the pipeline's catalog, by index, its column in `data`.
+absl::StatusOr<std::vector<int>> CatalogColumns(const Pipeline& pipeline, const Dataset& data) {
+  std::vector<int> column_of(pipeline.catalog().size());
+  for (int m = 0; m < pipeline.catalog().size(); ++m) {
+    column_of[m] = data.ModelColumn(pipeline.catalog().at(m).name);
+    if (column_of[m] < 0) {
+      return absl::InvalidArgumentError(fmt::format("model '{}' has no column in the data",
+                                                    pipeline.catalog().at(m).name));
+    }
+  }
+  return column_of;
+}
+
 // Reports every model's score and cost on `rows` to `pipeline` (full
 // information, as an offline evaluation set gives), before streaming.
 absl::Status WarmStart(const Pipeline& pipeline, const Dataset& data,
                        const std::vector<int64_t>& rows) {
+  ROUTER_ASSIGN_OR_RETURN(const std::vector<int> column_of, CatalogColumns(pipeline, data));
   for (int64_t row : rows) {
     for (int m = 0; m < pipeline.catalog().size(); ++m) {
-      const std::string& model = pipeline.catalog().at(m).name;
-      const int column = data.ModelColumn(model);
-      if (column < 0) {
-        return absl::InvalidArgumentError(fmt::format("model '{}' has no column in the data", model));
-      }
       Feedback feedback;
       feedback.vector = data.vector(row);
-      feedback.model = model;
-      feedback.score = data.score(row, column);
-      feedback.cost_usd = data.cost(row, column);
+      feedback.model = pipeline.catalog().at(m).name;
+      feedback.score = data.score(row, column_of[m]);
+      feedback.cost_usd = data.cost(row, column_of[m]);
       ROUTER_RETURN_IF_ERROR(Annotate(pipeline.Observe(feedback),
                                       fmt::format("warm start, row '{}'", data.ids[row])));
     }
@@ -164,14 +173,7 @@ absl::StatusOr<OrderResult> RunOrder(const Pipeline& pipeline, const Dataset& da
   const bool pair = pipeline.policy().name() == "threshold";
   const std::string& strong = pipeline.config().policy.strong;
   int64_t strong_count = 0;
-  std::vector<int> column_of(pipeline.catalog().size());
-  for (int m = 0; m < pipeline.catalog().size(); ++m) {
-    column_of[m] = data.ModelColumn(pipeline.catalog().at(m).name);
-    if (column_of[m] < 0) {
-      return absl::InvalidArgumentError(fmt::format("model '{}' has no column in the data",
-                                                    pipeline.catalog().at(m).name));
-    }
-  }
+  ROUTER_ASSIGN_OR_RETURN(const std::vector<int> column_of, CatalogColumns(pipeline, data));
   r.half_picks.assign(data.num_models(), 0);
   const int64_t curve_every = std::max<int64_t>(1, n / kCurvePoints);
   double q_sum = 0, c_sum = 0;
