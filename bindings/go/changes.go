@@ -28,18 +28,10 @@ func (r *Router) Feedback(decisionID uint64, score, costUSD float64) error {
 // FeedbackVector reports an outcome by the query's vector and the model that
 // answered.
 func (r *Router) FeedbackVector(vector []float32, model string, score, costUSD float64) error {
-	if r.raw == nil {
-		return ErrClosed
-	}
-	cModel, err := cString(model, false)
-	if err != nil {
-		return err
-	}
-	defer C.free(unsafe.Pointer(cModel))
-	err = toError(C.go_feedback_vector(r.raw, floats(vector), C.size_t(len(vector)), cModel,
-		C.double(score), C.double(costUSD)))
-	runtime.KeepAlive(r)
-	return err
+	return r.withString(model, func(raw *C.router_t, c *C.char) C.go_result {
+		return C.go_feedback_vector(raw, floats(vector), C.size_t(len(vector)), c,
+			C.double(score), C.double(costUSD))
+	})
 }
 
 // RemoveModel takes a model out of service; later models' indexes shift down.
@@ -66,7 +58,7 @@ func (r *Router) SetModelPrice(model string, inputUSDPerMTok, outputUSDPerMTok f
 // model; kNN cannot add one at all (Unimplemented). A taken name, removed
 // models' included, is AlreadyExists; on error nothing changes.
 func (r *Router) AddModel(profile string, vectors []float32, dim int, scores, costsUSD []float64) error {
-	if r.raw == nil {
+	if r.raw == nil { // a closed router is ErrClosed before any argument is checked
 		return ErrClosed
 	}
 	// C reads count rows through raw pointers: check every length first.
@@ -78,15 +70,10 @@ func (r *Router) AddModel(profile string, vectors []float32, dim int, scores, co
 	if costsUSD != nil && len(costsUSD) != count {
 		return invalidArgument("costsUSD has %d entries for %d examples", len(costsUSD), count)
 	}
-	cProfile, err := cString(profile, false)
-	if err != nil {
-		return err
-	}
-	defer C.free(unsafe.Pointer(cProfile))
-	err = toError(C.go_add_model(r.raw, cProfile, floats(vectors), C.size_t(count),
-		C.size_t(dim), doubles(scores), doubles(costsUSD)))
-	runtime.KeepAlive(r)
-	return err
+	return r.withString(profile, func(raw *C.router_t, c *C.char) C.go_result {
+		return C.go_add_model(raw, c, floats(vectors), C.size_t(count), C.size_t(dim),
+			doubles(scores), doubles(costsUSD))
+	})
 }
 
 // SetModelAvailable marks a model down (every policy skips it, e.g. during
