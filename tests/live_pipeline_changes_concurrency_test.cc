@@ -17,6 +17,7 @@
 #include <catch2/catch.hpp>
 
 #include "router/synthetic.h"
+#include "wait_until.h"
 
 namespace router {
 namespace {
@@ -38,22 +39,29 @@ TEST_CASE("routes never fail or choose a withdrawn model while everything change
 
   // The model no new route may choose (empty: none), published after the
   // change that withdrew it returned, cleared before the change that brings
-  // it back starts.
+  // it back starts. Each clear bumps `clears`: a route is checked only if no
+  // clear happened between its reading `withdrawn` and its end, since a
+  // thread that stalls past the clear may route on the model's return.
   std::atomic<const std::string*> withdrawn{nullptr};
+  std::atomic<uint64_t> clears{0};
   std::atomic<bool> stop{false};
-  std::atomic<int> failures{0}, violations{0}, routed{0};
+  std::atomic<int> failures{0}, violations{0}, routed{0}, checked{0};
   std::vector<std::thread> routers;
   for (int t = 0; t < 3; ++t) {
     routers.emplace_back([&, t] {
       Decision decision;
       for (int i = 0; !stop.load(); ++i) {
+        const uint64_t clears_before = clears.load();
         const std::string* banned = withdrawn.load();
         if (!live.RouteText(SyntheticPrompt(i % 6, t * 100000 + i), &decision).ok()) {
           ++failures;
           continue;
         }
         ++routed;
-        if (banned != nullptr && decision.chosen.model == *banned) ++violations;
+        if (banned != nullptr && clears.load() == clears_before) {
+          ++checked;
+          if (decision.chosen.model == *banned) ++violations;
+        }
       }
     });
   }
@@ -68,9 +76,11 @@ TEST_CASE("routes never fail or choose a withdrawn model while everything change
     const std::string& name = names[round % names.size()];
     // An outage: marked down, then up.
     REQUIRE(live.SetAvailable(name, false).ok());
+    const int checked_before_outage = checked.load();
     withdrawn = &name;
-    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    WaitUntil([&] { return checked.load() > checked_before_outage; }, 3);
     withdrawn = nullptr;
+    ++clears;
     REQUIRE(live.SetAvailable(name, true).ok());
     // A price change and a policy swap.
     Profile profile = live.Snapshot()->catalog().at(live.Snapshot()->catalog().Find(name).value());
@@ -79,9 +89,11 @@ TEST_CASE("routes never fail or choose a withdrawn model while everything change
     REQUIRE(live.SetPolicy(round % 2 ? cheap : budget).ok());
     // A removal, then the saved pipeline comes back by reload.
     REQUIRE(live.RemoveModel(name).ok());
+    const int checked_before_removal = checked.load();
     withdrawn = &name;
-    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    WaitUntil([&] { return checked.load() > checked_before_removal; }, 3);
     withdrawn = nullptr;
+    ++clears;
     REQUIRE(live.Reload(path).ok());
     // Onboard a new model from labelled rows (cluster routers can).
     Profile newcomer{.name = "newcomer-" + std::to_string(round), .input_usd_per_mtok = 0.2};
@@ -98,6 +110,7 @@ TEST_CASE("routes never fail or choose a withdrawn model while everything change
   CHECK(failures.load() == 0);
   CHECK(violations.load() == 0);
   CHECK(routed.load() > 0);
+  CHECK(checked.load() > 0);
   CHECK(live.generation() >= 6 * 6);
 }
 

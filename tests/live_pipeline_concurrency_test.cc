@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 
 #include "router/synthetic.h"
+#include "wait_until.h"
 
 namespace router {
 namespace {
@@ -104,31 +105,39 @@ TEST_CASE("once RemoveModel returns, no new route chooses the model",
   const std::unique_ptr<Pipeline> original = std::move(fitted).value();
   LivePipeline live(original->WithPolicy(original->config().policy).value());
 
-  // 0: every model may be chosen; 1: a removal of `removed` completed.
-  std::atomic<int> phase{0};
+  // Odd while a removal of `removed` is in force (it completed, and the model
+  // has not started to come back); it changes before every Replace. A route
+  // is checked only if the epoch was odd before it took its snapshot and is
+  // unchanged after it routed: a thread that read an odd epoch and then
+  // stalled past the Replace would otherwise count a false violation.
+  std::atomic<uint64_t> epoch{0};
   std::atomic<bool> stop{false};
-  std::atomic<int> failures{0}, violations{0}, routed{0};
+  std::atomic<int> failures{0}, violations{0}, routed{0}, checked{0};
   const std::string removed = "small-coder";
   std::vector<std::thread> routers;
   for (int t = 0; t < 3; ++t) {
     routers.emplace_back([&, t] {
       Decision decision;
       for (int i = 0; !stop.load(); ++i) {
-        const int phase_before = phase.load();
+        const uint64_t epoch_before = epoch.load();
         if (!live.Snapshot()->RouteText(SyntheticPrompt(0, t * 100000 + i), &decision).ok()) {
           ++failures;
           continue;
         }
         ++routed;
-        if (phase_before == 1 && decision.chosen.model == removed) ++violations;
+        if (epoch_before % 2 == 1 && epoch.load() == epoch_before) {
+          ++checked;
+          if (decision.chosen.model == removed) ++violations;
+        }
       }
     });
   }
-  for (int round = 0; round < 10; ++round) {
+  for (uint64_t round = 0; round < 10; ++round) {
     REQUIRE(live.RemoveModel(removed).ok());
-    phase = 1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    phase = 0;  // before the model comes back
+    const int checked_before = checked.load();
+    epoch = 2 * round + 1;
+    WaitUntil([&] { return checked.load() > checked_before; }, 5);
+    epoch = 2 * round + 2;  // before the model comes back
     live.Replace(original->WithPolicy(original->config().policy).value());
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -137,6 +146,7 @@ TEST_CASE("once RemoveModel returns, no new route chooses the model",
   CHECK(failures.load() == 0);
   CHECK(violations.load() == 0);
   CHECK(routed.load() > 0);
+  CHECK(checked.load() > 0);  // the removal was really exercised
 }
 
 }  // namespace
