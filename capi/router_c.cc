@@ -124,19 +124,10 @@ absl::Status NullArgument(const char* function, const char* argument) {
     if ((pointer) == nullptr) return NullArgument(fn, #pointer); \
   } while (0)
 
-// The rows a router is fitted on: split train or unassigned.
+// The rows a router is fitted on (Dataset::FitRows).
 absl::StatusOr<router::Dataset> TrainingRows(router::Dataset data) {
   if (data.rows() == 0) return absl::InvalidArgumentError("the dataset has no rows");
-  std::vector<int64_t> rows;
-  rows.reserve(data.rows());
-  for (int64_t row = 0; row < data.rows(); ++row) {
-    const router::Split split = static_cast<size_t>(row) < data.splits.size()
-                                    ? data.splits[row]
-                                    : router::Split::kUnassigned;
-    if (split == router::Split::kTrain || split == router::Split::kUnassigned) {
-      rows.push_back(row);
-    }
-  }
+  const std::vector<int64_t> rows = data.FitRows();
   if (rows.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the dataset has no rows with split \"train\" or no split (all ", data.rows(),

@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "fmt/format.h"
+#include "router/pipeline_config.h"
 #include "router/status.h"
 
 namespace router {
@@ -40,6 +42,20 @@ absl::StatusOr<std::unique_ptr<BudgetPacingPolicy>> BudgetPacingPolicy::Create(
   ROUTER_RETURN_IF_ERROR(ValidateOptimism(optimism));
   return std::unique_ptr<BudgetPacingPolicy>(
       new BudgetPacingPolicy(options, std::move(constraints), optimism));
+}
+
+void BudgetPacingPolicy::Checkpoint(PolicyConfig* config) const {
+  config->pacing_state = state();
+}
+
+void BudgetPacingPolicy::AppendStateJson(std::string* json) const {
+  const PacingState s = state();
+  const double target = options_.target_cost_usd;
+  *json += fmt::format(
+      ",\"target_cost_usd\":{},\"multiplier\":{},\"lambda\":{},\"spend_usd\":{},"
+      "\"requests\":{},\"average_cost_usd\":{}",
+      target, s.multiplier, s.multiplier / target, s.spend_usd, s.requests,
+      s.requests > 0 ? s.spend_usd / static_cast<double>(s.requests) : 0.0);
 }
 
 PacingState BudgetPacingPolicy::state() const {

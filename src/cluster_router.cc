@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
+#include "internal/option_schemas.h"
 #include "internal/training_data.h"
 #include "router/status.h"
 
@@ -63,34 +64,7 @@ class OmpThreadLimit {
   int previous_;
 };
 
-absl::Status ValidateOptions(const ClusterOptions& o) {
-  auto fail = [](std::string_view message) {
-    return absl::InvalidArgumentError(absl::StrCat("cluster: ", AbslView(message)));
-  };
-  if (o.num_clusters < 0) {
-    return fail(absl::StrCat("num_clusters must be >= 0 (0 = auto), got ", o.num_clusters));
-  }
-  if (o.nearest_clusters < 1) {
-    return fail(absl::StrCat("nearest_clusters must be >= 1, got ", o.nearest_clusters));
-  }
-  if (!std::isfinite(o.temperature) || o.temperature <= 0.0) {
-    return fail(absl::StrCat("temperature must be finite and > 0, got ", o.temperature));
-  }
-  if (!std::isfinite(o.prior_strength) || o.prior_strength < 0.0) {
-    return fail(absl::StrCat("prior_strength must be finite and >= 0, got ", o.prior_strength));
-  }
-  if (o.kmeans_iterations < 1) {
-    return fail(absl::StrCat("kmeans_iterations must be >= 1, got ", o.kmeans_iterations));
-  }
-  if (o.kmeans_restarts < 1) {
-    return fail(absl::StrCat("kmeans_restarts must be >= 1, got ", o.kmeans_restarts));
-  }
-  if (o.kmeans_threads < 0) {
-    return fail(absl::StrCat("kmeans_threads must be >= 0 (0 = OpenMP's setting), got ",
-                             o.kmeans_threads));
-  }
-  return absl::OkStatus();
-}
+absl::Status ValidateOptions(const ClusterOptions& o) { return internal::CheckRanges(o); }
 
 // Index of the nearest centroid of each of the `rows` unit vectors.
 std::vector<int> AssignNearest(const float* vectors, int64_t rows, int dim,

@@ -259,6 +259,14 @@ std::vector<int64_t> Dataset::RowsOf(Split split) const {
   return out;
 }
 
+std::vector<int64_t> Dataset::FitRows() const {
+  std::vector<int64_t> out;
+  for (int64_t r = 0; r < static_cast<int64_t>(splits.size()); ++r) {
+    if (splits[r] == Split::kTrain || splits[r] == Split::kUnassigned) out.push_back(r);
+  }
+  return out;
+}
+
 Dataset Dataset::Subset(absl::Span<const int64_t> rows) const {
   Dataset out;
   out.model_names = model_names;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
 #include "internal/huge_pages.h"
+#include "internal/option_schemas.h"
 #include "internal/training_data.h"
 #include "router/status.h"
 
@@ -73,13 +74,7 @@ KnnRouter::KnnRouter(KnnOptions options) : options_(options) {}
 KnnRouter::~KnnRouter() = default;
 
 absl::Status KnnRouter::Fit(const Dataset& data, const Catalog& catalog) {
-  if (options_.k < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("knn: k must be >= 1, got ", options_.k));
-  }
-  if (options_.hnsw_m < 2 || options_.hnsw_ef_search < 1 ||
-      options_.hnsw_ef_construction < 1) {
-    return absl::InvalidArgumentError("knn: HNSW parameters must be positive (m >= 2)");
-  }
+  ROUTER_RETURN_IF_ERROR(internal::CheckRanges(options_));
   ROUTER_ASSIGN_OR_RETURN(const std::vector<int> column,
                           internal::TrainingColumns(data, catalog, "knn"));
   const int num_models = catalog.size();
@@ -290,19 +285,19 @@ absl::Status KnnRouter::LoadState(std::string_view state) {
       internal::GetCatalog(&r, &catalog) && r.Get(&dim, "dim") && r.Get(&rows, "rows") &&
       r.Get(&uses_hnsw, "index kind");
   if (!r.status().ok()) return r.status();
-  if (k < 1 || weighting > 1 || hnsw_m < 2 || ef_construction < 1 || ef_search < 1) {
-    r.Fail("options", "out of range");
-  } else if (catalog.empty()) {
-    r.Fail("catalog", "empty");
-  } else if (dim < 1 || dim > kMaxDim || rows < 1 || rows > kMaxRows || uses_hnsw > 1) {
-    r.Fail("sizes", absl::StrCat("dim ", dim, ", rows ", rows, " out of range"));
-  }
   options.k = k;
   options.weighting =
       weighting == 0 ? KnnOptions::Weighting::kUniform : KnnOptions::Weighting::kSimilarity;
   options.hnsw_m = hnsw_m;
   options.hnsw_ef_construction = ef_construction;
   options.hnsw_ef_search = ef_search;
+  if (absl::Status valid = internal::CheckRanges(options); weighting > 1 || !valid.ok()) {
+    r.Fail("options", weighting > 1 ? "weighting out of range" : StdView(valid.message()));
+  } else if (catalog.empty()) {
+    r.Fail("catalog", "empty");
+  } else if (dim < 1 || dim > kMaxDim || rows < 1 || rows > kMaxRows || uses_hnsw > 1) {
+    r.Fail("sizes", absl::StrCat("dim ", dim, ", rows ", rows, " out of range"));
+  }
 
   const uint64_t cells = static_cast<uint64_t>(rows) * catalog.size();
   std::vector<float> scores, costs;

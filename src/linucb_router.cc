@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
+#include "internal/option_schemas.h"
 #include "internal/random.h"
 #include "internal/training_data.h"
 #include "router/status.h"
@@ -474,31 +475,7 @@ Eigen::MatrixXd ContextsOf(const Dataset& data, const LinUcbProjection& p) {
 
 // ---------------------------------------------------------------- options
 
-absl::Status ValidateLinUcbOptions(const LinUcbOptions& o) {
-  auto fail = [](std::string_view what) {
-    return absl::InvalidArgumentError(absl::StrCat("linucb: ", AbslView(what)));
-  };
-  if (o.context_dim < 1 || o.context_dim > kMaxContextDim) {
-    return fail(absl::StrCat("context_dim must be in [1, ", kMaxContextDim, "], got ",
-                             o.context_dim));
-  }
-  if (!std::isfinite(o.alpha) || o.alpha < 0.0) {
-    return fail(absl::StrCat("alpha must be finite and >= 0, got ", o.alpha));
-  }
-  if (!std::isfinite(o.ridge) || o.ridge <= 0.0) {
-    return fail(absl::StrCat("ridge must be finite and > 0, got ", o.ridge));
-  }
-  if (!(o.prior_quality >= 0.0 && o.prior_quality <= 1.0)) {
-    return fail(absl::StrCat("prior_quality must be in [0, 1], got ", o.prior_quality));
-  }
-  if (o.clusters < 0 || o.clusters > kMaxClusters) {
-    return fail(absl::StrCat("clusters must be in [0, ", kMaxClusters, "], got ", o.clusters));
-  }
-  if (o.reinvert_every < 1) {
-    return fail(absl::StrCat("reinvert_every must be >= 1, got ", o.reinvert_every));
-  }
-  return absl::OkStatus();
-}
+absl::Status ValidateLinUcbOptions(const LinUcbOptions& o) { return internal::CheckRanges(o); }
 
 // ---------------------------------------------------------------- snapshot
 

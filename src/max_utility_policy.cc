@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 #include "router/status.h"
 
 namespace router {
@@ -24,6 +25,10 @@ absl::StatusOr<std::unique_ptr<MaxUtilityPolicy>> MaxUtilityPolicy::Create(
   ROUTER_RETURN_IF_ERROR(ValidateOptimism(optimism));
   return std::unique_ptr<MaxUtilityPolicy>(
       new MaxUtilityPolicy(lambda, std::move(constraints), optimism));
+}
+
+void MaxUtilityPolicy::AppendStateJson(std::string* json) const {
+  *json += fmt::format(",\"lambda\":{}", lambda_);
 }
 
 absl::Status MaxUtilityPolicy::Decide(const Estimates& estimates, const Catalog& catalog,

@@ -16,6 +16,7 @@
 #include <Eigen/Core>
 
 #include "absl/strings/str_cat.h"
+#include "internal/option_schemas.h"
 #include "internal/random.h"
 
 namespace router {
@@ -416,30 +417,7 @@ absl::StatusOr<MfTrainingResult> Train(absl::Span<const float> vectors, int dim,
 
 }  // namespace
 
-absl::Status ValidateMfOptions(const MfOptions& o) {
-  auto bad = [](const char* what, auto value) {
-    return absl::InvalidArgumentError(absl::StrCat("mf: ", what, ", got ", value));
-  };
-  if (o.hidden_dim < 1 || o.hidden_dim > 4096) return bad("hidden_dim must be in [1, 4096]", o.hidden_dim);
-  if (o.epochs < 1) return bad("epochs must be >= 1", o.epochs);
-  if (o.batch_size < 1) return bad("batch_size must be >= 1", o.batch_size);
-  if (!(o.learning_rate > 0.0) || !std::isfinite(o.learning_rate)) {
-    return bad("learning_rate must be finite and > 0", o.learning_rate);
-  }
-  if (!(o.l2 >= 0.0) || !std::isfinite(o.l2)) return bad("l2 must be finite and >= 0", o.l2);
-  if (!(o.validation_fraction >= 0.0 && o.validation_fraction <= 0.9)) {
-    return bad("validation_fraction must be in [0, 0.9]", o.validation_fraction);
-  }
-  if (o.patience < 1) return bad("patience must be >= 1", o.patience);
-  if (o.loss != MfOptions::Loss::kPointwise && o.loss != MfOptions::Loss::kPairwise) {
-    return bad("loss must be pointwise or pairwise", static_cast<int>(o.loss));
-  }
-  if (o.num_threads < 1 || o.num_threads > 256) return bad("num_threads must be in [1, 256]", o.num_threads);
-  if (!(o.onboard_l2 > 0.0) || !std::isfinite(o.onboard_l2)) {
-    return bad("onboard_l2 must be finite and > 0", o.onboard_l2);
-  }
-  return absl::OkStatus();
-}
+absl::Status ValidateMfOptions(const MfOptions& o) { return internal::CheckRanges(o); }
 
 absl::StatusOr<MfTrainingResult> TrainMf(absl::Span<const float> vectors, int dim,
                                          absl::Span<const double> scores, int num_models,

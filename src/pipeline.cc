@@ -7,10 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "fmt/format.h"
-#include "nlohmann/json.hpp"
-#include "router/budget_pacing_policy.h"
-#include "router/max_utility_policy.h"
-#include "router/quality_floor_policy.h"
 #include "router/status.h"
 #include "router/threshold_policy.h"
 
@@ -411,38 +407,10 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithCalibratedThreshold(
 
 PipelineConfig Pipeline::ConfigWithPolicyState() const {
   PipelineConfig config = config_;
-  if (const auto* budget = dynamic_cast<const BudgetPacingPolicy*>(policy_.get())) {
-    config.policy.pacing_state = budget->state();
-  } else if (const auto* pair = dynamic_cast<const ThresholdPolicy*>(policy_.get())) {
-    config.policy.threshold = pair->threshold();
-  }
+  policy_->Checkpoint(&config.policy);
   return config;
 }
 
-std::string Pipeline::PolicyStateJson() const {
-  std::string json = fmt::format("{{\"kind\":\"{}\",\"optimism\":{}", policy_->name(),
-                                 policy_->optimism());
-  if (const auto* budget = dynamic_cast<const BudgetPacingPolicy*>(policy_.get())) {
-    const PacingState state = budget->state();
-    const double target = budget->options().target_cost_usd;
-    json += fmt::format(
-        ",\"target_cost_usd\":{},\"multiplier\":{},\"lambda\":{},\"spend_usd\":{},"
-        "\"requests\":{},\"average_cost_usd\":{}",
-        target, state.multiplier, state.multiplier / target, state.spend_usd, state.requests,
-        state.requests > 0 ? state.spend_usd / static_cast<double>(state.requests) : 0.0);
-  } else if (const auto* pair = dynamic_cast<const ThresholdPolicy*>(policy_.get())) {
-    const RoutingShare share = pair->routing_share();
-    json += fmt::format(
-        ",\"strong\":{},\"weak\":{},\"threshold\":{},\"target_share\":{},\"decisions\":{},"
-        "\"strong_decisions\":{},\"strong_share\":{}",
-        nlohmann::json(pair->strong()).dump(), nlohmann::json(pair->weak()).dump(),
-        pair->threshold(), pair->target_share(), share.decisions, share.strong, share.share());
-  } else if (const auto* utility = dynamic_cast<const MaxUtilityPolicy*>(policy_.get())) {
-    json += fmt::format(",\"lambda\":{}", utility->lambda());
-  } else if (const auto* floor = dynamic_cast<const QualityFloorPolicy*>(policy_.get())) {
-    json += fmt::format(",\"tau\":{}", floor->tau());
-  }
-  return json + "}";
-}
+std::string Pipeline::PolicyStateJson() const { return policy_->StateJson(); }
 
 }  // namespace router

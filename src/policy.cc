@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "fmt/format.h"
+#include "nlohmann/json.hpp"
 
 namespace router {
 
@@ -23,6 +25,17 @@ void Policy::SortByUtility(std::vector<Candidate>* candidates) {
     }
     return a.model_index < b.model_index;
   });
+}
+
+std::string Policy::StateJson() const {
+  std::string json = fmt::format("{{\"kind\":{},\"optimism\":{}", JsonQuote(name()), optimism_);
+  AppendStateJson(&json);
+  return json + "}";
+}
+
+std::string Policy::JsonQuote(std::string_view text) {
+  return nlohmann::json(std::string(text)).dump(-1, ' ', false,
+                                               nlohmann::json::error_handler_t::replace);
 }
 
 std::string Policy::OptimismParameter() const {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 #include "router/status.h"
 
 namespace router {
@@ -24,6 +25,10 @@ absl::StatusOr<std::unique_ptr<QualityFloorPolicy>> QualityFloorPolicy::Create(
   ROUTER_RETURN_IF_ERROR(ValidateOptimism(optimism));
   return std::unique_ptr<QualityFloorPolicy>(
       new QualityFloorPolicy(tau, std::move(constraints), optimism));
+}
+
+void QualityFloorPolicy::AppendStateJson(std::string* json) const {
+  *json += fmt::format(",\"tau\":{}", tau_);
 }
 
 absl::Status QualityFloorPolicy::Decide(const Estimates& estimates,

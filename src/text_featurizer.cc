@@ -16,6 +16,7 @@
 #include <Eigen/SparseCore>
 
 #include "internal/byte_stream.h"
+#include "internal/option_schemas.h"
 #include "absl/strings/str_cat.h"
 #include "router/status.h"
 #include "internal/random.h"
@@ -93,28 +94,7 @@ Scratch& ThreadScratch() {
   return scratch;
 }
 
-absl::Status ValidateOptions(const TextFeaturizerOptions& o) {
-  if (o.word_buckets <= 0 || o.char_buckets <= 0 ||
-      int64_t{o.word_buckets} + o.char_buckets >
-          std::numeric_limits<int32_t>::max()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("TextFeaturizer: word_buckets (", o.word_buckets,
-                     ") and char_buckets (", o.char_buckets,
-                     ") must be positive and sum to less than 2^31"));
-  }
-  if (o.min_char_ngram < 1 || o.min_char_ngram > o.max_char_ngram) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "TextFeaturizer: need 1 <= min_char_ngram <= max_char_ngram, got ",
-        o.min_char_ngram, " and ", o.max_char_ngram));
-  }
-  if (o.dim < 1 || o.power_iterations < 0 || o.max_text_bytes < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "TextFeaturizer: need dim >= 1, power_iterations >= 0 and "
-        "max_text_bytes >= 0, got ",
-        o.dim, ", ", o.power_iterations, " and ", o.max_text_bytes));
-  }
-  return absl::OkStatus();
-}
+absl::Status ValidateOptions(const TextFeaturizerOptions& o) { return internal::CheckRanges(o); }
 
 // Counts the signed hashed features of `text` into s.counts and lists the
 // buckets counted into in s.touched. `o` must be valid.

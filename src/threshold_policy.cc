@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "fmt/format.h"
+#include "router/pipeline_config.h"
 #include "router/status.h"
 
 namespace router {
@@ -92,6 +94,17 @@ absl::Status ThresholdPolicy::TrackShare(double target_share, double share_step)
   target_share_ = target_share < 0.0 ? -1.0 : target_share;
   share_step_ = share_step;
   return absl::OkStatus();
+}
+
+void ThresholdPolicy::Checkpoint(PolicyConfig* config) const { config->threshold = threshold(); }
+
+void ThresholdPolicy::AppendStateJson(std::string* json) const {
+  const RoutingShare share = routing_share();
+  *json += fmt::format(
+      ",\"strong\":{},\"weak\":{},\"threshold\":{},\"target_share\":{},\"decisions\":{},"
+      "\"strong_decisions\":{},\"strong_share\":{}",
+      JsonQuote(strong_), JsonQuote(weak_), threshold(), target_share_, share.decisions,
+      share.strong, share.share());
 }
 
 double ThresholdPolicy::threshold() const {

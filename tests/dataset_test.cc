@@ -244,6 +244,15 @@ TEST_CASE("Dataset::ModelColumn and RowsOf", "[dataset]") {
   CHECK(d.RowsOf(Split::kValidation).empty());
 }
 
+TEST_CASE("Dataset::FitRows: train and unset rows, never validation or test", "[dataset]") {
+  Dataset d = ThreeRows();  // train, test, train
+  d.splits.push_back(Split::kUnassigned);
+  d.splits.push_back(Split::kValidation);
+  CHECK(d.FitRows() == std::vector<int64_t>{0, 2, 3});
+  d.splits = {Split::kTest, Split::kValidation};
+  CHECK(d.FitRows().empty());
+}
+
 TEST_CASE("Dataset::Subset copies rows in order, with vectors", "[dataset]") {
   Dataset d = ThreeRows();
   REQUIRE(AttachVectors(&d, NpyMatrix{3, 2, {1, 2, 3, 4, 5, 6}}).ok());

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "fmt/format.h"
+#include "router/pipeline_config.h"
 #include "router/status.h"
 
 namespace router::cli {
@@ -50,7 +51,18 @@ absl::Status WriteTextFile(const std::filesystem::path& path, const std::string&
 }
 
 bool IsKnownRouterKind(std::string_view kind) {
-  return kind == "knn" || kind == "cluster" || kind == "mf" || kind == "linucb";
+  for (const RouterKind& known : RouterKinds()) {
+    if (known.name == kind) return true;
+  }
+  return false;
+}
+
+std::string KnownRouterKinds() {
+  std::string names;
+  for (const RouterKind& kind : RouterKinds()) {
+    names += fmt::format("{}{}", names.empty() ? "" : ", ", kind.name);
+  }
+  return names;
 }
 
 ExitCode InputOrInternal(const absl::Status& status) {

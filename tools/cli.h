@@ -29,10 +29,10 @@ int Fail(std::string_view command, ExitCode code, const absl::Status& status);
 // input error, anything else internal.
 ExitCode InputOrInternal(const absl::Status& status);
 
-// True for the router kinds the library knows by name (knn, cluster, mf,
-// linucb); whether this build can fit one is Pipeline::Fit's to say.
+// True for the router kinds the library registers (RouterKinds()).
 bool IsKnownRouterKind(std::string_view kind);
-inline constexpr const char* kKnownRouterKinds = "knn, cluster, mf, linucb";
+// Their names, comma-separated, for messages.
+std::string KnownRouterKinds();
 
 // "router <command> <flags...>" as typed, for the reports commands write.
 std::string CommandLine(int argc, char** argv);

@@ -110,7 +110,7 @@ absl::StatusOr<TrainEvalRows> SplitTrainEval(InputData* input, Split eval_split,
   TrainEvalRows out;
   for (Split s : d.splits) out.assigned += s == Split::kUnassigned ? 1 : 0;
   if (out.assigned > 0) AssignSplits(&d, 0.2, 0.1, /*seed=*/0);
-  out.train = d.RowsOf(Split::kTrain);
+  out.train = d.FitRows();  // the train split: no row is unset any more
   if (eval_split == Split::kTrain) {
     return absl::InvalidArgumentError("cannot evaluate on the training split");
   }

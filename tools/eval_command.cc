@@ -115,7 +115,7 @@ int RunEval(int argc, char** argv) {
   for (const std::string& name : routers) {
     if (!IsKnownRouterKind(name)) {
       return Fail(kCommand, kExitUsage,
-                  fmt::format("unknown router '{}' (known: {})", name, kKnownRouterKinds));
+                  fmt::format("unknown router '{}' (known: {})", name, KnownRouterKinds()));
     }
   }
   ReportOptions options;

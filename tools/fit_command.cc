@@ -22,7 +22,8 @@ const std::vector<FlagSpec>& Flags() {
                               "the model then routes vectors, not text"},
       {"router", "", "KIND", "knn, cluster, mf or linucb (default: the config's, else knn)"},
       {"config", "", "FILE", "pipeline config JSON (router options, featurizer, policy, models)"},
-      {"rows", "", "WHICH", "rows to fit on: all (default) or train (the train split only)"},
+      {"rows", "", "WHICH", "rows to fit on: fit (default: split train or unset, as every\n"
+                            "door fits) or all (validation and test rows too)"},
       {"output", "o", "FILE", "model file to write (required)"},
       {"quiet", "q", "", "no progress on stderr"},
   };
@@ -50,9 +51,10 @@ int RunFit(int argc, char** argv) {
   }
   if (!args.Has("data")) return Fail(kCommand, kExitUsage, "--data FILE is required");
   if (!args.Has("output")) return Fail(kCommand, kExitUsage, "-o/--output FILE is required");
-  const std::string which_rows = args.Get("rows", "all");
-  if (which_rows != "all" && which_rows != "train") {
-    return Fail(kCommand, kExitUsage, fmt::format("--rows must be all or train, got '{}'", which_rows));
+  // "train" is the old name of the default rule, kept for scripts.
+  const std::string which_rows = args.Get("rows", "fit");
+  if (which_rows != "all" && which_rows != "fit" && which_rows != "train") {
+    return Fail(kCommand, kExitUsage, fmt::format("--rows must be fit or all, got '{}'", which_rows));
   }
   const bool quiet = args.Has("quiet");
 
@@ -61,14 +63,15 @@ int RunFit(int argc, char** argv) {
   if (args.Has("router")) config->router = args.Get("router");
   if (!IsKnownRouterKind(config->router)) {
     return Fail(kCommand, kExitUsage, fmt::format("unknown router '{}' (known: {})",
-                                                  config->router, kKnownRouterKinds));
+                                                  config->router, KnownRouterKinds()));
   }
   auto input = LoadInput(args.Get("data"), args.Get("vectors"));
   if (!input.ok()) return Fail(kCommand, InputOrInternal(input.status()), input.status());
   Dataset train = which_rows == "all" ? std::move(input->data)
-                                      : input->data.Subset(input->data.RowsOf(Split::kTrain));
+                                      : input->data.Subset(input->data.FitRows());
   if (train.rows() == 0) {
-    return Fail(kCommand, kExitInput, fmt::format("{}: no rows in the train split", input->path));
+    return Fail(kCommand, kExitInput,
+                fmt::format("{}: no rows to fit on (every row is validation or test)", input->path));
   }
 
   absl::StatusOr<std::unique_ptr<Pipeline>> pipeline;

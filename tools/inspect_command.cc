@@ -61,8 +61,8 @@ Json Describe(const Pipeline& pipeline, const std::string& path) {
   json["catalog"] = std::move(models);
   // The config, without the option blocks of the router kinds not in use.
   Json config = Json::parse(PipelineConfigToJson(pipeline.config()));
-  for (const char* kind : {"knn", "cluster", "mf", "linucb"}) {
-    if (kind != pipeline.config().router) config.erase(kind);
+  for (const RouterKind& kind : RouterKinds()) {
+    if (kind.name != pipeline.config().router) config.erase(std::string(kind.name));
   }
   json["config"] = std::move(config);
   return json;

@@ -291,7 +291,7 @@ int RunReplay(int argc, char** argv) {
   if (args.Has("router")) {
     if (!IsKnownRouterKind(args.Get("router"))) {
       return Fail(kCommand, kExitUsage, fmt::format("unknown router '{}' (known: {})",
-                                                    args.Get("router"), kKnownRouterKinds));
+                                                    args.Get("router"), KnownRouterKinds()));
     }
     config->router = args.Get("router");
   }

@@ -71,6 +71,12 @@ class ROUTER_EXPORT BudgetPacingPolicy : public Policy {
   // it on the policy of a shared pipeline.
   absl::Status RecordCostCorrection(double actual_minus_expected_usd) const;
 
+  // Writes the pacing state into config->pacing_state.
+  void Checkpoint(PolicyConfig* config) const override;
+
+ protected:
+  void AppendStateJson(std::string* json) const override;
+
  private:
   BudgetPacingPolicy(const BudgetPacingOptions& options, Constraints constraints,
                      double optimism)

@@ -75,6 +75,12 @@ struct ROUTER_EXPORT Dataset {
   // The rows (in order) whose split is `split`.
   std::vector<int64_t> RowsOf(Split split) const;
 
+  // The rows a fit uses, in order: those whose split is train or unset.
+  // Validation and test rows are held out. This is the one rule of every
+  // door that fits from a dataset: router_create_from_dataset, `router fit`
+  // and `router eval` (which first gives unset rows a split, AssignSplits).
+  std::vector<int64_t> FitRows() const;
+
   // A new dataset holding `rows` of this one, in the given order (repeats
   // allowed), with the vectors when this one has them. Every index must be
   // in [0, rows()).

@@ -27,6 +27,9 @@ class ROUTER_EXPORT MaxUtilityPolicy : public Policy {
 
   double lambda() const { return lambda_; }
 
+ protected:
+  void AppendStateJson(std::string* json) const override;
+
  private:
   MaxUtilityPolicy(double lambda, Constraints constraints, double optimism)
       : Policy(std::move(constraints), optimism), lambda_(lambda) {}

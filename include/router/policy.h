@@ -21,6 +21,8 @@
 
 namespace router {
 
+struct PolicyConfig;  // router/pipeline_config.h
+
 class ROUTER_EXPORT Policy {
  public:
   virtual ~Policy() = default;
@@ -45,6 +47,17 @@ class ROUTER_EXPORT Policy {
   // Fails unless `optimism` is finite and >= 0.
   static absl::Status ValidateOptimism(double optimism);
 
+  // The live state as one JSON object: "kind", "optimism", and this kind's
+  // parameters and state (a budget policy's spend, a threshold policy's
+  // realised share). For hosts' dashboards; router_policy_state_json.
+  std::string StateJson() const;
+
+  // Writes the live state that a restored policy must start from into
+  // `config` (a budget policy's pacing state, a threshold policy's moved
+  // threshold), so a saved pipeline resumes where it left. Stateless
+  // policies write nothing.
+  virtual void Checkpoint(PolicyConfig* config) const {}
+
  protected:
   explicit Policy(Constraints constraints, double optimism = 0.0)
       : constraints_(std::move(constraints)), optimism_(optimism) {}
@@ -67,6 +80,11 @@ class ROUTER_EXPORT Policy {
 
   // ", optimism=<v>" when optimism is not 0, for Trace::policy_parameters.
   std::string OptimismParameter() const;
+
+  // Appends this kind's `,"key":value` pairs to StateJson's object.
+  virtual void AppendStateJson(std::string* json) const {}
+  // `text` as a JSON string literal, quotes included.
+  static std::string JsonQuote(std::string_view text);
 
  private:
   Constraints constraints_;

@@ -24,6 +24,9 @@ class ROUTER_EXPORT QualityFloorPolicy : public Policy {
 
   double tau() const { return tau_; }
 
+ protected:
+  void AppendStateJson(std::string* json) const override;
+
  private:
   QualityFloorPolicy(double tau, Constraints constraints, double optimism)
       : Policy(std::move(constraints), optimism), tau_(tau) {}

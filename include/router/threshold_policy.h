@@ -80,6 +80,12 @@ class ROUTER_EXPORT ThresholdPolicy : public Policy {
   // Decisions made by this policy object, and how many went to the strong model.
   RoutingShare routing_share() const;
 
+  // Writes the current threshold into config->threshold.
+  void Checkpoint(PolicyConfig* config) const override;
+
+ protected:
+  void AppendStateJson(std::string* json) const override;
+
  private:
   ThresholdPolicy(std::string strong, std::string weak, double threshold,
                   Constraints constraints, double optimism)

@@ -206,10 +206,23 @@ TEST_CASE("fit, inspect and route a saved model", "[cli]") {
   REQUIRE(r.exit_code == 0);
   const auto info = nlohmann::json::parse(r.out);
   CHECK(info["router_kind"] == "knn");
-  CHECK(info["training_rows"] == 1500);
+  // The fit rule every door follows: train and unset rows, never test.
+  const auto data = LoadJsonl(SyntheticFile().string());
+  REQUIRE(data.ok());
+  const size_t fit_rows = data->FitRows().size();
+  REQUIRE(fit_rows > 0);
+  REQUIRE(fit_rows < 1500);  // the generated data holds out a test split
+  CHECK(info["training_rows"] == fit_rows);
   CHECK(info["catalog"].size() == 5);
   CHECK(info["data_fingerprint"].get<std::string>().size() == 16);
   CHECK(Run("inspect '" + model.string() + "'").out.find("fingerprint") != std::string::npos);
+  // --rows all fits every row, test included.
+  const fs::path all_rows = Scratch() / "all-rows.router";
+  REQUIRE(Run("fit --quiet --rows all --data '" + SyntheticFile().string() +
+              "' --router knn -o '" + all_rows.string() + "'").exit_code == 0);
+  r = Run("inspect --json '" + all_rows.string() + "'");
+  REQUIRE(r.exit_code == 0);
+  CHECK(nlohmann::json::parse(r.out)["training_rows"] == 1500);
 
   r = Run("route -m '" + model.string() + "' 'Why does my python function segfault?'");
   REQUIRE(r.exit_code == 0);

@@ -1,0 +1,48 @@
+// The schemas of the options structs (internal/options_schema.h), one per
+// struct, declared once in option_schemas.cc. They drive the JSON config in
+// and out (pipeline_config.cc), range validation, and the reference table of
+// docs/configuration.md (ConfigReferenceMarkdown, checked by a test).
+//
+// This header does not pull in nlohmann/json: components that only validate
+// include it and call CheckRanges.
+#ifndef ROUTER_INTERNAL_OPTION_SCHEMAS_H_
+#define ROUTER_INTERNAL_OPTION_SCHEMAS_H_
+
+#include "absl/status/status.h"
+#include "router/budget_pacing_policy.h"
+#include "router/cluster_router.h"
+#include "router/constraints.h"
+#include "router/knn_router.h"
+#include "router/limits.h"
+#include "router/linucb_router.h"
+#include "router/mf_trainer.h"
+#include "router/profile.h"
+#include "router/text_featurizer.h"
+
+namespace router::internal {
+
+template <typename Options>
+class OptionsSchema;
+
+const OptionsSchema<KnnOptions>& KnnOptionsSchema();
+const OptionsSchema<ClusterOptions>& ClusterOptionsSchema();
+const OptionsSchema<MfOptions>& MfOptionsSchema();
+const OptionsSchema<LinUcbOptions>& LinUcbOptionsSchema();
+const OptionsSchema<TextFeaturizerOptions>& TextFeaturizerOptionsSchema();
+const OptionsSchema<Limits>& LimitsSchema();
+const OptionsSchema<Constraints>& ConstraintsSchema();
+const OptionsSchema<Profile>& ProfileSchema();
+const OptionsSchema<PacingState>& PacingStateSchema();
+
+// InvalidArgument naming the first field outside its declared range
+// ("linucb.ridge must be > 0, got -1").
+absl::Status CheckRanges(const KnnOptions& options);
+absl::Status CheckRanges(const ClusterOptions& options);
+absl::Status CheckRanges(const MfOptions& options);
+absl::Status CheckRanges(const LinUcbOptions& options);
+absl::Status CheckRanges(const TextFeaturizerOptions& options);
+absl::Status CheckRanges(const Limits& limits);
+
+}  // namespace router::internal
+
+#endif  // ROUTER_INTERNAL_OPTION_SCHEMAS_H_

@@ -1,0 +1,213 @@
+// The JSON config: every key declared once (ConfigKeys) is settable, printed,
+// validated and documented in docs/configuration.md.
+#include "router/pipeline_config.h"
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "nlohmann/json.hpp"
+
+namespace router {
+namespace {
+
+using Catch::Matchers::Contains;
+using Json = nlohmann::json;
+
+// `value` at the dotted `key` of a config object ("policy.constraints.x").
+Json Nest(const std::string& key, const Json& value) {
+  const size_t dot = key.rfind('.');
+  if (dot == std::string::npos) return Json{{key, value}};
+  return Nest(key.substr(0, dot), Json{{key.substr(dot + 1), value}});
+}
+
+const Json& At(const Json& json, const std::string& key) {
+  const size_t dot = key.find('.');
+  if (dot == std::string::npos) return json.at(key);
+  return At(json.at(key.substr(0, dot)), key.substr(dot + 1));
+}
+
+bool InRange(const ConfigKey& key, double v) {
+  return std::isfinite(v) && (key.min_open ? v > key.min : v >= key.min) &&
+         (key.max_open ? v < key.max : v <= key.max);
+}
+
+// A valid value for `key` that differs from its default; null when the key
+// takes structured values this test does not make up (models, maps).
+Json NonDefault(const ConfigKey& key) {
+  const Json initial = Json::parse(key.default_json);
+  if (!key.choices.empty()) {
+    for (const std::string& choice : key.choices) {
+      if (Json(choice) != initial) return choice;
+    }
+  }
+  if (key.type == "boolean") return !initial.get<bool>();
+  if (key.type == "string") return "some-model";
+  if (key.type == "array of strings") return Json::array({"some-model"});
+  if (key.type == "integer" || key.type == "number" || key.type == "number or null") {
+    const double base = initial.is_number() ? initial.get<double>() : 0.0;
+    const bool integer = key.type == "integer";
+    for (double candidate : {base + 1, base / 2, base - 1, base + 0.25, key.min + 1,
+                             std::isfinite(key.max) ? key.max : base + 2}) {
+      if (integer) candidate = std::floor(candidate);
+      if (candidate != base && InRange(key, candidate)) {
+        return integer ? Json(static_cast<int64_t>(candidate)) : Json(candidate);
+      }
+    }
+  }
+  return nullptr;
+}
+
+TEST_CASE("every config key can be set to a non-default value and is printed back",
+          "[config]") {
+  int tried = 0;
+  std::set<std::string> skipped;
+  for (const ConfigKey& key : ConfigKeys()) {
+    if (key.key.rfind("models[]", 0) == 0) continue;  // profiles: next case
+    const Json value = NonDefault(key);
+    if (value.is_null()) {
+      skipped.insert(key.key);
+      continue;
+    }
+    INFO(key.key << " = " << value.dump());
+    Json config = Nest(key.key, value);
+    auto parsed = ParsePipelineConfig(config.dump());
+    REQUIRE(parsed.ok());
+    const Json printed = Json::parse(PipelineConfigToJson(*parsed));
+    CHECK(At(printed, key.key) == value);
+    CHECK(At(printed, key.key) != Json::parse(key.default_json));
+    ++tried;
+  }
+  // Only the structured keys are left out (profiles are the next case;
+  // budget classes have tests of their own in pipeline_policy_test).
+  CHECK(skipped == std::set<std::string>{"models", "policy.budget_classes"});
+  CHECK(tried == static_cast<int>(ConfigKeys().size()) - 2 - 8);  // 8 profile keys
+}
+
+TEST_CASE("every profile key is settable", "[config]") {
+  for (const ConfigKey& key : ConfigKeys()) {
+    if (key.key.rfind("models[].", 0) != 0 || key.key == "models[].name") continue;
+    const std::string field = key.key.substr(9);
+    const Json value = NonDefault(key);
+    REQUIRE_FALSE(value.is_null());
+    INFO(field << " = " << value.dump());
+    Json profile = {{"name", "m"}, {field, value}};
+    auto parsed = ParsePipelineConfig(Json{{"models", Json::array({profile})}}.dump());
+    REQUIRE(parsed.ok());
+    const Json printed = Json::parse(PipelineConfigToJson(*parsed));
+    CHECK(printed["models"][0][field] == value);
+  }
+}
+
+TEST_CASE("the config's keys are exactly the printed JSON's keys", "[config]") {
+  std::set<std::string> declared;
+  for (const ConfigKey& key : ConfigKeys()) declared.insert(key.key);
+  std::set<std::string> printed;
+  std::function<void(const Json&, const std::string&)> walk = [&](const Json& json,
+                                                                  const std::string& at) {
+    for (auto it = json.begin(); it != json.end(); ++it) {
+      const std::string key = at.empty() ? it.key() : at + "." + it.key();
+      // Nested objects are walked; maps and arrays are leaves.
+      if (it->is_object() && key != "policy.budget_classes") {
+        walk(*it, key);
+      } else {
+        printed.insert(key);
+      }
+    }
+  };
+  walk(Json::parse(PipelineConfigToJson(PipelineConfig{})), "");
+  for (const std::string& key : printed) CHECK(declared.count(key) == 1);
+  for (const std::string& key : declared) {
+    if (key.rfind("models[].", 0) != 0) CHECK(printed.count(key) == 1);
+  }
+}
+
+TEST_CASE("keys that could not be set before: kmeans_threads and max_multiplier", "[config]") {
+  auto config = ParsePipelineConfig(R"({
+    "cluster": {"kmeans_threads": 2},
+    "policy": {"kind": "budget", "target_cost_usd": 1e-6, "max_multiplier": 5}})");
+  REQUIRE(config.ok());
+  CHECK(config->cluster.kmeans_threads == 2);
+  CHECK(config->policy.max_multiplier == 5);
+  // The bound takes effect: overspending pushes mu up to it and no further.
+  auto policy = MakePolicy(config->policy);
+  REQUIRE(policy.ok());
+  Catalog catalog;
+  REQUIRE(catalog.Add({.name = "dear", .input_usd_per_mtok = 10}).ok());
+  Estimates estimates;
+  estimates.per_model = {{.quality = 0.9, .expected_cost_usd = 1e-3}};
+  Decision decision;
+  for (int i = 0; i < 2000; ++i) REQUIRE((*policy)->Decide(estimates, catalog, {}, &decision).ok());
+  const Json state = Json::parse((*policy)->StateJson());
+  CHECK(state["multiplier"].get<double>() == 5.0);
+  CHECK(ParsePipelineConfig(R"({"policy": {"max_multiplier": 0}})").status().code() ==
+        absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("config errors name the key and the rule", "[config]") {
+  struct Case {
+    const char* json;
+    const char* message;
+  };
+  const Case cases[] = {
+      {R"({"knn": {"kk": 3}})", "unknown key 'knn.kk' (known: k, weighting"},
+      {R"({"knn": {"k": "three"}})", "'knn.k' must be an integer"},
+      {R"({"knn": {"k": 0}})", "knn.k must be >= 1, got 0"},
+      {R"({"linucb": {"ridge": 0}})", "linucb.ridge must be > 0, got 0"},
+      {R"({"mf": {"validation_fraction": 0.95}})", "mf.validation_fraction must be in [0, 0.9]"},
+      {R"({"mf": {"loss": "hinge"}})", R"('mf.loss' must be "pointwise" or "pairwise", got "hinge")"},
+      {R"({"featurizer": {"min_char_ngram": 6}})", "min_char_ngram (6) must be <= max_char_ngram (5)"},
+      {R"({"router": "oracle"})", R"('router' must be "knn", "cluster", "mf" or "linucb")"},
+      {R"({"policy": {"tau": 1.5}})", "policy.tau must be in [0, 1], got 1.5"},
+      {R"({"policy": {"constraints": {"max_latency_ms": -1}}})",
+       "policy.constraints.max_latency_ms must be >= 0"},
+      {R"({"policy": {"budget_classes": {"free": {"tau": 2}}}})",
+       "policy.budget_classes.free.tau must be in [-1, 1]"},
+      {R"({"models": [{"input_usd_per_mtok": 1}]})", "'models[0].name' is required"},
+      {R"({"limits": {"max_models": 0}})", "limits.max_models must be >= 1, got 0"},
+      {R"({"cluster": {"kmeans_threads": -1}})", "cluster.kmeans_threads must be >= 0"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.json);
+    const auto parsed = ParsePipelineConfig(c.json);
+    REQUIRE(parsed.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(parsed.status().message()), Contains(c.message));
+  }
+}
+
+TEST_CASE("range checks are inclusive or exclusive as declared", "[config]") {
+  // [0, 1] includes both ends; > 0 excludes 0; (0, 10] includes 10 only.
+  CHECK(ParsePipelineConfig(R"({"policy": {"tau": 0}})").ok());
+  CHECK(ParsePipelineConfig(R"({"policy": {"tau": 1}})").ok());
+  CHECK_FALSE(ParsePipelineConfig(R"({"policy": {"tau": 1.0000001}})").ok());
+  CHECK_FALSE(ParsePipelineConfig(R"({"cluster": {"temperature": 0}})").ok());
+  CHECK(ParsePipelineConfig(R"({"cluster": {"temperature": 1e-9}})").ok());
+  CHECK(ParsePipelineConfig(R"({"policy": {"pacing_step": 10}})").ok());
+  CHECK_FALSE(ParsePipelineConfig(R"({"policy": {"pacing_step": 0}})").ok());
+  CHECK(ParsePipelineConfig(R"({"linucb": {"context_dim": 1024}})").ok());
+  CHECK_FALSE(ParsePipelineConfig(R"({"linucb": {"context_dim": 1025}})").ok());
+}
+
+TEST_CASE("docs/configuration.md carries the current reference table", "[config][docs]") {
+  std::ifstream file(std::string(ROUTER_SOURCE_DIR) + "/docs/configuration.md");
+  REQUIRE(file.good());
+  std::stringstream text;
+  text << file.rdbuf();
+  const std::string doc = text.str();
+  const std::string begin = "<!-- config-reference:begin -->\n";
+  const std::string end = "<!-- config-reference:end -->";
+  const size_t from = doc.find(begin), to = doc.find(end);
+  REQUIRE(from != std::string::npos);
+  REQUIRE(to != std::string::npos);
+  // On a change of the declarations, paste the table this prints there.
+  INFO("the current table:\n" << ConfigReferenceMarkdown());
+  CHECK(doc.substr(from + begin.size(), to - from - begin.size()) == ConfigReferenceMarkdown());
+}
+
+}  // namespace
+}  // namespace router
