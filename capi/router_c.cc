@@ -501,38 +501,24 @@ router_status_t router_add_model(router_t* router, const char* profile_json,
     ROUTER_C_REQUIRE(router);
     ROUTER_C_REQUIRE(profile_json);
     ROUTER_ASSIGN_OR_RETURN(const router::Profile profile, router::ParseProfile(profile_json));
-    router::Dataset labelled;
-    labelled.model_names = {profile.name};
     if (count > 0) {
       ROUTER_C_REQUIRE(vectors);
       ROUTER_C_REQUIRE(scores);
-      const auto snapshot = router->live.Snapshot();
-      ROUTER_RETURN_IF_ERROR(router::CheckLimit(
-          "a set of examples",
-          static_cast<int64_t>(std::min<size_t>(count, std::numeric_limits<int64_t>::max())),
-          snapshot->config().limits.max_batch_size, "max_batch_size"));
-      for (size_t i = 0; i < count; ++i) {
-        ROUTER_RETURN_IF_ERROR(router::Annotate(
-            CheckVector(*snapshot, vectors + i * dim, dim, 0), absl::StrCat("example ", i)));
-      }
-      labelled.dim = static_cast<int>(dim);
-      labelled.vectors.assign(vectors, vectors + count * dim);
-      labelled.scores.assign(scores, scores + count);
-      if (costs_usd != nullptr) {
-        labelled.costs.assign(costs_usd, costs_usd + count);
-      } else {
-        labelled.costs.assign(count, std::numeric_limits<double>::quiet_NaN());
-      }
-      for (size_t i = 0; i < count; ++i) {
-        if (std::isnan(labelled.scores[i])) {
-          return absl::InvalidArgumentError(absl::StrCat("example ", i, ": the score is NaN"));
-        }
-        labelled.ids.push_back(absl::StrCat(i));
-      }
-      labelled.prompts.assign(count, "");
-      labelled.sources.assign(count, "");
-      labelled.splits.assign(count, router::Split::kTrain);
     }
+    // A count or dimension beyond any real set would overflow count * dim.
+    const size_t dim_checked = count > 0 ? dim : 0;
+    if (count > 0 && (dim == 0 || dim > static_cast<size_t>(std::numeric_limits<int>::max()) ||
+                      count > std::numeric_limits<size_t>::max() / dim)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("examples of dimension ", dim, " and count ", count, " are out of range"));
+    }
+    ROUTER_ASSIGN_OR_RETURN(
+        const router::Dataset labelled,
+        router::LabelledExamples(profile.name,
+                                 absl::MakeConstSpan(vectors, count * dim_checked),
+                                 static_cast<int>(dim_checked), absl::MakeConstSpan(scores, count),
+                                 costs_usd != nullptr ? absl::MakeConstSpan(costs_usd, count)
+                                                      : absl::Span<const double>()));
     return router->live.AddModel(profile, labelled);
   });
 }
@@ -542,12 +528,7 @@ router_status_t router_set_model_price(router_t* router, const char* model,
   return Guard(__func__, [&](const char* fn) -> absl::Status {
     ROUTER_C_REQUIRE(router);
     ROUTER_C_REQUIRE(model);
-    const auto snapshot = router->live.Snapshot();
-    ROUTER_ASSIGN_OR_RETURN(const int index, snapshot->catalog().Find(model));
-    router::Profile profile = snapshot->catalog().at(index);
-    profile.input_usd_per_mtok = input_usd_per_mtok;
-    profile.output_usd_per_mtok = output_usd_per_mtok;
-    return router->live.SetProfile(profile);
+    return router->live.SetPrice(model, input_usd_per_mtok, output_usd_per_mtok);
   });
 }
 

@@ -259,6 +259,40 @@ std::vector<int64_t> Dataset::RowsOf(Split split) const {
   return out;
 }
 
+absl::StatusOr<Dataset> LabelledExamples(std::string_view model,
+                                         absl::Span<const float> vectors, int dim,
+                                         absl::Span<const double> scores,
+                                         absl::Span<const double> costs) {
+  const size_t count = scores.size();
+  Dataset labelled;
+  labelled.model_names = {std::string(model)};
+  if (count == 0) return labelled;
+  if (dim < 1 || vectors.size() != count * static_cast<size_t>(dim) ||
+      (!costs.empty() && costs.size() != count)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "labelled examples: {} scores, {} vector values of dimension {} and {} costs do not "
+        "match", count, vectors.size(), dim, costs.size()));
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (std::isnan(scores[i])) {
+      return absl::InvalidArgumentError(fmt::format("example {}: the score is NaN", i));
+    }
+    labelled.ids.push_back(std::to_string(i));
+  }
+  labelled.dim = dim;
+  labelled.vectors.assign(vectors.begin(), vectors.end());
+  labelled.scores.assign(scores.begin(), scores.end());
+  if (costs.empty()) {
+    labelled.costs.assign(count, std::numeric_limits<double>::quiet_NaN());
+  } else {
+    labelled.costs.assign(costs.begin(), costs.end());
+  }
+  labelled.prompts.assign(count, "");
+  labelled.sources.assign(count, "");
+  labelled.splits.assign(count, Split::kTrain);
+  return labelled;
+}
+
 std::vector<int64_t> Dataset::FitRows() const {
   std::vector<int64_t> out;
   for (int64_t r = 0; r < static_cast<int64_t>(splits.size()); ++r) {

@@ -90,6 +90,13 @@ absl::Status LivePipeline::SetProfile(const Profile& profile) {
   return Update([&](const Pipeline& p) { return p.WithProfile(profile); });
 }
 
+absl::Status LivePipeline::SetPrice(std::string_view name, double input_usd_per_mtok,
+                                    double output_usd_per_mtok) {
+  return Update([&](const Pipeline& p) {
+    return p.WithPrice(name, input_usd_per_mtok, output_usd_per_mtok);
+  });
+}
+
 absl::Status LivePipeline::AddModel(const Profile& profile, const Dataset& labelled) {
   return Update([&](const Pipeline& p) { return p.WithModel(profile, labelled); });
 }

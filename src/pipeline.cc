@@ -305,6 +305,23 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithProfile(const Profile& p
   return copy;
 }
 
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithPrice(std::string_view name,
+                                                              double input_usd_per_mtok,
+                                                              double output_usd_per_mtok) const {
+  return WithChangedProfile(name, [&](Profile* profile) {
+    profile->input_usd_per_mtok = input_usd_per_mtok;
+    profile->output_usd_per_mtok = output_usd_per_mtok;
+  });
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithChangedProfile(
+    std::string_view name, const std::function<void(Profile*)>& change) const {
+  ROUTER_ASSIGN_OR_RETURN(const int index, catalog_.Find(name));
+  Profile profile = catalog_.at(index);
+  change(&profile);
+  return WithProfile(profile);
+}
+
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithModel(const Profile& profile,
                                                               const Dataset& labelled) const {
   if (router_->catalog().Find(profile.name).ok()) {
@@ -315,6 +332,14 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithModel(const Profile& pro
   ROUTER_RETURN_IF_ERROR(labelled.Validate());
   ROUTER_RETURN_IF_ERROR(CheckLimit("a catalog", router_->catalog().size() + 1,
                                     config_.limits.max_models, "max_models"));
+  ROUTER_RETURN_IF_ERROR(CheckLimit("a set of examples", labelled.rows(),
+                                    config_.limits.max_batch_size, "max_batch_size"));
+  if (labelled.has_vectors()) {
+    for (int64_t r = 0; r < labelled.rows(); ++r) {
+      ROUTER_RETURN_IF_ERROR(Annotate(ValidateVector(labelled.vector(r), dim(), "the vector"),
+                                      fmt::format("example {}", r)));
+    }
+  }
   // The router is changed on a copy, so routes on this pipeline are not
   // disturbed; its state is copied through SaveState/LoadState.
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(config_));
@@ -379,10 +404,7 @@ absl::Status Pipeline::CheckPolicyModels(const PolicyConfig& policy) const {
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithAvailability(std::string_view name,
                                                                       bool available) const {
-  ROUTER_ASSIGN_OR_RETURN(const int index, catalog_.Find(name));
-  Profile profile = catalog_.at(index);
-  profile.available = available;
-  return WithProfile(profile);
+  return WithChangedProfile(name, [&](Profile* profile) { profile->available = available; });
 }
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithCalibratedThreshold(

@@ -114,5 +114,75 @@ TEST_CASE("routes never fail or choose a withdrawn model while everything change
   CHECK(live.generation() >= 6 * 6);
 }
 
+TEST_CASE("no run-time change is lost when changes race each other and routes",
+          "[concurrency][changes]") {
+  SyntheticData synthetic = GenerateSynthetic({.rows = 200, .seed = 9});
+  PipelineConfig config;
+  config.router = "cluster";
+  config.cluster.num_clusters = 4;
+  config.models = synthetic.catalog.profiles();
+  config.featurizer.dim = 16;
+  auto fitted = Pipeline::Fit(synthetic.dataset, config);
+  REQUIRE(fitted.ok());
+  LivePipeline live(std::move(fitted).value());
+
+  // Prices and availability of one model change from two threads at once,
+  // while a third adds models and three more route. A change computed from a
+  // stale copy of the profile (read outside the update lock) would undo the
+  // other thread's latest change.
+  const std::string target = "small-coder";
+  constexpr int kChanges = 40, kAdditions = 4;
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, routed{0}, change_errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      Decision decision;
+      for (int i = 0; !stop.load(); ++i) {
+        if (!live.RouteText(SyntheticPrompt(i % 6, t * 100000 + i), &decision).ok()) ++failures;
+        ++routed;
+      }
+    });
+  }
+  std::vector<std::thread> changers;
+  changers.emplace_back([&] {
+    for (int i = 1; i <= kChanges; ++i) {
+      if (!live.SetPrice(target, i, 2.0 * i).ok()) ++change_errors;
+    }
+  });
+  changers.emplace_back([&] {
+    for (int i = 1; i <= kChanges; ++i) {
+      if (!live.SetAvailable(target, i % 2 == 0).ok()) ++change_errors;
+    }
+  });
+  changers.emplace_back([&] {
+    for (int i = 0; i < kAdditions; ++i) {
+      Profile newcomer{.name = "added-" + std::to_string(i), .input_usd_per_mtok = 0.1};
+      Dataset labelled = synthetic.dataset.Subset(std::vector<int64_t>{0, 1, 2, 3, 4, 5});
+      labelled.model_names = {newcomer.name};
+      labelled.scores.assign(labelled.rows(), 0.8);
+      labelled.costs.assign(labelled.rows(), 1e-4);
+      if (!live.AddModel(newcomer, labelled).ok()) ++change_errors;
+    }
+  });
+  for (std::thread& changer : changers) changer.join();
+  stop = true;
+  for (std::thread& thread : threads) thread.join();
+
+  CHECK(failures.load() == 0);
+  CHECK(change_errors.load() == 0);
+  CHECK(routed.load() > 0);
+  // Every change took effect, and the last of each thread is what remains.
+  const auto last = live.Snapshot();
+  const Profile& profile = last->catalog().at(last->catalog().Find(target).value());
+  CHECK(profile.input_usd_per_mtok == kChanges);
+  CHECK(profile.output_usd_per_mtok == 2.0 * kChanges);
+  CHECK(profile.available == (kChanges % 2 == 0));
+  for (int i = 0; i < kAdditions; ++i) {
+    CHECK(last->catalog().Find("added-" + std::to_string(i)).ok());
+  }
+  CHECK(live.generation() == 2 * kChanges + kAdditions);
+}
+
 }  // namespace
 }  // namespace router

@@ -116,6 +116,16 @@ ROUTER_EXPORT absl::Status SaveJsonl(const Dataset& data, const std::string& pat
 // count must equal data->rows() and it must have at least one column.
 ROUTER_EXPORT absl::Status AttachVectors(Dataset* data, NpyMatrix matrix);
 
+// The labelled set that onboards one model (Pipeline::WithModel) from plain
+// arrays, as the C ABI's router_add_model passes them: scores.size() rows,
+// row i's vector at vectors[i * dim], its score in [0, 1], its cost in USD
+// (`costs` empty: unknown). InvalidArgument for sizes that do not match or a
+// NaN score.
+ROUTER_EXPORT absl::StatusOr<Dataset> LabelledExamples(std::string_view model,
+                                                      absl::Span<const float> vectors, int dim,
+                                                      absl::Span<const double> scores,
+                                                      absl::Span<const double> costs);
+
 // Gives every row whose split is kUnassigned a split, by a seeded hash of its
 // id, so the assignment is stable when rows are added or reordered. The hash
 // (FNV-1a of the id's bytes, mixed with the seed by splitmix64) maps to

@@ -72,6 +72,10 @@ class ROUTER_EXPORT LivePipeline {
   // afterwards can choose the model. On error nothing changes.
   absl::Status RemoveModel(std::string_view name);
   absl::Status SetProfile(const Profile& profile);
+  // New prices for model `name`, the rest of its profile as it is when the
+  // change applies (Pipeline::WithPrice).
+  absl::Status SetPrice(std::string_view name, double input_usd_per_mtok,
+                        double output_usd_per_mtok);
   absl::Status AddModel(const Profile& profile, const Dataset& labelled);
   absl::Status SetPolicy(const PolicyConfig& policy);
   // Marks a model down (skipped by every policy) or up again.

@@ -15,6 +15,7 @@
 #ifndef ROUTER_PIPELINE_H_
 #define ROUTER_PIPELINE_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -103,6 +104,13 @@ class ROUTER_EXPORT Pipeline {
   // ratio of the new to the old expected cost of each request, so observed
   // costs in the router's data follow a price change.
   absl::StatusOr<std::unique_ptr<Pipeline>> WithProfile(const Profile& profile) const;
+  // A copy in which model `name` has new prices (USD per million input and
+  // output tokens); the rest of its profile is kept. Read and written in one
+  // step, so under LivePipeline it cannot undo a concurrent change of the
+  // same profile.
+  absl::StatusOr<std::unique_ptr<Pipeline>> WithPrice(std::string_view name,
+                                                      double input_usd_per_mtok,
+                                                      double output_usd_per_mtok) const;
   // A copy that can also choose `profile.name`, learned from `labelled` (its
   // rows with a score for that model; prompts are embedded when the rows
   // carry no vectors) by Router::OnboardModel on a copy of the router.
@@ -153,6 +161,9 @@ class ROUTER_EXPORT Pipeline {
   void ApplyCatalog(const Estimates& from_router, const Query& query, Estimates* out) const;
   // A copy sharing the featurizer, router and policy.
   std::unique_ptr<Pipeline> Copy() const;
+  // WithProfile of model `name`'s current profile after `change`.
+  absl::StatusOr<std::unique_ptr<Pipeline>> WithChangedProfile(
+      std::string_view name, const std::function<void(Profile*)>& change) const;
   // InvalidArgument when `policy` names a model the router does not know.
   absl::Status CheckPolicyModels(const PolicyConfig& policy) const;
   // `request` with its budget class's values filled in where it sets none;
