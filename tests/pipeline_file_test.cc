@@ -15,6 +15,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "nlohmann/json.hpp"
+
 #include "router/knn_router.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
@@ -290,6 +292,39 @@ TEST_CASE("an HNSW kNN router round-trips through FAISS's serializer", "[file][s
   REQUIRE(loaded.ok());
   REQUIRE(dynamic_cast<const KnnRouter&>((*loaded)->router()).uses_hnsw());
   CheckSameRouting(**pipeline, **loaded);
+}
+
+TEST_CASE("files saved before the options schemas load and route as they did", "[file][compat]") {
+  // tests/data/saved_v1/README.md says how and when they were written.
+  const std::string dir = std::string(ROUTER_SOURCE_DIR) + "/tests/data/saved_v1/";
+  for (const char* kind : {"knn", "cluster", "mf", "linucb"}) {
+    INFO(kind);
+    auto pipeline = Pipeline::Load(dir + kind + ".router");
+    REQUIRE(pipeline.ok());
+    CHECK((*pipeline)->router().kind() == kind);
+    // The old config section still reads into the same options.
+    CHECK((*pipeline)->config().knn.k == 8);
+    CHECK((*pipeline)->config().featurizer.word_buckets == 256);
+    CHECK((*pipeline)->config().policy.lambda == 200);
+    std::ifstream file(dir + kind + ".expected.json");
+    REQUIRE(file.good());
+    const nlohmann::json expected = nlohmann::json::parse(file);
+    REQUIRE(expected.size() == 12);
+    for (const nlohmann::json& row : expected) {
+      Decision decision;
+      REQUIRE((*pipeline)->RouteText(row["prompt"].get<std::string>(), &decision).ok());
+      CHECK(decision.chosen.model == row["model"].get<std::string>());
+      CHECK(decision.chosen.predicted_quality ==
+            Approx(row["predicted_quality"].get<double>()).epsilon(1e-12));
+      CHECK(decision.chosen.expected_cost_usd ==
+            Approx(row["expected_cost_usd"].get<double>()).epsilon(1e-12));
+      std::vector<std::string> fallbacks;
+      for (const Candidate& c : decision.ranked) {
+        if (c.model != decision.chosen.model) fallbacks.push_back(c.model);
+      }
+      CHECK(fallbacks == row["fallbacks"].get<std::vector<std::string>>());
+    }
+  }
 }
 
 }  // namespace
