@@ -1,12 +1,12 @@
 #include "router/pipeline.h"
 
 #include <algorithm>
+#include <iterator>
 #include <string>
 #include <unordered_map>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
 #include "router/status.h"
 #include "router/threshold_policy.h"
 
@@ -18,8 +18,8 @@ absl::StatusOr<Catalog> CatalogOf(const Dataset& data, const PipelineConfig& con
   std::unordered_map<std::string, const Profile*> configured;  // not absl: see catalog.h
   for (const Profile& profile : config.models) {
     if (data.ModelColumn(profile.name) < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config: model '", profile.name, "' does not appear in the training data"));
+      return absl::InvalidArgumentError(fmt::format(
+          "config: model '{}' does not appear in the training data", profile.name));
     }
     configured[profile.name] = &profile;
   }
@@ -77,7 +77,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
     use_featurizer = !train.has_vectors();
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown embedder \"", config.embedder, "\""));
+        fmt::format("unknown embedder \"{}\"", config.embedder));
   }
 
   auto pipeline = std::unique_ptr<Pipeline>(new Pipeline());
@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
           featurizer->Embed(train.prompts[r], absl::MakeSpan(embedded.vectors.data() +
                                                                  r * embedded.dim,
                                                              embedded.dim)),
-          absl::StrCat("training row ", r, " (id '", train.ids[r], "')")));
+          fmt::format("training row {} (id '{}')", r, train.ids[r])));
     }
     ROUTER_RETURN_IF_ERROR(router->Fit(embedded, catalog));
     pipeline->featurizer_ = std::move(featurizer);
@@ -165,7 +165,8 @@ absl::Status Pipeline::Route(const Query& query, Decision* out) const {
   ROUTER_RETURN_IF_ERROR(policy_->Decide(estimates, catalog(), resolved, out));
   out->trace.router_kind.assign(router_->kind());
   if (budget_class != nullptr) {
-    absl::StrAppend(&out->trace.policy_parameters, ", budget_class=", *budget_class);
+    fmt::format_to(std::back_inserter(out->trace.policy_parameters), ", budget_class={}",
+                   *budget_class);
   }
   return absl::OkStatus();
 }
@@ -177,10 +178,9 @@ absl::Status Pipeline::ResolveBudgetClass(const RequestOverrides& request,
   if (it == classes.end()) {
     std::vector<std::string> known;
     for (const auto& [name, unused] : classes) known.push_back(name);
-    return absl::NotFoundError(absl::StrCat("unknown budget class '", request.budget_class,
-                                            "' (the policy has: ",
-                                            known.empty() ? "none" : absl::StrJoin(known, ", "),
-                                            ")"));
+    return absl::NotFoundError(fmt::format(
+        "unknown budget class '{}' (the policy has: {})", request.budget_class,
+        known.empty() ? std::string("none") : fmt::format("{}", fmt::join(known, ", "))));
   }
   // What the request sets itself wins over its class.
   const RequestOverrides& preset = it->second;
@@ -280,7 +280,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithoutModel(std::string_vie
   ROUTER_RETURN_IF_ERROR(catalog_.Find(name).status());
   if (catalog_.size() == 1) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot remove '", AbslView(name), "': it is the last model"));
+        fmt::format("cannot remove '{}': it is the last model", name));
   }
   std::unique_ptr<Pipeline> copy = Copy();
   copy->config_.removed_models.emplace_back(name);
@@ -325,9 +325,9 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithChangedProfile(
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithModel(const Profile& profile,
                                                               const Dataset& labelled) const {
   if (router_->catalog().Find(profile.name).ok()) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "model '", profile.name, "' is already known to the router (removed models cannot "
-        "be added back under the same name)"));
+    return absl::AlreadyExistsError(fmt::format(
+        "model '{}' is already known to the router (removed models cannot be added back "
+        "under the same name)", profile.name));
   }
   ROUTER_RETURN_IF_ERROR(labelled.Validate());
   ROUTER_RETURN_IF_ERROR(CheckLimit("a catalog", router_->catalog().size() + 1,
@@ -381,7 +381,7 @@ absl::Status Pipeline::CheckPolicyModels(const PolicyConfig& policy) const {
   auto check = [&](const std::string& name, const char* where) -> absl::Status {
     if (known.Find(name).ok()) return absl::OkStatus();
     return absl::InvalidArgumentError(
-        absl::StrCat("policy: ", where, " names '", name, "', which the router does not know"));
+        fmt::format("policy: {} names '{}', which the router does not know", where, name));
   };
   for (const std::string& name : policy.constraints.allowed_models) {
     ROUTER_RETURN_IF_ERROR(check(name, "constraints.allowed_models"));
@@ -394,7 +394,7 @@ absl::Status Pipeline::CheckPolicyModels(const PolicyConfig& policy) const {
     ROUTER_RETURN_IF_ERROR(check(policy.weak, "weak"));
   }
   for (const auto& [name, overrides] : policy.budget_classes) {
-    const std::string where = absl::StrCat("budget_classes.", name, ".allowed_models");
+    const std::string where = fmt::format("budget_classes.{}.allowed_models", name);
     for (const std::string& model : overrides.allowed_models) {
       ROUTER_RETURN_IF_ERROR(check(model, where.c_str()));
     }
@@ -410,14 +410,14 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithAvailability(std::string
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithCalibratedThreshold(
     absl::Span<const Query> sample, double strong_share) const {
   if (config_.policy.kind != "threshold") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "calibration needs the \"threshold\" policy; this pipeline's is \"",
-        config_.policy.kind, "\""));
+    return absl::FailedPreconditionError(fmt::format(
+        "calibration needs the \"threshold\" policy; this pipeline's is \"{}\"",
+        config_.policy.kind));
   }
   std::vector<Estimates> estimates(sample.size());
   for (size_t i = 0; i < sample.size(); ++i) {
     ROUTER_RETURN_IF_ERROR(Annotate(Estimate(sample[i], &estimates[i]),
-                                    absl::StrCat("calibration query ", i)));
+                                    fmt::format("calibration query {}", i)));
   }
   PolicyConfig calibrated = config_.policy;
   ROUTER_ASSIGN_OR_RETURN(

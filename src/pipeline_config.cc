@@ -138,7 +138,7 @@ const OptionsSchema<PipelineConfig>& PipelineConfigSchema() {
   using O = PipelineConfig;
   static const auto& schema =
       (new OptionsSchema<O>(""))
-          ->Choice("router", &O::router, RouterKindNames(),
+          ->Choice("router", &O::router, RouterKindNames,
                    "The router kind; only its own options block is used.")
           .Choice("embedder", &O::embedder, {"auto", "builtin", "none"},
                   "auto: the built-in featurizer unless the data has vectors; builtin: "

@@ -8,6 +8,7 @@
 #ifndef ROUTER_PIPELINE_CONFIG_H_
 #define ROUTER_PIPELINE_CONFIG_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -113,14 +114,21 @@ ROUTER_EXPORT absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(
     const PolicyConfig& config, bool router_learns_online = false);
 
 // A router kind: its name in PipelineConfig::router and how to make an
-// unfitted router of it from a config. The registered kinds are listed once,
-// in src/router_kinds.cc; the config parser, MakeRouter and the CLI read
-// them from there.
+// unfitted router of it from a config. The config parser, MakeRouter,
+// Pipeline::Load and the CLI know kinds only through this registry.
 struct RouterKind {
-  std::string_view name;
-  std::unique_ptr<Router> (*make)(const PipelineConfig& config);
+  std::string name;
+  std::function<std::unique_ptr<Router>(const PipelineConfig& config)> make;
 };
-ROUTER_EXPORT absl::Span<const RouterKind> RouterKinds();
+
+// The registered kinds: the built-in ones (src/router_kinds.cc) first, then
+// those added by RegisterRouterKind, in order. Thread-safe.
+ROUTER_EXPORT std::vector<RouterKind> RouterKinds();
+
+// Adds a router kind, so configs can name it and saved files of it load (a
+// host's own router, say). AlreadyExists for a name already registered;
+// InvalidArgument for an empty name or no factory. Thread-safe.
+ROUTER_EXPORT absl::Status RegisterRouterKind(RouterKind kind);
 
 // Every key of the config, in the order of the JSON that
 // PipelineConfigToJson writes (models[] keys last).

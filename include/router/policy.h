@@ -56,7 +56,7 @@ class ROUTER_EXPORT Policy {
   // `config` (a budget policy's pacing state, a threshold policy's moved
   // threshold), so a saved pipeline resumes where it left. Stateless
   // policies write nothing.
-  virtual void Checkpoint(PolicyConfig* config) const {}
+  virtual void Checkpoint(PolicyConfig* /*config*/) const {}
 
  protected:
   explicit Policy(Constraints constraints, double optimism = 0.0)
@@ -82,7 +82,7 @@ class ROUTER_EXPORT Policy {
   std::string OptimismParameter() const;
 
   // Appends this kind's `,"key":value` pairs to StateJson's object.
-  virtual void AppendStateJson(std::string* json) const {}
+  virtual void AppendStateJson(std::string* /*json*/) const {}
   // `text` as a JSON string literal, quotes included.
   static std::string JsonQuote(std::string_view text);
 

@@ -177,15 +177,35 @@ class OptionsSchema {
     return Enum(key, member, std::move(pairs), doc);
   }
 
+  // A string member that must be one of the names `names()` returns when it
+  // is read (a registry that grows at run time).
+  OptionsSchema& Choice(const char* key, std::string Options::*member,
+                        std::function<std::vector<std::string>()> names, const char* doc) {
+    Field field = MakeField(key, "string", "", doc);
+    field.names = names;
+    field.read = [member, names](const Json& v, const std::string& at, Options* o) {
+      const std::vector<std::string> allowed = names();
+      if (v.is_string()) {
+        for (const std::string& name : allowed) {
+          if (v.get<std::string>() == name) {
+            o->*member = name;
+            return absl::OkStatus();
+          }
+        }
+      }
+      return ConfigError(at, fmt::format("must be {}, got {}", Alternatives(allowed), v.dump()));
+    };
+    field.write = [member](const Options& o) { return Json(o.*member); };
+    return Add(std::move(field));
+  }
+
   // An enum member spelt as one of `names` in JSON.
   template <typename Value>
   OptionsSchema& Enum(const char* key, Value Options::*member,
                       std::vector<std::pair<std::string, Value>> names, const char* doc) {
-    std::string allowed;
-    for (size_t i = 0; i < names.size(); ++i) {
-      allowed += fmt::format("{}\"{}\"", i == 0 ? "" : i + 1 == names.size() ? " or " : ", ",
-                             names[i].first);
-    }
+    std::vector<std::string> spelt;
+    for (const auto& named : names) spelt.push_back(named.first);
+    const std::string allowed = Alternatives(spelt);
     Field field = MakeField(key, "string", allowed, doc);
     for (const auto& named : names) field.choices.push_back(named.first);
     field.read = [member, names, allowed](const Json& v, const std::string& at, Options* o) {
@@ -323,12 +343,18 @@ class OptionsSchema {
         field.describe(at, defaults, out);
         continue;
       }
+      std::string allowed = field.allowed;
+      std::vector<std::string> choices = field.choices;
+      if (field.names) {
+        choices = field.names();
+        allowed = Alternatives(choices);
+      }
       ConfigKey row{.key = at,
                     .type = field.type,
-                    .allowed = field.allowed,
+                    .allowed = allowed,
                     .default_json = field.write(defaults).dump(),
                     .doc = field.doc,
-                    .choices = field.choices};
+                    .choices = choices};
       if (field.range) {
         row.min = field.range->min;
         row.max = field.range->max;
@@ -347,6 +373,7 @@ class OptionsSchema {
     std::string doc;
     std::optional<Range> range;         // numbers
     std::vector<std::string> choices;   // strings with fixed values
+    std::function<std::vector<std::string>()> names;  // strings with run-time values
     std::function<absl::Status(const Json&, const std::string&, Options*)> read;
     std::function<Json(const Options&)> write;
     std::function<absl::Status(const Options&, const std::string&)> check;  // may be empty
@@ -384,6 +411,16 @@ class OptionsSchema {
       }
     }
     return absl::OkStatus();
+  }
+
+  // "\"a\"", "\"a\" or \"b\"", "\"a\", \"b\" or \"c\"".
+  static std::string Alternatives(const std::vector<std::string>& names) {
+    std::string text;
+    for (size_t i = 0; i < names.size(); ++i) {
+      text += fmt::format("{}\"{}\"", i == 0 ? "" : i + 1 == names.size() ? " or " : ", ",
+                          names[i]);
+    }
+    return text;
   }
 
   static absl::Status CheckRange(double value, const Range& range, const std::string& at) {
