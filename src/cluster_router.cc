@@ -13,12 +13,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
+#include "internal/normalize.h"
 #include "internal/option_schemas.h"
 #include "internal/training_data.h"
 #include "router/status.h"
 
 namespace router {
 namespace {
+
+using internal::NormalizeInto;
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstRowMatrixMap = Eigen::Map<const RowMatrix>;
@@ -27,14 +30,6 @@ constexpr int kMaxAutoClusters = 256;
 // Rows per block when assigning many vectors to centroids, so the similarity
 // matrix stays small whatever the data size.
 constexpr int64_t kAssignBlock = 4096;
-
-// Copies `vector` into `out`, scaled to unit length (zero stays zero).
-void NormalizeInto(absl::Span<const float> vector, float* out) {
-  double norm_sq = 0.0;
-  for (float v : vector) norm_sq += static_cast<double>(v) * v;
-  const float scale = norm_sq > 0.0 ? static_cast<float>(1.0 / std::sqrt(norm_sq)) : 0.0f;
-  for (size_t i = 0; i < vector.size(); ++i) out[i] = vector[i] * scale;
-}
 
 // Per-thread scratch space, so that routing does not allocate once warm.
 struct Scratch {

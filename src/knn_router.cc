@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
 #include "internal/huge_pages.h"
+#include "internal/normalize.h"
 #include "internal/option_schemas.h"
 #include "internal/training_data.h"
 #include "router/status.h"
@@ -21,16 +22,9 @@
 namespace router {
 namespace {
 
-using faiss_idx_t = faiss::Index::idx_t;
+using internal::NormalizeInto;
 
-// Copies `vector` into `out`, scaled to unit length (zero stays zero), so that
-// inner product equals cosine similarity.
-void NormalizeInto(absl::Span<const float> vector, float* out) {
-  double norm_sq = 0.0;
-  for (float v : vector) norm_sq += static_cast<double>(v) * v;
-  const float scale = norm_sq > 0.0 ? static_cast<float>(1.0 / std::sqrt(norm_sq)) : 0.0f;
-  for (size_t i = 0; i < vector.size(); ++i) out[i] = vector[i] * scale;
-}
+using faiss_idx_t = faiss::Index::idx_t;
 
 // Per-thread scratch space, so that routing does not allocate once warm.
 struct Scratch {

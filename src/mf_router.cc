@@ -9,28 +9,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
+#include "internal/normalize.h"
 #include "internal/training_data.h"
 #include "router/status.h"
 
 namespace router {
 namespace {
 
+using internal::InverseNorm;
+
 using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatrixMap = Eigen::Map<const Matrix>;
 using VectorMap = Eigen::Map<const Eigen::VectorXf>;
-
-// 1 / |v|, or 0 for the zero vector (whose logits are then the biases).
-// The sum of squares runs in float with Eigen's SIMD; only when it overflows
-// is it redone in double.
-float InverseNorm(absl::Span<const float> v) {
-  float sq = VectorMap(v.data(), static_cast<Eigen::Index>(v.size())).squaredNorm();
-  if (!std::isfinite(sq)) {
-    double sq_double = 0.0;
-    for (float x : v) sq_double += static_cast<double>(x) * x;
-    return static_cast<float>(1.0 / std::sqrt(sq_double));
-  }
-  return sq > 0.0f ? 1.0f / std::sqrt(sq) : 0.0f;
-}
 
 // Checks `v` like ValidateVector and sets *inverse_norm to 1 / |v| (0 for
 // the zero vector). The common case costs one SIMD pass: a vector of the right
