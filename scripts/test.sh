@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# Builds everything (library, C ABI, tools, examples, tests, benchmarks) and
-# runs the whole test suite three ways: a release build, an ASan+UBSan build,
-# and the concurrency tests under TSan; then runs each libFuzzer target for 15
-# seconds (clang, ASan+UBSan). Installs its dependencies first.
-# Exits non-zero on any failure.
+# Two tiers, each installing its dependencies first and exiting non-zero on
+# any failure:
+#
+#   scripts/test.sh          the quick tier: builds everything (library, C ABI,
+#                            tools, examples, tests, benchmarks) in release and
+#                            runs every test, then the bindings (C, C++, Python,
+#                            Rust, Go) against the installed package
+#   scripts/test.sh --full   also the whole suite under ASan+UBSan, the
+#                            concurrency tests under TSan, and each libFuzzer
+#                            target for 15 s (clang, ASan+UBSan); what CI runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+full=0
+case "${1:-}" in
+  "") ;;
+  --full) full=1 ;;
+  *) echo "usage: scripts/test.sh [--full]" >&2; exit 2 ;;
+esac
 
 scripts/install-deps.sh
 
@@ -22,6 +34,11 @@ ctest --test-dir "$build/release" --output-on-failure -j "$jobs"
 
 stage "bindings (C, C++, Python, Rust, Go against the installed package)"
 scripts/test-bindings.sh "$build/release"
+
+if [ "$full" -eq 0 ]; then
+  stage "quick tier passed (scripts/test.sh --full adds ASan+UBSan, TSan and fuzzing)"
+  exit 0
+fi
 
 stage "ASan + UBSan build"
 cmake -S . -B "$build/asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

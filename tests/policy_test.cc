@@ -83,6 +83,22 @@ TEST_CASE("quality floor picks the cheapest model that reaches tau", "[policy]")
   CHECK_FALSE(d.trace.note.empty());
 }
 
+TEST_CASE("quality floor: a prediction exactly at tau meets it", "[policy][boundary]") {
+  // 0.7 is the same double on both sides: ">=" keeps "mid", ">" would not.
+  Catalog catalog = ThreeModels();
+  Estimates est = Make({{0.5, 0.001}, {0.7, 0.002}, {0.9, 0.010}});
+  auto policy = QualityFloorPolicy::Create(0.7).value();
+  Decision d;
+  REQUIRE(policy->Decide(est, catalog, Query{}, &d).ok());
+  CHECK(d.chosen.model == "mid");
+  CHECK(d.trace.note.empty());
+  // Just above it, "mid" falls short and the dearer "strong" is the cheapest
+  // that reaches the floor.
+  policy = QualityFloorPolicy::Create(std::nextafter(0.7, 1.0)).value();
+  REQUIRE(policy->Decide(est, catalog, Query{}, &d).ok());
+  CHECK(d.chosen.model == "strong");
+}
+
 TEST_CASE("constraints exclude models and say why", "[policy][constraints]") {
   Catalog catalog = ThreeModels();
   Estimates est = Make({{0.5, 0.001}, {0.7, 0.002}, {0.9, 0.010}});

@@ -42,6 +42,18 @@ TEST_CASE("strong when the expected gain exceeds the threshold, and only the pai
   CHECK(d.trace.policy_parameters == "strong=strong, weak=weak, threshold=0.1");
 }
 
+TEST_CASE("a gain exactly at the threshold stays weak: strong only above it", "[threshold][boundary]") {
+  // 0.75 - 0.5 is exactly 0.25 in binary, like the threshold.
+  const Catalog catalog = Models();
+  Decision d;
+  auto at = ThresholdPolicy::Create("strong", "weak", 0.25).value();
+  REQUIRE(at->Decide(Make(0.5, 0.75), catalog, Query{}, &d).ok());
+  CHECK(d.chosen.model == "weak");
+  auto below = ThresholdPolicy::Create("strong", "weak", std::nextafter(0.25, 0.0)).value();
+  REQUIRE(below->Decide(Make(0.5, 0.75), catalog, Query{}, &d).ok());
+  CHECK(d.chosen.model == "strong");
+}
+
 TEST_CASE("calibration hits the target share on fresh queries from the same distribution",
           "[threshold]") {
   const Catalog catalog = Models();

@@ -897,6 +897,24 @@ static void TestSaveLoadReload(const router_t* fitted, const char* dataset) {
   EXPECT(router_remove_model(loaded, "coder"), ROUTER_NOT_FOUND);
   EXPECT(router_remove_model(loaded, NULL), ROUTER_INVALID_ARGUMENT);
   EXPECT(router_set_model_price(loaded, "writer", 1.0, 2.0), ROUTER_OK);
+  {
+    /* The data's models had no prices, so the writer's cost is now its list
+     * price: one input token per four bytes at $1/M plus 200 expected output
+     * tokens at $2/M. Swapped prices would give another figure. */
+    const char* const only_writer[] = {"writer"};
+    const double tokens = (double)((strlen(kPrompts[1]) + 3) / 4);
+    router_route_options_t options;
+    router_decision_t* priced = NULL;
+    double cost = 0.0;
+    memset(&options, 0, sizeof(options));
+    options.struct_size = sizeof(options);
+    options.allowed_models = only_writer;
+    options.allowed_model_count = 1;
+    EXPECT(router_route_text_with(loaded, kPrompts[1], &options, &priced), ROUTER_OK);
+    EXPECT(router_decision_cost_usd(priced, &cost), ROUTER_OK);
+    CHECK(fabs(cost - (tokens * 1.0 + 200.0 * 2.0) * 1e-6) < 1e-15);
+    router_decision_free(priced);
+  }
   EXPECT(router_set_model_price(loaded, "writer", -1.0, 2.0), ROUTER_INVALID_ARGUMENT);
   EXPECT(router_set_model_price(loaded, "nobody", 1.0, 2.0), ROUTER_NOT_FOUND);
   EXPECT(router_set_model_price(NULL, "writer", 1.0, 2.0), ROUTER_INVALID_ARGUMENT);
