@@ -217,23 +217,23 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
   }
 
   // Commit only now, so a failed Fit leaves the router as it was.
-  catalog_ = catalog;
-  dim_ = dim;
-  num_clusters_ = clusters;
-  centroids_ = std::move(centroids);
-  cluster_sizes_ = std::move(sizes);
-  quality_ = std::move(quality);
-  quality_se2_ = std::move(se2);
-  cost_ = std::move(cost);
-  score_count_ = std::move(count);
-  cost_observed_ = std::move(cost_observed);
+  state_ = State{.catalog = catalog,
+                 .dim = dim,
+                 .num_clusters = clusters,
+                 .centroids = std::move(centroids),
+                 .cluster_sizes = std::move(sizes),
+                 .quality = std::move(quality),
+                 .quality_se2 = std::move(se2),
+                 .cost = std::move(cost),
+                 .score_count = std::move(count),
+                 .cost_observed = std::move(cost_observed)};
   return absl::OkStatus();
 }
 
 void ClusterRouter::Aggregate(const float* similarities, int64_t input_tokens,
                               Estimates* out) const {
-  const int num_models = catalog_.size();
-  const int n = std::min(options_.nearest_clusters, num_clusters_);
+  const int num_models = state_.catalog.size();
+  const int n = std::min(options_.nearest_clusters, state_.num_clusters);
   Scratch& scratch = ThreadScratch();
   scratch.nearest.resize(n);
   scratch.weight.resize(n);
@@ -241,7 +241,7 @@ void ClusterRouter::Aggregate(const float* similarities, int64_t input_tokens,
   // The n most similar clusters, by insertion into a sorted list (n is small;
   // ties keep the lower index).
   int found = 0;
-  for (int c = 0; c < num_clusters_; ++c) {
+  for (int c = 0; c < state_.num_clusters; ++c) {
     const float s = similarities[c];
     if (found == n && !(s > similarities[scratch.nearest[n - 1]])) continue;
     int pos = found < n ? found++ : n - 1;
@@ -273,30 +273,30 @@ void ClusterRouter::Aggregate(const float* similarities, int64_t input_tokens,
     int64_t support = 0;
     for (int i = 0; i < n; ++i) {
       const size_t cell = static_cast<size_t>(scratch.nearest[i]) * num_models + m;
-      q += scratch.weight[i] * quality_[cell];
-      c += scratch.weight[i] * cost_[cell];
-      support += score_count_[cell];
+      q += scratch.weight[i] * state_.quality[cell];
+      c += scratch.weight[i] * state_.cost[cell];
+      support += state_.score_count[cell];
     }
     double variance = 0.0;
     for (int i = 0; i < n; ++i) {
       const size_t cell = static_cast<size_t>(scratch.nearest[i]) * num_models + m;
-      const double d = quality_[cell] - q;
-      variance += scratch.weight[i] * (quality_se2_[cell] + d * d);
+      const double d = state_.quality[cell] - q;
+      variance += scratch.weight[i] * (state_.quality_se2[cell] + d * d);
     }
     ModelEstimate& estimate = out->per_model[m];
     estimate.quality = std::clamp(q, 0.0, 1.0);
     estimate.uncertainty = std::sqrt(variance);
     estimate.expected_cost_usd =
-        cost_observed_[m] ? c : catalog_.at(m).ExpectedCostUsd(input_tokens);
+        state_.cost_observed[m] ? c : state_.catalog.at(m).ExpectedCostUsd(input_tokens);
     estimate.support = static_cast<int>(std::min<int64_t>(support, std::numeric_limits<int>::max()));
   }
 }
 
 absl::Status ClusterRouter::Estimate(const Query& query, Estimates* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("estimates output is null");
-  if (dim_ == 0 || query.vector.data() == nullptr ||
-      query.vector.size() != static_cast<size_t>(dim_)) {
-    return ValidateVector(query.vector, dim_);  // names the problem
+  if (state_.dim == 0 || query.vector.data() == nullptr ||
+      query.vector.size() != static_cast<size_t>(state_.dim)) {
+    return ValidateVector(query.vector, state_.dim);  // names the problem
   }
   // Cosine similarity is <c, q> / |q| for unit centroids, so the query is
   // not copied: the K similarities are scaled instead. A finite sum of
@@ -307,19 +307,19 @@ absl::Status ClusterRouter::Estimate(const Query& query, Estimates* out) const {
   // overflow either.
   Scratch& scratch = ThreadScratch();
   const float* vector = query.vector.data();
-  const double norm_sq = Eigen::Map<const Eigen::VectorXf>(vector, dim_).squaredNorm();
+  const double norm_sq = Eigen::Map<const Eigen::VectorXf>(vector, state_.dim).squaredNorm();
   float scale = static_cast<float>(1.0 / std::sqrt(norm_sq));
   if (!std::isfinite(norm_sq) || norm_sq < 1e-30) {
-    ROUTER_RETURN_IF_ERROR(ValidateVector(query.vector, dim_));
-    scratch.query.resize(dim_);
+    ROUTER_RETURN_IF_ERROR(ValidateVector(query.vector, state_.dim));
+    scratch.query.resize(state_.dim);
     NormalizeInto(query.vector, scratch.query.data());
     vector = scratch.query.data();
     scale = 1.0f;
   }
-  scratch.similarities.resize(num_clusters_);
-  ConstRowMatrixMap c(centroids_.data(), num_clusters_, dim_);
-  Eigen::Map<const Eigen::VectorXf> q(vector, dim_);
-  Eigen::Map<Eigen::VectorXf> sims(scratch.similarities.data(), num_clusters_);
+  scratch.similarities.resize(state_.num_clusters);
+  ConstRowMatrixMap c(state_.centroids.data(), state_.num_clusters, state_.dim);
+  Eigen::Map<const Eigen::VectorXf> q(vector, state_.dim);
+  Eigen::Map<Eigen::VectorXf> sims(scratch.similarities.data(), state_.num_clusters);
   sims.noalias() = c * q;
   sims *= scale;
   Aggregate(scratch.similarities.data(), InputTokens(query), out);
@@ -330,16 +330,16 @@ absl::Status ClusterRouter::EstimateBatch(absl::Span<const Query> queries,
                                           absl::Span<Estimates> out) const {
   ROUTER_RETURN_IF_ERROR(CheckBatchSizes(queries.size(), out.size()));
   if (queries.empty()) return absl::OkStatus();
-  if (dim_ == 0) return absl::FailedPreconditionError("the router is not fitted");
+  if (state_.dim == 0) return absl::FailedPreconditionError("the router is not fitted");
   const int64_t n = static_cast<int64_t>(queries.size());
-  RowMatrix batch(n, dim_);
+  RowMatrix batch(n, state_.dim);
   for (int64_t i = 0; i < n; ++i) {
     ROUTER_RETURN_IF_ERROR(
-        Annotate(ValidateVector(queries[i].vector, dim_), absl::StrCat("query ", i)));
+        Annotate(ValidateVector(queries[i].vector, state_.dim), absl::StrCat("query ", i)));
     NormalizeInto(queries[i].vector, batch.row(i).data());
   }
-  ConstRowMatrixMap c(centroids_.data(), num_clusters_, dim_);
-  RowMatrix sims(n, num_clusters_);
+  ConstRowMatrixMap c(state_.centroids.data(), state_.num_clusters, state_.dim);
+  RowMatrix sims(n, state_.num_clusters);
   sims.noalias() = batch * c.transpose();
   for (int64_t i = 0; i < n; ++i) {
     Aggregate(sims.row(i).data(), InputTokens(queries[i]), &out[i]);
@@ -348,22 +348,22 @@ absl::Status ClusterRouter::EstimateBatch(absl::Span<const Query> queries,
 }
 
 absl::Status ClusterRouter::OnboardModel(const Profile& profile, const Dataset& labelled) {
-  if (dim_ == 0) return absl::FailedPreconditionError("cluster: the router is not fitted");
+  if (state_.dim == 0) return absl::FailedPreconditionError("cluster: the router is not fitted");
   auto fail = [&](std::string_view message) {
     return absl::InvalidArgumentError(
         absl::StrCat("cluster: onboarding '", profile.name, "': ", AbslView(message)));
   };
-  if (catalog_.Find(profile.name).ok()) {
+  if (state_.catalog.Find(profile.name).ok()) {
     return absl::AlreadyExistsError(
         absl::StrCat("cluster: the catalog already has a model named '", profile.name, "'"));
   }
-  Catalog catalog = catalog_;
+  Catalog catalog = state_.catalog;
   ROUTER_RETURN_IF_ERROR(Annotate(catalog.Add(profile), "cluster: onboarding"));
   ROUTER_RETURN_IF_ERROR(Annotate(labelled.Validate(), "cluster: onboarding data"));
   if (!labelled.has_vectors()) return fail("the labelled data has no query vectors");
-  if (labelled.dim != dim_) {
+  if (labelled.dim != state_.dim) {
     return fail(absl::StrCat("the labelled vectors have dimension ", labelled.dim,
-                             ", the router expects ", dim_));
+                             ", the router expects ", state_.dim));
   }
   const int column = labelled.ModelColumn(profile.name);
   if (column < 0) return fail("the labelled data has no column of that name");
@@ -375,50 +375,52 @@ absl::Status ClusterRouter::OnboardModel(const Profile& profile, const Dataset& 
     const bool has_score = !std::isnan(labelled.score(r, column));
     if (!has_score && std::isnan(labelled.cost(r, column))) continue;
     scored = scored || has_score;
-    absl::Status valid = ValidateVector(labelled.vector(r), dim_, "labelled vector");
+    absl::Status valid = ValidateVector(labelled.vector(r), state_.dim, "labelled vector");
     if (!valid.ok()) return fail(absl::StrCat("row ", r, ": ", valid.message()));
     used.push_back(r);
   }
   if (!scored) return fail("no labelled row has a score for the model");
 
-  std::vector<float> normalized(used.size() * static_cast<size_t>(dim_));
+  std::vector<float> normalized(used.size() * static_cast<size_t>(state_.dim));
   for (size_t i = 0; i < used.size(); ++i) {
-    NormalizeInto(labelled.vector(used[i]), normalized.data() + i * dim_);
+    NormalizeInto(labelled.vector(used[i]), normalized.data() + i * state_.dim);
   }
   const std::vector<int> assignment =
-      AssignNearest(normalized.data(), static_cast<int64_t>(used.size()), dim_, centroids_,
-                    num_clusters_);
-  ModelStats stats(num_clusters_);
+      AssignNearest(normalized.data(), static_cast<int64_t>(used.size()), state_.dim, state_.centroids,
+                    state_.num_clusters);
+  ModelStats stats(state_.num_clusters);
   for (size_t i = 0; i < used.size(); ++i) {
     stats.Add(assignment[i], labelled.score(used[i], column), labelled.cost(used[i], column));
   }
 
   // Widen the K x M arrays by one column.
-  const int old_models = catalog_.size();
+  const int old_models = state_.catalog.size();
   const int models = old_models + 1;
-  const size_t cells = static_cast<size_t>(num_clusters_) * models;
+  const size_t cells = static_cast<size_t>(state_.num_clusters) * models;
   std::vector<double> quality(cells), se2(cells), cost(cells);
   std::vector<int32_t> count(cells);
-  for (int c = 0; c < num_clusters_; ++c) {
+  for (int c = 0; c < state_.num_clusters; ++c) {
     for (int m = 0; m < old_models; ++m) {
       const size_t from = static_cast<size_t>(c) * old_models + m;
       const size_t to = static_cast<size_t>(c) * models + m;
-      quality[to] = quality_[from];
-      se2[to] = quality_se2_[from];
-      cost[to] = cost_[from];
-      count[to] = score_count_[from];
+      quality[to] = state_.quality[from];
+      se2[to] = state_.quality_se2[from];
+      cost[to] = state_.cost[from];
+      count[to] = state_.score_count[from];
     }
   }
-  std::vector<uint8_t> cost_observed = cost_observed_;
+  std::vector<uint8_t> cost_observed = state_.cost_observed;
   cost_observed.push_back(stats.Shrink(options_.prior_strength, old_models, models,
                                        quality.data(), se2.data(), cost.data(), count.data()));
 
-  catalog_ = std::move(catalog);
-  quality_ = std::move(quality);
-  quality_se2_ = std::move(se2);
-  cost_ = std::move(cost);
-  score_count_ = std::move(count);
-  cost_observed_ = std::move(cost_observed);
+  State next = state_;  // the centroids and sizes stay
+  next.catalog = std::move(catalog);
+  next.quality = std::move(quality);
+  next.quality_se2 = std::move(se2);
+  next.cost = std::move(cost);
+  next.score_count = std::move(count);
+  next.cost_observed = std::move(cost_observed);
+  state_ = std::move(next);
   return absl::OkStatus();
 }
 
@@ -434,7 +436,7 @@ constexpr int kMaxClusters = 1 << 24;
 }  // namespace
 
 absl::Status ClusterRouter::SaveState(std::string* out) const {
-  if (dim_ == 0) return absl::FailedPreconditionError("cluster: the router is not fitted");
+  if (state_.dim == 0) return absl::FailedPreconditionError("cluster: the router is not fitted");
   internal::ByteWriter w(out);
   w.Put(kClusterStateVersion);
   w.Put<int32_t>(options_.num_clusters);
@@ -445,16 +447,16 @@ absl::Status ClusterRouter::SaveState(std::string* out) const {
   w.Put<int32_t>(options_.kmeans_restarts);
   w.Put<uint32_t>(options_.seed);
   w.Put<int32_t>(options_.kmeans_threads);
-  internal::PutCatalog(catalog_, &w);
-  w.Put<int32_t>(dim_);
-  w.Put<int32_t>(num_clusters_);
-  w.PutVector(centroids_);
-  w.PutVector(cluster_sizes_);
-  w.PutVector(quality_);
-  w.PutVector(quality_se2_);
-  w.PutVector(cost_);
-  w.PutVector(score_count_);
-  w.PutVector(cost_observed_);
+  internal::PutCatalog(state_.catalog, &w);
+  w.Put<int32_t>(state_.dim);
+  w.Put<int32_t>(state_.num_clusters);
+  w.PutVector(state_.centroids);
+  w.PutVector(state_.cluster_sizes);
+  w.PutVector(state_.quality);
+  w.PutVector(state_.quality_se2);
+  w.PutVector(state_.cost);
+  w.PutVector(state_.score_count);
+  w.PutVector(state_.cost_observed);
   return absl::OkStatus();
 }
 
@@ -528,16 +530,16 @@ absl::Status ClusterRouter::LoadState(std::string_view state) {
   ROUTER_RETURN_IF_ERROR(r.Finish());
 
   options_ = options;
-  catalog_ = std::move(catalog);
-  dim_ = dim;
-  num_clusters_ = clusters;
-  centroids_ = std::move(centroids);
-  cluster_sizes_ = std::move(sizes);
-  quality_ = std::move(quality);
-  quality_se2_ = std::move(se2);
-  cost_ = std::move(cost);
-  score_count_ = std::move(count);
-  cost_observed_ = std::move(cost_observed);
+  state_ = State{.catalog = std::move(catalog),
+                 .dim = dim,
+                 .num_clusters = clusters,
+                 .centroids = std::move(centroids),
+                 .cluster_sizes = std::move(sizes),
+                 .quality = std::move(quality),
+                 .quality_se2 = std::move(se2),
+                 .cost = std::move(cost),
+                 .score_count = std::move(count),
+                 .cost_observed = std::move(cost_observed)};
   return absl::OkStatus();
 }
 

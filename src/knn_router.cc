@@ -111,20 +111,20 @@ absl::Status KnnRouter::Fit(const Dataset& data, const Catalog& catalog) {
   }
 
   // Commit only now, so a failed Fit leaves the router as it was.
-  catalog_ = catalog;
-  dim_ = dim;
-  reference_rows_ = rows;
-  uses_hnsw_ = use_hnsw;
-  index_ = std::move(index);
-  scores_ = std::move(scores);
-  costs_ = std::move(costs);
-  mean_score_ = std::move(mean_score);
+  state_ = State{.catalog = catalog,
+                 .dim = dim,
+                 .reference_rows = rows,
+                 .uses_hnsw = use_hnsw,
+                 .index = std::move(index),
+                 .scores = std::move(scores),
+                 .costs = std::move(costs),
+                 .mean_score = std::move(mean_score)};
   return absl::OkStatus();
 }
 
 void KnnRouter::Aggregate(const float* similarities, const int64_t* labels, int found,
                           int64_t input_tokens, Estimates* out) const {
-  const int num_models = catalog_.size();
+  const int num_models = state_.catalog.size();
   Scratch& scratch = ThreadScratch();
   scratch.weight.assign(num_models, 0.0);
   scratch.weighted_sq.assign(num_models, 0.0);
@@ -139,8 +139,8 @@ void KnnRouter::Aggregate(const float* similarities, const int64_t* labels, int 
     if (row < 0) continue;  // HNSW may return fewer than k results
     out->evidence.push_back({row, similarities[i]});
     const double w = uniform ? 1.0 : std::max(static_cast<double>(similarities[i]), 1e-6);
-    const float* row_scores = scores_.data() + row * num_models;
-    const float* row_costs = costs_.data() + row * num_models;
+    const float* row_scores = state_.scores.data() + row * num_models;
+    const float* row_costs = state_.costs.data() + row * num_models;
     for (int m = 0; m < num_models; ++m) {
       ModelEstimate& estimate = out->per_model[m];
       if (!std::isnan(row_scores[m])) {
@@ -163,27 +163,27 @@ void KnnRouter::Aggregate(const float* similarities, const int64_t* labels, int 
       estimate.quality = mean;
       estimate.uncertainty = std::sqrt(std::max(variance, 0.0));
     } else {
-      estimate.quality = mean_score_[m];
+      estimate.quality = state_.mean_score[m];
       estimate.uncertainty = 0.5;  // no evidence: the widest spread of a [0,1] score
     }
     estimate.expected_cost_usd =
         scratch.cost_weight[m] > 0.0
             ? estimate.expected_cost_usd / scratch.cost_weight[m]
-            : catalog_.at(m).ExpectedCostUsd(input_tokens);
+            : state_.catalog.at(m).ExpectedCostUsd(input_tokens);
   }
 }
 
 absl::Status KnnRouter::Estimate(const Query& query, Estimates* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("estimates output is null");
-  ROUTER_RETURN_IF_ERROR(ValidateVector(query.vector, dim_));
-  const int k = static_cast<int>(std::min<int64_t>(options_.k, reference_rows_));
+  ROUTER_RETURN_IF_ERROR(ValidateVector(query.vector, state_.dim));
+  const int k = static_cast<int>(std::min<int64_t>(options_.k, state_.reference_rows));
   Scratch& scratch = ThreadScratch();
-  scratch.query.resize(dim_);
+  scratch.query.resize(state_.dim);
   scratch.similarities.resize(k);
   scratch.labels.resize(k);
   NormalizeInto(query.vector, scratch.query.data());
   SingleThreadedSearch single_threaded;
-  index_->search(1, scratch.query.data(), k, scratch.similarities.data(),
+  state_.index->search(1, scratch.query.data(), k, scratch.similarities.data(),
                  scratch.labels.data());
   Aggregate(scratch.similarities.data(), scratch.labels.data(), k, InputTokens(query), out);
   return absl::OkStatus();
@@ -194,16 +194,16 @@ absl::Status KnnRouter::EstimateBatch(absl::Span<const Query> queries,
   ROUTER_RETURN_IF_ERROR(CheckBatchSizes(queries.size(), out.size()));
   if (queries.empty()) return absl::OkStatus();
   const int64_t n = static_cast<int64_t>(queries.size());
-  std::vector<float> batch(static_cast<size_t>(n) * dim_);
+  std::vector<float> batch(static_cast<size_t>(n) * state_.dim);
   for (int64_t i = 0; i < n; ++i) {
     ROUTER_RETURN_IF_ERROR(
-        Annotate(ValidateVector(queries[i].vector, dim_), absl::StrCat("query ", i)));
-    NormalizeInto(queries[i].vector, batch.data() + i * dim_);
+        Annotate(ValidateVector(queries[i].vector, state_.dim), absl::StrCat("query ", i)));
+    NormalizeInto(queries[i].vector, batch.data() + i * state_.dim);
   }
-  const int k = static_cast<int>(std::min<int64_t>(options_.k, reference_rows_));
+  const int k = static_cast<int>(std::min<int64_t>(options_.k, state_.reference_rows));
   std::vector<float> similarities(static_cast<size_t>(n) * k);
   std::vector<faiss_idx_t> labels(static_cast<size_t>(n) * k);
-  index_->search(n, batch.data(), k, similarities.data(), labels.data());
+  state_.index->search(n, batch.data(), k, similarities.data(), labels.data());
   for (int64_t i = 0; i < n; ++i) {
     Aggregate(similarities.data() + i * k, labels.data() + i * k, k,
               InputTokens(queries[i]), &out[i]);
@@ -223,7 +223,7 @@ constexpr int kMaxDim = 1 << 20;
 }  // namespace
 
 absl::Status KnnRouter::SaveState(std::string* out) const {
-  if (dim_ == 0) return absl::FailedPreconditionError("knn: the router is not fitted");
+  if (state_.dim == 0) return absl::FailedPreconditionError("knn: the router is not fitted");
   internal::ByteWriter w(out);
   w.Put(kKnnStateVersion);
   w.Put<int32_t>(options_.k);
@@ -232,18 +232,18 @@ absl::Status KnnRouter::SaveState(std::string* out) const {
   w.Put<int32_t>(options_.hnsw_m);
   w.Put<int32_t>(options_.hnsw_ef_construction);
   w.Put<int32_t>(options_.hnsw_ef_search);
-  internal::PutCatalog(catalog_, &w);
-  w.Put<int32_t>(dim_);
-  w.Put<int64_t>(reference_rows_);
-  w.Put<uint8_t>(uses_hnsw_ ? 1 : 0);
-  w.PutVector(scores_);
-  w.PutVector(costs_);
-  w.PutVector(mean_score_);
-  if (uses_hnsw_) {
+  internal::PutCatalog(state_.catalog, &w);
+  w.Put<int32_t>(state_.dim);
+  w.Put<int64_t>(state_.reference_rows);
+  w.Put<uint8_t>(state_.uses_hnsw ? 1 : 0);
+  w.PutVector(state_.scores);
+  w.PutVector(state_.costs);
+  w.PutVector(state_.mean_score);
+  if (state_.uses_hnsw) {
     // HNSW's graph is costly to rebuild: store it with FAISS's serializer.
     faiss::VectorIOWriter blob;
     try {
-      faiss::write_index(index_.get(), &blob);
+      faiss::write_index(state_.index.get(), &blob);
     } catch (const std::bad_alloc&) {
       return absl::ResourceExhaustedError("knn: out of memory serializing the index");
     } catch (const std::exception& e) {
@@ -254,9 +254,9 @@ absl::Status KnnRouter::SaveState(std::string* out) const {
   } else {
     // A flat index is just its vectors; storing them plainly keeps the
     // loader to checks we control.
-    const auto* flat = static_cast<const faiss::IndexFlatIP*>(index_.get());
+    const auto* flat = static_cast<const faiss::IndexFlatIP*>(state_.index.get());
     w.PutArray<float>(absl::MakeConstSpan(flat->get_xb(),
-                                          static_cast<size_t>(reference_rows_) * dim_));
+                                          static_cast<size_t>(state_.reference_rows) * state_.dim));
   }
   return absl::OkStatus();
 }
@@ -358,14 +358,14 @@ absl::Status KnnRouter::LoadState(std::string_view state) {
   ROUTER_RETURN_IF_ERROR(r.Finish());
 
   options_ = options;
-  catalog_ = std::move(catalog);
-  dim_ = dim;
-  reference_rows_ = rows;
-  uses_hnsw_ = uses_hnsw != 0;
-  index_ = std::move(index);
-  scores_ = std::move(scores);
-  costs_ = std::move(costs);
-  mean_score_ = std::move(mean_score);
+  state_ = State{.catalog = std::move(catalog),
+                 .dim = dim,
+                 .reference_rows = rows,
+                 .uses_hnsw = uses_hnsw != 0,
+                 .index = std::move(index),
+                 .scores = std::move(scores),
+                 .costs = std::move(costs),
+                 .mean_score = std::move(mean_score)};
   return absl::OkStatus();
 }
 

@@ -116,33 +116,32 @@ absl::Status MfRouter::Fit(const Dataset& data, const Catalog& catalog) {
   }
   bool folded = false;
   std::vector<float> scoring = Fold(trained.parameters, &folded);
-  Catalog catalog_copy = catalog;
-  catalog_ = std::move(catalog_copy);
-  params_ = std::move(trained.parameters);
-  mean_cost_ = std::move(mean_cost);
-  cost_count_ = std::move(cost_count);
-  support_ = std::move(support);
-  epochs_run_ = trained.epochs_run;
-  best_epoch_ = trained.best_epoch;
-  folded_ = folded;
-  scoring_ = std::move(scoring);
+  state_ = State{.catalog = catalog,
+                 .params = std::move(trained.parameters),
+                 .mean_cost = std::move(mean_cost),
+                 .cost_count = std::move(cost_count),
+                 .support = std::move(support),
+                 .epochs_run = trained.epochs_run,
+                 .best_epoch = trained.best_epoch,
+                 .folded = folded,
+                 .scoring = std::move(scoring)};
   return absl::OkStatus();
 }
 
 absl::Status MfRouter::Estimate(const Query& query, Estimates* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("estimates output is null");
-  const int M = params_.num_models, h = params_.hidden_dim, d = params_.dim;
+  const int M = state_.params.num_models, h = state_.params.hidden_dim, d = state_.params.dim;
   float scale = 0.0f;
   ROUTER_RETURN_IF_ERROR(CheckQuery(query.vector, d, &scale));
   const VectorMap x(query.vector.data(), d);
   Scratch& scratch = ThreadScratch();
   scratch.logits.resize(M);
-  if (folded_) {
-    scratch.logits.noalias() = MatrixMap(scoring_.data(), M, d) * x;
+  if (state_.folded) {
+    scratch.logits.noalias() = MatrixMap(state_.scoring.data(), M, d) * x;
   } else {
     scratch.hidden.resize(h);
-    scratch.hidden.noalias() = MatrixMap(params_.projection.data(), h, d) * x;
-    scratch.logits.noalias() = MatrixMap(scoring_.data(), M, h) * scratch.hidden;
+    scratch.hidden.noalias() = MatrixMap(state_.params.projection.data(), h, d) * x;
+    scratch.logits.noalias() = MatrixMap(state_.scoring.data(), M, h) * scratch.hidden;
   }
   out->per_model.resize(M);
   out->evidence.clear();
@@ -150,12 +149,12 @@ absl::Status MfRouter::Estimate(const Query& query, Estimates* out) const {
   for (int m = 0; m < M; ++m) {
     ModelEstimate& e = out->per_model[m];
     const double q = 1.0 / (1.0 + std::exp(-static_cast<double>(
-                                    scale * scratch.logits[m] + params_.biases[m])));
+                                    scale * scratch.logits[m] + state_.params.biases[m])));
     e.quality = q;
     e.uncertainty = std::sqrt(q * (1.0 - q));
     e.expected_cost_usd =
-        cost_count_[m] > 0 ? mean_cost_[m] : catalog_.at(m).ExpectedCostUsd(tokens);
-    e.support = static_cast<int>(std::min<int64_t>(support_[m], std::numeric_limits<int>::max()));
+        state_.cost_count[m] > 0 ? state_.mean_cost[m] : state_.catalog.at(m).ExpectedCostUsd(tokens);
+    e.support = static_cast<int>(std::min<int64_t>(state_.support[m], std::numeric_limits<int>::max()));
   }
   return absl::OkStatus();
 }
@@ -165,7 +164,7 @@ absl::Status MfRouter::EstimateBatch(absl::Span<const Query> queries,
   ROUTER_RETURN_IF_ERROR(CheckBatchSizes(queries.size(), out.size()));
   if (queries.empty()) return absl::OkStatus();
   const int64_t n = static_cast<int64_t>(queries.size());
-  const int M = params_.num_models, h = params_.hidden_dim, d = params_.dim;
+  const int M = state_.params.num_models, h = state_.params.hidden_dim, d = state_.params.dim;
   // Batches up to 4 MiB of queries reuse this thread's buffers; larger ones
   // get their own, so a thread does not keep a huge buffer for good.
   Scratch& scratch = ThreadScratch();
@@ -180,11 +179,11 @@ absl::Status MfRouter::EstimateBatch(absl::Span<const Query> queries,
         Annotate(CheckQuery(queries[i].vector, d, &scale), absl::StrCat("query ", i)));
     X.row(i) = VectorMap(queries[i].vector.data(), d).transpose() * scale;
   }
-  if (folded_) {
-    logits.noalias() = X * MatrixMap(scoring_.data(), M, d).transpose();
+  if (state_.folded) {
+    logits.noalias() = X * MatrixMap(state_.scoring.data(), M, d).transpose();
   } else {
-    logits.noalias() = (X * MatrixMap(params_.projection.data(), h, d).transpose()) *
-                       MatrixMap(scoring_.data(), M, h).transpose();
+    logits.noalias() = (X * MatrixMap(state_.params.projection.data(), h, d).transpose()) *
+                       MatrixMap(state_.scoring.data(), M, h).transpose();
   }
   for (int64_t i = 0; i < n; ++i) {
     Estimates& est = out[i];
@@ -194,30 +193,30 @@ absl::Status MfRouter::EstimateBatch(absl::Span<const Query> queries,
     for (int m = 0; m < M; ++m) {
       ModelEstimate& e = est.per_model[m];
       const double q =
-          1.0 / (1.0 + std::exp(-static_cast<double>(logits(i, m) + params_.biases[m])));
+          1.0 / (1.0 + std::exp(-static_cast<double>(logits(i, m) + state_.params.biases[m])));
       e.quality = q;
       e.uncertainty = std::sqrt(q * (1.0 - q));
       e.expected_cost_usd =
-          cost_count_[m] > 0 ? mean_cost_[m] : catalog_.at(m).ExpectedCostUsd(tokens);
+          state_.cost_count[m] > 0 ? state_.mean_cost[m] : state_.catalog.at(m).ExpectedCostUsd(tokens);
       e.support =
-          static_cast<int>(std::min<int64_t>(support_[m], std::numeric_limits<int>::max()));
+          static_cast<int>(std::min<int64_t>(state_.support[m], std::numeric_limits<int>::max()));
     }
   }
   return absl::OkStatus();
 }
 
 absl::Status MfRouter::OnboardModel(const Profile& profile, const Dataset& labelled) {
-  if (params_.dim == 0) return absl::FailedPreconditionError("mf: the router is not fitted");
-  if (catalog_.Find(profile.name).ok()) {
+  if (state_.params.dim == 0) return absl::FailedPreconditionError("mf: the router is not fitted");
+  if (state_.catalog.Find(profile.name).ok()) {
     return absl::AlreadyExistsError(
         absl::StrCat("mf: the catalog already has a model '", profile.name, "'"));
   }
-  Catalog catalog = catalog_;
+  Catalog catalog = state_.catalog;
   ROUTER_RETURN_IF_ERROR(Annotate(catalog.Add(profile), "mf: onboarding"));
   ROUTER_RETURN_IF_ERROR(Annotate(labelled.Validate(), "mf: labelled data"));
-  if (!labelled.has_vectors() || labelled.dim != params_.dim) {
+  if (!labelled.has_vectors() || labelled.dim != state_.params.dim) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "mf: the labelled data must carry vectors of dimension ", params_.dim, ", it has ",
+        "mf: the labelled data must carry vectors of dimension ", state_.params.dim, ", it has ",
         labelled.has_vectors() ? labelled.dim : 0));
   }
   const int column = labelled.ModelColumn(profile.name);
@@ -225,7 +224,7 @@ absl::Status MfRouter::OnboardModel(const Profile& profile, const Dataset& label
     return absl::InvalidArgumentError(
         absl::StrCat("mf: the labelled data has no column for '", profile.name, "'"));
   }
-  const int M = params_.num_models, h = params_.hidden_dim, d = params_.dim;
+  const int M = state_.params.num_models, h = state_.params.hidden_dim, d = state_.params.dim;
   // The labelled rows with a score for the new model, normalised.
   std::vector<int64_t> rows;
   std::vector<float> vectors;
@@ -254,8 +253,8 @@ absl::Status MfRouter::OnboardModel(const Profile& profile, const Dataset& label
   } else {
     // Comparisons with the trained models scored on the same rows.
     std::vector<int> other(M);
-    for (int m = 0; m < M; ++m) other[m] = labelled.ModelColumn(catalog_.at(m).name);
-    const Matrix logits = Logits(params_, vectors, static_cast<int64_t>(rows.size()));
+    for (int m = 0; m < M; ++m) other[m] = labelled.ModelColumn(state_.catalog.at(m).name);
+    const Matrix logits = Logits(state_.params, vectors, static_cast<int64_t>(rows.size()));
     for (size_t i = 0; i < rows.size(); ++i) {
       const double mine = labelled.score(rows[i], column);
       for (int m = 0; m < M; ++m) {
@@ -277,37 +276,39 @@ absl::Status MfRouter::OnboardModel(const Profile& profile, const Dataset& label
   std::vector<float> prior(h + 1, 0.0f);
   for (int k = 0; k < h; ++k) {
     double sum = 0.0;
-    for (int m = 0; m < M; ++m) sum += params_.embeddings[static_cast<size_t>(m) * h + k];
+    for (int m = 0; m < M; ++m) sum += state_.params.embeddings[static_cast<size_t>(m) * h + k];
     prior[k] = static_cast<float>(sum / M);
   }
   double bias_sum = 0.0;
-  for (float b : params_.biases) bias_sum += b;
+  for (float b : state_.params.biases) bias_sum += b;
   prior[h] = static_cast<float>(bias_sum / M);
 
   ROUTER_ASSIGN_OR_RETURN(
       std::vector<float> theta,
-      FitModelEmbedding(params_, vectors, observations, prior, options_.onboard_l2));
+      FitModelEmbedding(state_.params, vectors, observations, prior, options_.onboard_l2));
 
   // Commit: only appends, so the other models' parameters stay as they were.
   try {
-    MfParameters params = params_;
+    MfParameters params = state_.params;
     params.embeddings.insert(params.embeddings.end(), theta.begin(), theta.begin() + h);
     params.biases.push_back(theta[h]);
     ++params.num_models;
-    std::vector<double> mean_cost = mean_cost_;
-    std::vector<int64_t> costs = cost_count_, support = support_;
+    std::vector<double> mean_cost = state_.mean_cost;
+    std::vector<int64_t> costs = state_.cost_count, support = state_.support;
     mean_cost.push_back(cost_count > 0 ? cost_sum / static_cast<double>(cost_count) : 0.0);
     costs.push_back(cost_count);
     support.push_back(static_cast<int64_t>(rows.size()));
     bool folded = false;
     std::vector<float> scoring = Fold(params, &folded);
-    params_ = std::move(params);
-    folded_ = folded;
-    scoring_ = std::move(scoring);
-    catalog_ = std::move(catalog);
-    mean_cost_ = std::move(mean_cost);
-    cost_count_ = std::move(costs);
-    support_ = std::move(support);
+    state_ = State{.catalog = std::move(catalog),
+                   .params = std::move(params),
+                   .mean_cost = std::move(mean_cost),
+                   .cost_count = std::move(costs),
+                   .support = std::move(support),
+                   .epochs_run = state_.epochs_run,
+                   .best_epoch = state_.best_epoch,
+                   .folded = folded,
+                   .scoring = std::move(scoring)};
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("mf: out of memory onboarding a model");
   }
@@ -325,7 +326,7 @@ constexpr int kMaxDim = 1 << 20;
 }  // namespace
 
 absl::Status MfRouter::SaveState(std::string* out) const {
-  if (params_.dim == 0) return absl::FailedPreconditionError("mf: the router is not fitted");
+  if (state_.params.dim == 0) return absl::FailedPreconditionError("mf: the router is not fitted");
   internal::ByteWriter w(out);
   w.Put(kMfStateVersion);
   w.Put<int32_t>(options_.hidden_dim);
@@ -339,18 +340,18 @@ absl::Status MfRouter::SaveState(std::string* out) const {
   w.Put<uint8_t>(options_.loss == MfOptions::Loss::kPairwise ? 1 : 0);
   w.Put<int32_t>(options_.num_threads);
   w.Put<double>(options_.onboard_l2);
-  internal::PutCatalog(catalog_, &w);
-  w.Put<int32_t>(params_.dim);
-  w.Put<int32_t>(params_.hidden_dim);
-  w.PutVector(params_.projection);
-  w.PutVector(params_.mixing);
-  w.PutVector(params_.embeddings);
-  w.PutVector(params_.biases);
-  w.PutVector(mean_cost_);
-  w.PutVector(cost_count_);
-  w.PutVector(support_);
-  w.Put<int32_t>(epochs_run_);
-  w.Put<int32_t>(best_epoch_);
+  internal::PutCatalog(state_.catalog, &w);
+  w.Put<int32_t>(state_.params.dim);
+  w.Put<int32_t>(state_.params.hidden_dim);
+  w.PutVector(state_.params.projection);
+  w.PutVector(state_.params.mixing);
+  w.PutVector(state_.params.embeddings);
+  w.PutVector(state_.params.biases);
+  w.PutVector(state_.mean_cost);
+  w.PutVector(state_.cost_count);
+  w.PutVector(state_.support);
+  w.Put<int32_t>(state_.epochs_run);
+  w.Put<int32_t>(state_.best_epoch);
   return absl::OkStatus();
 }
 
@@ -428,16 +429,17 @@ absl::Status MfRouter::LoadState(std::string_view state) {
   try {
     bool folded = false;
     std::vector<float> scoring = Fold(params, &folded);
+    State next{.catalog = std::move(catalog),
+               .params = std::move(params),
+               .mean_cost = std::move(mean_cost),
+               .cost_count = std::move(cost_count),
+               .support = std::move(support),
+               .epochs_run = epochs_run,
+               .best_epoch = best_epoch,
+               .folded = folded,
+               .scoring = std::move(scoring)};
     options_ = std::move(options);
-    catalog_ = std::move(catalog);
-    params_ = std::move(params);
-    mean_cost_ = std::move(mean_cost);
-    cost_count_ = std::move(cost_count);
-    support_ = std::move(support);
-    epochs_run_ = epochs_run;
-    best_epoch_ = best_epoch;
-    folded_ = folded;
-    scoring_ = std::move(scoring);
+    state_ = std::move(next);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("mf: out of memory loading the state");
   }

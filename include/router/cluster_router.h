@@ -110,20 +110,20 @@ class ROUTER_EXPORT ClusterRouter : public Router {
   ~ClusterRouter() override;
 
   std::string_view kind() const override { return "cluster"; }
-  int dim() const override { return dim_; }
-  const Catalog& catalog() const override { return catalog_; }
+  int dim() const override { return state_.dim; }
+  const Catalog& catalog() const override { return state_.catalog; }
   const ClusterOptions& options() const { return options_; }
 
   // K after Fit (0 before).
-  int num_clusters() const { return num_clusters_; }
+  int num_clusters() const { return state_.num_clusters; }
   // K x dim unit centroids, row-major.
-  absl::Span<const float> centroids() const { return centroids_; }
+  absl::Span<const float> centroids() const { return state_.centroids; }
   // Training rows assigned to each cluster.
-  absl::Span<const int64_t> cluster_sizes() const { return cluster_sizes_; }
+  absl::Span<const int64_t> cluster_sizes() const { return state_.cluster_sizes; }
   // The shrunk per-cluster quality of catalog model `model` in cluster
   // `cluster` (for tools and tests).
   double ClusterQuality(int cluster, int model) const {
-    return quality_[static_cast<size_t>(cluster) * catalog_.size() + model];
+    return state_.quality[static_cast<size_t>(cluster) * state_.catalog.size() + model];
   }
 
   absl::Status Fit(const Dataset& data, const Catalog& catalog) override;
@@ -149,18 +149,23 @@ class ROUTER_EXPORT ClusterRouter : public Router {
   void Aggregate(const float* similarities, int64_t input_tokens, Estimates* out) const;
 
   ClusterOptions options_;
-  Catalog catalog_;
-  int dim_ = 0;
-  int num_clusters_ = 0;
-  std::vector<float> centroids_;         // K x dim, row-major, unit rows
-  std::vector<int64_t> cluster_sizes_;   // K
-  // K x catalog_.size(), row-major.
-  std::vector<double> quality_;          // shrunk mean score
-  std::vector<double> quality_se2_;      // squared standard error of quality_
-  std::vector<double> cost_;             // shrunk mean observed cost
-  std::vector<int32_t> score_count_;     // scores behind quality_ (n)
-  // Per model: 1 if any cost was observed (cost_ is used), else 0 (catalog).
-  std::vector<uint8_t> cost_observed_;
+  // The learned state: Fit, OnboardModel and LoadState build a new one and
+  // commit it in one assignment, so a failure leaves the router as it was.
+  struct State {
+    Catalog catalog;
+    int dim = 0;
+    int num_clusters = 0;
+    std::vector<float> centroids;        // K x dim, row-major, unit rows
+    std::vector<int64_t> cluster_sizes;  // K
+    // K x catalog.size(), row-major.
+    std::vector<double> quality;         // shrunk mean score
+    std::vector<double> quality_se2;     // squared standard error of quality
+    std::vector<double> cost;            // shrunk mean observed cost
+    std::vector<int32_t> score_count;    // scores behind quality (n)
+    // Per model: 1 if any cost was observed (cost is used), else 0 (catalog).
+    std::vector<uint8_t> cost_observed;
+  };
+  State state_;
 };
 
 }  // namespace router

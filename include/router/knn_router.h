@@ -50,13 +50,13 @@ class ROUTER_EXPORT KnnRouter : public Router {
   ~KnnRouter() override;
 
   std::string_view kind() const override { return "knn"; }
-  int dim() const override { return dim_; }
-  const Catalog& catalog() const override { return catalog_; }
+  int dim() const override { return state_.dim; }
+  const Catalog& catalog() const override { return state_.catalog; }
   const KnnOptions& options() const { return options_; }
   // Number of reference queries in the index.
-  int64_t size() const { return reference_rows_; }
+  int64_t size() const { return state_.reference_rows; }
   // True when the index is HNSW, false when it is exact.
-  bool uses_hnsw() const { return uses_hnsw_; }
+  bool uses_hnsw() const { return state_.uses_hnsw; }
 
   absl::Status Fit(const Dataset& data, const Catalog& catalog) override;
   absl::Status Estimate(const Query& query, Estimates* out) const override;
@@ -70,16 +70,21 @@ class ROUTER_EXPORT KnnRouter : public Router {
                  int64_t input_tokens, Estimates* out) const;
 
   KnnOptions options_;
-  Catalog catalog_;
-  int dim_ = 0;
-  int64_t reference_rows_ = 0;
-  bool uses_hnsw_ = false;
-  std::unique_ptr<faiss::Index> index_;
-  // reference_rows_ x catalog_.size(), row-major; NaN where missing.
-  std::vector<float> scores_;
-  std::vector<float> costs_;
-  // Per model: mean training score, the prior for unsupported estimates.
-  std::vector<double> mean_score_;
+  // The learned state: Fit and LoadState build a new one and commit it in
+  // one assignment, so a failure leaves the router as it was.
+  struct State {
+    Catalog catalog;
+    int dim = 0;
+    int64_t reference_rows = 0;
+    bool uses_hnsw = false;
+    std::unique_ptr<faiss::Index> index;
+    // reference_rows x catalog.size(), row-major; NaN where missing.
+    std::vector<float> scores;
+    std::vector<float> costs;
+    // Per model: mean training score, the prior for unsupported estimates.
+    std::vector<double> mean_score;
+  };
+  State state_;
 };
 
 }  // namespace router

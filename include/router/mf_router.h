@@ -59,19 +59,19 @@ class ROUTER_EXPORT MfRouter : public Router {
   ~MfRouter() override;
 
   std::string_view kind() const override { return "mf"; }
-  int dim() const override { return params_.dim; }
-  const Catalog& catalog() const override { return catalog_; }
+  int dim() const override { return state_.params.dim; }
+  const Catalog& catalog() const override { return state_.catalog; }
   const MfOptions& options() const { return options_; }
   // Replaces the options (and the progress callback) used by the next Fit.
   void set_options(MfOptions options) { options_ = std::move(options); }
 
   // The learned parameters (empty before Fit).
-  const MfParameters& parameters() const { return params_; }
+  const MfParameters& parameters() const { return state_.params; }
   // Epochs trained by the last Fit, and the one whose parameters were kept.
-  int epochs_run() const { return epochs_run_; }
-  int best_epoch() const { return best_epoch_; }
+  int epochs_run() const { return state_.epochs_run; }
+  int best_epoch() const { return state_.best_epoch; }
   // True when routing uses the folded M x d matrix (see above).
-  bool folded() const { return folded_; }
+  bool folded() const { return state_.folded; }
 
   // Validates the options (ValidateMfOptions), then trains on every row of
   // `data` (the validation split is carved from them, seeded). On error the
@@ -102,16 +102,21 @@ class ROUTER_EXPORT MfRouter : public Router {
 
  private:
   MfOptions options_;
-  Catalog catalog_;
-  MfParameters params_;
-  std::vector<double> mean_cost_;   // per model; meaningful when cost_count_ > 0
-  std::vector<int64_t> cost_count_; // per model: rows with an observed cost
-  std::vector<int64_t> support_;    // per model: rows with a score
-  int epochs_run_ = 0;
-  int best_epoch_ = 0;
-  // Derived, not saved: A (M x d) when folded_, else Z (M x h); row-major.
-  bool folded_ = false;
-  std::vector<float> scoring_;
+  // The learned state: Fit, OnboardModel and LoadState build a new one and
+  // commit it in one assignment, so a failure leaves the router as it was.
+  struct State {
+    Catalog catalog;
+    MfParameters params;
+    std::vector<double> mean_cost;   // per model; meaningful when cost_count > 0
+    std::vector<int64_t> cost_count; // per model: rows with an observed cost
+    std::vector<int64_t> support;    // per model: rows with a score
+    int epochs_run = 0;
+    int best_epoch = 0;
+    // Derived, not saved: A (M x d) when folded, else Z (M x h); row-major.
+    bool folded = false;
+    std::vector<float> scoring;
+  };
+  State state_;
 };
 
 }  // namespace router
