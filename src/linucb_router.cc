@@ -619,14 +619,7 @@ absl::Status LinUcbRouter::Observe(const Feedback& feedback) {
   ROUTER_RETURN_IF_ERROR(CheckFitted(*current));
   ROUTER_RETURN_IF_ERROR(ValidateVector(feedback.vector, current->dim(), "feedback vector"));
   ROUTER_ASSIGN_OR_RETURN(const int m, current->catalog->Find(feedback.model));
-  if (!std::isfinite(feedback.score) || feedback.score < 0.0 || feedback.score > 1.0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("feedback score must be in [0, 1], got ", feedback.score));
-  }
-  if (!std::isfinite(feedback.cost_usd) || feedback.cost_usd < 0.0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("feedback cost must be finite and >= 0, got ", feedback.cost_usd));
-  }
+  ROUTER_RETURN_IF_ERROR(ValidateOutcome(feedback.score, feedback.cost_usd));
   Scratch& scratch = ThreadScratch();
   ComputeContext(*current->projection, feedback.vector, &scratch.normalized, &scratch.projected,
                  &scratch.context);

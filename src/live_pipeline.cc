@@ -41,14 +41,7 @@ absl::Status LivePipeline::RouteText(std::string_view text, Decision* out,
 absl::Status LivePipeline::Feedback(uint64_t decision_id, double score,
                                     double cost_usd) const {
   // Check the figures first, so a rejected report does not use up the id.
-  if (!(score >= 0.0 && score <= 1.0)) {
-    return absl::InvalidArgumentError(
-        fmt::format("feedback score must be in [0, 1], got {}", score));
-  }
-  if (!(cost_usd >= 0.0) || !std::isfinite(cost_usd)) {
-    return absl::InvalidArgumentError(
-        fmt::format("feedback cost must be finite and >= 0, got {}", cost_usd));
-  }
+  ROUTER_RETURN_IF_ERROR(ValidateOutcome(score, cost_usd));
   ROUTER_ASSIGN_OR_RETURN(LoggedDecision decision, decisions_.Take(decision_id));
   router::Feedback feedback;
   feedback.vector = decision.vector;

@@ -25,15 +25,19 @@ absl::Status Router::CheckBatchSizes(size_t queries, size_t outputs) {
 absl::Status Router::Observe(const Feedback& feedback) {
   ROUTER_RETURN_IF_ERROR(ValidateVector(feedback.vector, dim(), "feedback vector"));
   ROUTER_RETURN_IF_ERROR(catalog().Find(feedback.model).status());
-  if (!std::isfinite(feedback.score) || feedback.score < 0.0 || feedback.score > 1.0) {
+  return ValidateOutcome(feedback.score, feedback.cost_usd);  // offline: nothing to learn
+}
+
+absl::Status ValidateOutcome(double score, double cost_usd) {
+  if (!(score >= 0.0 && score <= 1.0)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("feedback score must be in [0, 1], got ", feedback.score));
+        absl::StrCat("feedback score must be in [0, 1], got ", score));
   }
-  if (!std::isfinite(feedback.cost_usd) || feedback.cost_usd < 0.0) {
+  if (!std::isfinite(cost_usd) || cost_usd < 0.0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("feedback cost must be finite and >= 0, got ", feedback.cost_usd));
+        absl::StrCat("feedback cost must be finite and >= 0, got ", cost_usd));
   }
-  return absl::OkStatus();  // offline routers do not learn online
+  return absl::OkStatus();
 }
 
 absl::Status Router::OnboardModel(const Profile& profile, const Dataset&) {

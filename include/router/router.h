@@ -91,6 +91,11 @@ class ROUTER_EXPORT Router {
   static absl::Status CheckBatchSizes(size_t queries, size_t outputs);
 };
 
+// Checks a reported outcome: a score in [0, 1] and a finite cost >= 0.
+// InvalidArgument naming the bad figure. Every door that takes feedback
+// calls it (Router::Observe, LivePipeline::Feedback).
+ROUTER_EXPORT absl::Status ValidateOutcome(double score, double cost_usd);
+
 // Checks that `vector` has `dim` finite elements; the error names `what`.
 ROUTER_EXPORT absl::Status ValidateVector(absl::Span<const float> vector, int dim,
                             std::string_view what = "query vector");
