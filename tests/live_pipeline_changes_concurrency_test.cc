@@ -22,20 +22,26 @@
 namespace router {
 namespace {
 
-TEST_CASE("routes never fail or choose a withdrawn model while everything changes",
-          "[concurrency][changes]") {
-  SyntheticData synthetic = GenerateSynthetic({.rows = 300, .seed = 8});
+// A cluster router (it can onboard models) over a 16-d featurizer.
+std::unique_ptr<Pipeline> FitCluster(const SyntheticData& synthetic, int clusters) {
   PipelineConfig config;
   config.router = "cluster";
-  config.cluster.num_clusters = 6;
+  config.cluster.num_clusters = clusters;
   config.models = synthetic.catalog.profiles();
   config.featurizer.dim = 16;
   auto fitted = Pipeline::Fit(synthetic.dataset, config);
   REQUIRE(fitted.ok());
+  return std::move(fitted).value();
+}
+
+TEST_CASE("routes never fail or choose a withdrawn model while everything changes",
+          "[concurrency][changes]") {
+  SyntheticData synthetic = GenerateSynthetic({.rows = 300, .seed = 8});
+  std::unique_ptr<Pipeline> fitted = FitCluster(synthetic, 6);
   const std::string path = (std::filesystem::temp_directory_path() /
                             ("changes-" + std::to_string(::getpid()) + ".router")).string();
-  REQUIRE((*fitted)->Save(path).ok());
-  LivePipeline live(std::move(fitted).value());
+  REQUIRE(fitted->Save(path).ok());
+  LivePipeline live(std::move(fitted));
 
   // The model no new route may choose (empty: none), published after the
   // change that withdrew it returned, cleared before the change that brings
@@ -117,14 +123,7 @@ TEST_CASE("routes never fail or choose a withdrawn model while everything change
 TEST_CASE("no run-time change is lost when changes race each other and routes",
           "[concurrency][changes]") {
   SyntheticData synthetic = GenerateSynthetic({.rows = 200, .seed = 9});
-  PipelineConfig config;
-  config.router = "cluster";
-  config.cluster.num_clusters = 4;
-  config.models = synthetic.catalog.profiles();
-  config.featurizer.dim = 16;
-  auto fitted = Pipeline::Fit(synthetic.dataset, config);
-  REQUIRE(fitted.ok());
-  LivePipeline live(std::move(fitted).value());
+  LivePipeline live(FitCluster(synthetic, 4));
 
   // Prices and availability of one model change from two threads at once,
   // while a third adds models and three more route. A change computed from a
