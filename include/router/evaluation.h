@@ -10,6 +10,14 @@
 #ifndef ROUTER_EVALUATION_H_
 #define ROUTER_EVALUATION_H_
 
+// Experimental tier (docs/architecture.md, "Two tiers"): the figures of `router eval`, whose set and
+// signatures still move with the evaluation work.
+// Its API may change in any release. Define ROUTER_EXPERIMENTAL before
+// including it to say you accept that.
+#ifndef ROUTER_EXPERIMENTAL
+#error "router/evaluation.h is experimental: define ROUTER_EXPERIMENTAL to use it"
+#endif
+
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -10,6 +10,13 @@
 #ifndef ROUTER_SYNTHETIC_H_
 #define ROUTER_SYNTHETIC_H_
 
+// Experimental tier (docs/architecture.md, "Two tiers"): test and demo data, not a routing API.
+// Its API may change in any release. Define ROUTER_EXPERIMENTAL before
+// including it to say you accept that.
+#ifndef ROUTER_EXPERIMENTAL
+#error "router/synthetic.h is experimental: define ROUTER_EXPERIMENTAL to use it"
+#endif
+
 #include <cstdint>
 #include <string>
 #include <vector>
