@@ -504,6 +504,12 @@ router_status_t router_add_model(router_t* router, const char* profile_json,
     if (count > 0) {
       ROUTER_C_REQUIRE(vectors);
       ROUTER_C_REQUIRE(scores);
+      // Refused before the examples are copied (WithModel checks it again
+      // for C++ callers, who arrive with the copy made).
+      ROUTER_RETURN_IF_ERROR(router::CheckLimit(
+          "a set of examples",
+          static_cast<int64_t>(std::min<size_t>(count, std::numeric_limits<int64_t>::max())),
+          router->live.Snapshot()->config().limits.max_batch_size, "max_batch_size"));
     }
     // A count or dimension beyond any real set would overflow count * dim.
     const size_t dim_checked = count > 0 ? dim : 0;
