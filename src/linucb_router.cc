@@ -68,8 +68,6 @@ using internal::LinUcbProjection;
 using internal::LinUcbState;
 using RowMajorMatrixXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-constexpr int kMaxContextDim = 1024;
-constexpr int kMaxClusters = 1024;
 // Above this input dimension the PCA is randomized instead of exact.
 constexpr int kExactPcaMaxDim = 1024;
 // Principal components with less variance than this (absolute, on

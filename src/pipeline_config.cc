@@ -1,11 +1,10 @@
 // The JSON face of PipelineConfig: its schema (composed of the options'
 // schemas in internal/option_schemas.cc), parsing, printing, the reference
 // table for the docs, and MakeRouter / MakePolicy.
-#include <cmath>
 #include <string>
 
-#include "absl/strings/str_cat.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
 #include "internal/option_schemas.h"
 #include "internal/options_schema.h"
 #include "nlohmann/json.hpp"
@@ -202,9 +201,13 @@ std::string PipelineConfigToJson(const PipelineConfig& config) {
 }
 
 std::vector<ConfigKey> ConfigKeys() {
+  // Named defaults, not temporaries: GCC 12 warns (wrongly) that a temporary
+  // PipelineConfig's std::function member may be used uninitialised.
+  const PipelineConfig config_defaults;
+  const Profile profile_defaults;
   std::vector<ConfigKey> keys;
-  PipelineConfigSchema().Describe("", PipelineConfig{}, &keys);
-  internal::ProfileSchema().Describe("models[]", Profile{}, &keys);
+  PipelineConfigSchema().Describe("", config_defaults, &keys);
+  internal::ProfileSchema().Describe("models[]", profile_defaults, &keys);
   return keys;
 }
 
@@ -221,12 +224,9 @@ absl::StatusOr<std::unique_ptr<Router>> MakeRouter(const PipelineConfig& config)
   for (const RouterKind& kind : RouterKinds()) {
     if (kind.name == config.router) return kind.make(config);
   }
-  std::string known;
-  for (const RouterKind& kind : RouterKinds()) {
-    known += fmt::format("{}\"{}\"", known.empty() ? "" : ", ", kind.name);
-  }
   return absl::InvalidArgumentError(
-      fmt::format("config: 'router' must be one of {}, got \"{}\"", known, config.router));
+      fmt::format("config: 'router' must be one of \"{}\", got \"{}\"",
+                  fmt::join(RouterKindNames(), "\", \""), config.router));
 }
 
 absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const PolicyConfig& config,
@@ -259,9 +259,9 @@ absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const PolicyConfig& config,
     ROUTER_RETURN_IF_ERROR(policy->TrackShare(config.strong_share, config.share_step));
     return std::unique_ptr<Policy>(std::move(policy));
   }
-  return absl::InvalidArgumentError(fmt::format(
-      "policy kind must be \"max_utility\", \"quality_floor\", \"budget\" or \"threshold\", "
-      "got \"{}\"", config.kind));
+  return absl::InvalidArgumentError(
+      fmt::format("policy kind must be one of \"{}\", got \"{}\"",
+                  fmt::join(PolicyKindNames(), "\", \""), config.kind));
 }
 
 }  // namespace router

@@ -80,8 +80,6 @@ class OptionsSchema {
   OptionsSchema(const OptionsSchema&) = delete;
   OptionsSchema& operator=(const OptionsSchema&) = delete;
 
-  const std::string& name() const { return name_; }
-
   template <typename Int>
   OptionsSchema& Integer(const char* key, Int Options::*member, Range range, const char* doc) {
     static_assert(std::is_integral_v<Int>);
