@@ -67,6 +67,7 @@
 #include "router/pipeline.h"
 #include "router/status.h"
 #include "router/synthetic.h"
+#include "router/max_utility_policy.h"
 
 namespace {
 
@@ -262,7 +263,7 @@ const Fixture<router::Pipeline>& VectorPipelineFixture(int64_t rows) {
   router::PipelineConfig config;
   config.embedder = "none";
   config.knn = KnnOptionsFor(/*hnsw=*/false);
-  config.policy.lambda = kLambda;
+  config.policy.Set(router::MaxUtilityOptions{.lambda = kLambda});
   config.models = RandomCatalog().profiles();
   const auto start = Clock::now();
   auto pipeline = router::Pipeline::Fit(data, config);
@@ -282,7 +283,7 @@ const Fixture<router::Pipeline>& TextPipelineFixture() {
   built = true;
   const router::SyntheticData synthetic = router::GenerateSynthetic({.rows = 10000});
   router::PipelineConfig config;
-  config.policy.lambda = kLambda;
+  config.policy.Set(router::MaxUtilityOptions{.lambda = kLambda});
   config.models = synthetic.catalog.profiles();
   const auto start = Clock::now();
   auto pipeline = router::Pipeline::Fit(synthetic.dataset, config);

@@ -570,10 +570,9 @@ router_status_t router_calibrate_threshold(router_t* router, const float* vector
                                       absl::StrCat("query ", i)));
       sample[i].vector = absl::MakeConstSpan(vectors + i * dim, dim);
     }
-    ROUTER_RETURN_IF_ERROR(router->live.CalibrateThreshold(sample, strong_share));
-    if (out_threshold != nullptr) {
-      *out_threshold = router->live.Snapshot()->config().policy.threshold;
-    }
+    ROUTER_ASSIGN_OR_RETURN(const double threshold,
+                            router->live.CalibrateThreshold(sample, strong_share));
+    if (out_threshold != nullptr) *out_threshold = threshold;
     return absl::OkStatus();
   });
 }

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fmt/format.h"
-#include "router/pipeline_config.h"
+#include "router/policy_config.h"
 #include "router/status.h"
 
 namespace router {
@@ -45,7 +45,9 @@ absl::StatusOr<std::unique_ptr<BudgetPacingPolicy>> BudgetPacingPolicy::Create(
 }
 
 void BudgetPacingPolicy::Checkpoint(PolicyConfig* config) const {
-  config->pacing_state = state();
+  BudgetPacingOptions resumed = options_;
+  resumed.initial = state();
+  config->Set(resumed);
 }
 
 void BudgetPacingPolicy::AppendStateJson(std::string* json) const {

@@ -7,6 +7,7 @@
 #include "fmt/format.h"
 
 #include "router/status.h"
+#include "router/threshold_policy.h"
 
 namespace router {
 
@@ -102,10 +103,16 @@ absl::Status LivePipeline::SetAvailable(std::string_view name, bool available) {
   return Update([&](const Pipeline& p) { return p.WithAvailability(name, available); });
 }
 
-absl::Status LivePipeline::CalibrateThreshold(absl::Span<const Query> sample,
-                                              double strong_share) {
-  return Update(
-      [&](const Pipeline& p) { return p.WithCalibratedThreshold(sample, strong_share); });
+absl::StatusOr<double> LivePipeline::CalibrateThreshold(absl::Span<const Query> sample,
+                                                        double strong_share) {
+  double threshold = 0.0;
+  ROUTER_RETURN_IF_ERROR(Update([&](const Pipeline& p) -> absl::StatusOr<std::unique_ptr<Pipeline>> {
+    ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> next,
+                            p.WithCalibratedThreshold(sample, strong_share));
+    threshold = next->config().policy.Get<ThresholdOptions>()->threshold;
+    return next;
+  }));
+  return threshold;
 }
 
 void LivePipeline::Replace(std::unique_ptr<Pipeline> pipeline) {

@@ -100,7 +100,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
     ROUTER_RETURN_IF_ERROR(router->Fit(train, catalog));
   }
   pipeline->router_ = std::move(router);
-  ROUTER_RETURN_IF_ERROR(pipeline->CheckPolicyModels(config.policy));
+  ROUTER_RETURN_IF_ERROR(pipeline->CheckPolicyModels(config.policy, *policy));
   pipeline->policy_ = std::move(policy);
   pipeline->config_ = config;
   pipeline->data_fingerprint_ = Fingerprint(train);
@@ -367,17 +367,18 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithModel(const Profile& pro
 }
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithPolicy(const PolicyConfig& policy) const {
-  ROUTER_RETURN_IF_ERROR(CheckPolicyModels(policy));
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Policy> made,
                           MakePolicy(policy, router_->learns_online()));
+  ROUTER_RETURN_IF_ERROR(CheckPolicyModels(policy, *made));
   std::unique_ptr<Pipeline> copy = Copy();
   copy->policy_ = std::move(made);
   copy->config_.policy = policy;
   return copy;
 }
 
-absl::Status Pipeline::CheckPolicyModels(const PolicyConfig& policy) const {
+absl::Status Pipeline::CheckPolicyModels(const PolicyConfig& policy, const Policy& made) const {
   const Catalog& known = router_->catalog();
+  ROUTER_RETURN_IF_ERROR(made.CheckModels(known));
   auto check = [&](const std::string& name, const char* where) -> absl::Status {
     if (known.Find(name).ok()) return absl::OkStatus();
     return absl::InvalidArgumentError(
@@ -388,10 +389,6 @@ absl::Status Pipeline::CheckPolicyModels(const PolicyConfig& policy) const {
   }
   for (const std::string& name : policy.constraints.denied_models) {
     ROUTER_RETURN_IF_ERROR(check(name, "constraints.denied_models"));
-  }
-  if (policy.kind == "threshold") {
-    ROUTER_RETURN_IF_ERROR(check(policy.strong, "strong"));
-    ROUTER_RETURN_IF_ERROR(check(policy.weak, "weak"));
   }
   for (const auto& [name, overrides] : policy.budget_classes) {
     const std::string where = fmt::format("budget_classes.{}.allowed_models", name);
@@ -409,7 +406,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithAvailability(std::string
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithCalibratedThreshold(
     absl::Span<const Query> sample, double strong_share) const {
-  if (config_.policy.kind != "threshold") {
+  const ThresholdOptions* pair = config_.policy.Get<ThresholdOptions>();
+  if (pair == nullptr) {
     return absl::FailedPreconditionError(fmt::format(
         "calibration needs the \"threshold\" policy; this pipeline's is \"{}\"",
         config_.policy.kind));
@@ -419,11 +417,13 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithCalibratedThreshold(
     ROUTER_RETURN_IF_ERROR(Annotate(Estimate(sample[i], &estimates[i]),
                                     fmt::format("calibration query {}", i)));
   }
+  ThresholdOptions options = *pair;
+  ROUTER_ASSIGN_OR_RETURN(options.threshold,
+                          ThresholdPolicy::Calibrate(estimates, catalog_, options.strong,
+                                                     options.weak, strong_share,
+                                                     policy_->optimism()));
   PolicyConfig calibrated = config_.policy;
-  ROUTER_ASSIGN_OR_RETURN(
-      calibrated.threshold,
-      ThresholdPolicy::Calibrate(estimates, catalog_, calibrated.strong, calibrated.weak,
-                                 strong_share, policy_->optimism()));
+  calibrated.Set(options);
   return WithPolicy(calibrated);
 }
 

@@ -131,7 +131,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
     pipeline->featurizer_ = std::move(featurizer);
   }
   ROUTER_ASSIGN_OR_RETURN(pipeline->policy_, MakePolicy(config->policy, pipeline->router_->learns_online()));
-  if (absl::Status models = pipeline->CheckPolicyModels(config->policy); !models.ok()) {
+  if (absl::Status models = pipeline->CheckPolicyModels(config->policy, *pipeline->policy_); !models.ok()) {
     return Corrupt(what, fmt::format("section 'config': {}", StdView(models.message())));
   }
   pipeline->config_ = *std::move(config);

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fmt/format.h"
-#include "router/pipeline_config.h"
+#include "router/policy_config.h"
 #include "router/status.h"
 
 namespace router {
@@ -96,7 +96,32 @@ absl::Status ThresholdPolicy::TrackShare(double target_share, double share_step)
   return absl::OkStatus();
 }
 
-void ThresholdPolicy::Checkpoint(PolicyConfig* config) const { config->threshold = threshold(); }
+absl::StatusOr<std::unique_ptr<ThresholdPolicy>> ThresholdPolicy::Create(
+    const ThresholdOptions& options, Constraints constraints, double optimism) {
+  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<ThresholdPolicy> policy,
+                          Create(options.strong, options.weak, options.threshold,
+                                 std::move(constraints), optimism));
+  ROUTER_RETURN_IF_ERROR(policy->TrackShare(options.strong_share, options.share_step));
+  return policy;
+}
+
+absl::Status ThresholdPolicy::CheckModels(const Catalog& catalog) const {
+  for (const auto& [name, role] : {std::pair{&strong_, "strong"}, std::pair{&weak_, "weak"}}) {
+    if (!catalog.Find(*name).ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("policy: {} names '{}', which the router does not know", role, *name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void ThresholdPolicy::Checkpoint(PolicyConfig* config) const {
+  config->Set(ThresholdOptions{.strong = strong_,
+                               .weak = weak_,
+                               .threshold = threshold(),
+                               .strong_share = target_share_,
+                               .share_step = share_step_});
+}
 
 void ThresholdPolicy::AppendStateJson(std::string* json) const {
   const RoutingShare share = routing_share();

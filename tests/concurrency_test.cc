@@ -7,6 +7,7 @@
 
 #include "router/pipeline.h"
 #include "router/synthetic.h"
+#include "router/max_utility_policy.h"
 
 namespace router {
 namespace {
@@ -17,7 +18,7 @@ TEST_CASE("concurrent routing gives the single-threaded decisions", "[concurrenc
   config.models = synthetic.catalog.profiles();
   config.featurizer.dim = 32;
   config.knn.k = 10;
-  config.policy.lambda = 50;
+  config.policy.Set(MaxUtilityOptions{.lambda = 50});
   auto pipeline = Pipeline::Fit(synthetic.dataset, config).value();
 
   std::vector<std::string> prompts;

@@ -30,6 +30,7 @@
 #include "router/live_pipeline.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
+#include "router/max_utility_policy.h"
 
 namespace router {
 namespace {
@@ -46,7 +47,7 @@ std::unique_ptr<Pipeline> Fit(const std::string& kind, int64_t rows, int dim) {
   config.featurizer.char_buckets = 256;
   config.featurizer.dim = dim;
   config.linucb.context_dim = 8;
-  config.policy.lambda = 300;
+  config.policy.Set(MaxUtilityOptions{.lambda = 300});
   auto pipeline = Pipeline::Fit(synthetic.dataset, config);
   REQUIRE(pipeline.ok());
   return std::move(pipeline).value();

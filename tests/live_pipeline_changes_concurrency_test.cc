@@ -17,6 +17,8 @@
 #include <catch2/catch.hpp>
 
 #include "router/synthetic.h"
+#include "router/max_utility_policy.h"
+#include "router/budget_pacing_policy.h"
 #include "wait_until.h"
 
 namespace router {
@@ -74,10 +76,9 @@ TEST_CASE("routes never fail or choose a withdrawn model while everything change
 
   const std::vector<std::string> names = {"small-coder", "small-math", "mid-writer"};
   PolicyConfig cheap;
-  cheap.lambda = 5000;
+  cheap.Set(MaxUtilityOptions{.lambda = 5000});
   PolicyConfig budget;
-  budget.kind = "budget";
-  budget.target_cost_usd = 2e-4;
+  budget.Set(BudgetPacingOptions{.target_cost_usd = 2e-4});
   for (int round = 0; round < 6; ++round) {
     const std::string& name = names[round % names.size()];
     // An outage: marked down, then up.

@@ -8,6 +8,8 @@
 #include "router/live_pipeline.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
+#include "router/max_utility_policy.h"
+#include "router/quality_floor_policy.h"
 
 namespace router {
 namespace {
@@ -105,7 +107,7 @@ TEST_CASE("a price change scales cost estimates and moves decisions", "[changes]
   // At a lambda where the generalist's price kept it out, a 100x cut makes
   // it the choice wherever it is the best model.
   PolicyConfig policy;
-  policy.lambda = 2000;
+  policy.Set(MaxUtilityOptions{.lambda = 2000});
   auto priced = f.pipeline->WithPolicy(policy).value();
   auto priced_cheap = (*changed)->WithPolicy(policy).value();
   CHECK(Picks(*priced_cheap)["large-generalist"] > Picks(*priced)["large-generalist"]);
@@ -151,11 +153,10 @@ TEST_CASE("LivePipeline applies changes to what it serves", "[changes]") {
   CHECK(live.RemoveModel("mid-writer").code() == absl::StatusCode::kNotFound);
   CHECK(live.generation() == 1);  // the failed change changed nothing
   PolicyConfig floor;
-  floor.kind = "quality_floor";
-  floor.tau = 0.5;
+  floor.Set(QualityFloorOptions{.tau = 0.5});
   REQUIRE(live.SetPolicy(floor).ok());
   CHECK(live.Snapshot()->policy().name() == "quality_floor");
-  floor.tau = std::nan("");
+  floor.Set(QualityFloorOptions{.tau = std::nan("")});
   CHECK_FALSE(live.SetPolicy(floor).ok());
   CHECK(live.generation() == 2);
 }

@@ -1,6 +1,7 @@
 // The JSON config: every key declared once (ConfigKeys) is settable, printed,
 // validated and documented in docs/configuration.md.
 #include "router/pipeline_config.h"
+#include "router/budget_pacing_policy.h"
 
 #include <cmath>
 #include <fstream>
@@ -63,6 +64,14 @@ Json NonDefault(const ConfigKey& key) {
   return nullptr;
 }
 
+// A valid "policy" object of `kind`: the options a kind requires.
+Json PolicyOfKind(const std::string& kind) {
+  Json policy = {{"kind", kind}};
+  if (kind == "budget") policy["target_cost_usd"] = 1e-4;
+  if (kind == "threshold") policy.update(Json{{"strong", "a"}, {"weak", "b"}});
+  return policy;
+}
+
 TEST_CASE("every config key can be set to a non-default value and is printed back",
           "[config]") {
   int tried = 0;
@@ -76,6 +85,11 @@ TEST_CASE("every config key can be set to a non-default value and is printed bac
     }
     INFO(key.key << " = " << value.dump());
     Json config = Nest(key.key, value);
+    if (!key.policy_kind.empty()) {  // a kind's option is read under that kind
+      Json policy = PolicyOfKind(key.policy_kind);
+      policy.update(config["policy"]);
+      config["policy"] = policy;
+    }
     auto parsed = ParsePipelineConfig(config.dump());
     REQUIRE(parsed.ok());
     const Json printed = Json::parse(PipelineConfigToJson(*parsed));
@@ -120,7 +134,12 @@ TEST_CASE("the config's keys are exactly the printed JSON's keys", "[config]") {
       }
     }
   };
-  walk(Json::parse(PipelineConfigToJson(PipelineConfig{})), "");
+  // Each policy kind prints its own options: walk a config of each kind.
+  for (const std::string& kind : PolicyKindNames()) {
+    auto config = ParsePipelineConfig(Json{{"policy", PolicyOfKind(kind)}}.dump());
+    REQUIRE(config.ok());
+    walk(Json::parse(PipelineConfigToJson(*config)), "");
+  }
   for (const std::string& key : printed) CHECK(declared.count(key) == 1);
   for (const std::string& key : declared) {
     if (key.rfind("models[].", 0) != 0) CHECK(printed.count(key) == 1);
@@ -133,7 +152,7 @@ TEST_CASE("keys that could not be set before: kmeans_threads and max_multiplier"
     "policy": {"kind": "budget", "target_cost_usd": 1e-6, "max_multiplier": 5}})");
   REQUIRE(config.ok());
   CHECK(config->cluster.kmeans_threads == 2);
-  CHECK(config->policy.max_multiplier == 5);
+  CHECK(config->policy.Get<BudgetPacingOptions>()->max_multiplier == 5);
   // The bound takes effect: overspending pushes mu up to it and no further.
   auto policy = MakePolicy(config->policy);
   REQUIRE(policy.ok());

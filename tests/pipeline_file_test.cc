@@ -21,6 +21,7 @@
 #include "router/pipeline.h"
 #include "router/synthetic.h"
 #include "router/text_featurizer.h"
+#include "router/max_utility_policy.h"
 
 namespace router {
 namespace {
@@ -37,7 +38,7 @@ std::unique_ptr<Pipeline> SmallPipeline() {
   config.featurizer.word_buckets = 64;
   config.featurizer.char_buckets = 64;
   config.featurizer.dim = 8;
-  config.policy.lambda = 300;
+  config.policy.Set(MaxUtilityOptions{.lambda = 300});
   auto pipeline = Pipeline::Fit(synthetic.dataset, config);
   REQUIRE(pipeline.ok());
   return std::move(pipeline).value();
@@ -305,7 +306,8 @@ TEST_CASE("files saved before the options schemas load and route as they did", "
     // The old config section still reads into the same options.
     CHECK((*pipeline)->config().knn.k == 8);
     CHECK((*pipeline)->config().featurizer.word_buckets == 256);
-    CHECK((*pipeline)->config().policy.lambda == 200);
+    REQUIRE((*pipeline)->config().policy.Get<MaxUtilityOptions>() != nullptr);
+    CHECK((*pipeline)->config().policy.Get<MaxUtilityOptions>()->lambda == 200);
     std::ifstream file(dir + kind + ".expected.json");
     REQUIRE(file.good());
     const nlohmann::json expected = nlohmann::json::parse(file);

@@ -10,7 +10,9 @@
 
 #include "router/budget_pacing_policy.h"
 #include "router/live_pipeline.h"
+#include "router/max_utility_policy.h"
 #include "router/pipeline.h"
+#include "router/quality_floor_policy.h"
 #include "router/synthetic.h"
 #include "router/threshold_policy.h"
 
@@ -46,25 +48,31 @@ std::string TempPath(const char* name) {
 
 TEST_CASE("policy configs round-trip through JSON", "[pipeline][policy]") {
   PolicyConfig policy;
-  policy.kind = "budget";
-  policy.target_cost_usd = 2e-4;
-  policy.pacing_step = 0.02;
-  policy.pacing_state = {.multiplier = 1.5, .spend_usd = 0.3, .requests = 1000};
+  policy.Set(BudgetPacingOptions{
+      .target_cost_usd = 2e-4,
+      .step = 0.02,
+      .initial = {.multiplier = 1.5, .spend_usd = 0.3, .requests = 1000}});
   policy.optimism = 0.5;
   PipelineConfig config;
   config.policy = policy;
   auto parsed = ParsePipelineConfig(PipelineConfigToJson(config));
   REQUIRE(parsed.ok());
   CHECK(parsed->policy.kind == "budget");
-  CHECK(parsed->policy.target_cost_usd == 2e-4);
-  CHECK(parsed->policy.pacing_state.requests == 1000);
+  const auto* budget = parsed->policy.Get<BudgetPacingOptions>();
+  REQUIRE(budget != nullptr);
+  CHECK(budget->target_cost_usd == 2e-4);
+  CHECK(budget->step == 0.02);
+  CHECK(budget->initial.requests == 1000);
+  CHECK(budget->initial.multiplier == 1.5);
   CHECK(parsed->policy.optimism == 0.5);
   // Unset optimism stays unset (it resolves by the router at fit time).
   CHECK_FALSE(ParsePipelineConfig("{}")->policy.optimism.has_value());
   auto threshold = ParsePolicyConfig(
       R"({"kind": "threshold", "strong": "a", "weak": "b", "threshold": 0.1, "strong_share": 0.3})");
   REQUIRE(threshold.ok());
-  CHECK(threshold->strong_share == 0.3);
+  REQUIRE(threshold->Get<ThresholdOptions>() != nullptr);
+  CHECK(threshold->Get<ThresholdOptions>()->strong_share == 0.3);
+  CHECK(threshold->Get<ThresholdOptions>()->threshold == 0.1);
 }
 
 TEST_CASE("bad policy configs are clear errors", "[pipeline][policy]") {
@@ -94,9 +102,7 @@ TEST_CASE("a policy naming unknown models is refused and changes nothing", "[pip
   CHECK(with.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(with.status().message()).find("gpt-nonexistent") != std::string::npos);
   PolicyConfig pair;
-  pair.kind = "threshold";
-  pair.strong = f.synthetic.catalog.at(0).name;
-  pair.weak = "nope";
+  pair.Set(ThresholdOptions{.strong = f.synthetic.catalog.at(0).name, .weak = "nope"});
   CHECK(f.pipeline->WithPolicy(pair).status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(f.pipeline->policy().name() == "max_utility");
 }
@@ -225,8 +231,7 @@ TEST_CASE("bad budget classes are refused when parsed or applied", "[pipeline][p
 TEST_CASE("budget pacing state survives a save and a load", "[pipeline][policy][file]") {
   const Fitted& f = FittedOnce();
   PolicyConfig budget;
-  budget.kind = "budget";
-  budget.target_cost_usd = 1e-5;
+  budget.Set(BudgetPacingOptions{.target_cost_usd = 1e-5});
   auto paced = f.pipeline->WithPolicy(budget);
   REQUIRE(paced.ok());
   Decision d;
@@ -251,9 +256,8 @@ TEST_CASE("threshold calibration on a sample hits its share on that sample",
           "[pipeline][policy]") {
   const Fitted& f = FittedOnce();
   PolicyConfig pair;
-  pair.kind = "threshold";
-  pair.strong = f.synthetic.catalog.at(f.synthetic.catalog.size() - 1).name;
-  pair.weak = f.synthetic.catalog.at(0).name;
+  pair.Set(ThresholdOptions{.strong = f.synthetic.catalog.at(f.synthetic.catalog.size() - 1).name,
+                            .weak = f.synthetic.catalog.at(0).name});
   auto fixed = f.pipeline->WithPolicy(pair);
   REQUIRE(fixed.ok());
   std::vector<std::vector<float>> vectors(300, std::vector<float>(f.pipeline->dim()));
@@ -273,6 +277,80 @@ TEST_CASE("threshold calibration on a sample hits its share on that sample",
         absl::StatusCode::kFailedPrecondition);
   CHECK((*fixed)->WithCalibratedThreshold(sample, 7.0).status().code() ==
         absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("a policy reads its kind's keys; another kind's are checked, then dropped",
+          "[pipeline][policy]") {
+  auto floor = ParsePolicyConfig(R"({"kind": "quality_floor", "tau": 0.8, "lambda": 300})");
+  REQUIRE(floor.ok());
+  REQUIRE(floor->Get<QualityFloorOptions>() != nullptr);
+  CHECK(floor->Get<QualityFloorOptions>()->tau == 0.8);
+  CHECK(floor->Get<MaxUtilityOptions>() == nullptr);
+  PipelineConfig config;
+  config.policy = *floor;
+  const std::string printed = PipelineConfigToJson(config);
+  CHECK(printed.find("\"tau\": 0.8") != std::string::npos);
+  CHECK(printed.find("lambda") == std::string::npos);  // not the kind's: not written
+  // Another kind's key out of its range is still an error, naming it.
+  auto bad = ParsePolicyConfig(R"({"kind": "quality_floor", "lambda": -1})");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(std::string(bad.status().message()), Catch::Contains("policy.lambda"));
+  // A key no kind declares is an error naming it and the kind's own keys.
+  auto unknown = ParsePolicyConfig(R"({"kind": "quality_floor", "tua": 0.8})");
+  REQUIRE_FALSE(unknown.ok());
+  CHECK_THAT(std::string(unknown.status().message()),
+             Catch::Contains("'policy.tua'") && Catch::Contains("tau"));
+  // Without "kind", the default kind's keys apply.
+  auto lambda = ParsePolicyConfig(R"({"lambda": 12})");
+  REQUIRE(lambda.ok());
+  REQUIRE(lambda->Get<MaxUtilityOptions>() != nullptr);
+  CHECK(lambda->Get<MaxUtilityOptions>()->lambda == 12);
+}
+
+TEST_CASE("options of another kind's type are refused; none means the defaults",
+          "[pipeline][policy]") {
+  PolicyConfig mismatched;
+  mismatched.kind = "budget";
+  mismatched.options = QualityFloorOptions{.tau = 0.5};
+  auto refused = MakePolicy(mismatched);
+  CHECK(refused.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(refused.status().message()), Catch::Contains("\"budget\""));
+  CHECK(mismatched.Get<BudgetPacingOptions>() == nullptr);
+  CHECK(mismatched.Get<QualityFloorOptions>() == nullptr);  // the kind is not theirs
+  PolicyConfig by_name;
+  by_name.kind = "quality_floor";
+  auto defaults = MakePolicy(by_name);
+  REQUIRE(defaults.ok());
+  CHECK(dynamic_cast<const QualityFloorPolicy&>(**defaults).tau() == QualityFloorOptions{}.tau);
+  by_name.kind = "telepathy";
+  CHECK(MakePolicy(by_name).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("a tracked threshold resumes after a save and a load, target and step kept",
+          "[pipeline][policy][file]") {
+  const Fitted& f = FittedOnce();
+  PolicyConfig pair;
+  pair.Set(ThresholdOptions{.strong = f.synthetic.catalog.at(f.synthetic.catalog.size() - 1).name,
+                            .weak = f.synthetic.catalog.at(0).name,
+                            .threshold = 0.9,  // far too high for a 0.5 share
+                            .strong_share = 0.5,
+                            .share_step = 0.05});
+  auto tracked = f.pipeline->WithPolicy(pair);
+  REQUIRE(tracked.ok());
+  Decision d;
+  for (int i = 0; i < 100; ++i) REQUIRE((*tracked)->RouteText(SyntheticPrompt(i % 6, i), &d).ok());
+  const double moved = dynamic_cast<const ThresholdPolicy&>((*tracked)->policy()).threshold();
+  CHECK(moved < 0.9);
+  auto loaded = Pipeline::FromBytes(*(*tracked)->ToBytes());
+  REQUIRE(loaded.ok());
+  const ThresholdOptions* resumed = (*loaded)->config().policy.Get<ThresholdOptions>();
+  REQUIRE(resumed != nullptr);
+  CHECK(resumed->threshold == moved);
+  CHECK(resumed->strong_share == 0.5);
+  CHECK(resumed->share_step == 0.05);
+  const auto& policy = dynamic_cast<const ThresholdPolicy&>((*loaded)->policy());
+  CHECK(policy.threshold() == moved);
+  CHECK(policy.target_share() == 0.5);
 }
 
 }  // namespace

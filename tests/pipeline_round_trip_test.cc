@@ -10,6 +10,7 @@
 
 #include "router/pipeline.h"
 #include "router/synthetic.h"
+#include "router/budget_pacing_policy.h"
 
 namespace router {
 namespace {
@@ -96,8 +97,7 @@ TEST_CASE("run-time changes and a paced budget round-trip", "[file][kinds]") {
   Profile dearer = pipeline->catalog().at(1);
   dearer.input_usd_per_mtok *= 3;
   PolicyConfig budget;
-  budget.kind = "budget";
-  budget.target_cost_usd = 1e-4;
+  budget.Set(BudgetPacingOptions{.target_cost_usd = 1e-4});
   auto changed = pipeline->WithoutModel(pipeline->catalog().at(0).name).value()
                      ->WithProfile(dearer).value()
                      ->WithAvailability(pipeline->catalog().at(2).name, false).value()

@@ -20,6 +20,7 @@
 #include "parallel.h"
 #include "progress.h"
 #include "router/budget_pacing_policy.h"
+#include "router/threshold_policy.h"
 #include "router/pipeline.h"
 #include "router/status.h"
 #include "router/text_featurizer.h"
@@ -170,8 +171,9 @@ absl::StatusOr<OrderResult> RunOrder(const Pipeline& pipeline, const Dataset& da
   const int64_t n = static_cast<int64_t>(order.size()), half = n / 2;
   const bool learns = feedback_on && pipeline.router().learns_online();
   const auto* budget = dynamic_cast<const BudgetPacingPolicy*>(&pipeline.policy());
-  const bool pair = pipeline.policy().name() == "threshold";
-  const std::string& strong = pipeline.config().policy.strong;
+  const ThresholdOptions* pair_options = pipeline.config().policy.Get<ThresholdOptions>();
+  const bool pair = pair_options != nullptr;
+  const std::string strong = pair ? pair_options->strong : std::string();
   int64_t strong_count = 0;
   ROUTER_ASSIGN_OR_RETURN(const std::vector<int> column_of, CatalogColumns(pipeline, data));
   r.half_picks.assign(data.num_models(), 0);
@@ -295,11 +297,15 @@ int RunReplay(int argc, char** argv) {
     }
     config->router = args.Get("router");
   }
-  if (args.Has("strong-share") && config->policy.kind != "threshold") {
-    return Fail(kCommand, kExitUsage, "--strong-share needs a config whose policy is \"threshold\"");
-  }
   if (args.Has("strong-share")) {
-    config->policy.strong_share = args.Has("fixed-threshold") ? -1.0 : *share;
+    const ThresholdOptions* pair = config->policy.Get<ThresholdOptions>();
+    if (pair == nullptr) {
+      return Fail(kCommand, kExitUsage,
+                  "--strong-share needs a config whose policy is \"threshold\"");
+    }
+    ThresholdOptions tracked = *pair;
+    tracked.strong_share = args.Has("fixed-threshold") ? -1.0 : *share;
+    config->policy.Set(tracked);
   }
   auto input = LoadInput(args.Get("data"), args.Get("vectors"));
   if (!input.ok()) return Fail(kCommand, InputOrInternal(input.status()), input.status());
@@ -476,7 +482,9 @@ int RunReplay(int argc, char** argv) {
                                {{"best fixed model", first.fixed.quality},
                                 {"oracle", first.oracle.quality}})}};
     std::vector<ReferenceLine> cost_lines = {{"best fixed model", first.fixed.cost}};
-    if (base.policy.kind == "budget") cost_lines.push_back({"target", base.policy.target_cost_usd});
+    if (const auto* budget = base.policy.Get<BudgetPacingOptions>()) {
+      cost_lines.push_back({"target", budget->target_cost_usd});
+    }
     files.emplace_back("cost.svg", CurveSvg(results, Curve::kCost, title, cost_lines));
     if (base.policy.kind == "threshold" && args.Has("strong-share")) {
       files.emplace_back("share.svg",

@@ -41,7 +41,9 @@ struct PacingState {
   int64_t requests = 0;     // decisions counted in spend_usd
 };
 
+// Options of the "budget" kind (PolicyConfig::Set).
 struct BudgetPacingOptions {
+  static constexpr const char* kKind = "budget";
   // The average cost per request to hold, USD; finite and > 0.
   double target_cost_usd = 0.0;
   // Dual step per request, in units of the target; (0, 10].
@@ -71,7 +73,7 @@ class ROUTER_EXPORT BudgetPacingPolicy : public Policy {
   // it on the policy of a shared pipeline.
   absl::Status RecordCostCorrection(double actual_minus_expected_usd) const;
 
-  // Writes the pacing state into config->pacing_state.
+  // Sets `config`'s options to these with the live pacing state as `initial`.
   void Checkpoint(PolicyConfig* config) const override;
 
  protected:

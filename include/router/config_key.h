@@ -24,6 +24,9 @@ struct ConfigKey {
   bool min_open = false, max_open = false;
   // For strings with a fixed set of values: the values.
   std::vector<std::string> choices;
+  // For a policy kind's own option ("policy.tau"): that kind; the key is
+  // read only when "policy.kind" names it. Empty for every other key.
+  std::string policy_kind;
 };
 
 }  // namespace router

@@ -80,8 +80,9 @@ class ROUTER_EXPORT LivePipeline {
   absl::Status SetPolicy(const PolicyConfig& policy);
   // Marks a model down (skipped by every policy) or up again.
   absl::Status SetAvailable(std::string_view name, bool available);
-  // Recalibrates the threshold policy on `sample` (Pipeline::WithCalibratedThreshold).
-  absl::Status CalibrateThreshold(absl::Span<const Query> sample, double strong_share);
+  // Recalibrates the threshold policy on `sample`
+  // (Pipeline::WithCalibratedThreshold); returns the new threshold.
+  absl::StatusOr<double> CalibrateThreshold(absl::Span<const Query> sample, double strong_share);
 
   // How many times the pipeline was replaced (0 for the first one).
   uint64_t generation() const;

@@ -15,11 +15,21 @@
 
 namespace router {
 
+// Options of the "max_utility" kind (PolicyConfig::Set).
+struct MaxUtilityOptions {
+  static constexpr const char* kKind = "max_utility";
+  double lambda = 0.0;  // quality per USD; finite and >= 0
+};
+
 class ROUTER_EXPORT MaxUtilityPolicy : public Policy {
  public:
   // `lambda` must be finite and >= 0 (checked by Create).
   static absl::StatusOr<std::unique_ptr<MaxUtilityPolicy>> Create(
       double lambda, Constraints constraints = {}, double optimism = 0.0);
+  static absl::StatusOr<std::unique_ptr<MaxUtilityPolicy>> Create(
+      const MaxUtilityOptions& options, Constraints constraints = {}, double optimism = 0.0) {
+    return Create(options.lambda, std::move(constraints), optimism);
+  }
 
   std::string_view name() const override { return "max_utility"; }
   absl::Status Decide(const Estimates& estimates, const Catalog& catalog,

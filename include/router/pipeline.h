@@ -164,8 +164,9 @@ class ROUTER_EXPORT Pipeline {
   // WithProfile of model `name`'s current profile after `change`.
   absl::StatusOr<std::unique_ptr<Pipeline>> WithChangedProfile(
       std::string_view name, const std::function<void(Profile*)>& change) const;
-  // InvalidArgument when `policy` names a model the router does not know.
-  absl::Status CheckPolicyModels(const PolicyConfig& policy) const;
+  // InvalidArgument when `policy` (its constraints and budget classes) or
+  // `made` (Policy::CheckModels) names a model the router does not know.
+  absl::Status CheckPolicyModels(const PolicyConfig& policy, const Policy& made) const;
   // `request` with its budget class's values filled in where it sets none;
   // NotFound for a class the policy does not have.
   absl::Status ResolveBudgetClass(const RequestOverrides& request,

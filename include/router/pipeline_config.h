@@ -18,7 +18,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "router/budget_pacing_policy.h"
 #include "router/cluster_router.h"
 #include "router/config_key.h"
 #include "router/constraints.h"
@@ -27,43 +26,12 @@
 #include "router/limits.h"
 #include "router/linucb_router.h"
 #include "router/mf_router.h"
-#include "router/policy.h"
+#include "router/policy_config.h"
 #include "router/profile.h"
-#include "router/request_overrides.h"
 #include "router/router.h"
 #include "router/text_featurizer.h"
 
 namespace router {
-
-struct PolicyConfig {
-  // "max_utility", "quality_floor", "budget" (BudgetPacingPolicy) or
-  // "threshold" (ThresholdPolicy); the fields of that kind apply.
-  std::string kind = "max_utility";
-  double lambda = 0.0;  // max_utility: quality per USD
-  double tau = 0.7;     // quality_floor: the floor
-  // Weight of the estimates' uncertainty in ranking (Policy::optimism()).
-  // Unset: 1 when the router learns online (so LinUCB explores), else 0.
-  std::optional<double> optimism;
-  // budget: the average cost per request to hold, the dual step, and the
-  // pacing state to start from (Pipeline::Save writes the live state here).
-  double target_cost_usd = 0.0;
-  double pacing_step = 0.01;
-  double max_multiplier = 1000.0;  // BudgetPacingOptions::max_multiplier
-  PacingState pacing_state;
-  // threshold: the pair, the threshold on q_strong - q_weak, and the share
-  // of strong decisions to hold by moving it (< 0: a fixed threshold).
-  // Pipeline::Save writes the live threshold here.
-  std::string strong;
-  std::string weak;
-  double threshold = 0.0;
-  double strong_share = -1.0;
-  double share_step = 0.01;
-  Constraints constraints;
-  // Named sets of per-request overrides ("free": a high lambda and small
-  // models only; "premium": a low lambda). A request names one in
-  // RequestOverrides::budget_class; their budget_class fields are unused.
-  std::map<std::string, RequestOverrides> budget_classes;
-};
 
 struct PipelineConfig {
   // "knn", "cluster", "mf" or "linucb"; the options of that kind apply.
@@ -94,9 +62,6 @@ struct PipelineConfig {
 // a typo does not silently fall back to a default. Errors name the key.
 ROUTER_EXPORT absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view json);
 
-// Parses the "policy" object of a config on its own (same rules).
-ROUTER_EXPORT absl::StatusOr<PolicyConfig> ParsePolicyConfig(std::string_view json);
-
 // Parses one entry of a config's "models" list on its own (same rules):
 // {"name": "m", "input_usd_per_mtok": 0.5, ...}.
 ROUTER_EXPORT absl::StatusOr<Profile> ParseProfile(std::string_view json);
@@ -107,11 +72,6 @@ ROUTER_EXPORT std::string PipelineConfigToJson(const PipelineConfig& config);
 
 // An unfitted router of the kind and options `config` names.
 ROUTER_EXPORT absl::StatusOr<std::unique_ptr<Router>> MakeRouter(const PipelineConfig& config);
-
-// Builds the Policy a PolicyConfig describes; an unset optimism resolves by
-// `router_learns_online`.
-ROUTER_EXPORT absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(
-    const PolicyConfig& config, bool router_learns_online = false);
 
 // A router kind: its name in PipelineConfig::router and how to make an
 // unfitted router of it from a config. The config parser, MakeRouter,

@@ -21,7 +21,7 @@
 
 namespace router {
 
-struct PolicyConfig;  // router/pipeline_config.h
+struct PolicyConfig;  // router/policy_config.h
 
 class ROUTER_EXPORT Policy {
  public:
@@ -35,6 +35,10 @@ class ROUTER_EXPORT Policy {
   // InvalidArgument when the estimates do not match the catalog.
   virtual absl::Status Decide(const Estimates& estimates, const Catalog& catalog,
                               const Query& query, Decision* out) const = 0;
+
+  // InvalidArgument when the policy names a model `catalog` lacks (a
+  // threshold policy's pair, say). Checked when a pipeline takes the policy.
+  virtual absl::Status CheckModels(const Catalog& /*catalog*/) const { return absl::OkStatus(); }
 
   const Constraints& constraints() const { return constraints_; }
 
@@ -53,9 +57,9 @@ class ROUTER_EXPORT Policy {
   std::string StateJson() const;
 
   // Writes the live state that a restored policy must start from into
-  // `config` (a budget policy's pacing state, a threshold policy's moved
-  // threshold), so a saved pipeline resumes where it left. Stateless
-  // policies write nothing.
+  // `config`'s options (a budget policy's pacing state, a threshold
+  // policy's moved threshold), so a saved pipeline resumes where it left.
+  // Stateless policies write nothing.
   virtual void Checkpoint(PolicyConfig* /*config*/) const {}
 
  protected:

@@ -12,11 +12,21 @@
 
 namespace router {
 
+// Options of the "quality_floor" kind (PolicyConfig::Set).
+struct QualityFloorOptions {
+  static constexpr const char* kKind = "quality_floor";
+  double tau = 0.7;  // the floor, in [0, 1]
+};
+
 class ROUTER_EXPORT QualityFloorPolicy : public Policy {
  public:
   // `tau` must lie in [0, 1] (checked by Create).
   static absl::StatusOr<std::unique_ptr<QualityFloorPolicy>> Create(
       double tau, Constraints constraints = {}, double optimism = 0.0);
+  static absl::StatusOr<std::unique_ptr<QualityFloorPolicy>> Create(
+      const QualityFloorOptions& options, Constraints constraints = {}, double optimism = 0.0) {
+    return Create(options.tau, std::move(constraints), optimism);
+  }
 
   std::string_view name() const override { return "quality_floor"; }
   absl::Status Decide(const Estimates& estimates, const Catalog& catalog,

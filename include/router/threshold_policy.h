@@ -45,6 +45,16 @@ struct RoutingShare {
   double share() const { return decisions > 0 ? static_cast<double>(strong) / decisions : 0.0; }
 };
 
+// Options of the "threshold" kind (PolicyConfig::Set).
+struct ThresholdOptions {
+  static constexpr const char* kKind = "threshold";
+  std::string strong;  // the pair; they must differ
+  std::string weak;
+  double threshold = 0.0;     // strong when q_strong - q_weak exceeds it; [-1, 1]
+  double strong_share = -1.0; // share of strong decisions to hold; < 0: fixed threshold
+  double share_step = 0.01;   // step of the share control; (0, 1]
+};
+
 class ROUTER_EXPORT ThresholdPolicy : public Policy {
  public:
   // `strong` and `weak` must differ; `threshold` must lie in [-1, 1]. The
@@ -52,6 +62,10 @@ class ROUTER_EXPORT ThresholdPolicy : public Policy {
   static absl::StatusOr<std::unique_ptr<ThresholdPolicy>> Create(
       std::string strong, std::string weak, double threshold, Constraints constraints = {},
       double optimism = 0.0);
+
+  // Create, then TrackShare(options.strong_share, options.share_step).
+  static absl::StatusOr<std::unique_ptr<ThresholdPolicy>> Create(
+      const ThresholdOptions& options, Constraints constraints = {}, double optimism = 0.0);
 
   // Share tracking: `target_share` in [0, 1] (or < 0 for a fixed threshold,
   // the default) and `share_step` in (0, 1]. InvalidArgument otherwise.
@@ -68,6 +82,8 @@ class ROUTER_EXPORT ThresholdPolicy : public Policy {
                                           double optimism = 0.0);
 
   std::string_view name() const override { return "threshold"; }
+  // InvalidArgument unless `catalog` has both the strong and the weak model.
+  absl::Status CheckModels(const Catalog& catalog) const override;
   absl::Status Decide(const Estimates& estimates, const Catalog& catalog,
                       const Query& query, Decision* out) const override;
 
@@ -80,7 +96,7 @@ class ROUTER_EXPORT ThresholdPolicy : public Policy {
   // Decisions made by this policy object, and how many went to the strong model.
   RoutingShare routing_share() const;
 
-  // Writes the current threshold into config->threshold.
+  // Sets `config`'s options to this policy's, with the current threshold.
   void Checkpoint(PolicyConfig* config) const override;
 
  protected:
@@ -95,7 +111,7 @@ class ROUTER_EXPORT ThresholdPolicy : public Policy {
   std::string strong_;
   std::string weak_;
   double target_share_ = -1.0;
-  double share_step_ = 0.0;
+  double share_step_ = 0.01;  // ThresholdOptions::share_step's default
   mutable std::mutex mutex_;
   mutable double threshold_;  // guarded by mutex_
   mutable std::atomic<int64_t> strong_decisions_{0};

@@ -191,6 +191,52 @@ const OptionsSchema<PacingState>& PacingStateSchema() {
   return schema;
 }
 
+const OptionsSchema<MaxUtilityOptions>& MaxUtilityOptionsSchema() {
+  using O = MaxUtilityOptions;
+  static const auto& schema = (new OptionsSchema<O>("policy"))
+      ->Number("lambda", &O::lambda, Range::AtLeast(0),
+               "Quality per USD per request; 0 picks the best quality.");
+  return schema;
+}
+
+const OptionsSchema<QualityFloorOptions>& QualityFloorOptionsSchema() {
+  using O = QualityFloorOptions;
+  static const auto& schema = (new OptionsSchema<O>("policy"))
+      ->Number("tau", &O::tau, Range::Closed(0, 1),
+               "The cheapest model predicted at or above tau wins.");
+  return schema;
+}
+
+const OptionsSchema<BudgetPacingOptions>& BudgetPacingOptionsSchema() {
+  using O = BudgetPacingOptions;
+  static const auto& schema =
+      (new OptionsSchema<O>("policy"))
+          ->Number("target_cost_usd", &O::target_cost_usd, Range::AtLeast(0),
+                   "The average cost per request to hold (> 0).")
+          .Number("pacing_step", &O::step, Range::LeftOpen(0, 10),
+                  "Dual step per request, in units of the target.")
+          .Number("max_multiplier", &O::max_multiplier, Range::Above(0),
+                  "Upper bound of the dual multiplier mu.")
+          .Object("pacing_state", &O::initial, PacingStateSchema(),
+                  "The pacing state to start from (saves write the live state).");
+  return schema;
+}
+
+const OptionsSchema<ThresholdOptions>& ThresholdOptionsSchema() {
+  using O = ThresholdOptions;
+  static const auto& schema =
+      (new OptionsSchema<O>("policy"))
+          ->String("strong", &O::strong, "The strong model.")
+          .String("weak", &O::weak, "The weak model.")
+          .Number("threshold", &O::threshold, Range::Closed(-1, 1),
+                  "Strong when q_strong - q_weak exceeds it (saves write the live one).")
+          .Number("strong_share", &O::strong_share, Range{.max = 1},
+                  "Share of strong decisions to hold online; < 0 keeps the threshold fixed.")
+          .Number("share_step", &O::share_step, Range::LeftOpen(0, 1),
+                  "Step of the share control.");
+  return schema;
+}
+
 absl::Status CheckRanges(const KnnOptions& options) {
   return KnnOptionsSchema().Validate(options);
 }

@@ -15,9 +15,12 @@
 #include "router/knn_router.h"
 #include "router/limits.h"
 #include "router/linucb_router.h"
+#include "router/max_utility_policy.h"
 #include "router/mf_trainer.h"
 #include "router/profile.h"
+#include "router/quality_floor_policy.h"
 #include "router/text_featurizer.h"
+#include "router/threshold_policy.h"
 
 namespace router::internal {
 
@@ -33,6 +36,11 @@ const OptionsSchema<Limits>& LimitsSchema();
 const OptionsSchema<Constraints>& ConstraintsSchema();
 const OptionsSchema<Profile>& ProfileSchema();
 const OptionsSchema<PacingState>& PacingStateSchema();
+// The policy kinds' own options (their keys sit in the "policy" object).
+const OptionsSchema<MaxUtilityOptions>& MaxUtilityOptionsSchema();
+const OptionsSchema<QualityFloorOptions>& QualityFloorOptionsSchema();
+const OptionsSchema<BudgetPacingOptions>& BudgetPacingOptionsSchema();
+const OptionsSchema<ThresholdOptions>& ThresholdOptionsSchema();
 
 // InvalidArgument naming the first field outside its declared range
 // ("linucb.ridge must be > 0, got -1").

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
 #include "router/config_key.h"
@@ -70,6 +71,15 @@ inline std::string JoinPath(const std::string& path, const std::string& key) {
 
 inline absl::Status ConfigError(const std::string& key_path, std::string_view what) {
   return absl::InvalidArgumentError(fmt::format("config: '{}' {}", key_path, what));
+}
+
+// `text` as JSON; `what` names it in the error.
+inline absl::StatusOr<Json> ParseJsonText(std::string_view text, std::string_view what) {
+  try {
+    return Json::parse(text.begin(), text.end());
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(fmt::format("{}: not valid JSON: {}", what, e.what()));
+  }
 }
 
 template <typename Options>
@@ -269,13 +279,30 @@ class OptionsSchema {
   }
 
   // A field read and written by hand (a map of named entries, say).
-  OptionsSchema& Custom(const char* key, const char* type, const char* doc,
-                        std::function<absl::Status(const Json&, const std::string&, Options*)> read,
-                        std::function<Json(const Options&)> write) {
+  // `describe`, when given, writes its reference rows (an object whose keys
+  // are known only at run time); otherwise it is one row.
+  OptionsSchema& Custom(
+      const char* key, const char* type, const char* doc,
+      std::function<absl::Status(const Json&, const std::string&, Options*)> read,
+      std::function<Json(const Options&)> write,
+      std::function<void(const std::string&, std::vector<ConfigKey>*)> describe = nullptr) {
     Field field = MakeField(key, type, "", doc);
     field.read = std::move(read);
     field.write = std::move(write);
+    if (describe) {
+      field.describe = [describe](const std::string& at, const Options&,
+                                  std::vector<ConfigKey>* out) { describe(at, out); };
+    }
     return Add(std::move(field));
+  }
+
+  bool HasKey(const std::string& key) const { return Find(key) != nullptr; }
+
+  // The keys, in declaration order.
+  std::vector<std::string> Keys() const {
+    std::vector<std::string> keys;
+    for (const Field& field : fields_) keys.push_back(field.key);
+    return keys;
   }
 
   // A rule that ties fields together (min <= max, say), checked by Validate

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
+#include "router/max_utility_policy.h"
 
 namespace router::fuzz {
 
@@ -28,7 +29,7 @@ inline PipelineConfig TinyConfig(const std::string& kind) {
   config.mf.epochs = 5;
   config.mf.batch_size = 8;
   config.linucb.context_dim = 4;
-  config.policy.lambda = 100.0;
+  config.policy.Set(MaxUtilityOptions{.lambda = 100.0});
   return config;
 }
 
