@@ -21,6 +21,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "router/knn_router.h"
 #include "router/pipeline.h"
 
 namespace {
@@ -62,7 +63,7 @@ const Saved& SavedRouter(int64_t rows) {
   }
   router::PipelineConfig config;
   config.embedder = "none";
-  config.knn.hnsw_threshold = int64_t{1} << 40;
+  config.RouterOptions<router::KnnOptions>().hnsw_threshold = int64_t{1} << 40;
   auto fitted = router::Pipeline::Fit(data, config);
   if (!fitted.ok()) {
     std::fprintf(stderr, "fit failed: %s\n", std::string(fitted.status().message()).c_str());

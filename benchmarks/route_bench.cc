@@ -262,7 +262,7 @@ const Fixture<router::Pipeline>& VectorPipelineFixture(int64_t rows) {
   const router::Dataset data = RandomDataset(rows, 1000 + rows);
   router::PipelineConfig config;
   config.embedder = "none";
-  config.knn = KnnOptionsFor(/*hnsw=*/false);
+  config.RouterOptions<router::KnnOptions>() = KnnOptionsFor(/*hnsw=*/false);
   config.policy.Set(router::MaxUtilityOptions{.lambda = kLambda});
   config.models = RandomCatalog().profiles();
   const auto start = Clock::now();

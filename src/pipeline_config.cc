@@ -10,6 +10,7 @@
 #include "internal/options_schema.h"
 #include "nlohmann/json.hpp"
 #include "internal/policy_kinds.h"
+#include "internal/router_kinds.h"
 #include "router/pipeline_config.h"
 #include "router/status.h"
 
@@ -53,36 +54,50 @@ std::vector<std::string> RouterKindNames() {
   return names;
 }
 
+// A config's options block of router kind `kind` ("knn": {...}).
+void AddRouterOptions(const internal::RouterOptionsKind& kind,
+                      OptionsSchema<PipelineConfig>* schema) {
+  schema->Custom(
+      kind.name.c_str(), "object", kind.doc.c_str(),
+      [&kind](const Json& json, const std::string& path, PipelineConfig* config) {
+        return kind.options.read(json, path, &config->router_options[kind.name]);
+      },
+      [&kind](const PipelineConfig& config) {
+        const auto it = config.router_options.find(kind.name);
+        return kind.options.write(it == config.router_options.end() ? std::any() : it->second);
+      },
+      kind.options.describe);
+}
+
 const OptionsSchema<PipelineConfig>& PipelineConfigSchema() {
   using O = PipelineConfig;
-  static const auto& schema =
-      (new OptionsSchema<O>(""))
-          ->Choice("router", &O::router, RouterKindNames,
-                   "The router kind; only its own options block is used.")
-          .Choice("embedder", &O::embedder, {"auto", "builtin", "none"},
-                  "auto: the built-in featurizer unless the data has vectors; builtin: "
-                  "always; none: vectors only.")
-          .Object("knn", &O::knn, internal::KnnOptionsSchema(), "kNN router options.")
-          .Object("cluster", &O::cluster, internal::ClusterOptionsSchema(),
-                  "Cluster router options.")
-          .Object("mf", &O::mf, internal::MfOptionsSchema(), "MF router options.")
-          .Object("linucb", &O::linucb, internal::LinUcbOptionsSchema(),
-                  "LinUCB router options.")
-          .Object("featurizer", &O::featurizer, internal::TextFeaturizerOptionsSchema(),
-                  "Built-in text featurizer options.")
-          .Custom(
-              "policy", "object", "The policy.",
-              [](const Json& json, const std::string& path, O* config) {
-                return internal::ReadPolicyConfig(json, path, &config->policy);
-              },
-              [](const O& config) { return internal::PolicyConfigJson(config.policy); },
-              internal::DescribePolicyConfig)
-          .Custom("models", "array of objects",
-                  "Profiles of the data's models (each as models[] below).", ReadModels,
-                  ModelsJson)
-          .Strings("removed_models", &O::removed_models,
-                   "Models taken out of service at run time (written by saves).")
-          .Object("limits", &O::limits, internal::LimitsSchema(), "Size limits.");
+  static const auto& schema = [] () -> const OptionsSchema<O>& {
+    auto* made = new OptionsSchema<O>("");
+    made->Choice("router", &O::router, RouterKindNames,
+                 "The router kind; only its own options block is used.")
+        .Choice("embedder", &O::embedder, {"auto", "builtin", "none"},
+                "auto: the built-in featurizer unless the data has vectors; builtin: "
+                "always; none: vectors only.");
+    for (const internal::RouterOptionsKind& kind : internal::RouterOptionsKinds()) {
+      AddRouterOptions(kind, made);
+    }
+    made->Object("featurizer", &O::featurizer, internal::TextFeaturizerOptionsSchema(),
+                 "Built-in text featurizer options.")
+        .Custom(
+            "policy", "object", "The policy.",
+            [](const Json& json, const std::string& path, O* config) {
+              return internal::ReadPolicyConfig(json, path, &config->policy);
+            },
+            [](const O& config) { return internal::PolicyConfigJson(config.policy); },
+            internal::DescribePolicyConfig)
+        .Custom("models", "array of objects",
+                "Profiles of the data's models (each as models[] below).", ReadModels,
+                ModelsJson)
+        .Strings("removed_models", &O::removed_models,
+                 "Models taken out of service at run time (written by saves).")
+        .Object("limits", &O::limits, internal::LimitsSchema(), "Size limits.");
+    return *made;
+  }();
   return schema;
 }
 
@@ -130,6 +145,17 @@ std::string ConfigReferenceMarkdown() {
 }
 
 absl::StatusOr<std::unique_ptr<Router>> MakeRouter(const PipelineConfig& config) {
+  // Options under the kind's name must be that kind's struct.
+  if (const internal::RouterOptionsKind* options = internal::FindRouterOptionsKind(config.router)) {
+    const auto it = config.router_options.find(config.router);
+    if (it != config.router_options.end() && it->second.has_value() &&
+        !options->options.holds(it->second)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "config: the options held for router kind \"{}\" are of another type (use "
+          "PipelineConfig::RouterOptions)",
+          config.router));
+    }
+  }
   for (const RouterKind& kind : RouterKinds()) {
     if (kind.name == config.router) return kind.make(config);
   }

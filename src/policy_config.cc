@@ -88,7 +88,7 @@ absl::Status ReadPolicyConfig(const Json& json, const std::string& path, PolicyC
   for (auto it = json.begin(); it != json.end(); ++it) {
     if (SharedSchema().HasKey(it.key())) {
       if (it.key() != "kind") shared[it.key()] = it.value();
-    } else if (kind->has_key(it.key())) {
+    } else if (kind->options.has_key(it.key())) {
       own[it.key()] = it.value();
     }
   }
@@ -97,14 +97,14 @@ absl::Status ReadPolicyConfig(const Json& json, const std::string& path, PolicyC
     if (shared.contains(it.key()) || own.contains(it.key()) || it.key() == "kind") continue;
     bool known = false;
     for (const PolicyKind& other : PolicyKinds()) {
-      if (&other == kind || !other.has_key(it.key())) continue;
+      if (&other == kind || !other.options.has_key(it.key())) continue;
       known = true;
       std::any scratch;
-      ROUTER_RETURN_IF_ERROR(other.read(Json{{it.key(), it.value()}}, path, &scratch));
+      ROUTER_RETURN_IF_ERROR(other.options.read(Json{{it.key(), it.value()}}, path, &scratch));
     }
     if (!known) {
       std::vector<std::string> keys = SharedSchema().Keys();
-      const Json own_keys = kind->write(policy->options);
+      const Json own_keys = kind->options.write(policy->options);
       for (const auto& item : own_keys.items()) keys.push_back(item.key());
       return absl::InvalidArgumentError(
           fmt::format("config: unknown key '{}' (known for policy kind \"{}\": {})",
@@ -112,13 +112,13 @@ absl::Status ReadPolicyConfig(const Json& json, const std::string& path, PolicyC
     }
   }
   ROUTER_RETURN_IF_ERROR(SharedSchema().Read(shared, path, policy));
-  return kind->read(own, path, &policy->options);
+  return kind->options.read(own, path, &policy->options);
 }
 
 Json PolicyConfigJson(const PolicyConfig& policy) {
   Json json = SharedSchema().Write(policy);
   if (const PolicyKind* kind = FindPolicyKind(policy.kind)) {
-    json.update(kind->write(policy.options));
+    json.update(kind->options.write(policy.options));
   }
   return json;
 }
@@ -128,7 +128,7 @@ void DescribePolicyConfig(const std::string& path, std::vector<ConfigKey>* out) 
   SharedSchema().Describe(path, defaults, out);
   for (const PolicyKind& kind : PolicyKinds()) {
     const size_t first = out->size();
-    kind.describe(path, out);
+    kind.options.describe(path, out);
     for (size_t i = first; i < out->size(); ++i) {
       (*out)[i].doc = fmt::format("{}: {}", kind.name, (*out)[i].doc);
       (*out)[i].policy_kind = kind.name;

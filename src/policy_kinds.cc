@@ -25,33 +25,17 @@ template <typename PolicyType, typename Options>
 PolicyKind Kind(const OptionsSchema<Options>& schema) {
   PolicyKind kind;
   kind.name = Options::kKind;
-  kind.has_key = [&schema](const std::string& key) { return schema.HasKey(key); };
-  kind.read = [&schema](const Json& json, const std::string& path, std::any* options) {
-    Options value;
-    if (const Options* held = std::any_cast<Options>(options)) value = *held;
-    ROUTER_RETURN_IF_ERROR(schema.Read(json, path, &value));
-    *options = std::move(value);
-    return absl::OkStatus();
-  };
-  kind.write = [&schema](const std::any& options) {
-    const Options* held = std::any_cast<Options>(&options);
-    return schema.Write(held != nullptr ? *held : Options{});
-  };
-  kind.describe = [&schema](const std::string& path, std::vector<ConfigKey>* out) {
-    const Options defaults;
-    schema.Describe(path, defaults, out);
-  };
+  kind.options = EraseSchema(schema);
   kind.make = [](const std::any& options, const Constraints& constraints,
                  double optimism) -> absl::StatusOr<std::unique_ptr<Policy>> {
-    const Options* held = std::any_cast<Options>(&options);
-    if (held == nullptr && options.has_value()) {
+    if (options.has_value() && std::any_cast<Options>(&options) == nullptr) {
       return absl::InvalidArgumentError(fmt::format(
           "policy: the options held are not those of kind \"{}\" (use PolicyConfig::Set)",
           Options::kKind));
     }
-    ROUTER_ASSIGN_OR_RETURN(auto policy,
-                            PolicyType::Create(held != nullptr ? *held : Options{}, constraints,
-                                               optimism));
+    ROUTER_ASSIGN_OR_RETURN(
+        auto policy,
+        PolicyType::Create(HeldOrDefault<Options>(options), constraints, optimism));
     return std::unique_ptr<Policy>(std::move(policy));
   };
   return kind;

@@ -1,11 +1,15 @@
 // The router kinds PipelineConfig::router can name: one line each for the
-// built-in ones, and RegisterRouterKind for the rest.
+// built-in ones (the router, its options and their schema), and
+// RegisterRouterKind for the rest.
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "fmt/format.h"
+#include "internal/option_schemas.h"
+#include "internal/router_kinds.h"
 #include "router/cluster_router.h"
 #include "router/knn_router.h"
 #include "router/linucb_router.h"
@@ -15,27 +19,67 @@
 namespace router {
 namespace {
 
-template <typename Kind, auto Member>
-std::unique_ptr<Router> Make(const PipelineConfig& config) {
-  return std::make_unique<Kind>(config.*Member);
+struct BuiltInKind {
+  RouterKind kind;
+  internal::RouterOptionsKind options;
+};
+
+// A kind whose router class KindRouter is made from its Options
+// (Options::kKind names the kind).
+template <typename KindRouter, typename Options>
+BuiltInKind BuiltIn(const internal::OptionsSchema<Options>& schema, const char* doc) {
+  return {RouterKind{Options::kKind,
+                     [](const PipelineConfig& config) {
+                       return std::make_unique<KindRouter>(config.RouterOptions<Options>());
+                     }},
+          internal::RouterOptionsKind{Options::kKind, doc, internal::EraseSchema(schema)}};
+}
+
+const std::vector<BuiltInKind>& BuiltInKinds() {
+  static const auto* kinds = new std::vector<BuiltInKind>{
+      BuiltIn<KnnRouter>(internal::KnnOptionsSchema(), "kNN router options."),
+      BuiltIn<ClusterRouter>(internal::ClusterOptionsSchema(), "Cluster router options."),
+      BuiltIn<MfRouter>(internal::MfOptionsSchema(), "MF router options."),
+      BuiltIn<LinUcbRouter>(internal::LinUcbOptionsSchema(), "LinUCB router options."),
+  };
+  return *kinds;
 }
 
 struct Registry {
   std::mutex mutex;
-  std::vector<RouterKind> kinds = {
-      {"knn", Make<KnnRouter, &PipelineConfig::knn>},
-      {"cluster", Make<ClusterRouter, &PipelineConfig::cluster>},
-      {"mf", Make<MfRouter, &PipelineConfig::mf>},
-      {"linucb", Make<LinUcbRouter, &PipelineConfig::linucb>},
-  };
+  std::vector<RouterKind> kinds;
 };
 
 Registry& TheRegistry() {
-  static Registry* registry = new Registry();  // never destroyed: used until exit
+  static Registry* registry = [] {  // never destroyed: used until exit
+    auto* made = new Registry();
+    for (const BuiltInKind& built_in : BuiltInKinds()) made->kinds.push_back(built_in.kind);
+    return made;
+  }();
   return *registry;
 }
 
 }  // namespace
+
+namespace internal {
+
+const std::vector<RouterOptionsKind>& RouterOptionsKinds() {
+  static const auto* kinds = [] {
+    auto* made = new std::vector<RouterOptionsKind>();
+    for (const BuiltInKind& built_in : BuiltInKinds()) made->push_back(built_in.options);
+    return made;
+  }();
+  return *kinds;
+}
+
+const RouterOptionsKind* FindRouterOptionsKind(std::string_view name) {
+  for (const RouterOptionsKind& kind : RouterOptionsKinds()) {
+    if (kind.name == name) return &kind;
+  }
+  return nullptr;
+}
+
+}  // namespace internal
 
 std::vector<RouterKind> RouterKinds() {
   Registry& registry = TheRegistry();

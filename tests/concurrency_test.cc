@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "router/knn_router.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
 #include "router/max_utility_policy.h"
@@ -17,7 +18,7 @@ TEST_CASE("concurrent routing gives the single-threaded decisions", "[concurrenc
   PipelineConfig config;
   config.models = synthetic.catalog.profiles();
   config.featurizer.dim = 32;
-  config.knn.k = 10;
+  config.RouterOptions<KnnOptions>().k = 10;
   config.policy.Set(MaxUtilityOptions{.lambda = 50});
   auto pipeline = Pipeline::Fit(synthetic.dataset, config).value();
 

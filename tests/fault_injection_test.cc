@@ -27,6 +27,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "router/knn_router.h"
+#include "router/linucb_router.h"
 #include "router/live_pipeline.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
@@ -42,11 +44,11 @@ std::unique_ptr<Pipeline> Fit(const std::string& kind, int64_t rows, int dim) {
   PipelineConfig config;
   config.router = kind;
   config.models = synthetic.catalog.profiles();
-  config.knn.k = 7;
+  config.RouterOptions<KnnOptions>().k = 7;
   config.featurizer.word_buckets = 256;
   config.featurizer.char_buckets = 256;
   config.featurizer.dim = dim;
-  config.linucb.context_dim = 8;
+  config.RouterOptions<LinUcbOptions>().context_dim = 8;
   config.policy.Set(MaxUtilityOptions{.lambda = 300});
   auto pipeline = Pipeline::Fit(synthetic.dataset, config);
   REQUIRE(pipeline.ok());

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "router/knn_router.h"
 #include "router/limits.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
@@ -16,7 +17,7 @@ std::unique_ptr<Pipeline> Fit(const Limits& limits) {
   SyntheticData synthetic = GenerateSynthetic({.rows = 120, .seed = 4});
   PipelineConfig config;
   config.models = synthetic.catalog.profiles();
-  config.knn.k = 5;
+  config.RouterOptions<KnnOptions>().k = 5;
   config.featurizer.word_buckets = 64;
   config.featurizer.char_buckets = 64;
   config.featurizer.dim = 8;

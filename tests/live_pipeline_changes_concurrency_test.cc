@@ -4,6 +4,7 @@
 // swaps the policy. No route may fail, and no route that starts after a
 // removal or an outage completed may choose that model. Run under TSan by
 // scripts/test.sh.
+#include "router/cluster_router.h"
 #include "router/live_pipeline.h"
 
 #include <unistd.h>
@@ -28,7 +29,7 @@ namespace {
 std::unique_ptr<Pipeline> FitCluster(const SyntheticData& synthetic, int clusters) {
   PipelineConfig config;
   config.router = "cluster";
-  config.cluster.num_clusters = clusters;
+  config.RouterOptions<ClusterOptions>().num_clusters = clusters;
   config.models = synthetic.catalog.profiles();
   config.featurizer.dim = 16;
   auto fitted = Pipeline::Fit(synthetic.dataset, config);

@@ -2,6 +2,7 @@
 // reloads between two saved pipelines (and tries a damaged file). No route
 // may fail, and a route that starts after a reload returned must see the new
 // pipeline. Run under TSan by scripts/test.sh.
+#include "router/knn_router.h"
 #include "router/live_pipeline.h"
 
 #include <unistd.h>
@@ -29,7 +30,7 @@ TEST_CASE("routes never fail or see a replaced pipeline during reloads",
   PipelineConfig config;
   config.models = synthetic.catalog.profiles();
   config.featurizer.dim = 16;
-  config.knn.k = 8;
+  config.RouterOptions<KnnOptions>().k = 8;
   auto open = Pipeline::Fit(synthetic.dataset, config);
   REQUIRE(open.ok());
   // The second pipeline may only choose "tiny".
@@ -99,7 +100,7 @@ TEST_CASE("once RemoveModel returns, no new route chooses the model",
   PipelineConfig config;
   config.models = synthetic.catalog.profiles();
   config.featurizer.dim = 16;
-  config.knn.k = 8;
+  config.RouterOptions<KnnOptions>().k = 8;
   auto fitted = Pipeline::Fit(synthetic.dataset, config);
   REQUIRE(fitted.ok());
   const std::unique_ptr<Pipeline> original = std::move(fitted).value();

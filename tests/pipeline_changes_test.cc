@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "router/knn_router.h"
 #include "router/live_pipeline.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
@@ -26,7 +27,7 @@ const Fitted& FittedOnce() {
     PipelineConfig config;
     config.models = f->synthetic.catalog.profiles();
     config.featurizer.dim = 32;
-    config.knn.k = 15;
+    config.RouterOptions<KnnOptions>().k = 15;
     auto pipeline = Pipeline::Fit(f->synthetic.dataset, config);
     REQUIRE(pipeline.ok());
     f->pipeline = std::move(pipeline).value();

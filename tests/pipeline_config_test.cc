@@ -1,7 +1,10 @@
 // The JSON config: every key declared once (ConfigKeys) is settable, printed,
 // validated and documented in docs/configuration.md.
 #include "router/pipeline_config.h"
+
 #include "router/budget_pacing_policy.h"
+#include "router/cluster_router.h"
+#include "router/knn_router.h"
 
 #include <cmath>
 #include <fstream>
@@ -151,7 +154,7 @@ TEST_CASE("keys that could not be set before: kmeans_threads and max_multiplier"
     "cluster": {"kmeans_threads": 2},
     "policy": {"kind": "budget", "target_cost_usd": 1e-6, "max_multiplier": 5}})");
   REQUIRE(config.ok());
-  CHECK(config->cluster.kmeans_threads == 2);
+  CHECK(config->RouterOptions<ClusterOptions>().kmeans_threads == 2);
   CHECK(config->policy.Get<BudgetPacingOptions>()->max_multiplier == 5);
   // The bound takes effect: overspending pushes mu up to it and no further.
   auto policy = MakePolicy(config->policy);
@@ -166,6 +169,31 @@ TEST_CASE("keys that could not be set before: kmeans_threads and max_multiplier"
   CHECK(state["multiplier"].get<double>() == 5.0);
   CHECK(ParsePipelineConfig(R"({"policy": {"max_multiplier": 0}})").status().code() ==
         absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("router options are held per kind and reach the router of that kind", "[config]") {
+  PipelineConfig config;
+  CHECK(config.router_options.empty());
+  const PipelineConfig& read_only = config;
+  CHECK(read_only.RouterOptions<KnnOptions>().k == KnnOptions{}.k);  // absent: the defaults
+  CHECK(config.router_options.empty());                              // and nothing added
+  config.RouterOptions<KnnOptions>().k = 7;
+  config.RouterOptions<ClusterOptions>().temperature = 0.5;
+  CHECK(read_only.RouterOptions<KnnOptions>().k == 7);
+  CHECK(config.router_options.size() == 2);
+  // Both blocks are printed and read back; the one in use is `router`'s.
+  auto parsed = ParsePipelineConfig(PipelineConfigToJson(config));
+  REQUIRE(parsed.ok());
+  CHECK(parsed->RouterOptions<KnnOptions>().k == 7);
+  CHECK(parsed->RouterOptions<ClusterOptions>().temperature == 0.5);
+  auto knn = MakeRouter(*parsed);
+  REQUIRE(knn.ok());
+  CHECK(dynamic_cast<const KnnRouter&>(**knn).options().k == 7);
+  // Options of another type under a kind's name are refused, not ignored.
+  config.router_options["knn"] = ClusterOptions{};
+  auto mismatched = MakeRouter(config);
+  CHECK(mismatched.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(mismatched.status().message()), Contains("\"knn\""));
 }
 
 TEST_CASE("config errors name the key and the rule", "[config]") {

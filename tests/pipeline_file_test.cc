@@ -34,7 +34,7 @@ std::unique_ptr<Pipeline> SmallPipeline() {
   SyntheticData synthetic = GenerateSynthetic({.rows = 150, .seed = 5});
   PipelineConfig config;
   config.models = synthetic.catalog.profiles();
-  config.knn.k = 7;
+  config.RouterOptions<KnnOptions>().k = 7;
   config.featurizer.word_buckets = 64;
   config.featurizer.char_buckets = 64;
   config.featurizer.dim = 8;
@@ -283,8 +283,8 @@ TEST_CASE("kNN state with bad values is rejected and changes nothing", "[file][s
 TEST_CASE("an HNSW kNN router round-trips through FAISS's serializer", "[file][state]") {
   SyntheticData synthetic = GenerateSynthetic({.rows = 400, .seed = 9});
   PipelineConfig config;
-  config.knn.k = 5;
-  config.knn.hnsw_threshold = 100;
+  config.RouterOptions<KnnOptions>().k = 5;
+  config.RouterOptions<KnnOptions>().hnsw_threshold = 100;
   config.featurizer.dim = 16;
   auto pipeline = Pipeline::Fit(synthetic.dataset, config);
   REQUIRE(pipeline.ok());
@@ -304,7 +304,7 @@ TEST_CASE("files saved before the options schemas load and route as they did", "
     REQUIRE(pipeline.ok());
     CHECK((*pipeline)->router().kind() == kind);
     // The old config section still reads into the same options.
-    CHECK((*pipeline)->config().knn.k == 8);
+    CHECK((*pipeline)->config().RouterOptions<KnnOptions>().k == 8);
     CHECK((*pipeline)->config().featurizer.word_buckets == 256);
     REQUIRE((*pipeline)->config().policy.Get<MaxUtilityOptions>() != nullptr);
     CHECK((*pipeline)->config().policy.Get<MaxUtilityOptions>()->lambda == 200);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "router/budget_pacing_policy.h"
+#include "router/knn_router.h"
 #include "router/live_pipeline.h"
 #include "router/max_utility_policy.h"
 #include "router/pipeline.h"
@@ -31,7 +32,7 @@ const Fitted& FittedOnce() {
     PipelineConfig config;
     config.models = f->synthetic.catalog.profiles();
     config.featurizer.dim = 32;
-    config.knn.k = 15;
+    config.RouterOptions<KnnOptions>().k = 15;
     auto pipeline = Pipeline::Fit(f->synthetic.dataset, config);
     REQUIRE(pipeline.ok());
     f->pipeline = std::move(pipeline).value();

@@ -8,6 +8,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "router/cluster_router.h"
+#include "router/linucb_router.h"
+#include "router/mf_trainer.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
 #include "router/budget_pacing_policy.h"
@@ -22,10 +25,10 @@ std::unique_ptr<Pipeline> FitKind(const std::string& kind, const SyntheticData& 
   config.router = kind;
   config.models = synthetic.catalog.profiles();
   config.featurizer.dim = 24;
-  config.cluster.num_clusters = 6;
-  config.mf.hidden_dim = 8;
-  config.mf.epochs = 20;
-  config.linucb.context_dim = 8;
+  config.RouterOptions<ClusterOptions>().num_clusters = 6;
+  config.RouterOptions<MfOptions>().hidden_dim = 8;
+  config.RouterOptions<MfOptions>().epochs = 20;
+  config.RouterOptions<LinUcbOptions>().context_dim = 8;
   auto pipeline = Pipeline::Fit(synthetic.dataset, config);
   REQUIRE(pipeline.ok());
   return std::move(pipeline).value();

@@ -1,6 +1,10 @@
 // End to end on generated data where the right answer is known: the built-in
 // featurizer, the kNN router and the policies must find the best model of
 // each topic, and trade cost for quality as lambda moves.
+#include "router/cluster_router.h"
+#include "router/knn_router.h"
+#include "router/linucb_router.h"
+#include "router/mf_trainer.h"
 #include "router/pipeline.h"
 
 #include <map>
@@ -28,7 +32,7 @@ const Fitted& FittedOnce() {
     f->test = f->synthetic.dataset.Subset(f->synthetic.dataset.RowsOf(Split::kTest));
     PipelineConfig config;
     config.models = f->synthetic.catalog.profiles();
-    config.knn.k = 25;
+    config.RouterOptions<KnnOptions>().k = 25;
     auto pipeline = Pipeline::Fit(f->train, config);
     REQUIRE(pipeline.ok());
     f->pipeline = std::move(pipeline).value();
@@ -139,7 +143,7 @@ TEST_CASE("a pipeline over caller vectors routes vectors, not text", "[pipeline]
     d.costs.insert(d.costs.end(), {0.001, 0.001});
   }
   PipelineConfig config;
-  config.knn.k = 3;
+  config.RouterOptions<KnnOptions>().k = 3;
   auto pipeline = Pipeline::Fit(d, config).value();
   CHECK(pipeline->embedder() == nullptr);
   Decision decision;
@@ -168,8 +172,8 @@ TEST_CASE("config parsing accepts every field and names bad ones", "[config]") {
                  "constraints": {"denied_models": ["x"], "max_latency_ms": 2000}},
       "models": [{"name": "m", "input_usd_per_mtok": 0.5, "tags": ["t"]}]})");
   REQUIRE(config.ok());
-  CHECK(config->knn.k == 12);
-  CHECK(config->knn.weighting == KnnOptions::Weighting::kUniform);
+  CHECK(config->RouterOptions<KnnOptions>().k == 12);
+  CHECK(config->RouterOptions<KnnOptions>().weighting == KnnOptions::Weighting::kUniform);
   CHECK(config->featurizer.dim == 64);
   CHECK(config->policy.kind == "quality_floor");
   CHECK(config->policy.constraints.denied_models == std::vector<std::string>{"x"});
@@ -183,12 +187,12 @@ TEST_CASE("config parsing accepts every field and names bad ones", "[config]") {
       "removed_models": ["gone"]})");
   REQUIRE(routers.ok());
   CHECK(routers->router == "mf");
-  CHECK(routers->cluster.num_clusters == 12);
-  CHECK(routers->cluster.temperature == 0.2);
-  CHECK(routers->mf.hidden_dim == 16);
-  CHECK(routers->mf.loss == MfOptions::Loss::kPairwise);
-  CHECK(routers->linucb.context_dim == 8);
-  CHECK_FALSE(routers->linucb.warm_start);
+  CHECK(routers->RouterOptions<ClusterOptions>().num_clusters == 12);
+  CHECK(routers->RouterOptions<ClusterOptions>().temperature == 0.2);
+  CHECK(routers->RouterOptions<MfOptions>().hidden_dim == 16);
+  CHECK(routers->RouterOptions<MfOptions>().loss == MfOptions::Loss::kPairwise);
+  CHECK(routers->RouterOptions<LinUcbOptions>().context_dim == 8);
+  CHECK_FALSE(routers->RouterOptions<LinUcbOptions>().warm_start);
   CHECK(routers->removed_models == std::vector<std::string>{"gone"});
   // Writing a config and reading it back gives the same config.
   auto again = ParsePipelineConfig(PipelineConfigToJson(*routers));

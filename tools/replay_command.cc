@@ -20,6 +20,7 @@
 #include "parallel.h"
 #include "progress.h"
 #include "router/budget_pacing_policy.h"
+#include "router/linucb_router.h"
 #include "router/threshold_policy.h"
 #include "router/pipeline.h"
 #include "router/status.h"
@@ -322,7 +323,7 @@ int RunReplay(int argc, char** argv) {
                               "does not", config->router));
     }
     // The router sees the vectors only: its warm start would use labels.
-    config->linucb.warm_start = false;
+    config->RouterOptions<router::LinUcbOptions>().warm_start = false;
     fit_rows.resize(data.rows());
     std::iota(fit_rows.begin(), fit_rows.end(), 0);
     stream_rows = fit_rows;
@@ -364,7 +365,7 @@ int RunReplay(int argc, char** argv) {
     {
       Progress progress(fmt::format("[{}/{}] fitting {}", i + 1, *orders, base.router), 0, !quiet);
       PipelineConfig cfg = base;
-      cfg.linucb.seed = order_seed;
+      cfg.RouterOptions<router::LinUcbOptions>().seed = order_seed;
       pipeline = Pipeline::Fit(train, cfg);
     }
     if (!pipeline.ok()) return Fail(kCommand, InputOrInternal(pipeline.status()), pipeline.status());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "router/evaluation.h"
+#include "router/knn_router.h"
 #include "router/max_utility_policy.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
@@ -71,7 +72,7 @@ int main() {
   // costs.
   router::PipelineConfig config;
   config.models = synthetic.catalog.profiles();
-  config.knn.k = 25;
+  config.RouterOptions<router::KnnOptions>().k = 25;
   auto fitted = router::Pipeline::Fit(fit, config);
   if (!fitted.ok()) Fail(fitted.status());
   std::unique_ptr<router::Pipeline> pipeline = std::move(fitted).value();
@@ -94,7 +95,7 @@ int main() {
   std::printf("\nFitted kNN (k=%d) over the built-in featurizer (%d dims); "
               "lambda=%.4g chosen on validation\n"
               "(the best quality at no more than half the best single model's cost)\n",
-              config.knn.k, pipeline->dim(), lambda);
+              config.RouterOptions<router::KnnOptions>().k, pipeline->dim(), lambda);
 
   // 3. Route example prompts.
   const char* prompts[] = {

@@ -79,6 +79,7 @@ namespace router {
 // model was onboarded back from 300 rows. Held-out test AIQ with these
 // defaults: 0.596 (kNN k = 40 in this library: 0.599).
 struct ClusterOptions {
+  static constexpr const char* kKind = "cluster";  // PipelineConfig::router
   // K, the number of k-means clusters; 0 = auto (see the rule above).
   int num_clusters = 0;
   // Clusters a query mixes (n above); more than K means all K.

@@ -34,6 +34,7 @@ struct Index;
 namespace router {
 
 struct KnnOptions {
+  static constexpr const char* kKind = "knn";  // PipelineConfig::router
   int k = 40;
   enum class Weighting { kUniform, kSimilarity };
   Weighting weighting = Weighting::kSimilarity;

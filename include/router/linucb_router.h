@@ -120,6 +120,7 @@ struct LinUcbState;
 }  // namespace internal
 
 struct LinUcbOptions {
+  static constexpr const char* kKind = "linucb";  // PipelineConfig::router
   // Principal components kept (the context has one more number, the bias).
   // In [1, 1024]; Fit lowers it to the input dimension and the data's rank.
   int context_dim = 64;

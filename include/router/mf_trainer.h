@@ -71,6 +71,7 @@ struct MfEpochReport {
 };
 
 struct MfOptions {
+  static constexpr const char* kKind = "mf";  // PipelineConfig::router
   enum class Loss { kPointwise, kPairwise };
 
   // The defaults were tuned by AIQ on a seeded 20% validation split carved

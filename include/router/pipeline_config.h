@@ -4,10 +4,13 @@
 // embedder, policy, model profiles, limits), and its JSON form. Every field
 // of every options struct is declared once, in src/internal/option_schemas.cc
 // and src/pipeline_config.cc; that declaration drives parsing, printing,
-// range validation and docs/configuration.md's reference table.
+// range validation and docs/configuration.md's reference table. Router
+// kinds' options are held by kind name (router_options), so this header
+// names no router type: include the kind's header for its options struct.
 #ifndef ROUTER_PIPELINE_CONFIG_H_
 #define ROUTER_PIPELINE_CONFIG_H_
 
+#include <any>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,14 +21,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "router/cluster_router.h"
 #include "router/config_key.h"
 #include "router/constraints.h"
 #include "router/export.h"
 #include "router/knn_router.h"
 #include "router/limits.h"
-#include "router/linucb_router.h"
-#include "router/mf_router.h"
 #include "router/policy_config.h"
 #include "router/profile.h"
 #include "router/router.h"
@@ -34,12 +34,33 @@
 namespace router {
 
 struct PipelineConfig {
-  // "knn", "cluster", "mf" or "linucb"; the options of that kind apply.
+  // A registered router kind: "knn", "cluster", "mf", "linucb" (RouterKinds()).
   std::string router = "knn";
-  KnnOptions knn;
-  ClusterOptions cluster;
-  MfOptions mf;  // its progress callback is not part of the JSON
-  LinUcbOptions linucb;
+  // Options per router kind, by kind name: the config's "knn": {...},
+  // "cluster": {...} blocks. A config may carry several kinds' options
+  // (router eval fits each); `router` picks the one in use. Go through
+  // RouterOptions<KnnOptions>() and the like; a kind without an entry uses
+  // its defaults. (MfOptions' progress callback is not part of the JSON.)
+  std::map<std::string, std::any, std::less<>> router_options;
+
+  // The options of KindOptions' kind (KindOptions::kKind), added at their
+  // defaults if absent: config.RouterOptions<KnnOptions>().k = 8.
+  template <typename KindOptions>
+  KindOptions& RouterOptions() {
+    std::any& held = router_options[KindOptions::kKind];
+    if (std::any_cast<KindOptions>(&held) == nullptr) held = KindOptions{};
+    return *std::any_cast<KindOptions>(&held);
+  }
+  // The options of KindOptions' kind; its defaults when absent.
+  template <typename KindOptions>
+  const KindOptions& RouterOptions() const {
+    static const KindOptions* const defaults = new KindOptions();
+    const auto it = router_options.find(KindOptions::kKind);
+    const KindOptions* held =
+        it == router_options.end() ? nullptr : std::any_cast<KindOptions>(&it->second);
+    return held != nullptr ? *held : *defaults;
+  }
+
   // "auto": the built-in featurizer when the data has no vectors, else none.
   // "builtin": always fit the featurizer on the prompts (and ignore vectors).
   // "none": the data must carry vectors; text routing is unavailable.

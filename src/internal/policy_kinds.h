@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "internal/any_options.h"
 #include "internal/options_schema.h"
 #include "router/config_key.h"
 #include "router/constraints.h"
@@ -23,16 +24,9 @@ namespace router::internal {
 
 struct PolicyKind {
   std::string name;
-  // Whether `key` of a policy object is one of this kind's options.
-  std::function<bool(const std::string& key)> has_key;
-  // Reads this kind's keys (`json` holds only them) into `options`, which
-  // ends up holding the kind's options struct: the one it held, updated, or
-  // the defaults, updated.
-  std::function<absl::Status(const Json& json, const std::string& path, std::any* options)> read;
-  // This kind's keys, every one written; empty options write the defaults.
-  std::function<Json(const std::any& options)> write;
-  // A reference row per key, under `path`.
-  std::function<void(const std::string& path, std::vector<ConfigKey>* out)> describe;
+  // The kind's options (PolicyConfig::options), whose keys sit in the
+  // policy object beside the shared ones.
+  AnyOptionsSchema options;
   // The policy; InvalidArgument when `options` holds another kind's struct.
   std::function<absl::StatusOr<std::unique_ptr<Policy>>(
       const std::any& options, const Constraints& constraints, double optimism)>

@@ -8,6 +8,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "router/cluster_router.h"
+#include "router/knn_router.h"
+#include "router/linucb_router.h"
+#include "router/mf_trainer.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
 #include "router/max_utility_policy.h"
@@ -23,12 +27,12 @@ inline PipelineConfig TinyConfig(const std::string& kind) {
   config.featurizer.word_buckets = 32;
   config.featurizer.char_buckets = 32;
   config.featurizer.dim = 8;
-  config.knn.k = 5;
-  config.cluster.num_clusters = 2;
-  config.mf.hidden_dim = 4;
-  config.mf.epochs = 5;
-  config.mf.batch_size = 8;
-  config.linucb.context_dim = 4;
+  config.RouterOptions<router::KnnOptions>().k = 5;
+  config.RouterOptions<router::ClusterOptions>().num_clusters = 2;
+  config.RouterOptions<router::MfOptions>().hidden_dim = 4;
+  config.RouterOptions<router::MfOptions>().epochs = 5;
+  config.RouterOptions<router::MfOptions>().batch_size = 8;
+  config.RouterOptions<router::LinUcbOptions>().context_dim = 4;
   config.policy.Set(MaxUtilityOptions{.lambda = 100.0});
   return config;
 }
