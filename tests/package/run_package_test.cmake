@@ -47,6 +47,42 @@ if(READELF)
   message(STATUS "librouter_c needs ${count} libraries, neither librouter nor fmt")
 endif()
 
+# The installed `router` program runs from the prefix with no environment:
+# its run path leads to the installed librouter. It prints its version and
+# evaluates a small generated dataset (two topics, each with its own best
+# model).
+if(EXISTS ${prefix}/bin/router)
+  unset(ENV{LD_LIBRARY_PATH})
+  run("installed router --version" ${prefix}/bin/router --version)
+  set(data ${WORK_DIR}/topics.jsonl)
+  file(WRITE ${data} "")
+  foreach(i RANGE 79)
+    math(EXPR topic "${i} % 2")
+    math(EXPR test "${i} % 5")
+    set(split train)
+    if(test EQUAL 0)
+      set(split test)
+    endif()
+    if(topic EQUAL 0)
+      set(prompt "write a python function that sorts list number ${i} with code")
+      set(scores "\"coder\": 1.0, \"mathematician\": 0.2")
+    else()
+      set(prompt "prove that the integral of equation ${i} converges in calculus")
+      set(scores "\"coder\": 0.1, \"mathematician\": 0.9")
+    endif()
+    file(APPEND ${data} "{\"id\": \"r${i}\", \"prompt\": \"${prompt}\", \"split\": \"${split}\", "
+                        "\"scores\": {${scores}}, "
+                        "\"costs\": {\"coder\": 0.001, \"mathematician\": 0.002}}\n")
+  endforeach()
+  run("installed router eval" ${prefix}/bin/router eval --quiet --data ${data} --routers knn
+      --out ${WORK_DIR}/eval)
+  if(NOT last_output MATCHES "knn")
+    message(FATAL_ERROR "installed router eval printed no knn row:\n${last_output}")
+  endif()
+else()
+  message(STATUS "installed router program: not built (ROUTER_BUILD_TOOLS=OFF), not run")
+endif()
+
 # The installed libraries are found through the environment only.
 set(ENV{LD_LIBRARY_PATH} "${prefix}/${LIBDIR}:$ENV{LD_LIBRARY_PATH}")
 
