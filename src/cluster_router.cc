@@ -435,6 +435,12 @@ constexpr int kMaxDim = 1 << 20;
 constexpr int kMaxClusters = 1 << 24;
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<Router>> ClusterRouter::Clone() const {
+  auto copy = std::make_unique<ClusterRouter>(options_);
+  copy->state_ = state_;
+  return std::unique_ptr<Router>(std::move(copy));
+}
+
 absl::Status ClusterRouter::SaveState(std::string* out) const {
   if (state_.dim == 0) return absl::FailedPreconditionError("cluster: the router is not fitted");
   internal::ByteWriter w(out);

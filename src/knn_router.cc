@@ -222,6 +222,12 @@ constexpr int64_t kMaxRows = int64_t{1} << 40;
 constexpr int kMaxDim = 1 << 20;
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<Router>> KnnRouter::Clone() const {
+  auto copy = std::make_unique<KnnRouter>(options_);
+  copy->state_ = state_;  // a kNN index is shared: it is read-only once built
+  return std::unique_ptr<Router>(std::move(copy));
+}
+
 absl::Status KnnRouter::SaveState(std::string* out) const {
   if (state_.dim == 0) return absl::FailedPreconditionError("knn: the router is not fitted");
   internal::ByteWriter w(out);

@@ -729,6 +729,18 @@ bool GetMatrix(internal::ByteReader* r, Eigen::Index rows, Eigen::Index cols,
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<Router>> LinUcbRouter::Clone() const {
+  // The published state is immutable (an update publishes a new one), so
+  // the copy starts from the same one and diverges from its first update.
+  const std::shared_ptr<const LinUcbState> current = Current();
+  auto copy = std::make_unique<LinUcbRouter>(current->options);
+  std::unique_lock<std::shared_mutex> lock(copy->state_mu_);
+  copy->catalogs_ = {current->catalog};
+  copy->state_ = current;
+  lock.unlock();
+  return std::unique_ptr<Router>(std::move(copy));
+}
+
 absl::Status LinUcbRouter::SaveState(std::string* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("linucb: state output is null");
   std::shared_ptr<const LinUcbState> s = Current();

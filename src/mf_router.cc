@@ -325,6 +325,12 @@ constexpr uint32_t kMfStateVersion = 1;
 constexpr int kMaxDim = 1 << 20;
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<Router>> MfRouter::Clone() const {
+  auto copy = std::make_unique<MfRouter>(options_);
+  copy->state_ = state_;
+  return std::unique_ptr<Router>(std::move(copy));
+}
+
 absl::Status MfRouter::SaveState(std::string* out) const {
   if (state_.params.dim == 0) return absl::FailedPreconditionError("mf: the router is not fitted");
   internal::ByteWriter w(out);

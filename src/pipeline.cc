@@ -341,11 +341,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithModel(const Profile& pro
     }
   }
   // The router is changed on a copy, so routes on this pipeline are not
-  // disturbed; its state is copied through SaveState/LoadState.
-  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Router> router, MakeRouter(config_));
-  std::string state;
-  ROUTER_RETURN_IF_ERROR(router_->SaveState(&state));
-  ROUTER_RETURN_IF_ERROR(router->LoadState(state));
+  // disturbed.
+  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Router> router, router_->Clone());
   if (labelled.has_vectors() || featurizer_ == nullptr) {
     ROUTER_RETURN_IF_ERROR(router->OnboardModel(profile, labelled));
   } else {

@@ -45,6 +45,11 @@ absl::Status Router::OnboardModel(const Profile& profile, const Dataset&) {
       "the ", AbslView(kind()), " router cannot onboard a model (", profile.name, ")"));
 }
 
+absl::StatusOr<std::unique_ptr<Router>> Router::Clone() const {
+  return absl::UnimplementedError(
+      absl::StrCat("the ", AbslView(kind()), " router cannot be copied (Router::Clone)"));
+}
+
 absl::Status ValidateVector(absl::Span<const float> vector, int dim,
                             std::string_view what) {
   if (dim <= 0) {

@@ -77,6 +77,89 @@ TEST_CASE("every router kind round-trips bit-identically", "[file][kinds]") {
   }
 }
 
+// The router's estimates for a few embedded prompts.
+std::vector<Estimates> EstimatesOf(const Pipeline& pipeline, const Router& router) {
+  std::vector<Estimates> out(12);
+  std::vector<float> vector(pipeline.dim());
+  for (size_t i = 0; i < out.size(); ++i) {
+    REQUIRE(pipeline.Embed(SyntheticPrompt(static_cast<int>(i % 6), 700 + i),
+                           absl::MakeSpan(vector)).ok());
+    Query query;
+    query.vector = vector;
+    REQUIRE(router.Estimate(query, &out[i]).ok());
+  }
+  return out;
+}
+
+bool SameEstimates(const std::vector<Estimates>& a, const std::vector<Estimates>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].per_model.size() != b[i].per_model.size()) return false;
+    for (size_t m = 0; m < a[i].per_model.size(); ++m) {
+      const ModelEstimate &x = a[i].per_model[m], &y = b[i].per_model[m];
+      if (x.quality != y.quality || x.uncertainty != y.uncertainty ||
+          x.expected_cost_usd != y.expected_cost_usd) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+TEST_CASE("every router kind's Clone estimates identically, then changes alone", "[kinds]") {
+  const SyntheticData synthetic = GenerateSynthetic({.rows = 400, .seed = 19});
+  for (const char* kind : {"knn", "cluster", "mf", "linucb"}) {
+    INFO("router " << kind);
+    auto pipeline = FitKind(kind, synthetic);
+    const Router& original = pipeline->router();
+    const std::vector<Estimates> before = EstimatesOf(*pipeline, original);
+    auto clone = original.Clone();
+    REQUIRE(clone.ok());
+    CHECK((*clone)->kind() == kind);
+    CHECK(SameEstimates(EstimatesOf(*pipeline, **clone), before));
+    // Onboarding on the copy adds the model there only (kNN cannot onboard).
+    Profile newcomer{.name = "newcomer", .input_usd_per_mtok = 0.1};
+    std::vector<float> vectors(60 * pipeline->dim());
+    std::vector<double> scores(60);
+    for (int r = 0; r < 60; ++r) {
+      REQUIRE(pipeline->Embed(SyntheticPrompt(r % 6, 5000 + r),
+                              absl::MakeSpan(vectors.data() + r * pipeline->dim(),
+                                             pipeline->dim())).ok());
+      scores[r] = r % 6 == 0 ? 1.0 : 0.2;
+    }
+    auto labelled = LabelledExamples("newcomer", vectors, pipeline->dim(), scores, {});
+    REQUIRE(labelled.ok());
+    const absl::Status onboarded = (*clone)->OnboardModel(newcomer, *labelled);
+    if (std::string(kind) == "knn") {
+      CHECK(onboarded.code() == absl::StatusCode::kUnimplemented);
+      continue;
+    }
+    REQUIRE(onboarded.ok());
+    CHECK((*clone)->catalog().size() == original.catalog().size() + 1);
+    CHECK_FALSE(original.catalog().Find("newcomer").ok());
+    CHECK(SameEstimates(EstimatesOf(*pipeline, original), before));
+  }
+}
+
+TEST_CASE("a LinUCB clone learns alone", "[kinds]") {
+  const SyntheticData synthetic = GenerateSynthetic({.rows = 400, .seed = 20});
+  auto pipeline = FitKind("linucb", synthetic);
+  const std::vector<Estimates> before = EstimatesOf(*pipeline, pipeline->router());
+  auto clone = pipeline->router().Clone();
+  REQUIRE(clone.ok());
+  std::vector<float> vector(pipeline->dim());
+  for (int i = 0; i < 50; ++i) {
+    REQUIRE(pipeline->Embed(SyntheticPrompt(i % 6, 700 + i % 12), absl::MakeSpan(vector)).ok());
+    Feedback feedback;
+    feedback.vector = vector;
+    feedback.model = synthetic.catalog.at(0).name;
+    feedback.score = 1.0;
+    REQUIRE((*clone)->Observe(feedback).ok());
+  }
+  CHECK_FALSE(SameEstimates(EstimatesOf(*pipeline, **clone), before));
+  CHECK(SameEstimates(EstimatesOf(*pipeline, pipeline->router()), before));
+}
+
 TEST_CASE("LinUCB's online learning survives a save and a load", "[file][kinds]") {
   const SyntheticData synthetic = GenerateSynthetic({.rows = 400, .seed = 18});
   auto pipeline = FitKind("linucb", synthetic);

@@ -63,6 +63,7 @@ class ROUTER_EXPORT KnnRouter : public Router {
   absl::Status Estimate(const Query& query, Estimates* out) const override;
   absl::Status EstimateBatch(absl::Span<const Query> queries,
                              absl::Span<Estimates> out) const override;
+  absl::StatusOr<std::unique_ptr<Router>> Clone() const override;
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view state) override;
 
@@ -78,7 +79,8 @@ class ROUTER_EXPORT KnnRouter : public Router {
     int dim = 0;
     int64_t reference_rows = 0;
     bool uses_hnsw = false;
-    std::unique_ptr<faiss::Index> index;
+    // Read-only once built, so copies of the router (Clone) share it.
+    std::shared_ptr<const faiss::Index> index;
     // reference_rows x catalog.size(), row-major; NaN where missing.
     std::vector<float> scores;
     std::vector<float> costs;

@@ -243,6 +243,7 @@ class ROUTER_EXPORT LinUcbRouter : public Router {
   // and the online update count. Loading and saving again gives the same
   // bytes. LoadState validates everything first and is thread-safe with
   // routing.
+  absl::StatusOr<std::unique_ptr<Router>> Clone() const override;
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view state) override;
 

@@ -12,10 +12,12 @@
 #define ROUTER_ROUTER_H_
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "router/export.h"
 #include "router/catalog.h"
@@ -73,6 +75,13 @@ class ROUTER_EXPORT Router {
   // the other models. Not thread-safe with routing. The default returns
   // Unimplemented; routers that can onboard override it.
   virtual absl::Status OnboardModel(const Profile& profile, const Dataset& labelled);
+
+  // An independent copy of this router, fitted state included: changing one
+  // (Observe, OnboardModel) leaves the other as it was. Immutable parts (a
+  // kNN index, LinUCB's published arms) are shared, not copied, so a copy
+  // costs little. Pipeline::WithModel onboards on a copy. The default
+  // returns Unimplemented.
+  virtual absl::StatusOr<std::unique_ptr<Router>> Clone() const;
 
   // Appends the fitted state (options, catalog, learned parameters) to `out`
   // in this router's own little-endian layout. The saved-file format wraps
