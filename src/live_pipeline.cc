@@ -49,10 +49,11 @@ absl::Status LivePipeline::Feedback(uint64_t decision_id, double score,
   feedback.model = std::move(decision.model);
   feedback.score = score;
   feedback.cost_usd = cost_usd;
-  return Snapshot()->Observe(feedback);
+  return Observe(feedback);
 }
 
 absl::Status LivePipeline::Observe(const router::Feedback& feedback) const {
+  std::shared_lock observing(observe_mutex_);
   return Snapshot()->Observe(feedback);
 }
 
@@ -92,6 +93,10 @@ absl::Status LivePipeline::SetPrice(std::string_view name, double input_usd_per_
 }
 
 absl::Status LivePipeline::AddModel(const Profile& profile, const Dataset& labelled) {
+  // The only change that gives the pipeline another router (a copy that
+  // onboards the model): feedback waits until the copy is swapped in, or an
+  // online router's updates in between would go to the outgoing copy only.
+  std::unique_lock no_observing(observe_mutex_);
   return Update([&](const Pipeline& p) { return p.WithModel(profile, labelled); });
 }
 

@@ -5,6 +5,7 @@
 // removal or an outage completed may choose that model. Run under TSan by
 // scripts/test.sh.
 #include "router/cluster_router.h"
+#include "router/linucb_router.h"
 #include "router/live_pipeline.h"
 
 #include <unistd.h>
@@ -120,6 +121,54 @@ TEST_CASE("routes never fail or choose a withdrawn model while everything change
   CHECK(routed.load() > 0);
   CHECK(checked.load() > 0);
   CHECK(live.generation() >= 6 * 6);
+}
+
+TEST_CASE("no LinUCB update is lost while models are added", "[concurrency][changes]") {
+  SyntheticData synthetic = GenerateSynthetic({.rows = 300, .seed = 10});
+  PipelineConfig config;
+  config.router = "linucb";
+  config.RouterOptions<LinUcbOptions>().context_dim = 8;
+  config.models = synthetic.catalog.profiles();
+  config.featurizer.dim = 16;
+  auto fitted = Pipeline::Fit(synthetic.dataset, config);
+  REQUIRE(fitted.ok());
+  LivePipeline live(std::move(fitted).value());
+  const std::string target = synthetic.catalog.at(0).name;
+  auto updates_of_target = [&] {
+    const auto& router = dynamic_cast<const LinUcbRouter&>(live.Snapshot()->router());
+    return router.snapshot().updates(router.catalog().Find(target).value());
+  };
+  const int64_t updates_before = updates_of_target();
+  std::vector<float> vector(live.Snapshot()->dim());
+  REQUIRE(live.Snapshot()->Embed(SyntheticPrompt(1, 77), absl::MakeSpan(vector)).ok());
+
+  // One thread reports outcomes for `target` without pause while models are
+  // added: each addition copies the router, and an update that landed on
+  // the outgoing copy after it was taken would be missing from the new one.
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> accepted{0}, refused{0};
+  std::thread feeder([&] {
+    Feedback feedback;
+    feedback.vector = vector;
+    feedback.model = target;
+    feedback.score = 0.75;
+    feedback.cost_usd = 1e-4;
+    while (!stop.load()) (live.Observe(feedback).ok() ? accepted : refused)++;
+  });
+  for (int round = 0; round < 8; ++round) {
+    Profile newcomer{.name = "newcomer-" + std::to_string(round), .input_usd_per_mtok = 0.2};
+    Dataset labelled = synthetic.dataset.Subset(std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7});
+    labelled.model_names = {newcomer.name};
+    labelled.scores.assign(labelled.rows(), 0.9);
+    labelled.costs.assign(labelled.rows(), 1e-4);
+    REQUIRE(live.AddModel(newcomer, labelled).ok());
+    WaitUntil([&] { return accepted.load() > round * 50; }, 3);
+  }
+  stop = true;
+  feeder.join();
+  CHECK(refused.load() == 0);
+  CHECK(accepted.load() > 0);
+  CHECK(updates_of_target() == updates_before + accepted.load());
 }
 
 TEST_CASE("no run-time change is lost when changes race each other and routes",
