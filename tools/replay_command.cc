@@ -251,20 +251,19 @@ std::string CurveSvg(const std::vector<OrderResult>& results, Curve curve, const
   return RenderLineChart(chart);
 }
 
-}  // namespace
+// The command's settings, from its flags.
+struct Settings {
+  int orders = 5;
+  int seed = 1;
+  int threads = 1;
+  double share = -1.0;  // --strong-share, when given
+  int warm_rows = 0;
+  std::string stream = "test";
+  bool quiet = false;
+};
 
-int RunReplay(int argc, char** argv) {
-  auto parsed = Args::Parse(argc, argv, Flags());
-  if (!parsed.ok()) return Fail(kCommand, kExitUsage, parsed.status());
-  const Args& args = *parsed;
-  if (args.help()) {
-    std::fputs(Help().c_str(), stdout);
-    return kExitOk;
-  }
-  if (!args.positional().empty()) {
-    return Fail(kCommand, kExitUsage, fmt::format("unexpected argument '{}'", args.positional()[0]));
-  }
-  if (!args.Has("data")) return Fail(kCommand, kExitUsage, "--data FILE is required");
+// The flags' values; a usage error's exit code when one is wrong.
+int ReadSettings(const Args& args, Settings* settings) {
   auto orders = args.GetInt("orders", 5);
   auto seed = args.GetInt("seed", 1);
   auto threads = args.GetInt("threads", DefaultThreads());
@@ -287,8 +286,18 @@ int RunReplay(int argc, char** argv) {
   if (*warm_rows < 0 || (*warm_rows > 0 && stream != "all")) {
     return Fail(kCommand, kExitUsage, "--warm-start needs --stream all and must be >= 0");
   }
-  const bool quiet = args.Has("quiet");
+  *settings = {.orders = *orders,
+               .seed = *seed,
+               .threads = *threads,
+               .share = *share,
+               .warm_rows = *warm_rows,
+               .stream = stream,
+               .quiet = args.Has("quiet")};
+  return kExitOk;
+}
 
+// The config file with the flags that override it (--router, --strong-share).
+int ReadConfig(const Args& args, const Settings& settings, PipelineConfig* out) {
   auto config = LoadConfig(args.Get("config"));
   if (!config.ok()) return Fail(kCommand, kExitInput, config.status());
   if (args.Has("router")) {
@@ -305,16 +314,19 @@ int RunReplay(int argc, char** argv) {
                   "--strong-share needs a config whose policy is \"threshold\"");
     }
     ThresholdOptions tracked = *pair;
-    tracked.strong_share = args.Has("fixed-threshold") ? -1.0 : *share;
+    tracked.strong_share = args.Has("fixed-threshold") ? -1.0 : settings.share;
     config->policy.Set(tracked);
   }
-  auto input = LoadInput(args.Get("data"), args.Get("vectors"));
-  if (!input.ok()) return Fail(kCommand, InputOrInternal(input.status()), input.status());
-  Dataset& data = input->data;
+  *out = *std::move(config);
+  return kExitOk;
+}
 
-  // Which rows fit the pipeline, and which are streamed.
-  std::vector<int64_t> fit_rows, stream_rows;
-  if (stream == "all") {
+// Which rows fit the pipeline, and which are streamed. With --stream all
+// every row is both, and the router fits without labels.
+int SelectRows(const Settings& settings, InputData* input, PipelineConfig* config,
+               std::vector<int64_t>* fit_rows, std::vector<int64_t>* stream_rows) {
+  const Dataset& data = input->data;
+  if (settings.stream == "all") {
     auto probe = MakeRouter(*config);
     if (!probe.ok()) return Fail(kCommand, kExitUsage, probe.status());
     if (!(*probe)->learns_online()) {
@@ -324,46 +336,59 @@ int RunReplay(int argc, char** argv) {
     }
     // The router sees the vectors only: its warm start would use labels.
     config->RouterOptions<router::LinUcbOptions>().warm_start = false;
-    fit_rows.resize(data.rows());
-    std::iota(fit_rows.begin(), fit_rows.end(), 0);
-    stream_rows = fit_rows;
-    if (*warm_rows >= data.rows()) {
+    fit_rows->resize(data.rows());
+    std::iota(fit_rows->begin(), fit_rows->end(), 0);
+    *stream_rows = *fit_rows;
+    if (settings.warm_rows >= data.rows()) {
       return Fail(kCommand, kExitUsage,
-                  fmt::format("--warm-start {} leaves no row to stream ({} rows)", *warm_rows,
-                              data.rows()));
+                  fmt::format("--warm-start {} leaves no row to stream ({} rows)",
+                              settings.warm_rows, data.rows()));
     }
   } else {
-    auto rows = SplitTrainEval(&*input, Split::kTest, /*drop_eval_prompts_in_train=*/true);
+    auto rows = SplitTrainEval(input, Split::kTest, /*drop_eval_prompts_in_train=*/true);
     if (!rows.ok()) return Fail(kCommand, kExitInput, rows.status());
-    fit_rows = rows->train;
-    stream_rows = rows->eval;
+    *fit_rows = rows->train;
+    *stream_rows = rows->eval;
   }
-  if (absl::Status s = RequireCompleteRows(*input, stream_rows); !s.ok()) {
+  if (absl::Status s = RequireCompleteRows(*input, *stream_rows); !s.ok()) {
     return Fail(kCommand, kExitInput, s);
   }
+  return kExitOk;
+}
 
-  // Embed once; the featurizer learns from the fitting rows' prompts only.
-  PipelineConfig base = *config;
-  if (base.embedder == "builtin" || (base.embedder == "auto" && !data.has_vectors())) {
-    TextFeaturizer featurizer(base.featurizer);
-    std::vector<std::string> prompts;
-    for (int64_t r : fit_rows) prompts.push_back(data.prompts[r]);
-    if (absl::Status s = featurizer.Fit(prompts); !s.ok()) {
-      return Fail(kCommand, InputOrInternal(s), Annotate(s, "fitting the text featurizer"));
-    }
-    if (absl::Status s = EmbedAll(featurizer, "all rows", *threads, quiet, &data); !s.ok()) {
-      return Fail(kCommand, InputOrInternal(s), s);
-    }
-    base.embedder = "none";
+// Embeds every row once, with a featurizer fitted on the fitting rows'
+// prompts, when the config asks for the built-in one; the pipelines then
+// take the vectors (embedder "none").
+int EmbedOnce(const Settings& settings, const std::vector<int64_t>& fit_rows, Dataset* data,
+              PipelineConfig* config) {
+  if (!(config->embedder == "builtin" || (config->embedder == "auto" && !data->has_vectors()))) {
+    return kExitOk;
   }
-  const Dataset train = data.Subset(fit_rows);
+  TextFeaturizer featurizer(config->featurizer);
+  std::vector<std::string> prompts;
+  for (int64_t r : fit_rows) prompts.push_back(data->prompts[r]);
+  if (absl::Status s = featurizer.Fit(prompts); !s.ok()) {
+    return Fail(kCommand, InputOrInternal(s), Annotate(s, "fitting the text featurizer"));
+  }
+  if (absl::Status s = EmbedAll(featurizer, "all rows", settings.threads, settings.quiet, data);
+      !s.ok()) {
+    return Fail(kCommand, InputOrInternal(s), s);
+  }
+  config->embedder = "none";
+  return kExitOk;
+}
 
-  std::vector<OrderResult> results;
-  for (int i = 0; i < *orders; ++i) {
-    const uint64_t order_seed = static_cast<uint64_t>(*seed) + i;
+// Fits a pipeline for each order (seeded by it) and streams the order.
+int ReplayOrders(const Args& args, const Settings& settings, const PipelineConfig& base,
+                 const Dataset& data, const std::vector<int64_t>& fit_rows,
+                 const std::vector<int64_t>& stream_rows, std::vector<OrderResult>* results) {
+  const Dataset train = data.Subset(fit_rows);
+  for (int i = 0; i < settings.orders; ++i) {
+    const uint64_t order_seed = static_cast<uint64_t>(settings.seed) + i;
     absl::StatusOr<std::unique_ptr<Pipeline>> pipeline;
     {
-      Progress progress(fmt::format("[{}/{}] fitting {}", i + 1, *orders, base.router), 0, !quiet);
+      Progress progress(fmt::format("[{}/{}] fitting {}", i + 1, settings.orders, base.router),
+                        0, !settings.quiet);
       PipelineConfig cfg = base;
       cfg.RouterOptions<router::LinUcbOptions>().seed = order_seed;
       pipeline = Pipeline::Fit(train, cfg);
@@ -375,18 +400,19 @@ int RunReplay(int argc, char** argv) {
       for (int64_t r = 0; r < train.rows(); r += stride) {
         sample.push_back(Query{.vector = train.vector(r), .text = train.prompts[r]});
       }
-      pipeline = (*pipeline)->WithCalibratedThreshold(sample, *share);
+      pipeline = (*pipeline)->WithCalibratedThreshold(sample, settings.share);
       if (!pipeline.ok()) return Fail(kCommand, kExitInput, pipeline.status());
     }
     std::vector<int64_t> order = Shuffled(stream_rows, order_seed);
-    const std::vector<int64_t> warm_start(order.begin(), order.begin() + *warm_rows);
-    order.erase(order.begin(), order.begin() + *warm_rows);
+    const std::vector<int64_t> warm_start(order.begin(), order.begin() + settings.warm_rows);
+    order.erase(order.begin(), order.begin() + settings.warm_rows);
     if (absl::Status s = WarmStart(**pipeline, data, warm_start); !s.ok()) {
       return Fail(kCommand, kExitInternal, s);
     }
     const int best_fixed = BestFixedModel(data, order);
-    Progress progress(fmt::format("[{}/{}] streaming {} rows", i + 1, *orders, order.size()), 0,
-                      !quiet);
+    Progress progress(fmt::format("[{}/{}] streaming {} rows", i + 1, settings.orders,
+                                  order.size()),
+                      0, !settings.quiet);
     auto result = RunOrder(**pipeline, data, order, best_fixed, !args.Has("no-feedback"),
                            !args.Has("no-cost-feedback"));
     if (!result.ok()) return Fail(kCommand, kExitInternal, result.status());
@@ -394,29 +420,42 @@ int RunReplay(int argc, char** argv) {
     result->best_fixed = best_fixed;
     result->fixed = Averages(data, order, [&](int64_t) { return best_fixed; });
     result->oracle = Averages(data, order, [&](int64_t row) { return OracleModel(data, row); });
-    results.push_back(*std::move(result));
+    results->push_back(*std::move(result));
   }
+  return kExitOk;
+}
 
-  // Report.
-  const size_t streamed = stream_rows.size() - static_cast<size_t>(*warm_rows);
-  const std::string what = stream == "test" ? "test split; fitted on train"
-                           : *warm_rows == 0 ? "every row; bandit feedback only"
-                                             : fmt::format("bandit feedback after {} labelled rows",
-                                                           *warm_rows);
+// What the report needs besides the per-order results.
+struct Replayed {
+  std::string data_path;
+  const Dataset* data = nullptr;
+  PipelineConfig config;
+  size_t streamed = 0;
+  bool same_best = false;  // every order has the same best fixed model
+  int wins = 0;            // orders whose second half beat it at lower cost
+};
+
+// The table on stdout; returns the number of winning orders.
+int PrintReport(const Settings& settings, const Replayed& replay,
+                const std::vector<OrderResult>& results) {
+  const Dataset& data = *replay.data;
+  const std::string what =
+      settings.stream == "test" ? "test split; fitted on train"
+      : settings.warm_rows == 0 ? "every row; bandit feedback only"
+                                : fmt::format("bandit feedback after {} labelled rows",
+                                              settings.warm_rows);
   std::printf("router replay: %s, %zu rows streamed (%s), router %s, policy %s, %d orders\n",
-              input->path.c_str(), streamed, what.c_str(), base.router.c_str(),
-              base.policy.kind.c_str(), *orders);
-  const bool same_best = std::all_of(results.begin(), results.end(), [&](const OrderResult& r) {
-    return r.best_fixed == results[0].best_fixed;
-  });
+              replay.data_path.c_str(), replay.streamed, what.c_str(),
+              replay.config.router.c_str(), replay.config.policy.kind.c_str(), settings.orders);
   std::printf("best fixed model in hindsight: %s\n\n",
-              same_best ? data.model_names[results[0].best_fixed].c_str()
-                        : "differs by order (replay.json names it per order)");
+              replay.same_best ? data.model_names[results[0].best_fixed].c_str()
+                               : "differs by order (replay.json names it per order)");
   std::printf("%-6s %9s %11s | %9s %11s | %9s %11s | %8s %8s | %s\n", "seed", "quality",
               "cost", "2nd-half q", "2nd-half c", "fixed q", "fixed c", "regret/q", "vs oracle",
               "2nd half above fixed, cheaper");
   int wins = 0;
   double margin_sum = 0, margin_min = 1e300;
+  const double streamed = static_cast<double>(replay.streamed);
   for (const OrderResult& r : results) {
     const bool win = r.half_quality > r.fixed.half_quality && r.half_cost < r.fixed.half_cost;
     wins += win;
@@ -424,81 +463,137 @@ int RunReplay(int argc, char** argv) {
     margin_sum += margin, margin_min = std::min(margin_min, margin);
     std::printf("%-6llu %9.4f %11.4g | %9.4f %11.4g | %9.4f %11.4g | %8.4f %8.4f | %s (%+.4f)\n",
                 static_cast<unsigned long long>(r.seed), r.quality, r.cost, r.half_quality,
-                r.half_cost, r.fixed.half_quality, r.fixed.half_cost,
-                r.regret_fixed / static_cast<double>(streamed),
-                r.regret_oracle / static_cast<double>(streamed), win ? "yes" : "no",
-                margin);
+                r.half_cost, r.fixed.half_quality, r.fixed.half_cost, r.regret_fixed / streamed,
+                r.regret_oracle / streamed, win ? "yes" : "no", margin);
   }
   std::printf("\nsecond half above the best fixed model at lower cost: %d of %d orders; "
-              "quality margin mean %+.4f, worst %+.4f\n", wins, *orders,
-              margin_sum / *orders, margin_min);
+              "quality margin mean %+.4f, worst %+.4f\n", wins, settings.orders,
+              margin_sum / settings.orders, margin_min);
   std::printf("oracle: quality %.4f at %.4g per query\n", results[0].oracle.quality,
               results[0].oracle.cost);
-  std::printf("policy state at the end of the last order: %s\n", results.back().policy_state.c_str());
+  std::printf("policy state at the end of the last order: %s\n",
+              results.back().policy_state.c_str());
+  return wins;
+}
 
-  if (args.Has("out")) {
-    const std::filesystem::path dir = args.Get("out");
-    if (absl::Status s = MakeOutputDir(dir); !s.ok()) return Fail(kCommand, kExitInput, s);
-    nlohmann::ordered_json json;
-    json["command"] = CommandLine(argc, argv);
-    json["data"] = input->path;
-    json["data_fingerprint"] = Fingerprint(data);
-    json["config"] = nlohmann::ordered_json::parse(PipelineConfigToJson(base));
-    json["stream"] = stream;
-    json["streamed_rows"] = streamed;
-    json["warm_start_rows"] = *warm_rows;
-    if (same_best) json["best_fixed_model"] = data.model_names[results[0].best_fixed];
-    json["orders_above_fixed_at_lower_cost"] = wins;
-    nlohmann::ordered_json runs = nlohmann::ordered_json::array();
-    for (const OrderResult& r : results) {
-      nlohmann::ordered_json picks;
-      for (int m = 0; m < data.num_models(); ++m) picks[data.model_names[m]] = r.half_picks[m];
-      runs.push_back({{"seed", r.seed},
-                      {"quality", r.quality},
-                      {"cost_usd", r.cost},
-                      {"second_half_quality", r.half_quality},
-                      {"second_half_cost_usd", r.half_cost},
-                      {"best_fixed_model", data.model_names[r.best_fixed]},
-                      {"best_fixed", BaselineJson(r.fixed)},
-                      {"oracle", BaselineJson(r.oracle)},
-                      {"regret_vs_best_fixed", r.regret_fixed},
-                      {"regret_vs_oracle", r.regret_oracle},
-                      {"second_half_regret_vs_best_fixed", r.half_regret_fixed},
-                      {"second_half_regret_vs_oracle", r.half_regret_oracle},
-                      {"second_half_picks", picks},
-                      {"policy_state", nlohmann::ordered_json::parse(r.policy_state)},
-                      {"quality_curve", r.quality_curve},
-                      {"cost_curve", r.cost_curve},
-                      {"share_curve", r.share_curve},
-                      {"seconds", r.seconds}});
+nlohmann::ordered_json OrderJson(const Dataset& data, const OrderResult& r) {
+  nlohmann::ordered_json picks;
+  for (int m = 0; m < data.num_models(); ++m) picks[data.model_names[m]] = r.half_picks[m];
+  return {{"seed", r.seed},
+          {"quality", r.quality},
+          {"cost_usd", r.cost},
+          {"second_half_quality", r.half_quality},
+          {"second_half_cost_usd", r.half_cost},
+          {"best_fixed_model", data.model_names[r.best_fixed]},
+          {"best_fixed", BaselineJson(r.fixed)},
+          {"oracle", BaselineJson(r.oracle)},
+          {"regret_vs_best_fixed", r.regret_fixed},
+          {"regret_vs_oracle", r.regret_oracle},
+          {"second_half_regret_vs_best_fixed", r.half_regret_fixed},
+          {"second_half_regret_vs_oracle", r.half_regret_oracle},
+          {"second_half_picks", picks},
+          {"policy_state", nlohmann::ordered_json::parse(r.policy_state)},
+          {"quality_curve", r.quality_curve},
+          {"cost_curve", r.cost_curve},
+          {"share_curve", r.share_curve},
+          {"seconds", r.seconds}};
+}
+
+// DIR/replay.json and the curves (--out DIR).
+int WriteReplayFiles(const Args& args, const Settings& settings, const Replayed& replay,
+                     const std::vector<OrderResult>& results, const std::string& command_line) {
+  const Dataset& data = *replay.data;
+  const PipelineConfig& base = replay.config;
+  const std::filesystem::path dir = args.Get("out");
+  if (absl::Status s = MakeOutputDir(dir); !s.ok()) return Fail(kCommand, kExitInput, s);
+  nlohmann::ordered_json json;
+  json["command"] = command_line;
+  json["data"] = replay.data_path;
+  json["data_fingerprint"] = Fingerprint(data);
+  json["config"] = nlohmann::ordered_json::parse(PipelineConfigToJson(base));
+  json["stream"] = settings.stream;
+  json["streamed_rows"] = replay.streamed;
+  json["warm_start_rows"] = settings.warm_rows;
+  if (replay.same_best) json["best_fixed_model"] = data.model_names[results[0].best_fixed];
+  json["orders_above_fixed_at_lower_cost"] = replay.wins;
+  nlohmann::ordered_json runs = nlohmann::ordered_json::array();
+  for (const OrderResult& r : results) runs.push_back(OrderJson(data, r));
+  json["orders"] = std::move(runs);
+  const std::string title = fmt::format(
+      "{}: {} {} replay, {} rows", std::filesystem::path(replay.data_path).filename().string(),
+      base.router, base.policy.kind, replay.streamed);
+  const OrderResult& first = results[0];
+  std::vector<std::pair<std::string, std::string>> files = {
+      {"replay.json", json.dump(2) + "\n"},
+      {"curve.svg", CurveSvg(results, Curve::kQuality, title,
+                             {{"best fixed model", first.fixed.quality},
+                              {"oracle", first.oracle.quality}})}};
+  std::vector<ReferenceLine> cost_lines = {{"best fixed model", first.fixed.cost}};
+  if (const auto* budget = base.policy.Get<BudgetPacingOptions>()) {
+    cost_lines.push_back({"target", budget->target_cost_usd});
+  }
+  files.emplace_back("cost.svg", CurveSvg(results, Curve::kCost, title, cost_lines));
+  if (base.policy.kind == "threshold" && args.Has("strong-share")) {
+    files.emplace_back("share.svg",
+                       CurveSvg(results, Curve::kShare, title, {{"target", settings.share}}));
+  }
+  for (const auto& [name, text] : files) {
+    if (absl::Status s = WriteTextFile(dir / name, text); !s.ok()) {
+      return Fail(kCommand, kExitInput, s);
     }
-    json["orders"] = std::move(runs);
-    const std::string title = fmt::format("{}: {} {} replay, {} rows",
-                                          std::filesystem::path(input->path).filename().string(),
-                                          base.router, base.policy.kind, streamed);
-    const OrderResult& first = results[0];
-    std::vector<std::pair<std::string, std::string>> files = {
-        {"replay.json", json.dump(2) + "\n"},
-        {"curve.svg", CurveSvg(results, Curve::kQuality, title,
-                               {{"best fixed model", first.fixed.quality},
-                                {"oracle", first.oracle.quality}})}};
-    std::vector<ReferenceLine> cost_lines = {{"best fixed model", first.fixed.cost}};
-    if (const auto* budget = base.policy.Get<BudgetPacingOptions>()) {
-      cost_lines.push_back({"target", budget->target_cost_usd});
-    }
-    files.emplace_back("cost.svg", CurveSvg(results, Curve::kCost, title, cost_lines));
-    if (base.policy.kind == "threshold" && args.Has("strong-share")) {
-      files.emplace_back("share.svg",
-                         CurveSvg(results, Curve::kShare, title, {{"target", *share}}));
-    }
-    for (const auto& [name, text] : files) {
-      if (absl::Status s = WriteTextFile(dir / name, text); !s.ok()) {
-        return Fail(kCommand, kExitInput, s);
-      }
-    }
-    if (!quiet) std::fprintf(stderr, "wrote replay.json and the curves (*.svg) in %s\n", dir.c_str());
+  }
+  if (!settings.quiet) {
+    std::fprintf(stderr, "wrote replay.json and the curves (*.svg) in %s\n", dir.c_str());
   }
   return kExitOk;
+}
+
+}  // namespace
+
+int RunReplay(int argc, char** argv) {
+  auto parsed = Args::Parse(argc, argv, Flags());
+  if (!parsed.ok()) return Fail(kCommand, kExitUsage, parsed.status());
+  const Args& args = *parsed;
+  if (args.help()) {
+    std::fputs(Help().c_str(), stdout);
+    return kExitOk;
+  }
+  if (!args.positional().empty()) {
+    return Fail(kCommand, kExitUsage, fmt::format("unexpected argument '{}'", args.positional()[0]));
+  }
+  if (!args.Has("data")) return Fail(kCommand, kExitUsage, "--data FILE is required");
+  Settings settings;
+  if (int code = ReadSettings(args, &settings); code != kExitOk) return code;
+  PipelineConfig config;
+  if (int code = ReadConfig(args, settings, &config); code != kExitOk) return code;
+  auto input = LoadInput(args.Get("data"), args.Get("vectors"));
+  if (!input.ok()) return Fail(kCommand, InputOrInternal(input.status()), input.status());
+
+  std::vector<int64_t> fit_rows, stream_rows;
+  if (int code = SelectRows(settings, &*input, &config, &fit_rows, &stream_rows);
+      code != kExitOk) {
+    return code;
+  }
+  if (int code = EmbedOnce(settings, fit_rows, &input->data, &config); code != kExitOk) {
+    return code;
+  }
+  std::vector<OrderResult> results;
+  if (int code = ReplayOrders(args, settings, config, input->data, fit_rows, stream_rows,
+                              &results);
+      code != kExitOk) {
+    return code;
+  }
+
+  Replayed replay{.data_path = input->path,
+                  .data = &input->data,
+                  .config = config,
+                  .streamed = stream_rows.size() - static_cast<size_t>(settings.warm_rows)};
+  replay.same_best = std::all_of(results.begin(), results.end(), [&](const OrderResult& r) {
+    return r.best_fixed == results[0].best_fixed;
+  });
+  replay.wins = PrintReport(settings, replay, results);
+  if (!args.Has("out")) return kExitOk;
+  return WriteReplayFiles(args, settings, replay, results, CommandLine(argc, argv));
 }
 
 }  // namespace router::cli

@@ -379,7 +379,8 @@ class OptionsSchema {
                     .allowed = allowed,
                     .default_json = field.write(defaults).dump(),
                     .doc = field.doc,
-                    .choices = choices};
+                    .choices = choices,
+                    .policy_kind = ""};
       if (field.range) {
         row.min = field.range->min;
         row.max = field.range->max;
