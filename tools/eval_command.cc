@@ -95,6 +95,208 @@ CostQualityPlot MakePlot(const EvalReport& report, const std::string& title) {
   return plot;
 }
 
+// The command's settings, from its flags.
+struct Settings {
+  std::vector<std::string> routers;
+  ReportOptions report;
+  Split split = Split::kTest;
+  std::string split_name;
+  int threads = 1;
+  bool quiet = false;
+};
+
+// The flags' values; a usage error's exit code when one is wrong.
+int ReadSettings(const Args& args, Settings* settings) {
+  settings->routers = SplitList(args.Get("routers", "knn"));
+  if (settings->routers.empty()) return Fail(kCommand, kExitUsage, "--routers names no router");
+  for (const std::string& name : settings->routers) {
+    if (!IsKnownRouterKind(name)) {
+      return Fail(kCommand, kExitUsage,
+                  fmt::format("unknown router '{}' (known: {})", name, KnownRouterKinds()));
+    }
+  }
+  auto share = args.GetDouble("strong-share", 0.5);
+  auto lambdas = args.GetInt("lambdas", 61);
+  auto bins = args.GetInt("threshold-bins", 10);
+  auto threads = args.GetInt("threads", DefaultThreads());
+  auto split = ParseSplitName(args.Get("split", "test"));
+  for (const absl::Status& s : {share.status(), lambdas.status(), bins.status(), threads.status(),
+                                split.status()}) {
+    if (!s.ok()) return Fail(kCommand, kExitUsage, s);
+  }
+  if (*share < 0.0 || *share > 1.0 || *lambdas < 1 || *bins < 0 || *threads < 1) {
+    return Fail(kCommand, kExitUsage,
+                "--strong-share must lie in [0, 1], --lambdas and --threads be >= 1, "
+                "--threshold-bins >= 0");
+  }
+  settings->report.strong = args.Get("strong");
+  settings->report.weak = args.Get("weak");
+  settings->report.target_strong_share = *share;
+  settings->report.lambda_count = *lambdas;
+  settings->report.threshold_bins = *bins;
+  settings->split = *split;
+  settings->split_name = args.Get("split", "test");
+  settings->threads = *threads;
+  settings->quiet = args.Has("quiet");
+  return kExitOk;
+}
+
+// The rows a run fits on and evaluates, and the training rows that
+// calibrate the strong/weak threshold.
+struct Rows {
+  TrainEvalRows split;
+  Dataset train, test, calibration;
+};
+
+int SelectRows(const Args& args, const Settings& settings, InputData* input, Rows* out) {
+  for (const std::string* name : {&settings.report.strong, &settings.report.weak}) {
+    if (!name->empty() && input->data.ModelColumn(*name) < 0) {
+      return Fail(kCommand, kExitUsage,
+                  fmt::format("--{}: no model '{}' in {}",
+                              name == &settings.report.strong ? "strong" : "weak", *name,
+                              input->path));
+    }
+  }
+  auto rows = SplitTrainEval(input, settings.split, args.Has("dedup-train-prompts"));
+  if (!rows.ok()) return Fail(kCommand, kExitInput, rows.status());
+  if (absl::Status s = RequireCompleteRows(*input, rows->eval); !s.ok()) {
+    return Fail(kCommand, kExitInput, s);
+  }
+  out->split = *std::move(rows);
+  out->train = input->data.Subset(out->split.train);
+  out->test = input->data.Subset(out->split.eval);
+  if (settings.quiet) return kExitOk;
+  std::fprintf(stderr, "%s: %lld rows, %d models; train %lld, %s %lld%s%s\n",
+               input->path.c_str(), static_cast<long long>(input->data.rows()),
+               input->data.num_models(), static_cast<long long>(out->train.rows()),
+               settings.split_name.c_str(), static_cast<long long>(out->test.rows()),
+               out->split.dropped_duplicates > 0
+                   ? fmt::format(" ({} dropped: prompt also in train)",
+                                 out->split.dropped_duplicates).c_str()
+                   : "",
+               out->split.assigned > 0
+                   ? fmt::format("; {} rows had no split and were assigned one",
+                                 out->split.assigned).c_str()
+                   : "");
+  return kExitOk;
+}
+
+// Featurizes train and test once for all routers (Pipeline::Fit would refit
+// the featurizer per router) when the config asks for the built-in one; the
+// pipelines then take the vectors. Fills the calibration sample.
+int FeaturizeOnce(const Settings& settings, PipelineConfig* config, Rows* rows,
+                  double* seconds) {
+  const bool featurize = config->embedder == "builtin" ||
+                         (config->embedder == "auto" && !rows->train.has_vectors());
+  if (featurize) {
+    const Stopwatch clock;
+    TextFeaturizer featurizer(config->featurizer);
+    {
+      Progress progress("fitting the text featurizer", 0, !settings.quiet);
+      if (absl::Status s = featurizer.Fit(rows->train.prompts); !s.ok()) {
+        return Fail(kCommand, InputOrInternal(s), Annotate(s, "fitting the text featurizer"));
+      }
+    }
+    for (auto [data, what] :
+         {std::pair{&rows->train, "train"}, std::pair{&rows->test, "evaluated rows"}}) {
+      if (absl::Status s = EmbedAll(featurizer, what, settings.threads, settings.quiet, data);
+          !s.ok()) {
+        return Fail(kCommand, InputOrInternal(s), s);
+      }
+    }
+    config->embedder = "none";
+    *seconds = clock.Seconds();
+  }
+  std::vector<int64_t> calibration_rows;
+  const int64_t stride = (rows->train.rows() + kCalibrationRows - 1) / kCalibrationRows;
+  for (int64_t r = 0; r < rows->train.rows(); r += stride) calibration_rows.push_back(r);
+  rows->calibration = rows->train.Subset(calibration_rows);
+  return kExitOk;
+}
+
+// Fits router `i` of the settings and estimates the evaluated rows and the
+// calibration sample with it.
+int RunRouter(const Settings& settings, size_t i, const PipelineConfig& base, const Rows& rows,
+              std::unique_ptr<Pipeline>* pipeline_out, RouterRun* run) {
+  const std::string& kind = settings.routers[i];
+  const size_t count = settings.routers.size();
+  PipelineConfig config = base;
+  config.router = kind;
+  run->name = kind;
+  const Stopwatch fit_clock;
+  absl::StatusOr<std::unique_ptr<Pipeline>> pipeline;
+  {
+    Progress progress(fmt::format("[{}/{}] fitting {}", i + 1, count, kind), 0, !settings.quiet);
+    pipeline = Pipeline::Fit(rows.train, config);
+  }
+  if (!pipeline.ok()) {
+    return Fail(kCommand, InputOrInternal(pipeline.status()),
+                Annotate(pipeline.status(), fmt::format("fitting router '{}'", kind)));
+  }
+  run->fit_seconds = fit_clock.Seconds();
+  const Stopwatch estimate_clock;
+  const Router& router = (*pipeline)->router();
+  auto estimates = EstimateAll(router, rows.test,
+                               fmt::format("[{}/{}] estimating {}", i + 1, count, kind),
+                               settings.threads, settings.quiet);
+  auto calibration_estimates =
+      estimates.ok() ? EstimateAll(router, rows.calibration, "  calibration sample",
+                                   settings.threads, settings.quiet)
+                     : estimates;
+  for (const auto* e : {&estimates, &calibration_estimates}) {
+    if (!e->ok()) return Fail(kCommand, kExitInternal, e->status());
+  }
+  run->estimate_seconds = estimate_clock.Seconds();
+  run->catalog = &(*pipeline)->catalog();
+  run->estimates = *std::move(estimates);
+  run->calibration_estimates = *std::move(calibration_estimates);
+  *pipeline_out = *std::move(pipeline);
+  return kExitOk;
+}
+
+// DIR/report.json and DIR/plot.svg (--out DIR).
+int WriteEvalFiles(const Args& args, const Settings& settings, const InputData& input,
+                   const Rows& rows, const EvalReport& report,
+                   const std::vector<RouterRun>& runs, double featurize_seconds,
+                   double total_seconds, const std::string& command_line) {
+  const std::filesystem::path dir = args.Get("out");
+  if (absl::Status s = MakeOutputDir(dir); !s.ok()) return Fail(kCommand, kExitInput, s);
+  nlohmann::ordered_json header;
+  header["command"] = command_line;
+  header["data"] = input.path;
+  header["data_fingerprint"] = Fingerprint(input.data);
+  header["vectors"] = args.Get("vectors");
+  header["config"] = args.Get("config");
+  header["split"] = settings.split_name;
+  header["train_rows"] = rows.train.rows();
+  header["evaluated_rows"] = rows.test.rows();
+  header["dropped_rows_with_train_prompts"] = rows.split.dropped_duplicates;
+  header["rows_assigned_a_split"] = rows.split.assigned;
+  header["models"] = rows.test.model_names;
+  header["featurize_seconds"] = featurize_seconds;
+  nlohmann::ordered_json timing = nlohmann::ordered_json::array();
+  for (const RouterRun& run : runs) {
+    timing.push_back({{"router", run.name}, {"fit_seconds", run.fit_seconds},
+                      {"estimate_seconds", run.estimate_seconds}});
+  }
+  header["routers"] = std::move(timing);
+  header["total_seconds"] = total_seconds;
+  const std::string title = fmt::format("{} ({} split, {} rows)",
+                                        std::filesystem::path(input.path).filename().string(),
+                                        settings.split_name, rows.test.rows());
+  for (auto [name, text] : {std::pair{"report.json", ReportJson(report, header.dump())},
+                            std::pair{"plot.svg", RenderSvg(MakePlot(report, title))}}) {
+    if (absl::Status s = WriteTextFile(dir / name, text); !s.ok()) {
+      return Fail(kCommand, kExitInput, s);
+    }
+  }
+  if (!settings.quiet) {
+    std::fprintf(stderr, "wrote %s and %s\n", (dir / "report.json").c_str(),
+                 (dir / "plot.svg").c_str());
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunEval(int argc, char** argv) {
@@ -110,180 +312,50 @@ int RunEval(int argc, char** argv) {
     return Fail(kCommand, kExitUsage, fmt::format("unexpected argument '{}'", args.positional()[0]));
   }
   if (!args.Has("data")) return Fail(kCommand, kExitUsage, "--data FILE is required");
-  const std::vector<std::string> routers = SplitList(args.Get("routers", "knn"));
-  if (routers.empty()) return Fail(kCommand, kExitUsage, "--routers names no router");
-  for (const std::string& name : routers) {
-    if (!IsKnownRouterKind(name)) {
-      return Fail(kCommand, kExitUsage,
-                  fmt::format("unknown router '{}' (known: {})", name, KnownRouterKinds()));
-    }
-  }
-  ReportOptions options;
-  options.strong = args.Get("strong");
-  options.weak = args.Get("weak");
-  auto share = args.GetDouble("strong-share", 0.5);
-  auto lambdas = args.GetInt("lambdas", 61);
-  auto bins = args.GetInt("threshold-bins", 10);
-  auto threads = args.GetInt("threads", DefaultThreads());
-  auto split = ParseSplitName(args.Get("split", "test"));
-  for (const absl::Status& s : {share.status(), lambdas.status(), bins.status(), threads.status(),
-                                split.status()}) {
-    if (!s.ok()) return Fail(kCommand, kExitUsage, s);
-  }
-  if (*share < 0.0 || *share > 1.0 || *lambdas < 1 || *bins < 0 || *threads < 1) {
-    return Fail(kCommand, kExitUsage,
-                "--strong-share must lie in [0, 1], --lambdas and --threads be >= 1, "
-                "--threshold-bins >= 0");
-  }
-  options.target_strong_share = *share;
-  options.lambda_count = *lambdas;
-  options.threshold_bins = *bins;
-  const bool quiet = args.Has("quiet");
-
-  // Inputs.
+  Settings settings;
+  if (int code = ReadSettings(args, &settings); code != kExitOk) return code;
   auto config = LoadConfig(args.Get("config"));
   if (!config.ok()) return Fail(kCommand, kExitInput, config.status());
   auto input = LoadInput(args.Get("data"), args.Get("vectors"));
   if (!input.ok()) return Fail(kCommand, InputOrInternal(input.status()), input.status());
-  for (const std::string* name : {&options.strong, &options.weak}) {
-    if (!name->empty() && input->data.ModelColumn(*name) < 0) {
-      return Fail(kCommand, kExitUsage,
-                  fmt::format("--{}: no model '{}' in {}", name == &options.strong ? "strong" : "weak",
-                              *name, input->path));
-    }
-  }
-  auto rows = SplitTrainEval(&*input, *split, args.Has("dedup-train-prompts"));
-  if (!rows.ok()) return Fail(kCommand, kExitInput, rows.status());
-  if (absl::Status s = RequireCompleteRows(*input, rows->eval); !s.ok()) {
-    return Fail(kCommand, kExitInput, s);
-  }
-  Dataset train = input->data.Subset(rows->train);
-  Dataset test = input->data.Subset(rows->eval);
-  std::vector<int64_t> calibration_rows;
-  const int64_t stride = (train.rows() + kCalibrationRows - 1) / kCalibrationRows;
-  for (int64_t r = 0; r < train.rows(); r += stride) calibration_rows.push_back(r);
-  if (!quiet) std::fprintf(stderr, "%s: %lld rows, %d models; train %lld, %s %lld%s%s\n",
-               input->path.c_str(), static_cast<long long>(input->data.rows()),
-               input->data.num_models(), static_cast<long long>(train.rows()),
-               args.Get("split", "test").c_str(), static_cast<long long>(test.rows()),
-               rows->dropped_duplicates > 0
-                   ? fmt::format(" ({} dropped: prompt also in train)", rows->dropped_duplicates).c_str()
-                   : "",
-               rows->assigned > 0
-                   ? fmt::format("; {} rows had no split and were assigned one", rows->assigned).c_str()
-                   : "");
-
-  // Featurize once for all routers (Pipeline::Fit would refit per router).
-  PipelineConfig base = *config;
-  const bool featurize = base.embedder == "builtin" || (base.embedder == "auto" && !train.has_vectors());
+  Rows rows;
+  if (int code = SelectRows(args, settings, &*input, &rows); code != kExitOk) return code;
   double featurize_seconds = 0.0;
-  if (featurize) {
-    const Stopwatch clock;
-    TextFeaturizer featurizer(base.featurizer);
-    {
-      Progress progress("fitting the text featurizer", 0, !quiet);
-      if (absl::Status s = featurizer.Fit(train.prompts); !s.ok()) {
-        return Fail(kCommand, InputOrInternal(s), Annotate(s, "fitting the text featurizer"));
-      }
-    }
-    for (auto [data, what] : {std::pair{&train, "train"}, std::pair{&test, "evaluated rows"}}) {
-      if (absl::Status s = EmbedAll(featurizer, what, *threads, quiet, data); !s.ok()) {
-        return Fail(kCommand, InputOrInternal(s), s);
-      }
-    }
-    base.embedder = "none";
-    featurize_seconds = clock.Seconds();
-  }
-  const Dataset calibration = train.Subset(calibration_rows);
-
-  // Fit and estimate, router by router.
-  std::vector<std::unique_ptr<Pipeline>> pipelines;
-  std::vector<RouterRun> runs;
-  for (size_t i = 0; i < routers.size(); ++i) {
-    PipelineConfig cfg = base;
-    cfg.router = routers[i];
-    RouterRun run;
-    run.name = routers[i];
-    const Stopwatch fit_clock;
-    absl::StatusOr<std::unique_ptr<Pipeline>> pipeline;
-    {
-      Progress progress(fmt::format("[{}/{}] fitting {}", i + 1, routers.size(), routers[i]), 0,
-                        !quiet);
-      pipeline = Pipeline::Fit(train, cfg);
-    }
-    if (!pipeline.ok()) {
-      return Fail(kCommand, InputOrInternal(pipeline.status()),
-                  Annotate(pipeline.status(), fmt::format("fitting router '{}'", routers[i])));
-    }
-    run.fit_seconds = fit_clock.Seconds();
-    const Stopwatch estimate_clock;
-    const Router& router = (*pipeline)->router();
-    auto estimates = EstimateAll(router, test, fmt::format("[{}/{}] estimating {}", i + 1,
-                                                           routers.size(), routers[i]),
-                                 *threads, quiet);
-    auto calibration_estimates =
-        estimates.ok() ? EstimateAll(router, calibration, "  calibration sample", *threads, quiet)
-                       : estimates;
-    for (const auto* e : {&estimates, &calibration_estimates}) {
-      if (!e->ok()) return Fail(kCommand, kExitInternal, e->status());
-    }
-    run.estimate_seconds = estimate_clock.Seconds();
-    run.catalog = &(*pipeline)->catalog();
-    run.estimates = *std::move(estimates);
-    run.calibration_estimates = *std::move(calibration_estimates);
-    pipelines.push_back(*std::move(pipeline));
-    runs.push_back(std::move(run));
+  if (int code = FeaturizeOnce(settings, &*config, &rows, &featurize_seconds); code != kExitOk) {
+    return code;
   }
 
-  auto report = BuildReport(test, runs, options);
+  // The pipelines own the catalogs the runs point to: they live until the end.
+  std::vector<std::unique_ptr<Pipeline>> pipelines(settings.routers.size());
+  std::vector<RouterRun> runs(settings.routers.size());
+  for (size_t i = 0; i < settings.routers.size(); ++i) {
+    if (int code = RunRouter(settings, i, *config, rows, &pipelines[i], &runs[i]);
+        code != kExitOk) {
+      return code;
+    }
+  }
+  auto report = BuildReport(rows.test, runs, settings.report);
   if (!report.ok()) return Fail(kCommand, kExitInternal, report.status());
   std::printf("router eval: %s, %s split: %lld rows evaluated, %lld train rows, %d models\n",
-              input->path.c_str(), args.Get("split", "test").c_str(),
-              static_cast<long long>(test.rows()), static_cast<long long>(train.rows()),
-              test.num_models());
-  if (rows->dropped_duplicates > 0) {
+              input->path.c_str(), settings.split_name.c_str(),
+              static_cast<long long>(rows.test.rows()), static_cast<long long>(rows.train.rows()),
+              rows.test.num_models());
+  if (rows.split.dropped_duplicates > 0) {
     std::printf("(%lld evaluated rows dropped: their prompt occurs in train)\n",
-                static_cast<long long>(rows->dropped_duplicates));
+                static_cast<long long>(rows.split.dropped_duplicates));
   }
   PrintReport(*report, stdout);
   std::fflush(stdout);
 
   const double total_seconds = total_clock.Seconds();
   if (args.Has("out")) {
-    const std::filesystem::path dir = args.Get("out");
-    if (absl::Status s = MakeOutputDir(dir); !s.ok()) return Fail(kCommand, kExitInput, s);
-    nlohmann::ordered_json header;
-    header["command"] = CommandLine(argc, argv);
-    header["data"] = input->path;
-    header["data_fingerprint"] = Fingerprint(input->data);
-    header["vectors"] = args.Get("vectors");
-    header["config"] = args.Get("config");
-    header["split"] = args.Get("split", "test");
-    header["train_rows"] = train.rows();
-    header["evaluated_rows"] = test.rows();
-    header["dropped_rows_with_train_prompts"] = rows->dropped_duplicates;
-    header["rows_assigned_a_split"] = rows->assigned;
-    header["models"] = test.model_names;
-    header["featurize_seconds"] = featurize_seconds;
-    nlohmann::ordered_json timing = nlohmann::ordered_json::array();
-    for (const RouterRun& run : runs) {
-      timing.push_back({{"router", run.name}, {"fit_seconds", run.fit_seconds},
-                        {"estimate_seconds", run.estimate_seconds}});
+    if (int code = WriteEvalFiles(args, settings, *input, rows, *report, runs, featurize_seconds,
+                                  total_seconds, CommandLine(argc, argv));
+        code != kExitOk) {
+      return code;
     }
-    header["routers"] = std::move(timing);
-    header["total_seconds"] = total_seconds;
-    const std::string title = fmt::format("{} ({} split, {} rows)",
-                                          std::filesystem::path(input->path).filename().string(),
-                                          args.Get("split", "test"), test.rows());
-    for (auto [name, text] : {std::pair{"report.json", ReportJson(*report, header.dump())},
-                              std::pair{"plot.svg", RenderSvg(MakePlot(*report, title))}}) {
-      if (absl::Status s = WriteTextFile(dir / name, text); !s.ok()) {
-        return Fail(kCommand, kExitInput, s);
-      }
-    }
-    if (!quiet) std::fprintf(stderr, "wrote %s and %s\n", (dir / "report.json").c_str(), (dir / "plot.svg").c_str());
   }
-  if (!quiet) std::fprintf(stderr, "total %s\n", FormatDuration(total_seconds).c_str());
+  if (!settings.quiet) std::fprintf(stderr, "total %s\n", FormatDuration(total_seconds).c_str());
   return kExitOk;
 }
 
