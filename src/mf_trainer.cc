@@ -234,19 +234,10 @@ MfParameters ToParameters(const Model& model) {
   return p;
 }
 
-absl::StatusOr<MfTrainingResult> Train(absl::Span<const float> vectors, int dim,
-                                       absl::Span<const double> scores, int num_models,
-                                       const MfOptions& options) {
-  using Clock = std::chrono::steady_clock;
-  const Clock::time_point started = Clock::now();
-  const int64_t rows = static_cast<int64_t>(scores.size()) / num_models;
-  const int h = options.hidden_dim;
-  const int threads = options.num_threads;
-  const bool pairwise = options.loss == MfOptions::Loss::kPairwise;
-  const MatrixMap X(vectors.data(), rows, dim);
-  const Targets targets = MakeTargets(scores, rows, num_models, pairwise);
-
-  // The seeded split: a shuffled order, its first n_val rows held out.
+// The seeded split: a shuffled order of the rows, its first
+// floor(validation_fraction * rows) held out; each part sorted.
+void SplitRows(int64_t rows, const MfOptions& options, std::vector<int64_t>* train,
+               std::vector<int64_t>* val) {
   std::vector<int64_t> order(rows);
   for (int64_t r = 0; r < rows; ++r) order[r] = r;
   internal::SplitMix64 split_rng(internal::Mix64(options.seed ^ 0x5eed0001ULL));
@@ -254,18 +245,17 @@ absl::StatusOr<MfTrainingResult> Train(absl::Span<const float> vectors, int dim,
     std::swap(order[i], order[static_cast<int64_t>(split_rng.Uniform() * (i + 1))]);
   }
   const int64_t n_val = static_cast<int64_t>(std::floor(options.validation_fraction * rows));
-  std::vector<int64_t> val(order.begin(), order.begin() + n_val);
-  std::vector<int64_t> train(order.begin() + n_val, order.end());
-  std::sort(val.begin(), val.end());
-  std::sort(train.begin(), train.end());
-  const int64_t train_units = targets.Units(train), val_units = targets.Units(val);
-  if (train_units == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mf: the training rows have nothing to learn from (no ",
-        pairwise ? "comparison: two models with different scores on one row" : "score", ")"));
-  }
+  val->assign(order.begin(), order.begin() + n_val);
+  train->assign(order.begin() + n_val, order.end());
+  std::sort(val->begin(), val->end());
+  std::sort(train->begin(), train->end());
+}
 
-  // Initialisation: small random W and v, w = 1, biases at the mean score.
+// Small random W and v, w = 1, and biases at each model's mean training
+// score (pointwise loss; 0 for pairwise, where only differences count).
+Model InitialModel(int dim, int num_models, absl::Span<const double> scores,
+                   absl::Span<const int64_t> train, const MfOptions& options) {
+  const int h = options.hidden_dim;
   internal::SplitMix64 init_rng(internal::Mix64(options.seed ^ 0x5eed0002ULL));
   Model model;
   model.W.resize(h, dim);
@@ -280,116 +270,162 @@ absl::StatusOr<MfTrainingResult> Train(absl::Span<const float> vectors, int dim,
   }
   model.w.setOnes(h);
   model.b.setZero(num_models);
-  if (!pairwise) {
-    for (int m = 0; m < num_models; ++m) {
-      double sum = 0.0;
-      int64_t count = 0;
-      for (int64_t r : train) {
-        const double s = scores[r * num_models + m];
-        if (!std::isnan(s)) sum += s, ++count;
-      }
-      const double mean = std::clamp(count > 0 ? sum / count : 0.5, 0.01, 0.99);
-      model.b[m] = static_cast<float>(std::log(mean / (1.0 - mean)));
+  if (options.loss == MfOptions::Loss::kPairwise) return model;
+  for (int m = 0; m < num_models; ++m) {
+    double sum = 0.0;
+    int64_t count = 0;
+    for (int64_t r : train) {
+      const double s = scores[r * num_models + m];
+      if (!std::isnan(s)) sum += s, ++count;
     }
+    const double mean = std::clamp(count > 0 ? sum / count : 0.5, 0.01, 0.99);
+    model.b[m] = static_cast<float>(std::log(mean / (1.0 - mean)));
+  }
+  return model;
+}
+
+// Mini-batch Adam on `model`, each batch's loss and gradients computed by
+// `num_threads` shards and reduced in shard order, so the result does not
+// depend on timing.
+class AdamTrainer {
+ public:
+  AdamTrainer(Model* model, MatrixMap X, const Targets& targets, const MfOptions& options)
+      : model_(model), X_(X), targets_(targets), threads_(options.num_threads),
+        lr_(static_cast<float>(options.learning_rate)), l2_(static_cast<float>(options.l2)),
+        adam_m_{Matrix::Zero(model->W.rows(), model->W.cols()), Vector::Zero(model->w.size()),
+                Matrix::Zero(model->V.rows(), model->V.cols()), Vector::Zero(model->b.size())},
+        adam_v_(adam_m_), shards_(threads_), runner_(threads_) {}
+
+  // One step on `batch`, which has `units` > 0; adds its loss to *loss.
+  // False when a shard ran out of memory.
+  bool Step(absl::Span<const int64_t> batch, int64_t units, double* loss) {
+    Model& model = *model_;
+    U_ = model.V.array().rowwise() * model.w.transpose().array();
+    if (!Run(batch, 1.0 / static_cast<double>(units), true)) return false;
+    Matrix& gW = shards_[0].gW;
+    Matrix& gU = shards_[0].gU;
+    Vector& gb = shards_[0].gb;
+    for (int t = 1; t < threads_; ++t) {
+      gW += shards_[t].gW;
+      gU += shards_[t].gU;
+      gb += shards_[t].gb;
+    }
+    for (const Shard& s : shards_) *loss += s.loss;
+    gV_ = gU.array().rowwise() * model.w.transpose().array();
+    gw_ = (gU.array() * model.V.array()).colwise().sum().transpose();
+    gW += l2_ * model.W;
+    gV_ += l2_ * model.V;
+    gw_ += l2_ * model.w;
+    ++step_;
+    const float bc1 = static_cast<float>(1.0 - std::pow(double{kBeta1}, step_));
+    const float bc2 = static_cast<float>(1.0 - std::pow(double{kBeta2}, step_));
+    Update(model.W.data(), gW.data(), adam_m_.W.data(), adam_v_.W.data(), model.W.size(), bc1,
+           bc2);
+    Update(model.V.data(), gV_.data(), adam_m_.V.data(), adam_v_.V.data(), model.V.size(), bc1,
+           bc2);
+    Update(model.w.data(), gw_.data(), adam_m_.w.data(), adam_v_.w.data(), model.w.size(), bc1,
+           bc2);
+    Update(model.b.data(), gb.data(), adam_m_.b.data(), adam_v_.b.data(), model.b.size(), bc1,
+           bc2);
+    return true;
   }
 
-  Model adam_m{Matrix::Zero(h, dim), Vector::Zero(h), Matrix::Zero(num_models, h),
-               Vector::Zero(num_models)};
-  Model adam_v = adam_m;
-  Model best = model;
-  MfTrainingResult result;
-  result.best_validation_loss = kNaN;
-  std::vector<Shard> shards(threads);
-  ShardRunner runner(threads);
-  internal::SplitMix64 shuffle_rng(internal::Mix64(options.seed ^ 0x5eed0003ULL));
-  const float lr = static_cast<float>(options.learning_rate);
-  const float l2 = static_cast<float>(options.l2);
-  const int64_t batch_size = options.batch_size;
-  int64_t step = 0;
-  int since_best = 0;
-  Matrix U, gV;
-  Vector gw;
+  // Adds the loss over `rows` to *loss, in chunks that bound the scratch
+  // memory. False when a shard ran out of memory.
+  bool Loss(absl::Span<const int64_t> rows, double* loss) {
+    U_ = model_->V.array().rowwise() * model_->w.transpose().array();
+    constexpr int64_t kChunk = 4096;
+    for (int64_t start = 0; start < static_cast<int64_t>(rows.size()); start += kChunk) {
+      if (!Run(rows.subspan(start, kChunk), 0.0, false)) return false;
+      for (const Shard& s : shards_) *loss += s.loss;
+    }
+    return true;
+  }
 
-  auto run = [&](absl::Span<const int64_t> batch, double inv_units, bool grad) -> bool {
-    runner.Run([&](int t) {
+ private:
+  bool Run(absl::Span<const int64_t> batch, double inv_units, bool grad) {
+    runner_.Run([&](int t) {
       try {
-        Evaluate(model, U, X, targets, ShardOf(batch, t, threads), inv_units, grad,
-                 &shards[t]);
+        Evaluate(*model_, U_, X_, targets_, ShardOf(batch, t, threads_), inv_units, grad,
+                 &shards_[t]);
       } catch (...) {
-        shards[t].failed = true;
+        shards_[t].failed = true;
       }
     });
-    for (const Shard& s : shards) {
+    for (const Shard& s : shards_) {
       if (s.failed) return false;
     }
     return true;
-  };
-  const absl::Status out_of_memory = absl::ResourceExhaustedError("mf: out of memory in training");
+  }
 
+  void Update(float* param, const float* grad, float* m, float* v, int64_t size, float bc1,
+              float bc2) const {
+    AdamStep(param, grad, m, v, size, lr_, bc1, bc2);
+  }
+
+  Model* model_;
+  MatrixMap X_;
+  const Targets& targets_;
+  int threads_;
+  float lr_, l2_;
+  Model adam_m_, adam_v_;
+  std::vector<Shard> shards_;
+  ShardRunner runner_;
+  int64_t step_ = 0;
+  Matrix U_, gV_;
+  Vector gw_;
+};
+
+absl::StatusOr<MfTrainingResult> Train(absl::Span<const float> vectors, int dim,
+                                       absl::Span<const double> scores, int num_models,
+                                       const MfOptions& options) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point started = Clock::now();
+  const int64_t rows = static_cast<int64_t>(scores.size()) / num_models;
+  const bool pairwise = options.loss == MfOptions::Loss::kPairwise;
+  const Targets targets = MakeTargets(scores, rows, num_models, pairwise);
+  std::vector<int64_t> train, val;
+  SplitRows(rows, options, &train, &val);
+  const int64_t train_units = targets.Units(train), val_units = targets.Units(val);
+  if (train_units == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mf: the training rows have nothing to learn from (no ",
+        pairwise ? "comparison: two models with different scores on one row" : "score", ")"));
+  }
+
+  Model model = InitialModel(dim, num_models, scores, train, options);
+  AdamTrainer trainer(&model, MatrixMap(vectors.data(), rows, dim), targets, options);
+  Model best = model;
+  MfTrainingResult result;
+  result.best_validation_loss = kNaN;
+  internal::SplitMix64 shuffle_rng(internal::Mix64(options.seed ^ 0x5eed0003ULL));
+  int since_best = 0;
+  const absl::Status out_of_memory = absl::ResourceExhaustedError("mf: out of memory in training");
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
     for (int64_t i = static_cast<int64_t>(train.size()) - 1; i > 0; --i) {
       std::swap(train[i], train[static_cast<int64_t>(shuffle_rng.Uniform() * (i + 1))]);
     }
     double epoch_loss = 0.0;
-    for (int64_t start = 0; start < static_cast<int64_t>(train.size()); start += batch_size) {
-      const auto batch = absl::MakeConstSpan(train).subspan(start, batch_size);
+    for (int64_t start = 0; start < static_cast<int64_t>(train.size());
+         start += options.batch_size) {
+      const auto batch = absl::MakeConstSpan(train).subspan(start, options.batch_size);
       const int64_t units = targets.Units(batch);
-      if (units == 0) continue;
-      U = model.V.array().rowwise() * model.w.transpose().array();
-      if (!run(batch, 1.0 / static_cast<double>(units), true)) return out_of_memory;
-      // Reduce in shard order, so the sum does not depend on timing.
-      Matrix& gW = shards[0].gW;
-      Matrix& gU = shards[0].gU;
-      Vector& gb = shards[0].gb;
-      for (int t = 1; t < threads; ++t) {
-        gW += shards[t].gW;
-        gU += shards[t].gU;
-        gb += shards[t].gb;
-      }
-      for (const Shard& s : shards) epoch_loss += s.loss;
-      gV = gU.array().rowwise() * model.w.transpose().array();
-      gw = (gU.array() * model.V.array()).colwise().sum().transpose();
-      gW += l2 * model.W;
-      gV += l2 * model.V;
-      gw += l2 * model.w;
-      ++step;
-      const float bc1 = static_cast<float>(1.0 - std::pow(double{kBeta1}, step));
-      const float bc2 = static_cast<float>(1.0 - std::pow(double{kBeta2}, step));
-      AdamStep(model.W.data(), gW.data(), adam_m.W.data(), adam_v.W.data(), model.W.size(), lr,
-               bc1, bc2);
-      AdamStep(model.V.data(), gV.data(), adam_m.V.data(), adam_v.V.data(), model.V.size(), lr,
-               bc1, bc2);
-      AdamStep(model.w.data(), gw.data(), adam_m.w.data(), adam_v.w.data(), model.w.size(), lr,
-               bc1, bc2);
-      AdamStep(model.b.data(), gb.data(), adam_m.b.data(), adam_v.b.data(), model.b.size(), lr,
-               bc1, bc2);
+      if (units > 0 && !trainer.Step(batch, units, &epoch_loss)) return out_of_memory;
     }
-
-    MfEpochReport report;
-    report.epoch = epoch;
-    report.train_loss = epoch_loss / static_cast<double>(train_units);
-    report.validation_loss = kNaN;
+    MfEpochReport report{.epoch = epoch,
+                         .train_loss = epoch_loss / static_cast<double>(train_units),
+                         .validation_loss = kNaN};
     if (val_units > 0) {
-      U = model.V.array().rowwise() * model.w.transpose().array();
       double val_loss = 0.0;
-      // Chunks bound the scratch memory.
-      constexpr int64_t kChunk = 4096;
-      for (int64_t start = 0; start < static_cast<int64_t>(val.size()); start += kChunk) {
-        if (!run(absl::MakeConstSpan(val).subspan(start, kChunk), 0.0, false)) {
-          return out_of_memory;
-        }
-        for (const Shard& s : shards) val_loss += s.loss;
-      }
+      if (!trainer.Loss(val, &val_loss)) return out_of_memory;
       report.validation_loss = val_loss / static_cast<double>(val_units);
       report.best = !(report.validation_loss >= result.best_validation_loss);  // NaN: first
       if (report.best) {
         result.best_validation_loss = report.validation_loss;
         result.best_epoch = epoch;
         best = model;
-        since_best = 0;
-      } else {
-        ++since_best;
       }
+      since_best = report.best ? 0 : since_best + 1;
     } else {
       report.best = true;
       result.best_epoch = epoch;
