@@ -267,6 +267,84 @@ absl::Status KnnRouter::SaveState(std::string* out) const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The saved per-row tables (rows x models scores and costs, per-model mean
+// scores), each value checked; failures are recorded in `r`.
+void ReadTables(internal::ByteReader* r, int64_t rows, int models, std::vector<float>* scores,
+                std::vector<float>* costs, std::vector<double>* mean_score) {
+  const uint64_t cells = static_cast<uint64_t>(rows) * models;
+  r->GetVector(scores, cells, "scores") && r->GetVector(costs, cells, "costs") &&
+      r->GetVector(mean_score, models, "mean scores");
+  for (float s : *scores) {
+    if (!std::isnan(s) && !(s >= 0.0f && s <= 1.0f)) r->Fail("scores", "value outside [0, 1]");
+  }
+  for (float c : *costs) {
+    if (!std::isnan(c) && !(c >= 0.0f && std::isfinite(c))) {
+      r->Fail("costs", "negative or infinite");
+    }
+  }
+  for (double s : *mean_score) {
+    if (!(s >= 0.0 && s <= 1.0)) r->Fail("mean scores", "value outside [0, 1]");
+  }
+}
+
+// A saved HNSW index: FAISS's own serialisation, checked against the state.
+absl::StatusOr<std::unique_ptr<faiss::Index>> ReadHnswIndex(internal::ByteReader* r, int dim,
+                                                            int64_t rows,
+                                                            const KnnOptions& options) {
+  std::vector<uint8_t> blob_bytes;
+  if (!r->GetVector(&blob_bytes, "hnsw index")) return r->status();
+  faiss::VectorIOReader blob;
+  blob.data = std::move(blob_bytes);
+  std::unique_ptr<faiss::Index> index;
+  try {
+    index.reset(faiss::read_index(&blob));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("knn router state: out of memory reading the index");
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat("knn router state: FAISS rejected the index: ",
+                                            e.what()));
+  }
+  auto* hnsw = dynamic_cast<faiss::IndexHNSWFlat*>(index.get());
+  if (hnsw == nullptr || hnsw->d != dim || hnsw->ntotal != rows ||
+      hnsw->metric_type != faiss::METRIC_INNER_PRODUCT) {
+    return absl::DataLossError(
+        "knn router state: the index does not match the state (kind, dim or size)");
+  }
+  hnsw->hnsw.efSearch = std::max(options.hnsw_ef_search, options.k);
+  return index;
+}
+
+// A saved flat index: its vectors, read straight into the index's storage,
+// so a large router is loaded with one copy of them.
+absl::StatusOr<std::unique_ptr<faiss::Index>> ReadFlatIndex(internal::ByteReader* r, int dim,
+                                                            int64_t rows) {
+  const uint64_t count = static_cast<uint64_t>(rows) * dim;
+  if (count > r->remaining() / sizeof(float)) {
+    r->Fail("vectors", "length exceeds the remaining bytes");
+    return r->status();
+  }
+  auto flat = std::make_unique<faiss::IndexFlatIP>(dim);
+  std::string_view stored;
+  if (!r->GetArrayBytes<float>(count, "vectors", &stored)) return r->status();
+  // One pass over hundreds of megabytes: assign copies without the zero
+  // fill of a resize, into memory reserved (untouched) and advised to use
+  // huge pages first.
+  const auto* first = reinterpret_cast<const uint8_t*>(stored.data());
+  flat->codes.reserve(stored.size());
+  internal::AdviseHugePages(flat->codes.data(), flat->codes.capacity());
+  flat->codes.assign(first, first + stored.size());
+  const float* vectors = reinterpret_cast<const float*>(flat->codes.data());
+  for (uint64_t i = 0; i < count; ++i) {
+    if (!std::isfinite(vectors[i])) return (r->Fail("vectors", "non-finite value"), r->status());
+  }
+  flat->ntotal = rows;
+  return std::unique_ptr<faiss::Index>(std::move(flat));
+}
+
+}  // namespace
+
 absl::Status KnnRouter::LoadState(std::string_view state) {
   internal::ByteReader r(state, "knn router state");
   uint32_t version = 0;
@@ -298,69 +376,13 @@ absl::Status KnnRouter::LoadState(std::string_view state) {
   } else if (dim < 1 || dim > kMaxDim || rows < 1 || rows > kMaxRows || uses_hnsw > 1) {
     r.Fail("sizes", absl::StrCat("dim ", dim, ", rows ", rows, " out of range"));
   }
-
-  const uint64_t cells = static_cast<uint64_t>(rows) * catalog.size();
   std::vector<float> scores, costs;
   std::vector<double> mean_score;
-  r.GetVector(&scores, cells, "scores") && r.GetVector(&costs, cells, "costs") &&
-      r.GetVector(&mean_score, catalog.size(), "mean scores");
-  for (float s : scores) {
-    if (!std::isnan(s) && !(s >= 0.0f && s <= 1.0f)) r.Fail("scores", "value outside [0, 1]");
-  }
-  for (float c : costs) {
-    if (!std::isnan(c) && !(c >= 0.0f && std::isfinite(c))) r.Fail("costs", "negative or infinite");
-  }
-  for (double s : mean_score) {
-    if (!(s >= 0.0 && s <= 1.0)) r.Fail("mean scores", "value outside [0, 1]");
-  }
+  ReadTables(&r, rows, catalog.size(), &scores, &costs, &mean_score);
   if (!r.status().ok()) return r.status();
-
-  std::unique_ptr<faiss::Index> index;
-  if (uses_hnsw) {
-    std::vector<uint8_t> blob_bytes;
-    if (!r.GetVector(&blob_bytes, "hnsw index")) return r.status();
-    faiss::VectorIOReader blob;
-    blob.data = std::move(blob_bytes);
-    try {
-      index.reset(faiss::read_index(&blob));
-    } catch (const std::bad_alloc&) {
-      return absl::ResourceExhaustedError("knn router state: out of memory reading the index");
-    } catch (const std::exception& e) {
-      return absl::DataLossError(absl::StrCat("knn router state: FAISS rejected the index: ",
-                                              e.what()));
-    }
-    auto* hnsw = dynamic_cast<faiss::IndexHNSWFlat*>(index.get());
-    if (hnsw == nullptr || hnsw->d != dim || hnsw->ntotal != rows ||
-        hnsw->metric_type != faiss::METRIC_INNER_PRODUCT) {
-      return absl::DataLossError(
-          "knn router state: the index does not match the state (kind, dim or size)");
-    }
-    hnsw->hnsw.efSearch = std::max(options.hnsw_ef_search, options.k);
-  } else {
-    // Straight into the index's storage: a large router is loaded with one
-    // copy of its vectors.
-    const uint64_t count = static_cast<uint64_t>(rows) * dim;
-    if (count > r.remaining() / sizeof(float)) {
-      r.Fail("vectors", "length exceeds the remaining bytes");
-      return r.status();
-    }
-    auto flat = std::make_unique<faiss::IndexFlatIP>(dim);
-    std::string_view stored;
-    if (!r.GetArrayBytes<float>(count, "vectors", &stored)) return r.status();
-    // One pass over hundreds of megabytes: assign copies without the zero
-    // fill of a resize, into memory reserved (untouched) and advised to use
-    // huge pages first.
-    const auto* first = reinterpret_cast<const uint8_t*>(stored.data());
-    flat->codes.reserve(stored.size());
-    internal::AdviseHugePages(flat->codes.data(), flat->codes.capacity());
-    flat->codes.assign(first, first + stored.size());
-    const float* vectors = reinterpret_cast<const float*>(flat->codes.data());
-    for (uint64_t i = 0; i < count; ++i) {
-      if (!std::isfinite(vectors[i])) return (r.Fail("vectors", "non-finite value"), r.status());
-    }
-    flat->ntotal = rows;
-    index = std::move(flat);
-  }
+  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<faiss::Index> index,
+                          uses_hnsw ? ReadHnswIndex(&r, dim, rows, options)
+                                    : ReadFlatIndex(&r, dim, rows));
   ROUTER_RETURN_IF_ERROR(r.Finish());
 
   options_ = options;

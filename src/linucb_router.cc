@@ -778,6 +778,87 @@ absl::Status LinUcbRouter::SaveState(std::string* out) const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The largest squared L2 norm among `rows` rows of `dim` values (+inf when
+// one is not finite), and the row that has it.
+std::pair<double, int> LargestRowNorm(const std::vector<float>& values, int rows, int dim) {
+  std::pair<double, int> largest{0.0, -1};
+  for (int i = 0; i < rows; ++i) {
+    double row_sq = 0.0;
+    for (int j = 0; j < dim; ++j) {
+      const double v = values[static_cast<size_t>(i) * dim + j];
+      row_sq += v * v;
+    }
+    if (!std::isfinite(row_sq)) return {HUGE_VAL, i};
+    if (row_sq > largest.first) largest = {row_sq, i};
+  }
+  return largest;
+}
+
+// The saved projection's tables (`projection`'s sizes are set), each
+// checked; failures are recorded in `r`.
+void ReadProjection(internal::ByteReader* r, LinUcbProjection* projection) {
+  const int dim = projection->dim, reduced = projection->reduced;
+  const int clusters = projection->clusters;
+  if (!(r->GetVector(&projection->mean, dim, "mean") &&
+        r->GetVector(&projection->components, static_cast<uint64_t>(reduced) * dim,
+                     "components") &&
+        r->GetVector(&projection->centroids, static_cast<uint64_t>(clusters) * dim,
+                     "centroids"))) {
+    return;
+  }
+  double mean_sq = 0.0;
+  for (float v : projection->mean) mean_sq += static_cast<double>(v) * v;
+  if (!std::isfinite(mean_sq) || mean_sq > 1.0 + 1e-3) {
+    r->Fail("mean", "not the mean of unit vectors");
+  }
+  const auto [component_sq, component] = LargestRowNorm(projection->components, reduced, dim);
+  if (r->status().ok() && component_sq > kMaxComponentNorm * kMaxComponentNorm) {
+    r->Fail("components", absl::StrCat("row ", component, " is not finite or too long"));
+  }
+  // A centroid is a mean of unit (or zero) vectors.
+  const auto [centroid_sq, centroid] = LargestRowNorm(projection->centroids, clusters, dim);
+  if (r->status().ok() && centroid_sq > 1.0 + 1e-3) {
+    r->Fail("centroids", absl::StrCat("centroid ", centroid, " is not a mean of unit vectors"));
+  }
+}
+
+// One saved arm of context size `c`, checked against the options (counts,
+// symmetry, A >= ridge * I, A^-1 the inverse of A); nullptr, with the
+// failure recorded in `r`, when it is not valid.
+std::shared_ptr<LinUcbArm> ReadArm(internal::ByteReader* r, int c, const LinUcbOptions& o,
+                                   const std::string& model) {
+  const std::string field = absl::StrCat("arm '", model, "'");
+  auto arm = std::make_shared<LinUcbArm>();
+  std::vector<double> b;
+  if (!(r->Get(&arm->updates, field) && r->Get(&arm->since_reinvert, field) &&
+        r->Get(&arm->cost_sum, field) && r->Get(&arm->cost_count, field) &&
+        GetMatrix(r, c, c, &arm->a, field) && GetMatrix(r, c, c, &arm->a_inv, field) &&
+        r->GetVector(&b, c, field))) {
+    return nullptr;
+  }
+  arm->b = Eigen::Map<const Eigen::VectorXd>(b.data(), c);
+  if (arm->updates < 0 || arm->since_reinvert < 0 || arm->since_reinvert >= o.reinvert_every ||
+      arm->cost_count < 0 || !std::isfinite(arm->cost_sum) || arm->cost_sum < 0.0 ||
+      !arm->b.allFinite()) {
+    r->Fail(field, "counts or costs out of range");
+  } else if (arm->a != arm->a.transpose() || arm->a_inv != arm->a_inv.transpose()) {
+    r->Fail(field, "matrices are not symmetric");
+  } else if ((arm->a.diagonal().array() < o.ridge).any()) {
+    r->Fail(field, "A is smaller than ridge * I");
+  } else {
+    const double residual =
+        (arm->a * arm->a_inv - Eigen::MatrixXd::Identity(c, c)).cwiseAbs().maxCoeff();
+    if (!(residual <= kMaxLoadResidual)) r->Fail(field, "A^-1 is not the inverse of A");
+  }
+  if (!r->status().ok()) return nullptr;
+  arm->theta.noalias() = arm->a_inv * arm->b;
+  return arm;
+}
+
+}  // namespace
+
 absl::Status LinUcbRouter::LoadState(std::string_view state) {
   internal::ByteReader r(state, "linucb router state");
   uint32_t version = 0;
@@ -819,34 +900,7 @@ absl::Status LinUcbRouter::LoadState(std::string_view state) {
   projection->dim = dim;
   projection->reduced = reduced;
   projection->clusters = clusters;
-  if (r.GetVector(&projection->mean, dim, "mean") &&
-      r.GetVector(&projection->components, static_cast<uint64_t>(reduced) * dim, "components") &&
-      r.GetVector(&projection->centroids, static_cast<uint64_t>(clusters) * dim, "centroids")) {
-    double mean_sq = 0.0;
-    for (float v : projection->mean) mean_sq += static_cast<double>(v) * v;
-    if (!std::isfinite(mean_sq) || mean_sq > 1.0 + 1e-3) r.Fail("mean", "not the mean of unit vectors");
-    for (int i = 0; i < reduced && r.status().ok(); ++i) {
-      double row_sq = 0.0;
-      for (int j = 0; j < dim; ++j) {
-        const double v = projection->components[static_cast<size_t>(i) * dim + j];
-        row_sq += v * v;
-      }
-      if (!std::isfinite(row_sq) || row_sq > kMaxComponentNorm * kMaxComponentNorm) {
-        r.Fail("components", absl::StrCat("row ", i, " is not finite or too long"));
-      }
-    }
-    for (int k = 0; k < clusters && r.status().ok(); ++k) {
-      double row_sq = 0.0;
-      for (int j = 0; j < dim; ++j) {
-        const double v = projection->centroids[static_cast<size_t>(k) * dim + j];
-        row_sq += v * v;
-      }
-      // A centroid is a mean of unit (or zero) vectors.
-      if (!std::isfinite(row_sq) || row_sq > 1.0 + 1e-3) {
-        r.Fail("centroids", absl::StrCat("centroid ", k, " is not a mean of unit vectors"));
-      }
-    }
-  }
+  ReadProjection(&r, projection.get());
   r.Get(&online_updates, "online updates");
   if (r.status().ok() && online_updates < 0) r.Fail("online updates", "negative");
   if (!r.status().ok()) return r.status();
@@ -855,31 +909,8 @@ absl::Status LinUcbRouter::LoadState(std::string_view state) {
   const int c = projection->context();
   std::vector<std::shared_ptr<const LinUcbArm>> arms;
   for (int m = 0; m < catalog.size(); ++m) {
-    const std::string field = absl::StrCat("arm '", catalog.at(m).name, "'");
-    auto arm = std::make_shared<LinUcbArm>();
-    std::vector<double> b;
-    if (!(r.Get(&arm->updates, field) && r.Get(&arm->since_reinvert, field) &&
-          r.Get(&arm->cost_sum, field) && r.Get(&arm->cost_count, field) &&
-          GetMatrix(&r, c, c, &arm->a, field) && GetMatrix(&r, c, c, &arm->a_inv, field) &&
-          r.GetVector(&b, c, field))) {
-      return r.status();
-    }
-    arm->b = Eigen::Map<const Eigen::VectorXd>(b.data(), c);
-    if (arm->updates < 0 || arm->since_reinvert < 0 ||
-        arm->since_reinvert >= o.reinvert_every || arm->cost_count < 0 ||
-        !std::isfinite(arm->cost_sum) || arm->cost_sum < 0.0 || !arm->b.allFinite()) {
-      r.Fail(field, "counts or costs out of range");
-    } else if (arm->a != arm->a.transpose() || arm->a_inv != arm->a_inv.transpose()) {
-      r.Fail(field, "matrices are not symmetric");
-    } else if ((arm->a.diagonal().array() < o.ridge).any()) {
-      r.Fail(field, "A is smaller than ridge * I");
-    } else {
-      const double residual =
-          (arm->a * arm->a_inv - Eigen::MatrixXd::Identity(c, c)).cwiseAbs().maxCoeff();
-      if (!(residual <= kMaxLoadResidual)) r.Fail(field, "A^-1 is not the inverse of A");
-    }
-    if (!r.status().ok()) return r.status();
-    arm->theta.noalias() = arm->a_inv * arm->b;
+    std::shared_ptr<LinUcbArm> arm = ReadArm(&r, c, o, catalog.at(m).name);
+    if (arm == nullptr) return r.status();
     arms.push_back(std::move(arm));
   }
   ROUTER_RETURN_IF_ERROR(r.Finish());
