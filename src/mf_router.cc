@@ -205,6 +205,85 @@ absl::Status MfRouter::EstimateBatch(absl::Span<const Query> queries,
   return absl::OkStatus();
 }
 
+namespace {
+
+// The labelled rows with a score for the onboarded model (its `column`),
+// their vectors normalised, and the costs observed on them.
+struct OnboardingRows {
+  std::vector<int64_t> rows;
+  std::vector<float> vectors;  // rows.size() x dim
+  double cost_sum = 0.0;
+  int64_t cost_count = 0;
+};
+
+absl::StatusOr<OnboardingRows> CollectOnboardingRows(const Dataset& labelled, int column,
+                                                     int dim) {
+  OnboardingRows out;
+  for (int64_t r = 0; r < labelled.rows(); ++r) {
+    if (std::isnan(labelled.score(r, column))) continue;
+    ROUTER_RETURN_IF_ERROR(Annotate(ValidateVector(labelled.vector(r), dim, "labelled vector"),
+                                    absl::StrCat("mf: row ", r)));
+    out.rows.push_back(r);
+    const float scale = InverseNorm(labelled.vector(r));
+    for (float v : labelled.vector(r)) out.vectors.push_back(v * scale);
+    const double c = labelled.cost(r, column);
+    if (!std::isnan(c)) out.cost_sum += c, ++out.cost_count;
+  }
+  if (out.rows.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("mf: the labelled data has no score for '",
+                                                   labelled.model_names[column], "'"));
+  }
+  return out;
+}
+
+// Pairwise loss: the comparisons of the new model (`column`) with the
+// trained models scored on the same rows, each with the trained model's
+// logit as offset.
+absl::StatusOr<std::vector<MfObservation>> PairwiseObservations(
+    const Dataset& labelled, int column, const OnboardingRows& onboarding,
+    const MfParameters& params, const Catalog& catalog) {
+  const int M = params.num_models;
+  std::vector<int> other(M);
+  for (int m = 0; m < M; ++m) other[m] = labelled.ModelColumn(catalog.at(m).name);
+  const std::vector<int64_t>& rows = onboarding.rows;
+  const Matrix logits = Logits(params, onboarding.vectors, static_cast<int64_t>(rows.size()));
+  std::vector<MfObservation> observations;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const double mine = labelled.score(rows[i], column);
+    for (int m = 0; m < M; ++m) {
+      if (other[m] < 0) continue;
+      const double theirs = labelled.score(rows[i], other[m]);
+      if (std::isnan(theirs) || theirs == mine) continue;
+      observations.push_back({static_cast<int64_t>(i), mine > theirs ? 1.0 : 0.0,
+                              -static_cast<double>(logits(i, m))});
+    }
+  }
+  if (observations.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mf: pairwise onboarding needs rows where '", labelled.model_names[column],
+        "' and a catalog model have different scores; the labelled data has none"));
+  }
+  return observations;
+}
+
+// The prior of an onboarded model: the trained models' mean embedding, then
+// their mean bias.
+std::vector<float> OnboardingPrior(const MfParameters& params) {
+  const int M = params.num_models, h = params.hidden_dim;
+  std::vector<float> prior(h + 1, 0.0f);
+  for (int k = 0; k < h; ++k) {
+    double sum = 0.0;
+    for (int m = 0; m < M; ++m) sum += params.embeddings[static_cast<size_t>(m) * h + k];
+    prior[k] = static_cast<float>(sum / M);
+  }
+  double bias_sum = 0.0;
+  for (float b : params.biases) bias_sum += b;
+  prior[h] = static_cast<float>(bias_sum / M);
+  return prior;
+}
+
+}  // namespace
+
 absl::Status MfRouter::OnboardModel(const Profile& profile, const Dataset& labelled) {
   if (state_.params.dim == 0) return absl::FailedPreconditionError("mf: the router is not fitted");
   if (state_.catalog.Find(profile.name).ok()) {
@@ -224,70 +303,25 @@ absl::Status MfRouter::OnboardModel(const Profile& profile, const Dataset& label
     return absl::InvalidArgumentError(
         absl::StrCat("mf: the labelled data has no column for '", profile.name, "'"));
   }
-  const int M = state_.params.num_models, h = state_.params.hidden_dim, d = state_.params.dim;
-  // The labelled rows with a score for the new model, normalised.
-  std::vector<int64_t> rows;
-  std::vector<float> vectors;
-  double cost_sum = 0.0;
-  int64_t cost_count = 0;
-  for (int64_t r = 0; r < labelled.rows(); ++r) {
-    if (std::isnan(labelled.score(r, column))) continue;
-    ROUTER_RETURN_IF_ERROR(Annotate(ValidateVector(labelled.vector(r), d, "labelled vector"),
-                                    absl::StrCat("mf: row ", r)));
-    rows.push_back(r);
-    const float scale = InverseNorm(labelled.vector(r));
-    for (float v : labelled.vector(r)) vectors.push_back(v * scale);
-    const double c = labelled.cost(r, column);
-    if (!std::isnan(c)) cost_sum += c, ++cost_count;
-  }
-  if (rows.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mf: the labelled data has no score for '", profile.name, "'"));
-  }
-
+  ROUTER_ASSIGN_OR_RETURN(const OnboardingRows onboarding,
+                          CollectOnboardingRows(labelled, column, state_.params.dim));
   std::vector<MfObservation> observations;
   if (options_.loss == MfOptions::Loss::kPointwise) {
-    for (size_t i = 0; i < rows.size(); ++i) {
-      observations.push_back({static_cast<int64_t>(i), labelled.score(rows[i], column), 0.0});
+    for (size_t i = 0; i < onboarding.rows.size(); ++i) {
+      observations.push_back(
+          {static_cast<int64_t>(i), labelled.score(onboarding.rows[i], column), 0.0});
     }
   } else {
-    // Comparisons with the trained models scored on the same rows.
-    std::vector<int> other(M);
-    for (int m = 0; m < M; ++m) other[m] = labelled.ModelColumn(state_.catalog.at(m).name);
-    const Matrix logits = Logits(state_.params, vectors, static_cast<int64_t>(rows.size()));
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const double mine = labelled.score(rows[i], column);
-      for (int m = 0; m < M; ++m) {
-        if (other[m] < 0) continue;
-        const double theirs = labelled.score(rows[i], other[m]);
-        if (std::isnan(theirs) || theirs == mine) continue;
-        observations.push_back({static_cast<int64_t>(i), mine > theirs ? 1.0 : 0.0,
-                                -static_cast<double>(logits(i, m))});
-      }
-    }
-    if (observations.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "mf: pairwise onboarding needs rows where '", profile.name,
-          "' and a catalog model have different scores; the labelled data has none"));
-    }
+    ROUTER_ASSIGN_OR_RETURN(observations, PairwiseObservations(labelled, column, onboarding,
+                                                               state_.params, state_.catalog));
   }
-
-  // The prior: the trained models' mean embedding and bias.
-  std::vector<float> prior(h + 1, 0.0f);
-  for (int k = 0; k < h; ++k) {
-    double sum = 0.0;
-    for (int m = 0; m < M; ++m) sum += state_.params.embeddings[static_cast<size_t>(m) * h + k];
-    prior[k] = static_cast<float>(sum / M);
-  }
-  double bias_sum = 0.0;
-  for (float b : state_.params.biases) bias_sum += b;
-  prior[h] = static_cast<float>(bias_sum / M);
-
-  ROUTER_ASSIGN_OR_RETURN(
-      std::vector<float> theta,
-      FitModelEmbedding(state_.params, vectors, observations, prior, options_.onboard_l2));
+  ROUTER_ASSIGN_OR_RETURN(std::vector<float> theta,
+                          FitModelEmbedding(state_.params, onboarding.vectors, observations,
+                                            OnboardingPrior(state_.params),
+                                            options_.onboard_l2));
 
   // Commit: only appends, so the other models' parameters stay as they were.
+  const int h = state_.params.hidden_dim;
   try {
     MfParameters params = state_.params;
     params.embeddings.insert(params.embeddings.end(), theta.begin(), theta.begin() + h);
@@ -295,9 +329,11 @@ absl::Status MfRouter::OnboardModel(const Profile& profile, const Dataset& label
     ++params.num_models;
     std::vector<double> mean_cost = state_.mean_cost;
     std::vector<int64_t> costs = state_.cost_count, support = state_.support;
-    mean_cost.push_back(cost_count > 0 ? cost_sum / static_cast<double>(cost_count) : 0.0);
-    costs.push_back(cost_count);
-    support.push_back(static_cast<int64_t>(rows.size()));
+    mean_cost.push_back(onboarding.cost_count > 0
+                            ? onboarding.cost_sum / static_cast<double>(onboarding.cost_count)
+                            : 0.0);
+    costs.push_back(onboarding.cost_count);
+    support.push_back(static_cast<int64_t>(onboarding.rows.size()));
     bool folded = false;
     std::vector<float> scoring = Fold(params, &folded);
     state_ = State{.catalog = std::move(catalog),
