@@ -397,6 +397,32 @@ absl::Status MfRouter::SaveState(std::string* out) const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Records in `r` the first loaded value that cannot be: a non-finite
+// parameter, a negative count, a cost without observations.
+void CheckLoadedValues(internal::ByteReader* r, const MfParameters& params,
+                       const std::vector<double>& mean_cost,
+                       const std::vector<int64_t>& cost_count,
+                       const std::vector<int64_t>& support) {
+  auto finite = [](const std::vector<float>& v) {
+    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+  };
+  if (!finite(params.projection)) r->Fail("projection", "non-finite value");
+  if (!finite(params.mixing)) r->Fail("mixing", "non-finite value");
+  if (!finite(params.embeddings)) r->Fail("embeddings", "non-finite value");
+  if (!finite(params.biases)) r->Fail("biases", "non-finite value");
+  for (size_t m = 0; m < mean_cost.size(); ++m) {
+    if (cost_count[m] < 0 || support[m] < 0 || !std::isfinite(mean_cost[m]) ||
+        mean_cost[m] < 0.0 || (cost_count[m] == 0 && mean_cost[m] != 0.0)) {
+      r->Fail("model statistics", absl::StrCat("invalid cost or support for model ", m));
+      return;
+    }
+  }
+}
+
+}  // namespace
+
 absl::Status MfRouter::LoadState(std::string_view state) {
   internal::ByteReader r(state, "mf router state");
   uint32_t version = 0;
@@ -449,20 +475,7 @@ absl::Status MfRouter::LoadState(std::string_view state) {
       r.GetVector(&cost_count, M, "cost counts") && r.GetVector(&support, M, "support") &&
       r.Get(&epochs_run, "epochs run") && r.Get(&best_epoch, "best epoch");
   if (!r.status().ok()) return r.status();
-  auto finite = [](const std::vector<float>& v) {
-    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
-  };
-  if (!finite(params.projection)) r.Fail("projection", "non-finite value");
-  if (!finite(params.mixing)) r.Fail("mixing", "non-finite value");
-  if (!finite(params.embeddings)) r.Fail("embeddings", "non-finite value");
-  if (!finite(params.biases)) r.Fail("biases", "non-finite value");
-  for (uint64_t m = 0; m < M; ++m) {
-    if (cost_count[m] < 0 || support[m] < 0 || !std::isfinite(mean_cost[m]) ||
-        mean_cost[m] < 0.0 || (cost_count[m] == 0 && mean_cost[m] != 0.0)) {
-      r.Fail("model statistics", absl::StrCat("invalid cost or support for model ", m));
-      break;
-    }
-  }
+  CheckLoadedValues(&r, params, mean_cost, cost_count, support);
   if (epochs_run < 0 || best_epoch < 0 || best_epoch > epochs_run) {
     r.Fail("training summary", "epochs out of range");
   }
