@@ -2,17 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <limits>
-#include <new>
 
 #include <Eigen/Core>
-#include <faiss/Clustering.h>
-#include <faiss/IndexFlat.h>
-#include <omp.h>
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
+#include "internal/kmeans.h"
 #include "internal/normalize.h"
 #include "internal/option_schemas.h"
 #include "internal/training_data.h"
@@ -43,21 +39,6 @@ Scratch& ThreadScratch() {
   thread_local Scratch scratch;
   return scratch;
 }
-
-// Limits OpenMP to `threads` (if > 0) while in scope; restores the caller's
-// setting after.
-class OmpThreadLimit {
- public:
-  explicit OmpThreadLimit(int threads) : previous_(omp_get_max_threads()) {
-    if (threads > 0) omp_set_num_threads(threads);
-  }
-  ~OmpThreadLimit() { omp_set_num_threads(previous_); }
-  OmpThreadLimit(const OmpThreadLimit&) = delete;
-  OmpThreadLimit& operator=(const OmpThreadLimit&) = delete;
-
- private:
-  int previous_;
-};
 
 absl::Status ValidateOptions(const ClusterOptions& o) { return internal::CheckRanges(o); }
 
@@ -169,28 +150,16 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
   for (int64_t r = 0; r < rows; ++r) NormalizeInto(data.vector(r), normalized.data() + r * dim);
 
   // Spherical k-means: unit centroids, assignment by inner product.
-  std::vector<float> centroids;
-  try {
-    faiss::ClusteringParameters params;
-    params.niter = options_.kmeans_iterations;
-    params.nredo = options_.kmeans_restarts;
-    params.spherical = true;
-    params.verbose = false;
-    params.seed = static_cast<int>(options_.seed);
-    params.min_points_per_centroid = 1;  // small K/rows ratios are fine here
-    faiss::Clustering kmeans(dim, clusters, params);
-    faiss::IndexFlatIP assigner(dim);
-    OmpThreadLimit threads(options_.kmeans_threads);
-    kmeans.train(rows, normalized.data(), assigner);
-    centroids = std::move(kmeans.centroids);
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError("cluster: out of memory in k-means");
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("cluster: k-means failed: ", e.what()));
-  }
-  if (centroids.size() != static_cast<size_t>(clusters) * dim) {
-    return absl::InternalError("cluster: k-means returned the wrong number of centroids");
-  }
+  absl::StatusOr<std::vector<float>> kmeans =
+      internal::KMeans(normalized, rows, dim,
+                       {.clusters = clusters,
+                        .iterations = options_.kmeans_iterations,
+                        .restarts = options_.kmeans_restarts,
+                        .seed = options_.seed,
+                        .spherical = true,
+                        .threads = options_.kmeans_threads});
+  if (!kmeans.ok()) return Annotate(kmeans.status(), "cluster");
+  std::vector<float> centroids = *std::move(kmeans);
   for (int c = 0; c < clusters; ++c) {
     // FAISS already made them unit length; redoing it in double keeps the
     // invariant explicit (a centroid that collapsed to zero stays zero).

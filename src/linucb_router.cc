@@ -12,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
+#include "internal/kmeans.h"
+#include "internal/normalize.h"
 #include "internal/option_schemas.h"
 #include "internal/random.h"
 #include "internal/training_data.h"
@@ -305,78 +307,7 @@ void TopEigenpairs(const Eigen::MatrixXd& x, int k, uint64_t seed, Eigen::Vector
   }
 }
 
-// k-means (k-means++ seeding with `seed`, then Lloyd's iterations until the
-// assignment is stable, at most 50) of the rows of `x` (n x d, unit or zero
-// rows); returns the centroids, clusters x d, row-major. An emptied cluster
-// is re-seeded at the point farthest from its centroid.
-std::vector<float> KMeans(const Eigen::MatrixXd& x, int clusters, uint64_t seed) {
-  const Eigen::Index n = x.rows(), d = x.cols();
-  internal::SplitMix64 rng(seed ^ 0x6b6d65616e73ULL);  // "kmeans"
-  Eigen::MatrixXd centroids(clusters, d);
-  Eigen::VectorXd nearest_sq = Eigen::VectorXd::Constant(n, std::numeric_limits<double>::infinity());
-  Eigen::Index first = static_cast<Eigen::Index>(rng.Uniform() * static_cast<double>(n));
-  centroids.row(0) = x.row(std::min(first, n - 1));
-  for (int k = 1; k < clusters; ++k) {
-    nearest_sq = nearest_sq.cwiseMin((x.rowwise() - centroids.row(k - 1)).rowwise().squaredNorm());
-    const double total = nearest_sq.sum();
-    Eigen::Index pick = n - 1;
-    if (total > 0.0) {
-      double target = rng.Uniform() * total, running = 0.0;
-      for (Eigen::Index i = 0; i < n; ++i) {
-        running += nearest_sq[i];
-        if (running > target) {
-          pick = i;
-          break;
-        }
-      }
-    } else {
-      pick = static_cast<Eigen::Index>(rng.Uniform() * static_cast<double>(n));
-    }
-    centroids.row(k) = x.row(std::min(pick, n - 1));
-  }
-  std::vector<int> assignment(n, -1);
-  for (int iteration = 0; iteration < 50; ++iteration) {
-    const Eigen::MatrixXd scores = x * centroids.transpose();  // n x clusters
-    const Eigen::VectorXd half_sq = centroids.rowwise().squaredNorm() * 0.5;
-    bool changed = false;
-    for (Eigen::Index i = 0; i < n; ++i) {
-      int best = 0;
-      double best_score = -std::numeric_limits<double>::infinity();
-      for (int k = 0; k < clusters; ++k) {
-        const double score = scores(i, k) - half_sq[k];
-        if (score > best_score) {
-          best_score = score;
-          best = k;
-        }
-      }
-      changed |= assignment[i] != best;
-      assignment[i] = best;
-    }
-    if (!changed) break;
-    Eigen::MatrixXd sums = Eigen::MatrixXd::Zero(clusters, d);
-    std::vector<int64_t> counts(clusters, 0);
-    for (Eigen::Index i = 0; i < n; ++i) {
-      sums.row(assignment[i]) += x.row(i);
-      ++counts[assignment[i]];
-    }
-    for (int k = 0; k < clusters; ++k) {
-      if (counts[k] > 0) {
-        centroids.row(k) = sums.row(k) / static_cast<double>(counts[k]);
-      } else {
-        Eigen::Index far = 0;
-        (x - centroids(assignment, Eigen::all)).rowwise().squaredNorm().maxCoeff(&far);
-        centroids.row(k) = x.row(far);
-      }
-    }
-  }
-  std::vector<float> out(static_cast<size_t>(clusters) * d);
-  for (int k = 0; k < clusters; ++k) {
-    for (Eigen::Index j = 0; j < d; ++j) out[k * d + j] = static_cast<float>(centroids(k, j));
-  }
-  return out;
-}
-
-LinUcbProjection FitProjection(const Dataset& data, const LinUcbOptions& options) {
+absl::StatusOr<LinUcbProjection> FitProjection(const Dataset& data, const LinUcbOptions& options) {
   const int64_t n = data.rows();
   const int d = data.dim;
   Eigen::MatrixXd x(n, d);
@@ -389,7 +320,23 @@ LinUcbProjection FitProjection(const Dataset& data, const LinUcbOptions& options
   }
   LinUcbProjection p;
   p.clusters = static_cast<int>(std::min<int64_t>(options.clusters, n));
-  if (p.clusters > 0) p.centroids = KMeans(x, p.clusters, options.seed);
+  if (p.clusters > 0) {
+    // Euclidean k-means of the unit vectors: centroids are means, so their
+    // norm is at most 1, which LoadState checks; FAISS's split of an empty
+    // cluster scales a copy by 1 + 1/1024, so the few above are brought back.
+    std::vector<float> unit(static_cast<size_t>(n) * d);
+    for (int64_t r = 0; r < n; ++r) internal::NormalizeInto(data.vector(r), unit.data() + r * d);
+    ROUTER_ASSIGN_OR_RETURN(p.centroids,
+                            internal::KMeans(unit, n, d, {.clusters = p.clusters,
+                                                          .seed = options.seed}));
+    for (int k = 0; k < p.clusters; ++k) {
+      float* centroid = p.centroids.data() + static_cast<size_t>(k) * d;
+      Eigen::Map<Eigen::VectorXf> row(centroid, d);
+      if (row.squaredNorm() > 1.0f) {
+        internal::NormalizeInto(absl::MakeConstSpan(centroid, d), centroid);
+      }
+    }
+  }
   const Eigen::RowVectorXd mean = x.colwise().mean();
   x.rowwise() -= mean;
 
@@ -570,7 +517,9 @@ absl::Status LinUcbRouter::Fit(const Dataset& data, const Catalog& catalog) {
     ROUTER_RETURN_IF_ERROR(CheckProjectionData(data, catalog));
   }
 
-  auto projection = std::make_shared<LinUcbProjection>(FitProjection(data, options));
+  absl::StatusOr<LinUcbProjection> fitted = FitProjection(data, options);
+  if (!fitted.ok()) return Annotate(fitted.status(), "linucb");
+  auto projection = std::make_shared<LinUcbProjection>(*std::move(fitted));
   const int c = projection->context();
   Eigen::MatrixXd contexts;
   if (options.warm_start) contexts = ContextsOf(data, *projection);

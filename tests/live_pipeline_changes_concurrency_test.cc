@@ -26,6 +26,15 @@
 namespace router {
 namespace {
 
+// Eight labelled rows that onboard model `name`, each scored 0.9.
+Dataset LabelledFor(const SyntheticData& synthetic, const std::string& name) {
+  Dataset labelled = synthetic.dataset.Subset(std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7});
+  labelled.model_names = {name};
+  labelled.scores.assign(labelled.rows(), 0.9);
+  labelled.costs.assign(labelled.rows(), 1e-4);
+  return labelled;
+}
+
 // A cluster router (it can onboard models) over a 16-d featurizer.
 std::unique_ptr<Pipeline> FitCluster(const SyntheticData& synthetic, int clusters) {
   PipelineConfig config;
@@ -106,10 +115,7 @@ TEST_CASE("routes never fail or choose a withdrawn model while everything change
     REQUIRE(live.Reload(path).ok());
     // Onboard a new model from labelled rows (cluster routers can).
     Profile newcomer{.name = "newcomer-" + std::to_string(round), .input_usd_per_mtok = 0.2};
-    Dataset labelled = synthetic.dataset.Subset(std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7});
-    labelled.model_names = {newcomer.name};
-    labelled.scores.assign(labelled.rows(), 0.9);
-    labelled.costs.assign(labelled.rows(), 1e-4);
+    const Dataset labelled = LabelledFor(synthetic, newcomer.name);
     REQUIRE(live.AddModel(newcomer, labelled).ok());
     REQUIRE(live.Snapshot()->catalog().Find(newcomer.name).ok());
   }
@@ -157,10 +163,7 @@ TEST_CASE("no LinUCB update is lost while models are added", "[concurrency][chan
   });
   for (int round = 0; round < 8; ++round) {
     Profile newcomer{.name = "newcomer-" + std::to_string(round), .input_usd_per_mtok = 0.2};
-    Dataset labelled = synthetic.dataset.Subset(std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7});
-    labelled.model_names = {newcomer.name};
-    labelled.scores.assign(labelled.rows(), 0.9);
-    labelled.costs.assign(labelled.rows(), 1e-4);
+    const Dataset labelled = LabelledFor(synthetic, newcomer.name);
     REQUIRE(live.AddModel(newcomer, labelled).ok());
     WaitUntil([&] { return accepted.load() > round * 50; }, 3);
   }

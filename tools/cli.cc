@@ -65,6 +65,27 @@ std::string KnownRouterKinds() {
   return names;
 }
 
+std::optional<int> ParseCommandArgs(std::string_view command, int argc, char** argv,
+                                    absl::Span<const FlagSpec> flags, const std::string& help,
+                                    Args* args) {
+  auto parsed = Args::Parse(argc, argv, flags);
+  if (!parsed.ok()) return Fail(command, kExitUsage, parsed.status());
+  *args = *std::move(parsed);
+  if (args->help()) {
+    std::fputs(help.c_str(), stdout);
+    return kExitOk;
+  }
+  return std::nullopt;
+}
+
+std::optional<int> CheckDataArgs(std::string_view command, const Args& args) {
+  if (!args.positional().empty()) {
+    return Fail(command, kExitUsage, fmt::format("unexpected argument '{}'", args.positional()[0]));
+  }
+  if (!args.Has("data")) return Fail(command, kExitUsage, "--data FILE is required");
+  return std::nullopt;
+}
+
 ExitCode InputOrInternal(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:

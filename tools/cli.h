@@ -5,10 +5,13 @@
 #define ROUTER_TOOLS_CLI_H_
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "args.h"
 
 namespace router::cli {
 
@@ -23,6 +26,18 @@ enum ExitCode : int {
 // Prints "router <command>: <message>" to stderr and returns `code`.
 int Fail(std::string_view command, ExitCode code, std::string_view message);
 int Fail(std::string_view command, ExitCode code, const absl::Status& status);
+
+// Parses a command's flags into *args. Returns the exit code to stop with:
+// a usage error (printed), or kExitOk once `help` is printed for --help;
+// nullopt to go on.
+std::optional<int> ParseCommandArgs(std::string_view command, int argc, char** argv,
+                                    absl::Span<const FlagSpec> flags, const std::string& help,
+                                    Args* args);
+
+// For the commands that read routing data (eval, fit, replay): a usage
+// error's exit code for a positional argument or a missing --data, else
+// nullopt.
+std::optional<int> CheckDataArgs(std::string_view command, const Args& args);
 
 // The exit code for a library error met while processing the user's files:
 // invalid or missing input (InvalidArgument, NotFound, DataLoss, ...) is an

@@ -30,26 +30,23 @@ const std::vector<FlagSpec>& Flags() {
   return flags;
 }
 
+std::string Help() {
+  return FormatHelp(
+      "router fit --data FILE [--router KIND] [--config FILE] -o MODEL",
+      "Fits a router on routing data and saves it, with its featurizer,\n"
+      "catalog, policy and the data's fingerprint, to one file that\n"
+      "'router route' and the library's Pipeline::Load read.",
+      Flags());
+}
+
 }  // namespace
 
 int RunFit(int argc, char** argv) {
-  auto parsed = Args::Parse(argc, argv, Flags());
-  if (!parsed.ok()) return Fail(kCommand, kExitUsage, parsed.status());
-  const Args& args = *parsed;
-  if (args.help()) {
-    std::fputs(FormatHelp("router fit --data FILE [--router KIND] [--config FILE] -o MODEL",
-                          "Fits a router on routing data and saves it, with its featurizer,\n"
-                          "catalog, policy and the data's fingerprint, to one file that\n"
-                          "'router route' and the library's Pipeline::Load read.",
-                          Flags())
-                   .c_str(),
-               stdout);
-    return kExitOk;
+  Args args;
+  if (auto done = ParseCommandArgs(kCommand, argc, argv, Flags(), Help(), &args)) {
+    return *done;
   }
-  if (!args.positional().empty()) {
-    return Fail(kCommand, kExitUsage, fmt::format("unexpected argument '{}'", args.positional()[0]));
-  }
-  if (!args.Has("data")) return Fail(kCommand, kExitUsage, "--data FILE is required");
+  if (auto usage_error = CheckDataArgs(kCommand, args)) return *usage_error;
   if (!args.Has("output")) return Fail(kCommand, kExitUsage, "-o/--output FILE is required");
   // "train" is the old name of the default rule, kept for scripts.
   const std::string which_rows = args.Get("rows", "fit");

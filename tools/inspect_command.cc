@@ -100,20 +100,20 @@ void PrintText(const Json& json) {
   std::printf("config (hyperparameters)\n%s\n", json["config"].dump(2).c_str());
 }
 
+std::string Help() {
+  return FormatHelp(
+      "router inspect MODEL [--json]",
+      "Describes a model file: router kind and hyperparameters, catalog,\n"
+      "embedder, sizes and the fingerprint of the data it was fitted on.",
+      Flags());
+}
+
 }  // namespace
 
 int RunInspect(int argc, char** argv) {
-  auto parsed = Args::Parse(argc, argv, Flags());
-  if (!parsed.ok()) return Fail(kCommand, kExitUsage, parsed.status());
-  const Args& args = *parsed;
-  if (args.help()) {
-    std::fputs(FormatHelp("router inspect MODEL [--json]",
-                          "Describes a model file: router kind and hyperparameters, catalog,\n"
-                          "embedder, sizes and the fingerprint of the data it was fitted on.",
-                          Flags())
-                   .c_str(),
-               stdout);
-    return kExitOk;
+  Args args;
+  if (auto done = ParseCommandArgs(kCommand, argc, argv, Flags(), Help(), &args)) {
+    return *done;
   }
   if (args.positional().size() != 1) {
     return Fail(kCommand, kExitUsage, "give exactly one model file");

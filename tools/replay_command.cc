@@ -551,17 +551,11 @@ int WriteReplayFiles(const Args& args, const Settings& settings, const Replayed&
 }  // namespace
 
 int RunReplay(int argc, char** argv) {
-  auto parsed = Args::Parse(argc, argv, Flags());
-  if (!parsed.ok()) return Fail(kCommand, kExitUsage, parsed.status());
-  const Args& args = *parsed;
-  if (args.help()) {
-    std::fputs(Help().c_str(), stdout);
-    return kExitOk;
+  Args args;
+  if (auto done = ParseCommandArgs(kCommand, argc, argv, Flags(), Help(), &args)) {
+    return *done;
   }
-  if (!args.positional().empty()) {
-    return Fail(kCommand, kExitUsage, fmt::format("unexpected argument '{}'", args.positional()[0]));
-  }
-  if (!args.Has("data")) return Fail(kCommand, kExitUsage, "--data FILE is required");
+  if (auto usage_error = CheckDataArgs(kCommand, args)) return *usage_error;
   Settings settings;
   if (int code = ReadSettings(args, &settings); code != kExitOk) return code;
   PipelineConfig config;

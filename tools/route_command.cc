@@ -108,21 +108,21 @@ bool RouteOne(const Pipeline& pipeline, const Request& request, const std::strin
   return status.ok();
 }
 
+std::string Help() {
+  return FormatHelp(
+      "router route -m MODEL [options] \"prompt\" ...  |  --stdin",
+      "Routes each prompt with a saved model and prints one JSON object\n"
+      "per prompt: the chosen model, its predicted quality and cost, the\n"
+      "fallbacks in order, and the full decision with its trace.",
+      Flags());
+}
+
 }  // namespace
 
 int RunRoute(int argc, char** argv) {
-  auto parsed = Args::Parse(argc, argv, Flags());
-  if (!parsed.ok()) return Fail(kCommand, kExitUsage, parsed.status());
-  const Args& args = *parsed;
-  if (args.help()) {
-    std::fputs(FormatHelp("router route -m MODEL [options] \"prompt\" ...  |  --stdin",
-                          "Routes each prompt with a saved model and prints one JSON object\n"
-                          "per prompt: the chosen model, its predicted quality and cost, the\n"
-                          "fallbacks in order, and the full decision with its trace.",
-                          Flags())
-                   .c_str(),
-               stdout);
-    return kExitOk;
+  Args args;
+  if (auto done = ParseCommandArgs(kCommand, argc, argv, Flags(), Help(), &args)) {
+    return *done;
   }
   if (!args.Has("model")) return Fail(kCommand, kExitUsage, "-m/--model FILE is required");
   const bool from_stdin = args.Has("stdin");
