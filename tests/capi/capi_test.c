@@ -971,6 +971,129 @@ static void TestFeedback(const router_t* offline, const char* dataset) {
   router_free(online);
 }
 
+/* The policy calls, each checked by its effect on decisions: set_policy,
+ * policy_state_json, set_model_available, calibrate_threshold and
+ * route_vector_with. The data: coder scores 1 on code, writer on poems,
+ * generalist 0.5 on both and costs least. */
+static void TestPolicyCalls(const char* path) {
+  static const char kCode[] = "my python function has a bug and will not compile";
+  static const char kPoem[] = "write a poem that tells a story, with rhyme, like a novel";
+  const char* writer_only[] = {"writer"};
+  router_t* router = NULL;
+  router_route_options_t options;
+  router_decision_t* decision = NULL;
+  char model[64], state[512];
+  size_t needed = 0;
+  float code[512], poem[512], sample[20 * 512];
+  int32_t dim = 0;
+  double threshold = 99.0;
+  int i;
+
+  EXPECT(router_create_from_dataset(path, "{\"knn\": {\"k\": 10}}", &router), ROUTER_OK);
+  if (router == NULL) return;
+  EXPECT(RouteTo(router, kCode, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "coder") == 0); /* lambda 0: the best quality */
+
+  /* A floor the generalist (0.5) clears picks it, the cheapest; one it does
+   * not clear picks the coder. */
+  EXPECT(router_set_policy(router, "{\"kind\": \"quality_floor\", \"tau\": 0.45}"), ROUTER_OK);
+  EXPECT(RouteTo(router, kCode, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "generalist") == 0);
+  EXPECT(router_set_policy(router, "{\"kind\": \"quality_floor\", \"tau\": 0.6}"), ROUTER_OK);
+  EXPECT(RouteTo(router, kCode, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "coder") == 0);
+  /* Refused policies change nothing. */
+  EXPECT(router_set_policy(router, "{\"kind\": \"quality_floor\", \"tau\": 0.45"),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_set_policy(router, "{\"kind\": \"quality_floor\", \"tua\": 0.45}"),
+         ROUTER_INVALID_ARGUMENT);
+  CHECK(strstr(router_last_error_message(), "tua") != NULL);
+  EXPECT(router_set_policy(router, "{\"constraints\": {\"denied_models\": [\"nobody\"]}}"),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_set_policy(router, NULL), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_set_policy(NULL, "{}"), ROUTER_INVALID_ARGUMENT);
+  EXPECT(RouteTo(router, kCode, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "coder") == 0);
+
+  /* The live state names the kind and its floor; a short buffer is cut and
+   * NUL-terminated, and the size needed is reported either way. */
+  EXPECT(router_policy_state_json(router, state, sizeof(state), &needed), ROUTER_OK);
+  CHECK(strstr(state, "\"kind\":\"quality_floor\"") != NULL);
+  CHECK(strstr(state, "\"tau\":0.6") != NULL);
+  CHECK(needed == strlen(state) + 1);
+  EXPECT(router_policy_state_json(router, state, 5, &needed), ROUTER_OK);
+  CHECK(strlen(state) == 4);
+  CHECK(needed > 5);
+  EXPECT(router_policy_state_json(router, NULL, 0, &needed), ROUTER_OK);
+  EXPECT(router_policy_state_json(NULL, state, sizeof(state), &needed), ROUTER_INVALID_ARGUMENT);
+
+  /* A model marked down is skipped until marked up. */
+  EXPECT(router_set_model_available(router, "coder", 0), ROUTER_OK);
+  EXPECT(RouteTo(router, kCode, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "coder") != 0);
+  EXPECT(router_set_model_available(router, "coder", 7), ROUTER_OK); /* any non-zero: up */
+  EXPECT(RouteTo(router, kCode, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "coder") == 0);
+  EXPECT(router_set_model_available(router, "nobody", 0), ROUTER_NOT_FOUND);
+  EXPECT(router_set_model_available(router, NULL, 0), ROUTER_INVALID_ARGUMENT);
+
+  /* Calibration needs a threshold policy; on a sample of half code, half
+   * poems, a 0.5 share puts the threshold between their scores (code: coder
+   * minus generalist about +0.5, poems about -0.5), so code goes strong. */
+  EXPECT(router_dim(router, &dim), ROUTER_OK);
+  CHECK(dim > 0 && dim <= 512);
+  if (dim <= 0 || dim > 512) {
+    router_free(router);
+    return;
+  }
+  EXPECT(router_embed_text(router, kCode, code, 512), ROUTER_OK);
+  EXPECT(router_embed_text(router, kPoem, poem, 512), ROUTER_OK);
+  for (i = 0; i < 20; ++i) memcpy(sample + i * dim, i % 2 == 0 ? code : poem, dim * sizeof(float));
+  EXPECT(router_calibrate_threshold(router, sample, 20, (size_t)dim, 0.5, &threshold),
+         ROUTER_FAILED_PRECONDITION);
+  EXPECT(router_set_policy(router, "{\"kind\": \"threshold\", \"strong\": \"coder\", "
+                                   "\"weak\": \"generalist\", \"threshold\": 0.9}"),
+         ROUTER_OK);
+  EXPECT(RouteTo(router, kCode, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "generalist") == 0); /* 0.5 is not above 0.9 */
+  EXPECT(router_calibrate_threshold(router, sample, 20, (size_t)dim, 0.5, &threshold), ROUTER_OK);
+  CHECK(threshold > -0.4 && threshold < 0.4);
+  EXPECT(RouteTo(router, kCode, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "coder") == 0);
+  EXPECT(RouteTo(router, kPoem, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "generalist") == 0);
+  EXPECT(router_calibrate_threshold(router, sample, 20, (size_t)dim + 1, 0.5, NULL),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_calibrate_threshold(router, sample, 20, (size_t)dim, 1.5, NULL),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_calibrate_threshold(router, sample, 0, (size_t)dim, 0.5, NULL),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_calibrate_threshold(router, NULL, 20, (size_t)dim, 0.5, NULL),
+         ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_policy_state_json(router, state, sizeof(state), &needed), ROUTER_OK);
+  CHECK(strstr(state, "\"kind\":\"threshold\"") != NULL);
+
+  /* A vector routed with options: the allow-list wins; without options the
+   * policy (back to max utility at lambda 0) decides. */
+  EXPECT(router_set_policy(router, "{}"), ROUTER_OK);
+  memset(&options, 0, sizeof(options));
+  options.struct_size = sizeof(options);
+  options.allowed_models = writer_only;
+  options.allowed_model_count = 1;
+  EXPECT(router_route_vector_with(router, code, (size_t)dim, 12, &options, &decision), ROUTER_OK);
+  EXPECT(TakeModel(ROUTER_OK, decision, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "writer") == 0);
+  decision = NULL;
+  EXPECT(router_route_vector_with(router, code, (size_t)dim, 12, NULL, &decision), ROUTER_OK);
+  EXPECT(TakeModel(ROUTER_OK, decision, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "coder") == 0);
+  decision = NULL;
+  EXPECT(router_route_vector_with(router, code, (size_t)dim - 1, 12, NULL, &decision),
+         ROUTER_INVALID_ARGUMENT);
+  CHECK(decision == NULL);
+  router_free(router);
+}
+
 int main(int argc, char** argv) {
   char path[1200];
   router_t* router = NULL;
@@ -999,6 +1122,7 @@ int main(int argc, char** argv) {
   TestHostVectors(path);
   TestAddModel(path);
   TestRouteWith(path);
+  TestPolicyCalls(path);
 
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
