@@ -385,9 +385,11 @@ ROUTER_API router_status_t router_feedback_vector(const router_t* router, const 
  * @param[in] router  Not NULL.
  * @param[in] model   The model's name. Not NULL.
  * @return ROUTER_OK; ROUTER_NOT_FOUND for an unknown (or already removed)
- *         model; ROUTER_FAILED_PRECONDITION for the last model;
- *         ROUTER_INVALID_ARGUMENT for NULL. On error nothing changes.
- * Thread-safe: may run concurrently with routing, reloads and other changes.
+ *         model; ROUTER_FAILED_PRECONDITION for the last model or one the
+ *         threshold policy's pair needs; ROUTER_INVALID_ARGUMENT for NULL.
+ *         On error nothing changes.
+ * Thread-safe: may run concurrently with routing, reloads and other changes;
+ * router_feedback waits while it runs (the router is changed on a copy).
  */
 ROUTER_API router_status_t router_remove_model(router_t* router, const char* model);
 
@@ -414,8 +416,9 @@ ROUTER_API router_status_t router_remove_model(router_t* router, const char* mod
  *            when count is 0.
  * @param[in] costs_usd count observed costs (finite, >= 0), or NULL to use
  *            the profile's prices.
- * @return ROUTER_OK; ROUTER_ALREADY_EXISTS when the name is taken (removed
- *         models included); ROUTER_UNIMPLEMENTED for a kNN router;
+ * @return ROUTER_OK; ROUTER_ALREADY_EXISTS when the name is taken (a
+ *         removed model's name is free again); ROUTER_UNIMPLEMENTED for a
+ *         kNN router;
  *         ROUTER_INVALID_ARGUMENT for NULL, malformed JSON, a wrong dim, a
  *         non-finite vector, or a score or cost out of range;
  *         ROUTER_RESOURCE_EXHAUSTED past the max_models limit. On error

@@ -48,4 +48,14 @@ absl::StatusOr<int> Catalog::Find(std::string_view name) const {
   return it->second;
 }
 
+Catalog Catalog::Without(int index) const {
+  Catalog out;
+  for (int m = 0; m < size(); ++m) {
+    if (m == index) continue;
+    out.index_by_name_.emplace(profiles_[m].name, static_cast<int>(out.profiles_.size()));
+    out.profiles_.push_back(profiles_[m]);
+  }
+  return out;
+}
+
 }  // namespace router

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
+#include "internal/model_columns.h"
 #include "internal/kmeans.h"
 #include "internal/normalize.h"
 #include "internal/option_schemas.h"
@@ -403,6 +404,24 @@ constexpr uint32_t kClusterStateVersion = 1;
 constexpr int kMaxDim = 1 << 20;
 constexpr int kMaxClusters = 1 << 24;
 }  // namespace
+
+absl::Status ClusterRouter::RemoveModel(std::string_view name) {
+  if (state_.dim == 0) return absl::FailedPreconditionError("cluster: the router is not fitted");
+  ROUTER_ASSIGN_OR_RETURN(const int removed,
+                          internal::RemovableModel(state_.catalog, name, "cluster"));
+  const int models = state_.catalog.size();
+  state_ = State{.catalog = state_.catalog.Without(removed),
+                 .dim = state_.dim,
+                 .num_clusters = state_.num_clusters,
+                 .centroids = state_.centroids,
+                 .cluster_sizes = state_.cluster_sizes,
+                 .quality = internal::WithoutColumn(state_.quality, models, removed),
+                 .quality_se2 = internal::WithoutColumn(state_.quality_se2, models, removed),
+                 .cost = internal::WithoutColumn(state_.cost, models, removed),
+                 .score_count = internal::WithoutColumn(state_.score_count, models, removed),
+                 .cost_observed = internal::WithoutRow(state_.cost_observed, 1, removed)};
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Router>> ClusterRouter::Clone() const {
   auto copy = std::make_unique<ClusterRouter>(options_);

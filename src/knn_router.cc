@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
+#include "internal/model_columns.h"
 #include "internal/huge_pages.h"
 #include "internal/normalize.h"
 #include "internal/option_schemas.h"
@@ -221,6 +222,21 @@ constexpr uint32_t kKnnStateVersion = 1;
 constexpr int64_t kMaxRows = int64_t{1} << 40;
 constexpr int kMaxDim = 1 << 20;
 }  // namespace
+
+absl::Status KnnRouter::RemoveModel(std::string_view name) {
+  if (state_.dim == 0) return absl::FailedPreconditionError("knn: the router is not fitted");
+  ROUTER_ASSIGN_OR_RETURN(const int removed, internal::RemovableModel(state_.catalog, name, "knn"));
+  const int models = state_.catalog.size();
+  state_ = State{.catalog = state_.catalog.Without(removed),
+                 .dim = state_.dim,
+                 .reference_rows = state_.reference_rows,
+                 .uses_hnsw = state_.uses_hnsw,
+                 .index = state_.index,  // the rows stay; only their labels change
+                 .scores = internal::WithoutColumn(state_.scores, models, removed),
+                 .costs = internal::WithoutColumn(state_.costs, models, removed),
+                 .mean_score = internal::WithoutRow(state_.mean_score, 1, removed)};
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Router>> KnnRouter::Clone() const {
   auto copy = std::make_unique<KnnRouter>(options_);

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
+#include "internal/model_columns.h"
 #include "internal/kmeans.h"
 #include "internal/normalize.h"
 #include "internal/option_schemas.h"
@@ -641,17 +642,10 @@ absl::Status LinUcbRouter::RemoveModel(std::string_view name) {
   std::lock_guard<std::mutex> lock(update_mu_);
   std::shared_ptr<const LinUcbState> current = Current();
   ROUTER_RETURN_IF_ERROR(CheckFitted(*current));
-  ROUTER_ASSIGN_OR_RETURN(const int removed, current->catalog->Find(name));
-  if (current->catalog->size() == 1) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("linucb: cannot remove '", AbslView(name), "', the last model"));
-  }
-  auto catalog = std::make_shared<Catalog>();
-  for (int m = 0; m < current->catalog->size(); ++m) {
-    if (m != removed) ROUTER_RETURN_IF_ERROR(catalog->Add(current->catalog->at(m)));
-  }
+  ROUTER_ASSIGN_OR_RETURN(const int removed,
+                          internal::RemovableModel(*current->catalog, name, "linucb"));
   auto next = std::make_shared<LinUcbState>(*current);
-  next->catalog = std::move(catalog);
+  next->catalog = std::make_shared<const Catalog>(current->catalog->Without(removed));
   next->arms.erase(next->arms.begin() + removed);
   Publish(std::move(next));
   return absl::OkStatus();

@@ -78,6 +78,7 @@ absl::Status LivePipeline::Update(Change change) {
 }
 
 absl::Status LivePipeline::RemoveModel(std::string_view name) {
+  std::unique_lock no_observing(observe_mutex_);  // a new router copy: see AddModel
   return Update([&](const Pipeline& p) { return p.WithoutModel(name); });
 }
 
@@ -93,9 +94,10 @@ absl::Status LivePipeline::SetPrice(std::string_view name, double input_usd_per_
 }
 
 absl::Status LivePipeline::AddModel(const Profile& profile, const Dataset& labelled) {
-  // The only change that gives the pipeline another router (a copy that
-  // onboards the model): feedback waits until the copy is swapped in, or an
-  // online router's updates in between would go to the outgoing copy only.
+  // With RemoveModel, the changes that give the pipeline another router (a
+  // copy that onboards or forgets the model): feedback waits until the copy
+  // is swapped in, or an online router's updates in between would go to the
+  // outgoing copy only.
   std::unique_lock no_observing(observe_mutex_);
   return Update([&](const Pipeline& p) { return p.WithModel(profile, labelled); });
 }

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
+#include "internal/model_columns.h"
 #include "internal/normalize.h"
 #include "internal/training_data.h"
 #include "router/status.h"
@@ -360,6 +361,27 @@ namespace {
 constexpr uint32_t kMfStateVersion = 1;
 constexpr int kMaxDim = 1 << 20;
 }  // namespace
+
+absl::Status MfRouter::RemoveModel(std::string_view name) {
+  if (state_.params.dim == 0) return absl::FailedPreconditionError("mf: the router is not fitted");
+  ROUTER_ASSIGN_OR_RETURN(const int removed, internal::RemovableModel(state_.catalog, name, "mf"));
+  MfParameters params = state_.params;
+  params.embeddings = internal::WithoutRow(params.embeddings, params.hidden_dim, removed);
+  params.biases = internal::WithoutRow(params.biases, 1, removed);
+  --params.num_models;
+  bool folded = false;
+  std::vector<float> scoring = Fold(params, &folded);
+  state_ = State{.catalog = state_.catalog.Without(removed),
+                 .params = std::move(params),
+                 .mean_cost = internal::WithoutRow(state_.mean_cost, 1, removed),
+                 .cost_count = internal::WithoutRow(state_.cost_count, 1, removed),
+                 .support = internal::WithoutRow(state_.support, 1, removed),
+                 .epochs_run = state_.epochs_run,
+                 .best_epoch = state_.best_epoch,
+                 .folded = folded,
+                 .scoring = std::move(scoring)};
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Router>> MfRouter::Clone() const {
   auto copy = std::make_unique<MfRouter>(options_);

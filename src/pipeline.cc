@@ -41,7 +41,6 @@ absl::StatusOr<Catalog> CatalogOf(const Dataset& data, const PipelineConfig& con
 struct RouteScratch {
   std::vector<float> vector;
   Estimates estimates;
-  Estimates from_router;  // before ApplyCatalog, when the catalog differs
   RequestOverrides overrides;  // a request's, with its budget class filled in
 };
 
@@ -100,9 +99,10 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
     ROUTER_RETURN_IF_ERROR(router->Fit(train, catalog));
   }
   pipeline->router_ = std::move(router);
-  ROUTER_RETURN_IF_ERROR(pipeline->CheckPolicyModels(config.policy, *policy));
-  pipeline->policy_ = std::move(policy);
   pipeline->config_ = config;
+  ROUTER_RETURN_IF_ERROR(pipeline->CheckPolicyModels(config.policy, *policy));
+  ROUTER_RETURN_IF_ERROR(pipeline->TrimRemovedModels(/*fitted_here=*/true));
+  pipeline->policy_ = std::move(policy);
   pipeline->data_fingerprint_ = Fingerprint(train);
   pipeline->training_rows_ = train.rows();
   ROUTER_RETURN_IF_ERROR(pipeline->BuildCatalog());
@@ -127,11 +127,8 @@ absl::Status Pipeline::Observe(const Feedback& feedback) const {
 }
 
 absl::Status Pipeline::Estimate(const Query& query, Estimates* out) const {
-  if (identity_catalog_) return router_->Estimate(query, out);
-  if (out == nullptr) return absl::InvalidArgumentError("estimates output is null");
-  Estimates& from_router = ThreadRouteScratch().from_router;
-  ROUTER_RETURN_IF_ERROR(router_->Estimate(query, &from_router));
-  ApplyCatalog(from_router, query, out);
+  ROUTER_RETURN_IF_ERROR(router_->Estimate(query, out));
+  if (prices_changed_) ApplyPrices(query, out);
   return absl::OkStatus();
 }
 
@@ -200,66 +197,55 @@ absl::Status Pipeline::RouteText(std::string_view text, Decision* out,
   return Route(query, out);
 }
 
+absl::Status Pipeline::TrimRemovedModels(bool fitted_here) {
+  for (const std::string& name : config_.removed_models) {
+    if (!router_->catalog().Find(name).ok()) {
+      // Removed before this file was saved; at Fit, a name of no model.
+      if (fitted_here) return absl::NotFoundError(fmt::format("removed model '{}' is unknown", name));
+      continue;
+    }
+    ROUTER_RETURN_IF_ERROR(router_->RemoveModel(name));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Pipeline::BuildCatalog() {
   const Catalog& fitted = router_->catalog();
   std::unordered_map<std::string, const Profile*> changed;  // not absl: see catalog.h
   for (const Profile& profile : config_.models) changed[profile.name] = &profile;
-  std::unordered_map<std::string, bool> removed;
-  for (const std::string& name : config_.removed_models) {
-    ROUTER_RETURN_IF_ERROR(fitted.Find(name).status());
-    removed[name] = true;
-  }
   Catalog catalog;
-  std::vector<int> router_index;
-  bool identity = true;
+  bool prices_changed = false;
   for (int m = 0; m < fitted.size(); ++m) {
     const Profile& original = fitted.at(m);
-    if (removed.count(original.name) != 0) {
-      identity = false;
-      continue;
-    }
     Profile profile = original;
     auto it = changed.find(original.name);
     if (it != changed.end()) {
       profile = *it->second;
-      identity = identity && profile.input_usd_per_mtok == original.input_usd_per_mtok &&
-                 profile.output_usd_per_mtok == original.output_usd_per_mtok &&
-                 profile.expected_output_tokens == original.expected_output_tokens &&
-                 profile.p50_latency_ms == original.p50_latency_ms &&
-                 profile.context_window == original.context_window &&
-                 profile.tags == original.tags;
+      prices_changed = prices_changed ||
+                       profile.input_usd_per_mtok != original.input_usd_per_mtok ||
+                       profile.output_usd_per_mtok != original.output_usd_per_mtok ||
+                       profile.expected_output_tokens != original.expected_output_tokens;
     }
     ROUTER_RETURN_IF_ERROR(catalog.Add(std::move(profile)));
-    router_index.push_back(m);
-  }
-  if (catalog.empty()) {
-    return absl::FailedPreconditionError("every model of the router has been removed");
   }
   catalog_ = std::move(catalog);
-  router_index_ = std::move(router_index);
-  identity_catalog_ = identity;
+  prices_changed_ = prices_changed;
   return absl::OkStatus();
 }
 
-void Pipeline::ApplyCatalog(const Estimates& from_router, const Query& query,
-                            Estimates* out) const {
+void Pipeline::ApplyPrices(const Query& query, Estimates* estimates) const {
   const Catalog& fitted = router_->catalog();
   const int64_t tokens = InputTokens(query);
-  out->per_model.resize(catalog_.size());
   for (int m = 0; m < catalog_.size(); ++m) {
-    const int r = router_index_[m];
-    ModelEstimate estimate = from_router.per_model[r];
-    const double old_cost = fitted.at(r).ExpectedCostUsd(tokens);
+    const double old_cost = fitted.at(m).ExpectedCostUsd(tokens);
     const double new_cost = catalog_.at(m).ExpectedCostUsd(tokens);
     if (old_cost != new_cost) {
       // Observed costs follow the price by the same factor; a model that was
       // free (or unpriced) takes the new list price.
-      estimate.expected_cost_usd =
-          old_cost > 0.0 ? estimate.expected_cost_usd * (new_cost / old_cost) : new_cost;
+      double& cost = estimates->per_model[m].expected_cost_usd;
+      cost = old_cost > 0.0 ? cost * (new_cost / old_cost) : new_cost;
     }
-    out->per_model[m] = estimate;
   }
-  out->evidence = from_router.evidence;
 }
 
 std::unique_ptr<Pipeline> Pipeline::Copy() const {
@@ -271,8 +257,7 @@ std::unique_ptr<Pipeline> Pipeline::Copy() const {
   copy->router_ = router_;
   copy->policy_ = policy_;
   copy->catalog_ = catalog_;
-  copy->router_index_ = router_index_;
-  copy->identity_catalog_ = identity_catalog_;
+  copy->prices_changed_ = prices_changed_;
   return copy;
 }
 
@@ -282,7 +267,17 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithoutModel(std::string_vie
     return absl::FailedPreconditionError(
         fmt::format("cannot remove '{}': it is the last model", name));
   }
+  // The router forgets the model on a copy, so routes on this pipeline are
+  // not disturbed.
+  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Router> router, router_->Clone());
+  ROUTER_RETURN_IF_ERROR(router->RemoveModel(name));
+  if (absl::Status pair = policy_->CheckModels(router->catalog()); !pair.ok()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "cannot remove '{}' under this policy ({}); change the policy first", name,
+        StdView(pair.message())));
+  }
   std::unique_ptr<Pipeline> copy = Copy();
+  copy->router_ = std::move(router);
   copy->config_.removed_models.emplace_back(name);
   ROUTER_RETURN_IF_ERROR(copy->BuildCatalog());
   return copy;
@@ -325,9 +320,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithChangedProfile(
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithModel(const Profile& profile,
                                                               const Dataset& labelled) const {
   if (router_->catalog().Find(profile.name).ok()) {
-    return absl::AlreadyExistsError(fmt::format(
-        "model '{}' is already known to the router (removed models cannot be added back "
-        "under the same name)", profile.name));
+    return absl::AlreadyExistsError(
+        fmt::format("model '{}' is already known to the router", profile.name));
   }
   ROUTER_RETURN_IF_ERROR(labelled.Validate());
   ROUTER_RETURN_IF_ERROR(CheckLimit("a catalog", router_->catalog().size() + 1,
@@ -359,6 +353,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithModel(const Profile& pro
   std::unique_ptr<Pipeline> copy = Copy();
   copy->router_ = std::move(router);
   copy->config_.models.push_back(profile);
+  std::erase(copy->config_.removed_models, profile.name);  // a removed name, added back
   ROUTER_RETURN_IF_ERROR(copy->BuildCatalog());
   return copy;
 }
@@ -376,8 +371,12 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithPolicy(const PolicyConfi
 absl::Status Pipeline::CheckPolicyModels(const PolicyConfig& policy, const Policy& made) const {
   const Catalog& known = router_->catalog();
   ROUTER_RETURN_IF_ERROR(made.CheckModels(known));
+  const std::vector<std::string>& removed = config_.removed_models;
   auto check = [&](const std::string& name, const char* where) -> absl::Status {
-    if (known.Find(name).ok()) return absl::OkStatus();
+    // A model removed at run time may stay named in constraints and classes.
+    if (known.Find(name).ok() || std::find(removed.begin(), removed.end(), name) != removed.end()) {
+      return absl::OkStatus();
+    }
     return absl::InvalidArgumentError(
         fmt::format("policy: {} names '{}', which the router does not know", where, name));
   };

@@ -131,10 +131,15 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
     pipeline->featurizer_ = std::move(featurizer);
   }
   ROUTER_ASSIGN_OR_RETURN(pipeline->policy_, MakePolicy(config->policy, pipeline->router_->learns_online()));
-  if (absl::Status models = pipeline->CheckPolicyModels(config->policy, *pipeline->policy_); !models.ok()) {
+  pipeline->config_ = *std::move(config);
+  if (absl::Status models = pipeline->CheckPolicyModels(pipeline->config_.policy, *pipeline->policy_); !models.ok()) {
     return Corrupt(what, fmt::format("section 'config': {}", StdView(models.message())));
   }
-  pipeline->config_ = *std::move(config);
+  // Files of format 1 keep removed models in the router's state.
+  if (absl::Status trimmed = pipeline->TrimRemovedModels(/*fitted_here=*/false); !trimmed.ok()) {
+    return Corrupt(what, fmt::format("section 'config' does not fit the router: {}",
+                                     StdView(trimmed.message())));
+  }
   pipeline->data_fingerprint_ = meta["data_fingerprint"].get<std::string>();
   pipeline->training_rows_ = meta["training_rows"].get<int64_t>();
   absl::Status catalog = pipeline->BuildCatalog();

@@ -45,6 +45,12 @@ absl::Status Router::OnboardModel(const Profile& profile, const Dataset&) {
       "the ", AbslView(kind()), " router cannot onboard a model (", profile.name, ")"));
 }
 
+absl::Status Router::RemoveModel(std::string_view name) {
+  return absl::UnimplementedError(absl::StrCat("the ", AbslView(kind()),
+                                               " router cannot remove a model (", AbslView(name),
+                                               ")"));
+}
+
 absl::StatusOr<std::unique_ptr<Router>> Router::Clone() const {
   return absl::UnimplementedError(
       absl::StrCat("the ", AbslView(kind()), " router cannot be copied (Router::Clone)"));

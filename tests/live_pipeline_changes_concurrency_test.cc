@@ -129,7 +129,8 @@ TEST_CASE("routes never fail or choose a withdrawn model while everything change
   CHECK(live.generation() >= 6 * 6);
 }
 
-TEST_CASE("no LinUCB update is lost while models are added", "[concurrency][changes]") {
+TEST_CASE("no LinUCB update is lost while models are added and removed",
+          "[concurrency][changes]") {
   SyntheticData synthetic = GenerateSynthetic({.rows = 300, .seed = 10});
   PipelineConfig config;
   config.router = "linucb";
@@ -149,8 +150,9 @@ TEST_CASE("no LinUCB update is lost while models are added", "[concurrency][chan
   REQUIRE(live.Snapshot()->Embed(SyntheticPrompt(1, 77), absl::MakeSpan(vector)).ok());
 
   // One thread reports outcomes for `target` without pause while models are
-  // added: each addition copies the router, and an update that landed on
-  // the outgoing copy after it was taken would be missing from the new one.
+  // added and removed: each change copies the router, and an update that
+  // landed on the outgoing copy after it was taken would be missing from the
+  // new one.
   std::atomic<bool> stop{false};
   std::atomic<int64_t> accepted{0}, refused{0};
   std::thread feeder([&] {
@@ -165,6 +167,7 @@ TEST_CASE("no LinUCB update is lost while models are added", "[concurrency][chan
     Profile newcomer{.name = "newcomer-" + std::to_string(round), .input_usd_per_mtok = 0.2};
     const Dataset labelled = LabelledFor(synthetic, newcomer.name);
     REQUIRE(live.AddModel(newcomer, labelled).ok());
+    if (round % 2 == 1) REQUIRE(live.RemoveModel("newcomer-" + std::to_string(round - 1)).ok());
     WaitUntil([&] { return accepted.load() > round * 50; }, 3);
   }
   stop = true;

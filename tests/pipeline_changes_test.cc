@@ -11,6 +11,7 @@
 #include "router/synthetic.h"
 #include "router/max_utility_policy.h"
 #include "router/quality_floor_policy.h"
+#include "router/threshold_policy.h"
 
 namespace router {
 namespace {
@@ -74,6 +75,11 @@ TEST_CASE("a removed model is never chosen and no longer estimated", "[changes]"
     CHECK(e.per_model[m].quality == all.per_model[original].quality);
   }
 
+  // One index space: the router itself no longer has the model.
+  CHECK((*without)->router().catalog().size() == (*without)->catalog().size());
+  CHECK_FALSE((*without)->router().catalog().Find(busiest).ok());
+  CHECK(f.pipeline->router().catalog().Find(busiest).ok());  // the original's router keeps it
+
   CHECK((*without)->WithoutModel(busiest).status().code() == absl::StatusCode::kNotFound);
   CHECK(f.pipeline->WithoutModel("no-such-model").status().code() ==
         absl::StatusCode::kNotFound);
@@ -133,6 +139,39 @@ TEST_CASE("run-time changes survive a save and a load", "[changes][file]") {
   CHECK_FALSE((*loaded)->catalog().Find("tiny").ok());
   CHECK((*loaded)->catalog().at(0).input_usd_per_mtok == cheaper.input_usd_per_mtok);
   CHECK(Picks(**loaded) == Picks(**changed));
+}
+
+TEST_CASE("removed models named in a config are removed from the fitted router",
+          "[changes]") {
+  const Fitted& f = FittedOnce();
+  PipelineConfig config = f.pipeline->config();
+  config.removed_models = {"tiny"};
+  // Constraints may keep naming a removed model.
+  config.policy.constraints.denied_models = {"tiny"};
+  auto fitted = Pipeline::Fit(f.synthetic.dataset, config);
+  REQUIRE(fitted.ok());
+  CHECK_FALSE((*fitted)->router().catalog().Find("tiny").ok());
+  CHECK((*fitted)->catalog().size() == f.pipeline->catalog().size() - 1);
+  auto loaded = Pipeline::FromBytes(*(*fitted)->ToBytes());
+  REQUIRE(loaded.ok());
+  CHECK((*loaded)->catalog().size() == (*fitted)->catalog().size());
+  CHECK(Picks(**loaded) == Picks(**fitted));
+  config.removed_models = {"never-there"};
+  CHECK(Pipeline::Fit(f.synthetic.dataset, config).status().code() ==
+        absl::StatusCode::kNotFound);
+}
+
+TEST_CASE("a threshold policy's pair cannot be removed from under it", "[changes]") {
+  const Fitted& f = FittedOnce();
+  PolicyConfig pair;
+  pair.Set(ThresholdOptions{.strong = f.pipeline->catalog().at(0).name,
+                            .weak = f.pipeline->catalog().at(1).name});
+  auto paired = f.pipeline->WithPolicy(pair);
+  REQUIRE(paired.ok());
+  auto removed = (*paired)->WithoutModel(f.pipeline->catalog().at(0).name);
+  CHECK(removed.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(removed.status().message()), Catch::Contains("change the policy"));
+  CHECK((*paired)->WithoutModel(f.pipeline->catalog().at(2).name).ok());
 }
 
 TEST_CASE("the kNN router cannot onboard a model, and says so", "[changes]") {

@@ -141,6 +141,42 @@ TEST_CASE("every router kind's Clone estimates identically, then changes alone",
   }
 }
 
+TEST_CASE("every router kind forgets a removed model, saved and loaded; it can come back",
+          "[kinds][file]") {
+  const SyntheticData synthetic = GenerateSynthetic({.rows = 400, .seed = 21});
+  for (const char* kind : {"knn", "cluster", "mf", "linucb"}) {
+    INFO("router " << kind);
+    auto pipeline = FitKind(kind, synthetic);
+    const std::string gone = pipeline->catalog().at(1).name;
+    auto without = pipeline->WithoutModel(gone);
+    REQUIRE(without.ok());
+    CHECK((*without)->router().catalog().size() == pipeline->catalog().size() - 1);
+    CHECK_FALSE((*without)->router().catalog().Find(gone).ok());
+    auto loaded = SaveAndLoad(**without, std::string(kind) + "-removed");
+    CHECK_FALSE(loaded->router().catalog().Find(gone).ok());
+    CheckSameRouting(**without, *loaded);
+    if (std::string(kind) == "knn") continue;  // kNN cannot onboard
+    // The same name onboarded again is a model like any other.
+    std::vector<float> vectors(60 * pipeline->dim());
+    std::vector<double> scores(60);
+    for (int r = 0; r < 60; ++r) {
+      REQUIRE(pipeline->Embed(SyntheticPrompt(r % 6, 6000 + r),
+                              absl::MakeSpan(vectors.data() + r * pipeline->dim(),
+                                             pipeline->dim())).ok());
+      scores[r] = 0.7;
+    }
+    auto labelled = LabelledExamples(gone, vectors, pipeline->dim(), scores, {});
+    REQUIRE(labelled.ok());
+    auto back = loaded->WithModel(pipeline->catalog().at(1), *labelled);
+    REQUIRE(back.ok());
+    CHECK((*back)->catalog().Find(gone).ok());
+    CHECK((*back)->config().removed_models.empty());
+    auto reloaded = SaveAndLoad(**back, std::string(kind) + "-back");
+    CHECK(reloaded->catalog().Find(gone).ok());
+    CheckSameRouting(**back, *reloaded);
+  }
+}
+
 TEST_CASE("a LinUCB clone learns alone", "[kinds]") {
   const SyntheticData synthetic = GenerateSynthetic({.rows = 400, .seed = 20});
   auto pipeline = FitKind("linucb", synthetic);

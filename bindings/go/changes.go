@@ -55,8 +55,9 @@ func (r *Router) SetModelPrice(model string, inputUSDPerMTok, outputUSDPerMTok f
 // holds their rows of dim floats back to back, scores the new model's score
 // on each in [0, 1], costsUSD its observed cost on each (nil: the profile's
 // prices). Without examples (all nil, dim 0) only a linucb router can add a
-// model; kNN cannot add one at all (Unimplemented). A taken name, removed
-// models' included, is AlreadyExists; on error nothing changes.
+// model; kNN cannot add one at all (Unimplemented). A taken name is
+// AlreadyExists (a removed model's name is free again); on error nothing
+// changes.
 func (r *Router) AddModel(profile string, vectors []float32, dim int, scores, costsUSD []float64) error {
 	if r.raw == nil { // a closed router is ErrClosed before any argument is checked
 		return ErrClosed

@@ -36,6 +36,9 @@ class ROUTER_EXPORT Catalog {
   Profile& mutable_at(int index) { return profiles_[index]; }
   const std::vector<Profile>& profiles() const { return profiles_; }
 
+  // This catalog without the model at `index` (the later ones move up one).
+  Catalog Without(int index) const;
+
  private:
   std::vector<Profile> profiles_;
   // A standard map: Debian's Abseil flat_hash_map (20220623) is not safe

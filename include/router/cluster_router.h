@@ -143,6 +143,7 @@ class ROUTER_EXPORT ClusterRouter : public Router {
   // row with a score, or the profile is invalid. On error nothing changes.
   absl::Status OnboardModel(const Profile& profile, const Dataset& labelled) override;
 
+  absl::Status RemoveModel(std::string_view name) override;
   absl::StatusOr<std::unique_ptr<Router>> Clone() const override;
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view state) override;

@@ -63,6 +63,7 @@ class ROUTER_EXPORT KnnRouter : public Router {
   absl::Status Estimate(const Query& query, Estimates* out) const override;
   absl::Status EstimateBatch(absl::Span<const Query> queries,
                              absl::Span<Estimates> out) const override;
+  absl::Status RemoveModel(std::string_view name) override;
   absl::StatusOr<std::unique_ptr<Router>> Clone() const override;
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view state) override;

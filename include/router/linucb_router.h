@@ -237,7 +237,7 @@ class ROUTER_EXPORT LinUcbRouter : public Router {
   // Removes the model's arm; the models after it move down one index.
   // NotFound for an unknown name, FailedPrecondition for the last model.
   // Thread-safe with routing; see "Indexes and concurrency" above.
-  absl::Status RemoveModel(std::string_view name);
+  absl::Status RemoveModel(std::string_view name) override;
 
   // Options, catalog, projection, every arm's A, A^-1, b, counts and costs,
   // and the online update count. Loading and saving again gives the same

@@ -76,9 +76,9 @@ class ROUTER_EXPORT LivePipeline {
   // change applies (Pipeline::WithPrice).
   absl::Status SetPrice(std::string_view name, double input_usd_per_mtok,
                         double output_usd_per_mtok);
-  // Onboards a model on a copy of the router (Router::Clone). Feedback and
-  // Observe wait while it runs, so an online router loses no update to the
-  // outgoing copy; routes do not wait.
+  // AddModel and RemoveModel change a copy of the router (Router::Clone).
+  // Feedback and Observe wait while they run, so an online router loses no
+  // update to the outgoing copy; routes do not wait.
   absl::Status AddModel(const Profile& profile, const Dataset& labelled);
   absl::Status SetPolicy(const PolicyConfig& policy);
   // Marks a model down (skipped by every policy) or up again.
@@ -100,9 +100,10 @@ class ROUTER_EXPORT LivePipeline {
   // through them, and Debian's Abseil is not built for it.
   // Held by writers for a whole change, so two changes do not race.
   std::mutex update_mutex_;
-  // Shared by Feedback and Observe; held exclusively by AddModel, whose new
-  // pipeline has a copy of the router, so no update lands on the outgoing
-  // copy alone. Routes never take it. Taken before update_mutex_.
+  // Shared by Feedback and Observe; held exclusively by AddModel and
+  // RemoveModel, whose new pipeline has a copy of the router, so no update
+  // lands on the outgoing copy alone. Routes never take it. Taken before
+  // update_mutex_.
   mutable std::shared_mutex observe_mutex_;
   mutable std::shared_mutex mutex_;
   std::shared_ptr<const Pipeline> current_;  // guarded by mutex_

@@ -95,6 +95,7 @@ class ROUTER_EXPORT MfRouter : public Router {
 
   // Options (without the callback), catalog, parameters, per-model cost and
   // support, and the training summary.
+  absl::Status RemoveModel(std::string_view name) override;
   absl::StatusOr<std::unique_ptr<Router>> Clone() const override;
   absl::Status SaveState(std::string* out) const override;
   // Keeps this router's progress callback; everything else comes from

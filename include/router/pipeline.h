@@ -95,9 +95,11 @@ class ROUTER_EXPORT Pipeline {
   // flight finish on the old one. The new pipeline shares the fitted
   // featurizer and router with this one unless it needs a changed router.
   //
-  // A copy without model `name`: it is never chosen, and Estimate no longer
-  // lists it. NotFound for an unknown name; FailedPrecondition for the last
-  // model.
+  // A copy whose router forgets model `name` (Router::RemoveModel on a
+  // Router::Clone): it is never chosen, and Estimate no longer lists it.
+  // NotFound for an unknown name; FailedPrecondition for the last model or
+  // for one the policy needs (a threshold policy's pair); Unimplemented
+  // for a router kind that cannot remove.
   absl::StatusOr<std::unique_ptr<Pipeline>> WithoutModel(std::string_view name) const;
   // A copy in which the catalog model `profile.name` has `profile` (new
   // prices, latency, context window or tags). Cost estimates scale by the
@@ -154,11 +156,15 @@ class ROUTER_EXPORT Pipeline {
   // that stays valid until the next call on this thread.
   absl::StatusOr<Query> EmbedQuery(std::string_view text) const;
 
-  // Sets catalog_ and the mapping to the router's models from config_.
+  // Makes the router forget config_.removed_models it still has (a fresh
+  // Fit, or a file saved before removals reached the router). At Fit
+  // (`fitted_here`) a name the router never had is NotFound.
+  absl::Status TrimRemovedModels(bool fitted_here);
+  // Sets catalog_: the router's models, in its order, with config_'s
+  // profiles where they differ (a price change).
   absl::Status BuildCatalog();
-  // Maps the router's estimates to catalog_ (drops removed models, scales
-  // costs of changed prices).
-  void ApplyCatalog(const Estimates& from_router, const Query& query, Estimates* out) const;
+  // Scales the estimated costs of models whose price changed since the fit.
+  void ApplyPrices(const Query& query, Estimates* estimates) const;
   // A copy sharing the featurizer, router and policy.
   std::unique_ptr<Pipeline> Copy() const;
   // WithProfile of model `name`'s current profile after `change`.
@@ -180,11 +186,11 @@ class ROUTER_EXPORT Pipeline {
   std::shared_ptr<const TextFeaturizer> featurizer_;
   std::shared_ptr<Router> router_;
   std::shared_ptr<const Policy> policy_;
+  // The router's models, indexed as its estimates are, with the current
+  // profiles (config_.models).
   Catalog catalog_;
-  // Per catalog_ model: its index in router_->catalog().
-  std::vector<int> router_index_;
-  // True when catalog_ equals the router's catalog (the fast path).
-  bool identity_catalog_ = true;
+  // True when a model's price differs from the router's (ApplyPrices runs).
+  bool prices_changed_ = false;
 };
 
 }  // namespace router

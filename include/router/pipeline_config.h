@@ -72,8 +72,10 @@ struct PipelineConfig {
   // After a fit, a profile here overrides the fitted one at routing time (a
   // price change: see Pipeline::WithProfile).
   std::vector<Profile> models;
-  // Models taken out of service at run time (Pipeline::WithoutModel): the
-  // router still estimates them, the policy never sees them.
+  // Models taken out of service at run time (Pipeline::WithoutModel). The
+  // router forgets them: at Fit, and when a file saved before removals
+  // reached the router's state is loaded. Constraints and budget classes
+  // may still name them.
   std::vector<std::string> removed_models;
   // Size limits for routing and fitting with this pipeline (router/limits.h).
   Limits limits;

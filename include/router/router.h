@@ -76,6 +76,12 @@ class ROUTER_EXPORT Router {
   // Unimplemented; routers that can onboard override it.
   virtual absl::Status OnboardModel(const Profile& profile, const Dataset& labelled);
 
+  // Forgets model `name`: later estimates leave it out and the models after
+  // it move up one index. NotFound for an unknown model, FailedPrecondition
+  // for the last one. Not thread-safe with routing (LinUCB's is); pipelines
+  // remove on a Clone. The default returns Unimplemented.
+  virtual absl::Status RemoveModel(std::string_view name);
+
   // An independent copy of this router, fitted state included: changing one
   // (Observe, OnboardModel) leaves the other as it was. Immutable parts (a
   // kNN index, LinUCB's published arms) are shared, not copied, so a copy

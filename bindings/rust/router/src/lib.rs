@@ -324,7 +324,8 @@ impl Router {
     /// [0, 1], `costs_usd` its observed cost on each (None: the profile's
     /// prices). Without examples (`&[], 0, &[], None`) only a linucb router
     /// can add a model; kNN cannot add one at all ([`status::UNIMPLEMENTED`]).
-    /// A taken name, removed models' included, is [`status::ALREADY_EXISTS`].
+    /// A taken name is [`status::ALREADY_EXISTS`] (a removed model's name is
+    /// free again).
     /// On error nothing changes.
     pub fn add_model(
         &self,
