@@ -12,6 +12,7 @@
 #include "internal/model_columns.h"
 #include "internal/normalize.h"
 #include "internal/training_data.h"
+#include "router/mf_trainer.h"
 #include "router/status.h"
 
 namespace router {

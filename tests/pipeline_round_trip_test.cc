@@ -10,7 +10,7 @@
 
 #include "router/cluster_router.h"
 #include "router/linucb_router.h"
-#include "router/mf_trainer.h"
+#include "router/mf_options.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
 #include "router/budget_pacing_policy.h"

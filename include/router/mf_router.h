@@ -5,14 +5,15 @@
 // embedding v_m and a bias b_m there, and a shared vector w mixes the latent
 // dimensions:
 //   q_m(x) = σ(wᵀ(v_m ⊙ W x̂) + b_m),   x̂ = x / |x|  (a zero vector stays 0)
-// Training (mf_trainer.h) is in C++ with Eigen: pointwise logistic loss on
-// scores, or a pairwise Bradley–Terry loss for preference data, Adam, L2,
-// early stopping on a seeded validation split, bit-reproducible for a seed.
+// Training (mf_trainer.h, experimental; the options in mf_options.h) is in
+// C++ with Eigen: pointwise logistic loss on scores, or a pairwise
+// Bradley–Terry loss for preference data, Adam, L2, early stopping on a
+// seeded validation split, bit-reproducible for a seed.
 //
 // What Estimate reports, per model:
 //   quality      q_m(x) above. After a pairwise fit this is m's probability
 //                of beating a model of the training pool's average strength
-//                (mf_trainer.h), not an expected score.
+//                (mf_options.h), not an expected score.
 //   uncertainty  sqrt(q (1 − q)): the standard deviation of a 0/1 score whose
 //                mean is q (the same unit as the kNN router's spread of
 //                neighbour scores). It is not the model's epistemic doubt.
@@ -48,7 +49,7 @@
 #include <vector>
 
 #include "router/export.h"
-#include "router/mf_trainer.h"
+#include "router/mf_options.h"
 #include "router/router.h"
 
 namespace router {

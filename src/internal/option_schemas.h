@@ -16,7 +16,7 @@
 #include "router/limits.h"
 #include "router/linucb_router.h"
 #include "router/max_utility_policy.h"
-#include "router/mf_trainer.h"
+#include "router/mf_options.h"
 #include "router/profile.h"
 #include "router/quality_floor_policy.h"
 #include "router/text_featurizer.h"

@@ -11,7 +11,7 @@
 #include "router/cluster_router.h"
 #include "router/knn_router.h"
 #include "router/linucb_router.h"
-#include "router/mf_trainer.h"
+#include "router/mf_options.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
 #include "router/max_utility_policy.h"
