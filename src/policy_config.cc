@@ -55,7 +55,7 @@ const OptionsSchema<PolicyConfig>& SharedSchema() {
   using O = PolicyConfig;
   static const auto& schema =
       (new OptionsSchema<O>("policy"))
-          ->Choice("kind", &O::kind, PolicyKindNames(),
+          ->Choice("kind", &O::kind, PolicyKindNames,
                    "The policy (docs/policies.md); the keys prefixed with its name below are "
                    "its options.")
           .OptionalNumber("optimism", &O::optimism, Range::AtLeast(0),
@@ -77,7 +77,7 @@ absl::Status ReadPolicyConfig(const Json& json, const std::string& path, PolicyC
   if (json.contains("kind")) {
     ROUTER_RETURN_IF_ERROR(SharedSchema().Read(Json{{"kind", json["kind"]}}, path, policy));
   }
-  const PolicyKind* kind = FindPolicyKind(policy->kind);
+  const RegisteredPolicyKind* kind = FindPolicyKind(policy->kind);
   if (kind == nullptr) {
     return ConfigError(JoinPath(path, "kind"),
                        fmt::format("must be one of \"{}\", got \"{}\"",
@@ -96,11 +96,11 @@ absl::Status ReadPolicyConfig(const Json& json, const std::string& path, PolicyC
   for (auto it = json.begin(); it != json.end(); ++it) {
     if (shared.contains(it.key()) || own.contains(it.key()) || it.key() == "kind") continue;
     bool known = false;
-    for (const PolicyKind& other : PolicyKinds()) {
-      if (&other == kind || !other.options.has_key(it.key())) continue;
+    for (const RegisteredPolicyKind* other : PolicyKinds()) {
+      if (other == kind || !other->options.has_key(it.key())) continue;
       known = true;
       std::any scratch;
-      ROUTER_RETURN_IF_ERROR(other.options.read(Json{{it.key(), it.value()}}, path, &scratch));
+      ROUTER_RETURN_IF_ERROR(other->options.read(Json{{it.key(), it.value()}}, path, &scratch));
     }
     if (!known) {
       std::vector<std::string> keys = SharedSchema().Keys();
@@ -117,7 +117,7 @@ absl::Status ReadPolicyConfig(const Json& json, const std::string& path, PolicyC
 
 Json PolicyConfigJson(const PolicyConfig& policy) {
   Json json = SharedSchema().Write(policy);
-  if (const PolicyKind* kind = FindPolicyKind(policy.kind)) {
+  if (const RegisteredPolicyKind* kind = FindPolicyKind(policy.kind)) {
     json.update(kind->options.write(policy.options));
   }
   return json;
@@ -126,12 +126,12 @@ Json PolicyConfigJson(const PolicyConfig& policy) {
 void DescribePolicyConfig(const std::string& path, std::vector<ConfigKey>* out) {
   const PolicyConfig defaults;
   SharedSchema().Describe(path, defaults, out);
-  for (const PolicyKind& kind : PolicyKinds()) {
+  for (const RegisteredPolicyKind* kind : PolicyKinds()) {
     const size_t first = out->size();
-    kind.options.describe(path, out);
+    kind->options.describe(path, out);
     for (size_t i = first; i < out->size(); ++i) {
-      (*out)[i].doc = fmt::format("{}: {}", kind.name, (*out)[i].doc);
-      (*out)[i].policy_kind = kind.name;
+      (*out)[i].doc = fmt::format("{}: {}", kind->name, (*out)[i].doc);
+      (*out)[i].policy_kind = kind->name;
     }
   }
 }
@@ -140,7 +140,9 @@ void DescribePolicyConfig(const std::string& path, std::vector<ConfigKey>* out) 
 
 std::vector<std::string> PolicyKindNames() {
   std::vector<std::string> names;
-  for (const internal::PolicyKind& kind : internal::PolicyKinds()) names.push_back(kind.name);
+  for (const internal::RegisteredPolicyKind* kind : internal::PolicyKinds()) {
+    names.push_back(kind->name);
+  }
   return names;
 }
 
@@ -154,14 +156,14 @@ absl::StatusOr<PolicyConfig> ParsePolicyConfig(std::string_view text) {
 
 absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const PolicyConfig& config,
                                                    bool router_learns_online) {
-  const internal::PolicyKind* kind = internal::FindPolicyKind(config.kind);
+  const internal::RegisteredPolicyKind* kind = internal::FindPolicyKind(config.kind);
   if (kind == nullptr) {
     return absl::InvalidArgumentError(
         fmt::format("policy kind must be one of \"{}\", got \"{}\"",
                     fmt::join(PolicyKindNames(), "\", \""), config.kind));
   }
   const double optimism = config.optimism.value_or(router_learns_online ? 1.0 : 0.0);
-  return kind->make(config.options, config.constraints, optimism);
+  return kind->make(config, optimism);
 }
 
 }  // namespace router

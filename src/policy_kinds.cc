@@ -1,6 +1,8 @@
 // The policy kinds PolicyConfig::kind can name: one line each.
 #include <any>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <typeinfo>
@@ -15,49 +17,98 @@
 #include "router/status.h"
 #include "router/threshold_policy.h"
 
-namespace router::internal {
+namespace router {
+namespace internal {
 namespace {
 
 // A kind whose policy class PolicyType has
 //   static StatusOr<unique_ptr<PolicyType>> Create(const Options&, Constraints, double optimism)
 // and whose options Options declare kKind.
 template <typename PolicyType, typename Options>
-PolicyKind Kind(const OptionsSchema<Options>& schema) {
-  PolicyKind kind;
+RegisteredPolicyKind Kind(const OptionsSchema<Options>& schema) {
+  RegisteredPolicyKind kind;
   kind.name = Options::kKind;
   kind.options = EraseSchema(schema);
-  kind.make = [](const std::any& options, const Constraints& constraints,
+  kind.make = [](const PolicyConfig& config,
                  double optimism) -> absl::StatusOr<std::unique_ptr<Policy>> {
-    if (options.has_value() && std::any_cast<Options>(&options) == nullptr) {
+    if (config.options.has_value() && std::any_cast<Options>(&config.options) == nullptr) {
       return absl::InvalidArgumentError(fmt::format(
           "policy: the options held are not those of kind \"{}\" (use PolicyConfig::Set)",
           Options::kKind));
     }
-    ROUTER_ASSIGN_OR_RETURN(
-        auto policy,
-        PolicyType::Create(HeldOrDefault<Options>(options), constraints, optimism));
+    ROUTER_ASSIGN_OR_RETURN(auto policy,
+                            PolicyType::Create(HeldOrDefault<Options>(config.options),
+                                               config.constraints, optimism));
     return std::unique_ptr<Policy>(std::move(policy));
   };
   return kind;
 }
 
-}  // namespace
-
-const std::vector<PolicyKind>& PolicyKinds() {
-  static const auto* kinds = new std::vector<PolicyKind>{
-      Kind<MaxUtilityPolicy>(MaxUtilityOptionsSchema()),
-      Kind<QualityFloorPolicy>(QualityFloorOptionsSchema()),
-      Kind<BudgetPacingPolicy>(BudgetPacingOptionsSchema()),
-      Kind<ThresholdPolicy>(ThresholdOptionsSchema()),
-  };
-  return *kinds;
+// A host's kind: no options in JSON; its options, if any, are set in C++.
+AnyOptionsSchema NoJsonOptions() {
+  AnyOptionsSchema none;
+  none.holds = [](const std::any&) { return true; };
+  none.has_key = [](const std::string&) { return false; };
+  none.read = [](const Json&, const std::string&, std::any*) { return absl::OkStatus(); };
+  none.write = [](const std::any&) { return Json::object(); };
+  none.describe = [](const std::string&, std::vector<ConfigKey>*) {};
+  return none;
 }
 
-const PolicyKind* FindPolicyKind(std::string_view name) {
-  for (const PolicyKind& kind : PolicyKinds()) {
+struct Registry {
+  std::mutex mutex;
+  // A deque: registering appends without moving the kinds already there.
+  std::deque<RegisteredPolicyKind> kinds;
+};
+
+Registry& TheRegistry() {
+  static Registry* registry = [] {  // never destroyed: used until exit
+    auto* made = new Registry();
+    made->kinds.push_back(Kind<MaxUtilityPolicy>(MaxUtilityOptionsSchema()));
+    made->kinds.push_back(Kind<QualityFloorPolicy>(QualityFloorOptionsSchema()));
+    made->kinds.push_back(Kind<BudgetPacingPolicy>(BudgetPacingOptionsSchema()));
+    made->kinds.push_back(Kind<ThresholdPolicy>(ThresholdOptionsSchema()));
+    return made;
+  }();
+  return *registry;
+}
+
+}  // namespace
+
+std::vector<const RegisteredPolicyKind*> PolicyKinds() {
+  Registry& registry = TheRegistry();
+  std::lock_guard lock(registry.mutex);
+  std::vector<const RegisteredPolicyKind*> kinds;
+  for (const RegisteredPolicyKind& kind : registry.kinds) kinds.push_back(&kind);
+  return kinds;
+}
+
+const RegisteredPolicyKind* FindPolicyKind(std::string_view name) {
+  Registry& registry = TheRegistry();
+  std::lock_guard lock(registry.mutex);
+  for (const RegisteredPolicyKind& kind : registry.kinds) {
     if (kind.name == name) return &kind;
   }
   return nullptr;
 }
 
-}  // namespace router::internal
+}  // namespace internal
+
+absl::Status RegisterPolicyKind(PolicyKind kind) {
+  if (kind.name.empty() || !kind.make) {
+    return absl::InvalidArgumentError("a policy kind needs a name and a factory");
+  }
+  internal::Registry& registry = internal::TheRegistry();
+  std::lock_guard lock(registry.mutex);
+  for (const internal::RegisteredPolicyKind& known : registry.kinds) {
+    if (known.name == kind.name) {
+      return absl::AlreadyExistsError(
+          fmt::format("policy kind \"{}\" is already registered", kind.name));
+    }
+  }
+  registry.kinds.push_back(internal::RegisteredPolicyKind{
+      .name = std::move(kind.name), .options = internal::NoJsonOptions(), .make = std::move(kind.make)});
+  return absl::OkStatus();
+}
+
+}  // namespace router

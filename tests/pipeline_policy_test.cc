@@ -1,6 +1,8 @@
 // Policies inside a fitted pipeline: config JSON, model names checked against
 // the catalog, availability, request overrides through RouteText, threshold
 // calibration, and the policies' live state surviving a save and a load.
+#include <algorithm>
+#include <any>
 #include <cstdio>
 #include <filesystem>
 
@@ -352,6 +354,85 @@ TEST_CASE("a tracked threshold resumes after a save and a load, target and step 
   const auto& policy = dynamic_cast<const ThresholdPolicy&>((*loaded)->policy());
   CHECK(policy.threshold() == moved);
   CHECK(policy.target_share() == 0.5);
+}
+
+// A host's own policy: the cheapest eligible model, with a quality bar set
+// from C++ through PolicyConfig::options.
+struct CheapestOptions {
+  double min_quality = 0.0;
+};
+
+class CheapestPolicy : public Policy {
+ public:
+  CheapestPolicy(Constraints constraints, double min_quality)
+      : Policy(std::move(constraints)), min_quality_(min_quality) {}
+  std::string_view name() const override { return "cheapest"; }
+  absl::Status Decide(const Estimates& estimates, const Catalog& catalog, const Query& query,
+                      Decision* out) const override {
+    if (absl::Status s = CollectEligible(estimates, catalog, query, out); !s.ok()) return s;
+    for (Candidate& c : out->ranked) {
+      c.utility = (c.predicted_quality >= min_quality_ ? 1.0 : 0.0) - c.expected_cost_usd;
+    }
+    SortByUtility(&out->ranked);
+    out->chosen = out->ranked.front();
+    return absl::OkStatus();
+  }
+
+ private:
+  double min_quality_;
+};
+
+TEST_CASE("a host registers a policy kind of its own and configs can name it",
+          "[pipeline][policy]") {
+  PolicyKind cheapest{"cheapest", [](const PolicyConfig& config, double)
+                                      -> absl::StatusOr<std::unique_ptr<Policy>> {
+    const auto* options = std::any_cast<CheapestOptions>(&config.options);
+    return std::make_unique<CheapestPolicy>(config.constraints,
+                                            options != nullptr ? options->min_quality : 0.0);
+  }};
+  REQUIRE(RegisterPolicyKind(cheapest).ok());
+  CHECK(RegisterPolicyKind(cheapest).code() == absl::StatusCode::kAlreadyExists);
+  CHECK(RegisterPolicyKind(PolicyKind{"", cheapest.make}).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(RegisterPolicyKind(PolicyKind{"nameless-factory", nullptr}).code() ==
+        absl::StatusCode::kInvalidArgument);
+  const std::vector<std::string> names = PolicyKindNames();
+  CHECK(std::find(names.begin(), names.end(), "cheapest") != names.end());
+
+  // From JSON: the shared keys apply; the kind has no keys of its own.
+  auto parsed = ParsePolicyConfig(R"({"kind": "cheapest", "constraints": {"denied_models": ["x"]}})");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->constraints.denied_models == std::vector<std::string>{"x"});
+  CHECK_FALSE(ParsePolicyConfig(R"({"kind": "cheapest", "min_quality": 0.5})").ok());
+
+  // Every decision goes to the cheapest model; with a bar, to the cheapest above it.
+  const Fitted& f = FittedOnce();
+  PolicyConfig policy;
+  policy.kind = "cheapest";
+  auto pipeline = f.pipeline->WithPolicy(policy);
+  REQUIRE(pipeline.ok());
+  // The cheapest of `d`'s candidates whose predicted quality is >= bar.
+  auto cheapest_above = [](const Decision& d, double bar) {
+    double cost = 1e9;
+    for (const Candidate& c : d.ranked) {
+      if (c.predicted_quality >= bar) cost = std::min(cost, c.expected_cost_usd);
+    }
+    return cost;
+  };
+  Decision d;
+  REQUIRE((*pipeline)->RouteText(SyntheticPrompt(0, 1), &d).ok());
+  CHECK(d.chosen.expected_cost_usd == cheapest_above(d, 0.0));
+  policy.options = CheapestOptions{.min_quality = 0.6};
+  auto strict = f.pipeline->WithPolicy(policy);
+  REQUIRE(strict.ok());
+  REQUIRE((*strict)->RouteText(SyntheticPrompt(0, 1), &d).ok());
+  REQUIRE(cheapest_above(d, 0.6) < 1e9);  // some model clears the bar
+  CHECK(cheapest_above(d, 0.6) > cheapest_above(d, 0.0));  // and it is not the cheapest
+  CHECK(d.chosen.expected_cost_usd == cheapest_above(d, 0.6));
+  // Saved and loaded like any policy (the kind is registered in this process).
+  auto loaded = Pipeline::FromBytes(*(*pipeline)->ToBytes());
+  REQUIRE(loaded.ok());
+  CHECK((*loaded)->policy().name() == "cheapest");
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #define ROUTER_POLICY_CONFIG_H_
 
 #include <any>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -77,8 +78,24 @@ ROUTER_EXPORT absl::StatusOr<PolicyConfig> ParsePolicyConfig(std::string_view js
 ROUTER_EXPORT absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(
     const PolicyConfig& config, bool router_learns_online = false);
 
-// The registered policy kinds' names, in registration order.
+// The registered policy kinds' names, in registration order. Thread-safe.
 ROUTER_EXPORT std::vector<std::string> PolicyKindNames();
+
+// A policy kind a host adds (a policy of its own): its name in
+// PolicyConfig::kind and how to build it from the config (its shared keys,
+// and its own options in PolicyConfig::options, set from C++) and the
+// resolved optimism. In JSON such a kind takes the shared keys only.
+struct PolicyKind {
+  std::string name;
+  std::function<absl::StatusOr<std::unique_ptr<Policy>>(const PolicyConfig& config,
+                                                        double optimism)>
+      make;
+};
+
+// Adds a policy kind, so configs can name it and saved files of it load.
+// AlreadyExists for a name already registered; InvalidArgument for an empty
+// name or no factory. Thread-safe.
+ROUTER_EXPORT absl::Status RegisterPolicyKind(PolicyKind kind);
 
 }  // namespace router
 

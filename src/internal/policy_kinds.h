@@ -1,7 +1,7 @@
 // The policy kinds PolicyConfig::kind can name (src/policy_kinds.cc), each
 // with its options' schema and factory, and the JSON face of PolicyConfig
 // built on them (src/policy_config.cc). Only these two files know which
-// kinds exist.
+// built-in kinds exist; hosts add theirs with RegisterPolicyKind.
 #ifndef ROUTER_INTERNAL_POLICY_KINDS_H_
 #define ROUTER_INTERNAL_POLICY_KINDS_H_
 
@@ -22,20 +22,22 @@
 
 namespace router::internal {
 
-struct PolicyKind {
+struct RegisteredPolicyKind {
   std::string name;
   // The kind's options (PolicyConfig::options), whose keys sit in the
-  // policy object beside the shared ones.
+  // policy object beside the shared ones. A host's kind has none in JSON.
   AnyOptionsSchema options;
-  // The policy; InvalidArgument when `options` holds another kind's struct.
-  std::function<absl::StatusOr<std::unique_ptr<Policy>>(
-      const std::any& options, const Constraints& constraints, double optimism)>
+  // The policy; InvalidArgument when config.options holds another kind's
+  // struct.
+  std::function<absl::StatusOr<std::unique_ptr<Policy>>(const PolicyConfig& config,
+                                                        double optimism)>
       make;
 };
 
-// The registered kinds, in order. nullptr from Find for an unknown name.
-const std::vector<PolicyKind>& PolicyKinds();
-const PolicyKind* FindPolicyKind(std::string_view name);
+// The registered kinds, built-in ones first, in order; the pointers stay
+// valid until exit. nullptr from Find for an unknown name. Thread-safe.
+std::vector<const RegisteredPolicyKind*> PolicyKinds();
+const RegisteredPolicyKind* FindPolicyKind(std::string_view name);
 
 // The "policy" object of a config: read (ParsePolicyConfig's rules), written
 // (the shared keys and the kind's own), and described for the reference.
