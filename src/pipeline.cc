@@ -49,6 +49,22 @@ RouteScratch& ThreadRouteScratch() {
   return scratch;
 }
 
+// `data` with every prompt embedded by `featurizer` as its vectors; an error
+// names the row.
+absl::StatusOr<Dataset> Embedded(const TextFeaturizer& featurizer, const Dataset& data) {
+  Dataset embedded = data;
+  embedded.dim = featurizer.dim();
+  embedded.vectors.assign(static_cast<size_t>(data.rows()) * embedded.dim, 0.0f);
+  for (int64_t r = 0; r < data.rows(); ++r) {
+    ROUTER_RETURN_IF_ERROR(Annotate(
+        featurizer.Embed(data.prompts[r], absl::MakeSpan(embedded.vectors.data() +
+                                                             r * embedded.dim,
+                                                         embedded.dim)),
+        fmt::format("row {} (id '{}')", r, data.ids[r])));
+  }
+  return embedded;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
@@ -83,17 +99,9 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
   if (use_featurizer) {
     auto featurizer = std::make_unique<TextFeaturizer>(config.featurizer);
     ROUTER_RETURN_IF_ERROR(featurizer->Fit(train.prompts));
-    Dataset embedded = train;
-    embedded.dim = featurizer->dim();
-    embedded.vectors.assign(static_cast<size_t>(train.rows()) * embedded.dim, 0.0f);
-    for (int64_t r = 0; r < train.rows(); ++r) {
-      ROUTER_RETURN_IF_ERROR(Annotate(
-          featurizer->Embed(train.prompts[r], absl::MakeSpan(embedded.vectors.data() +
-                                                                 r * embedded.dim,
-                                                             embedded.dim)),
-          fmt::format("training row {} (id '{}')", r, train.ids[r])));
-    }
-    ROUTER_RETURN_IF_ERROR(router->Fit(embedded, catalog));
+    absl::StatusOr<Dataset> embedded = Embedded(*featurizer, train);
+    if (!embedded.ok()) return Annotate(embedded.status(), "training");
+    ROUTER_RETURN_IF_ERROR(router->Fit(*embedded, catalog));
     pipeline->featurizer_ = std::move(featurizer);
   } else {
     ROUTER_RETURN_IF_ERROR(router->Fit(train, catalog));
@@ -340,15 +348,9 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithModel(const Profile& pro
   if (labelled.has_vectors() || featurizer_ == nullptr) {
     ROUTER_RETURN_IF_ERROR(router->OnboardModel(profile, labelled));
   } else {
-    Dataset embedded = labelled;
-    embedded.dim = featurizer_->dim();
-    embedded.vectors.assign(static_cast<size_t>(labelled.rows()) * embedded.dim, 0.0f);
-    for (int64_t r = 0; r < labelled.rows(); ++r) {
-      ROUTER_RETURN_IF_ERROR(featurizer_->Embed(
-          labelled.prompts[r],
-          absl::MakeSpan(embedded.vectors.data() + r * embedded.dim, embedded.dim)));
-    }
-    ROUTER_RETURN_IF_ERROR(router->OnboardModel(profile, embedded));
+    absl::StatusOr<Dataset> embedded = Embedded(*featurizer_, labelled);
+    if (!embedded.ok()) return Annotate(embedded.status(), "labelled");
+    ROUTER_RETURN_IF_ERROR(router->OnboardModel(profile, *embedded));
   }
   std::unique_ptr<Pipeline> copy = Copy();
   copy->router_ = std::move(router);
