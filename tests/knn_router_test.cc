@@ -177,7 +177,10 @@ TEST_CASE("a model without neighbour scores falls back to its mean", "[knn]") {
   Reference ref = MakeReference(50, 4, 2, 8);
   // Model 1 has scores only in the first 10 rows.
   for (int64_t r = 10; r < 50; ++r) ref.data.scores[r * 2 + 1] = NAN;
-  for (int64_t r = 0; r < 10; ++r) ref.data.scores[r * 2 + 1] = 1.0;
+  // Varied known scores, mean 0.7: a constant, their max or a mean over all
+  // rows would each give another figure.
+  const double known[10] = {1, 0, 1, 1, 0, 1, 0, 1, 1, 1};
+  for (int64_t r = 0; r < 10; ++r) ref.data.scores[r * 2 + 1] = known[r];
   // Query far from rows 0..9: point it at row 30 with k = 1.
   KnnRouter router(KnnOptions{.k = 1});
   REQUIRE(router.Fit(ref.data, ref.catalog).ok());
@@ -185,7 +188,50 @@ TEST_CASE("a model without neighbour scores falls back to its mean", "[knn]") {
   REQUIRE(router.Estimate(Query{.vector = ref.data.vector(30)}, &est).ok());
   CHECK(est.evidence[0].id == 30);
   CHECK(est.per_model[1].support == 0);
-  CHECK(est.per_model[1].quality == Approx(1.0));  // mean of the 10 known scores
+  CHECK(est.per_model[1].quality == Approx(0.7));  // mean of the 10 known scores
+  CHECK(est.per_model[1].uncertainty == 0.5);      // no evidence: the widest spread
+}
+
+// One model's reference rows: 2-d vectors and their scores.
+Reference TwoDimensional(const std::vector<std::pair<float, float>>& rows,
+                         const std::vector<double>& scores) {
+  Reference ref;
+  ref.data.model_names = {"m"};
+  REQUIRE(ref.catalog.Add(Profile{.name = "m"}).ok());
+  ref.data.dim = 2;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    ref.data.ids.push_back("r" + std::to_string(r));
+    ref.data.prompts.push_back("p");
+    ref.data.sources.push_back("s");
+    ref.data.splits.push_back(Split::kTrain);
+    ref.data.vectors.insert(ref.data.vectors.end(), {rows[r].first, rows[r].second});
+    ref.data.scores.push_back(scores[r]);
+    ref.data.costs.push_back(1e-4);
+  }
+  return ref;
+}
+
+TEST_CASE("neighbours with negative similarity weigh almost nothing", "[knn]") {
+  const std::vector<float> query = {1.0f, 0.0f};
+  Estimates est;
+  // One neighbour at cosine 0.196 scoring 1; two at about -0.96 and -0.89
+  // scoring 0. Floored at 1e-6, the negative ones barely count: quality is
+  // about 1. Raw similarities would give a negative quality; their absolute
+  // values 0.096.
+  Reference mixed = TwoDimensional({{0.2f, 1.0f}, {-1.0f, 0.3f}, {-1.0f, -0.5f}}, {1, 0, 0});
+  KnnRouter router(KnnOptions{.k = 3});
+  REQUIRE(router.Fit(mixed.data, mixed.catalog).ok());
+  REQUIRE(router.Estimate(Query{.vector = query}, &est).ok());
+  REQUIRE(est.evidence.size() == 3);
+  CHECK(est.evidence[2].similarity < 0.0f);
+  CHECK(est.per_model[0].quality == Approx(1.0).margin(1e-4));
+  // Every neighbour negative: each weighs the floor, so the mean is plain
+  // (0.5), not weighted by |similarity| (0.517).
+  Reference opposite = TwoDimensional({{-1.0f, 0.3f}, {-1.0f, -0.5f}}, {1, 0});
+  KnnRouter far(KnnOptions{.k = 2});
+  REQUIRE(far.Fit(opposite.data, opposite.catalog).ok());
+  REQUIRE(far.Estimate(Query{.vector = query}, &est).ok());
+  CHECK(est.per_model[0].quality == Approx(0.5).margin(1e-9));
 }
 
 TEST_CASE("cost falls back to the catalog price when neighbours have none", "[knn]") {
