@@ -409,7 +409,8 @@ TEST_CASE("LinUCB support, cost and online_updates", "[linucb]") {
   double cost_sum = 0.0;
   for (int64_t r = 0; r < ref.data.rows(); ++r) cost_sum += ref.data.cost(r, 0);
   CHECK(e.per_model[0].expected_cost_usd == Approx(cost_sum / 100.0));
-  CHECK(e.per_model[1].expected_cost_usd == Approx(ref.catalog.at(1).ExpectedCostUsd(1000)));
+  // 1,000 input tokens at $2/M plus 200 expected output tokens at $3/M.
+  CHECK(e.per_model[1].expected_cost_usd == Approx(2.6e-3));
   CHECK(e.evidence.empty());
   CHECK(router.snapshot().online_updates() == 0);
 

@@ -185,8 +185,8 @@ TEST_CASE("mf estimates follow the formula, with cost, spread and support", "[mf
         CHECK(e.uncertainty == Approx(std::sqrt(e.quality * (1 - e.quality))));
       }
       CHECK(est.per_model[0].expected_cost_usd == Approx(cost_a));
-      CHECK(est.per_model[2].expected_cost_usd ==
-            Approx(t.catalog.at(2).ExpectedCostUsd(500)));
+      // 500 input tokens at $3/M; no output price.
+      CHECK(est.per_model[2].expected_cost_usd == Approx(1.5e-3));
       CHECK(est.per_model[0].support == 399);
       CHECK(est.per_model[1].support == 400);
     }
