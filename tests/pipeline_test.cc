@@ -220,7 +220,8 @@ TEST_CASE("config parsing accepts every field and names bad ones", "[config]") {
   CHECK(message(R"({"linucb": {"alpha": -1}})").find("alpha") != std::string::npos);
   CHECK(message(R"({"linucb": {"warm_start": 1}})").find("linucb.warm_start") !=
         std::string::npos);
-  CHECK(message(R"({"models": [{"name": "m", "input_usd_per_mtok": -2}]})").find("m") != std::string::npos);
+  CHECK(message(R"({"models": [{"name": "m", "input_usd_per_mtok": -2}]})")
+            .find("models[0].input_usd_per_mtok must be >= 0, got -2") != std::string::npos);
   CHECK(message(R"({"knn": )").find("JSON") != std::string::npos);
   CHECK(message("[1, 2]").find("object") != std::string::npos);
 }
