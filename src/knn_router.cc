@@ -13,8 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
-#include "internal/model_columns.h"
 #include "internal/huge_pages.h"
+#include "internal/model_columns.h"
 #include "internal/normalize.h"
 #include "internal/option_schemas.h"
 #include "internal/training_data.h"

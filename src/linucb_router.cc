@@ -12,8 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
-#include "internal/model_columns.h"
 #include "internal/kmeans.h"
+#include "internal/model_columns.h"
 #include "internal/normalize.h"
 #include "internal/option_schemas.h"
 #include "internal/random.h"
@@ -677,10 +677,8 @@ absl::StatusOr<std::unique_ptr<Router>> LinUcbRouter::Clone() const {
   // the copy starts from the same one and diverges from its first update.
   const std::shared_ptr<const LinUcbState> current = Current();
   auto copy = std::make_unique<LinUcbRouter>(current->options);
-  std::unique_lock<std::shared_mutex> lock(copy->state_mu_);
-  copy->catalogs_ = {current->catalog};
+  copy->catalogs_ = {current->catalog};  // no other thread sees the copy yet
   copy->state_ = current;
-  lock.unlock();
   return std::unique_ptr<Router>(std::move(copy));
 }
 

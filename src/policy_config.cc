@@ -162,6 +162,12 @@ absl::StatusOr<std::unique_ptr<Policy>> MakePolicy(const PolicyConfig& config,
         fmt::format("policy kind must be one of \"{}\", got \"{}\"",
                     fmt::join(PolicyKindNames(), "\", \""), config.kind));
   }
+  // As MakeRouter checks a router kind's options.
+  if (config.options.has_value() && !kind->options.holds(config.options)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "policy: the options held are not those of kind \"{}\" (use PolicyConfig::Set)",
+        config.kind));
+  }
   const double optimism = config.optimism.value_or(router_learns_online ? 1.0 : 0.0);
   return kind->make(config, optimism);
 }

@@ -5,7 +5,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <typeinfo>
 #include <vector>
 
 #include "fmt/format.h"
@@ -31,11 +30,6 @@ RegisteredPolicyKind Kind(const OptionsSchema<Options>& schema) {
   kind.options = EraseSchema(schema);
   kind.make = [](const PolicyConfig& config,
                  double optimism) -> absl::StatusOr<std::unique_ptr<Policy>> {
-    if (config.options.has_value() && std::any_cast<Options>(&config.options) == nullptr) {
-      return absl::InvalidArgumentError(fmt::format(
-          "policy: the options held are not those of kind \"{}\" (use PolicyConfig::Set)",
-          Options::kKind));
-    }
     ROUTER_ASSIGN_OR_RETURN(auto policy,
                             PolicyType::Create(HeldOrDefault<Options>(config.options),
                                                config.constraints, optimism));

@@ -24,7 +24,6 @@
 #include "router/config_key.h"
 #include "router/constraints.h"
 #include "router/export.h"
-#include "router/knn_router.h"
 #include "router/limits.h"
 #include "router/policy_config.h"
 #include "router/profile.h"

@@ -27,8 +27,8 @@ struct RegisteredPolicyKind {
   // The kind's options (PolicyConfig::options), whose keys sit in the
   // policy object beside the shared ones. A host's kind has none in JSON.
   AnyOptionsSchema options;
-  // The policy; InvalidArgument when config.options holds another kind's
-  // struct.
+  // The policy (MakePolicy has checked that config.options, if set, is this
+  // kind's struct).
   std::function<absl::StatusOr<std::unique_ptr<Policy>>(const PolicyConfig& config,
                                                         double optimism)>
       make;
