@@ -8,15 +8,14 @@
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <Eigen/Eigenvalues>
-#include <Eigen/QR>
 
 #include "absl/strings/str_cat.h"
 #include "internal/byte_stream.h"
 #include "internal/kmeans.h"
 #include "internal/model_columns.h"
 #include "internal/normalize.h"
+#include "internal/randomized_svd.h"
 #include "internal/option_schemas.h"
-#include "internal/random.h"
 #include "internal/training_data.h"
 #include "router/status.h"
 
@@ -71,8 +70,11 @@ using internal::LinUcbProjection;
 using internal::LinUcbState;
 using RowMajorMatrixXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// Above this input dimension the PCA is randomized instead of exact.
+// Above this input dimension the PCA is randomized instead of exact, with
+// these settings of the shared randomized SVD.
 constexpr int kExactPcaMaxDim = 1024;
+constexpr int kRandomizedPcaOversample = 16;
+constexpr int kRandomizedPcaIterations = 6;
 // Principal components with less variance than this (absolute, on
 // unit-length vectors) or than kRelativeRank times the largest are dropped.
 constexpr double kMinVariance = 1e-8;
@@ -266,27 +268,13 @@ void TopEigenpairs(const Eigen::MatrixXd& x, int k, uint64_t seed, Eigen::Vector
     all_values = solver.eigenvalues();
     all_vectors = solver.eigenvectors();
   } else {
-    // Halko, Martinsson and Tropp (2011), on C = X^T X / n without forming it.
-    const Eigen::Index width = std::min<Eigen::Index>(d, k + 16);
-    internal::SplitMix64 rng(seed);
-    Eigen::MatrixXd omega(d, width);
-    for (Eigen::Index j = 0; j < width; ++j) {
-      for (Eigen::Index i = 0; i < d; ++i) omega(i, j) = rng.Gaussian();
-    }
-    auto orthonormal = [d, width](const Eigen::MatrixXd& y) {
-      Eigen::HouseholderQR<Eigen::MatrixXd> qr(y);
-      return Eigen::MatrixXd(qr.householderQ() * Eigen::MatrixXd::Identity(d, width));
-    };
-    Eigen::MatrixXd q = orthonormal(omega);
-    for (int iteration = 0; iteration < 6; ++iteration) {
-      Eigen::MatrixXd y = x.transpose() * (x * q) * inv_n;
-      q = orthonormal(y);
-    }
-    Eigen::MatrixXd xq = x * q;
-    Eigen::MatrixXd small = xq.transpose() * xq * inv_n;
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(small, Eigen::ComputeEigenvectors);
-    all_values = solver.eigenvalues();
-    all_vectors = q * solver.eigenvectors();
+    // X = U S V^T gives C = X^T X / n = V (S^2 / n) V^T.
+    const internal::TruncatedSvd svd = internal::RandomizedSvd(
+        x, {.rank = k, .oversample = kRandomizedPcaOversample,
+            .power_iterations = kRandomizedPcaIterations, .seed = seed});
+    // Ascending, as the exact solver gives them.
+    all_values = (svd.singular_values.array().square() * inv_n).reverse();
+    all_vectors = svd.right_vectors.rowwise().reverse();
   }
   const Eigen::Index total = all_values.size();
   const double largest = total > 0 ? all_values[total - 1] : 0.0;
@@ -301,32 +289,23 @@ void TopEigenpairs(const Eigen::MatrixXd& x, int k, uint64_t seed, Eigen::Vector
   for (int i = 0; i < kept; ++i) {
     (*values)[i] = all_values[total - 1 - i];
     vectors->col(i) = all_vectors.col(total - 1 - i);
-    // Deterministic sign: the largest-magnitude entry (first on ties) positive.
-    Eigen::Index arg = 0;
-    vectors->col(i).cwiseAbs().maxCoeff(&arg);
-    if ((*vectors)(arg, i) < 0.0) vectors->col(i) *= -1.0;
   }
+  internal::PinSigns(vectors);
 }
 
 absl::StatusOr<LinUcbProjection> FitProjection(const Dataset& data, const LinUcbOptions& options) {
   const int64_t n = data.rows();
   const int d = data.dim;
-  Eigen::MatrixXd x(n, d);
-  for (int64_t r = 0; r < n; ++r) {
-    absl::Span<const float> v = data.vector(r);
-    double norm_sq = 0.0;
-    for (float f : v) norm_sq += static_cast<double>(f) * f;
-    const double scale = norm_sq > 0.0 ? 1.0 / std::sqrt(norm_sq) : 0.0;
-    for (int i = 0; i < d; ++i) x(r, i) = v[i] * scale;
-  }
+  // The unit vectors, once: k-means clusters them and the PCA takes their
+  // covariance, as routing normalises each query before both.
+  std::vector<float> unit(static_cast<size_t>(n) * d);
+  for (int64_t r = 0; r < n; ++r) internal::NormalizeInto(data.vector(r), unit.data() + r * d);
   LinUcbProjection p;
   p.clusters = static_cast<int>(std::min<int64_t>(options.clusters, n));
   if (p.clusters > 0) {
     // Euclidean k-means of the unit vectors: centroids are means, so their
     // norm is at most 1, which LoadState checks; FAISS's split of an empty
     // cluster scales a copy by 1 + 1/1024, so the few above are brought back.
-    std::vector<float> unit(static_cast<size_t>(n) * d);
-    for (int64_t r = 0; r < n; ++r) internal::NormalizeInto(data.vector(r), unit.data() + r * d);
     ROUTER_ASSIGN_OR_RETURN(p.centroids,
                             internal::KMeans(unit, n, d, {.clusters = p.clusters,
                                                           .seed = options.seed}));
@@ -338,6 +317,9 @@ absl::StatusOr<LinUcbProjection> FitProjection(const Dataset& data, const LinUcb
       }
     }
   }
+  Eigen::MatrixXd x =
+      Eigen::Map<const RowMajorMatrixXf>(unit.data(), n, d).cast<double>();
+  unit = std::vector<float>();
   const Eigen::RowVectorXd mean = x.colwise().mean();
   x.rowwise() -= mean;
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "fmt/format.h"
+#include "internal/decision_log.h"
 
 #include "router/status.h"
 #include "router/threshold_policy.h"
@@ -12,13 +13,16 @@
 namespace router {
 
 LivePipeline::LivePipeline(std::unique_ptr<Pipeline> pipeline, size_t decision_log_capacity)
-    : decisions_(decision_log_capacity), current_(std::move(pipeline)) {}
+    : decisions_(std::make_unique<internal::DecisionLog>(decision_log_capacity)),
+      current_(std::move(pipeline)) {}
+
+LivePipeline::~LivePipeline() = default;
 
 absl::Status LivePipeline::Route(const Query& query, Decision* out) const {
   const std::shared_ptr<const Pipeline> pipeline = Snapshot();
   ROUTER_RETURN_IF_ERROR(pipeline->Route(query, out));
   out->id = pipeline->router().learns_online()
-                ? decisions_.Record(query.vector, out->chosen.model)
+                ? decisions_->Record(query.vector, out->chosen.model)
                 : 0;
   return absl::OkStatus();
 }
@@ -34,7 +38,7 @@ absl::Status LivePipeline::RouteText(std::string_view text, Decision* out,
   query.text = text;
   query.overrides = overrides;
   ROUTER_RETURN_IF_ERROR(pipeline->Route(query, out));
-  out->id = pipeline->router().learns_online() ? decisions_.Record(vector, out->chosen.model)
+  out->id = pipeline->router().learns_online() ? decisions_->Record(vector, out->chosen.model)
                                                : 0;
   return absl::OkStatus();
 }
@@ -43,7 +47,7 @@ absl::Status LivePipeline::Feedback(uint64_t decision_id, double score,
                                     double cost_usd) const {
   // Check the figures first, so a rejected report does not use up the id.
   ROUTER_RETURN_IF_ERROR(ValidateOutcome(score, cost_usd));
-  ROUTER_ASSIGN_OR_RETURN(LoggedDecision decision, decisions_.Take(decision_id));
+  ROUTER_ASSIGN_OR_RETURN(internal::LoggedDecision decision, decisions_->Take(decision_id));
   router::Feedback feedback;
   feedback.vector = decision.vector;
   feedback.model = std::move(decision.model);

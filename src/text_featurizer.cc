@@ -11,22 +11,19 @@
 #include <utility>
 #include <vector>
 
-#include <Eigen/Cholesky>
 #include <Eigen/Dense>
 #include <Eigen/SparseCore>
 
 #include "internal/byte_stream.h"
 #include "internal/option_schemas.h"
+#include "internal/randomized_svd.h"
 #include "absl/strings/str_cat.h"
 #include "router/status.h"
-#include "internal/random.h"
 
 namespace router {
 namespace {
 
 using Feature = std::pair<int32_t, float>;
-using RowMatrix =
-    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // Extra columns of the randomized SVD's test matrix (Halko et al. suggest
 // 5-10): they make the top `dim` directions accurate.
@@ -34,10 +31,6 @@ constexpr int kOversample = 10;
 // Singular values below this share of the largest are rounding noise; their
 // directions would be arbitrary, so Fit drops them from dim().
 constexpr double kRankTolerance = 1e-8;
-// Cholesky QR falls back to Householder when a pivot of R is below this share
-// of the largest: the columns' condition number is then above ~1e6, where
-// two Cholesky passes may not give an orthonormal basis (Yamamoto et al.).
-constexpr double kCholeskyQrMinPivot = 1e-6;
 
 // Rows of the projection that Embed prefetches ahead of the one it adds.
 constexpr size_t kPrefetchRows = 6;
@@ -192,39 +185,6 @@ void DrainFeatures(Scratch& s, const float* idf, bool sorted,
   s.touched.clear();
 }
 
-// Orthonormal basis of the columns of `m` (thin Q of its QR), by Householder.
-void HouseholderOrthonormalize(RowMatrix* m) {
-  const Eigen::HouseholderQR<Eigen::MatrixXd> qr{Eigen::MatrixXd(*m)};
-  *m = qr.householderQ() * Eigen::MatrixXd::Identity(m->rows(), m->cols());
-}
-
-// One Cholesky QR step: m <- m R^-1, where R^T R = m^T m. False, with `m`
-// unchanged, when m^T m is not safely positive definite.
-bool CholeskyQrStep(RowMatrix* m) {
-  const Eigen::Index w = m->cols();
-  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(w, w);
-  gram.selfadjointView<Eigen::Lower>().rankUpdate(m->transpose());
-  const Eigen::LLT<Eigen::MatrixXd> llt(gram);
-  if (llt.info() != Eigen::Success) return false;
-  const Eigen::VectorXd diag = llt.matrixLLT().diagonal();
-  if (!(diag.minCoeff() > kCholeskyQrMinPivot * diag.maxCoeff())) return false;
-  llt.matrixU().solveInPlace<Eigen::OnTheRight>(*m);
-  return true;
-}
-
-// Orthonormal basis of the columns of `m`, in place. Cholesky QR twice
-// (Yamamoto et al. 2015, "CholeskyQR2"): the second pass restores the
-// orthogonality the first loses to rounding, and the two cost about a third
-// of the flops of a Householder QR with its thin Q formed. The basis spans
-// the same columns, so the SVD that follows is the same. Rank-deficient or
-// badly conditioned input falls back to Householder; a failed step leaves
-// `m` as it was, and a first step only changes it within its column span, so
-// no copy of `m` is needed for the fallback.
-void Orthonormalize(RowMatrix* m) {
-  if (CholeskyQrStep(m) && CholeskyQrStep(m)) return;
-  HouseholderOrthonormalize(m);
-}
-
 // The training matrix in CSR form: a row per text (sublinear tf x idf,
 // L2-normalised), in arrays that Eigen maps without a copy.
 struct TrainingMatrix {
@@ -278,51 +238,24 @@ absl::Status BuildTrainingMatrix(const TextFeaturizerOptions& o,
   return absl::OkStatus();
 }
 
-// Randomized SVD (Halko, Martinsson & Tropp 2011, algorithms 4.4 and 5.1):
-// writes the top right-singular vectors of `x` (at most `max_rank`, only
-// those above the rank tolerance) as the rows x k matrix `projection`,
-// row-major, and returns k.
+// The top right-singular vectors of `x` (at most `max_rank`, only those
+// above the rank tolerance) as the rows x k matrix `projection`, row-major;
+// returns k.
 template <typename SparseMatrix>
 int RightSingularVectors(const SparseMatrix& x, const TextFeaturizerOptions& o,
                          int64_t max_rank, std::vector<float>* projection) {
-  const int64_t n = x.rows(), d = x.cols();
-  const int64_t width = std::min<int64_t>({max_rank + kOversample, n, d});
-  RowMatrix omega(d, width);
-  internal::SplitMix64 rng(o.seed);
-  for (int64_t i = 0; i < d; ++i) {
-    for (int64_t j = 0; j < width; ++j) omega(i, j) = rng.Gaussian();
-  }
-  // Row-major dense operands and noalias() keep Eigen's sparse products
-  // streaming along rows instead of through a column-major temporary.
-  RowMatrix q(n, width), z(d, width);
-  q.noalias() = x * omega;
-  omega = RowMatrix();
-  Orthonormalize(&q);
-  for (int it = 0; it < o.power_iterations; ++it) {
-    z.noalias() = x.transpose() * q;
-    Orthonormalize(&z);
-    q.noalias() = x * z;
-    Orthonormalize(&q);
-  }
-  // B = Q^T X is small (width x d); its right singular vectors approximate
-  // those of X. Decompose B^T = U S V^T so that they are the columns of U.
-  z.noalias() = x.transpose() * q;
-  const Eigen::BDCSVD<Eigen::MatrixXd> svd(Eigen::MatrixXd(z),
-                                           Eigen::ComputeThinU);
-  const Eigen::VectorXd& sigma = svd.singularValues();
+  const internal::TruncatedSvd svd = internal::RandomizedSvd(
+      x, {.rank = max_rank, .oversample = kOversample,
+          .power_iterations = o.power_iterations, .seed = o.seed});
+  const Eigen::VectorXd& sigma = svd.singular_values;
   int k = 0;
   while (k < max_rank && sigma(k) > kRankTolerance * sigma(0)) ++k;
 
+  const int64_t d = x.cols();
   projection->assign(static_cast<size_t>(d) * k, 0.0f);
-  const Eigen::MatrixXd& u = svd.matrixU();
   for (int j = 0; j < k; ++j) {
-    // Singular vectors are defined up to sign; pin it so that refits on other
-    // platforms or Eigen versions agree.
-    Eigen::Index top = 0;
-    u.col(j).cwiseAbs().maxCoeff(&top);
-    const double sign = u(top, j) < 0 ? -1.0 : 1.0;
     for (int64_t b = 0; b < d; ++b) {
-      (*projection)[b * k + j] = static_cast<float>(sign * u(b, j));
+      (*projection)[b * k + j] = static_cast<float>(svd.right_vectors(b, j));
     }
   }
   return k;

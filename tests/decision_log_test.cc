@@ -1,6 +1,6 @@
 // DecisionLog: ids are unique, each outcome is taken once, old decisions
 // expire after `capacity` newer ones, and the log stays bounded.
-#include "router/decision_log.h"
+#include "internal/decision_log.h"
 
 #include <atomic>
 #include <set>
@@ -15,7 +15,7 @@ namespace router {
 namespace {
 
 TEST_CASE("a logged decision is taken once, by its id", "[decision_log]") {
-  DecisionLog log(4);
+  internal::DecisionLog log(4);
   const std::vector<float> v = {1.0f, 2.0f};
   const uint64_t a = log.Record(v, "model-a");
   const uint64_t b = log.Record(v, "model-b");
@@ -35,7 +35,7 @@ TEST_CASE("a logged decision is taken once, by its id", "[decision_log]") {
 }
 
 TEST_CASE("old decisions expire and the log stays bounded", "[decision_log]") {
-  DecisionLog log(3);
+  internal::DecisionLog log(3);
   const std::vector<float> v = {0.5f};
   const uint64_t first = log.Record(v, "m");
   // One decision that is never reported must not pin memory.
@@ -54,7 +54,7 @@ TEST_CASE("old decisions expire and the log stays bounded", "[decision_log]") {
 }
 
 TEST_CASE("ids stay unique across threads", "[decision_log]") {
-  DecisionLog log(100000);
+  internal::DecisionLog log(100000);
   std::vector<std::vector<uint64_t>> ids(4);
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {

@@ -27,17 +27,21 @@
 #include <shared_mutex>
 
 #include "absl/status/status.h"
-#include "router/decision_log.h"
 #include "router/export.h"
 #include "router/pipeline.h"
 
 namespace router {
+
+namespace internal {
+class DecisionLog;
+}  // namespace internal
 
 class ROUTER_EXPORT LivePipeline {
  public:
   // `pipeline` must not be null.
   explicit LivePipeline(std::unique_ptr<Pipeline> pipeline,
                         size_t decision_log_capacity = 65536);
+  ~LivePipeline();
 
   // The pipeline to route one request (or a batch) with.
   std::shared_ptr<const Pipeline> Snapshot() const;
@@ -95,7 +99,9 @@ class ROUTER_EXPORT LivePipeline {
   template <typename Change>
   absl::Status Update(Change change);
 
-  mutable DecisionLog decisions_;  // internally synchronised
+  // Internally synchronised; behind a pointer so that its header stays out
+  // of the installed set.
+  std::unique_ptr<internal::DecisionLog> decisions_;
   // Standard (pthread) locks rather than absl::Mutex: ThreadSanitizer sees
   // through them, and Debian's Abseil is not built for it.
   // Held by writers for a whole change, so two changes do not race.

@@ -1,5 +1,3 @@
-// File: router/decision_log.h
-//
 // DecisionLog remembers recent routing decisions so a host can report their
 // outcome later by id (bandit feedback arrives after the model answered).
 // Each entry keeps the query vector and the chosen model; the log holds at
@@ -8,8 +6,11 @@
 //
 // Thread safety: every method may be called from many threads at once (one
 // short critical section each).
-#ifndef ROUTER_DECISION_LOG_H_
-#define ROUTER_DECISION_LOG_H_
+//
+// Internal: LivePipeline holds one behind a pointer, and hosts reach it
+// through LivePipeline::Feedback. Its test compiles this file's source.
+#ifndef ROUTER_INTERNAL_DECISION_LOG_H_
+#define ROUTER_INTERNAL_DECISION_LOG_H_
 
 #include <cstdint>
 #include <deque>
@@ -21,16 +22,15 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "router/export.h"
 
-namespace router {
+namespace router::internal {
 
 struct LoggedDecision {
   std::vector<float> vector;
   std::string model;
 };
 
-class ROUTER_EXPORT DecisionLog {
+class DecisionLog {
  public:
   // `capacity` >= 1 decisions are remembered.
   explicit DecisionLog(size_t capacity = 65536);
@@ -59,6 +59,6 @@ class ROUTER_EXPORT DecisionLog {
   std::deque<uint64_t> order_;  // ids, oldest first
 };
 
-}  // namespace router
+}  // namespace router::internal
 
-#endif  // ROUTER_DECISION_LOG_H_
+#endif  // ROUTER_INTERNAL_DECISION_LOG_H_

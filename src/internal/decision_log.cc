@@ -1,11 +1,11 @@
-#include "router/decision_log.h"
+#include "internal/decision_log.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "fmt/format.h"
 
-namespace router {
+namespace router::internal {
 
 DecisionLog::DecisionLog(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {}
 
@@ -45,4 +45,4 @@ size_t DecisionLog::size() const {
   return entries_.size();
 }
 
-}  // namespace router
+}  // namespace router::internal
