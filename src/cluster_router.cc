@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 
 #include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 #include "internal/byte_stream.h"
 #include "internal/kmeans.h"
 #include "internal/model_columns.h"
@@ -305,7 +306,7 @@ absl::Status ClusterRouter::EstimateBatch(absl::Span<const Query> queries,
   RowMatrix batch(n, state_.dim);
   for (int64_t i = 0; i < n; ++i) {
     ROUTER_RETURN_IF_ERROR(
-        Annotate(ValidateVector(queries[i].vector, state_.dim), absl::StrCat("query ", i)));
+        Annotate(ValidateVector(queries[i].vector, state_.dim), fmt::format("query {}", i)));
     NormalizeInto(queries[i].vector, batch.row(i).data());
   }
   ConstRowMatrixMap c(state_.centroids.data(), state_.num_clusters, state_.dim);
@@ -400,9 +401,61 @@ absl::Status ClusterRouter::OnboardModel(const Profile& profile, const Dataset& 
 
 namespace router {
 namespace {
-constexpr uint32_t kClusterStateVersion = 1;
+// 2: the options as their schema's JSON (internal::PutOptions); 1: field by
+// field (ReadOptionsV1), still read.
+constexpr uint32_t kClusterStateVersion = 2;
 constexpr int kMaxDim = 1 << 20;
 constexpr int kMaxClusters = 1 << 24;
+
+// The options as state version 1 wrote them, field by field.
+bool ReadOptionsV1(internal::ByteReader* r, ClusterOptions* options) {
+  int32_t num_clusters = 0, nearest = 0, iterations = 0, restarts = 0, threads = 0;
+  if (!(r->Get(&num_clusters, "num_clusters") && r->Get(&nearest, "nearest_clusters") &&
+        r->Get(&options->temperature, "temperature") &&
+        r->Get(&options->prior_strength, "prior_strength") &&
+        r->Get(&iterations, "kmeans_iterations") && r->Get(&restarts, "kmeans_restarts") &&
+        r->Get(&options->seed, "seed") && r->Get(&threads, "kmeans_threads"))) {
+    return false;
+  }
+  options->num_clusters = num_clusters;
+  options->nearest_clusters = nearest;
+  options->kmeans_iterations = iterations;
+  options->kmeans_restarts = restarts;
+  options->kmeans_threads = threads;
+  if (absl::Status valid = ValidateOptions(*options); !valid.ok()) {
+    return r->Fail("options", StdView(valid.message()));
+  }
+  return true;
+}
+
+// Fails `r` on the first loaded value out of its range.
+bool CheckLoadedValues(const std::vector<float>& centroids, const std::vector<int64_t>& sizes,
+                       const std::vector<double>& quality, const std::vector<double>& se2,
+                       const std::vector<double>& cost, const std::vector<int32_t>& count,
+                       const std::vector<uint8_t>& cost_observed, internal::ByteReader* r) {
+  auto all = [](const auto& values, auto in_range) {
+    return std::all_of(values.begin(), values.end(), in_range);
+  };
+  if (!all(centroids, [](float v) { return std::isfinite(v); })) {
+    return r->Fail("centroids", "non-finite value");
+  }
+  if (!all(sizes, [](int64_t s) { return s >= 0; })) return r->Fail("cluster sizes", "negative");
+  if (!all(quality, [](double q) { return q >= 0.0 && q <= 1.0; })) {
+    return r->Fail("quality", "value outside [0, 1]");
+  }
+  if (!all(se2, [](double v) { return v >= 0.0 && v <= 1.0; })) {
+    return r->Fail("quality se2", "value outside [0, 1]");
+  }
+  if (!all(cost, [](double c) { return c >= 0.0 && std::isfinite(c); })) {
+    return r->Fail("cost", "negative or non-finite");
+  }
+  if (!all(count, [](int32_t n) { return n >= 0; })) return r->Fail("score counts", "negative");
+  if (!all(cost_observed, [](uint8_t b) { return b <= 1; })) {
+    return r->Fail("cost observed", "not a boolean");
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::Status ClusterRouter::RemoveModel(std::string_view name) {
@@ -433,14 +486,7 @@ absl::Status ClusterRouter::SaveState(std::string* out) const {
   if (state_.dim == 0) return absl::FailedPreconditionError("cluster: the router is not fitted");
   internal::ByteWriter w(out);
   w.Put(kClusterStateVersion);
-  w.Put<int32_t>(options_.num_clusters);
-  w.Put<int32_t>(options_.nearest_clusters);
-  w.Put<double>(options_.temperature);
-  w.Put<double>(options_.prior_strength);
-  w.Put<int32_t>(options_.kmeans_iterations);
-  w.Put<int32_t>(options_.kmeans_restarts);
-  w.Put<uint32_t>(options_.seed);
-  w.Put<int32_t>(options_.kmeans_threads);
+  internal::PutOptions(options_, &w);
   internal::PutCatalog(state_.catalog, &w);
   w.Put<int32_t>(state_.dim);
   w.Put<int32_t>(state_.num_clusters);
@@ -457,34 +503,21 @@ absl::Status ClusterRouter::SaveState(std::string* out) const {
 absl::Status ClusterRouter::LoadState(std::string_view state) {
   internal::ByteReader r(state, "cluster router state");
   uint32_t version = 0;
-  if (r.Get(&version, "state version") && version != kClusterStateVersion) {
-    r.Fail("state version", absl::StrCat("version ", version, " is not supported (this build reads ",
-                                         kClusterStateVersion, ")"));
+  if (r.Get(&version, "state version") && (version < 1 || version > kClusterStateVersion)) {
+    r.Fail("state version", fmt::format("version {} is not supported (this build reads 1 to {})",
+                                        version, kClusterStateVersion));
   }
   ClusterOptions options;
-  int32_t num_clusters_option = 0, nearest = 0, iterations = 0, restarts = 0, threads = 0;
   int32_t dim = 0, clusters = 0;
   Catalog catalog;
-  r.Get(&num_clusters_option, "num_clusters") && r.Get(&nearest, "nearest_clusters") &&
-      r.Get(&options.temperature, "temperature") &&
-      r.Get(&options.prior_strength, "prior_strength") &&
-      r.Get(&iterations, "kmeans_iterations") && r.Get(&restarts, "kmeans_restarts") &&
-      r.Get(&options.seed, "seed") && r.Get(&threads, "kmeans_threads") &&
-      internal::GetCatalog(&r, &catalog) &&
-      r.Get(&dim, "dim") && r.Get(&clusters, "clusters");
+  (version == 1 ? ReadOptionsV1(&r, &options) : internal::GetOptions(&r, &options)) &&
+      internal::GetCatalog(&r, &catalog) && r.Get(&dim, "dim") && r.Get(&clusters, "clusters");
   if (!r.status().ok()) return r.status();
-  options.num_clusters = num_clusters_option;
-  options.nearest_clusters = nearest;
-  options.kmeans_iterations = iterations;
-  options.kmeans_restarts = restarts;
-  options.kmeans_threads = threads;
-  if (absl::Status valid = ValidateOptions(options); !valid.ok()) {
-    r.Fail("options", StdView(valid.message()));
-  } else if (catalog.empty()) {
+  if (catalog.empty()) {
     r.Fail("catalog", "empty");
   } else if (dim < 1 || dim > kMaxDim || clusters < 1 || clusters > kMaxClusters ||
              (options.num_clusters != 0 && options.num_clusters != clusters)) {
-    r.Fail("sizes", absl::StrCat("dim ", dim, ", clusters ", clusters, " out of range"));
+    r.Fail("sizes", fmt::format("dim {}, clusters {} out of range", dim, clusters));
   }
   if (!r.status().ok()) return r.status();
 
@@ -498,29 +531,8 @@ absl::Status ClusterRouter::LoadState(std::string_view state) {
       r.GetVector(&sizes, clusters, "cluster sizes") &&
       r.GetVector(&quality, cells, "quality") && r.GetVector(&se2, cells, "quality se2") &&
       r.GetVector(&cost, cells, "cost") && r.GetVector(&count, cells, "score counts") &&
-      r.GetVector(&cost_observed, catalog.size(), "cost observed");
-  if (!r.status().ok()) return r.status();
-  for (float v : centroids) {
-    if (!std::isfinite(v)) r.Fail("centroids", "non-finite value");
-  }
-  for (int64_t s : sizes) {
-    if (s < 0) r.Fail("cluster sizes", "negative");
-  }
-  for (double q : quality) {
-    if (!(q >= 0.0 && q <= 1.0)) r.Fail("quality", "value outside [0, 1]");
-  }
-  for (double v : se2) {
-    if (!(v >= 0.0 && v <= 1.0)) r.Fail("quality se2", "value outside [0, 1]");
-  }
-  for (double c : cost) {
-    if (!(c >= 0.0 && std::isfinite(c))) r.Fail("cost", "negative or non-finite");
-  }
-  for (int32_t n : count) {
-    if (n < 0) r.Fail("score counts", "negative");
-  }
-  for (uint8_t b : cost_observed) {
-    if (b > 1) r.Fail("cost observed", "not a boolean");
-  }
+      r.GetVector(&cost_observed, catalog.size(), "cost observed") &&
+      CheckLoadedValues(centroids, sizes, quality, se2, cost, count, cost_observed, &r);
   ROUTER_RETURN_IF_ERROR(r.Finish());
 
   options_ = options;

@@ -11,7 +11,7 @@
 #include <faiss/index_io.h>
 #include <omp.h>
 
-#include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 #include "internal/byte_stream.h"
 #include "internal/huge_pages.h"
 #include "internal/model_columns.h"
@@ -198,7 +198,7 @@ absl::Status KnnRouter::EstimateBatch(absl::Span<const Query> queries,
   std::vector<float> batch(static_cast<size_t>(n) * state_.dim);
   for (int64_t i = 0; i < n; ++i) {
     ROUTER_RETURN_IF_ERROR(
-        Annotate(ValidateVector(queries[i].vector, state_.dim), absl::StrCat("query ", i)));
+        Annotate(ValidateVector(queries[i].vector, state_.dim), fmt::format("query {}", i)));
     NormalizeInto(queries[i].vector, batch.data() + i * state_.dim);
   }
   const int k = static_cast<int>(std::min<int64_t>(options_.k, state_.reference_rows));
@@ -218,7 +218,9 @@ absl::Status KnnRouter::EstimateBatch(absl::Span<const Query> queries,
 
 namespace router {
 namespace {
-constexpr uint32_t kKnnStateVersion = 1;
+// 2: the options as their schema's JSON (internal::PutOptions); 1: field by
+// field (ReadOptionsV1), still read.
+constexpr uint32_t kKnnStateVersion = 2;
 constexpr int64_t kMaxRows = int64_t{1} << 40;
 constexpr int kMaxDim = 1 << 20;
 }  // namespace
@@ -248,12 +250,7 @@ absl::Status KnnRouter::SaveState(std::string* out) const {
   if (state_.dim == 0) return absl::FailedPreconditionError("knn: the router is not fitted");
   internal::ByteWriter w(out);
   w.Put(kKnnStateVersion);
-  w.Put<int32_t>(options_.k);
-  w.Put<uint8_t>(options_.weighting == KnnOptions::Weighting::kUniform ? 0 : 1);
-  w.Put<int64_t>(options_.hnsw_threshold);
-  w.Put<int32_t>(options_.hnsw_m);
-  w.Put<int32_t>(options_.hnsw_ef_construction);
-  w.Put<int32_t>(options_.hnsw_ef_search);
+  internal::PutOptions(options_, &w);
   internal::PutCatalog(state_.catalog, &w);
   w.Put<int32_t>(state_.dim);
   w.Put<int64_t>(state_.reference_rows);
@@ -269,7 +266,7 @@ absl::Status KnnRouter::SaveState(std::string* out) const {
     } catch (const std::bad_alloc&) {
       return absl::ResourceExhaustedError("knn: out of memory serializing the index");
     } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat("knn: FAISS could not serialize the index: ",
+      return absl::InternalError(fmt::format("knn: FAISS could not serialize the index: {}",
                                               e.what()));
     }
     w.PutVector(blob.data);
@@ -319,7 +316,7 @@ absl::StatusOr<std::unique_ptr<faiss::Index>> ReadHnswIndex(internal::ByteReader
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("knn router state: out of memory reading the index");
   } catch (const std::exception& e) {
-    return absl::DataLossError(absl::StrCat("knn router state: FAISS rejected the index: ",
+    return absl::DataLossError(fmt::format("knn router state: FAISS rejected the index: {}",
                                             e.what()));
   }
   auto* hnsw = dynamic_cast<faiss::IndexHNSWFlat*>(index.get());
@@ -359,38 +356,51 @@ absl::StatusOr<std::unique_ptr<faiss::Index>> ReadFlatIndex(internal::ByteReader
   return std::unique_ptr<faiss::Index>(std::move(flat));
 }
 
+// The options as state version 1 wrote them, field by field.
+bool ReadOptionsV1(internal::ByteReader* r, KnnOptions* options) {
+  int32_t k = 0, hnsw_m = 0, ef_construction = 0, ef_search = 0;
+  uint8_t weighting = 0;
+  if (!(r->Get(&k, "k") && r->Get(&weighting, "weighting") &&
+        r->Get(&options->hnsw_threshold, "hnsw threshold") && r->Get(&hnsw_m, "hnsw m") &&
+        r->Get(&ef_construction, "hnsw ef construction") &&
+        r->Get(&ef_search, "hnsw ef search"))) {
+    return false;
+  }
+  if (weighting > 1) return r->Fail("options", "weighting out of range");
+  options->k = k;
+  options->weighting =
+      weighting == 0 ? KnnOptions::Weighting::kUniform : KnnOptions::Weighting::kSimilarity;
+  options->hnsw_m = hnsw_m;
+  options->hnsw_ef_construction = ef_construction;
+  options->hnsw_ef_search = ef_search;
+  if (absl::Status valid = internal::CheckRanges(*options); !valid.ok()) {
+    return r->Fail("options", StdView(valid.message()));
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::Status KnnRouter::LoadState(std::string_view state) {
   internal::ByteReader r(state, "knn router state");
   uint32_t version = 0;
-  if (r.Get(&version, "state version") && version != kKnnStateVersion) {
-    r.Fail("state version", absl::StrCat("version ", version, " is not supported (this build reads ",
-                                         kKnnStateVersion, ")"));
+  if (r.Get(&version, "state version") && (version < 1 || version > kKnnStateVersion)) {
+    r.Fail("state version", fmt::format("version {} is not supported (this build reads 1 to {})",
+                                        version, kKnnStateVersion));
   }
   KnnOptions options;
-  int32_t k = 0, hnsw_m = 0, ef_construction = 0, ef_search = 0, dim = 0;
-  uint8_t weighting = 0, uses_hnsw = 0;
+  int32_t dim = 0;
+  uint8_t uses_hnsw = 0;
   int64_t rows = 0;
   Catalog catalog;
-  r.Get(&k, "k") && r.Get(&weighting, "weighting") &&
-      r.Get(&options.hnsw_threshold, "hnsw threshold") && r.Get(&hnsw_m, "hnsw m") &&
-      r.Get(&ef_construction, "hnsw ef construction") && r.Get(&ef_search, "hnsw ef search") &&
+  (version == 1 ? ReadOptionsV1(&r, &options) : internal::GetOptions(&r, &options)) &&
       internal::GetCatalog(&r, &catalog) && r.Get(&dim, "dim") && r.Get(&rows, "rows") &&
       r.Get(&uses_hnsw, "index kind");
   if (!r.status().ok()) return r.status();
-  options.k = k;
-  options.weighting =
-      weighting == 0 ? KnnOptions::Weighting::kUniform : KnnOptions::Weighting::kSimilarity;
-  options.hnsw_m = hnsw_m;
-  options.hnsw_ef_construction = ef_construction;
-  options.hnsw_ef_search = ef_search;
-  if (absl::Status valid = internal::CheckRanges(options); weighting > 1 || !valid.ok()) {
-    r.Fail("options", weighting > 1 ? "weighting out of range" : StdView(valid.message()));
-  } else if (catalog.empty()) {
+  if (catalog.empty()) {
     r.Fail("catalog", "empty");
   } else if (dim < 1 || dim > kMaxDim || rows < 1 || rows > kMaxRows || uses_hnsw > 1) {
-    r.Fail("sizes", absl::StrCat("dim ", dim, ", rows ", rows, " out of range"));
+    r.Fail("sizes", fmt::format("dim {}, rows {} out of range", dim, rows));
   }
   std::vector<float> scores, costs;
   std::vector<double> mean_score;

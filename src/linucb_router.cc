@@ -10,12 +10,13 @@
 #include <Eigen/Eigenvalues>
 
 #include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 #include "internal/byte_stream.h"
 #include "internal/kmeans.h"
 #include "internal/model_columns.h"
 #include "internal/normalize.h"
-#include "internal/randomized_svd.h"
 #include "internal/option_schemas.h"
+#include "internal/randomized_svd.h"
 #include "internal/training_data.h"
 #include "router/status.h"
 
@@ -636,11 +637,34 @@ absl::Status LinUcbRouter::RemoveModel(std::string_view name) {
 // ---------------------------------------------------------------- state I/O
 
 namespace {
-constexpr uint32_t kLinUcbStateVersion = 1;
+// 2: the options as their schema's JSON (internal::PutOptions); 1: field by
+// field (ReadOptionsV1), still read.
+constexpr uint32_t kLinUcbStateVersion = 2;
 constexpr int kMaxDim = 1 << 20;
 
 void PutMatrix(const Eigen::MatrixXd& m, internal::ByteWriter* w) {
   w->PutArray<double>(absl::MakeConstSpan(m.data(), static_cast<size_t>(m.size())));
+}
+
+// The options as state version 1 wrote them, field by field.
+bool ReadOptionsV1(internal::ByteReader* r, LinUcbOptions* o) {
+  int32_t context_dim = 0, reinvert_every = 0;
+  uint8_t warm_start = 0, whiten = 0;
+  if (!(r->Get(&context_dim, "context_dim") && r->Get(&o->alpha, "alpha") &&
+        r->Get(&o->ridge, "ridge") && r->Get(&o->prior_quality, "prior_quality") &&
+        r->Get(&o->seed, "seed") && r->Get(&warm_start, "warm_start") &&
+        r->Get(&reinvert_every, "reinvert_every") && r->Get(&whiten, "whiten") &&
+        r->Get(&o->clusters, "clusters"))) {
+    return false;
+  }
+  o->context_dim = context_dim;
+  o->reinvert_every = reinvert_every;
+  o->warm_start = warm_start != 0;
+  o->whiten = whiten != 0;
+  if (absl::Status valid = ValidateLinUcbOptions(*o); !valid.ok() || warm_start > 1 || whiten > 1) {
+    return r->Fail("options", valid.ok() ? "flag out of range" : StdView(valid.message()));
+  }
+  return true;
 }
 
 bool GetMatrix(internal::ByteReader* r, Eigen::Index rows, Eigen::Index cols,
@@ -671,15 +695,7 @@ absl::Status LinUcbRouter::SaveState(std::string* out) const {
   const LinUcbOptions& o = s->options;
   internal::ByteWriter w(out);
   w.Put(kLinUcbStateVersion);
-  w.Put<int32_t>(o.context_dim);
-  w.Put<double>(o.alpha);
-  w.Put<double>(o.ridge);
-  w.Put<double>(o.prior_quality);
-  w.Put<uint64_t>(o.seed);
-  w.Put<uint8_t>(o.warm_start ? 1 : 0);
-  w.Put<int32_t>(o.reinvert_every);
-  w.Put<uint8_t>(o.whiten ? 1 : 0);
-  w.Put<int32_t>(o.clusters);
+  internal::PutOptions(s->options, &w);
   internal::PutCatalog(*s->catalog, &w);
   const LinUcbProjection& p = *s->projection;
   w.Put<int32_t>(p.dim);
@@ -785,37 +801,24 @@ std::shared_ptr<LinUcbArm> ReadArm(internal::ByteReader* r, int c, const LinUcbO
 absl::Status LinUcbRouter::LoadState(std::string_view state) {
   internal::ByteReader r(state, "linucb router state");
   uint32_t version = 0;
-  if (r.Get(&version, "state version") && version != kLinUcbStateVersion) {
-    r.Fail("state version", absl::StrCat("version ", version, " is not supported (this build reads ",
-                                         kLinUcbStateVersion, ")"));
+  if (r.Get(&version, "state version") && (version < 1 || version > kLinUcbStateVersion)) {
+    r.Fail("state version", fmt::format("version {} is not supported (this build reads 1 to {})",
+                                        version, kLinUcbStateVersion));
   }
   LinUcbOptions o;
-  int32_t context_dim = 0, reinvert_every = 0, dim = 0, reduced = 0, clusters = 0;
-  uint8_t warm_start = 0, whiten = 0;
+  int32_t dim = 0, reduced = 0, clusters = 0;
   int64_t online_updates = 0;
   Catalog catalog;
-  r.Get(&context_dim, "context_dim") && r.Get(&o.alpha, "alpha") && r.Get(&o.ridge, "ridge") &&
-      r.Get(&o.prior_quality, "prior_quality") && r.Get(&o.seed, "seed") &&
-      r.Get(&warm_start, "warm_start") && r.Get(&reinvert_every, "reinvert_every") &&
-      r.Get(&whiten, "whiten") && r.Get(&o.clusters, "clusters");
-  if (!r.status().ok()) return r.status();
-  o.context_dim = context_dim;
-  o.reinvert_every = reinvert_every;
-  o.warm_start = warm_start != 0;
-  o.whiten = whiten != 0;
-  if (absl::Status valid = ValidateLinUcbOptions(o); !valid.ok() || warm_start > 1 || whiten > 1) {
-    r.Fail("options", valid.ok() ? "flag out of range" : StdView(valid.message()));
-    return r.status();
-  }
+  if (!(version == 1 ? ReadOptionsV1(&r, &o) : internal::GetOptions(&r, &o))) return r.status();
   internal::GetCatalog(&r, &catalog) && r.Get(&dim, "dim") && r.Get(&reduced, "reduced dim") &&
       r.Get(&clusters, "clusters");
   if (!r.status().ok()) return r.status();
   if (catalog.empty()) {
     r.Fail("catalog", "empty");
-  } else if (dim < 1 || dim > kMaxDim || reduced < 0 || reduced > std::min(context_dim, dim) ||
+  } else if (dim < 1 || dim > kMaxDim || reduced < 0 || reduced > std::min(o.context_dim, dim) ||
              clusters < 0 || clusters > o.clusters) {
-    r.Fail("sizes", absl::StrCat("dim ", dim, ", reduced dim ", reduced, ", clusters ", clusters,
-                                 " out of range"));
+    r.Fail("sizes", fmt::format("dim {}, reduced dim {}, clusters {} out of range", dim, reduced,
+                                clusters));
   }
   if (!r.status().ok()) return r.status();
 

@@ -8,9 +8,11 @@
 #include <Eigen/Core>
 
 #include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 #include "internal/byte_stream.h"
 #include "internal/model_columns.h"
 #include "internal/normalize.h"
+#include "internal/option_schemas.h"
 #include "internal/training_data.h"
 #include "router/mf_trainer.h"
 #include "router/status.h"
@@ -359,7 +361,9 @@ absl::Status MfRouter::OnboardModel(const Profile& profile, const Dataset& label
 
 namespace router {
 namespace {
-constexpr uint32_t kMfStateVersion = 1;
+// 2: the options as their schema's JSON (internal::PutOptions); 1: field by
+// field (ReadOptionsV1), still read.
+constexpr uint32_t kMfStateVersion = 2;
 constexpr int kMaxDim = 1 << 20;
 }  // namespace
 
@@ -394,17 +398,7 @@ absl::Status MfRouter::SaveState(std::string* out) const {
   if (state_.params.dim == 0) return absl::FailedPreconditionError("mf: the router is not fitted");
   internal::ByteWriter w(out);
   w.Put(kMfStateVersion);
-  w.Put<int32_t>(options_.hidden_dim);
-  w.Put<int32_t>(options_.epochs);
-  w.Put<int32_t>(options_.batch_size);
-  w.Put<double>(options_.learning_rate);
-  w.Put<double>(options_.l2);
-  w.Put<double>(options_.validation_fraction);
-  w.Put<int32_t>(options_.patience);
-  w.Put<uint64_t>(options_.seed);
-  w.Put<uint8_t>(options_.loss == MfOptions::Loss::kPairwise ? 1 : 0);
-  w.Put<int32_t>(options_.num_threads);
-  w.Put<double>(options_.onboard_l2);
+  internal::PutOptions(options_, &w);
   internal::PutCatalog(state_.catalog, &w);
   w.Put<int32_t>(state_.params.dim);
   w.Put<int32_t>(state_.params.hidden_dim);
@@ -422,6 +416,32 @@ absl::Status MfRouter::SaveState(std::string* out) const {
 
 namespace {
 
+// The options as state version 1 wrote them, field by field.
+bool ReadOptionsV1(internal::ByteReader* r, MfOptions* options) {
+  int32_t hidden = 0, epochs = 0, batch = 0, patience = 0, threads = 0;
+  uint8_t loss = 0;
+  if (!(r->Get(&hidden, "hidden_dim") && r->Get(&epochs, "epochs") &&
+        r->Get(&batch, "batch_size") && r->Get(&options->learning_rate, "learning_rate") &&
+        r->Get(&options->l2, "l2") &&
+        r->Get(&options->validation_fraction, "validation_fraction") &&
+        r->Get(&patience, "patience") && r->Get(&options->seed, "seed") &&
+        r->Get(&loss, "loss") && r->Get(&threads, "num_threads") &&
+        r->Get(&options->onboard_l2, "onboard_l2"))) {
+    return false;
+  }
+  if (loss > 1) return r->Fail("loss", "unknown loss");
+  options->hidden_dim = hidden;
+  options->epochs = epochs;
+  options->batch_size = batch;
+  options->patience = patience;
+  options->num_threads = threads;
+  options->loss = loss == 1 ? MfOptions::Loss::kPairwise : MfOptions::Loss::kPointwise;
+  if (absl::Status valid = ValidateMfOptions(*options); !valid.ok()) {
+    return r->Fail("options", StdView(valid.message()));
+  }
+  return true;
+}
+
 // Records in `r` the first loaded value that cannot be: a non-finite
 // parameter, a negative count, a cost without observations.
 void CheckLoadedValues(internal::ByteReader* r, const MfParameters& params,
@@ -438,7 +458,7 @@ void CheckLoadedValues(internal::ByteReader* r, const MfParameters& params,
   for (size_t m = 0; m < mean_cost.size(); ++m) {
     if (cost_count[m] < 0 || support[m] < 0 || !std::isfinite(mean_cost[m]) ||
         mean_cost[m] < 0.0 || (cost_count[m] == 0 && mean_cost[m] != 0.0)) {
-      r->Fail("model statistics", absl::StrCat("invalid cost or support for model ", m));
+      r->Fail("model statistics", fmt::format("invalid cost or support for model {}", m));
       return;
     }
   }
@@ -449,38 +469,23 @@ void CheckLoadedValues(internal::ByteReader* r, const MfParameters& params,
 absl::Status MfRouter::LoadState(std::string_view state) {
   internal::ByteReader r(state, "mf router state");
   uint32_t version = 0;
-  if (r.Get(&version, "state version") && version != kMfStateVersion) {
-    r.Fail("state version", absl::StrCat("version ", version, " is not supported (this build reads ",
-                                         kMfStateVersion, ")"));
+  if (r.Get(&version, "state version") && (version < 1 || version > kMfStateVersion)) {
+    r.Fail("state version", fmt::format("version {} is not supported (this build reads 1 to {})",
+                                        version, kMfStateVersion));
   }
   MfOptions options;
-  options.progress = options_.progress;
-  int32_t hidden = 0, epochs = 0, batch = 0, patience = 0, threads = 0, dim = 0, param_hidden = 0;
-  int32_t epochs_run = 0, best_epoch = 0;
-  uint8_t loss = 0;
+  options.progress = options_.progress;  // a callback, not saved
+  int32_t dim = 0, param_hidden = 0, epochs_run = 0, best_epoch = 0;
   Catalog catalog;
-  r.Get(&hidden, "hidden_dim") && r.Get(&epochs, "epochs") && r.Get(&batch, "batch_size") &&
-      r.Get(&options.learning_rate, "learning_rate") && r.Get(&options.l2, "l2") &&
-      r.Get(&options.validation_fraction, "validation_fraction") &&
-      r.Get(&patience, "patience") && r.Get(&options.seed, "seed") && r.Get(&loss, "loss") &&
-      r.Get(&threads, "num_threads") && r.Get(&options.onboard_l2, "onboard_l2") &&
+  (version == 1 ? ReadOptionsV1(&r, &options) : internal::GetOptions(&r, &options)) &&
       internal::GetCatalog(&r, &catalog) && r.Get(&dim, "dim") &&
       r.Get(&param_hidden, "parameter hidden_dim");
   if (!r.status().ok()) return r.status();
-  options.hidden_dim = hidden;
-  options.epochs = epochs;
-  options.batch_size = batch;
-  options.patience = patience;
-  options.num_threads = threads;
-  options.loss = loss == 1 ? MfOptions::Loss::kPairwise : MfOptions::Loss::kPointwise;
-  if (loss > 1) {
-    r.Fail("loss", "unknown loss");
-  } else if (absl::Status valid = ValidateMfOptions(options); !valid.ok()) {
-    r.Fail("options", StdView(valid.message()));
-  } else if (catalog.empty()) {
+  const int hidden = options.hidden_dim;
+  if (catalog.empty()) {
     r.Fail("catalog", "empty");
   } else if (dim < 1 || dim > kMaxDim || param_hidden != hidden) {
-    r.Fail("sizes", absl::StrCat("dim ", dim, ", hidden_dim ", param_hidden, " out of range"));
+    r.Fail("sizes", fmt::format("dim {}, hidden_dim {} out of range", dim, param_hidden));
   }
   if (!r.status().ok()) return r.status();
 

@@ -3,7 +3,9 @@
 // pipeline with run-time changes and a paced budget.
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -14,6 +16,7 @@
 #include "router/pipeline.h"
 #include "router/synthetic.h"
 #include "router/budget_pacing_policy.h"
+#include "nlohmann/json.hpp"
 
 namespace router {
 namespace {
@@ -74,6 +77,93 @@ TEST_CASE("every router kind round-trips bit-identically", "[file][kinds]") {
     CheckSameRouting(*fitted, *loaded);
     // A second save of the loaded pipeline writes the same bytes.
     CHECK(*loaded->ToBytes() == *fitted->ToBytes());
+  }
+}
+
+// A router state (format 2) opens with its u32 version and its options, the
+// kind's schema's JSON as a u64-length-prefixed string.
+struct StateParts {
+  uint32_t version = 0;
+  nlohmann::json options;
+  std::string rest;
+};
+
+StateParts SplitState(const std::string& state) {
+  StateParts parts;
+  uint64_t length = 0;
+  REQUIRE(state.size() >= sizeof(parts.version) + sizeof(length));
+  std::memcpy(&parts.version, state.data(), sizeof(parts.version));
+  std::memcpy(&length, state.data() + sizeof(parts.version), sizeof(length));
+  const size_t start = sizeof(parts.version) + sizeof(length);
+  REQUIRE(state.size() >= start + length);
+  parts.options = nlohmann::json::parse(state.substr(start, length));
+  parts.rest = state.substr(start + length);
+  return parts;
+}
+
+std::string JoinState(const StateParts& parts) {
+  const std::string options = parts.options.dump();
+  const uint64_t length = options.size();
+  std::string state(reinterpret_cast<const char*>(&parts.version), sizeof(parts.version));
+  state.append(reinterpret_cast<const char*>(&length), sizeof(length));
+  return state + options + parts.rest;
+}
+
+TEST_CASE("every router kind saves its options through their schema", "[file][kinds]") {
+  const SyntheticData synthetic = GenerateSynthetic({.rows = 300, .seed = 23});
+  // A key whose value does not shape the learned state, per kind.
+  const std::map<std::string, std::string> free_key = {
+      {"knn", "hnsw_ef_search"}, {"cluster", "temperature"},
+      {"mf", "learning_rate"}, {"linucb", "alpha"}};
+  const nlohmann::json defaults = nlohmann::json::parse(PipelineConfigToJson(PipelineConfig{}));
+  for (const auto& [kind, key] : free_key) {
+    INFO("router " << kind);
+    auto fitted = FitKind(kind, synthetic);
+    std::string state;
+    REQUIRE(fitted->router().SaveState(&state).ok());
+    StateParts parts = SplitState(state);
+    CHECK(parts.version == 2);
+    // The state's options are the config's, key for key.
+    const nlohmann::json config = nlohmann::json::parse(PipelineConfigToJson(fitted->config()));
+    CHECK(parts.options == config[kind]);
+
+    // Options come from the state, not from the router it is loaded into:
+    // that one is made with a value of `key` other than the default.
+    const nlohmann::json& default_value = defaults[kind][key];
+    nlohmann::json other = config;
+    other[kind][key] = default_value.is_number_integer()
+                           ? nlohmann::json(default_value.get<int64_t>() + 1)
+                           : nlohmann::json(default_value.get<double>() * 2);
+    const auto other_config = ParsePipelineConfig(other.dump());
+    REQUIRE(other_config.ok());
+    auto load = [&](const StateParts& edited) {
+      auto router = MakeRouter(*other_config);
+      REQUIRE(router.ok());
+      const absl::Status status = (*router)->LoadState(JoinState(edited));
+      std::string saved;
+      if (status.ok()) REQUIRE((*router)->SaveState(&saved).ok());
+      return std::make_pair(status, saved);
+    };
+    // Unedited, the state loads and saves the same bytes.
+    CHECK(load(parts).second == state);
+    // A key the state lacks (written before the option existed) takes its
+    // default; the others keep their saved values.
+    StateParts missing = parts;
+    missing.options.erase(key);
+    const auto [missing_status, missing_saved] = load(missing);
+    REQUIRE(missing_status.ok());
+    CHECK(SplitState(missing_saved).options == parts.options);
+    CHECK(parts.options[key] == default_value);
+    // Unknown keys, wrong types and values out of range are refused.
+    for (const nlohmann::json& bad : {nlohmann::json{{"no_such_option", 1}},
+                                      nlohmann::json{{key, "fast"}},
+                                      nlohmann::json{{key, -1e9}}}) {
+      StateParts edited = parts;
+      edited.options.update(bad);
+      const absl::Status status = load(edited).first;
+      CHECK(status.code() == absl::StatusCode::kDataLoss);
+      CHECK_THAT(std::string(status.message()), Catch::Contains("options"));
+    }
   }
 }
 

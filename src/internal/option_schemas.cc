@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "internal/byte_stream.h"
 #include "internal/options_schema.h"
 
 namespace router::internal {
@@ -251,5 +252,49 @@ absl::Status CheckRanges(const TextFeaturizerOptions& options) {
   return TextFeaturizerOptionsSchema().Validate(options);
 }
 absl::Status CheckRanges(const Limits& limits) { return LimitsSchema().Validate(limits); }
+
+namespace {
+
+template <typename Options>
+void PutOptionsWith(const OptionsSchema<Options>& schema, const Options& options, ByteWriter* w) {
+  w->PutString(schema.Write(options).dump());
+}
+
+template <typename Options>
+bool GetOptionsWith(const OptionsSchema<Options>& schema, ByteReader* r, Options* out) {
+  std::string text;
+  if (!r->GetString(&text, "options")) return false;
+  absl::StatusOr<Json> json = ParseJsonText(text, "options");
+  if (!json.ok()) return r->Fail("options", StdView(json.status().message()));
+  Options options = *out;
+  if (absl::Status read = schema.Read(*json, Options::kKind, &options); !read.ok()) {
+    return r->Fail("options", StdView(read.message()));
+  }
+  *out = std::move(options);
+  return true;
+}
+
+}  // namespace
+
+void PutOptions(const KnnOptions& options, ByteWriter* w) {
+  PutOptionsWith(KnnOptionsSchema(), options, w);
+}
+void PutOptions(const ClusterOptions& options, ByteWriter* w) {
+  PutOptionsWith(ClusterOptionsSchema(), options, w);
+}
+void PutOptions(const MfOptions& options, ByteWriter* w) {
+  PutOptionsWith(MfOptionsSchema(), options, w);
+}
+void PutOptions(const LinUcbOptions& options, ByteWriter* w) {
+  PutOptionsWith(LinUcbOptionsSchema(), options, w);
+}
+bool GetOptions(ByteReader* r, KnnOptions* out) { return GetOptionsWith(KnnOptionsSchema(), r, out); }
+bool GetOptions(ByteReader* r, ClusterOptions* out) {
+  return GetOptionsWith(ClusterOptionsSchema(), r, out);
+}
+bool GetOptions(ByteReader* r, MfOptions* out) { return GetOptionsWith(MfOptionsSchema(), r, out); }
+bool GetOptions(ByteReader* r, LinUcbOptions* out) {
+  return GetOptionsWith(LinUcbOptionsSchema(), r, out);
+}
 
 }  // namespace router::internal

@@ -26,6 +26,8 @@ namespace router::internal {
 
 template <typename Options>
 class OptionsSchema;
+class ByteReader;
+class ByteWriter;
 
 const OptionsSchema<KnnOptions>& KnnOptionsSchema();
 const OptionsSchema<ClusterOptions>& ClusterOptionsSchema();
@@ -50,6 +52,21 @@ absl::Status CheckRanges(const MfOptions& options);
 absl::Status CheckRanges(const LinUcbOptions& options);
 absl::Status CheckRanges(const TextFeaturizerOptions& options);
 absl::Status CheckRanges(const Limits& limits);
+
+// A router's options in its binary state (state version 2 on): the
+// schema's JSON object, as a length-prefixed string, so an option added to
+// the schema needs no state code. GetOptions reads the saved keys over
+// `*out` (a key added since the state was written keeps its value there),
+// refuses unknown keys and values out of range through `r`'s sticky error,
+// and leaves `*out` unchanged on failure.
+void PutOptions(const KnnOptions& options, ByteWriter* w);
+void PutOptions(const ClusterOptions& options, ByteWriter* w);
+void PutOptions(const MfOptions& options, ByteWriter* w);
+void PutOptions(const LinUcbOptions& options, ByteWriter* w);
+bool GetOptions(ByteReader* r, KnnOptions* out);
+bool GetOptions(ByteReader* r, ClusterOptions* out);
+bool GetOptions(ByteReader* r, MfOptions* out);
+bool GetOptions(ByteReader* r, LinUcbOptions* out);
 
 }  // namespace router::internal
 
