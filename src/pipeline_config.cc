@@ -101,7 +101,42 @@ const OptionsSchema<PipelineConfig>& PipelineConfigSchema() {
   return schema;
 }
 
+// Host kinds' options blocks (RouterKind::options_json), which the schema,
+// built once, does not list: read, then taken out of `json` for the schema.
+absl::Status ReadHostRouterOptions(Json* json, PipelineConfig* config) {
+  if (!json->is_object()) return absl::OkStatus();  // the schema says so
+  for (const RouterKind& kind : RouterKinds()) {
+    const auto it = json->find(kind.name);
+    if (!kind.options_json.enabled() || it == json->end()) continue;
+    std::any& options = config->router_options[kind.name];
+    if (absl::Status read = kind.options_json.read(it->dump(), &options); !read.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("config: '{}': {}", kind.name, StdView(read.message())));
+    }
+    json->erase(it);
+  }
+  return absl::OkStatus();
+}
+
+// Writes the blocks of the host kinds that `config` holds options for or
+// routes with.
+void WriteHostRouterOptions(const PipelineConfig& config, Json* json) {
+  for (const RouterKind& kind : RouterKinds()) {
+    if (!kind.options_json.enabled()) continue;
+    const auto it = config.router_options.find(kind.name);
+    if (it == config.router_options.end() && config.router != kind.name) continue;
+    const std::string text =
+        kind.options_json.write(it == config.router_options.end() ? std::any() : it->second);
+    Json block = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    (*json)[kind.name] = block.is_object() ? std::move(block) : Json::object();
+  }
+}
+
 }  // namespace
+
+namespace internal {
+bool IsPipelineConfigKey(const std::string& key) { return PipelineConfigSchema().HasKey(key); }
+}  // namespace internal
 
 absl::StatusOr<Profile> ParseProfile(std::string_view text) {
   ROUTER_ASSIGN_OR_RETURN(const Json json, internal::ParseJsonText(text, "model profile"));
@@ -113,7 +148,8 @@ absl::StatusOr<Profile> ParseProfile(std::string_view text) {
 absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
   PipelineConfig config;
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) return config;
-  ROUTER_ASSIGN_OR_RETURN(const Json json, internal::ParseJsonText(text, "config"));
+  ROUTER_ASSIGN_OR_RETURN(Json json, internal::ParseJsonText(text, "config"));
+  ROUTER_RETURN_IF_ERROR(ReadHostRouterOptions(&json, &config));
   ROUTER_RETURN_IF_ERROR(PipelineConfigSchema().Read(json, "", &config));
   // Validate the policy's values together now, so a bad config fails here.
   ROUTER_RETURN_IF_ERROR(MakePolicy(config.policy).status());
@@ -121,7 +157,9 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
 }
 
 std::string PipelineConfigToJson(const PipelineConfig& config) {
-  return PipelineConfigSchema().Write(config).dump(2);
+  Json json = PipelineConfigSchema().Write(config);
+  WriteHostRouterOptions(config, &json);
+  return json.dump(2);
 }
 
 std::vector<ConfigKey> ConfigKeys() {
@@ -157,7 +195,15 @@ absl::StatusOr<std::unique_ptr<Router>> MakeRouter(const PipelineConfig& config)
     }
   }
   for (const RouterKind& kind : RouterKinds()) {
-    if (kind.name == config.router) return kind.make(config);
+    if (kind.name != config.router) continue;
+    std::unique_ptr<Router> router = kind.make(config);
+    if (router == nullptr || router->kind() != kind.name) {
+      return absl::InvalidArgumentError(fmt::format(
+          "router kind \"{}\": its factory made {}", kind.name,
+          router == nullptr ? "no router"
+                            : fmt::format("a router whose kind() is \"{}\"", router->kind())));
+    }
+    return router;
   }
   return absl::InvalidArgumentError(
       fmt::format("config: 'router' must be one of \"{}\", got \"{}\"",

@@ -123,6 +123,8 @@ Json PolicyConfigJson(const PolicyConfig& policy) {
   return json;
 }
 
+bool IsSharedPolicyKey(const std::string& key) { return SharedSchema().HasKey(key); }
+
 void DescribePolicyConfig(const std::string& path, std::vector<ConfigKey>* out) {
   const PolicyConfig defaults;
   SharedSchema().Describe(path, defaults, out);

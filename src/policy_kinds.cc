@@ -38,17 +38,6 @@ RegisteredPolicyKind Kind(const OptionsSchema<Options>& schema) {
   return kind;
 }
 
-// A host's kind: no options in JSON; its options, if any, are set in C++.
-AnyOptionsSchema NoJsonOptions() {
-  AnyOptionsSchema none;
-  none.holds = [](const std::any&) { return true; };
-  none.has_key = [](const std::string&) { return false; };
-  none.read = [](const Json&, const std::string&, std::any*) { return absl::OkStatus(); };
-  none.write = [](const std::any&) { return Json::object(); };
-  none.describe = [](const std::string&, std::vector<ConfigKey>*) {};
-  return none;
-}
-
 struct Registry {
   std::mutex mutex;
   // A deque: registering appends without moving the kinds already there.
@@ -92,6 +81,17 @@ absl::Status RegisterPolicyKind(PolicyKind kind) {
   if (kind.name.empty() || !kind.make) {
     return absl::InvalidArgumentError("a policy kind needs a name and a factory");
   }
+  KindOptionsJson& json = kind.options_json;
+  if ((json.read == nullptr) != (json.write == nullptr)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "policy kind \"{}\": options_json needs both read and write, or neither", kind.name));
+  }
+  for (const std::string& key : json.keys) {
+    if (internal::IsSharedPolicyKey(key)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "policy kind \"{}\": option key '{}' is a key every policy shares", kind.name, key));
+    }
+  }
   internal::Registry& registry = internal::TheRegistry();
   std::lock_guard lock(registry.mutex);
   for (const internal::RegisteredPolicyKind& known : registry.kinds) {
@@ -100,8 +100,10 @@ absl::Status RegisterPolicyKind(PolicyKind kind) {
           fmt::format("policy kind \"{}\" is already registered", kind.name));
     }
   }
-  registry.kinds.push_back(internal::RegisteredPolicyKind{
-      .name = std::move(kind.name), .options = internal::NoJsonOptions(), .make = std::move(kind.make)});
+  registry.kinds.push_back(
+      internal::RegisteredPolicyKind{.name = std::move(kind.name),
+                                     .options = internal::HostOptionsSchema(std::move(json)),
+                                     .make = std::move(kind.make)});
   return absl::OkStatus();
 }
 

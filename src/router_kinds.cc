@@ -91,6 +91,10 @@ absl::Status RegisterRouterKind(RouterKind kind) {
   if (kind.name.empty() || !kind.make) {
     return absl::InvalidArgumentError("a router kind needs a name and a factory");
   }
+  if ((kind.options_json.read == nullptr) != (kind.options_json.write == nullptr)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "router kind \"{}\": options_json needs both read and write, or neither", kind.name));
+  }
   Registry& registry = TheRegistry();
   std::lock_guard lock(registry.mutex);
   for (const RouterKind& known : registry.kinds) {
@@ -98,6 +102,11 @@ absl::Status RegisterRouterKind(RouterKind kind) {
       return absl::AlreadyExistsError(
           fmt::format("router kind \"{}\" is already registered", kind.name));
     }
+  }
+  // Its options block would be the key's value ("policy": {...}).
+  if (internal::IsPipelineConfigKey(kind.name)) {
+    return absl::InvalidArgumentError(
+        fmt::format("router kind \"{}\": the name is a key of the config", kind.name));
   }
   registry.kinds.push_back(std::move(kind));
   return absl::OkStatus();

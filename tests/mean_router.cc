@@ -40,7 +40,8 @@ absl::Status MeanRouter::Fit(const Dataset& data, const Catalog& catalog) {
       if (!std::isnan(data.score(r, column))) score_sum += data.score(r, column), ++scored;
       if (!std::isnan(data.cost(r, column))) cost_sum += data.cost(r, column), ++costed;
     }
-    means[m].quality = scored > 0 ? score_sum / scored : 0.0;
+    const double prior = options_.prior_weight;
+    means[m].quality = scored + prior > 0 ? (score_sum + 0.5 * prior) / (scored + prior) : 0.0;
     means[m].expected_cost_usd = costed > 0 ? cost_sum / costed : 0.0;
     means[m].support = scored;
   }

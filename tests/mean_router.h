@@ -14,9 +14,18 @@
 
 namespace router {
 
+// An option, for the test of a host kind's options in JSON: each model's
+// mean is pulled towards 0.5 by this many pseudo-observations.
+struct MeanOptions {
+  double prior_weight = 0.0;
+};
+
 class MeanRouter : public Router {
  public:
-  std::string_view kind() const override { return "mean"; }
+  // `kind`: the name it is registered under.
+  explicit MeanRouter(MeanOptions options = {}, std::string kind = "mean")
+      : options_(options), kind_(std::move(kind)) {}
+  std::string_view kind() const override { return kind_; }
   int dim() const override { return dim_; }
   const Catalog& catalog() const override { return catalog_; }
 
@@ -26,6 +35,8 @@ class MeanRouter : public Router {
   absl::Status LoadState(std::string_view state) override;
 
  private:
+  MeanOptions options_;
+  std::string kind_;
   int dim_ = 0;
   Catalog catalog_;
   std::vector<ModelEstimate> means_;  // per catalog model

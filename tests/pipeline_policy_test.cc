@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 
 #include "router/budget_pacing_policy.h"
 #include "router/knn_router.h"
@@ -357,7 +358,7 @@ TEST_CASE("a tracked threshold resumes after a save and a load, target and step 
 }
 
 // A host's own policy: the cheapest eligible model, with a quality bar set
-// from C++ through PolicyConfig::options.
+// through PolicyConfig::options, from C++ or from JSON ("min_quality").
 struct CheapestOptions {
   double min_quality = 0.0;
 };
@@ -390,6 +391,32 @@ TEST_CASE("a host registers a policy kind of its own and configs can name it",
     return std::make_unique<CheapestPolicy>(config.constraints,
                                             options != nullptr ? options->min_quality : 0.0);
   }};
+  cheapest.options_json.keys = {"min_quality"};
+  cheapest.options_json.read = [](std::string_view text, std::any* options) -> absl::Status {
+    CheapestOptions read =
+        options->has_value() ? std::any_cast<CheapestOptions>(*options) : CheapestOptions{};
+    const nlohmann::json json = nlohmann::json::parse(text);
+    if (json.contains("min_quality")) {
+      if (!json["min_quality"].is_number()) {
+        return absl::InvalidArgumentError("'min_quality' must be a number");
+      }
+      read.min_quality = json["min_quality"].get<double>();
+    }
+    *options = read;
+    return absl::OkStatus();
+  };
+  cheapest.options_json.write = [](const std::any& options) {
+    const auto* held = std::any_cast<CheapestOptions>(&options);
+    return nlohmann::json{{"min_quality", held != nullptr ? held->min_quality : 0.0}}.dump();
+  };
+  PolicyKind shared_key = cheapest;
+  shared_key.name = "cheapest_shared";
+  shared_key.options_json.keys = {"optimism"};
+  CHECK(RegisterPolicyKind(shared_key).code() == absl::StatusCode::kInvalidArgument);
+  PolicyKind half = cheapest;
+  half.name = "cheapest_half";
+  half.options_json.read = nullptr;
+  CHECK(RegisterPolicyKind(half).code() == absl::StatusCode::kInvalidArgument);
   REQUIRE(RegisterPolicyKind(cheapest).ok());
   CHECK(RegisterPolicyKind(cheapest).code() == absl::StatusCode::kAlreadyExists);
   CHECK(RegisterPolicyKind(PolicyKind{"", cheapest.make}).code() ==
@@ -399,11 +426,19 @@ TEST_CASE("a host registers a policy kind of its own and configs can name it",
   const std::vector<std::string> names = PolicyKindNames();
   CHECK(std::find(names.begin(), names.end(), "cheapest") != names.end());
 
-  // From JSON: the shared keys apply; the kind has no keys of its own.
-  auto parsed = ParsePolicyConfig(R"({"kind": "cheapest", "constraints": {"denied_models": ["x"]}})");
+  // From JSON: the shared keys and the kind's own; others are refused.
+  auto parsed = ParsePolicyConfig(
+      R"({"kind": "cheapest", "min_quality": 0.6, "constraints": {"denied_models": ["x"]}})");
   REQUIRE(parsed.ok());
   CHECK(parsed->constraints.denied_models == std::vector<std::string>{"x"});
-  CHECK_FALSE(ParsePolicyConfig(R"({"kind": "cheapest", "min_quality": 0.5})").ok());
+  REQUIRE(std::any_cast<CheapestOptions>(&parsed->options) != nullptr);
+  CHECK(std::any_cast<CheapestOptions>(parsed->options).min_quality == 0.6);
+  const auto unknown = ParsePolicyConfig(R"({"kind": "cheapest", "max_quality": 0.5})");
+  REQUIRE_FALSE(unknown.ok());
+  CHECK_THAT(std::string(unknown.status().message()), Catch::Contains("min_quality"));
+  const auto bad = ParsePolicyConfig(R"({"kind": "cheapest", "min_quality": "high"})");
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(std::string(bad.status().message()), Catch::Contains("'min_quality' must be a number"));
 
   // Every decision goes to the cheapest model; with a bar, to the cheapest above it.
   const Fitted& f = FittedOnce();
@@ -429,10 +464,23 @@ TEST_CASE("a host registers a policy kind of its own and configs can name it",
   REQUIRE(cheapest_above(d, 0.6) < 1e9);  // some model clears the bar
   CHECK(cheapest_above(d, 0.6) > cheapest_above(d, 0.0));  // and it is not the cheapest
   CHECK(d.chosen.expected_cost_usd == cheapest_above(d, 0.6));
-  // Saved and loaded like any policy (the kind is registered in this process).
-  auto loaded = Pipeline::FromBytes(*(*pipeline)->ToBytes());
+  // The bar set in JSON routes as the one set in C++.
+  auto from_json_config = ParsePolicyConfig(R"({"kind": "cheapest", "min_quality": 0.6})");
+  REQUIRE(from_json_config.ok());
+  auto from_json = f.pipeline->WithPolicy(*from_json_config);
+  REQUIRE(from_json.ok());
+  Decision dj;
+  REQUIRE((*from_json)->RouteText(SyntheticPrompt(0, 1), &dj).ok());
+  CHECK(dj.chosen.model == d.chosen.model);
+  // Saved and loaded like any policy (the kind is registered in this
+  // process), its option with it.
+  auto loaded = Pipeline::FromBytes(*(*strict)->ToBytes());
   REQUIRE(loaded.ok());
   CHECK((*loaded)->policy().name() == "cheapest");
+  REQUIRE(std::any_cast<CheapestOptions>(&(*loaded)->config().policy.options) != nullptr);
+  CHECK(std::any_cast<CheapestOptions>((*loaded)->config().policy.options).min_quality == 0.6);
+  REQUIRE((*loaded)->RouteText(SyntheticPrompt(0, 1), &dj).ok());
+  CHECK(dj.chosen.model == d.chosen.model);
 }
 
 }  // namespace

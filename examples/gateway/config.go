@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -156,6 +157,12 @@ func ParseConfig(text []byte, dir string, getenv func(string) string) (*Config, 
 	for name, alias := range cfg.Aliases {
 		if _, clash := cfg.Models[name]; clash {
 			return nil, fmt.Errorf("aliases.%s: also a model name", name)
+		}
+		if alias.Lambda != nil && !(*alias.Lambda >= 0 && *alias.Lambda <= math.MaxFloat64) {
+			return nil, fmt.Errorf("aliases.%s.lambda must be finite and >= 0", name)
+		}
+		if alias.Tau != nil && !(*alias.Tau >= -1 && *alias.Tau <= 1) {
+			return nil, fmt.Errorf("aliases.%s.tau must be in [-1, 1]", name)
 		}
 		for _, model := range alias.AllowedModels {
 			if _, ok := cfg.Models[model]; !ok {

@@ -24,6 +24,7 @@
 #include "router/config_key.h"
 #include "router/constraints.h"
 #include "router/export.h"
+#include "router/kind_options.h"
 #include "router/limits.h"
 #include "router/policy_config.h"
 #include "router/profile.h"
@@ -100,7 +101,12 @@ ROUTER_EXPORT absl::StatusOr<std::unique_ptr<Router>> MakeRouter(const PipelineC
 // Pipeline::Load and the CLI know kinds only through this registry.
 struct RouterKind {
   std::string name;
+  // Its routers' kind() must be `name` (MakeRouter checks).
   std::function<std::unique_ptr<Router>(const PipelineConfig& config)> make;
+  // Optional: the kind's "<name>": {...} block in JSON configs and saved
+  // files, read into and written from router_options[name]. Without it the
+  // kind's options are set from C++ only and not saved.
+  KindOptionsJson options_json;
 };
 
 // The registered kinds: the built-in ones (src/router_kinds.cc) first, then
@@ -109,7 +115,8 @@ ROUTER_EXPORT std::vector<RouterKind> RouterKinds();
 
 // Adds a router kind, so configs can name it and saved files of it load (a
 // host's own router, say). AlreadyExists for a name already registered;
-// InvalidArgument for an empty name or no factory. Thread-safe.
+// InvalidArgument for an empty name, a name that is a config key ("policy"),
+// no factory, or options_json with one function of the two. Thread-safe.
 ROUTER_EXPORT absl::Status RegisterRouterKind(RouterKind kind);
 
 // Every key of the config, in the order of the JSON that

@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "router/constraints.h"
 #include "router/export.h"
+#include "router/kind_options.h"
 #include "router/policy.h"
 #include "router/request_overrides.h"
 
@@ -83,18 +84,22 @@ ROUTER_EXPORT std::vector<std::string> PolicyKindNames();
 
 // A policy kind a host adds (a policy of its own): its name in
 // PolicyConfig::kind and how to build it from the config (its shared keys,
-// and its own options in PolicyConfig::options, set from C++) and the
-// resolved optimism. In JSON such a kind takes the shared keys only.
+// and its own options in PolicyConfig::options) and the resolved optimism.
 struct PolicyKind {
   std::string name;
   std::function<absl::StatusOr<std::unique_ptr<Policy>>(const PolicyConfig& config,
                                                         double optimism)>
       make;
+  // Optional: the kind's keys in the "policy" object, read into and written
+  // from PolicyConfig::options. Without it, such a kind takes the shared
+  // keys only in JSON and its options are set from C++.
+  KindOptionsJson options_json;
 };
 
 // Adds a policy kind, so configs can name it and saved files of it load.
 // AlreadyExists for a name already registered; InvalidArgument for an empty
-// name or no factory. Thread-safe.
+// name, no factory, options_json with one function of the two, or a key
+// that is a shared key. Thread-safe.
 ROUTER_EXPORT absl::Status RegisterPolicyKind(PolicyKind kind);
 
 }  // namespace router

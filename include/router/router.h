@@ -39,7 +39,8 @@ class ROUTER_EXPORT Router {
  public:
   virtual ~Router() = default;
 
-  // Short name of the algorithm: "knn", "cluster", "mf", "linucb".
+  // The name of its kind: "knn", "cluster", "mf", "linucb", or the name a
+  // host registered it under (RegisterRouterKind).
   virtual std::string_view kind() const = 0;
 
   // Dimension of the query vectors; 0 before Fit.

@@ -5,6 +5,7 @@
 #ifndef ROUTER_INTERNAL_ANY_OPTIONS_H_
 #define ROUTER_INTERNAL_ANY_OPTIONS_H_
 
+#include <algorithm>
 #include <any>
 #include <functional>
 #include <string>
@@ -13,6 +14,7 @@
 #include "absl/status/status.h"
 #include "internal/options_schema.h"
 #include "router/config_key.h"
+#include "router/kind_options.h"
 #include "router/status.h"
 
 namespace router::internal {
@@ -57,6 +59,41 @@ AnyOptionsSchema EraseSchema(const OptionsSchema<Options>& schema) {
   erased.describe = [&schema](const std::string& path, std::vector<ConfigKey>* out) {
     const Options defaults;
     schema.Describe(path, defaults, out);
+  };
+  return erased;
+}
+
+// A host kind's options (router/kind_options.h). Its struct is the host's
+// business: `holds` accepts anything, and its factory casts. Disabled, the
+// kind has no keys; it has no rows in the reference either way.
+inline AnyOptionsSchema HostOptionsSchema(KindOptionsJson json) {
+  AnyOptionsSchema erased;
+  erased.holds = [](const std::any&) { return true; };
+  erased.describe = [](const std::string&, std::vector<ConfigKey>*) {};
+  if (!json.enabled()) {
+    erased.has_key = [](const std::string&) { return false; };
+    erased.read = [](const Json&, const std::string&, std::any*) { return absl::OkStatus(); };
+    erased.write = [](const std::any&) { return Json::object(); };
+    return erased;
+  }
+  erased.has_key = [keys = json.keys](const std::string& key) {
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
+  };
+  erased.read = [read = json.read](const Json& value, const std::string& path,
+                                   std::any* options) {
+    std::any updated = *options;
+    if (absl::Status status = read(value.dump(), &updated); !status.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("config: '{}': {}", path, StdView(status.message())));
+    }
+    *options = std::move(updated);
+    return absl::OkStatus();
+  };
+  // A write that is not a JSON object (a host's bug) is written as {}.
+  erased.write = [write = json.write](const std::any& options) {
+    const std::string text = write(options);
+    Json value = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    return value.is_object() ? value : Json::object();
   };
   return erased;
 }

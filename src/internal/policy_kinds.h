@@ -25,7 +25,7 @@ namespace router::internal {
 struct RegisteredPolicyKind {
   std::string name;
   // The kind's options (PolicyConfig::options), whose keys sit in the
-  // policy object beside the shared ones. A host's kind has none in JSON.
+  // policy object beside the shared ones (a host's: HostOptionsSchema).
   AnyOptionsSchema options;
   // The policy (MakePolicy has checked that config.options, if set, is this
   // kind's struct).
@@ -44,6 +44,8 @@ const RegisteredPolicyKind* FindPolicyKind(std::string_view name);
 absl::Status ReadPolicyConfig(const Json& json, const std::string& path, PolicyConfig* policy);
 Json PolicyConfigJson(const PolicyConfig& policy);
 void DescribePolicyConfig(const std::string& path, std::vector<ConfigKey>* out);
+// Whether `key` is one every kind shares ("kind", "constraints", ...).
+bool IsSharedPolicyKey(const std::string& key);
 
 }  // namespace router::internal
 
