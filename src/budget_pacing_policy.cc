@@ -73,13 +73,9 @@ absl::Status BudgetPacingPolicy::Restore(const PacingState& state) {
   return absl::OkStatus();
 }
 
-absl::Status BudgetPacingPolicy::RecordCostCorrection(double actual_minus_expected_usd) const {
-  if (!std::isfinite(actual_minus_expected_usd)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cost correction must be finite, got ", actual_minus_expected_usd));
-  }
-  Charge(actual_minus_expected_usd, /*counts_as_request=*/false);
-  return absl::OkStatus();
+void BudgetPacingPolicy::OnRealisedCost(double expected_cost_usd,
+                                        double realised_cost_usd) const {
+  Charge(realised_cost_usd - expected_cost_usd, /*counts_as_request=*/false);
 }
 
 void BudgetPacingPolicy::Charge(double cost_usd, bool counts_as_request) const {

@@ -17,6 +17,19 @@ absl::Status Policy::ValidateOptimism(double optimism) {
   return absl::OkStatus();
 }
 
+absl::Status Policy::RecordRealisedCost(double expected_cost_usd,
+                                        double realised_cost_usd) const {
+  for (const double cost : {expected_cost_usd, realised_cost_usd}) {
+    if (!std::isfinite(cost) || cost < 0.0) {
+      return absl::InvalidArgumentError(fmt::format(
+          "realised cost: costs must be finite and >= 0, got expected {} and realised {}",
+          expected_cost_usd, realised_cost_usd));
+    }
+  }
+  OnRealisedCost(expected_cost_usd, realised_cost_usd);
+  return absl::OkStatus();
+}
+
 void Policy::SortByUtility(std::vector<Candidate>* candidates) {
   std::sort(candidates->begin(), candidates->end(), [](const Candidate& a, const Candidate& b) {
     if (a.utility != b.utility) return a.utility > b.utility;

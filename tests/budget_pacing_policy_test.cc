@@ -102,11 +102,21 @@ TEST_CASE("pacing state restores, and a restored policy continues where it left"
 
 TEST_CASE("cost corrections move spend and the dual price", "[budget]") {
   auto policy = BudgetPacingPolicy::Create({.target_cost_usd = 5e-4}).value();
-  REQUIRE(policy->RecordCostCorrection(1e-3).ok());
+  // Expected 2e-3, realised 3e-3: 1e-3 more spend, no request.
+  REQUIRE(policy->RecordRealisedCost(2e-3, 3e-3).ok());
   CHECK(policy->state().spend_usd == Approx(1e-3));
   CHECK(policy->state().requests == 0);
   CHECK(policy->state().multiplier == Approx(0.01 * 2.0));
-  CHECK(policy->RecordCostCorrection(NAN).code() == absl::StatusCode::kInvalidArgument);
+  // Bad costs are refused and change nothing.
+  for (const auto& [expected, realised] : std::vector<std::pair<double, double>>{
+           {NAN, 1e-3}, {1e-3, INFINITY}, {-1e-3, 1e-3}, {1e-3, -1e-9}}) {
+    CHECK(policy->RecordRealisedCost(expected, realised).code() ==
+          absl::StatusCode::kInvalidArgument);
+  }
+  CHECK(policy->state().spend_usd == Approx(1e-3));
+  // A realised cost below the estimate takes spend back.
+  REQUIRE(policy->RecordRealisedCost(1e-3, 0.0).ok());
+  CHECK(policy->state().spend_usd == Approx(0.0).margin(1e-15));
 }
 
 TEST_CASE("a per-request lambda bypasses pacing but its cost counts", "[budget]") {

@@ -6,6 +6,7 @@
 // second half of the stream, regret against the best fixed model and the
 // oracle (both in hindsight), and learning curves (replay.json, curve.svg).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <numeric>
@@ -171,7 +172,6 @@ absl::StatusOr<OrderResult> RunOrder(const Pipeline& pipeline, const Dataset& da
   const Stopwatch clock;
   const int64_t n = static_cast<int64_t>(order.size()), half = n / 2;
   const bool learns = feedback_on && pipeline.router().learns_online();
-  const auto* budget = dynamic_cast<const BudgetPacingPolicy*>(&pipeline.policy());
   const ThresholdOptions* pair_options = pipeline.config().policy.Get<ThresholdOptions>();
   const bool pair = pair_options != nullptr;
   const std::string strong = pair ? pair_options->strong : std::string();
@@ -198,8 +198,9 @@ absl::StatusOr<OrderResult> RunOrder(const Pipeline& pipeline, const Dataset& da
       feedback.cost_usd = cost;
       ROUTER_RETURN_IF_ERROR(pipeline.Observe(feedback));
     }
-    if (budget != nullptr && cost_feedback) {
-      ROUTER_RETURN_IF_ERROR(budget->RecordCostCorrection(cost - decision.chosen.expected_cost_usd));
+    if (cost_feedback && !std::isnan(cost)) {  // a budget policy paces on it
+      ROUTER_RETURN_IF_ERROR(
+          pipeline.policy().RecordRealisedCost(decision.chosen.expected_cost_usd, cost));
     }
     const double fixed = data.score(row, best_fixed);
     const double oracle = data.score(row, OracleModel(data, row));

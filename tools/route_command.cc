@@ -24,8 +24,8 @@ const std::vector<FlagSpec>& Flags() {
       {"stdin", "", "", "read prompts from stdin, one per line: JSON objects\n"
                         "{\"prompt\": ...} (or {\"vector\": [...]}, and an optional \"id\"\n"
                         "echoed back), or plain text lines"},
-      {"lambda", "", "X", "use MaxUtilityPolicy with this lambda (quality per USD)"},
-      {"tau", "", "X", "use QualityFloorPolicy with this floor in [0, 1]"},
+      {"lambda", "", "X", "use the max_utility policy with this lambda (quality per USD)"},
+      {"tau", "", "X", "use the quality_floor policy with this floor in [0, 1]"},
       {"explain", "", "", "add a readable explanation of each decision"},
   };
   return flags;
@@ -139,16 +139,20 @@ int RunRoute(int argc, char** argv) {
 
   auto loaded = Pipeline::Load(args.Get("model"));
   if (!loaded.ok()) return Fail(kCommand, InputOrInternal(loaded.status()), loaded.status());
-  Pipeline& pipeline = **loaded;
-  const Constraints constraints = pipeline.policy().constraints();
   if (args.Has("lambda") || args.Has("tau")) {
-    absl::StatusOr<std::unique_ptr<Policy>> policy =
-        args.Has("lambda")
-            ? absl::StatusOr<std::unique_ptr<Policy>>(MaxUtilityPolicy::Create(*lambda, constraints))
-            : absl::StatusOr<std::unique_ptr<Policy>>(QualityFloorPolicy::Create(*tau, constraints));
-    if (!policy.ok()) return Fail(kCommand, kExitUsage, policy.status());
-    pipeline.set_policy(*std::move(policy));
+    // The file's policy with another kind: its constraints, optimism and
+    // budget classes stay.
+    PolicyConfig policy = (*loaded)->config().policy;
+    if (args.Has("lambda")) {
+      policy.Set(MaxUtilityOptions{.lambda = *lambda});
+    } else {
+      policy.Set(QualityFloorOptions{.tau = *tau});
+    }
+    auto changed = (*loaded)->WithPolicy(policy);
+    if (!changed.ok()) return Fail(kCommand, kExitUsage, changed.status());
+    loaded = *std::move(changed);
   }
+  const Pipeline& pipeline = **loaded;
   const bool explain = args.Has("explain");
 
   bool all_ok = true;

@@ -17,7 +17,7 @@
 //
 // The spend that paces is the chosen model's expected cost at decision time
 // (the router's estimate). A host that learns the real cost later can report
-// the difference with RecordCostCorrection, so biased estimates do not bias
+// the realised cost with Policy::RecordRealisedCost, so biased estimates do not bias
 // the realised average.
 //
 // State (mu, spend, requests) is observable and can be restored, so a server
@@ -67,17 +67,14 @@ class ROUTER_EXPORT BudgetPacingPolicy : public Policy {
   PacingState state() const;
   // Replaces the state; InvalidArgument for a negative or non-finite field.
   absl::Status Restore(const PacingState& state);
-  // Adds (actual - expected) cost of an earlier decision to the spend and
-  // moves mu accordingly. InvalidArgument for a non-finite value. Const like
-  // Decide: the pacing state is internally synchronised, so a host may call
-  // it on the policy of a shared pipeline.
-  absl::Status RecordCostCorrection(double actual_minus_expected_usd) const;
 
   // Sets `config`'s options to these with the live pacing state as `initial`.
   void Checkpoint(PolicyConfig* config) const override;
 
  protected:
   void AppendStateJson(std::string* json) const override;
+  // Adds (realised - expected) to the spend and moves mu accordingly.
+  void OnRealisedCost(double expected_cost_usd, double realised_cost_usd) const override;
 
  private:
   BudgetPacingPolicy(const BudgetPacingOptions& options, Constraints constraints,

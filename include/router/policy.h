@@ -56,6 +56,14 @@ class ROUTER_EXPORT Policy {
   // realised share). For hosts' dashboards; router_policy_state_json.
   std::string StateJson() const;
 
+  // Reports what an earlier decision really cost: the chosen candidate's
+  // expected_cost_usd at decision time and the cost the host observed. A
+  // budget policy paces on the difference; the others ignore it.
+  // InvalidArgument, changing nothing, unless both are finite and >= 0.
+  // Const like Decide (a policy's live state is internally synchronised), so
+  // a host may call it on the policy of a shared pipeline.
+  absl::Status RecordRealisedCost(double expected_cost_usd, double realised_cost_usd) const;
+
   // Writes the live state that a restored policy must start from into
   // `config`'s options (a budget policy's pacing state, a threshold
   // policy's moved threshold), so a saved pipeline resumes where it left.
@@ -84,6 +92,9 @@ class ROUTER_EXPORT Policy {
 
   // ", optimism=<v>" when optimism is not 0, for Trace::policy_parameters.
   std::string OptimismParameter() const;
+
+  // RecordRealisedCost's work, once the costs are checked.
+  virtual void OnRealisedCost(double /*expected_cost_usd*/, double /*realised_cost_usd*/) const {}
 
   // Appends this kind's `,"key":value` pairs to StateJson's object.
   virtual void AppendStateJson(std::string* /*json*/) const {}
