@@ -538,6 +538,31 @@ router_status_t router_set_model_price(router_t* router, const char* model,
   });
 }
 
+router_status_t router_model_price(const router_t* router, const char* model,
+                                   double* out_input_usd_per_mtok,
+                                   double* out_output_usd_per_mtok) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    ROUTER_C_REQUIRE(model);
+    ROUTER_C_REQUIRE(out_input_usd_per_mtok);
+    ROUTER_C_REQUIRE(out_output_usd_per_mtok);
+    const auto snapshot = router->live.Snapshot();
+    ROUTER_ASSIGN_OR_RETURN(const int index, snapshot->catalog().Find(model));
+    const router::Profile& profile = snapshot->catalog().at(index);
+    *out_input_usd_per_mtok = profile.input_usd_per_mtok;
+    *out_output_usd_per_mtok = profile.output_usd_per_mtok;
+    return absl::OkStatus();
+  });
+}
+
+router_status_t router_record_cost(router_t* router, double expected_cost_usd,
+                                   double realised_cost_usd) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(router);
+    return router->live.RecordRealisedCost(expected_cost_usd, realised_cost_usd);
+  });
+}
+
 router_status_t router_set_model_available(router_t* router, const char* model,
                                            int32_t available) {
   return Guard(__func__, [&](const char* fn) -> absl::Status {

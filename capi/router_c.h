@@ -449,6 +449,39 @@ ROUTER_API router_status_t router_set_model_price(router_t* router, const char* 
                                                   double output_usd_per_mtok);
 
 /**
+ * @brief  A model's current prices (as router_set_model_price left them), in
+ *         USD per million tokens: what a host multiplies a response's token
+ *         counts by to know what the call cost.
+ * @param[in]  router  Not NULL.
+ * @param[in]  model   The model's name. Not NULL.
+ * @param[out] out_input_usd_per_mtok, out_output_usd_per_mtok  Receive the
+ *             prices. Not NULL.
+ * @return ROUTER_OK; ROUTER_NOT_FOUND for an unknown (or removed) model;
+ *         ROUTER_INVALID_ARGUMENT for NULL.
+ * Thread-safe.
+ */
+ROUTER_API router_status_t router_model_price(const router_t* router, const char* model,
+                                              double* out_input_usd_per_mtok,
+                                              double* out_output_usd_per_mtok);
+
+/**
+ * @brief  Reports what an earlier decision really cost, for a policy that
+ *         paces on spend: the "budget" policy adds realised - expected to its
+ *         spend, so estimates that run high or low do not bias the pacing;
+ *         the other policies ignore it. Works with every router (no decision
+ *         id needed), and may be called once per decision, in any order.
+ * @param[in] router             Not NULL.
+ * @param[in] expected_cost_usd  The decision's router_decision_cost_usd.
+ * @param[in] realised_cost_usd  What the call cost, e.g. its tokens times
+ *            router_model_price.
+ * @return ROUTER_OK; ROUTER_INVALID_ARGUMENT for NULL or a cost that is
+ *         negative or not finite. On error nothing changes.
+ * Thread-safe.
+ */
+ROUTER_API router_status_t router_record_cost(router_t* router, double expected_cost_usd,
+                                              double realised_cost_usd);
+
+/**
  * @brief  Marks a model down (every policy skips it, as if the constraints
  *         excluded it) or up again, while other threads keep routing.
  *

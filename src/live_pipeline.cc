@@ -137,6 +137,11 @@ void LivePipeline::Replace(std::unique_ptr<Pipeline> pipeline) {
   // freed here, outside the lock.
 }
 
+absl::Status LivePipeline::RecordRealisedCost(double expected_cost_usd,
+                                              double realised_cost_usd) const {
+  return Snapshot()->policy().RecordRealisedCost(expected_cost_usd, realised_cost_usd);
+}
+
 uint64_t LivePipeline::generation() const {
   std::shared_lock lock(mutex_);
   return generation_;

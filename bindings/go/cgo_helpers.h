@@ -51,6 +51,13 @@ static inline go_result go_set_model_price(router_t* router, const char* model, 
                                     double output) {
   return go_check(router_set_model_price(router, model, input, output));
 }
+static inline go_result go_model_price(const router_t* router, const char* model, double* input,
+                                      double* output) {
+  return go_check(router_model_price(router, model, input, output));
+}
+static inline go_result go_record_cost(router_t* router, double expected, double realised) {
+  return go_check(router_record_cost(router, expected, realised));
+}
 static inline go_result go_add_model(router_t* router, const char* profile, const float* vectors,
                               size_t count, size_t dim, const double* scores,
                               const double* costs) {

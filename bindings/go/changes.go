@@ -48,6 +48,28 @@ func (r *Router) SetModelPrice(model string, inputUSDPerMTok, outputUSDPerMTok f
 	})
 }
 
+// ModelPrice returns a model's current prices, in USD per million tokens:
+// what a host multiplies a response's token counts by to know its cost.
+func (r *Router) ModelPrice(model string) (inputUSDPerMTok, outputUSDPerMTok float64, err error) {
+	var input, output C.double
+	err = r.withString(model, func(raw *C.router_t, c *C.char) C.go_result {
+		return C.go_model_price(raw, c, &input, &output)
+	})
+	return float64(input), float64(output), err
+}
+
+// RecordCost reports what a decision really cost: expectedUSD is the
+// decision's CostUSD, realisedUSD what the call cost. A budget policy paces
+// on the difference; other policies ignore it. Any router, no decision id.
+func (r *Router) RecordCost(expectedUSD, realisedUSD float64) error {
+	if r.raw == nil {
+		return ErrClosed
+	}
+	err := toError(C.go_record_cost(r.raw, C.double(expectedUSD), C.double(realisedUSD)))
+	runtime.KeepAlive(r)
+	return err
+}
+
 // AddModel adds a model while other goroutines keep routing, and has the
 // router learn it from labelled examples. profile is the model's entry of the
 // config's "models" list as JSON ({"name": ..., "input_usd_per_mtok": ...,

@@ -315,6 +315,26 @@ func TestModelChangesAndClose(t *testing.T) {
 	if err := r.SetModelPrice("writer", 0.5, 1.5); err != nil {
 		t.Fatal(err)
 	}
+	// Read back in their order: swapped prices would fail here.
+	if in, out, err := r.ModelPrice("writer"); err != nil || in != 0.5 || out != 1.5 {
+		t.Fatalf("writer's prices: %v %v %v", in, out, err)
+	}
+	if _, _, err := r.ModelPrice("nobody"); status(err) != router.NotFound {
+		t.Fatalf("unknown model's price: %v", err)
+	}
+	// A budget policy's spend moves by realised - expected.
+	if err := r.SetPolicy(`{"kind": "budget", "target_cost_usd": 1}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RecordCost(1e-3, 4e-3); err != nil {
+		t.Fatal(err)
+	}
+	if state, err := r.PolicyState(); err != nil || !strings.Contains(state, `"spend_usd":0.003,`) {
+		t.Fatalf("budget state after a realised cost: %q %v", state, err)
+	}
+	if err := r.RecordCost(-1, 0); status(err) != router.InvalidArgument {
+		t.Fatalf("negative cost: %v", err)
+	}
 	if err := r.RemoveModel("writer"); err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,9 @@ class ROUTER_EXPORT LivePipeline {
   absl::Status Feedback(uint64_t decision_id, double score, double cost_usd) const;
   // Reports an outcome with the query vector itself.
   absl::Status Observe(const router::Feedback& feedback) const;
+  // Reports what a decision really cost to the current policy
+  // (Policy::RecordRealisedCost): a budget policy paces on it.
+  absl::Status RecordRealisedCost(double expected_cost_usd, double realised_cost_usd) const;
 
   // Loads `path` (Pipeline::Load) and, if it is valid, makes it the current
   // pipeline. On error the current pipeline keeps serving and the status

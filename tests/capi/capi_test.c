@@ -918,6 +918,21 @@ static void TestSaveLoadReload(const router_t* fitted, const char* dataset) {
   EXPECT(router_set_model_price(loaded, "writer", -1.0, 2.0), ROUTER_INVALID_ARGUMENT);
   EXPECT(router_set_model_price(loaded, "nobody", 1.0, 2.0), ROUTER_NOT_FOUND);
   EXPECT(router_set_model_price(NULL, "writer", 1.0, 2.0), ROUTER_INVALID_ARGUMENT);
+  {
+    /* The prices read back as set, in their order; a refused change left
+     * them; the removed coder and unknown names are not found. */
+    double input = -1.0, output = -1.0;
+    EXPECT(router_model_price(loaded, "writer", &input, &output), ROUTER_OK);
+    CHECK(input == 1.0 && output == 2.0);
+    EXPECT(router_model_price(loaded, "generalist", &input, &output), ROUTER_OK);
+    CHECK(input == 0.0 && output == 0.0);
+    EXPECT(router_model_price(loaded, "coder", &input, &output), ROUTER_NOT_FOUND);
+    EXPECT(router_model_price(loaded, "nobody", &input, &output), ROUTER_NOT_FOUND);
+    EXPECT(router_model_price(loaded, "writer", NULL, &output), ROUTER_INVALID_ARGUMENT);
+    EXPECT(router_model_price(loaded, "writer", &input, NULL), ROUTER_INVALID_ARGUMENT);
+    EXPECT(router_model_price(loaded, NULL, &input, &output), ROUTER_INVALID_ARGUMENT);
+    EXPECT(router_model_price(NULL, "writer", &input, &output), ROUTER_INVALID_ARGUMENT);
+  }
   /* Changes are saved. */
   EXPECT(router_save(loaded, saved), ROUTER_OK);
   router_free(loaded);
@@ -1026,6 +1041,21 @@ static void TestPolicyCalls(const char* path) {
   CHECK(needed > 5);
   EXPECT(router_policy_state_json(router, NULL, 0, &needed), ROUTER_OK);
   EXPECT(router_policy_state_json(NULL, state, sizeof(state), &needed), ROUTER_INVALID_ARGUMENT);
+
+  /* Realised costs reach a budget policy's spend (realised - expected); the
+   * other kinds accept and ignore them; bad costs change nothing. */
+  EXPECT(router_record_cost(router, 1e-3, 4e-3), ROUTER_OK); /* quality_floor: ignored */
+  EXPECT(router_set_policy(router, "{\"kind\": \"budget\", \"target_cost_usd\": 1}"),
+         ROUTER_OK);
+  EXPECT(router_record_cost(router, 1e-3, 4e-3), ROUTER_OK);
+  EXPECT(router_record_cost(router, -1.0, 4e-3), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_record_cost(router, 1e-3, NAN), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_record_cost(router, 1e-3, INFINITY), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_record_cost(NULL, 1e-3, 4e-3), ROUTER_INVALID_ARGUMENT);
+  EXPECT(router_policy_state_json(router, state, sizeof(state), &needed), ROUTER_OK);
+  CHECK(strstr(state, "\"spend_usd\":0.003,") != NULL);
+  CHECK(strstr(state, "\"requests\":0,") != NULL);
+  EXPECT(router_set_policy(router, "{\"kind\": \"quality_floor\", \"tau\": 0.6}"), ROUTER_OK);
 
   /* A model marked down is skipped until marked up. */
   EXPECT(router_set_model_available(router, "coder", 0), ROUTER_OK);

@@ -583,9 +583,27 @@ class Driver {
     }
   }
 
+  // Prices set and read back, and realised costs reported.
   void SetPrice() {
     const char* model = ModelName();
-    Check(router_set_model_price(Router(), model, PickDouble(in_), PickDouble(in_)));
+    switch (in_.ConsumeIntegralInRange(0, 2)) {
+      case 0:
+        Check(router_set_model_price(Router(), model, PickDouble(in_), PickDouble(in_)));
+        break;
+      case 1: {
+        double input = -1.0, output = -1.0;
+        const bool null_out = in_.ConsumeIntegralInRange(0, 7) == 0;
+        if (Check(router_model_price(Router(), model, null_out ? nullptr : &input, &output)) ==
+                ROUTER_OK &&
+            !(input >= 0.0 && output >= 0.0 && std::isfinite(input) && std::isfinite(output))) {
+          Die("model_price gave a price that cannot be");
+        }
+        break;
+      }
+      default:
+        Check(router_record_cost(Router(), PickDouble(in_), PickDouble(in_)));
+        break;
+    }
   }
 
   void Save() {

@@ -292,6 +292,18 @@ class Router:
         _check(_lib.router_set_model_price(self._handle, _c_string(model),
                                            input_usd_per_mtok, output_usd_per_mtok))
 
+    def model_price(self, model: str) -> "tuple[float, float]":
+        """A model's current (input, output) prices, in USD per million tokens."""
+        input_price, output_price = c_double(), c_double()
+        _check(_lib.router_model_price(self._handle, _c_string(model),
+                                       byref(input_price), byref(output_price)))
+        return input_price.value, output_price.value
+
+    def record_cost(self, expected_usd: float, realised_usd: float):
+        """Reports what a decision really cost (expected: its cost_usd). A
+        budget policy paces on the difference; other policies ignore it."""
+        _check(_lib.router_record_cost(self._handle, expected_usd, realised_usd))
+
     @property
     def dim(self) -> int:
         """The size of the query vectors the router takes."""

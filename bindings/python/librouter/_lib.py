@@ -127,6 +127,14 @@ router_remove_model = _bind("router_remove_model", router_status_t, router_p, c_
 #                                        double input_usd_per_mtok, double output_usd_per_mtok);
 router_set_model_price = _bind("router_set_model_price", router_status_t,
                                router_p, c_char_p, c_double, c_double)
+# router_status_t router_model_price(const router_t* router, const char* model,
+#                                    double* out_input_usd_per_mtok,
+#                                    double* out_output_usd_per_mtok);
+router_model_price = _bind("router_model_price", router_status_t, router_p, c_char_p,
+                           POINTER(c_double), POINTER(c_double))
+# router_status_t router_record_cost(router_t* router, double expected_cost_usd,
+#                                    double realised_cost_usd);
+router_record_cost = _bind("router_record_cost", router_status_t, router_p, c_double, c_double)
 # router_status_t router_set_model_available(router_t* router, const char* model,
 #                                            int32_t available);
 router_set_model_available = _bind("router_set_model_available", router_status_t,

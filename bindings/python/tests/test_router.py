@@ -227,6 +227,17 @@ class RouterTest(unittest.TestCase):
     def test_remove_model_and_price(self):
         with librouter.Router.from_dataset(self.data, {"knn": {"k": 10}}) as router:
             router.set_model_price("writer", 0.5, 1.5)
+            self.assertEqual(router.model_price("writer"), (0.5, 1.5))  # in their order
+            with self.assertRaises(RouterError) as raised:
+                router.model_price("nobody")
+            self.assertEqual(raised.exception.status, Status.NOT_FOUND)
+            # A budget policy's spend moves by realised - expected.
+            router.set_policy({"kind": "budget", "target_cost_usd": 1})
+            router.record_cost(1e-3, 4e-3)
+            self.assertAlmostEqual(router.policy_state()["spend_usd"], 3e-3, places=15)
+            with self.assertRaises(RouterError) as raised:
+                router.record_cost(-1.0, 0.0)
+            self.assertEqual(raised.exception.status, Status.INVALID_ARGUMENT)
             router.remove_model("writer")
             self.assertEqual(router.models, ("coder",))
             self.assertEqual(router.route(POEM_PROMPT).model, "coder")

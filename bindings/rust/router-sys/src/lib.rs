@@ -122,6 +122,17 @@ extern "C" {
         input_usd_per_mtok: f64,
         output_usd_per_mtok: f64,
     ) -> router_status_t;
+    pub fn router_model_price(
+        router: *const router_t,
+        model: *const c_char,
+        out_input_usd_per_mtok: *mut f64,
+        out_output_usd_per_mtok: *mut f64,
+    ) -> router_status_t;
+    pub fn router_record_cost(
+        router: *mut router_t,
+        expected_cost_usd: f64,
+        realised_cost_usd: f64,
+    ) -> router_status_t;
     pub fn router_set_model_available(
         router: *mut router_t,
         model: *const c_char,

@@ -314,6 +314,22 @@ impl Router {
         })
     }
 
+    /// A model's current (input, output) prices, in USD per million tokens.
+    pub fn model_price(&self, model: &str) -> Result<(f64, f64)> {
+        let model = c_string(model, "model")?;
+        let (mut input, mut output) = (0.0, 0.0);
+        check(unsafe {
+            sys::router_model_price(self.raw.as_ptr(), model.as_ptr(), &mut input, &mut output)
+        })?;
+        Ok((input, output))
+    }
+
+    /// Reports what a decision really cost (`expected_usd`: its cost). A
+    /// budget policy paces on the difference; other policies ignore it.
+    pub fn record_cost(&self, expected_usd: f64, realised_usd: f64) -> Result<()> {
+        check(unsafe { sys::router_record_cost(self.raw.as_ptr(), expected_usd, realised_usd) })
+    }
+
     /// Adds a model while other threads keep routing, and has the router
     /// learn it from labelled examples.
     ///

@@ -268,6 +268,22 @@ fn save_load_reload() {
 fn model_changes() {
     let (router, _) = fitted("model_changes");
     router.set_model_price("writer", 0.5, 1.5).unwrap();
+    // Read back in their order: swapped prices would fail here.
+    assert_eq!(router.model_price("writer").unwrap(), (0.5, 1.5));
+    assert_eq!(
+        router.model_price("nobody").unwrap_err().status(),
+        status::NOT_FOUND
+    );
+    // A budget policy's spend moves by realised - expected.
+    router
+        .set_policy(r#"{"kind": "budget", "target_cost_usd": 1}"#)
+        .unwrap();
+    router.record_cost(1e-3, 4e-3).unwrap();
+    assert!(router.policy_state().unwrap().contains(r#""spend_usd":0.003,"#));
+    assert_eq!(
+        router.record_cost(-1.0, 0.0).unwrap_err().status(),
+        status::INVALID_ARGUMENT
+    );
     router.remove_model("writer").unwrap();
     assert_eq!(router.models().unwrap(), ["coder"]);
     assert_eq!(router.route_text(POEM_PROMPT).unwrap().model(), "coder");
