@@ -4,7 +4,9 @@
 #   - checks librouter_c's exports and what it needs at run time;
 #   - builds and runs the C example (pkg-config router_c), a C++ consumer
 #     (find_package(router)), the Python tests and example, the Rust crates'
-#     tests and example, and the Go package's tests and example;
+#     tests and example, the Go package's tests and example, and the
+#     OpenAI-compatible gateway's tests (examples/gateway: end to end over
+#     fake backends, curl and Python clients, SIGHUP reload, a 10 s load test);
 #   - checks that all five route the same prompts to the same models with the
 #     same predicted quality and cost, on a dataset this script writes.
 #
@@ -127,6 +129,11 @@ cargo run --offline --locked --quiet --manifest-path examples/rust/Cargo.toml --
 step "Go: bindings/go tests, examples/go"
 (cd bindings/go && go vet ./... && go test -count=1 ./...)
 (cd examples/go && go run . "$data" "$prompts" "$config") > "$out/go.txt"
+
+step "Go: examples/gateway tests (end to end, curl and Python clients, SIGHUP, 10 s load)"
+(cd examples/gateway && go vet ./... &&
+  GATEWAY_LOAD_REPORT="$work/gateway-load.json" go test -count=1 ./...)
+cat "$work/gateway-load.json"
 
 step "the same decisions in all five"
 # route.c also prints an explanation line per prompt; keep prompts and decisions.

@@ -713,6 +713,11 @@ func TestConfigChecksAndKeyRedaction(t *testing.T) {
 	if strings.Contains(printed+string(text), "sk-secret-value") || strings.Count(printed, "[redacted]") != 3 {
 		t.Errorf("printed config: %s\nmarshalled: %s", printed, text)
 	}
+	// The example config shipped beside the gateway parses.
+	example, err := LoadConfig("gateway.example.json", func(string) string { return "sk-example" })
+	if err != nil || example.RouterFile != "model.router" || len(example.Models) != 3 || len(example.Aliases) != 3 {
+		t.Errorf("gateway.example.json: %v %+v", err, example)
+	}
 	// A router whose catalog has a model without a backend is refused at start.
 	cfg, err = ParseConfig([]byte(`{"router_file": "`+routerA+`", "models": {"coder": {"base_url": "http://127.0.0.1:1/v1"}}}`), "", os.Getenv)
 	if err != nil {
