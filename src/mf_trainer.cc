@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "internal/option_schemas.h"
 #include "internal/random.h"
+#include "router/status.h"
 
 namespace router {
 namespace {
@@ -483,10 +484,14 @@ absl::StatusOr<MfTrainingResult> TrainMf(absl::Span<const float> vectors, int di
   }
 }
 
-absl::StatusOr<std::vector<float>> FitModelEmbedding(const MfParameters& frozen,
-                                                     absl::Span<const float> vectors,
-                                                     absl::Span<const MfObservation> observations,
-                                                     absl::Span<const float> prior, double l2) {
+namespace {
+
+// FitModelEmbedding's inputs agree in size and hold usable values; returns
+// the number of rows of `vectors`.
+absl::StatusOr<int64_t> CheckOnboardingInputs(const MfParameters& frozen,
+                                              absl::Span<const float> vectors,
+                                              absl::Span<const MfObservation> observations,
+                                              absl::Span<const float> prior, double l2) {
   const int h = frozen.hidden_dim, d = frozen.dim;
   const int64_t rows = d > 0 ? static_cast<int64_t>(vectors.size()) / d : 0;
   if (h < 1 || d < 1 || frozen.projection.size() != static_cast<size_t>(h) * d ||
@@ -505,6 +510,18 @@ absl::StatusOr<std::vector<float>> FitModelEmbedding(const MfParameters& frozen,
       return absl::InvalidArgumentError("mf: invalid labelled observation");
     }
   }
+  return rows;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<float>> FitModelEmbedding(const MfParameters& frozen,
+                                                     absl::Span<const float> vectors,
+                                                     absl::Span<const MfObservation> observations,
+                                                     absl::Span<const float> prior, double l2) {
+  ROUTER_ASSIGN_OR_RETURN(const int64_t rows,
+                          CheckOnboardingInputs(frozen, vectors, observations, prior, l2));
+  const int h = frozen.hidden_dim, d = frozen.dim;
   try {
     // Features w ⊙ (W x) of every labelled row, plus a constant for the bias.
     const MatrixMap W(frozen.projection.data(), h, d);

@@ -27,6 +27,26 @@ absl::Status Corrupt(std::string_view what, const std::string& problem) {
   return absl::DataLossError(fmt::format("{}: {}", what, problem));
 }
 
+// The "meta" section, checked for what loading needs, and its model count
+// against `limits` before any router state is parsed (that state holds
+// per-model arrays; the catalog itself is checked again once loaded).
+absl::StatusOr<Json> ReadMeta(std::string_view bytes, std::string_view what,
+                              const Limits& limits) {
+  Json meta = Json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+  if (meta.is_discarded()) return Corrupt(what, "section 'meta' is not valid JSON");
+  if (!meta.is_object() || !meta.contains("router") || !meta["router"].is_string() ||
+      !meta.contains("data_fingerprint") || !meta["data_fingerprint"].is_string() ||
+      !meta.contains("training_rows") || !meta["training_rows"].is_number_integer()) {
+    return Corrupt(what, "section 'meta' lacks router, data_fingerprint or training_rows");
+  }
+  if (meta.contains("models") && meta["models"].is_number_integer()) {
+    ROUTER_RETURN_IF_ERROR(CheckLimit(fmt::format("{}: a catalog", what),
+                                      meta["models"].get<int64_t>(), limits.max_models,
+                                      "max_models", absl::StatusCode::kResourceExhausted));
+  }
+  return meta;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> Pipeline::ToBytes() const {
@@ -86,24 +106,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
     return Corrupt(what, "a required section (meta, config or router) is missing");
   }
 
-  Json meta;
-  try {
-    meta = Json::parse(meta_section->bytes);
-  } catch (const Json::exception& e) {
-    return Corrupt(what, fmt::format("section 'meta' is not valid JSON: {}", e.what()));
-  }
-  if (!meta.is_object() || !meta.contains("router") || !meta["router"].is_string() ||
-      !meta.contains("data_fingerprint") || !meta["data_fingerprint"].is_string() ||
-      !meta.contains("training_rows") || !meta["training_rows"].is_number_integer()) {
-    return Corrupt(what, "section 'meta' lacks router, data_fingerprint or training_rows");
-  }
-  // The model count first, before the router state is parsed (that state
-  // holds per-model arrays); the catalog itself is checked again below.
-  if (meta.contains("models") && meta["models"].is_number_integer()) {
-    ROUTER_RETURN_IF_ERROR(CheckLimit(fmt::format("{}: a catalog", what),
-                                      meta["models"].get<int64_t>(), limits.max_models,
-                                      "max_models", absl::StatusCode::kResourceExhausted));
-  }
+  ROUTER_ASSIGN_OR_RETURN(const Json meta, ReadMeta(meta_section->bytes, what, limits));
 
   absl::StatusOr<PipelineConfig> config = ParsePipelineConfig(config_section->bytes);
   if (!config.ok()) {
@@ -130,9 +133,12 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
     }
     pipeline->featurizer_ = std::move(featurizer);
   }
-  ROUTER_ASSIGN_OR_RETURN(pipeline->policy_, MakePolicy(config->policy, pipeline->router_->learns_online()));
+  ROUTER_ASSIGN_OR_RETURN(pipeline->policy_,
+                          MakePolicy(config->policy, pipeline->router_->learns_online()));
   pipeline->config_ = *std::move(config);
-  if (absl::Status models = pipeline->CheckPolicyModels(pipeline->config_.policy, *pipeline->policy_); !models.ok()) {
+  if (absl::Status models =
+          pipeline->CheckPolicyModels(pipeline->config_.policy, *pipeline->policy_);
+      !models.ok()) {
     return Corrupt(what, fmt::format("section 'config': {}", StdView(models.message())));
   }
   // Files of format 1 keep removed models in the router's state.

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
 
 #include "fmt/format.h"
 
@@ -118,6 +122,124 @@ std::string EscapeXml(const std::string& text) {
   return out;
 }
 
+namespace {
+
+// The series (hull as a line, raw points as small dots) and their legend
+// entries from `legend_y` down; returns the legend's next line.
+double DrawSeries(const Axes& axes, const CostQualityPlot& plot, double legend_x,
+                  double legend_y, std::string* svg) {
+  size_t color_index = 0;
+  for (const PlotSeries& s : plot.series) {
+    const std::string color =
+        s.dashed ? "#7f7f7f" : kPalette[color_index++ % std::size(kPalette)];
+    *svg += fmt::format("<g><title>{}</title>\n", EscapeXml(s.name));
+    *svg += Polyline(axes, s.hull, color, s.dashed);
+    for (const OperatingPoint& p : s.points) {
+      if (!std::isfinite(p.cost_usd) || !std::isfinite(p.quality)) continue;
+      *svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\" "
+                          "fill-opacity=\"0.6\"/>\n", axes.X(p.cost_usd), axes.Y(p.quality), color);
+    }
+    *svg += "</g>\n";
+    *svg += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"{3}\" "
+                        "stroke-width=\"2\"{4}/>\n", legend_x, legend_y, legend_x + 24, color,
+                        s.dashed ? " stroke-dasharray=\"6,4\"" : "");
+    *svg += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n", legend_x + 30, legend_y + 4,
+                        EscapeXml(s.name));
+    legend_y += 18;
+  }
+  return legend_y;
+}
+
+// Where a point's label goes: right of the point, or left of it when it
+// would run into the legend's column; pushed down until it clears the
+// labels placed before it.
+class LabelPlacer {
+ public:
+  explicit LabelPlacer(double right_limit) : right_limit_(right_limit) {}
+
+  struct Label {
+    double x;          // the anchor
+    double baseline;
+    bool ends_at_x;    // text-anchor="end"
+  };
+
+  // A label of `chars` characters for a point at (x, y), `gap` away from it.
+  Label Place(double x, double y, size_t chars, double gap) {
+    const double width = 6.2 * static_cast<double>(chars);  // 11px sans-serif
+    const bool ends_at_x = x + gap + width > right_limit_;
+    const double left = ends_at_x ? x - gap - width : x + gap;
+    double baseline = y + 4;
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (const auto& [other_left, other_width, other_baseline] : placed_) {
+        const bool overlap_x = left < other_left + other_width && other_left < left + width;
+        if (overlap_x && std::abs(other_baseline - baseline) < 13) {
+          baseline = other_baseline + 13;
+          moved = true;
+        }
+      }
+    }
+    placed_.emplace_back(left, width, baseline);
+    return {ends_at_x ? x - gap : x + gap, baseline, ends_at_x};
+  }
+
+ private:
+  double right_limit_;
+  std::vector<std::tuple<double, double, double>> placed_;  // left, width, baseline
+};
+
+// `label` as an SVG text element at `at`.
+std::string LabelText(const LabelPlacer::Label& at, std::string_view attributes,
+                      const std::string& label) {
+  return fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\"{}{}>{}</text>\n", at.x, at.baseline,
+                     at.ends_at_x ? " text-anchor=\"end\"" : "", attributes, EscapeXml(label));
+}
+
+// Single models as labelled points, best quality first.
+void DrawModels(const Axes& axes, const CostQualityPlot& plot, LabelPlacer* labels,
+                std::string* svg) {
+  std::vector<PlotMarker> models = plot.models;
+  std::sort(models.begin(), models.end(), [](const PlotMarker& a, const PlotMarker& b) {
+    return a.point.quality > b.point.quality;
+  });
+  for (const PlotMarker& m : models) {
+    const double x = axes.X(m.point.cost_usd), y = axes.Y(m.point.quality);
+    *svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"#222\"><title>{} "
+                        "(cost {:.3g}, quality {:.3f})</title></circle>\n", x, y,
+                        EscapeXml(m.label), m.point.cost_usd, m.point.quality);
+    *svg += LabelText(labels->Place(x, y, m.label.size(), 7), " font-size=\"11\" fill=\"#222\"",
+                      m.label);
+  }
+}
+
+// A five-pointed star's points around (cx, cy).
+std::string Star(double cx, double cy, double r) {
+  std::string points;
+  for (int i = 0; i < 10; ++i) {
+    const double angle = -M_PI / 2 + i * M_PI / 5, radius = i % 2 ? r * 0.45 : r;
+    points += fmt::format("{:.1f},{:.1f} ", cx + radius * std::cos(angle),
+                          cy + radius * std::sin(angle));
+  }
+  return points;
+}
+
+// The oracle as a star; its label clears the models' labels.
+void DrawOracle(const Axes& axes, const PlotMarker& oracle, double legend_x, double legend_y,
+                LabelPlacer* labels, std::string* svg) {
+  const OperatingPoint& p = oracle.point;
+  const double x = axes.X(p.cost_usd), y = axes.Y(p.quality);
+  *svg += fmt::format("<polygon points=\"{}\" fill=\"#d62728\"><title>{} (cost {:.3g}, "
+                      "quality {:.3f})</title></polygon>\n", Star(x, y, 8),
+                      EscapeXml(oracle.label), p.cost_usd, p.quality);
+  *svg += LabelText(labels->Place(x, y, oracle.label.size(), 10), " fill=\"#d62728\"",
+                    oracle.label);
+  *svg += fmt::format("<polygon points=\"{}\" fill=\"#d62728\"/>\n<text x=\"{}\" y=\"{}\">"
+                      "oracle</text>\n", Star(legend_x + 12, legend_y, 7), legend_x + 30,
+                      legend_y + 4);
+}
+
+}  // namespace
+
 std::string RenderSvg(const CostQualityPlot& plot) {
   const Axes axes = FitAxes(plot);
   std::string svg = fmt::format(
@@ -126,83 +248,15 @@ std::string RenderSvg(const CostQualityPlot& plot) {
       "viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\" font-size=\"12\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n", kWidth, kHeight);
   DrawAxes(axes, plot.title, &svg);
-
-  // Curves: hull as a line, raw points as small dots.
-  double legend_y = kTop + 10;
   const double legend_x = kWidth - kRight + 20;
-  size_t color_index = 0;
-  for (const PlotSeries& s : plot.series) {
-    const std::string color =
-        s.dashed ? "#7f7f7f" : kPalette[color_index++ % std::size(kPalette)];
-    svg += fmt::format("<g><title>{}</title>\n", EscapeXml(s.name));
-    svg += Polyline(axes, s.hull, color, s.dashed);
-    for (const OperatingPoint& p : s.points) {
-      if (!std::isfinite(p.cost_usd) || !std::isfinite(p.quality)) continue;
-      svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\" "
-                         "fill-opacity=\"0.6\"/>\n", axes.X(p.cost_usd), axes.Y(p.quality), color);
-    }
-    svg += "</g>\n";
-    svg += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"{3}\" "
-                       "stroke-width=\"2\"{4}/>\n", legend_x, legend_y, legend_x + 24, color,
-                       s.dashed ? " stroke-dasharray=\"6,4\"" : "");
-    svg += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n", legend_x + 30, legend_y + 4,
-                       EscapeXml(s.name));
-    legend_y += 18;
-  }
-
-  // Single models: labelled points; labels pushed down until they clear
-  // the ones already placed.
-  std::vector<std::pair<double, double>> placed;
-  std::vector<PlotMarker> models = plot.models;
-  std::sort(models.begin(), models.end(), [](const PlotMarker& a, const PlotMarker& b) {
-    return a.point.quality > b.point.quality;
-  });
-  for (const PlotMarker& m : models) {
-    const double x = axes.X(m.point.cost_usd), y = axes.Y(m.point.quality);
-    double label_y = y + 4;
-    const double half_width = 3.3 * m.label.size();
-    for (bool moved = true; moved;) {
-      moved = false;
-      for (const auto& [px, py] : placed) {
-        if (std::abs(px - x) < 2 * half_width && std::abs(py - label_y) < 13) {
-          label_y = py + 13;
-          moved = true;
-        }
-      }
-    }
-    placed.emplace_back(x, label_y);
-    svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"#222\"><title>{} "
-                       "(cost {:.3g}, quality {:.3f})</title></circle>\n", x, y,
-                       EscapeXml(m.label), m.point.cost_usd, m.point.quality);
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"11\" fill=\"#222\">{}</text>\n",
-                       x + 7, label_y, EscapeXml(m.label));
-  }
+  double legend_y = DrawSeries(axes, plot, legend_x, kTop + 10, &svg);
+  LabelPlacer labels(legend_x - 10);
+  DrawModels(axes, plot, &labels, &svg);
   svg += fmt::format("<circle cx=\"{0}\" cy=\"{1}\" r=\"4\" fill=\"#222\"/>\n"
                      "<text x=\"{2}\" y=\"{3}\">single model</text>\n",
                      legend_x + 12, legend_y, legend_x + 30, legend_y + 4);
   legend_y += 18;
-
-  if (plot.oracle) {
-    const OperatingPoint& p = plot.oracle->point;
-    const double x = axes.X(p.cost_usd), y = axes.Y(p.quality);
-    auto star = [](double cx, double cy, double r) {
-      std::string pts;
-      for (int i = 0; i < 10; ++i) {
-        const double angle = -M_PI / 2 + i * M_PI / 5, radius = i % 2 ? r * 0.45 : r;
-        pts += fmt::format("{:.1f},{:.1f} ", cx + radius * std::cos(angle),
-                           cy + radius * std::sin(angle));
-      }
-      return pts;
-    };
-    svg += fmt::format("<polygon points=\"{}\" fill=\"#d62728\"><title>{} (cost {:.3g}, "
-                       "quality {:.3f})</title></polygon>\n", star(x, y, 8),
-                       EscapeXml(plot.oracle->label), p.cost_usd, p.quality);
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#d62728\">{}</text>\n", x + 10,
-                       y + 4, EscapeXml(plot.oracle->label));
-    svg += fmt::format("<polygon points=\"{}\" fill=\"#d62728\"/>\n<text x=\"{}\" y=\"{}\">"
-                       "oracle</text>\n", star(legend_x + 12, legend_y, 7), legend_x + 30,
-                       legend_y + 4);
-  }
+  if (plot.oracle) DrawOracle(axes, *plot.oracle, legend_x, legend_y, &labels, &svg);
   svg += "</svg>\n";
   return svg;
 }

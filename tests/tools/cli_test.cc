@@ -7,8 +7,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -161,6 +163,35 @@ TEST_CASE("eval: an unknown --strong model is a usage error", "[cli]") {
   CHECK(r.err.find("zzz") != std::string::npos);
 }
 
+// The labels of the plot's points (single models, the oracle) overlap
+// neither each other nor the legend's column (x >= 760), at the width the
+// plot assumes for an 11px character.
+void CheckPointLabelsApart(const std::string& svg) {
+  struct Box {
+    double left, right, baseline;
+    std::string text;
+  };
+  std::vector<Box> boxes;
+  const std::regex label(
+      R"re(<text x="([0-9.]+)" y="([0-9.]+)"( text-anchor="end")? (font-size="11" fill="#222"|fill="#d62728")>([^<]*)</text>)re");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), label); it != std::sregex_iterator();
+       ++it) {
+    const double x = std::stod((*it)[1]), width = 6.2 * (*it)[5].length();
+    const bool ends = (*it)[3].matched;
+    boxes.push_back({ends ? x - width : x, ends ? x : x + width, std::stod((*it)[2]), (*it)[5]});
+  }
+  REQUIRE(boxes.size() >= 2);  // the models and the oracle
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    INFO(boxes[i].text);
+    CHECK(boxes[i].right <= 760);
+    for (size_t j = i + 1; j < boxes.size(); ++j) {
+      INFO(boxes[j].text);
+      const bool overlap_x = boxes[i].left < boxes[j].right && boxes[j].left < boxes[i].right;
+      CHECK_FALSE((overlap_x && std::abs(boxes[i].baseline - boxes[j].baseline) < 13));
+    }
+  }
+}
+
 TEST_CASE("eval on generated data: kNN beats the zero router", "[cli]") {
   const fs::path out = Scratch() / "report";
   RunResult r = Run("eval --quiet --threads 1 --data '" + SyntheticFile().string() +
@@ -193,6 +224,7 @@ TEST_CASE("eval on generated data: kNN beats the zero router", "[cli]") {
   CHECK(svg.find("</svg>") != std::string::npos);
   CHECK(svg.find(">knn<") != std::string::npos);
   CHECK(svg.find(">oracle<") != std::string::npos);
+  CheckPointLabelsApart(svg);
 }
 
 TEST_CASE("fit, inspect and route a saved model", "[cli]") {
