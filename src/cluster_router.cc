@@ -482,6 +482,11 @@ absl::StatusOr<std::unique_ptr<Router>> ClusterRouter::Clone() const {
   return std::unique_ptr<Router>(std::move(copy));
 }
 
+std::vector<std::pair<std::string, std::string>> ClusterRouter::Describe() const {
+  if (state_.dim == 0) return {};
+  return {{"clusters", std::to_string(state_.num_clusters)}};
+}
+
 absl::Status ClusterRouter::SaveState(std::string* out) const {
   if (state_.dim == 0) return absl::FailedPreconditionError("cluster: the router is not fitted");
   internal::ByteWriter w(out);

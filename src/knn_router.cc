@@ -246,6 +246,12 @@ absl::StatusOr<std::unique_ptr<Router>> KnnRouter::Clone() const {
   return std::unique_ptr<Router>(std::move(copy));
 }
 
+std::vector<std::pair<std::string, std::string>> KnnRouter::Describe() const {
+  if (state_.dim == 0) return {};
+  return {{"index", state_.uses_hnsw ? "hnsw" : "exact"},
+          {"reference_rows", std::to_string(state_.reference_rows)}};
+}
+
 absl::Status KnnRouter::SaveState(std::string* out) const {
   if (state_.dim == 0) return absl::FailedPreconditionError("knn: the router is not fitted");
   internal::ByteWriter w(out);

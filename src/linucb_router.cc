@@ -688,6 +688,14 @@ absl::StatusOr<std::unique_ptr<Router>> LinUcbRouter::Clone() const {
   return std::unique_ptr<Router>(std::move(copy));
 }
 
+std::vector<std::pair<std::string, std::string>> LinUcbRouter::Describe() const {
+  const std::shared_ptr<const LinUcbState> s = Current();
+  if (s->projection == nullptr) return {};
+  return {{"context_dim", std::to_string(s->projection->context())},
+          {"clusters", std::to_string(s->projection->clusters)},
+          {"online_updates", std::to_string(s->online_updates)}};
+}
+
 absl::Status LinUcbRouter::SaveState(std::string* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("linucb: state output is null");
   std::shared_ptr<const LinUcbState> s = Current();

@@ -394,6 +394,13 @@ absl::StatusOr<std::unique_ptr<Router>> MfRouter::Clone() const {
   return std::unique_ptr<Router>(std::move(copy));
 }
 
+std::vector<std::pair<std::string, std::string>> MfRouter::Describe() const {
+  if (state_.params.dim == 0) return {};
+  return {{"hidden_dim", std::to_string(state_.params.hidden_dim)},
+          {"epochs_run", std::to_string(state_.epochs_run)},
+          {"best_epoch", std::to_string(state_.best_epoch)}};
+}
+
 absl::Status MfRouter::SaveState(std::string* out) const {
   if (state_.params.dim == 0) return absl::FailedPreconditionError("mf: the router is not fitted");
   internal::ByteWriter w(out);

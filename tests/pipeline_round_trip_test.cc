@@ -75,6 +75,10 @@ TEST_CASE("every router kind round-trips bit-identically", "[file][kinds]") {
     auto loaded = SaveAndLoad(*fitted, kind);
     CHECK(loaded->router().kind() == kind);
     CheckSameRouting(*fitted, *loaded);
+    // Its own facts survive, and a fitted router has some.
+    CHECK_FALSE(fitted->router().Describe().empty());
+    CHECK(loaded->router().Describe() == fitted->router().Describe());
+    CHECK(MakeRouter(fitted->config()).value()->Describe().empty());  // unfitted
     // A second save of the loaded pipeline writes the same bytes.
     CHECK(*loaded->ToBytes() == *fitted->ToBytes());
   }

@@ -6,7 +6,6 @@
 #include "cli.h"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
-#include "router/knn_router.h"
 #include "router/pipeline.h"
 #include "router/text_featurizer.h"
 
@@ -34,10 +33,9 @@ Json Describe(const Pipeline& pipeline, const std::string& path) {
   std::string state;
   json["router_state_bytes"] =
       pipeline.router().SaveState(&state).ok() ? Json(state.size()) : Json(nullptr);
-  if (const auto* knn = dynamic_cast<const KnnRouter*>(&pipeline.router())) {
-    json["reference_rows"] = knn->size();
-    json["index"] = knn->uses_hnsw() ? "hnsw" : "exact";
-  }
+  Json details = Json::object();
+  for (const auto& [name, value] : pipeline.router().Describe()) details[name] = value;
+  json["router_details"] = std::move(details);
   if (const auto* featurizer = dynamic_cast<const TextFeaturizer*>(pipeline.embedder())) {
     json["embedder"] = {{"kind", "builtin text featurizer"},
                         {"sparse_dim", featurizer->sparse_dim()},
@@ -74,9 +72,8 @@ void PrintText(const Json& json) {
   std::printf("router          %s, %d-dimensional queries, state %s bytes\n",
               json["router_kind"].get<std::string>().c_str(), json["dim"].get<int>(),
               json["router_state_bytes"].dump().c_str());
-  if (json.contains("reference_rows")) {
-    std::printf("knn index       %s over %s reference rows\n",
-                json["index"].get<std::string>().c_str(), json["reference_rows"].dump().c_str());
+  for (const auto& [name, value] : json["router_details"].items()) {
+    std::printf("  %-14s %s\n", name.c_str(), value.get<std::string>().c_str());
   }
   std::printf("embedder        %s\n", json["embedder"].is_string()
                                          ? json["embedder"].get<std::string>().c_str()

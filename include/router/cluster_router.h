@@ -147,6 +147,7 @@ class ROUTER_EXPORT ClusterRouter : public Router {
   absl::StatusOr<std::unique_ptr<Router>> Clone() const override;
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view state) override;
+  std::vector<std::pair<std::string, std::string>> Describe() const override;
 
  private:
   void Aggregate(const float* similarities, int64_t input_tokens, Estimates* out) const;

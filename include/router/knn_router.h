@@ -67,6 +67,7 @@ class ROUTER_EXPORT KnnRouter : public Router {
   absl::StatusOr<std::unique_ptr<Router>> Clone() const override;
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view state) override;
+  std::vector<std::pair<std::string, std::string>> Describe() const override;
 
  private:
   void Aggregate(const float* similarities, const int64_t* labels, int found,

@@ -246,6 +246,7 @@ class ROUTER_EXPORT LinUcbRouter : public Router {
   absl::StatusOr<std::unique_ptr<Router>> Clone() const override;
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view state) override;
+  std::vector<std::pair<std::string, std::string>> Describe() const override;
 
  private:
   std::shared_ptr<const internal::LinUcbState> Current() const;

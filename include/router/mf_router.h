@@ -102,6 +102,7 @@ class ROUTER_EXPORT MfRouter : public Router {
   // Keeps this router's progress callback; everything else comes from
   // `state`.
   absl::Status LoadState(std::string_view state) override;
+  std::vector<std::pair<std::string, std::string>> Describe() const override;
 
  private:
   MfOptions options_;

@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -89,6 +91,11 @@ class ROUTER_EXPORT Router {
   // costs little. Pipeline::WithModel onboards on a copy. The default
   // returns Unimplemented.
   virtual absl::StatusOr<std::unique_ptr<Router>> Clone() const;
+
+  // Facts about the fitted state, in order, for `router inspect` and hosts'
+  // logs: {"index", "hnsw"}, {"reference_rows", "20000"}. Empty by default
+  // and before Fit.
+  virtual std::vector<std::pair<std::string, std::string>> Describe() const { return {}; }
 
   // Appends the fitted state (options, catalog, learned parameters) to `out`
   // in this router's own little-endian layout. The saved-file format wraps

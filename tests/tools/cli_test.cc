@@ -247,7 +247,12 @@ TEST_CASE("fit, inspect and route a saved model", "[cli]") {
   CHECK(info["training_rows"] == fit_rows);
   CHECK(info["catalog"].size() == 5);
   CHECK(info["data_fingerprint"].get<std::string>().size() == 16);
-  CHECK(Run("inspect '" + model.string() + "'").out.find("fingerprint") != std::string::npos);
+  // The router's own facts (Router::Describe): an exact index over the rows.
+  CHECK(info["router_details"] ==
+        nlohmann::json{{"index", "exact"}, {"reference_rows", std::to_string(fit_rows)}});
+  const std::string text = Run("inspect '" + model.string() + "'").out;
+  CHECK(text.find("fingerprint") != std::string::npos);
+  CHECK(text.find("  reference_rows " + std::to_string(fit_rows) + "\n") != std::string::npos);
   // --rows all fits every row, test included (a small featurizer: only the
   // row count matters here).
   const fs::path all_rows = Scratch() / "all-rows.router", small = Scratch() / "small.json";
