@@ -19,12 +19,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "fmt/format.h"
 #include "router/dataset.h"
 #include "router/decision.h"
-#include "router/npy.h"
 #include "router/live_pipeline.h"
+#include "router/npy.h"
 #include "router/pipeline.h"
 #include "router/query.h"
 #include "router/router.h"
@@ -106,16 +106,16 @@ router_status_t Guard(const char* function, Body&& body) noexcept {
   try {
     return FromStatus(body(function));
   } catch (const std::bad_alloc& e) {
-    return Fail(ROUTER_RESOURCE_EXHAUSTED, absl::StrCat("out of memory: ", e.what()));
+    return Fail(ROUTER_RESOURCE_EXHAUSTED, fmt::format("out of memory: {}", e.what()));
   } catch (const std::exception& e) {
-    return Fail(ROUTER_INTERNAL, absl::StrCat("unexpected exception: ", e.what()));
+    return Fail(ROUTER_INTERNAL, fmt::format("unexpected exception: {}", e.what()));
   } catch (...) {
     return Fail(ROUTER_UNKNOWN, "unexpected non-standard exception");
   }
 }
 
 absl::Status NullArgument(const char* function, const char* argument) {
-  return absl::InvalidArgumentError(absl::StrCat(function, ": ", argument, " is NULL"));
+  return absl::InvalidArgumentError(fmt::format("{}: {} is NULL", function, argument));
 }
 
 // Inside a Guard body, whose parameter `fn` is the entry point's name.
@@ -129,9 +129,10 @@ absl::StatusOr<router::Dataset> TrainingRows(router::Dataset data) {
   if (data.rows() == 0) return absl::InvalidArgumentError("the dataset has no rows");
   const std::vector<int64_t> rows = data.FitRows();
   if (rows.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the dataset has no rows with split \"train\" or no split (all ", data.rows(),
-        " rows are validation or test)"));
+    return absl::InvalidArgumentError(
+        fmt::format("the dataset has no rows with split \"train\" or no split (all {} rows are "
+                    "validation or test)",
+                    data.rows()));
   }
   if (static_cast<int64_t>(rows.size()) == data.rows()) return data;
   return data.Subset(rows);
@@ -159,12 +160,12 @@ absl::Status Create(const char* jsonl_path, const char* npy_path, const char* co
 absl::Status CheckVector(const router::Pipeline& pipeline, const float* vector, size_t dim,
                          int64_t input_tokens) {
   if (dim != static_cast<size_t>(pipeline.dim())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the vector has dimension ", dim, ", the router expects ", pipeline.dim()));
+    return absl::InvalidArgumentError(
+        fmt::format("the vector has dimension {}, the router expects {}", dim, pipeline.dim()));
   }
   if (input_tokens < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("input_tokens must be >= 0, got ", input_tokens));
+        fmt::format("input_tokens must be >= 0, got {}", input_tokens));
   }
   return router::ValidateVector(absl::MakeConstSpan(vector, dim), pipeline.dim(), "the vector");
 }
@@ -175,14 +176,15 @@ absl::Status ReadOptions(const router_route_options_t* options,
   if (options == nullptr) return absl::OkStatus();
   constexpr size_t kVersion1Size = sizeof(router_route_options_t);
   if (options->struct_size != kVersion1Size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "options->struct_size is ", options->struct_size, "; this librouter knows size ",
-        kVersion1Size, " (set it to sizeof(router_route_options_t))"));
+    return absl::InvalidArgumentError(
+        fmt::format("options->struct_size is {}; this librouter knows size {} (set it to "
+                    "sizeof(router_route_options_t))",
+                    options->struct_size, kVersion1Size));
   }
   constexpr uint32_t kKnownFlags = ROUTER_OVERRIDE_LAMBDA | ROUTER_OVERRIDE_TAU;
   if ((options->flags & ~kKnownFlags) != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("options->flags has unknown bits: ", options->flags & ~kKnownFlags));
+        fmt::format("options->flags has unknown bits: {}", options->flags & ~kKnownFlags));
   }
   if (options->flags & ROUTER_OVERRIDE_LAMBDA) overrides->lambda = options->lambda;
   if (options->flags & ROUTER_OVERRIDE_TAU) overrides->tau = options->tau;
@@ -192,7 +194,7 @@ absl::Status ReadOptions(const router_route_options_t* options,
   }
   for (size_t i = 0; i < options->allowed_model_count; ++i) {
     if (options->allowed_models[i] == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("options->allowed_models[", i, "] is NULL"));
+      return absl::InvalidArgumentError(fmt::format("options->allowed_models[{}] is NULL", i));
     }
     overrides->allowed_models.emplace_back(options->allowed_models[i]);
   }
@@ -300,8 +302,8 @@ router_status_t router_model_name(const router_t* router, int32_t index,
     const auto snapshot = router->live.Snapshot();
     const router::Catalog& catalog = snapshot->catalog();
     if (index < 0 || index >= catalog.size()) {
-      return absl::OutOfRangeError(absl::StrCat("model index ", index, " is out of range [0, ",
-                                                catalog.size(), ")"));
+      return absl::OutOfRangeError(
+          fmt::format("model index {} is out of range [0, {})", index, catalog.size()));
     }
     std::lock_guard lock(router->names_mutex);
     *out_name = router->names.insert(catalog.at(index).name).first->c_str();
@@ -318,8 +320,8 @@ router_status_t router_embed_text(const router_t* router, const char* text, floa
     const auto snapshot = router->live.Snapshot();
     const size_t dim = static_cast<size_t>(snapshot->dim());
     if (capacity < dim) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the output has room for ", capacity, " floats, the router's dimension is ", dim));
+      return absl::InvalidArgumentError(fmt::format(
+          "the output has room for {} floats, the router's dimension is {}", capacity, dim));
     }
     return snapshot->Embed(text, absl::MakeSpan(out_vector, dim));
   });
@@ -388,11 +390,11 @@ router_status_t router_route_batch(const router_t* router, const float* vectors,
     const router::Pipeline& pipeline = *snapshot;
     if (dim != static_cast<size_t>(pipeline.dim())) {
       return absl::InvalidArgumentError(
-          absl::StrCat("dim is ", dim, ", the router expects ", pipeline.dim()));
+          fmt::format("dim is {}, the router expects {}", dim, pipeline.dim()));
     }
     if (stride_floats < dim) {
       return absl::InvalidArgumentError(
-          absl::StrCat("stride_floats (", stride_floats, ") is less than dim (", dim, ")"));
+          fmt::format("stride_floats ({}) is less than dim ({})", stride_floats, dim));
     }
     if (count == 0) return absl::OkStatus();
     ROUTER_RETURN_IF_ERROR(router::CheckLimit("a batch", static_cast<int64_t>(
@@ -416,7 +418,8 @@ router_status_t router_route_batch(const router_t* router, const float* vectors,
         status = pipeline.Route(query, &decision);
       }
       if (!status.ok()) {
-        return absl::Status(status.code(), absl::StrCat("query ", i, ": ", status.message()));
+        return absl::Status(status.code(),
+                            fmt::format("query {}: {}", i, router::StdView(status.message())));
       }
       out_model_index[i] = decision.chosen.model_index;
       if (out_quality != nullptr) out_quality[i] = decision.chosen.predicted_quality;
@@ -516,7 +519,7 @@ router_status_t router_add_model(router_t* router, const char* profile_json,
     if (count > 0 && (dim == 0 || dim > static_cast<size_t>(std::numeric_limits<int>::max()) ||
                       count > std::numeric_limits<size_t>::max() / dim)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("examples of dimension ", dim, " and count ", count, " are out of range"));
+          fmt::format("examples of dimension {} and count {} are out of range", dim, count));
     }
     ROUTER_ASSIGN_OR_RETURN(
         const router::Dataset labelled,
@@ -592,7 +595,7 @@ router_status_t router_calibrate_threshold(router_t* router, const float* vector
     std::vector<router::Query> sample(count);
     for (size_t i = 0; i < count; ++i) {
       ROUTER_RETURN_IF_ERROR(router::Annotate(CheckVector(*snapshot, vectors + i * dim, dim, 0),
-                                      absl::StrCat("query ", i)));
+                                              fmt::format("query {}", i)));
       sample[i].vector = absl::MakeConstSpan(vectors + i * dim, dim);
     }
     ROUTER_ASSIGN_OR_RETURN(const double threshold,
@@ -670,7 +673,7 @@ router_status_t router_decision_fallback(const router_decision_t* decision, int3
     const size_t count = decision->fallbacks.size();
     if (index < 0 || static_cast<size_t>(index) >= count) {
       return absl::OutOfRangeError(
-          absl::StrCat("fallback index ", index, " is out of range [0, ", count, ")"));
+          fmt::format("fallback index {} is out of range [0, {})", index, count));
     }
     *out_name = decision->fallbacks[index].model.c_str();
     return absl::OkStatus();

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/strings/str_cat.h"
 #include "fmt/format.h"
 #include "router/policy_config.h"
 #include "router/status.h"
@@ -14,10 +13,10 @@ namespace {
 absl::Status ValidateState(const PacingState& state) {
   if (!std::isfinite(state.multiplier) || state.multiplier < 0.0 ||
       !std::isfinite(state.spend_usd) || state.requests < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "pacing state must have a finite multiplier >= 0, a finite spend and requests >= 0; "
-        "got multiplier=", state.multiplier, " spend_usd=", state.spend_usd,
-        " requests=", state.requests));
+    return absl::InvalidArgumentError(
+        fmt::format("pacing state must have a finite multiplier >= 0, a finite spend and requests "
+                    ">= 0; got multiplier={} spend_usd={} requests={}",
+                    state.multiplier, state.spend_usd, state.requests));
   }
   return absl::OkStatus();
 }
@@ -27,16 +26,16 @@ absl::Status ValidateState(const PacingState& state) {
 absl::StatusOr<std::unique_ptr<BudgetPacingPolicy>> BudgetPacingPolicy::Create(
     const BudgetPacingOptions& options, Constraints constraints, double optimism) {
   if (!std::isfinite(options.target_cost_usd) || options.target_cost_usd <= 0.0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "budget target_cost_usd must be finite and > 0, got ", options.target_cost_usd));
+    return absl::InvalidArgumentError(fmt::format(
+        "budget target_cost_usd must be finite and > 0, got {}", options.target_cost_usd));
   }
   if (!std::isfinite(options.step) || options.step <= 0.0 || options.step > 10.0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("budget step must lie in (0, 10], got ", options.step));
+        fmt::format("budget step must lie in (0, 10], got {}", options.step));
   }
   if (!std::isfinite(options.max_multiplier) || options.max_multiplier <= 0.0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "budget max_multiplier must be finite and > 0, got ", options.max_multiplier));
+    return absl::InvalidArgumentError(fmt::format(
+        "budget max_multiplier must be finite and > 0, got {}", options.max_multiplier));
   }
   ROUTER_RETURN_IF_ERROR(ValidateState(options.initial));
   ROUTER_RETURN_IF_ERROR(ValidateOptimism(optimism));
@@ -98,7 +97,7 @@ absl::Status BudgetPacingPolicy::Decide(const Estimates& estimates, const Catalo
     lambda = *query.overrides->lambda;
     if (!std::isfinite(lambda) || lambda < 0.0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("the request's lambda must be finite and >= 0, got ", lambda));
+          fmt::format("the request's lambda must be finite and >= 0, got {}", lambda));
     }
   } else {
     lambda = state().multiplier / options_.target_cost_usd;
@@ -111,11 +110,11 @@ absl::Status BudgetPacingPolicy::Decide(const Estimates& estimates, const Catalo
   out->chosen = out->ranked.front();
   Charge(out->chosen.expected_cost_usd, /*counts_as_request=*/true);
   const PacingState after = state();
-  out->trace.policy_parameters = absl::StrCat(
-      "target_cost_usd=", options_.target_cost_usd, ", lambda=", lambda,
-      overridden ? " (request override)" : "", ", average_cost_usd=",
-      after.requests > 0 ? after.spend_usd / static_cast<double>(after.requests) : 0.0,
-      " over ", after.requests, " requests", OptimismParameter());
+  out->trace.policy_parameters =
+      fmt::format("target_cost_usd={:g}, lambda={:g}{}, average_cost_usd={:g} over {} requests{}",
+                  options_.target_cost_usd, lambda, overridden ? " (request override)" : "",
+                  after.requests > 0 ? after.spend_usd / static_cast<double>(after.requests) : 0.0,
+                  after.requests, OptimismParameter());
   return absl::OkStatus();
 }
 

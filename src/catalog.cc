@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 #include "router/status.h"
 
 namespace router {
@@ -18,15 +18,15 @@ absl::Status Catalog::Add(Profile profile) {
   }
   if (index_by_name_.contains(profile.name)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("model '", profile.name, "' is already in the catalog"));
+        fmt::format("model '{}' is already in the catalog", profile.name));
   }
   if (!IsValidAmount(profile.input_usd_per_mtok) ||
       !IsValidAmount(profile.output_usd_per_mtok) ||
       !IsValidAmount(profile.expected_output_tokens) ||
       !IsValidAmount(profile.p50_latency_ms) || profile.context_window < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model '", profile.name,
-        "': prices, token counts, latency and context window must be finite and >= 0"));
+    return absl::InvalidArgumentError(fmt::format(
+        "model '{}': prices, token counts, latency and context window must be finite and >= 0",
+        profile.name));
   }
   // Profile first, index second, undone if the index cannot grow: an
   // allocation failure leaves the catalog as it was.
@@ -43,7 +43,7 @@ absl::Status Catalog::Add(Profile profile) {
 absl::StatusOr<int> Catalog::Find(std::string_view name) const {
   auto it = index_by_name_.find(name);
   if (it == index_by_name_.end()) {
-    return absl::NotFoundError(absl::StrCat("unknown model '", AbslView(name), "'"));
+    return absl::NotFoundError(fmt::format("unknown model '{}'", name));
   }
   return it->second;
 }

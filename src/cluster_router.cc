@@ -6,7 +6,6 @@
 
 #include <Eigen/Core>
 
-#include "absl/strings/str_cat.h"
 #include "fmt/format.h"
 #include "internal/byte_stream.h"
 #include "internal/kmeans.h"
@@ -141,9 +140,10 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
   const int64_t rows = data.rows();
   const int dim = data.dim;
   if (options_.num_clusters > rows) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cluster: num_clusters is ", options_.num_clusters, " but the training data has only ",
-        rows, " rows (use num_clusters = 0 for an automatic K)"));
+    return absl::InvalidArgumentError(
+        fmt::format("cluster: num_clusters is {} but the training data has only {} rows (use "
+                    "num_clusters = 0 for an automatic K)",
+                    options_.num_clusters, rows));
   }
   const int clusters =
       options_.num_clusters > 0 ? options_.num_clusters : AutoNumClusters(rows);
@@ -322,19 +322,19 @@ absl::Status ClusterRouter::OnboardModel(const Profile& profile, const Dataset& 
   if (state_.dim == 0) return absl::FailedPreconditionError("cluster: the router is not fitted");
   auto fail = [&](std::string_view message) {
     return absl::InvalidArgumentError(
-        absl::StrCat("cluster: onboarding '", profile.name, "': ", AbslView(message)));
+        fmt::format("cluster: onboarding '{}': {}", profile.name, message));
   };
   if (state_.catalog.Find(profile.name).ok()) {
     return absl::AlreadyExistsError(
-        absl::StrCat("cluster: the catalog already has a model named '", profile.name, "'"));
+        fmt::format("cluster: the catalog already has a model named '{}'", profile.name));
   }
   Catalog catalog = state_.catalog;
   ROUTER_RETURN_IF_ERROR(Annotate(catalog.Add(profile), "cluster: onboarding"));
   ROUTER_RETURN_IF_ERROR(Annotate(labelled.Validate(), "cluster: onboarding data"));
   if (!labelled.has_vectors()) return fail("the labelled data has no query vectors");
   if (labelled.dim != state_.dim) {
-    return fail(absl::StrCat("the labelled vectors have dimension ", labelled.dim,
-                             ", the router expects ", state_.dim));
+    return fail(fmt::format("the labelled vectors have dimension {}, the router expects {}",
+                            labelled.dim, state_.dim));
   }
   const int column = labelled.ModelColumn(profile.name);
   if (column < 0) return fail("the labelled data has no column of that name");
@@ -347,7 +347,7 @@ absl::Status ClusterRouter::OnboardModel(const Profile& profile, const Dataset& 
     if (!has_score && std::isnan(labelled.cost(r, column))) continue;
     scored = scored || has_score;
     absl::Status valid = ValidateVector(labelled.vector(r), state_.dim, "labelled vector");
-    if (!valid.ok()) return fail(absl::StrCat("row ", r, ": ", valid.message()));
+    if (!valid.ok()) return fail(fmt::format("row {}: {}", r, StdView(valid.message())));
     used.push_back(r);
   }
   if (!scored) return fail("no labelled row has a score for the model");

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 
 namespace router {
 namespace {
@@ -25,18 +25,17 @@ std::string Constraints::Violation(const Profile& profile, int64_t input_tokens)
     return "has none of the allowed tags";
   }
   for (const std::string& tag : denied_tags) {
-    if (profile.HasTag(tag)) return absl::StrCat("denied by tag '", tag, "'");
+    if (profile.HasTag(tag)) return fmt::format("denied by tag '{}'", tag);
   }
   if (max_latency_ms > 0.0 && profile.p50_latency_ms > max_latency_ms) {
-    return absl::StrCat("p50 latency ", profile.p50_latency_ms, " ms > ceiling ",
-                        max_latency_ms, " ms");
+    return fmt::format("p50 latency {} ms > ceiling {} ms", profile.p50_latency_ms, max_latency_ms);
   }
   if (enforce_context_window && profile.context_window > 0) {
     const double needed =
         static_cast<double>(input_tokens) + profile.expected_output_tokens;
     if (needed > static_cast<double>(profile.context_window)) {
-      return absl::StrCat("context window ", profile.context_window, " < ",
-                          static_cast<int64_t>(needed), " tokens needed");
+      return fmt::format("context window {} < {} tokens needed", profile.context_window,
+                         static_cast<int64_t>(needed));
     }
   }
   return "";

@@ -7,7 +7,7 @@
 #include <numeric>
 #include <unordered_map>
 
-#include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 #include "router/max_utility_policy.h"
 #include "router/status.h"
 
@@ -19,9 +19,9 @@ absl::Status RequireComplete(const Dataset& test) {
   for (int64_t r = 0; r < test.rows(); ++r) {
     for (int m = 0; m < test.num_models(); ++m) {
       if (std::isnan(test.score(r, m)) || std::isnan(test.cost(r, m))) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "evaluation needs every score and cost; row '", test.ids[r],
-            "' lacks one for model '", test.model_names[m], "'"));
+        return absl::InvalidArgumentError(
+            fmt::format("evaluation needs every score and cost; row '{}' lacks one for model '{}'",
+                        test.ids[r], test.model_names[m]));
       }
     }
   }
@@ -78,15 +78,15 @@ absl::StatusOr<OperatingPoint> Replay(const Dataset& test, const Catalog& catalo
                                       const Policy& policy) {
   ROUTER_RETURN_IF_ERROR(RequireComplete(test));
   if (estimates.size() != static_cast<size_t>(test.rows())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Replay: ", estimates.size(), " estimates for ", test.rows(), " test rows"));
+    return absl::InvalidArgumentError(
+        fmt::format("Replay: {} estimates for {} test rows", estimates.size(), test.rows()));
   }
   std::vector<int> column(catalog.size());
   for (int m = 0; m < catalog.size(); ++m) {
     column[m] = test.ModelColumn(catalog.at(m).name);
     if (column[m] < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Replay: model '", catalog.at(m).name, "' is not a column of the test set"));
+      return absl::InvalidArgumentError(
+          fmt::format("Replay: model '{}' is not a column of the test set", catalog.at(m).name));
     }
   }
   double quality = 0.0, cost = 0.0;
@@ -256,9 +256,9 @@ absl::StatusOr<std::vector<double>> StrongWeakScores(const Catalog& catalog,
   for (size_t r = 0; r < estimates.size(); ++r) {
     const std::vector<ModelEstimate>& m = estimates[r].per_model;
     if (m.size() != static_cast<size_t>(catalog.size())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "StrongWeakScores: estimate ", r, " has ", m.size(), " models, the catalog ",
-          catalog.size()));
+      return absl::InvalidArgumentError(
+          fmt::format("StrongWeakScores: estimate {} has {} models, the catalog {}", r, m.size(),
+                      catalog.size()));
     }
     scores.push_back(m[s].quality - m[w].quality);
   }
@@ -286,27 +286,26 @@ absl::StatusOr<std::vector<ThresholdPoint>> ThresholdSweep(const Dataset& test,
                                                            int bins) {
   const int s = test.ModelColumn(strong), w = test.ModelColumn(weak);
   if (s < 0 || w < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ThresholdSweep: model '", AbslView(s < 0 ? strong : weak),
-        "' is not a column of the test set"));
+    return absl::InvalidArgumentError(fmt::format(
+        "ThresholdSweep: model '{}' is not a column of the test set", (s < 0 ? strong : weak)));
   }
   const int64_t n = test.rows();
   if (n == 0 || scores.size() != static_cast<size_t>(n)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("ThresholdSweep: ", scores.size(), " scores for ", n, " test rows"));
+        fmt::format("ThresholdSweep: {} scores for {} test rows", scores.size(), n));
   }
   if (bins < 0) return absl::InvalidArgumentError("ThresholdSweep: bins must be >= 0");
   for (int64_t r = 0; r < n; ++r) {
     for (int m : {s, w}) {
       if (std::isnan(test.score(r, m)) || std::isnan(test.cost(r, m))) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "ThresholdSweep: row '", test.ids[r], "' lacks a score or cost for model '",
-            test.model_names[m], "'"));
+        return absl::InvalidArgumentError(
+            fmt::format("ThresholdSweep: row '{}' lacks a score or cost for model '{}'",
+                        test.ids[r], test.model_names[m]));
       }
     }
     if (std::isnan(scores[r])) {
       return absl::InvalidArgumentError(
-          absl::StrCat("ThresholdSweep: the score of row '", test.ids[r], "' is NaN"));
+          fmt::format("ThresholdSweep: the score of row '{}' is NaN", test.ids[r]));
     }
   }
   // Rows by score, highest first: every threshold sends a prefix of them to

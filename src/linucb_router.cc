@@ -9,7 +9,6 @@
 #include <Eigen/Core>
 #include <Eigen/Eigenvalues>
 
-#include "absl/strings/str_cat.h"
 #include "fmt/format.h"
 #include "internal/byte_stream.h"
 #include "internal/kmeans.h"
@@ -358,7 +357,7 @@ absl::Status CheckProjectionData(const Dataset& data, const Catalog& catalog) {
   ROUTER_RETURN_IF_ERROR(data.Validate());
   for (int64_t r = 0; r < data.rows(); ++r) {
     ROUTER_RETURN_IF_ERROR(Annotate(ValidateVector(data.vector(r), data.dim, "training vector"),
-                                    absl::StrCat("linucb: row ", r)));
+                                    fmt::format("linucb: row {}", r)));
   }
   return absl::OkStatus();
 }
@@ -426,12 +425,12 @@ absl::Status LinUcbSnapshot::Estimate(const Query& query, Estimates* out) const 
 absl::Status LinUcbSnapshot::EstimateBatch(absl::Span<const Query> queries,
                                            absl::Span<Estimates> out) const {
   if (out.size() != queries.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("EstimateBatch: ", queries.size(),
-                                                   " queries but ", out.size(), " outputs"));
+    return absl::InvalidArgumentError(
+        fmt::format("EstimateBatch: {} queries but {} outputs", queries.size(), out.size()));
   }
   for (size_t i = 0; i < queries.size(); ++i) {
     ROUTER_RETURN_IF_ERROR(
-        Annotate(EstimateWith(*state_, queries[i], &out[i]), absl::StrCat("query ", i)));
+        Annotate(EstimateWith(*state_, queries[i], &out[i]), fmt::format("query {}", i)));
   }
   return absl::OkStatus();
 }
@@ -516,8 +515,8 @@ absl::Status LinUcbRouter::Fit(const Dataset& data, const Catalog& catalog) {
     auto arm = std::make_shared<LinUcbArm>(PriorArm(c, options));
     if (options.warm_start) AccumulateRows(data, columns[m], contexts, arm.get());
     if (!Reinvert(arm.get())) {
-      return absl::InternalError(absl::StrCat("linucb: could not invert the matrix of model '",
-                                              catalog.at(m).name, "'"));
+      return absl::InternalError(
+          fmt::format("linucb: could not invert the matrix of model '{}'", catalog.at(m).name));
     }
     next->arms.push_back(std::move(arm));
   }
@@ -576,8 +575,8 @@ absl::Status LinUcbRouter::OnboardModel(const Profile& profile, const Dataset& l
   auto arm = std::make_shared<LinUcbArm>(PriorArm(projection.context(), current->options));
   if (labelled.rows() > 0) {
     auto fail = [&profile](std::string_view problem) {
-      return absl::InvalidArgumentError(absl::StrCat("linucb: onboarding '", profile.name,
-                                                     "': ", AbslView(problem)));
+      return absl::InvalidArgumentError(
+          fmt::format("linucb: onboarding '{}': {}", profile.name, problem));
     };
     ROUTER_RETURN_IF_ERROR(Annotate(labelled.Validate(), "linucb: onboarding"));
     const int column = labelled.ModelColumn(profile.name);
@@ -586,16 +585,16 @@ absl::Status LinUcbRouter::OnboardModel(const Profile& profile, const Dataset& l
                   "start the arm at the prior)");
     }
     if (!labelled.has_vectors() || labelled.dim != projection.dim) {
-      return fail(absl::StrCat("the labelled data must carry vectors of dimension ",
-                               projection.dim, ", it has ", labelled.has_vectors() ? labelled.dim : 0));
+      return fail(fmt::format("the labelled data must carry vectors of dimension {}, it has {}",
+                              projection.dim, labelled.has_vectors() ? labelled.dim : 0));
     }
     bool scored = false;
     for (int64_t r = 0; r < labelled.rows(); ++r) {
       if (std::isnan(labelled.score(r, column))) continue;
       scored = true;
-      ROUTER_RETURN_IF_ERROR(Annotate(
-          ValidateVector(labelled.vector(r), projection.dim, "labelled vector"),
-          absl::StrCat("linucb: onboarding '", profile.name, "': row ", r)));
+      ROUTER_RETURN_IF_ERROR(
+          Annotate(ValidateVector(labelled.vector(r), projection.dim, "labelled vector"),
+                   fmt::format("linucb: onboarding '{}': row {}", profile.name, r)));
     }
     if (!scored) return fail("the labelled data has no score for it");
     // Only scored rows contribute contexts; others are skipped by AccumulateRows
@@ -612,7 +611,7 @@ absl::Status LinUcbRouter::OnboardModel(const Profile& profile, const Dataset& l
   }
   if (!Reinvert(arm.get())) {
     return absl::InternalError(
-        absl::StrCat("linucb: could not invert the matrix of model '", profile.name, "'"));
+        fmt::format("linucb: could not invert the matrix of model '{}'", profile.name));
   }
   auto next = std::make_shared<LinUcbState>(*current);
   next->catalog = std::move(catalog);
@@ -762,12 +761,12 @@ void ReadProjection(internal::ByteReader* r, LinUcbProjection* projection) {
   }
   const auto [component_sq, component] = LargestRowNorm(projection->components, reduced, dim);
   if (r->status().ok() && component_sq > kMaxComponentNorm * kMaxComponentNorm) {
-    r->Fail("components", absl::StrCat("row ", component, " is not finite or too long"));
+    r->Fail("components", fmt::format("row {} is not finite or too long", component));
   }
   // A centroid is a mean of unit (or zero) vectors.
   const auto [centroid_sq, centroid] = LargestRowNorm(projection->centroids, clusters, dim);
   if (r->status().ok() && centroid_sq > 1.0 + 1e-3) {
-    r->Fail("centroids", absl::StrCat("centroid ", centroid, " is not a mean of unit vectors"));
+    r->Fail("centroids", fmt::format("centroid {} is not a mean of unit vectors", centroid));
   }
 }
 
@@ -776,7 +775,7 @@ void ReadProjection(internal::ByteReader* r, LinUcbProjection* projection) {
 // failure recorded in `r`, when it is not valid.
 std::shared_ptr<LinUcbArm> ReadArm(internal::ByteReader* r, int c, const LinUcbOptions& o,
                                    const std::string& model) {
-  const std::string field = absl::StrCat("arm '", model, "'");
+  const std::string field = fmt::format("arm '{}'", model);
   auto arm = std::make_shared<LinUcbArm>();
   std::vector<double> b;
   if (!(r->Get(&arm->updates, field) && r->Get(&arm->since_reinvert, field) &&

@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "absl/strings/str_cat.h"
 #include "fmt/format.h"
 #include "router/status.h"
 
@@ -12,7 +11,7 @@ namespace {
 absl::Status ValidateLambda(double lambda, const char* what) {
   if (!std::isfinite(lambda) || lambda < 0.0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, " must be finite and >= 0, got ", lambda));
+        fmt::format("{} must be finite and >= 0, got {}", what, lambda));
   }
   return absl::OkStatus();
 }
@@ -45,8 +44,8 @@ absl::Status MaxUtilityPolicy::Decide(const Estimates& estimates, const Catalog&
   SortByUtility(&out->ranked);
   out->chosen = out->ranked.front();
   out->trace.policy_parameters =
-      absl::StrCat("lambda=", lambda, lambda != lambda_ ? " (request override)" : "",
-                   OptimismParameter());
+      fmt::format("lambda={:g}{}{}", lambda, lambda != lambda_ ? " (request override)" : "",
+                  OptimismParameter());
   return absl::OkStatus();
 }
 

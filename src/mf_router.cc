@@ -7,7 +7,6 @@
 
 #include <Eigen/Core>
 
-#include "absl/strings/str_cat.h"
 #include "fmt/format.h"
 #include "internal/byte_stream.h"
 #include "internal/model_columns.h"
@@ -180,7 +179,7 @@ absl::Status MfRouter::EstimateBatch(absl::Span<const Query> queries,
   for (int64_t i = 0; i < n; ++i) {
     float scale = 0.0f;
     ROUTER_RETURN_IF_ERROR(
-        Annotate(CheckQuery(queries[i].vector, d, &scale), absl::StrCat("query ", i)));
+        Annotate(CheckQuery(queries[i].vector, d, &scale), fmt::format("query {}", i)));
     X.row(i) = VectorMap(queries[i].vector.data(), d).transpose() * scale;
   }
   if (state_.folded) {
@@ -226,7 +225,7 @@ absl::StatusOr<OnboardingRows> CollectOnboardingRows(const Dataset& labelled, in
   for (int64_t r = 0; r < labelled.rows(); ++r) {
     if (std::isnan(labelled.score(r, column))) continue;
     ROUTER_RETURN_IF_ERROR(Annotate(ValidateVector(labelled.vector(r), dim, "labelled vector"),
-                                    absl::StrCat("mf: row ", r)));
+                                    fmt::format("mf: row {}", r)));
     out.rows.push_back(r);
     const float scale = InverseNorm(labelled.vector(r));
     for (float v : labelled.vector(r)) out.vectors.push_back(v * scale);
@@ -234,8 +233,8 @@ absl::StatusOr<OnboardingRows> CollectOnboardingRows(const Dataset& labelled, in
     if (!std::isnan(c)) out.cost_sum += c, ++out.cost_count;
   }
   if (out.rows.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("mf: the labelled data has no score for '",
-                                                   labelled.model_names[column], "'"));
+    return absl::InvalidArgumentError(
+        fmt::format("mf: the labelled data has no score for '{}'", labelled.model_names[column]));
   }
   return out;
 }
@@ -263,9 +262,10 @@ absl::StatusOr<std::vector<MfObservation>> PairwiseObservations(
     }
   }
   if (observations.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mf: pairwise onboarding needs rows where '", labelled.model_names[column],
-        "' and a catalog model have different scores; the labelled data has none"));
+    return absl::InvalidArgumentError(
+        fmt::format("mf: pairwise onboarding needs rows where '{}' and a catalog model have "
+                    "different scores; the labelled data has none",
+                    labelled.model_names[column]));
   }
   return observations;
 }
@@ -292,20 +292,20 @@ absl::Status MfRouter::OnboardModel(const Profile& profile, const Dataset& label
   if (state_.params.dim == 0) return absl::FailedPreconditionError("mf: the router is not fitted");
   if (state_.catalog.Find(profile.name).ok()) {
     return absl::AlreadyExistsError(
-        absl::StrCat("mf: the catalog already has a model '", profile.name, "'"));
+        fmt::format("mf: the catalog already has a model '{}'", profile.name));
   }
   Catalog catalog = state_.catalog;
   ROUTER_RETURN_IF_ERROR(Annotate(catalog.Add(profile), "mf: onboarding"));
   ROUTER_RETURN_IF_ERROR(Annotate(labelled.Validate(), "mf: labelled data"));
   if (!labelled.has_vectors() || labelled.dim != state_.params.dim) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mf: the labelled data must carry vectors of dimension ", state_.params.dim, ", it has ",
-        labelled.has_vectors() ? labelled.dim : 0));
+    return absl::InvalidArgumentError(
+        fmt::format("mf: the labelled data must carry vectors of dimension {}, it has {}",
+                    state_.params.dim, labelled.has_vectors() ? labelled.dim : 0));
   }
   const int column = labelled.ModelColumn(profile.name);
   if (column < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("mf: the labelled data has no column for '", profile.name, "'"));
+        fmt::format("mf: the labelled data has no column for '{}'", profile.name));
   }
   ROUTER_ASSIGN_OR_RETURN(const OnboardingRows onboarding,
                           CollectOnboardingRows(labelled, column, state_.params.dim));

@@ -15,7 +15,7 @@
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
 
-#include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 #include "internal/option_schemas.h"
 #include "internal/random.h"
 #include "router/status.h"
@@ -389,9 +389,9 @@ absl::StatusOr<MfTrainingResult> Train(absl::Span<const float> vectors, int dim,
   SplitRows(rows, options, &train, &val);
   const int64_t train_units = targets.Units(train), val_units = targets.Units(val);
   if (train_units == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "mf: the training rows have nothing to learn from (no ",
-        pairwise ? "comparison: two models with different scores on one row" : "score", ")"));
+    return absl::InvalidArgumentError(fmt::format(
+        "mf: the training rows have nothing to learn from (no {})",
+        pairwise ? "comparison: two models with different scores on one row" : "score"));
   }
 
   Model model = InitialModel(dim, num_models, scores, train, options);
@@ -438,7 +438,7 @@ absl::StatusOr<MfTrainingResult> Train(absl::Span<const float> vectors, int dim,
         options.progress(report);
       } catch (...) {
         return absl::AbortedError(
-            absl::StrCat("mf: the progress callback threw in epoch ", epoch));
+            fmt::format("mf: the progress callback threw in epoch {}", epoch));
       }
     }
     if (val_units > 0 && since_best >= options.patience) break;
@@ -462,13 +462,13 @@ absl::StatusOr<MfTrainingResult> TrainMf(absl::Span<const float> vectors, int di
   if (absl::Status s = ValidateMfOptions(options); !s.ok()) return s;
   if (dim < 1 || num_models < 1 || scores.empty() || scores.size() % num_models != 0 ||
       vectors.size() != scores.size() / num_models * dim) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mf: inconsistent training sizes (", vectors.size(), " vector values, ",
-                     scores.size(), " scores, dim ", dim, ", ", num_models, " models)"));
+    return absl::InvalidArgumentError(fmt::format(
+        "mf: inconsistent training sizes ({} vector values, {} scores, dim {}, {} models)",
+        vectors.size(), scores.size(), dim, num_models));
   }
   for (double s : scores) {
     if (!std::isnan(s) && !(s >= 0.0 && s <= 1.0)) {
-      return absl::InvalidArgumentError(absl::StrCat("mf: score ", s, " outside [0, 1]"));
+      return absl::InvalidArgumentError(fmt::format("mf: score {} outside [0, 1]", s));
     }
   }
   for (float v : vectors) {
@@ -480,7 +480,7 @@ absl::StatusOr<MfTrainingResult> TrainMf(absl::Span<const float> vectors, int di
     return absl::ResourceExhaustedError("mf: out of memory in training");
   } catch (const std::system_error& e) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("mf: could not start training threads: ", e.what()));
+        fmt::format("mf: could not start training threads: {}", e.what()));
   }
 }
 

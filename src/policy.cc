@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/strings/str_cat.h"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
 
@@ -12,7 +11,7 @@ namespace router {
 absl::Status Policy::ValidateOptimism(double optimism) {
   if (!std::isfinite(optimism) || optimism < 0.0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("optimism must be finite and >= 0, got ", optimism));
+        fmt::format("optimism must be finite and >= 0, got {}", optimism));
   }
   return absl::OkStatus();
 }
@@ -52,7 +51,7 @@ std::string Policy::JsonQuote(std::string_view text) {
 }
 
 std::string Policy::OptimismParameter() const {
-  return optimism_ == 0.0 ? std::string() : absl::StrCat(", optimism=", optimism_);
+  return optimism_ == 0.0 ? std::string() : fmt::format(", optimism={:g}", optimism_);
 }
 
 absl::Status Policy::CollectEligible(const Estimates& estimates, const Catalog& catalog,
@@ -60,8 +59,8 @@ absl::Status Policy::CollectEligible(const Estimates& estimates, const Catalog& 
   if (out == nullptr) return absl::InvalidArgumentError("decision output is null");
   if (estimates.per_model.size() != static_cast<size_t>(catalog.size())) {
     return absl::InvalidArgumentError(
-        absl::StrCat("estimates cover ", estimates.per_model.size(),
-                     " models but the catalog has ", catalog.size()));
+        fmt::format("estimates cover {} models but the catalog has {}", estimates.per_model.size(),
+                    catalog.size()));
   }
   if (catalog.empty()) return absl::FailedPreconditionError("the catalog is empty");
   const std::vector<std::string>* request_allowed = nullptr;
@@ -69,8 +68,8 @@ absl::Status Policy::CollectEligible(const Estimates& estimates, const Catalog& 
     request_allowed = &query.overrides->allowed_models;
     for (const std::string& name : *request_allowed) {
       if (!catalog.Find(name).ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "the request's allowed models name '", name, "', which is not in the catalog"));
+        return absl::InvalidArgumentError(fmt::format(
+            "the request's allowed models name '{}', which is not in the catalog", name));
       }
     }
   }
@@ -114,9 +113,8 @@ absl::Status Policy::CollectEligible(const Estimates& estimates, const Catalog& 
   }
   out->ranked.resize(ranked);
   if (out->ranked.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("no eligible model: all ", catalog.size(),
-                     " models are excluded by the constraints"));
+    return absl::FailedPreconditionError(fmt::format(
+        "no eligible model: all {} models are excluded by the constraints", catalog.size()));
   }
   return absl::OkStatus();
 }

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/strings/str_cat.h"
 #include "fmt/format.h"
 #include "router/status.h"
 
@@ -12,7 +11,7 @@ namespace {
 
 absl::Status ValidateTau(double tau, const char* what) {
   if (!std::isfinite(tau) || tau < 0.0 || tau > 1.0) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " must lie in [0, 1], got ", tau));
+    return absl::InvalidArgumentError(fmt::format("{} must lie in [0, 1], got {}", what, tau));
   }
   return absl::OkStatus();
 }
@@ -61,11 +60,12 @@ absl::Status QualityFloorPolicy::Decide(const Estimates& estimates,
               return a.model_index < b.model_index;
             });
   out->chosen = out->ranked.front();
-  out->trace.policy_parameters = absl::StrCat(
-      "tau=", tau, tau != tau_ ? " (request override)" : "", OptimismParameter());
+  out->trace.policy_parameters = fmt::format(
+      "tau={:g}{}{}", tau, tau != tau_ ? " (request override)" : "", OptimismParameter());
   if (out->chosen.utility < tau) {
-    out->trace.note = absl::StrCat("no eligible model is predicted to reach tau=", tau,
-                                   "; chose the highest predicted quality");
+    out->trace.note = fmt::format(
+        "no eligible model is predicted to reach tau={:g}; chose the highest predicted quality",
+        tau);
   }
   return absl::OkStatus();
 }

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 #include "router/status.h"
 
 namespace router {
@@ -11,7 +11,7 @@ absl::Status Router::EstimateBatch(absl::Span<const Query> queries,
                                    absl::Span<Estimates> out) const {
   ROUTER_RETURN_IF_ERROR(CheckBatchSizes(queries.size(), out.size()));
   for (size_t i = 0; i < queries.size(); ++i) {
-    ROUTER_RETURN_IF_ERROR(Annotate(Estimate(queries[i], &out[i]), absl::StrCat("query ", i)));
+    ROUTER_RETURN_IF_ERROR(Annotate(Estimate(queries[i], &out[i]), fmt::format("query {}", i)));
   }
   return absl::OkStatus();
 }
@@ -19,7 +19,7 @@ absl::Status Router::EstimateBatch(absl::Span<const Query> queries,
 absl::Status Router::CheckBatchSizes(size_t queries, size_t outputs) {
   if (outputs == queries) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      absl::StrCat("EstimateBatch: ", queries, " queries but ", outputs, " outputs"));
+      fmt::format("EstimateBatch: {} queries but {} outputs", queries, outputs));
 }
 
 absl::Status Router::Observe(const Feedback& feedback) {
@@ -31,29 +31,28 @@ absl::Status Router::Observe(const Feedback& feedback) {
 absl::Status ValidateOutcome(double score, double cost_usd) {
   if (!(score >= 0.0 && score <= 1.0)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("feedback score must be in [0, 1], got ", score));
+        fmt::format("feedback score must be in [0, 1], got {}", score));
   }
   if (!std::isfinite(cost_usd) || cost_usd < 0.0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("feedback cost must be finite and >= 0, got ", cost_usd));
+        fmt::format("feedback cost must be finite and >= 0, got {}", cost_usd));
   }
   return absl::OkStatus();
 }
 
 absl::Status Router::OnboardModel(const Profile& profile, const Dataset&) {
-  return absl::UnimplementedError(absl::StrCat(
-      "the ", AbslView(kind()), " router cannot onboard a model (", profile.name, ")"));
+  return absl::UnimplementedError(
+      fmt::format("the {} router cannot onboard a model ({})", kind(), profile.name));
 }
 
 absl::Status Router::RemoveModel(std::string_view name) {
-  return absl::UnimplementedError(absl::StrCat("the ", AbslView(kind()),
-                                               " router cannot remove a model (", AbslView(name),
-                                               ")"));
+  return absl::UnimplementedError(
+      fmt::format("the {} router cannot remove a model ({})", kind(), name));
 }
 
 absl::StatusOr<std::unique_ptr<Router>> Router::Clone() const {
   return absl::UnimplementedError(
-      absl::StrCat("the ", AbslView(kind()), " router cannot be copied (Router::Clone)"));
+      fmt::format("the {} router cannot be copied (Router::Clone)", kind()));
 }
 
 absl::Status ValidateVector(absl::Span<const float> vector, int dim,
@@ -62,13 +61,13 @@ absl::Status ValidateVector(absl::Span<const float> vector, int dim,
     return absl::FailedPreconditionError("the router is not fitted");
   }
   if (vector.data() == nullptr || vector.size() != static_cast<size_t>(dim)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        AbslView(what), " has dimension ", vector.size(), ", the router expects ", dim));
+    return absl::InvalidArgumentError(
+        fmt::format("{} has dimension {}, the router expects {}", what, vector.size(), dim));
   }
   for (size_t i = 0; i < vector.size(); ++i) {
     if (!std::isfinite(vector[i])) {
       return absl::InvalidArgumentError(
-          absl::StrCat(AbslView(what), " has a non-finite value at index ", i));
+          fmt::format("{} has a non-finite value at index {}", what, i));
     }
   }
   return absl::OkStatus();

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/strings/str_cat.h"
-#include "router/query.h"
+#include "fmt/format.h"
 #include "internal/random.h"
+#include "router/query.h"
 
 namespace router {
 namespace {
@@ -157,7 +157,7 @@ SyntheticData GenerateSynthetic(const SyntheticOptions& options) {
     const int topic = static_cast<int>(r % num_topics);
     std::string prompt = MakePrompt(topic, options, rng);
     const int64_t input_tokens = EstimateInputTokens(prompt);
-    data.ids.push_back(absl::StrCat("syn-", r));
+    data.ids.push_back(fmt::format("syn-{}", r));
     data.sources.push_back(topics[topic].name);
     data.splits.push_back(rng.Uniform() < options.test_fraction ? Split::kTest
                                                                 : Split::kTrain);

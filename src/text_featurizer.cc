@@ -14,10 +14,10 @@
 #include <Eigen/Dense>
 #include <Eigen/SparseCore>
 
+#include "fmt/format.h"
 #include "internal/byte_stream.h"
 #include "internal/option_schemas.h"
 #include "internal/randomized_svd.h"
-#include "absl/strings/str_cat.h"
 #include "router/status.h"
 
 namespace router {
@@ -315,14 +315,12 @@ absl::Status TextFeaturizer::Embed(std::string_view text,
   }
   if (out.size() != static_cast<size_t>(dim_)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("TextFeaturizer::Embed: output has ", out.size(),
-                     " floats, dim() is ", dim_));
+        fmt::format("TextFeaturizer::Embed: output has {} floats, dim() is {}", out.size(), dim_));
   }
   if (static_cast<int64_t>(text.size()) > options_.max_text_bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("TextFeaturizer::Embed: text of ", text.size(),
-                     " bytes exceeds max_text_bytes = ",
-                     options_.max_text_bytes));
+        fmt::format("TextFeaturizer::Embed: text of {} bytes exceeds max_text_bytes = {}",
+                    text.size(), options_.max_text_bytes));
   }
   Eigen::Map<Eigen::VectorXf> acc(out.data(), dim_);
   acc.setZero();
@@ -408,7 +406,7 @@ absl::Status TextFeaturizer::LoadState(std::string_view state) {
   TextFeaturizerOptions o;
   int32_t dim = 0;
   if (r.Get(&version, "state version") && version != kFeaturizerStateVersion) {
-    r.Fail("state version", absl::StrCat("version ", version, " is not supported"));
+    r.Fail("state version", fmt::format("version {} is not supported", version));
   }
   r.Get(&o.word_buckets, "word buckets") && r.Get(&o.char_buckets, "char buckets") &&
       r.Get(&o.min_char_ngram, "min char n-gram") &&
@@ -420,7 +418,7 @@ absl::Status TextFeaturizer::LoadState(std::string_view state) {
       o.char_buckets > kMaxBuckets || o.max_char_ngram > 64) {
     r.Fail("options", "out of range");
   } else if (dim < 1 || dim > kMaxDim || dim > o.dim) {
-    r.Fail("dim", absl::StrCat(dim, " is out of range"));
+    r.Fail("dim", fmt::format("{} is out of range", dim));
   }
   if (!r.status().ok()) return r.status();
   const uint64_t sparse = static_cast<uint64_t>(o.word_buckets) + o.char_buckets;

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "fmt/format.h"
 #include "router/policy_config.h"
 #include "router/status.h"
@@ -15,7 +14,7 @@ namespace {
 absl::Status ValidateThreshold(double threshold, const char* what) {
   if (!std::isfinite(threshold) || threshold < -1.0 || threshold > 1.0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, " must lie in [-1, 1], got ", threshold));
+        fmt::format("{} must lie in [-1, 1], got {}", what, threshold));
   }
   return absl::OkStatus();
 }
@@ -30,9 +29,9 @@ absl::StatusOr<std::unique_ptr<ThresholdPolicy>> ThresholdPolicy::Create(
     std::string strong, std::string weak, double threshold, Constraints constraints,
     double optimism) {
   if (strong.empty() || weak.empty() || strong == weak) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the threshold policy needs two different models, got strong='", strong, "' and weak='",
-        weak, "'"));
+    return absl::InvalidArgumentError(fmt::format(
+        "the threshold policy needs two different models, got strong='{}' and weak='{}'", strong,
+        weak));
   }
   ROUTER_RETURN_IF_ERROR(ValidateThreshold(threshold, "threshold"));
   ROUTER_RETURN_IF_ERROR(ValidateOptimism(optimism));
@@ -48,7 +47,7 @@ absl::StatusOr<double> ThresholdPolicy::Calibrate(absl::Span<const Estimates> sa
   if (sample.empty()) return absl::InvalidArgumentError("calibration needs a non-empty sample");
   if (!std::isfinite(target_share) || target_share < 0.0 || target_share > 1.0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("the strong share must lie in [0, 1], got ", target_share));
+        fmt::format("the strong share must lie in [0, 1], got {}", target_share));
   }
   ROUTER_RETURN_IF_ERROR(ValidateOptimism(optimism));
   ROUTER_ASSIGN_OR_RETURN(const int s, catalog.Find(strong));
@@ -57,9 +56,9 @@ absl::StatusOr<double> ThresholdPolicy::Calibrate(absl::Span<const Estimates> sa
   scores.reserve(sample.size());
   for (const Estimates& e : sample) {
     if (e.per_model.size() != static_cast<size_t>(catalog.size())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "a calibration estimate covers ", e.per_model.size(), " models, the catalog ",
-          catalog.size()));
+      return absl::InvalidArgumentError(
+          fmt::format("a calibration estimate covers {} models, the catalog {}", e.per_model.size(),
+                      catalog.size()));
     }
     const double score = Optimistic(e.per_model[s], optimism) - Optimistic(e.per_model[w], optimism);
     if (!std::isfinite(score)) {
@@ -85,11 +84,11 @@ absl::StatusOr<double> ThresholdPolicy::Calibrate(absl::Span<const Estimates> sa
 absl::Status ThresholdPolicy::TrackShare(double target_share, double share_step) {
   if (!std::isfinite(target_share) || target_share > 1.0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("the target strong share must lie in [0, 1], got ", target_share));
+        fmt::format("the target strong share must lie in [0, 1], got {}", target_share));
   }
   if (target_share >= 0.0 && (!std::isfinite(share_step) || share_step <= 0.0 || share_step > 1.0)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("share_step must lie in (0, 1], got ", share_step));
+        fmt::format("share_step must lie in (0, 1], got {}", share_step));
   }
   target_share_ = target_share < 0.0 ? -1.0 : target_share;
   share_step_ = share_step;
@@ -172,14 +171,14 @@ absl::Status ThresholdPolicy::Decide(const Estimates& estimates, const Catalog& 
     }
   }
   out->ranked = std::move(pair);
-  out->trace.policy_parameters =
-      absl::StrCat("strong=", strong_, ", weak=", weak_, ", threshold=", threshold,
-                   overridden ? " (request override)" : "",
-                   target_share_ >= 0.0 ? absl::StrCat(", target_share=", target_share_) : "",
-                   OptimismParameter());
+  out->trace.policy_parameters = fmt::format(
+      "strong={}, weak={}, threshold={:g}{}{}{}", strong_, weak_, threshold,
+      overridden ? " (request override)" : "",
+      target_share_ >= 0.0 ? fmt::format(", target_share={:g}", target_share_) : std::string(),
+      OptimismParameter());
   if (out->ranked.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no eligible model: both '", strong_, "' and '", weak_, "' are excluded"));
+    return absl::FailedPreconditionError(
+        fmt::format("no eligible model: both '{}' and '{}' are excluded", strong_, weak_));
   }
   bool choose_strong;
   if (out->ranked.size() == 2) {
@@ -190,8 +189,8 @@ absl::Status ThresholdPolicy::Decide(const Estimates& estimates, const Catalog& 
     if (!choose_strong) std::swap(out->ranked[0], out->ranked[1]);
   } else {
     choose_strong = out->ranked[0].model_index == s;
-    out->trace.note = absl::StrCat("'", choose_strong ? weak_ : strong_,
-                                   "' is excluded; chose the other model of the pair");
+    out->trace.note = fmt::format("'{}' is excluded; chose the other model of the pair",
+                                  choose_strong ? weak_ : strong_);
   }
   out->chosen = out->ranked.front();
   decisions_.fetch_add(1, std::memory_order_relaxed);

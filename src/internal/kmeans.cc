@@ -7,7 +7,7 @@
 #include <faiss/IndexFlat.h>
 #include <omp.h>
 
-#include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 
 namespace router::internal {
 namespace {
@@ -33,8 +33,8 @@ absl::StatusOr<std::vector<float>> KMeans(absl::Span<const float> vectors, int64
                                           const KMeansOptions& options) {
   if (options.clusters < 1 || rows < options.clusters ||
       vectors.size() != static_cast<size_t>(rows) * dim) {
-    return absl::InvalidArgumentError(absl::StrCat("k-means of ", rows, " rows into ",
-                                                   options.clusters, " clusters"));
+    return absl::InvalidArgumentError(
+        fmt::format("k-means of {} rows into {} clusters", rows, options.clusters));
   }
   try {
     faiss::ClusteringParameters params;
@@ -58,7 +58,7 @@ absl::StatusOr<std::vector<float>> KMeans(absl::Span<const float> vectors, int64
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("out of memory in k-means");
   } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("k-means failed: ", e.what()));
+    return absl::InternalError(fmt::format("k-means failed: {}", e.what()));
   }
 }
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
+#include "fmt/format.h"
 #include "router/catalog.h"
 #include "router/status.h"
 
@@ -22,8 +22,8 @@ inline absl::StatusOr<int> RemovableModel(const Catalog& catalog, std::string_vi
   absl::StatusOr<int> index = catalog.Find(name);
   if (!index.ok()) return Annotate(index.status(), kind);
   if (catalog.size() == 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        AbslView(kind), ": cannot remove '", AbslView(name), "', the last model"));
+    return absl::FailedPreconditionError(
+        fmt::format("{}: cannot remove '{}', the last model", kind, name));
   }
   return index;
 }
