@@ -64,10 +64,13 @@ type Backend struct {
 	// "Authorization: Bearer ..."; "" sends none. The key itself never
 	// appears in the config, the logs or an error.
 	APIKeyEnv string `json:"api_key_env"`
-	// Prices, USD per million tokens, for the realised cost of each answer
-	// (the Go binding does not expose the router's own prices).
-	InputUSDPerMTok  float64 `json:"input_usd_per_mtok"`
-	OutputUSDPerMTok float64 `json:"output_usd_per_mtok"`
+	// Optional prices, USD per million tokens, that override the router's
+	// for this model's realised cost (e.g. what the bill says when it differs
+	// from the prices the router decides on, or a model outside its
+	// catalog). Both or neither; pointers because 0 is a real price. Absent,
+	// the router's current prices apply (ModelPrice).
+	InputUSDPerMTok  *float64 `json:"input_usd_per_mtok"`
+	OutputUSDPerMTok *float64 `json:"output_usd_per_mtok"`
 
 	// Key is read from APIKeyEnv at load. Exported so that fmt's %v and %+v
 	// print it through secret.String, redacted; never marshalled.
@@ -208,7 +211,11 @@ func (b *Backend) check(name string, getenv func(string) string) error {
 	if b.UpstreamModel == "" {
 		b.UpstreamModel = name
 	}
-	if b.InputUSDPerMTok < 0 || b.OutputUSDPerMTok < 0 {
+	if (b.InputUSDPerMTok == nil) != (b.OutputUSDPerMTok == nil) {
+		// Half an override would price input and output from different sources.
+		return fmt.Errorf("input_usd_per_mtok and output_usd_per_mtok override the router's prices together: set both or neither")
+	}
+	if b.InputUSDPerMTok != nil && (*b.InputUSDPerMTok < 0 || *b.OutputUSDPerMTok < 0) {
 		return fmt.Errorf("prices must be >= 0")
 	}
 	if b.APIKeyEnv != "" {
@@ -220,11 +227,6 @@ func (b *Backend) check(name string, getenv func(string) string) error {
 		b.Key = secret(key)
 	}
 	return nil
-}
-
-// CostUSD is the realised cost of an answer with these token counts.
-func (b *Backend) CostUSD(promptTokens, completionTokens int64) float64 {
-	return (float64(promptTokens)*b.InputUSDPerMTok + float64(completionTokens)*b.OutputUSDPerMTok) / 1e6
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -25,6 +25,8 @@ type Gateway struct {
 	outcomes *feedbackLog
 	logf     func(format string, args ...interface{})
 	reloadMu sync.Mutex // one reload at a time
+	// recordCost is router.RecordCost; a test replaces it to see failures counted.
+	recordCost func(expectedUSD, realisedUSD float64) error
 }
 
 // New loads cfg's router file and checks that every model of its catalog
@@ -51,10 +53,12 @@ func New(cfg *Config, logf func(format string, args ...interface{})) (*Gateway, 
 			TLSHandshakeTimeout: 10 * time.Second,
 		}},
 	}
+	g.recordCost = r.RecordCost
 	if err := g.checkCatalog(); err != nil {
 		r.Close()
 		return nil, err
 	}
+	g.warnUnpriced()
 	for name, alias := range cfg.Aliases {
 		if alias.Lambda == nil && alias.Tau == nil && len(alias.AllowedModels) == 0 && alias.BudgetClass == "" {
 			g.aliases[name] = nil
@@ -92,6 +96,19 @@ func (g *Gateway) checkCatalog() error {
 		}
 	}
 	return nil
+}
+
+// warnUnpriced logs the backends whose answers no price covers: outside the
+// router's catalog (pass-through only) and without a price override.
+func (g *Gateway) warnUnpriced() {
+	for _, name := range sortedKeys(g.cfg.Models) {
+		if g.cfg.Models[name].InputUSDPerMTok != nil {
+			continue
+		}
+		if _, _, err := g.router.ModelPrice(name); err != nil {
+			g.logf("models.%s: the router has no price for it (%v) and the config no override: its answers' cost is not counted", name, err)
+		}
+	}
 }
 
 // modelsWithoutBackend are the router's catalog models the config has no

@@ -70,8 +70,8 @@ func TestRoutesEachTopicToItsBackend(t *testing.T) {
 			t.Errorf("%s: decisions %v answers %v", model, m[`gateway_decisions_total{model="`+model+`"}`],
 				m[`gateway_answers_total{model="`+model+`"}`])
 		}
-		if got := m[`gateway_spend_usd_total{model="`+model+`"}`]; !near(got, expectedCost(model)) {
-			t.Errorf("%s: spend %g, want %g", model, got, expectedCost(model))
+		if got := m[`gateway_spend_usd_total{model="`+model+`"}`]; got != routerCost(model) {
+			t.Errorf("%s: spend %g, want %g", model, got, routerCost(model))
 		}
 		if m[`gateway_tokens_total{model="`+model+`",type="prompt"}`] != promptTokens ||
 			m[`gateway_tokens_total{model="`+model+`",type="completion"}`] != completionTokens {
@@ -137,7 +137,7 @@ func TestExplicitModelPassesThroughUnrouted(t *testing.T) {
 		m[`gateway_decisions_total{model="coder"}`] != 0 {
 		t.Errorf("metrics: passthrough %v routing count %v", m[`gateway_passthrough_total{model="writer"}`], m["gateway_routing_duration_seconds_count"])
 	}
-	if got := m[`gateway_spend_usd_total{model="writer"}`]; !near(got, expectedCost("writer")) {
+	if got := m[`gateway_spend_usd_total{model="writer"}`]; got != routerCost("writer") {
 		t.Errorf("spend %g", got)
 	}
 }
@@ -195,11 +195,11 @@ func TestStreamsChunksAsTheyArrive(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		got := tg.metrics(t)[`gateway_spend_usd_total{model="coder"}`]
-		if near(got, expectedCost("coder")) {
+		if got == routerCost("coder") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("spend after the stream: %g, want %g", got, expectedCost("coder"))
+			t.Fatalf("spend after the stream: %g, want %g", got, routerCost("coder"))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -243,7 +243,7 @@ func TestFallsBackWhenABackendFails(t *testing.T) {
 		t.Errorf("metrics: fallbacks %v", m)
 	}
 	// The realised cost is the answering model's.
-	if got := m[`gateway_spend_usd_total{model="`+next+`"}`]; !near(got, 2*expectedCost(next)) {
+	if got := m[`gateway_spend_usd_total{model="`+next+`"}`]; got != 2*routerCost(next) {
 		t.Errorf("spend of %s: %g", next, got)
 	}
 }
@@ -347,9 +347,9 @@ func TestFeedbackReportsScoreAndRealisedCost(t *testing.T) {
 		CostSource string  `json:"cost_source"`
 	}
 	json.Unmarshal(f.body, &ok)
-	if ok.DecisionID != fmt.Sprint(id) || ok.Model != model || ok.Score != 0.9 || !near(ok.CostUSD, expectedCost(model)) ||
+	if ok.DecisionID != fmt.Sprint(id) || ok.Model != model || ok.Score != 0.9 || ok.CostUSD != routerCost(model) ||
 		ok.CostSource != "usage" {
-		t.Errorf("feedback answer %s, want cost %g", f.body, expectedCost(model))
+		t.Errorf("feedback answer %s, want cost %g", f.body, routerCost(model))
 	}
 	// The gateway reported it: the router now refuses the id as used.
 	var e *router.Error
@@ -417,7 +417,7 @@ func TestFeedbackForAFallbackAnswerCreditsTheFallback(t *testing.T) {
 		CostUSD float64 `json:"cost_usd"`
 	}
 	json.Unmarshal(f.body, &ok)
-	if f.status != http.StatusOK || ok.Model != next || !near(ok.CostUSD, expectedCost(next)) {
+	if f.status != http.StatusOK || ok.Model != next || ok.CostUSD != routerCost(next) {
 		t.Fatalf("feedback %d %s", f.status, f.body)
 	}
 	// Reported by vector for the model that answered, so the router's logged

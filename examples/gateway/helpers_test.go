@@ -52,15 +52,33 @@ const (
 	chatPrompt = "any plans for the weekend? coffee or a movie"
 )
 
-// Prices in the gateway config (USD per million tokens), and the usage each
-// fake backend reports.
-var prices = map[string][2]float64{"coder": {3, 15}, "writer": {2.5, 10}, "small": {0.1, 0.4}}
+// The prices (input, output USD per million tokens) the test routers are
+// fitted with: routerA and routerOnline carry routerPrices, routerB twice
+// those, so a reload visibly changes them. The gateway's configs in the tests
+// give none: the gateway reads the router's. Each fake backend reports the
+// same usage.
+var routerPrices = map[string][2]float64{"coder": {3, 15}, "writer": {2.5, 10}, "small": {0.1, 0.4}}
 
 const promptTokens, completionTokens = 120, 30
 
-func expectedCost(model string) float64 {
-	p := prices[model]
+// tokensCost is the fake usage's cost at these prices, computed as the
+// gateway does.
+func tokensCost(p [2]float64) float64 {
 	return (promptTokens*p[0] + completionTokens*p[1]) / 1e6
+}
+
+// routerCost is one answer's realised cost from model under routerPrices.
+func routerCost(model string) float64 { return tokensCost(routerPrices[model]) }
+
+// modelsJSON is a fit config's "models" list with routerPrices times scale.
+func modelsJSON(scale float64) string {
+	var profiles []string
+	for _, name := range []string{"coder", "writer", "small"} {
+		p := routerPrices[name]
+		profiles = append(profiles, fmt.Sprintf(`{"name": %q, "input_usd_per_mtok": %g, "output_usd_per_mtok": %g}`,
+			name, scale*p[0], scale*p[1]))
+	}
+	return "[" + strings.Join(profiles, ", ") + "]"
 }
 
 // API keys the gateway reads from the environment; they must never show up
@@ -100,8 +118,8 @@ var (
 	fixtureDir  string
 	fixtureErr  error
 	// Saved routers: routerA sends code to coder and poems to writer,
-	// routerB the other way round; routerOnline is a LinUCB router (it issues
-	// decision ids). All send chat to small.
+	// routerB the other way round (at twice the prices); routerOnline is a
+	// LinUCB router (it issues decision ids). All send chat to small.
 	routerA, routerB, routerOnline string
 )
 
@@ -132,11 +150,11 @@ func fixtures(t testing.TB) savedRouters {
 		routerA = filepath.Join(fixtureDir, "a.router")
 		routerB = filepath.Join(fixtureDir, "b.router")
 		routerOnline = filepath.Join(fixtureDir, "online.router")
-		knn := `{"knn": {"k": 10}, "policy": {"lambda": 100}}`
+		knn := `{"knn": {"k": 10}, "policy": {"lambda": 100}, "models": %s}`
 		for _, f := range []struct{ out, codeBest, poemBest, config string }{
-			{routerA, "coder", "writer", knn},
-			{routerB, "writer", "coder", knn},
-			{routerOnline, "coder", "writer", `{"router": "linucb", "policy": {"lambda": 100}}`},
+			{routerA, "coder", "writer", fmt.Sprintf(knn, modelsJSON(1))},
+			{routerB, "writer", "coder", fmt.Sprintf(knn, modelsJSON(2))},
+			{routerOnline, "coder", "writer", `{"router": "linucb", "policy": {"lambda": 100}, "models": ` + modelsJSON(1) + `}`},
 		} {
 			if fixtureErr = fit(f.out, f.codeBest, f.poemBest, f.config); fixtureErr != nil {
 				return
@@ -303,15 +321,18 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// configJSON is a gateway config over the backends; limits is the
+// configJSON is a gateway config with a backend per entry of backends and
+// no prices, except overrides' (model -> input, output); limits is the
 // "limits" object's inner text ("" for the defaults).
-func configJSON(routerFile string, backends map[string]*fakeBackend, limits string) string {
+func configJSON(routerFile string, backends map[string]*fakeBackend, limits string, overrides map[string][2]float64) string {
 	var models []string
-	for _, name := range []string{"coder", "writer", "small"} {
-		p := prices[name]
-		models = append(models, fmt.Sprintf(`%q: {"base_url": %q, "upstream_model": %q, "api_key_env": %q, `+
-			`"input_usd_per_mtok": %g, "output_usd_per_mtok": %g}`,
-			name, backends[name].server.URL+"/v1", name+"-upstream", keyEnv(name), p[0], p[1]))
+	for _, name := range sortedKeys(backends) {
+		price := ""
+		if p, ok := overrides[name]; ok {
+			price = fmt.Sprintf(`, "input_usd_per_mtok": %g, "output_usd_per_mtok": %g`, p[0], p[1])
+		}
+		models = append(models, fmt.Sprintf(`%q: {"base_url": %q, "upstream_model": %q, "api_key_env": %q%s}`,
+			name, backends[name].server.URL+"/v1", name+"-upstream", keyEnv(name), price))
 	}
 	return fmt.Sprintf(`{"listen": "127.0.0.1:0", "router_file": %q, "aliases": {"auto": {}, "cheap": {"lambda": 100000}},
  "limits": {%s}, "models": {%s}}`, routerFile, limits, strings.Join(models, ", "))
@@ -323,19 +344,26 @@ func testGetenv(name string) string {
 			return key
 		}
 	}
-	return ""
+	return "sk-test-other" // a backend outside the three (not checked in the logs)
 }
 
 // newTestGateway serves a gateway over routerFile and three fake backends.
 // At cleanup it checks that no API key reached the gateway's log.
 func newTestGateway(t testing.TB, routerFile, limits string) *testGateway {
 	t.Helper()
+	return newGatewayWith(t, routerFile, limits, nil)
+}
+
+// newGatewayWith is newTestGateway with the config's price overrides
+// (model -> input, output) and more backends, named by extra.
+func newGatewayWith(t testing.TB, routerFile, limits string, overrides map[string][2]float64, extra ...string) *testGateway {
+	t.Helper()
 	fixtures(t)
 	backends := map[string]*fakeBackend{}
-	for _, name := range []string{"coder", "writer", "small"} {
+	for _, name := range append([]string{"coder", "writer", "small"}, extra...) {
 		backends[name] = newBackend(t, name)
 	}
-	cfg, err := ParseConfig([]byte(configJSON(routerFile, backends, limits)), "", testGetenv)
+	cfg, err := ParseConfig([]byte(configJSON(routerFile, backends, limits, overrides)), "", testGetenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,9 +508,4 @@ func scrape(t testing.TB, base string) map[string]float64 {
 		values[line[:cut]] = v
 	}
 	return values
-}
-
-func near(a, b float64) bool {
-	d := a - b
-	return d < 1e-12 && d > -1e-12
 }

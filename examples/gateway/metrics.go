@@ -37,6 +37,8 @@ type Metrics struct {
 	passed    *counter // explicit-model requests, by model
 	answers   *counter // successful upstream answers, by the model that answered
 	spend     *counter // realised cost, USD, by model
+	unpriced  *counter // answers with usage but no price, by model
+	costErrs  *counter // failed RecordCost calls (a routed answer's cost to the router)
 	tokens    *counter // by model and type (prompt, completion)
 	fallbacks *counter // attempts on a fallback model, by that model
 	upErrors  *counter // failed upstream attempts, by model and reason
@@ -59,7 +61,9 @@ func NewMetrics() *Metrics {
 		decisions: newCounter("gateway_decisions_total", "Routing decisions, by the model the router chose.", "model"),
 		passed:    newCounter("gateway_passthrough_total", "Requests naming a catalog model, sent to it unrouted.", "model"),
 		answers:   newCounter("gateway_answers_total", "Successful upstream answers, by the model that answered.", "model"),
-		spend:     newCounter("gateway_spend_usd_total", "Realised cost in USD, from the answers' usage and the configured prices.", "model"),
+		spend:     newCounter("gateway_spend_usd_total", "Realised cost in USD: the answers' usage at the router's prices (or the config's overrides).", "model"),
+		unpriced:  newCounter("gateway_unpriced_answers_total", "Answers with usage that no price covers (a model outside the router's catalog without an override).", "model"),
+		costErrs:  newCounter("gateway_record_cost_errors_total", "Routed answers whose realised cost the router refused (RecordCost failed)."),
 		tokens:    newCounter("gateway_tokens_total", "Tokens reported in the answers' usage.", "model", "type"),
 		fallbacks: newCounter("gateway_fallbacks_total", "Attempts on a fallback model after the ones before it failed.", "model"),
 		upErrors:  newCounter("gateway_upstream_errors_total", "Failed upstream attempts, by model and reason.", "model", "reason"),
@@ -70,8 +74,9 @@ func NewMetrics() *Metrics {
 		upstream: newHistogram("gateway_upstream_duration_seconds", "One upstream attempt, to the end of a non-streamed body or to a stream's headers.",
 			[]float64{1e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10, 30, 60}),
 	}
-	m.counters = []*counter{m.requests, m.decisions, m.passed, m.answers, m.spend, m.tokens,
-		m.fallbacks, m.upErrors, m.feedback, m.reloads}
+	m.counters = []*counter{m.requests, m.decisions, m.passed, m.answers, m.spend, m.unpriced, m.tokens,
+		m.fallbacks, m.upErrors, m.feedback, m.reloads, m.costErrs}
+	m.costErrs.values[""] = 0 // no labels: shown as 0 before the first error
 	return m
 }
 

@@ -81,7 +81,7 @@ func TestProcess(t *testing.T) {
 	}
 	// router_file relative to the config file.
 	configPath := filepath.Join(dir, "gateway.json")
-	if err := os.WriteFile(configPath, []byte(configJSON("live.router", backends, "")), 0o644); err != nil {
+	if err := os.WriteFile(configPath, []byte(configJSON("live.router", backends, "", nil)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p := startProcess(t, configPath)

@@ -1,6 +1,6 @@
 // Sending a chat request upstream: one attempt per candidate model until one
-// answers, streams passed through as they arrive, and the answer's realised
-// cost accounted.
+// answers, and streams passed through as they arrive. cost.go accounts the
+// answer.
 
 package main
 
@@ -43,11 +43,6 @@ type answer struct {
 // failure is a failed attempt: reason is short and safe to show clients
 // ("http_500", "timeout", "connection"); detail goes to the log only.
 type failure struct{ reason, detail string }
-
-type usage struct {
-	PromptTokens     int64 `json:"prompt_tokens"`
-	CompletionTokens int64 `json:"completion_tokens"`
-}
 
 // proxy tries the call's candidates, at most 1 + max_retries of them, and
 // writes the first answer, or a 502 (504 when the last attempt timed out).
@@ -281,35 +276,6 @@ func (s *usageScanner) scanLine(line []byte) {
 	if json.Unmarshal(bytes.TrimSpace(data[len("data:"):]), &event) == nil && event.Usage != nil {
 		s.usage = event.Usage
 	}
-}
-
-// account counts an answer's tokens and realised cost, and keeps its outcome
-// for POST /v1/feedback when the router issued a decision id.
-func (g *Gateway) account(c *call, b *Backend, u *usage) {
-	g.metrics.Add(g.metrics.answers, 1, b.name)
-	o := outcome{model: b.name, costSource: "estimate"}
-	if u != nil {
-		o.costUSD, o.costSource = b.CostUSD(u.PromptTokens, u.CompletionTokens), "usage"
-		g.metrics.Add(g.metrics.spend, o.costUSD, b.name)
-		g.metrics.Add(g.metrics.tokens, float64(u.PromptTokens), b.name, "prompt")
-		g.metrics.Add(g.metrics.tokens, float64(u.CompletionTokens), b.name, "completion")
-	} else {
-		o.costUSD = c.info.expectedCost(b.name)
-	}
-	if c.decision == nil || c.decision.ID == 0 {
-		return
-	}
-	if b.name != c.decision.Model {
-		dim, err := g.router.Dim()
-		if err == nil {
-			o.vector, err = g.router.EmbedText(c.req.text, make([]float32, dim))
-		}
-		if err != nil {
-			g.logf("decision %d: no feedback possible for the fallback's answer: %v", c.decision.ID, err)
-			return
-		}
-	}
-	g.outcomes.put(c.decision.ID, o)
 }
 
 // setRouterHeaders sets X-Router-Model (the model that answered, or was
