@@ -439,7 +439,7 @@ bool CheckLoadedValues(const std::vector<float>& centroids, const std::vector<in
   if (!all(centroids, [](float v) { return std::isfinite(v); })) {
     return r->Fail("centroids", "non-finite value");
   }
-  if (!all(sizes, [](int64_t s) { return s >= 0; })) return r->Fail("cluster sizes", "negative");
+  if (!all(sizes, [](int64_t n) { return n >= 0; })) return r->Fail("cluster sizes", "negative");
   if (!all(quality, [](double q) { return q >= 0.0 && q <= 1.0; })) {
     return r->Fail("quality", "value outside [0, 1]");
   }
@@ -527,30 +527,20 @@ absl::Status ClusterRouter::LoadState(std::string_view state) {
   if (!r.status().ok()) return r.status();
 
   const uint64_t cells = static_cast<uint64_t>(clusters) * catalog.size();
-  std::vector<float> centroids;
-  std::vector<int64_t> sizes;
-  std::vector<double> quality, se2, cost;
-  std::vector<int32_t> count;
-  std::vector<uint8_t> cost_observed;
-  r.GetVector(&centroids, static_cast<uint64_t>(clusters) * dim, "centroids") &&
-      r.GetVector(&sizes, clusters, "cluster sizes") &&
-      r.GetVector(&quality, cells, "quality") && r.GetVector(&se2, cells, "quality se2") &&
-      r.GetVector(&cost, cells, "cost") && r.GetVector(&count, cells, "score counts") &&
-      r.GetVector(&cost_observed, catalog.size(), "cost observed") &&
-      CheckLoadedValues(centroids, sizes, quality, se2, cost, count, cost_observed, &r);
+  State loaded{.catalog = std::move(catalog), .dim = dim, .num_clusters = clusters};
+  r.GetVector(&loaded.centroids, static_cast<uint64_t>(clusters) * dim, "centroids") &&
+      r.GetVector(&loaded.cluster_sizes, clusters, "cluster sizes") &&
+      r.GetVector(&loaded.quality, cells, "quality") &&
+      r.GetVector(&loaded.quality_se2, cells, "quality se2") &&
+      r.GetVector(&loaded.cost, cells, "cost") &&
+      r.GetVector(&loaded.score_count, cells, "score counts") &&
+      r.GetVector(&loaded.cost_observed, loaded.catalog.size(), "cost observed") &&
+      CheckLoadedValues(loaded.centroids, loaded.cluster_sizes, loaded.quality, loaded.quality_se2,
+                        loaded.cost, loaded.score_count, loaded.cost_observed, &r);
   ROUTER_RETURN_IF_ERROR(r.Finish());
 
   options_ = options;
-  state_ = State{.catalog = std::move(catalog),
-                 .dim = dim,
-                 .num_clusters = clusters,
-                 .centroids = std::move(centroids),
-                 .cluster_sizes = std::move(sizes),
-                 .quality = std::move(quality),
-                 .quality_se2 = std::move(se2),
-                 .cost = std::move(cost),
-                 .score_count = std::move(count),
-                 .cost_observed = std::move(cost_observed)};
+  state_ = std::move(loaded);
   return absl::OkStatus();
 }
 
