@@ -5,10 +5,16 @@
 #include "router/budget_pacing_policy.h"
 #include "router/cluster_router.h"
 #include "router/knn_router.h"
+#include "router/linucb_router.h"
+#include "router/max_utility_policy.h"
+#include "router/mf_options.h"
+#include "router/quality_floor_policy.h"
+#include "router/threshold_policy.h"
 
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -118,6 +124,206 @@ TEST_CASE("every profile key is settable", "[config]") {
     REQUIRE(parsed.ok());
     const Json printed = Json::parse(PipelineConfigToJson(*parsed));
     CHECK(printed["models"][0][field] == value);
+  }
+}
+
+// Where each key lands, read from the struct by hand (not through the
+// schema), so a key parsed into the wrong field fails below.
+using Field = std::function<Json(const PipelineConfig&)>;
+
+template <typename Options>
+Field Of(std::function<Json(const Options&)> read) {
+  return [read](const PipelineConfig& c) { return read(c.RouterOptions<Options>()); };
+}
+
+template <typename Options>
+Field OfPolicy(std::function<Json(const Options&)> read) {
+  return [read](const PipelineConfig& c) {
+    const Options* held = c.policy.Get<Options>();
+    return held != nullptr ? read(*held) : Json("(another kind)");
+  };
+}
+
+std::map<std::string, Field> Fields() {
+  using K = KnnOptions;
+  using C = ClusterOptions;
+  using M = MfOptions;
+  using L = LinUcbOptions;
+  using B = BudgetPacingOptions;
+  using T = ThresholdOptions;
+  const auto& f = [](const PipelineConfig& c) -> const TextFeaturizerOptions& {
+    return c.featurizer;
+  };
+  const auto& cons = [](const PipelineConfig& c) -> const Constraints& {
+    return c.policy.constraints;
+  };
+  return {
+      {"router", [](const PipelineConfig& c) { return Json(c.router); }},
+      {"embedder", [](const PipelineConfig& c) { return Json(c.embedder); }},
+      {"knn.k", Of<K>([](const K& o) { return Json(o.k); })},
+      {"knn.weighting", Of<K>([](const K& o) {
+         return Json(o.weighting == K::Weighting::kUniform ? "uniform" : "similarity");
+       })},
+      {"knn.hnsw_threshold", Of<K>([](const K& o) { return Json(o.hnsw_threshold); })},
+      {"knn.hnsw_m", Of<K>([](const K& o) { return Json(o.hnsw_m); })},
+      {"knn.hnsw_ef_construction", Of<K>([](const K& o) { return Json(o.hnsw_ef_construction); })},
+      {"knn.hnsw_ef_search", Of<K>([](const K& o) { return Json(o.hnsw_ef_search); })},
+      {"cluster.num_clusters", Of<C>([](const C& o) { return Json(o.num_clusters); })},
+      {"cluster.nearest_clusters", Of<C>([](const C& o) { return Json(o.nearest_clusters); })},
+      {"cluster.temperature", Of<C>([](const C& o) { return Json(o.temperature); })},
+      {"cluster.prior_strength", Of<C>([](const C& o) { return Json(o.prior_strength); })},
+      {"cluster.kmeans_iterations", Of<C>([](const C& o) { return Json(o.kmeans_iterations); })},
+      {"cluster.kmeans_restarts", Of<C>([](const C& o) { return Json(o.kmeans_restarts); })},
+      {"cluster.seed", Of<C>([](const C& o) { return Json(o.seed); })},
+      {"cluster.kmeans_threads", Of<C>([](const C& o) { return Json(o.kmeans_threads); })},
+      {"mf.hidden_dim", Of<M>([](const M& o) { return Json(o.hidden_dim); })},
+      {"mf.epochs", Of<M>([](const M& o) { return Json(o.epochs); })},
+      {"mf.batch_size", Of<M>([](const M& o) { return Json(o.batch_size); })},
+      {"mf.learning_rate", Of<M>([](const M& o) { return Json(o.learning_rate); })},
+      {"mf.l2", Of<M>([](const M& o) { return Json(o.l2); })},
+      {"mf.validation_fraction", Of<M>([](const M& o) { return Json(o.validation_fraction); })},
+      {"mf.patience", Of<M>([](const M& o) { return Json(o.patience); })},
+      {"mf.seed", Of<M>([](const M& o) { return Json(o.seed); })},
+      {"mf.loss", Of<M>([](const M& o) {
+         return Json(o.loss == M::Loss::kPairwise ? "pairwise" : "pointwise");
+       })},
+      {"mf.num_threads", Of<M>([](const M& o) { return Json(o.num_threads); })},
+      {"mf.onboard_l2", Of<M>([](const M& o) { return Json(o.onboard_l2); })},
+      {"linucb.context_dim", Of<L>([](const L& o) { return Json(o.context_dim); })},
+      {"linucb.alpha", Of<L>([](const L& o) { return Json(o.alpha); })},
+      {"linucb.ridge", Of<L>([](const L& o) { return Json(o.ridge); })},
+      {"linucb.prior_quality", Of<L>([](const L& o) { return Json(o.prior_quality); })},
+      {"linucb.seed", Of<L>([](const L& o) { return Json(o.seed); })},
+      {"linucb.warm_start", Of<L>([](const L& o) { return Json(o.warm_start); })},
+      {"linucb.reinvert_every", Of<L>([](const L& o) { return Json(o.reinvert_every); })},
+      {"linucb.whiten", Of<L>([](const L& o) { return Json(o.whiten); })},
+      {"linucb.clusters", Of<L>([](const L& o) { return Json(o.clusters); })},
+      {"featurizer.word_buckets", [f](const PipelineConfig& c) { return Json(f(c).word_buckets); }},
+      {"featurizer.char_buckets", [f](const PipelineConfig& c) { return Json(f(c).char_buckets); }},
+      {"featurizer.min_char_ngram",
+       [f](const PipelineConfig& c) { return Json(f(c).min_char_ngram); }},
+      {"featurizer.max_char_ngram",
+       [f](const PipelineConfig& c) { return Json(f(c).max_char_ngram); }},
+      {"featurizer.dim", [f](const PipelineConfig& c) { return Json(f(c).dim); }},
+      {"featurizer.seed", [f](const PipelineConfig& c) { return Json(f(c).seed); }},
+      {"featurizer.power_iterations",
+       [f](const PipelineConfig& c) { return Json(f(c).power_iterations); }},
+      {"featurizer.max_text_bytes",
+       [f](const PipelineConfig& c) { return Json(f(c).max_text_bytes); }},
+      {"policy.kind", [](const PipelineConfig& c) { return Json(c.policy.kind); }},
+      {"policy.optimism", [](const PipelineConfig& c) {
+         return c.policy.optimism ? Json(*c.policy.optimism) : Json(nullptr);
+       }},
+      {"policy.constraints.allowed_models",
+       [cons](const PipelineConfig& c) { return Json(cons(c).allowed_models); }},
+      {"policy.constraints.denied_models",
+       [cons](const PipelineConfig& c) { return Json(cons(c).denied_models); }},
+      {"policy.constraints.allowed_tags",
+       [cons](const PipelineConfig& c) { return Json(cons(c).allowed_tags); }},
+      {"policy.constraints.denied_tags",
+       [cons](const PipelineConfig& c) { return Json(cons(c).denied_tags); }},
+      {"policy.constraints.max_latency_ms",
+       [cons](const PipelineConfig& c) { return Json(cons(c).max_latency_ms); }},
+      {"policy.constraints.enforce_context_window",
+       [cons](const PipelineConfig& c) { return Json(cons(c).enforce_context_window); }},
+      {"policy.lambda", OfPolicy<MaxUtilityOptions>(
+                            [](const MaxUtilityOptions& o) { return Json(o.lambda); })},
+      {"policy.tau", OfPolicy<QualityFloorOptions>(
+                         [](const QualityFloorOptions& o) { return Json(o.tau); })},
+      {"policy.target_cost_usd", OfPolicy<B>([](const B& o) { return Json(o.target_cost_usd); })},
+      {"policy.pacing_step", OfPolicy<B>([](const B& o) { return Json(o.step); })},
+      {"policy.max_multiplier", OfPolicy<B>([](const B& o) { return Json(o.max_multiplier); })},
+      {"policy.pacing_state.multiplier",
+       OfPolicy<B>([](const B& o) { return Json(o.initial.multiplier); })},
+      {"policy.pacing_state.spend_usd",
+       OfPolicy<B>([](const B& o) { return Json(o.initial.spend_usd); })},
+      {"policy.pacing_state.requests",
+       OfPolicy<B>([](const B& o) { return Json(o.initial.requests); })},
+      {"policy.strong", OfPolicy<T>([](const T& o) { return Json(o.strong); })},
+      {"policy.weak", OfPolicy<T>([](const T& o) { return Json(o.weak); })},
+      {"policy.threshold", OfPolicy<T>([](const T& o) { return Json(o.threshold); })},
+      {"policy.strong_share", OfPolicy<T>([](const T& o) { return Json(o.strong_share); })},
+      {"policy.share_step", OfPolicy<T>([](const T& o) { return Json(o.share_step); })},
+      {"removed_models", [](const PipelineConfig& c) { return Json(c.removed_models); }},
+      {"limits.max_prompt_bytes",
+       [](const PipelineConfig& c) { return Json(c.limits.max_prompt_bytes); }},
+      {"limits.max_batch_size",
+       [](const PipelineConfig& c) { return Json(c.limits.max_batch_size); }},
+      {"limits.max_models", [](const PipelineConfig& c) { return Json(c.limits.max_models); }},
+      {"limits.max_section_bytes",
+       [](const PipelineConfig& c) { return Json(c.limits.max_section_bytes); }},
+  };
+}
+
+std::map<std::string, std::function<Json(const Profile&)>> ProfileFields() {
+  return {
+      {"input_usd_per_mtok", [](const Profile& p) { return Json(p.input_usd_per_mtok); }},
+      {"output_usd_per_mtok", [](const Profile& p) { return Json(p.output_usd_per_mtok); }},
+      {"expected_output_tokens",
+       [](const Profile& p) { return Json(p.expected_output_tokens); }},
+      {"p50_latency_ms", [](const Profile& p) { return Json(p.p50_latency_ms); }},
+      {"context_window", [](const Profile& p) { return Json(p.context_window); }},
+      {"tags", [](const Profile& p) { return Json(p.tags); }},
+      {"available", [](const Profile& p) { return Json(p.available); }},
+  };
+}
+
+TEST_CASE("every config key lands in its own field and no other", "[config]") {
+  const std::map<std::string, Field> fields = Fields();
+  // Every key but the structured ones has a field here: a new key without
+  // one fails, so no key goes untested.
+  std::set<std::string> declared, listed;
+  for (const ConfigKey& key : ConfigKeys()) {
+    if (key.key.rfind("models", 0) != 0 && key.key != "policy.budget_classes") {
+      declared.insert(key.key);
+    }
+  }
+  for (const auto& [key, unused] : fields) listed.insert(key);
+  CHECK(declared == listed);
+
+  for (const ConfigKey& key : ConfigKeys()) {
+    if (fields.count(key.key) == 0) continue;
+    const Json value = NonDefault(key);
+    REQUIRE_FALSE(value.is_null());
+    INFO(key.key << " = " << value.dump());
+    // Both configs have a policy object (a kind's option is read under that
+    // kind), so that the kind's options are held in both.
+    Json config = Nest(key.key, value);
+    const Json base = {{"policy", key.policy_kind.empty() ? Json::object()
+                                                           : PolicyOfKind(key.policy_kind)}};
+    Json policy = base["policy"];
+    if (config.contains("policy")) policy.update(config["policy"]);
+    config["policy"] = policy;
+    auto parsed = ParsePipelineConfig(config.dump());
+    auto reference = ParsePipelineConfig(base.dump());
+    REQUIRE(parsed.ok());
+    REQUIRE(reference.ok());
+    CHECK(fields.at(key.key)(*parsed) == value);
+    for (const auto& [other, read] : fields) {
+      if (other == key.key || (key.key == "policy.kind" && other.rfind("policy.", 0) == 0)) {
+        continue;  // a new kind changes which kind's options there are
+      }
+      INFO("changed too: " << other);
+      CHECK(read(*parsed) == read(*reference));
+    }
+  }
+}
+
+TEST_CASE("every profile key lands in its own field and no other", "[config]") {
+  const auto fields = ProfileFields();
+  for (const ConfigKey& key : ConfigKeys()) {
+    if (key.key.rfind("models[].", 0) != 0 || key.key == "models[].name") continue;
+    const std::string field = key.key.substr(9);
+    REQUIRE(fields.count(field) == 1);
+    const Json value = NonDefault(key);
+    INFO(field << " = " << value.dump());
+    auto parsed = ParseProfile(Json{{"name", "m"}, {field, value}}.dump());
+    REQUIRE(parsed.ok());
+    CHECK(parsed->name == "m");
+    const Profile defaults;
+    for (const auto& [other, read] : fields) {
+      CHECK(read(*parsed) == (other == field ? value : read(defaults)));
+    }
   }
 }
 
