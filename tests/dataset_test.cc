@@ -15,6 +15,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "skip.h"
+
 namespace router {
 namespace {
 
@@ -386,10 +388,7 @@ TEST_CASE("AssignSplits gives the same splits on every platform", "[dataset]") {
 TEST_CASE("LoadJsonl reads the shared llmrouter-9model data", "[dataset][shared]") {
   const std::filesystem::path root = std::filesystem::path(__FILE__).parent_path().parent_path();
   const std::filesystem::path path = root / "../shared/data/llmrouter-9model/queries.jsonl";
-  if (!std::filesystem::exists(path)) {
-    WARN("skipped: " << path << " is absent");
-    return;
-  }
+  if (!std::filesystem::exists(path)) ROUTER_SKIP("../shared/data/llmrouter-9model is absent");
   auto d = LoadJsonl(path.string());
   REQUIRE(d.ok());
   CHECK(d->Validate().ok());
