@@ -225,12 +225,21 @@ TEST_CASE("an allocation failure anywhere in a call is ROUTER_RESOURCE_EXHAUSTED
         });
     router_decision_free(decision);
 
+    // A changed router, so that a save that goes through and one that fails
+    // leave different files: the new image, or the old one intact.
+    REQUIRE(router_set_model_price(router, "writer", 9.0, 9.0) == ROUTER_OK);
+    const std::string changed = (dir / "changed.bin").string();
+    REQUIRE(router_save(router, changed.c_str()) == ROUTER_OK);
+    const std::string changed_bytes = ReadAll(changed);
+    REQUIRE(changed_bytes != saved_bytes);
+    std::string on_disk = saved_bytes;
     FailEachAllocation(
         "save", kLarge, [&] { return router_save(router, saved.c_str()); },
-        [&](router_status_t) {
-          // Failed or not, the file is one complete image (both are equal).
-          REQUIRE(ReadAll(saved) == saved_bytes);
+        [&](router_status_t status) {
+          if (status == ROUTER_OK) on_disk = changed_bytes;
+          REQUIRE(ReadAll(saved) == on_disk);
         });
+    REQUIRE(on_disk == changed_bytes);  // some save went through
 
     router_t* loaded = nullptr;
     FailEachAllocation(
