@@ -297,12 +297,17 @@ TEST_CASE("LinUCB randomized PCA above 1024 dimensions is seeded", "[linucb]") {
 // an orthogonal rotation of the centred unit vector scaled by s = 1 /
 // sqrt(total variance), plus the bias. LinUCB on it equals ridge regression on
 // f = [x/|x| - mean; 1] with penalty diag(ridge / s^2, ..., ridge) and the
-// prior on the bias, which this test computes directly.
+// prior on the bias, which this test computes directly. Whitened, the
+// context is Lambda^-1/2 V^T (x/|x| - mean): the same regression with the
+// penalty ridge * Sigma (the unit vectors' covariance) on the feature block.
 TEST_CASE("LinUCB estimates equal a direct ridge-regression reference", "[linucb]") {
+  const bool whiten = GENERATE(false, true);
+  INFO("whiten " << whiten);
   const int dim = 5;
   RandomData ref = MakeRandom(60, dim, 3, 11);
   const LinUcbOptions options{.context_dim = 8, .alpha = 0.7, .ridge = 0.5,
-                              .prior_quality = 0.3, .reinvert_every = 1000000};
+                              .prior_quality = 0.3, .reinvert_every = 1000000,
+                              .whiten = whiten};
   LinUcbRouter router(options);
   REQUIRE(router.Fit(ref.data, ref.catalog).ok());
   REQUIRE(router.snapshot().context_dim() == dim + 1);
@@ -319,13 +324,22 @@ TEST_CASE("LinUCB estimates equal a direct ridge-regression reference", "[linucb
     std::vector<double> u = unit(ref.data.vector(r));
     for (int d = 0; d < dim; ++d) mean[d] += u[d] / ref.data.rows();
   }
-  double total_variance = 0.0;
+  std::vector<std::vector<double>> covariance(dim, std::vector<double>(dim, 0.0));
   for (int64_t r = 0; r < ref.data.rows(); ++r) {
     std::vector<double> u = unit(ref.data.vector(r));
-    for (int d = 0; d < dim; ++d) total_variance += (u[d] - mean[d]) * (u[d] - mean[d]);
+    for (int i = 0; i < dim; ++i) {
+      for (int j = 0; j < dim; ++j) {
+        covariance[i][j] += (u[i] - mean[i]) * (u[j] - mean[j]) / ref.data.rows();
+      }
+    }
   }
-  total_variance /= ref.data.rows();
-  const double penalty = options.ridge * total_variance;  // ridge / s^2
+  double total_variance = 0.0;
+  for (int d = 0; d < dim; ++d) total_variance += covariance[d][d];
+  // The feature block's penalty: ridge / s^2 on the diagonal, or ridge * Sigma.
+  auto penalty = [&](int i, int j) {
+    if (whiten) return options.ridge * covariance[i][j];
+    return i == j ? options.ridge * total_variance : 0.0;
+  };
 
   auto features = [&](absl::Span<const float> v) {
     std::vector<double> f = unit(v);
@@ -339,7 +353,9 @@ TEST_CASE("LinUCB estimates equal a direct ridge-regression reference", "[linucb
                                                             c, std::vector<double>(c, 0.0)));
   std::vector<std::vector<double>> rhs(3, std::vector<double>(c, 0.0));
   for (int m = 0; m < 3; ++m) {
-    for (int i = 0; i < dim; ++i) mats[m][i][i] = penalty;
+    for (int i = 0; i < dim; ++i) {
+      for (int j = 0; j < dim; ++j) mats[m][i][j] = penalty(i, j);
+    }
     mats[m][dim][dim] = options.ridge;
     rhs[m][dim] = options.ridge * options.prior_quality;
   }
