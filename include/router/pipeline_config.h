@@ -106,7 +106,7 @@ struct RouterKind {
   // Optional: the kind's "<name>": {...} block in JSON configs and saved
   // files, read into and written from router_options[name]. Without it the
   // kind's options are set from C++ only and not saved.
-  KindOptionsJson options_json;
+  KindOptionsJson options_json = {};
 };
 
 // The registered kinds: the built-in ones (src/router_kinds.cc) first, then

@@ -93,7 +93,7 @@ struct PolicyKind {
   // Optional: the kind's keys in the "policy" object, read into and written
   // from PolicyConfig::options. Without it, such a kind takes the shared
   // keys only in JSON and its options are set from C++.
-  KindOptionsJson options_json;
+  KindOptionsJson options_json = {};
 };
 
 // Adds a policy kind, so configs can name it and saved files of it load.
