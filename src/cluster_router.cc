@@ -527,7 +527,10 @@ absl::Status ClusterRouter::LoadState(std::string_view state) {
   if (!r.status().ok()) return r.status();
 
   const uint64_t cells = static_cast<uint64_t>(clusters) * catalog.size();
-  State loaded{.catalog = std::move(catalog), .dim = dim, .num_clusters = clusters};
+  State loaded;
+  loaded.catalog = std::move(catalog);
+  loaded.dim = dim;
+  loaded.num_clusters = clusters;
   r.GetVector(&loaded.centroids, static_cast<uint64_t>(clusters) * dim, "centroids") &&
       r.GetVector(&loaded.cluster_sizes, clusters, "cluster sizes") &&
       r.GetVector(&loaded.quality, cells, "quality") &&

@@ -699,7 +699,6 @@ absl::Status LinUcbRouter::SaveState(std::string* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("linucb: state output is null");
   std::shared_ptr<const LinUcbState> s = Current();
   ROUTER_RETURN_IF_ERROR(CheckFitted(*s));
-  const LinUcbOptions& o = s->options;
   internal::ByteWriter w(out);
   w.Put(kLinUcbStateVersion);
   internal::PutOptions(s->options, &w);
