@@ -6,10 +6,11 @@
 
 #include "fmt/format.h"
 #include "fmt/ranges.h"
+#include "internal/any_options.h"
 #include "internal/option_schemas.h"
 #include "internal/options_schema.h"
-#include "nlohmann/json.hpp"
 #include "internal/policy_kinds.h"
+#include "nlohmann/json.hpp"
 #include "internal/router_kinds.h"
 #include "router/pipeline_config.h"
 #include "router/status.h"
@@ -102,17 +103,15 @@ const OptionsSchema<PipelineConfig>& PipelineConfigSchema() {
 }
 
 // Host kinds' options blocks (RouterKind::options_json), which the schema,
-// built once, does not list: read, then taken out of `json` for the schema.
+// built once, does not list: read through the kind's erased schema (as a
+// host's policy options are), then taken out of `json` for the schema.
 absl::Status ReadHostRouterOptions(Json* json, PipelineConfig* config) {
   if (!json->is_object()) return absl::OkStatus();  // the schema says so
   for (const RouterKind& kind : RouterKinds()) {
     const auto it = json->find(kind.name);
     if (!kind.options_json.enabled() || it == json->end()) continue;
-    std::any& options = config->router_options[kind.name];
-    if (absl::Status read = kind.options_json.read(it->dump(), &options); !read.ok()) {
-      return absl::InvalidArgumentError(
-          fmt::format("config: '{}': {}", kind.name, StdView(read.message())));
-    }
+    ROUTER_RETURN_IF_ERROR(internal::HostOptionsSchema(kind.options_json)
+                               .read(*it, kind.name, &config->router_options[kind.name]));
     json->erase(it);
   }
   return absl::OkStatus();
@@ -125,10 +124,8 @@ void WriteHostRouterOptions(const PipelineConfig& config, Json* json) {
     if (!kind.options_json.enabled()) continue;
     const auto it = config.router_options.find(kind.name);
     if (it == config.router_options.end() && config.router != kind.name) continue;
-    const std::string text =
-        kind.options_json.write(it == config.router_options.end() ? std::any() : it->second);
-    Json block = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-    (*json)[kind.name] = block.is_object() ? std::move(block) : Json::object();
+    (*json)[kind.name] = internal::HostOptionsSchema(kind.options_json)
+                             .write(it == config.router_options.end() ? std::any() : it->second);
   }
 }
 

@@ -82,10 +82,8 @@ absl::Status RegisterPolicyKind(PolicyKind kind) {
     return absl::InvalidArgumentError("a policy kind needs a name and a factory");
   }
   KindOptionsJson& json = kind.options_json;
-  if ((json.read == nullptr) != (json.write == nullptr)) {
-    return absl::InvalidArgumentError(fmt::format(
-        "policy kind \"{}\": options_json needs both read and write, or neither", kind.name));
-  }
+  ROUTER_RETURN_IF_ERROR(
+      internal::CheckKindOptionsJson(json, fmt::format("policy kind \"{}\"", kind.name)));
   for (const std::string& key : json.keys) {
     if (internal::IsSharedPolicyKey(key)) {
       return absl::InvalidArgumentError(fmt::format(

@@ -91,10 +91,8 @@ absl::Status RegisterRouterKind(RouterKind kind) {
   if (kind.name.empty() || !kind.make) {
     return absl::InvalidArgumentError("a router kind needs a name and a factory");
   }
-  if ((kind.options_json.read == nullptr) != (kind.options_json.write == nullptr)) {
-    return absl::InvalidArgumentError(fmt::format(
-        "router kind \"{}\": options_json needs both read and write, or neither", kind.name));
-  }
+  ROUTER_RETURN_IF_ERROR(internal::CheckKindOptionsJson(
+      kind.options_json, fmt::format("router kind \"{}\"", kind.name)));
   Registry& registry = TheRegistry();
   std::lock_guard lock(registry.mutex);
   for (const RouterKind& known : registry.kinds) {

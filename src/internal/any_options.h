@@ -63,6 +63,16 @@ AnyOptionsSchema EraseSchema(const OptionsSchema<Options>& schema) {
   return erased;
 }
 
+// InvalidArgument, naming `kind` ("router kind \"x\""), when `json` has one
+// of its two functions but not the other.
+inline absl::Status CheckKindOptionsJson(const KindOptionsJson& json, std::string_view kind) {
+  if ((json.read == nullptr) != (json.write == nullptr)) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: options_json needs both read and write, or neither", kind));
+  }
+  return absl::OkStatus();
+}
+
 // A host kind's options (router/kind_options.h). Its struct is the host's
 // business: `holds` accepts anything, and its factory casts. Disabled, the
 // kind has no keys; it has no rows in the reference either way.
