@@ -508,10 +508,7 @@ absl::Status ClusterRouter::SaveState(std::string* out) const {
 absl::Status ClusterRouter::LoadState(std::string_view state) {
   internal::ByteReader r(state, "cluster router state");
   uint32_t version = 0;
-  if (r.Get(&version, "state version") && (version < 1 || version > kClusterStateVersion)) {
-    r.Fail("state version", fmt::format("version {} is not supported (this build reads 1 to {})",
-                                        version, kClusterStateVersion));
-  }
+  r.GetVersion(&version, kClusterStateVersion);
   ClusterOptions options;
   int32_t dim = 0, clusters = 0;
   Catalog catalog;

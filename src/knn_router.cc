@@ -390,10 +390,7 @@ bool ReadOptionsV1(internal::ByteReader* r, KnnOptions* options) {
 absl::Status KnnRouter::LoadState(std::string_view state) {
   internal::ByteReader r(state, "knn router state");
   uint32_t version = 0;
-  if (r.Get(&version, "state version") && (version < 1 || version > kKnnStateVersion)) {
-    r.Fail("state version", fmt::format("version {} is not supported (this build reads 1 to {})",
-                                        version, kKnnStateVersion));
-  }
+  r.GetVersion(&version, kKnnStateVersion);
   KnnOptions options;
   int32_t dim = 0;
   uint8_t uses_hnsw = 0;

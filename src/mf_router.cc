@@ -476,10 +476,7 @@ void CheckLoadedValues(internal::ByteReader* r, const MfParameters& params,
 absl::Status MfRouter::LoadState(std::string_view state) {
   internal::ByteReader r(state, "mf router state");
   uint32_t version = 0;
-  if (r.Get(&version, "state version") && (version < 1 || version > kMfStateVersion)) {
-    r.Fail("state version", fmt::format("version {} is not supported (this build reads 1 to {})",
-                                        version, kMfStateVersion));
-  }
+  r.GetVersion(&version, kMfStateVersion);
   MfOptions options;
   options.progress = options_.progress;  // a callback, not saved
   int32_t dim = 0, param_hidden = 0, epochs_run = 0, best_epoch = 0;

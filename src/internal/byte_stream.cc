@@ -29,6 +29,15 @@ bool ByteReader::GetString(std::string* s, std::string_view field) {
   return true;
 }
 
+bool ByteReader::GetVersion(uint32_t* version, uint32_t newest) {
+  if (!Get(version, "state version")) return false;
+  if (*version < 1 || *version > newest) {
+    return Fail("state version", fmt::format("version {} is not supported (this build reads 1 to {})",
+                                             *version, newest));
+  }
+  return true;
+}
+
 absl::Status ByteReader::Finish() {
   if (status_.ok() && pos_ != bytes_.size()) {
     Fail("end", fmt::format("{} unexpected trailing bytes", bytes_.size() - pos_));

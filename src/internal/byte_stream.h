@@ -70,6 +70,9 @@ class ByteReader {
     return true;
   }
   bool GetString(std::string* s, std::string_view field);
+  // A u32 state version, which must lie in [1, newest] (the versions this
+  // build reads).
+  bool GetVersion(uint32_t* version, uint32_t newest);
   template <typename T>
   bool GetVector(std::vector<T>* values, std::string_view field) {
     static_assert(std::is_arithmetic_v<T>);
