@@ -259,38 +259,33 @@ void TopEigenpairs(const Eigen::MatrixXd& x, int k, uint64_t seed, Eigen::Vector
                    Eigen::MatrixXd* vectors) {
   const Eigen::Index n = x.rows(), d = x.cols();
   const double inv_n = 1.0 / static_cast<double>(n);
-  Eigen::VectorXd all_values;
-  Eigen::MatrixXd all_vectors;  // columns, ascending eigenvalues
+  Eigen::VectorXd all_values;   // descending
+  Eigen::MatrixXd all_vectors;  // columns, in the same order, signs pinned
   if (d <= kExactPcaMaxDim) {
     Eigen::MatrixXd cov = Eigen::MatrixXd::Zero(d, d);
     cov.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose(), inv_n);
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(cov, Eigen::ComputeEigenvectors);
-    all_values = solver.eigenvalues();
-    all_vectors = solver.eigenvectors();
+    all_values = solver.eigenvalues().reverse();  // the solver's are ascending
+    all_vectors = solver.eigenvectors().rowwise().reverse();
+    internal::PinSigns(&all_vectors);
   } else {
     // X = U S V^T gives C = X^T X / n = V (S^2 / n) V^T.
-    const internal::TruncatedSvd svd = internal::RandomizedSvd(
+    internal::TruncatedSvd svd = internal::RandomizedSvd(
         x, {.rank = k, .oversample = kRandomizedPcaOversample,
             .power_iterations = kRandomizedPcaIterations, .seed = seed});
-    // Ascending, as the exact solver gives them.
-    all_values = (svd.singular_values.array().square() * inv_n).reverse();
-    all_vectors = svd.right_vectors.rowwise().reverse();
+    all_values = svd.singular_values.array().square() * inv_n;
+    all_vectors = std::move(svd.right_vectors);
   }
   const Eigen::Index total = all_values.size();
-  const double largest = total > 0 ? all_values[total - 1] : 0.0;
+  const double largest = total > 0 ? all_values[0] : 0.0;
   int kept = 0;
   while (kept < k && kept < total) {
-    const double v = all_values[total - 1 - kept];
+    const double v = all_values[kept];
     if (!(v >= kMinVariance && v >= kRelativeRank * largest)) break;
     ++kept;
   }
-  values->resize(kept);
-  vectors->resize(d, kept);
-  for (int i = 0; i < kept; ++i) {
-    (*values)[i] = all_values[total - 1 - i];
-    vectors->col(i) = all_vectors.col(total - 1 - i);
-  }
-  internal::PinSigns(vectors);
+  *values = all_values.head(kept);
+  *vectors = all_vectors.leftCols(kept);
 }
 
 absl::StatusOr<LinUcbProjection> FitProjection(const Dataset& data, const LinUcbOptions& options) {
@@ -807,10 +802,7 @@ std::shared_ptr<LinUcbArm> ReadArm(internal::ByteReader* r, int c, const LinUcbO
 absl::Status LinUcbRouter::LoadState(std::string_view state) {
   internal::ByteReader r(state, "linucb router state");
   uint32_t version = 0;
-  if (r.Get(&version, "state version") && (version < 1 || version > kLinUcbStateVersion)) {
-    r.Fail("state version", fmt::format("version {} is not supported (this build reads 1 to {})",
-                                        version, kLinUcbStateVersion));
-  }
+  r.GetVersion(&version, kLinUcbStateVersion);
   LinUcbOptions o;
   int32_t dim = 0, reduced = 0, clusters = 0;
   int64_t online_updates = 0;
