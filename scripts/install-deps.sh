@@ -18,8 +18,11 @@ packages=(
   libfaiss-dev libopenblas-dev libeigen3-dev libabsl-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
   # tests and benchmarks
   catch2 libbenchmark-dev
-  # evaluation scripts and the Python binding
-  python3 python3-numpy
+  # evaluation scripts, the Python binding and its wheel
+  python3 python3-numpy python3-venv python3-build python3-setuptools python3-wheel
+  # replicas sharing state (optional in the build: sync is on when hiredis is found;
+  # the tests start their own redis-server)
+  libhiredis-dev redis-server
 )
 
 if [ "${1:-}" = "--bench" ]; then

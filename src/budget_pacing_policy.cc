@@ -78,15 +78,36 @@ void BudgetPacingPolicy::OnRealisedCost(double expected_cost_usd,
 }
 
 void BudgetPacingPolicy::Charge(double cost_usd, bool counts_as_request) const {
-  const double target = options_.target_cost_usd;
   std::lock_guard<std::mutex> lock(mutex_);
+  own_spend_usd_ += cost_usd;
+  if (counts_as_request) ++own_requests_;
+  ChargeLocked(cost_usd, counts_as_request ? 1.0 : 0.0);
+}
+
+void BudgetPacingPolicy::ChargeLocked(double cost_usd, double requests) const {
   state_.spend_usd += cost_usd;
-  if (counts_as_request) ++state_.requests;
-  // A correction moves mu by the overspend it reveals, without the -1 a
-  // request's own target allowance contributes.
-  const double delta = cost_usd / target - (counts_as_request ? 1.0 : 0.0);
+  state_.requests += static_cast<int64_t>(requests);
+  // Each request's own target allowance is the -1; a correction (no
+  // request) moves mu by the overspend it reveals alone.
+  const double delta = cost_usd / options_.target_cost_usd - requests;
   state_.multiplier =
       std::clamp(state_.multiplier + options_.step * delta, 0.0, options_.max_multiplier);
+}
+
+std::vector<double> BudgetPacingPolicy::SharedCounters() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {own_spend_usd_, static_cast<double>(own_requests_)};
+}
+
+absl::Status BudgetPacingPolicy::OnSharedCounters(absl::Span<const double> increments) const {
+  const double spend_usd = increments[0], requests = increments[1];
+  if (requests < 0.0 || requests != std::floor(requests) || requests > 1e15) {
+    return absl::InvalidArgumentError(fmt::format(
+        "shared counters: budget requests must be a whole number >= 0, got {}", requests));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  ChargeLocked(spend_usd, requests);
+  return absl::OkStatus();
 }
 
 absl::Status BudgetPacingPolicy::Decide(const Estimates& estimates, const Catalog& catalog,

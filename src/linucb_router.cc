@@ -12,6 +12,7 @@
 #include "fmt/format.h"
 #include "internal/byte_stream.h"
 #include "internal/kmeans.h"
+#include "internal/linucb_state.h"
 #include "internal/model_columns.h"
 #include "internal/normalize.h"
 #include "internal/option_schemas.h"
@@ -20,54 +21,15 @@
 #include "router/status.h"
 
 namespace router {
-namespace internal {
-
-// The learned map from a query vector to its context:
-// [principal components (reduced); one-hot nearest centroid (clusters); 1].
-struct LinUcbProjection {
-  int dim = 0;
-  int reduced = 0;
-  int clusters = 0;
-  std::vector<float> mean;        // dim: mean of the L2-normalised training vectors
-  std::vector<float> components;  // reduced x dim, row-major, scale folded in
-  std::vector<float> centroids;   // clusters x dim, row-major (k-means of the unit vectors)
-  Eigen::VectorXf mean_projected; // components * mean (derived, not saved)
-  Eigen::VectorXf centroid_half_sq;  // |centroid|^2 / 2 (derived, not saved)
-
-  int context() const { return reduced + clusters + 1; }
-};
-
-// One model's ridge regression. Immutable once published.
-struct LinUcbArm {
-  Eigen::MatrixXd a;      // c x c
-  Eigen::MatrixXd a_inv;  // c x c, kept by Sherman-Morrison
-  Eigen::VectorXd b;      // c
-  Eigen::VectorXd theta;  // a_inv * b (derived, not saved)
-  int64_t updates = 0;
-  int32_t since_reinvert = 0;
-  double cost_sum = 0.0;
-  int64_t cost_count = 0;
-};
-
-struct LinUcbState {
-  LinUcbOptions options;
-  uint64_t version = 0;
-  int64_t online_updates = 0;
-  std::shared_ptr<const Catalog> catalog;
-  std::shared_ptr<const LinUcbProjection> projection;  // null before Fit
-  std::vector<std::shared_ptr<const LinUcbArm>> arms;  // indexed like catalog
-
-  int dim() const { return projection ? projection->dim : 0; }
-  int context_dim() const { return projection ? projection->context() : 0; }
-};
-
-}  // namespace internal
 
 namespace {
 
 using internal::LinUcbArm;
 using internal::LinUcbProjection;
 using internal::LinUcbState;
+using internal::Reinvert;
+
+void WriteState(const LinUcbState& s, std::string* out);  // state I/O, below
 using RowMajorMatrixXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // Above this input dimension the PCA is randomized instead of exact, with
@@ -158,20 +120,6 @@ LinUcbArm PriorArm(int c, const LinUcbOptions& options) {
   return arm;
 }
 
-// Recomputes a_inv from a (Cholesky), symmetrised, and theta. False if A is
-// not numerically positive definite or the inverse is not finite.
-bool Reinvert(LinUcbArm* arm) {
-  const Eigen::Index c = arm->a.rows();
-  Eigen::LLT<Eigen::MatrixXd> llt(arm->a);
-  if (llt.info() != Eigen::Success) return false;
-  Eigen::MatrixXd inverse = llt.solve(Eigen::MatrixXd::Identity(c, c));
-  if (!AllFinite(inverse)) return false;
-  arm->a_inv = (inverse + inverse.transpose()) * 0.5;
-  arm->theta.noalias() = arm->a_inv * arm->b;
-  arm->since_reinvert = 0;
-  return true;
-}
-
 // `next` = `old` updated with context z, reward r and cost. Internal error if
 // the result would not be finite (it cannot be, with bounded contexts).
 absl::Status UpdateArm(const LinUcbArm& old, const Eigen::VectorXd& z, double reward,
@@ -185,6 +133,19 @@ absl::Status UpdateArm(const LinUcbArm& old, const Eigen::VectorXd& z, double re
   next->updates = old.updates + 1;
   next->cost_sum = old.cost_sum + cost;
   next->cost_count = old.cost_count + 1;
+  // The same update, kept apart as this router's own learning (replicas
+  // exchange it: Router::SaveLearned).
+  internal::LinUcbLearned& learned = next->learned;
+  learned = old.learned;
+  if (learned.a.size() == 0) {
+    learned.a = Eigen::MatrixXd::Zero(c, c);
+    learned.b = Eigen::VectorXd::Zero(c);
+  }
+  for (Eigen::Index j = 0; j < c; ++j) learned.a.col(j) += z * z[j];
+  learned.b += reward * z;
+  ++learned.updates;
+  learned.cost_sum += cost;
+  ++learned.cost_count;
   next->since_reinvert = old.since_reinvert + 1;
   bool inverted = false;
   if (std::isfinite(denom) && denom >= 1.0) {
@@ -398,6 +359,25 @@ Eigen::MatrixXd ContextsOf(const Dataset& data, const LinUcbProjection& p) {
 
 // ---------------------------------------------------------------- options
 
+namespace internal {
+
+// Recomputes a_inv from a (Cholesky), symmetrised, and theta. False if A is
+// not numerically positive definite or the inverse is not finite.
+bool Reinvert(LinUcbArm* arm) {
+  const Eigen::Index c = arm->a.rows();
+  Eigen::LLT<Eigen::MatrixXd> llt(arm->a);
+  if (llt.info() != Eigen::Success) return false;
+  Eigen::MatrixXd inverse = llt.solve(Eigen::MatrixXd::Identity(c, c));
+  if (!AllFinite(inverse)) return false;
+  arm->a_inv = (inverse + inverse.transpose()) * 0.5;
+  arm->theta.noalias() = arm->a_inv * arm->b;
+  arm->since_reinvert = 0;
+  return true;
+}
+
+}  // namespace internal
+
+
 absl::Status ValidateLinUcbOptions(const LinUcbOptions& o) { return internal::CheckRanges(o); }
 
 // ---------------------------------------------------------------- snapshot
@@ -515,6 +495,9 @@ absl::Status LinUcbRouter::Fit(const Dataset& data, const Catalog& catalog) {
     }
     next->arms.push_back(std::move(arm));
   }
+  std::string fitted_state;
+  WriteState(*next, &fitted_state);
+  next->base = internal::Fingerprint64(fitted_state);  // what loading the saved file gives
   std::lock_guard<std::mutex> lock(update_mu_);
   Publish(std::move(next));
   return absl::OkStatus();
@@ -670,6 +653,31 @@ bool GetMatrix(internal::ByteReader* r, Eigen::Index rows, Eigen::Index cols,
   return true;
 }
 
+// Appends the saved form of `s` (fitted) to `out`.
+void WriteState(const LinUcbState& s, std::string* out) {
+  internal::ByteWriter w(out);
+  w.Put(kLinUcbStateVersion);
+  internal::PutOptions(s.options, &w);
+  internal::PutCatalog(*s.catalog, &w);
+  const LinUcbProjection& p = *s.projection;
+  w.Put<int32_t>(p.dim);
+  w.Put<int32_t>(p.reduced);
+  w.Put<int32_t>(p.clusters);
+  w.PutVector(p.mean);
+  w.PutVector(p.components);
+  w.PutVector(p.centroids);
+  w.Put<int64_t>(s.online_updates);
+  for (const auto& arm : s.arms) {
+    w.Put<int64_t>(arm->updates);
+    w.Put<int32_t>(arm->since_reinvert);
+    w.Put<double>(arm->cost_sum);
+    w.Put<int64_t>(arm->cost_count);
+    PutMatrix(arm->a, &w);
+    PutMatrix(arm->a_inv, &w);
+    w.PutArray<double>(absl::MakeConstSpan(arm->b.data(), static_cast<size_t>(arm->b.size())));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Router>> LinUcbRouter::Clone() const {
@@ -694,27 +702,7 @@ absl::Status LinUcbRouter::SaveState(std::string* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("linucb: state output is null");
   std::shared_ptr<const LinUcbState> s = Current();
   ROUTER_RETURN_IF_ERROR(CheckFitted(*s));
-  internal::ByteWriter w(out);
-  w.Put(kLinUcbStateVersion);
-  internal::PutOptions(s->options, &w);
-  internal::PutCatalog(*s->catalog, &w);
-  const LinUcbProjection& p = *s->projection;
-  w.Put<int32_t>(p.dim);
-  w.Put<int32_t>(p.reduced);
-  w.Put<int32_t>(p.clusters);
-  w.PutVector(p.mean);
-  w.PutVector(p.components);
-  w.PutVector(p.centroids);
-  w.Put<int64_t>(s->online_updates);
-  for (const auto& arm : s->arms) {
-    w.Put<int64_t>(arm->updates);
-    w.Put<int32_t>(arm->since_reinvert);
-    w.Put<double>(arm->cost_sum);
-    w.Put<int64_t>(arm->cost_count);
-    PutMatrix(arm->a, &w);
-    PutMatrix(arm->a_inv, &w);
-    w.PutArray<double>(absl::MakeConstSpan(arm->b.data(), static_cast<size_t>(arm->b.size())));
-  }
+  WriteState(*s, out);
   return absl::OkStatus();
 }
 
@@ -845,6 +833,7 @@ absl::Status LinUcbRouter::LoadState(std::string_view state) {
   next->catalog = std::make_shared<const Catalog>(std::move(catalog));
   next->projection = std::move(projection);
   next->arms = std::move(arms);
+  next->base = internal::Fingerprint64(state);
   std::lock_guard<std::mutex> lock(update_mu_);
   Publish(std::move(next));
   return absl::OkStatus();

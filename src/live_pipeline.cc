@@ -61,6 +61,12 @@ absl::Status LivePipeline::Observe(const router::Feedback& feedback) const {
   return Snapshot()->Observe(feedback);
 }
 
+absl::Status LivePipeline::AddLearned(std::string_view now, std::string_view before,
+                                      bool adopt) const {
+  std::shared_lock observing(observe_mutex_);
+  return Snapshot()->AddLearned(now, before, adopt);
+}
+
 std::shared_ptr<const Pipeline> LivePipeline::Snapshot() const {
   std::shared_lock lock(mutex_);
   return current_;

@@ -128,6 +128,11 @@ absl::Status Pipeline::Embed(std::string_view text, absl::Span<float> out) const
   return featurizer_->Embed(text, out);
 }
 
+absl::Status Pipeline::AddLearned(std::string_view now, std::string_view before,
+                                  bool adopt) const {
+  return router_->AddLearned(now, before, adopt);
+}
+
 absl::Status Pipeline::Observe(const Feedback& feedback) const {
   // A removed model is unknown here even though the router still has it.
   ROUTER_RETURN_IF_ERROR(catalog_.Find(feedback.model).status());

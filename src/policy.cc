@@ -29,6 +29,22 @@ absl::Status Policy::RecordRealisedCost(double expected_cost_usd,
   return absl::OkStatus();
 }
 
+absl::Status Policy::AddSharedCounters(absl::Span<const double> increments) const {
+  const size_t expected = SharedCounters().size();
+  if (increments.size() != expected) {
+    return absl::InvalidArgumentError(
+        fmt::format("shared counters: the {} policy has {} counters, got {}", name(), expected,
+                    increments.size()));
+  }
+  for (const double v : increments) {
+    if (!std::isfinite(v)) {
+      return absl::InvalidArgumentError(
+          fmt::format("shared counters: increments must be finite, got {}", v));
+    }
+  }
+  return OnSharedCounters(increments);
+}
+
 void Policy::SortByUtility(std::vector<Candidate>* candidates) {
   std::sort(candidates->begin(), candidates->end(), [](const Candidate& a, const Candidate& b) {
     if (a.utility != b.utility) return a.utility > b.utility;

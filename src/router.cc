@@ -55,6 +55,16 @@ absl::StatusOr<std::unique_ptr<Router>> Router::Clone() const {
       fmt::format("the {} router cannot be copied (Router::Clone)", kind()));
 }
 
+absl::Status Router::SaveLearned(std::string*) const {
+  return absl::UnimplementedError(
+      fmt::format("the {} router does not share what it learns (Router::SaveLearned)", kind()));
+}
+
+absl::Status Router::AddLearned(std::string_view, std::string_view, bool) {
+  return absl::UnimplementedError(
+      fmt::format("the {} router does not share what it learns (Router::AddLearned)", kind()));
+}
+
 absl::Status ValidateVector(absl::Span<const float> vector, int dim,
                             std::string_view what) {
   if (dim <= 0) {

@@ -137,10 +137,37 @@ double ThresholdPolicy::threshold() const {
 }
 
 RoutingShare ThresholdPolicy::routing_share() const {
-  RoutingShare share;
-  share.decisions = decisions_.load(std::memory_order_relaxed);
-  share.strong = strong_decisions_.load(std::memory_order_relaxed);
-  return share;
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {.strong = own_.strong + others_.strong,
+          .decisions = own_.decisions + others_.decisions};
+}
+
+std::vector<double> ThresholdPolicy::SharedCounters() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {static_cast<double>(own_.strong), static_cast<double>(own_.decisions),
+          static_cast<double>(own_steering_.strong),
+          static_cast<double>(own_steering_.decisions)};
+}
+
+absl::Status ThresholdPolicy::OnSharedCounters(absl::Span<const double> increments) const {
+  for (const double v : increments) {
+    if (v < 0.0 || v != std::floor(v) || v > 1e15) {
+      return absl::InvalidArgumentError(fmt::format(
+          "shared counters: threshold decisions must be whole numbers >= 0, got {}", v));
+    }
+  }
+  if (increments[0] > increments[1] || increments[2] > increments[3]) {
+    return absl::InvalidArgumentError(
+        "shared counters: more strong decisions than decisions");
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  others_.strong += static_cast<int64_t>(increments[0]);
+  others_.decisions += static_cast<int64_t>(increments[1]);
+  if (target_share_ >= 0.0) {
+    threshold_ = std::clamp(
+        threshold_ + share_step_ * (increments[2] - target_share_ * increments[3]), -1.0, 1.0);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ThresholdPolicy::Decide(const Estimates& estimates, const Catalog& catalog,
@@ -193,14 +220,18 @@ absl::Status ThresholdPolicy::Decide(const Estimates& estimates, const Catalog& 
                                   choose_strong ? weak_ : strong_);
   }
   out->chosen = out->ranked.front();
-  decisions_.fetch_add(1, std::memory_order_relaxed);
-  if (choose_strong) strong_decisions_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++own_.decisions;
+  if (choose_strong) ++own_.strong;
   // Only free choices between the pair steer the share; overridden requests
   // and forced choices (half of the pair excluded) do not.
-  if (target_share_ >= 0.0 && !overridden && out->ranked.size() == 2) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    threshold_ = std::clamp(
-        threshold_ + share_step_ * ((choose_strong ? 1.0 : 0.0) - target_share_), -1.0, 1.0);
+  if (!overridden && out->ranked.size() == 2) {
+    ++own_steering_.decisions;
+    if (choose_strong) ++own_steering_.strong;
+    if (target_share_ >= 0.0) {
+      threshold_ = std::clamp(
+          threshold_ + share_step_ * ((choose_strong ? 1.0 : 0.0) - target_share_), -1.0, 1.0);
+    }
   }
   return absl::OkStatus();
 }

@@ -71,20 +71,32 @@ class ROUTER_EXPORT BudgetPacingPolicy : public Policy {
   // Sets `config`'s options to these with the live pacing state as `initial`.
   void Checkpoint(PolicyConfig* config) const override;
 
+  // {spend_usd, requests} of this policy's own decisions and cost reports.
+  std::vector<double> SharedCounters() const override;
+
  protected:
   void AppendStateJson(std::string* json) const override;
   // Adds (realised - expected) to the spend and moves mu accordingly.
   void OnRealisedCost(double expected_cost_usd, double realised_cost_usd) const override;
+  // Other replicas' spend and requests move the state as this policy's own
+  // would (requests >= 0).
+  absl::Status OnSharedCounters(absl::Span<const double> increments) const override;
 
  private:
   BudgetPacingPolicy(const BudgetPacingOptions& options, Constraints constraints,
                      double optimism)
       : Policy(std::move(constraints), optimism), options_(options), state_(options.initial) {}
   void Charge(double cost_usd, bool counts_as_request) const;
+  // Moves the state by `cost_usd` of spend over `requests` requests; the
+  // caller holds mutex_.
+  void ChargeLocked(double cost_usd, double requests) const;
 
   BudgetPacingOptions options_;
   mutable std::mutex mutex_;
   mutable PacingState state_;  // guarded by mutex_
+  // This policy's own share of state_ (SharedCounters); guarded by mutex_.
+  mutable double own_spend_usd_ = 0.0;
+  mutable int64_t own_requests_ = 0;
 };
 
 }  // namespace router

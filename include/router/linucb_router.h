@@ -244,6 +244,18 @@ class ROUTER_EXPORT LinUcbRouter : public Router {
   // bytes. LoadState validates everything first and is thread-safe with
   // routing.
   absl::StatusOr<std::unique_ptr<Router>> Clone() const override;
+
+  // Replicas share arms (Router::SaveLearned): the statistics are, per arm,
+  // the sums of z z^T and r z, the update count and the observed costs of
+  // this router's own Observe calls since its base. AddLearned adds another
+  // replica's increments to the arms of the same name and re-inverts them,
+  // checking them first (finite, counts that do not fall, A's increment
+  // positive semi-definite in its diagonal and Cauchy-Schwarz bounds).
+  uint64_t shared_base() const override;
+  absl::Status SaveLearned(std::string* out) const override;
+  absl::Status AddLearned(std::string_view now, std::string_view before,
+                          bool adopt = false) override;
+
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view state) override;
   std::vector<std::pair<std::string, std::string>> Describe() const override;

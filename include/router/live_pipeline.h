@@ -60,6 +60,10 @@ class ROUTER_EXPORT LivePipeline {
   absl::Status Feedback(uint64_t decision_id, double score, double cost_usd) const;
   // Reports an outcome with the query vector itself.
   absl::Status Observe(const router::Feedback& feedback) const;
+  // Adds another replica's learned statistics to the current pipeline's
+  // router (Pipeline::AddLearned), serialised with AddModel and RemoveModel
+  // like Observe, so none lands on an outgoing copy. StateSync calls it.
+  absl::Status AddLearned(std::string_view now, std::string_view before, bool adopt) const;
   // Reports what a decision really cost to the current policy
   // (Policy::RecordRealisedCost): a budget policy paces on it.
   absl::Status RecordRealisedCost(double expected_cost_usd, double realised_cost_usd) const;

@@ -64,6 +64,9 @@ class ROUTER_EXPORT Pipeline {
   // routing for routers that learn online; offline routers validate it and
   // learn nothing.
   absl::Status Observe(const Feedback& feedback) const;
+  // Adds another replica's learned statistics to the router
+  // (Router::AddLearned; StateSync uses it).
+  absl::Status AddLearned(std::string_view now, std::string_view before, bool adopt) const;
 
   // Embeds `text` into `out` (dim() floats).
   absl::Status Embed(std::string_view text, absl::Span<float> out) const;

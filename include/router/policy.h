@@ -10,8 +10,10 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "router/export.h"
 #include "router/catalog.h"
 #include "router/constraints.h"
@@ -64,6 +66,21 @@ class ROUTER_EXPORT Policy {
   // a host may call it on the policy of a shared pipeline.
   absl::Status RecordRealisedCost(double expected_cost_usd, double realised_cost_usd) const;
 
+  // Sharing live state between replicas of one host (StateSync,
+  // router/state_sync.h). The counters this policy accumulated from its own
+  // decisions since it was created, all additive: a budget policy's
+  // {spend_usd, requests}, a threshold policy's {strong decisions,
+  // decisions, strong and all decisions that steer the share}. Empty for a
+  // policy without shared state (the default).
+  virtual std::vector<double> SharedCounters() const { return {}; }
+  // Adds other replicas' increments of SharedCounters, as if their decisions
+  // had been made here: a budget policy then paces on the global spend, a
+  // threshold policy holds the global strong share. InvalidArgument,
+  // changing nothing, for a size other than SharedCounters' or values the
+  // kind cannot have (not finite, counts < 0). Const and internally
+  // synchronised like RecordRealisedCost.
+  absl::Status AddSharedCounters(absl::Span<const double> increments) const;
+
   // Writes the live state that a restored policy must start from into
   // `config`'s options (a budget policy's pacing state, a threshold
   // policy's moved threshold), so a saved pipeline resumes where it left.
@@ -95,6 +112,12 @@ class ROUTER_EXPORT Policy {
 
   // RecordRealisedCost's work, once the costs are checked.
   virtual void OnRealisedCost(double /*expected_cost_usd*/, double /*realised_cost_usd*/) const {}
+
+  // AddSharedCounters' work once the size and finiteness are checked; the
+  // kind checks the rest.
+  virtual absl::Status OnSharedCounters(absl::Span<const double> /*increments*/) const {
+    return absl::OkStatus();
+  }
 
   // Appends this kind's `,"key":value` pairs to StateJson's object.
   virtual void AppendStateJson(std::string* /*json*/) const {}

@@ -97,6 +97,32 @@ class ROUTER_EXPORT Router {
   // and before Fit.
   virtual std::vector<std::pair<std::string, std::string>> Describe() const { return {}; }
 
+  // Sharing online learning between replicas of one host (StateSync,
+  // router/state_sync.h). A router that learns online can report what it
+  // learned from its own Observe calls since its base (its last Fit or
+  // LoadState) as additive statistics, and add what other replicas of the
+  // same base learned. Replicas that have exchanged everything estimate like
+  // one router that saw all their feedback, up to rounding.
+  //
+  // Identifies the router's base: replicas exchange statistics only when
+  // theirs match (the same fitted file). 0 for a router that does not share
+  // (the default).
+  virtual uint64_t shared_base() const { return 0; }
+  // Appends this router's own learned statistics, in its own versioned
+  // layout; statistics added by AddLearned are not included. Unimplemented
+  // by default.
+  virtual absl::Status SaveLearned(std::string* out) const;
+  // Adds `now - before`, two SaveLearned outputs of one other replica, the
+  // later first; `before` may be empty (nothing added from it yet). A model
+  // this router does not have is skipped. FailedPrecondition for another
+  // base or context size, DataLoss for bytes that are not valid statistics;
+  // on error nothing changes. Thread-safe with routing where Observe is.
+  // With `adopt`, the statistics also count as this router's own from then
+  // on (SaveLearned includes them): a restarted replica takes back what its
+  // previous run published. Unimplemented by default.
+  virtual absl::Status AddLearned(std::string_view now, std::string_view before,
+                                  bool adopt = false);
+
   // Appends the fitted state (options, catalog, learned parameters) to `out`
   // in this router's own little-endian layout. The saved-file format wraps
   // it with a checksum; nothing else reads it. FailedPrecondition before Fit.

@@ -28,7 +28,6 @@
 #ifndef ROUTER_THRESHOLD_POLICY_H_
 #define ROUTER_THRESHOLD_POLICY_H_
 
-#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -93,14 +92,24 @@ class ROUTER_EXPORT ThresholdPolicy : public Policy {
   double threshold() const;
   // The tracked share, or a negative value for a fixed threshold.
   double target_share() const { return target_share_; }
-  // Decisions made by this policy object, and how many went to the strong model.
+  // Decisions made by this policy object, and how many went to the strong
+  // model; with replicas sharing state (StateSync), other replicas'
+  // decisions too.
   RoutingShare routing_share() const;
 
   // Sets `config`'s options to this policy's, with the current threshold.
   void Checkpoint(PolicyConfig* config) const override;
 
+  // {strong decisions, decisions, strong steering decisions, steering
+  // decisions} of this policy object (steering: the free choices between
+  // the pair that move a tracked share's threshold).
+  std::vector<double> SharedCounters() const override;
+
  protected:
   void AppendStateJson(std::string* json) const override;
+  // Counts other replicas' decisions and moves a tracked share's threshold
+  // by their steering decisions, as if they were this policy's.
+  absl::Status OnSharedCounters(absl::Span<const double> increments) const override;
 
  private:
   ThresholdPolicy(std::string strong, std::string weak, double threshold,
@@ -112,10 +121,12 @@ class ROUTER_EXPORT ThresholdPolicy : public Policy {
   std::string weak_;
   double target_share_ = -1.0;
   double share_step_ = 0.01;  // ThresholdOptions::share_step's default
+  // Guards threshold_ and the counters below.
   mutable std::mutex mutex_;
-  mutable double threshold_;  // guarded by mutex_
-  mutable std::atomic<int64_t> strong_decisions_{0};
-  mutable std::atomic<int64_t> decisions_{0};
+  mutable double threshold_;
+  mutable RoutingShare own_;        // this object's decisions
+  mutable RoutingShare own_steering_;  // the free choices among them
+  mutable RoutingShare others_;     // other replicas' (AddSharedCounters)
 };
 
 }  // namespace router

@@ -146,6 +146,14 @@ class ByteReader {
   absl::Status status_;
 };
 
+// A stable 64-bit fingerprint of `bytes` (FNV-1a): the same on every machine
+// and run, unlike absl::Hash. Identifies a state, never authenticates one.
+inline uint64_t Fingerprint64(std::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (char c : bytes) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3ULL;
+  return h;
+}
+
 // A catalog as a sequence of profiles (name, prices, latency, window, tags).
 void PutCatalog(const Catalog& catalog, ByteWriter* out);
 bool GetCatalog(ByteReader* in, Catalog* catalog);

@@ -1,0 +1,145 @@
+// File: router/state_sync.h
+//
+// StateSync lets the replicas of one deployment share what they learn and
+// what they spend. Each replica routes on its own LivePipeline; a StateSync
+// beside it publishes, through a SyncStore (router/sync_store.h; Redis in
+// production), the replica's own contributions since it started:
+//   - its router's learned statistics (Router::SaveLearned: LinUCB's per-arm
+//     sums), exchanged only between replicas of the same fitted file
+//     (Router::shared_base);
+//   - its policy's counters (Policy::SharedCounters: a budget policy's spend
+//     and requests, a threshold policy's decisions), exchanged between
+//     replicas whose policies are of the same kind;
+// and adds to its own pipeline what every other replica published since it
+// last looked (the increment between two of their payloads).
+//
+// Why whole contributions and not a stream of deltas: a contribution only
+// grows, so applying "now - what I applied before" is idempotent. A replica
+// that missed rounds, a store that lost a write or was restarted empty, a
+// replica that comes back after an outage: each catches up with one read
+// and nothing is counted twice or lost (Redis down means the contribution
+// waits in the replica, whole; there is no buffer to overflow). A store
+// holds one row per replica id, so its size is bounded by the number of
+// replicas, not by history. A new replica reads every row once. A replica
+// restarted under the same id adopts its previous row (Router::AddLearned
+// with adopt), so its earlier learning is neither lost nor counted twice.
+//
+// Consistency: routes never wait for the network. A route sees other
+// replicas' learning at most one interval plus one store round trip late
+// (bounded staleness); SyncNow() rounds on demand.
+//
+//   auto store = router::RedisSyncStore::Connect(redis_options);
+//   auto sync = router::StateSync::Start(&live, *std::move(store), {.replica_id = "pod-3"});
+//   ... (*sync)->status() ...
+//
+// Thread safety: status() and SyncNow() may be called from any thread.
+#ifndef ROUTER_STATE_SYNC_H_
+#define ROUTER_STATE_SYNC_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "router/export.h"
+#include "router/live_pipeline.h"
+#include "router/sync_store.h"
+
+namespace router {
+
+struct SyncOptions {
+  // This replica's name in the store: unique in the deployment, and best
+  // kept across restarts (a pod name), so a restarted replica takes its
+  // row back. Letters, digits and "-_.:"; 1 to 128 characters.
+  std::string replica_id;
+  // Milliseconds between rounds on the sync thread; 0 starts no thread
+  // (the host calls SyncNow). In [0, 3600000].
+  int interval_ms = 200;
+};
+
+struct SyncStatus {
+  bool connected = false;       // the last round reached the store
+  int64_t rounds = 0;           // rounds that reached the store
+  int64_t failed_rounds = 0;    // rounds that did not (store unreachable)
+  int64_t published = 0;        // payloads this replica wrote
+  int64_t applied = 0;          // other replicas' payloads added
+  int64_t rejected = 0;         // payloads refused (corrupt, hostile, another base)
+  int64_t replicas = 0;         // rows in the store at the last round, this one included
+  // Milliseconds since the last round that reached the store (-1: never):
+  // how stale this replica's view of the others may be.
+  int64_t lag_ms = -1;
+  // The last refusal or store error, for logs ("" if none).
+  std::string last_error;
+};
+
+class ROUTER_EXPORT StateSync {
+ public:
+  // Starts sharing `live`'s state (which must outlive the StateSync)
+  // through `store`. InvalidArgument for bad options. The first round runs
+  // before Start returns when it can reach the store (its failure is not an
+  // error: the thread retries).
+  static absl::StatusOr<std::unique_ptr<StateSync>> Start(LivePipeline* live,
+                                                          std::shared_ptr<SyncStore> store,
+                                                          SyncOptions options);
+  // Stops the thread after one last round.
+  ~StateSync();
+  StateSync(const StateSync&) = delete;
+  StateSync& operator=(const StateSync&) = delete;
+
+  // One round now, on the caller's thread: read what changed, add it, and
+  // publish this replica's contribution if it changed. Unavailable when the
+  // store cannot be reached.
+  absl::Status SyncNow();
+
+  SyncStatus status() const;
+
+ private:
+  StateSync(LivePipeline* live, std::shared_ptr<SyncStore> store, SyncOptions options);
+  absl::Status RoundLocked();
+  void Run();
+
+  // What was added from one other replica: its last payload's parts.
+  struct Applied {
+    uint64_t life = 0;
+    uint64_t base = 0;
+    std::string learned;
+    std::string policy_kind;
+    std::vector<double> counters;
+  };
+
+  LivePipeline* live_;
+  std::shared_ptr<SyncStore> store_;
+  SyncOptions options_;
+  uint64_t life_;  // this run's id, random; adopted from a previous row
+
+  std::mutex round_mutex_;  // one round at a time; guards what follows
+  bool adopted_ = false;    // the previous run's row was looked for
+  uint64_t version_ = 0;
+  std::string published_;   // the last payload written
+  absl::flat_hash_map<std::string, uint64_t> known_;
+  absl::flat_hash_map<std::string, Applied> applied_;
+  // This replica's own policy counters: the sum over the policy objects it
+  // routed with (a SetPolicy starts a new one), by policy kind.
+  absl::flat_hash_map<std::string, std::vector<double>> own_counters_;
+  std::shared_ptr<const Pipeline> last_pipeline_;  // keeps last_policy_ alive
+  const Policy* last_policy_ = nullptr;
+  std::vector<double> last_policy_counters_;
+
+  mutable std::mutex status_mutex_;
+  SyncStatus status_;                 // guarded by status_mutex_
+  int64_t last_success_ms_ = -1;     // guarded by status_mutex_ (steady clock)
+
+  std::mutex stop_mutex_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;  // guarded by stop_mutex_
+  std::thread thread_;
+};
+
+}  // namespace router
+
+#endif  // ROUTER_STATE_SYNC_H_

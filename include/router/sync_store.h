@@ -1,0 +1,80 @@
+// File: router/sync_store.h
+//
+// SyncStore is where replicas of one deployment meet (StateSync,
+// router/state_sync.h): a table of one payload per replica, each with a
+// version that grows when the payload changes. A replica writes only its
+// own row and reads the rows that changed since it last looked. Payloads
+// are opaque to the store; StateSync validates what it reads.
+//
+// Two implementations ship: MemorySyncStore (one process: tests and the
+// replay simulation) and RedisSyncStore (router/redis_sync_store.h, when the
+// library is built with hiredis). Any store with atomic writes of one row
+// will do.
+//
+// Thread safety: a store is used by one StateSync thread at a time;
+// MemorySyncStore may be shared by many StateSyncs at once.
+#ifndef ROUTER_SYNC_STORE_H_
+#define ROUTER_SYNC_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "router/export.h"
+
+namespace router {
+
+struct SyncRow {
+  std::string replica;
+  uint64_t version = 0;
+  std::string payload;
+};
+
+class ROUTER_EXPORT SyncStore {
+ public:
+  virtual ~SyncStore() = default;
+
+  // Replaces `replica`'s row by `payload` at `version`.
+  virtual absl::Status Put(std::string_view replica, uint64_t version,
+                           std::string_view payload) = 0;
+
+  // The rows whose version differs from `known[replica]` (every row when
+  // `known` lacks it), and in `*all` the version of every row present.
+  virtual absl::StatusOr<std::vector<SyncRow>> Changed(
+      const absl::flat_hash_map<std::string, uint64_t>& known,
+      absl::flat_hash_map<std::string, uint64_t>* all) = 0;
+};
+
+// A store in this process's memory. Shared between the StateSyncs of
+// in-process replicas (a std::shared_ptr each); Clear() simulates a store
+// restarted empty.
+class ROUTER_EXPORT MemorySyncStore : public SyncStore {
+ public:
+  absl::Status Put(std::string_view replica, uint64_t version,
+                   std::string_view payload) override;
+  absl::StatusOr<std::vector<SyncRow>> Changed(
+      const absl::flat_hash_map<std::string, uint64_t>& known,
+      absl::flat_hash_map<std::string, uint64_t>* all) override;
+
+  void Clear();
+  // While down, every call fails with Unavailable (a network outage).
+  void SetDown(bool down);
+  // Writes a row directly (tests: hostile payloads).
+  void Inject(std::string replica, uint64_t version, std::string payload);
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, SyncRow, std::less<>> rows_;  // guarded by mutex_
+  bool down_ = false;                                  // guarded by mutex_
+};
+
+}  // namespace router
+
+#endif  // ROUTER_SYNC_STORE_H_

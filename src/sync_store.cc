@@ -1,0 +1,46 @@
+#include "router/sync_store.h"
+
+namespace router {
+
+absl::Status MemorySyncStore::Put(std::string_view replica, uint64_t version,
+                                  std::string_view payload) {
+  std::lock_guard lock(mutex_);
+  if (down_) return absl::UnavailableError("memory sync store: down");
+  SyncRow& row = rows_[std::string(replica)];
+  row.replica = std::string(replica);
+  row.version = version;
+  row.payload = std::string(payload);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<SyncRow>> MemorySyncStore::Changed(
+    const absl::flat_hash_map<std::string, uint64_t>& known,
+    absl::flat_hash_map<std::string, uint64_t>* all) {
+  std::lock_guard lock(mutex_);
+  if (down_) return absl::UnavailableError("memory sync store: down");
+  std::vector<SyncRow> changed;
+  all->clear();
+  for (const auto& [replica, row] : rows_) {
+    (*all)[replica] = row.version;
+    const auto seen = known.find(replica);
+    if (seen == known.end() || seen->second != row.version) changed.push_back(row);
+  }
+  return changed;
+}
+
+void MemorySyncStore::Clear() {
+  std::lock_guard lock(mutex_);
+  rows_.clear();
+}
+
+void MemorySyncStore::SetDown(bool down) {
+  std::lock_guard lock(mutex_);
+  down_ = down;
+}
+
+void MemorySyncStore::Inject(std::string replica, uint64_t version, std::string payload) {
+  std::lock_guard lock(mutex_);
+  rows_[replica] = SyncRow{.replica = replica, .version = version, .payload = std::move(payload)};
+}
+
+}  // namespace router

@@ -1,0 +1,403 @@
+// StateSync: replicas that exchange their contributions through a store end
+// up where one process that saw all the traffic would be (LinUCB's arms, a
+// budget policy's spend), and every fault (store down, store emptied, a
+// replica restarted, hostile rows) keeps that true without double counting.
+#include "router/state_sync.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "router/budget_pacing_policy.h"
+#include "router/linucb_router.h"
+#include "router/redis_sync_store.h"
+#include "router/synthetic.h"
+#include "skip.h"
+
+namespace router {
+namespace {
+
+namespace fs = std::filesystem;
+
+// One fitted LinUCB pipeline saved to a file every replica loads.
+struct Deployment {
+  std::string path;
+  std::vector<std::vector<float>> probes;  // query vectors to compare estimates on
+  std::vector<std::string> models;
+
+  explicit Deployment(const PolicyConfig* policy = nullptr) {
+    SyntheticData synthetic = GenerateSynthetic({.rows = 300, .seed = 21});
+    PipelineConfig config;
+    config.router = "linucb";
+    config.RouterOptions<LinUcbOptions>().context_dim = 6;
+    config.RouterOptions<LinUcbOptions>().clusters = 3;
+    config.models = synthetic.catalog.profiles();
+    config.featurizer.dim = 16;
+    if (policy != nullptr) config.policy = *policy;
+    auto fitted = Pipeline::Fit(synthetic.dataset, config);
+    REQUIRE(fitted.ok());
+    path = (fs::temp_directory_path() /
+            ("sync-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".router"))
+               .string();
+    REQUIRE((*fitted)->Save(path).ok());
+    for (int i = 0; i < 6; ++i) {
+      std::vector<float> v((*fitted)->dim());
+      REQUIRE((*fitted)->Embed(SyntheticPrompt(i % 4, 900 + i), absl::MakeSpan(v)).ok());
+      probes.push_back(std::move(v));
+    }
+    for (const Profile& p : synthetic.catalog.profiles()) models.push_back(p.name);
+  }
+  ~Deployment() { fs::remove(path); }
+
+  std::unique_ptr<LivePipeline> Replica() const {
+    auto loaded = Pipeline::Load(path);
+    REQUIRE(loaded.ok());
+    return std::make_unique<LivePipeline>(std::move(loaded).value());
+  }
+
+  // Feedback number `i` of a fixed stream: a probe-like vector, a model and
+  // a score that depend on i only.
+  Feedback Outcome(int i, std::vector<float>* storage) const {
+    *storage = probes[i % probes.size()];
+    (*storage)[i % storage->size()] += 0.1f * static_cast<float>(i % 7);
+    Feedback f;
+    f.vector = *storage;
+    f.model = models[i % models.size()];
+    f.score = (i % 5) / 4.0;
+    f.cost_usd = 1e-4 * (1 + i % 3);
+    return f;
+  }
+
+  static inline int counter = 0;
+};
+
+void Observe(const Deployment& d, LivePipeline& live, int from, int to) {
+  std::vector<float> storage;
+  for (int i = from; i < to; ++i) REQUIRE(live.Observe(d.Outcome(i, &storage)).ok());
+}
+
+// The largest difference in quality or uncertainty between two replicas'
+// estimates over the probes.
+double Gap(const Deployment& d, const LivePipeline& a, const LivePipeline& b) {
+  double gap = 0.0;
+  for (const auto& probe : d.probes) {
+    Query q;
+    q.vector = probe;
+    Estimates ea, eb;
+    REQUIRE(a.Snapshot()->router().Estimate(q, &ea).ok());
+    REQUIRE(b.Snapshot()->router().Estimate(q, &eb).ok());
+    REQUIRE(ea.per_model.size() == eb.per_model.size());
+    for (size_t m = 0; m < ea.per_model.size(); ++m) {
+      gap = std::max(gap, std::abs(ea.per_model[m].quality - eb.per_model[m].quality));
+      gap = std::max(gap, std::abs(ea.per_model[m].uncertainty - eb.per_model[m].uncertainty));
+      gap = std::max(gap, std::abs(ea.per_model[m].expected_cost_usd -
+                                   eb.per_model[m].expected_cost_usd) * 1e3);
+    }
+  }
+  return gap;
+}
+
+std::unique_ptr<StateSync> Sync(LivePipeline& live, std::shared_ptr<SyncStore> store,
+                                std::string id) {
+  auto sync = StateSync::Start(&live, std::move(store), {.replica_id = std::move(id),
+                                                         .interval_ms = 0});
+  REQUIRE(sync.ok());
+  return std::move(sync).value();
+}
+
+// The shared checks, over any store: two replicas that split a stream equal
+// one learner that saw it all, and a third replica that joins late catches up.
+void CheckReplicasEqualOneLearner(const std::shared_ptr<SyncStore>& store) {
+  Deployment d;
+  auto single = d.Replica();
+  auto r1 = d.Replica();
+  auto r2 = d.Replica();
+  auto s1 = Sync(*r1, store, "r1");
+  auto s2 = Sync(*r2, store, "r2");
+  Observe(d, *single, 0, 60);
+  Observe(d, *r1, 0, 25);
+  Observe(d, *r2, 25, 60);
+  REQUIRE(Gap(d, *r1, *single) > 1e-3);  // apart before they sync
+  REQUIRE(s1->SyncNow().ok());
+  REQUIRE(s2->SyncNow().ok());
+  REQUIRE(s1->SyncNow().ok());
+  INFO("r1 applied " << s1->status().applied << ", rejected " << s1->status().rejected << ": "
+                     << s1->status().last_error);
+  CHECK(Gap(d, *r1, *single) < 1e-9);
+  CHECK(Gap(d, *r2, *single) < 1e-9);
+
+  // More rounds with nothing new change nothing (nothing applied twice).
+  REQUIRE(s2->SyncNow().ok());
+  REQUIRE(s1->SyncNow().ok());
+  CHECK(Gap(d, *r1, *single) < 1e-9);
+
+  // A replica that starts later reads both rows once.
+  auto r3 = d.Replica();
+  auto s3 = Sync(*r3, store, "r3");
+  CHECK(Gap(d, *r3, *single) < 1e-9);
+  CHECK(s3->status().applied == 2);
+  CHECK(s3->status().replicas == 3);
+}
+
+TEST_CASE("replicas that exchanged everything equal one LinUCB learner", "[sync]") {
+  CheckReplicasEqualOneLearner(std::make_shared<MemorySyncStore>());
+}
+
+TEST_CASE("a store that is down delays sharing and loses nothing", "[sync]") {
+  Deployment d;
+  auto store = std::make_shared<MemorySyncStore>();
+  auto single = d.Replica();
+  auto r1 = d.Replica();
+  auto r2 = d.Replica();
+  auto s1 = Sync(*r1, store, "r1");
+  auto s2 = Sync(*r2, store, "r2");
+  store->SetDown(true);
+  Observe(d, *single, 0, 40);
+  Observe(d, *r1, 0, 20);
+  Observe(d, *r2, 20, 40);
+  CHECK(absl::IsUnavailable(s1->SyncNow()));
+  CHECK(absl::IsUnavailable(s2->SyncNow()));
+  CHECK_FALSE(s1->status().connected);
+  CHECK(s1->status().failed_rounds == 1);
+  Decision decision;
+  CHECK(r1->RouteText("routes go on while the store is down", &decision).ok());
+
+  store->SetDown(false);
+  REQUIRE(s1->SyncNow().ok());
+  REQUIRE(s2->SyncNow().ok());
+  REQUIRE(s1->SyncNow().ok());
+  CHECK(s1->status().connected);
+  CHECK(Gap(d, *r1, *single) < 1e-9);
+  CHECK(Gap(d, *r2, *single) < 1e-9);
+}
+
+TEST_CASE("a store restarted empty is re-seeded without double counting", "[sync]") {
+  Deployment d;
+  auto store = std::make_shared<MemorySyncStore>();
+  auto single = d.Replica();
+  auto r1 = d.Replica();
+  auto r2 = d.Replica();
+  auto s1 = Sync(*r1, store, "r1");
+  auto s2 = Sync(*r2, store, "r2");
+  Observe(d, *single, 0, 30);
+  Observe(d, *r1, 0, 15);
+  Observe(d, *r2, 15, 30);
+  REQUIRE(s1->SyncNow().ok());
+  REQUIRE(s2->SyncNow().ok());
+  REQUIRE(s1->SyncNow().ok());
+
+  store->Clear();
+  Observe(d, *single, 30, 40);
+  Observe(d, *r1, 30, 40);
+  REQUIRE(s2->SyncNow().ok());  // r2 writes its row again
+  REQUIRE(s1->SyncNow().ok());
+  REQUIRE(s2->SyncNow().ok());
+  CHECK(Gap(d, *r1, *single) < 1e-9);
+  CHECK(Gap(d, *r2, *single) < 1e-9);
+  // A newcomer after the restart gets everything from the re-seeded rows.
+  auto r3 = d.Replica();
+  auto s3 = Sync(*r3, store, "r3");
+  CHECK(Gap(d, *r3, *single) < 1e-9);
+}
+
+TEST_CASE("a replica restarted under its id takes its row back", "[sync]") {
+  Deployment d;
+  auto store = std::make_shared<MemorySyncStore>();
+  auto single = d.Replica();
+  auto r1 = d.Replica();
+  auto r2 = d.Replica();
+  auto s1 = Sync(*r1, store, "r1");
+  auto s2 = Sync(*r2, store, "r2");
+  Observe(d, *single, 0, 30);
+  Observe(d, *r1, 0, 15);
+  Observe(d, *r2, 15, 30);
+  REQUIRE(s1->SyncNow().ok());
+  REQUIRE(s2->SyncNow().ok());
+
+  // r1 stops and comes back from the file; its row stays in the store.
+  s1.reset();
+  r1 = d.Replica();
+  s1 = Sync(*r1, store, "r1");
+  Observe(d, *single, 30, 45);
+  Observe(d, *r1, 30, 45);
+  REQUIRE(s1->SyncNow().ok());
+  REQUIRE(s2->SyncNow().ok());
+  REQUIRE(s1->SyncNow().ok());
+  CHECK(Gap(d, *r1, *single) < 1e-9);
+  CHECK(Gap(d, *r2, *single) < 1e-9);
+}
+
+TEST_CASE("hostile rows are refused, counted and change nothing", "[sync]") {
+  Deployment d;
+  auto store = std::make_shared<MemorySyncStore>();
+  auto r1 = d.Replica();
+  auto untouched = d.Replica();
+  auto s1 = Sync(*r1, store, "r1");
+  std::string honest;
+  {
+    // A genuine payload from another replica, to damage.
+    auto r2 = d.Replica();
+    Observe(d, *r2, 0, 10);
+    auto other = std::make_shared<MemorySyncStore>();
+    auto s2 = Sync(*r2, other, "r2");
+    absl::flat_hash_map<std::string, uint64_t> all;
+    auto rows = other->Changed({}, &all);
+    REQUIRE(rows.ok());
+    REQUIRE(rows->size() == 1);
+    honest = (*rows)[0].payload;
+  }
+  std::vector<std::string> hostile = {
+      "",
+      "not a payload at all",
+      honest.substr(0, honest.size() / 2),  // truncated
+      honest + "x",                         // trailing bytes
+  };
+  // A NaN written over the middle of the payload (inside the learned sums).
+  std::string nan_payload = honest;
+  const double nan = std::nan("");
+  std::memcpy(nan_payload.data() + honest.size() / 2, &nan, sizeof nan);
+  hostile.push_back(nan_payload);
+  // One at a time: each round reads the row once.
+  int64_t rejected = 0;
+  for (size_t i = 0; i < hostile.size(); ++i) {
+    store->Inject("r2", 100 + i, hostile[i]);
+    REQUIRE(s1->SyncNow().ok());
+    rejected = s1->status().rejected;
+    CHECK(rejected == static_cast<int64_t>(i + 1));
+  }
+  CHECK(s1->status().applied == 0);
+  CHECK(Gap(d, *r1, *untouched) == 0.0);
+  // A row under another replica's name is refused too.
+  store->Inject("r3", 1, honest);
+  REQUIRE(s1->SyncNow().ok());
+  CHECK(s1->status().rejected == rejected + 1);
+  CHECK(Gap(d, *r1, *untouched) == 0.0);
+}
+
+TEST_CASE("budget pacing paces on the spend of every replica", "[sync]") {
+  PolicyConfig budget;
+  budget.Set(BudgetPacingOptions{.target_cost_usd = 1e-4});
+  Deployment d(&budget);
+  auto store = std::make_shared<MemorySyncStore>();
+  auto r1 = d.Replica();
+  auto r2 = d.Replica();
+  auto s1 = Sync(*r1, store, "r1");
+  auto s2 = Sync(*r2, store, "r2");
+  Decision decision;
+  for (int i = 0; i < 12; ++i) REQUIRE(r1->RouteText(SyntheticPrompt(i % 4, i), &decision).ok());
+  for (int i = 0; i < 5; ++i) REQUIRE(r2->RouteText(SyntheticPrompt(i % 4, 50 + i), &decision).ok());
+  auto pacing = [](const LivePipeline& live) {
+    return dynamic_cast<const BudgetPacingPolicy&>(live.Snapshot()->policy()).state();
+  };
+  const PacingState r1_alone = pacing(*r1), r2_alone = pacing(*r2);
+  REQUIRE(r1_alone.requests == 12);
+  REQUIRE(s1->SyncNow().ok());
+  REQUIRE(s2->SyncNow().ok());
+  REQUIRE(s1->SyncNow().ok());
+  const PacingState a = pacing(*r1), b = pacing(*r2);
+  CHECK(a.requests == 17);
+  CHECK(b.requests == 17);
+  CHECK(a.spend_usd == Approx(r1_alone.spend_usd + r2_alone.spend_usd).epsilon(1e-12));
+  CHECK(b.spend_usd == Approx(a.spend_usd).epsilon(1e-12));
+  // Again: nothing is added twice.
+  REQUIRE(s2->SyncNow().ok());
+  CHECK(pacing(*r2).requests == 17);
+}
+
+TEST_CASE("options are checked", "[sync]") {
+  Deployment d;
+  auto live = d.Replica();
+  auto store = std::make_shared<MemorySyncStore>();
+  CHECK(absl::IsInvalidArgument(StateSync::Start(&*live, store, {.replica_id = ""}).status()));
+  CHECK(absl::IsInvalidArgument(
+      StateSync::Start(&*live, store, {.replica_id = "a b"}).status()));
+  CHECK(absl::IsInvalidArgument(
+      StateSync::Start(&*live, store, {.replica_id = "a", .interval_ms = -1}).status()));
+  CHECK(absl::IsInvalidArgument(StateSync::Start(nullptr, store, {.replica_id = "a"}).status()));
+  CHECK(absl::IsInvalidArgument(StateSync::Start(&*live, nullptr, {.replica_id = "a"}).status()));
+}
+
+TEST_CASE("the sync thread shares without being asked", "[sync]") {
+  Deployment d;
+  auto store = std::make_shared<MemorySyncStore>();
+  auto single = d.Replica();
+  auto r1 = d.Replica();
+  auto r2 = d.Replica();
+  auto s1 = StateSync::Start(&*r1, store, {.replica_id = "r1", .interval_ms = 5});
+  auto s2 = StateSync::Start(&*r2, store, {.replica_id = "r2", .interval_ms = 5});
+  REQUIRE(s1.ok());
+  REQUIRE(s2.ok());
+  Observe(d, *single, 0, 20);
+  Observe(d, *r1, 0, 10);
+  Observe(d, *r2, 10, 20);
+  for (int i = 0; i < 2000 && (Gap(d, *r1, *single) > 1e-9 || Gap(d, *r2, *single) > 1e-9); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(Gap(d, *r1, *single) < 1e-9);
+  CHECK(Gap(d, *r2, *single) < 1e-9);
+}
+
+// A redis-server of the test's own on a free port, or SKIP.
+TEST_CASE("replicas share through a real Redis, with AUTH and a key prefix", "[sync][redis]") {
+  if (!RedisSyncAvailable()) ROUTER_SKIP("this build has no Redis store (hiredis not found)");
+  if (std::system("command -v redis-server > /dev/null 2>&1") != 0) {
+    ROUTER_SKIP("redis-server is not installed");
+  }
+  const int port = 20000 + static_cast<int>(::getpid() % 20000);
+  const std::string dir = (fs::temp_directory_path() / ("redis-" + std::to_string(port))).string();
+  fs::create_directories(dir);
+  const std::string start = "redis-server --port " + std::to_string(port) +
+                            " --requirepass sesame --save '' --appendonly no --dir " + dir +
+                            " --daemonize yes --pidfile " + dir + "/pid > /dev/null";
+  REQUIRE(std::system(start.c_str()) == 0);
+  struct Stop {
+    std::string dir;
+    ~Stop() {
+      const std::string kill = "kill $(cat " + dir + "/pid) 2>/dev/null";
+      if (std::system(kill.c_str()) != 0) fs::remove_all(dir);
+      fs::remove_all(dir);
+    }
+  } stop{dir};
+
+  RedisOptions options{.port = port, .password = "sesame", .key_prefix = "test-a"};
+  auto connect = [&](RedisOptions o) -> std::shared_ptr<SyncStore> {
+    auto store = RedisSyncStore::Create(std::move(o));
+    REQUIRE(store.ok());
+    return std::shared_ptr<SyncStore>(std::move(store).value());
+  };
+  // Wait for the server to accept.
+  std::shared_ptr<SyncStore> probe = connect(options);
+  absl::flat_hash_map<std::string, uint64_t> all;
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {
+    up = probe->Changed({}, &all).ok();
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(110));
+  }
+  REQUIRE(up);
+
+  CheckReplicasEqualOneLearner(connect(options));
+
+  // Another deployment's prefix sees none of it; a wrong password is refused
+  // without the password in the message.
+  RedisOptions other = options;
+  other.key_prefix = "test-b";
+  REQUIRE(connect(other)->Changed({}, &all).ok());
+  CHECK(all.empty());
+  RedisOptions wrong = options;
+  wrong.password = "not-sesame";
+  absl::Status refused = connect(wrong)->Changed({}, &all).status();
+  CHECK(absl::IsUnavailable(refused));
+  CHECK(std::string(refused.message()).find("not-sesame") == std::string::npos);
+}
+
+}  // namespace
+}  // namespace router
