@@ -20,6 +20,7 @@
 #include "nlohmann/json.hpp"
 #include "parallel.h"
 #include "progress.h"
+#include "replay_replicas.h"
 #include "router/budget_pacing_policy.h"
 #include "router/linucb_router.h"
 #include "router/threshold_policy.h"
@@ -57,7 +58,16 @@ const std::vector<FlagSpec>& Flags() {
                                   "share tracking)"},
       {"no-cost-feedback", "", "", "budget policy: pace on the estimated costs only (by default\n"
                                    "the realised cost of each call is reported back)"},
-      {"out", "", "DIR", "write DIR/replay.json and DIR/curve.svg"},
+      {"replicas", "", "N", "split each order across N in-process replicas and compare N\n"
+                            "synced replicas, N isolated ones and one process (2 to 64;\n"
+                            "docs/scale-out.md)"},
+      {"traffic", "", "W,...", "with --replicas: each replica's share of the traffic\n"
+                               "(default even), e.g. 0.7,0.2,0.1"},
+      {"sync-every", "", "K", "with --replicas: rows between sync rounds (default 20)"},
+      {"redis", "", "HOST:PORT", "with --replicas: sync through this Redis (password from\n"
+                                 "ROUTER_REDIS_PASSWORD) instead of an in-memory store"},
+      {"out", "", "DIR", "write DIR/replay.json and DIR/curve.svg (with --replicas,\n"
+                         "DIR/replicas.json)"},
       {"threads", "", "N", "threads for featurizing (default: all cores)"},
       {"quiet", "q", "", "no progress on stderr"},
   };
@@ -571,6 +581,31 @@ int RunReplay(int argc, char** argv) {
   }
   if (int code = EmbedOnce(settings, fit_rows, &input->data, &config); code != kExitOk) {
     return code;
+  }
+  if (args.Has("replicas")) {
+    ReplicaRun run;
+    if (int code = ReadReplicaSettings(args, &run.settings); code != kExitOk) return code;
+    run.config = config;
+    run.data = &input->data;
+    run.fit_rows = &fit_rows;
+    run.stream_rows = &stream_rows;
+    run.data_path = input->path;
+    run.orders = settings.orders;
+    run.seed = settings.seed;
+    run.cost_feedback = !args.Has("no-cost-feedback");
+    run.quiet = settings.quiet;
+    run.out = args.Get("out");
+    run.command_line = CommandLine(argc, argv);
+    if (args.Has("strong-share") || settings.warm_rows > 0 || args.Has("no-feedback")) {
+      return Fail(kCommand, kExitUsage,
+                  "--replicas does not combine with --strong-share, --warm-start or --no-feedback");
+    }
+    return ReplayReplicas(run);
+  }
+  for (const char* flag : {"traffic", "sync-every", "redis"}) {
+    if (args.Has(flag)) {
+      return Fail(kCommand, kExitUsage, fmt::format("--{} needs --replicas", flag));
+    }
   }
   std::vector<OrderResult> results;
   if (int code = ReplayOrders(args, settings, config, input->data, fit_rows, stream_rows,

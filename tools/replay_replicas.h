@@ -1,0 +1,46 @@
+// `router replay --replicas N` (replay_replicas.cc): the stream split across
+// N replicas, synced and isolated, beside one process.
+#ifndef ROUTER_TOOLS_REPLAY_REPLICAS_H_
+#define ROUTER_TOOLS_REPLAY_REPLICAS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "router/dataset.h"
+#include "router/pipeline_config.h"
+
+namespace router::cli {
+
+struct ReplicaSettings {
+  int replicas = 0;
+  std::vector<double> traffic;  // per replica, summing to 1
+  int sync_every = 20;          // rows between sync rounds
+  std::string redis;            // HOST:PORT, or "" for the in-memory store
+};
+
+// From --replicas, --traffic, --sync-every and --redis; an exit code.
+int ReadReplicaSettings(const Args& args, ReplicaSettings* out);
+
+struct ReplicaRun {
+  ReplicaSettings settings;
+  PipelineConfig config;
+  const Dataset* data = nullptr;  // vectors included
+  const std::vector<int64_t>* fit_rows = nullptr;
+  const std::vector<int64_t>* stream_rows = nullptr;
+  std::string data_path;
+  int orders = 5;
+  int seed = 1;
+  bool cost_feedback = true;
+  bool quiet = false;
+  std::string out;  // DIR for replicas.json, or ""
+  std::string command_line;
+};
+
+// Prints the three set-ups' table (and writes replicas.json); an exit code.
+int ReplayReplicas(const ReplicaRun& run);
+
+}  // namespace router::cli
+
+#endif  // ROUTER_TOOLS_REPLAY_REPLICAS_H_
