@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fmt/format.h"
+#include "router/status.h"
 
 #ifdef ROUTER_HAVE_HIREDIS
 #include <hiredis/hiredis.h>
@@ -60,6 +61,7 @@ absl::StatusOr<std::vector<SyncRow>> RedisSyncStore::Changed(
     const absl::flat_hash_map<std::string, uint64_t>&, absl::flat_hash_map<std::string, uint64_t>*) {
   return absl::UnimplementedError("redis: not built");
 }
+absl::Status RedisSyncStore::Clear() { return absl::UnimplementedError("redis: not built"); }
 
 #else
 
@@ -231,6 +233,19 @@ absl::StatusOr<std::vector<SyncRow>> RedisSyncStore::Changed(
     present.push_back(std::move(changed[i]));
   }
   return present;
+}
+
+absl::Status RedisSyncStore::Clear() {
+  absl::flat_hash_map<std::string, uint64_t> all;
+  ROUTER_ASSIGN_OR_RETURN(std::vector<SyncRow> rows, Changed({}, &all));
+  std::vector<std::string> del = {"DEL", options_.key_prefix + ":versions"};
+  for (const auto& [replica, version] : all) {
+    del.push_back(fmt::format("{}:state:{}", options_.key_prefix, replica));
+  }
+  absl::StatusOr<std::vector<Reply>> replies = Run(connection_.get(), options_, {del});
+  if (!replies.ok()) return replies.status();
+  if (replies->front()->type == REDIS_REPLY_ERROR) return ReplyError(*replies->front(), "DEL");
+  return absl::OkStatus();
 }
 
 #endif  // ROUTER_HAVE_HIREDIS

@@ -28,9 +28,11 @@ absl::StatusOr<std::vector<SyncRow>> MemorySyncStore::Changed(
   return changed;
 }
 
-void MemorySyncStore::Clear() {
+absl::Status MemorySyncStore::Clear() {
   std::lock_guard lock(mutex_);
+  if (down_) return absl::UnavailableError("memory sync store: down");
   rows_.clear();
+  return absl::OkStatus();
 }
 
 void MemorySyncStore::SetDown(bool down) {

@@ -195,7 +195,7 @@ TEST_CASE("a store restarted empty is re-seeded without double counting", "[sync
   REQUIRE(s2->SyncNow().ok());
   REQUIRE(s1->SyncNow().ok());
 
-  store->Clear();
+  REQUIRE(store->Clear().ok());
   Observe(d, *single, 30, 40);
   Observe(d, *r1, 30, 40);
   REQUIRE(s2->SyncNow().ok());  // r2 writes its row again
@@ -385,6 +385,13 @@ TEST_CASE("replicas share through a real Redis, with AUTH and a key prefix", "[s
   REQUIRE(up);
 
   CheckReplicasEqualOneLearner(connect(options));
+  // Clear deletes the deployment's rows, and only them.
+  std::shared_ptr<SyncStore> store = connect(options);
+  REQUIRE(store->Changed({}, &all).ok());
+  CHECK(all.size() == 3);
+  REQUIRE(store->Clear().ok());
+  REQUIRE(store->Changed({}, &all).ok());
+  CHECK(all.empty());
 
   // Another deployment's prefix sees none of it; a wrong password is refused
   // without the password in the message.

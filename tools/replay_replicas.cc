@@ -158,8 +158,9 @@ absl::StatusOr<std::array<SetupResult, 3>> RunSetups(const std::string& path, co
   for (int setup = 0; setup < 3; ++setup) {
     ROUTER_ASSIGN_OR_RETURN(auto replicas, LoadReplicas(path, setup == 0 ? 1 : settings.replicas));
     std::vector<std::unique_ptr<StateSync>> syncs;
+    std::shared_ptr<SyncStore> store;
     if (setup == 2) {
-      ROUTER_ASSIGN_OR_RETURN(std::shared_ptr<SyncStore> store, MakeStore(settings.redis, seed));
+      ROUTER_ASSIGN_OR_RETURN(store, MakeStore(settings.redis, seed));
       for (int i = 0; i < settings.replicas; ++i) {
         ROUTER_ASSIGN_OR_RETURN(
             std::unique_ptr<StateSync> sync,
@@ -168,8 +169,12 @@ absl::StatusOr<std::array<SetupResult, 3>> RunSetups(const std::string& path, co
         syncs.push_back(std::move(sync));
       }
     }
-    ROUTER_ASSIGN_OR_RETURN(results[setup], Stream(replicas, syncs, data, order, replica_of,
-                                                   settings.sync_every, cost_feedback));
+    absl::StatusOr<SetupResult> result = Stream(replicas, syncs, data, order, replica_of,
+                                                settings.sync_every, cost_feedback);
+    syncs.clear();  // their last rounds, then the store is emptied: a replay leaves nothing
+    if (store != nullptr) ROUTER_RETURN_IF_ERROR(store->Clear());
+    if (!result.ok()) return result.status();
+    results[setup] = *result;
   }
   return results;
 }

@@ -58,6 +58,8 @@ class ROUTER_EXPORT RedisSyncStore : public SyncStore {
   absl::StatusOr<std::vector<SyncRow>> Changed(
       const absl::flat_hash_map<std::string, uint64_t>& known,
       absl::flat_hash_map<std::string, uint64_t>* all) override;
+  // Deletes the prefix's keys: the versions hash and every row it lists.
+  absl::Status Clear() override;
 
   struct Connection;  // hiredis' context and the backoff state
 

@@ -50,11 +50,15 @@ class ROUTER_EXPORT SyncStore {
   virtual absl::StatusOr<std::vector<SyncRow>> Changed(
       const absl::flat_hash_map<std::string, uint64_t>& known,
       absl::flat_hash_map<std::string, uint64_t>* all) = 0;
+
+  // Deletes every row: a deployment's reset (replicas still running write
+  // theirs again at their next round).
+  virtual absl::Status Clear() = 0;
 };
 
 // A store in this process's memory. Shared between the StateSyncs of
 // in-process replicas (a std::shared_ptr each); Clear() simulates a store
-// restarted empty.
+// restarted empty (as would losing Redis without persistence).
 class ROUTER_EXPORT MemorySyncStore : public SyncStore {
  public:
   absl::Status Put(std::string_view replica, uint64_t version,
@@ -63,7 +67,7 @@ class ROUTER_EXPORT MemorySyncStore : public SyncStore {
       const absl::flat_hash_map<std::string, uint64_t>& known,
       absl::flat_hash_map<std::string, uint64_t>* all) override;
 
-  void Clear();
+  absl::Status Clear() override;
   // While down, every call fails with Unavailable (a network outage).
   void SetDown(bool down);
   // Writes a row directly (tests: hostile payloads).
