@@ -3,7 +3,9 @@
 # prefix, then, against that prefix only,
 #   - checks librouter_c's exports and what it needs at run time;
 #   - builds and runs the C example (pkg-config router_c), a C++ consumer
-#     (find_package(router)), the Python tests and example, the Rust crates'
+#     (find_package(router)), the Python tests and example, the Python wheel
+#     (bundling librouter_c; installed into a fresh virtual environment and
+#     tested there with no LIBROUTER_C or LD_LIBRARY_PATH), the Rust crates'
 #     tests and example, the Go package's tests and example, and the
 #     OpenAI-compatible gateway's tests (examples/gateway: end to end over
 #     fake backends, curl and Python clients, SIGHUP reload, a 10 s load test);
@@ -120,6 +122,23 @@ step "Python: bindings/python tests, examples/python/route.py"
 PYTHONPATH=$root/bindings/python "$python" -m unittest discover -s bindings/python/tests
 PYTHONPATH=$root/bindings/python "$python" examples/python/route.py "$data" "$prompts" "$config" \
   > "$out/python.txt"
+
+step "Python: a wheel bundling librouter_c, tested in a fresh virtual environment"
+wheel=$(bindings/python/build-wheel.sh "$prefix" "$work/wheel" 2> "$work/wheel.log") ||
+  { cat "$work/wheel.log" >&2; exit 1; }
+echo "built $wheel"
+venv=$work/venv
+"$python" -m venv --system-site-packages "$venv"   # numpy comes from the system
+"$venv/bin/python" -m pip install --quiet --no-index --disable-pip-version-check "$wheel"
+# Outside the source tree, with nothing in the environment leading to librouter_c.
+(cd "$work" && env -u LIBROUTER_C -u LD_LIBRARY_PATH -u PYTHONPATH LIBROUTER_TEST_INSTALLED=1 \
+  "$venv/bin/python" -m unittest discover -s "$root/bindings/python/tests")
+(cd "$work" && env -u LIBROUTER_C -u LD_LIBRARY_PATH -u PYTHONPATH "$venv/bin/python" -c '
+import os, sys
+import librouter
+venv, path = os.path.realpath(sys.prefix), os.path.realpath(librouter._lib.path)
+assert path.startswith(venv + os.sep), "librouter_c loaded from %s, outside %s" % (path, venv)
+print("import librouter: version %s, librouter_c from %s" % (librouter.version(), path))')
 
 step "Rust: bindings/rust tests, examples/rust"
 cargo test --offline --locked --manifest-path bindings/rust/Cargo.toml

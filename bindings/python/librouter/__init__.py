@@ -1,36 +1,46 @@
 """librouter: send each prompt to the LLM that should answer it.
 
 A thin layer over librouter's C ABI (router_c.h) through ctypes, so installing
-it needs no compiler, only librouter_c (found as _lib.py describes: set
-LIBROUTER_C to the library or its directory, or install it system-wide).
+it needs no compiler, only librouter_c, found as _lib.load_library describes:
+$LIBROUTER_C (the library or its directory), else the copy a wheel bundles in
+this package, else the system's loader.
 
     import librouter
 
     with librouter.Router.from_dataset("queries.jsonl", {"policy": {"lambda": 100}}) as router:
         decision = router.route("Why does free() crash?")
         print(decision.model, decision.quality, decision.cost_usd)
-        batch = router.route_batch(vectors)          # numpy (n, dim) float32
+        batch = router.route_batch(vectors)          # numpy (n, dim) float32, not copied
         names = router.models                        # batch.model_index indexes these
         router.feedback(decision, 1.0, 0.002)        # outcome, for routers that learn online
 
 Threads: one Router may be used from many threads at once; the C calls
 release the GIL. close() must not overlap other calls on the same router.
 Errors raise RouterError, carrying the C status code and message.
+The API is typed (the package ships py.typed).
 """
+from __future__ import annotations
+
 import ctypes
 import enum
 import json
 import os
 from ctypes import byref, c_char_p, c_double, c_float, c_int32, c_int64, c_size_t, c_uint64
 from dataclasses import dataclass
-from typing import NamedTuple, Tuple
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _lib
 
 __all__ = ["Router", "Decision", "BatchResult", "RouterError", "Status",
            "abi_version", "version"]
+
+# A file path: text, bytes or a path object (os.fsencode's input).
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+# A JSON object: a dict, or its text.
+JsonObject = Union[str, Mapping[str, Any]]
 
 
 class Status(enum.IntEnum):
@@ -58,7 +68,10 @@ class RouterError(Exception):
     """A failed librouter call: `status` (a Status, or the int for a code newer
     than this module) and the library's `message`."""
 
-    def __init__(self, status, message):
+    status: Union[Status, int]
+    message: str
+
+    def __init__(self, status: int, message: str) -> None:
         try:
             status = Status(status)
         except ValueError:
@@ -68,7 +81,7 @@ class RouterError(Exception):
         super().__init__("%s: %s" % (_lib.router_status_name(status).decode(), message))
 
 
-def _check(status):
+def _check(status: int) -> None:
     # The message is thread-local in the library: read it right away, on the
     # thread that made the call.
     if status != Status.OK:
@@ -77,12 +90,12 @@ def _check(status):
 
 def abi_version() -> int:
     """The ABI version of the loaded librouter_c (1)."""
-    return _lib.router_abi_version()
+    return int(_lib.router_abi_version())
 
 
 def version() -> str:
     """The version of the loaded librouter_c, "MAJOR.MINOR.PATCH"."""
-    return _lib.router_version_string().decode()
+    return _text(_lib.router_version_string())
 
 
 if abi_version() != _lib.ABI_VERSION:
@@ -105,12 +118,19 @@ class Decision:
 
 class BatchResult(NamedTuple):
     """route_batch's results, one entry per query row."""
-    model_index: np.ndarray  # int32, indexes Router.models
-    quality: np.ndarray      # float64
-    cost_usd: np.ndarray     # float64
+    model_index: npt.NDArray[np.int32]  # indexes Router.models
+    quality: npt.NDArray[np.float64]
+    cost_usd: npt.NDArray[np.float64]
 
 
-def _read_text(function, handle):
+def _text(value: Optional[bytes]) -> str:
+    """A C string the library returned or filled in: on success never NULL."""
+    if value is None:
+        raise RouterError(Status.INTERNAL, "librouter_c returned NULL for a string")
+    return value.decode()
+
+
+def _read_text(function: Callable[..., int], handle: Any) -> str:
     # snprintf-style: ask for the size, then fill a buffer of that size. The
     # text of a live router (its policy state) can grow in between when other
     # threads route: then fill again with the size the fill reported.
@@ -124,7 +144,7 @@ def _read_text(function, handle):
             return buffer.value.decode("utf-8")
 
 
-def _copy_decision(handle):
+def _copy_decision(handle: Any) -> Decision:
     try:
         name = c_char_p()
         index = c_int32()
@@ -142,8 +162,8 @@ def _copy_decision(handle):
         fallback = c_char_p()
         for i in range(count.value):
             _check(_lib.router_decision_fallback(handle, i, byref(fallback)))
-            fallbacks.append(fallback.value.decode())
-        return Decision(model=name.value.decode(), model_index=index.value,
+            fallbacks.append(_text(fallback.value))
+        return Decision(model=_text(name.value), model_index=index.value,
                         quality=quality.value, cost_usd=cost.value, fallbacks=tuple(fallbacks),
                         explanation=_read_text(_lib.router_decision_explain, handle),
                         json=_read_text(_lib.router_decision_json, handle),
@@ -152,7 +172,7 @@ def _copy_decision(handle):
         _lib.router_decision_free(handle)
 
 
-def _c_string(text):
+def _c_string(text: PathLike) -> bytes:
     """Bytes for a C string (text, bytes or a path; UTF-8 on POSIX). A NUL
     would silently cut the string short in C, so it is refused."""
     data = os.fsencode(text)
@@ -161,7 +181,7 @@ def _c_string(text):
     return data
 
 
-def _config_json(config):
+def _config_json(config: Optional[JsonObject]) -> Optional[bytes]:
     if config is None:
         return None
     return _c_string(config if isinstance(config, str) else json.dumps(config))
@@ -171,12 +191,14 @@ class Router:
     """A fitted router (C router_t). Make one with Router.from_dataset or
     Router.load; free it with close() or a `with` block."""
 
-    def __init__(self, handle):
-        """Takes ownership of a router_t*; use the constructors below."""
+    def __init__(self, handle: Any) -> None:
+        """Takes ownership of a router_t* (a ctypes pointer); use the
+        constructors below."""
         self._raw = handle
 
     @classmethod
-    def from_dataset(cls, dataset, config=None, *, vectors=None) -> "Router":
+    def from_dataset(cls, dataset: PathLike, config: Optional[JsonObject] = None, *,
+                     vectors: Optional[PathLike] = None) -> Router:
         """Fits a router on a JSONL dataset (rows with split "train" or none).
 
         config: a dict or a JSON string (docs/configuration.md), None for the
@@ -194,51 +216,52 @@ class Router:
         return cls(handle)
 
     @classmethod
-    def load(cls, path) -> "Router":
+    def load(cls, path: PathLike) -> Router:
         """Loads a router saved with save(); a damaged file raises DATA_LOSS."""
         handle = _lib.router_p()
         _check(_lib.router_load(_c_string(path), byref(handle)))
         return cls(handle)
 
-    def close(self):
+    def close(self) -> None:
         """Frees the router; later calls raise ValueError. Idempotent."""
         handle, self._raw = self._raw, None
         if handle:
             _lib.router_free(handle)
 
-    def __enter__(self):
+    def __enter__(self) -> Router:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         if getattr(self, "_raw", None) and _lib is not None:
             self.close()
 
     @property
-    def _handle(self):
+    def _handle(self) -> Any:
         if not self._raw:
             raise ValueError("the router is closed")
         return self._raw
 
-    def save(self, path):
+    def save(self, path: PathLike) -> None:
         """Writes the router to one file, atomically."""
         _check(_lib.router_save(self._handle, _c_string(path)))
 
-    def reload(self, path):
+    def reload(self, path: PathLike) -> None:
         """Swaps in the router saved at path while other threads keep routing;
         on error the current one keeps serving."""
         _check(_lib.router_reload(self._handle, _c_string(path)))
 
-    def feedback(self, decision, score: float, cost_usd: float):
+    def feedback(self, decision: Union[Decision, int], score: float, cost_usd: float) -> None:
         """Reports a routed request's outcome (a Decision, or its id): the
         observed quality in [0, 1] and cost. Routers that learn online
         (LinUCB) learn from it; each decision is reported at most once."""
         decision_id = decision.id if isinstance(decision, Decision) else decision
         _check(_lib.router_feedback(self._handle, decision_id, score, cost_usd))
 
-    def feedback_vector(self, vector, model: str, score: float, cost_usd: float):
+    def feedback_vector(self, vector: npt.ArrayLike, model: str, score: float,
+                        cost_usd: float) -> None:
         """Reports an outcome by the query's vector and the model that answered."""
         vector = np.ascontiguousarray(vector, dtype=np.float32)
         if vector.ndim != 1:
@@ -247,7 +270,9 @@ class Router:
                                            vector.ctypes.data_as(ctypes.POINTER(c_float)),
                                            vector.size, _c_string(model), score, cost_usd))
 
-    def add_model(self, profile, vectors=None, scores=None, costs_usd=None):
+    def add_model(self, profile: JsonObject, vectors: Optional[npt.ArrayLike] = None,
+                  scores: Optional[npt.ArrayLike] = None,
+                  costs_usd: Optional[npt.ArrayLike] = None) -> None:
         """Adds a model at run time, learned from labelled examples.
 
         profile: a dict or JSON text of a config "models" entry ({"name": ...,
@@ -282,24 +307,24 @@ class Router:
                                      score_array.ctypes.data_as(ctypes.POINTER(c_double)),
                                      cost_pointer))
 
-    def remove_model(self, model: str):
+    def remove_model(self, model: str) -> None:
         """Takes a model out of service (model indexes after it shift down)."""
         _check(_lib.router_remove_model(self._handle, _c_string(model)))
 
     def set_model_price(self, model: str, input_usd_per_mtok: float,
-                        output_usd_per_mtok: float):
+                        output_usd_per_mtok: float) -> None:
         """Changes a model's prices, in USD per million tokens."""
         _check(_lib.router_set_model_price(self._handle, _c_string(model),
                                            input_usd_per_mtok, output_usd_per_mtok))
 
-    def model_price(self, model: str) -> "tuple[float, float]":
+    def model_price(self, model: str) -> Tuple[float, float]:
         """A model's current (input, output) prices, in USD per million tokens."""
         input_price, output_price = c_double(), c_double()
         _check(_lib.router_model_price(self._handle, _c_string(model),
                                        byref(input_price), byref(output_price)))
         return input_price.value, output_price.value
 
-    def record_cost(self, expected_usd: float, realised_usd: float):
+    def record_cost(self, expected_usd: float, realised_usd: float) -> None:
         """Reports what a decision really cost (expected: its cost_usd). A
         budget policy paces on the difference; other policies ignore it."""
         _check(_lib.router_record_cost(self._handle, expected_usd, realised_usd))
@@ -320,10 +345,10 @@ class Router:
         name = c_char_p()
         for i in range(count.value):
             _check(_lib.router_model_name(self._handle, i, byref(name)))
-            names.append(name.value.decode())
+            names.append(_text(name.value))
         return tuple(names)
 
-    def embed(self, text: str) -> np.ndarray:
+    def embed(self, text: str) -> npt.NDArray[np.float32]:
         """The float32 vector the router routes `text` by (built-in featurizer)."""
         vector = np.empty(self.dim, dtype=np.float32)
         _check(_lib.router_embed_text(self._handle, _c_string(text),
@@ -331,8 +356,10 @@ class Router:
                                       vector.size))
         return vector
 
-    def route(self, query, input_tokens: int = 0, *, lam=None, tau=None,
-              allowed_models=None, budget_class=None) -> Decision:
+    def route(self, query: Union[str, npt.ArrayLike], input_tokens: int = 0, *,
+              lam: Optional[float] = None, tau: Optional[float] = None,
+              allowed_models: Optional[Sequence[str]] = None,
+              budget_class: Optional[str] = None) -> Decision:
         """Routes a prompt (str) or a query vector (1-D, router.dim floats).
 
         input_tokens is the prompt's length in tokens for vectors (0 =
@@ -373,17 +400,17 @@ class Router:
                                                  byref(handle)))
         return _copy_decision(handle)
 
-    def set_model_available(self, model: str, available: bool):
+    def set_model_available(self, model: str, available: bool) -> None:
         """Marks a model down (every policy skips it) or up again."""
         _check(_lib.router_set_model_available(self._handle, _c_string(model),
                                                1 if available else 0))
 
-    def set_policy(self, policy):
+    def set_policy(self, policy: JsonObject) -> None:
         """Replaces the policy: a dict or JSON text of the config's "policy" object."""
         text = policy if isinstance(policy, str) else json.dumps(policy)
         _check(_lib.router_set_policy(self._handle, _c_string(text)))
 
-    def calibrate_threshold(self, vectors, strong_share: float) -> float:
+    def calibrate_threshold(self, vectors: npt.ArrayLike, strong_share: float) -> float:
         """Sets a threshold policy's threshold so that strong_share of the rows
         of `vectors` (2-D, router.dim columns) go to the strong model; returns it."""
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -396,28 +423,33 @@ class Router:
                                                byref(threshold)))
         return threshold.value
 
-    def policy_state(self) -> dict:
+    def policy_state(self) -> Dict[str, Any]:
         """The policy's live state (kind, parameters, budget spend, strong share)."""
-        return json.loads(_read_text(_lib.router_policy_state_json, self._handle))
+        state: Dict[str, Any] = json.loads(_read_text(_lib.router_policy_state_json,
+                                                      self._handle))
+        return state
 
-    def route_batch(self, vectors, input_tokens=None) -> BatchResult:
-        """Routes each row of a 2-D array of query vectors in one C call.
+    def route_batch(self, vectors: npt.ArrayLike,
+                    input_tokens: Optional[npt.ArrayLike] = None) -> BatchResult:
+        """Routes each row of a 2-D array of query vectors (n x router.dim) in
+        one C call.
 
-        A float32 array whose rows are contiguous (also a slice of a wider
-        matrix) is read in place; anything else is converted first.
+        A float32 array (native byte order, aligned) whose rows are each
+        contiguous is read in place, never copied: any C-contiguous array,
+        also a read-only one, or a column slice of a wider matrix. Anything
+        else (another dtype, Fortran order, strided columns, reversed rows, a
+        list) is first copied into a C-contiguous float32 array; complex or
+        non-numeric data raises TypeError. A wrong number of columns raises
+        RouterError (INVALID_ARGUMENT).
         input_tokens: None, or one token count per row (0 = unknown).
         """
-        vectors = np.asarray(vectors)
-        if vectors.ndim != 2:
-            raise ValueError("vectors must be 2-D (rows x dim), got shape %s" % (vectors.shape,))
-        count, dim = vectors.shape
-        item = np.dtype(np.float32).itemsize
-        row_step = vectors.strides[0]
-        if (vectors.dtype != np.float32 or (dim > 1 and vectors.strides[1] != item)
-                or (count > 1 and (row_step < dim * item or row_step % item))):
-            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-            row_step = vectors.strides[0]
-        stride = row_step // item if count > 1 else dim
+        matrix = np.asarray(vectors)
+        if matrix.ndim != 2:
+            raise ValueError("vectors must be 2-D (rows x dim), got shape %s" % (matrix.shape,))
+        count, dim = matrix.shape
+        if not _rows_in_place(matrix):
+            matrix = matrix.astype(np.float32, order="C", casting="same_kind")
+        stride = matrix.strides[0] // matrix.itemsize if count > 1 else dim
         tokens = None
         if input_tokens is not None:
             tokens = np.ascontiguousarray(input_tokens, dtype=np.int64)
@@ -426,10 +458,24 @@ class Router:
                                  % (count, tokens.shape))
         result = BatchResult(np.empty(count, dtype=np.int32), np.empty(count, dtype=np.float64),
                              np.empty(count, dtype=np.float64))
+        # `matrix` and `tokens` stay referenced until the call returns.
         _check(_lib.router_route_batch(
-            self._handle, vectors.ctypes.data_as(ctypes.POINTER(c_float)), count, dim, stride,
+            self._handle, matrix.ctypes.data_as(ctypes.POINTER(c_float)), count, dim, stride,
             None if tokens is None else tokens.ctypes.data_as(ctypes.POINTER(c_int64)),
             result.model_index.ctypes.data_as(ctypes.POINTER(c_int32)),
             result.quality.ctypes.data_as(ctypes.POINTER(c_double)),
             result.cost_usd.ctypes.data_as(ctypes.POINTER(c_double))))
         return result
+
+
+def _rows_in_place(matrix: npt.NDArray[Any]) -> bool:
+    """Whether router_route_batch can read `matrix` (2-D) as it is: float32
+    in native byte order, aligned (so rows are whole floats apart), each
+    row's floats adjacent, rows forward and not overlapping (the C call's
+    stride_floats >= dim)."""
+    count, dim = matrix.shape
+    item = matrix.itemsize
+    row_step, column_step = matrix.strides
+    return (matrix.dtype == np.dtype(np.float32)  # == compares the byte order too
+            and matrix.flags.aligned and (dim <= 1 or column_step == item)
+            and (count <= 1 or row_step >= dim * item))

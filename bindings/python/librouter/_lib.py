@@ -5,41 +5,71 @@ with the header. Only this module touches ctypes; librouter/__init__.py builds
 the Python API on it.
 """
 import ctypes
-import ctypes.util
 import os
+import sys
 from ctypes import (POINTER, c_char, c_char_p, c_double, c_float, c_int32, c_int64, c_size_t,
                     c_uint32, c_uint64)
+from typing import Any, Callable, Mapping, Tuple
 
 ABI_VERSION = 1  # the ROUTER_ABI_VERSION these declarations follow
 
+# librouter_c's file name on this platform (on ELF systems, its SONAME).
+if sys.platform == "darwin":
+    LIBRARY_NAME = "librouter_c.%d.dylib" % ABI_VERSION
+elif sys.platform == "win32":
+    LIBRARY_NAME = "router_c.dll"
+else:
+    LIBRARY_NAME = "librouter_c.so.%d" % ABI_VERSION
+# Where a wheel bundles its copy: in this package, librouter/librouter_c.so.1.
+BUNDLED_DIR = os.path.dirname(os.path.abspath(__file__))
 
-def _find_library():
-    """The path or name of librouter_c to load.
+Loader = Callable[[str], ctypes.CDLL]
 
-    In order: $LIBROUTER_C (the library file, or the directory holding it); a
-    copy inside this package (a wheel may bundle one); the system's search
-    path (ldconfig, LD_LIBRARY_PATH), by SONAME.
+
+def load_library(environ: Mapping[str, str] = os.environ, bundled_dir: str = BUNDLED_DIR,
+                 loader: Loader = ctypes.CDLL) -> Tuple[ctypes.CDLL, str]:
+    """Loads librouter_c; returns it and the path (from the system loader:
+    the name) it was loaded by. Looks, in order, at:
+
+    1. $LIBROUTER_C: the library file, or the directory holding it;
+    2. the copy a wheel bundles in this package (librouter/librouter_c.so.1);
+    3. the system's dynamic loader, by name (LD_LIBRARY_PATH, ldconfig).
+
+    The first of 1 and 2 that is there is the one: if it does not load (a
+    library it needs is missing, say), that error is raised rather than
+    another copy loaded. Found nowhere: OSError naming each place looked at.
     """
-    names = ["librouter_c.so.%d" % ABI_VERSION, "librouter_c.so",
-             "librouter_c.%d.dylib" % ABI_VERSION, "router_c.dll"]
-    configured = os.environ.get("LIBROUTER_C")
+    configured = environ.get("LIBROUTER_C")
     if configured:
+        origin = "LIBROUTER_C=%s" % configured
         if not os.path.isdir(configured):
-            return configured
-        for name in names:
+            return _load(loader, configured, origin)
+        for name in (LIBRARY_NAME, "librouter_c.so"):
             path = os.path.join(configured, name)
             if os.path.exists(path):
-                return path
-        raise OSError("LIBROUTER_C=%s: no librouter_c in that directory" % configured)
-    here = os.path.dirname(os.path.abspath(__file__))
-    for name in names:
-        path = os.path.join(here, name)
-        if os.path.exists(path):
-            return path
-    return ctypes.util.find_library("router_c") or names[0]
+                return _load(loader, path, origin)
+        raise OSError("%s: no %s in that directory" % (origin, LIBRARY_NAME))
+    bundled = os.path.join(bundled_dir, LIBRARY_NAME)
+    if os.path.exists(bundled):
+        return _load(loader, bundled, "the copy bundled in the package")
+    try:
+        return loader(LIBRARY_NAME), LIBRARY_NAME
+    except OSError as error:
+        raise OSError(
+            "librouter_c not found. Looked at: $LIBROUTER_C (not set); %s (no bundled "
+            "copy: the package was not installed from a wheel); the system loader (%s). "
+            "Install a librouter wheel or librouter itself, or set LIBROUTER_C to the "
+            "library or its directory." % (bundled, error)) from error
 
 
-lib = ctypes.CDLL(_find_library())
+def _load(loader: Loader, path: str, origin: str) -> Tuple[ctypes.CDLL, str]:
+    try:
+        return loader(path), path
+    except OSError as error:
+        raise OSError("librouter_c from %s does not load: %s" % (origin, error)) from error
+
+
+lib, path = load_library()  # path: the file loaded, or the name the system loader found
 
 
 class router_t(ctypes.Structure):
@@ -69,7 +99,7 @@ router_p = POINTER(router_t)
 decision_p = POINTER(router_decision_t)
 
 
-def _bind(name, restype, *argtypes):
+def _bind(name: str, restype: Any, *argtypes: Any) -> Any:
     function = getattr(lib, name)
     function.restype = restype
     function.argtypes = list(argtypes)

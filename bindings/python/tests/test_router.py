@@ -1,7 +1,10 @@
 """Tests of the Python binding against a built librouter_c (set LIBROUTER_C).
 
 Run: LIBROUTER_C=<dir or file> python3 -m unittest discover -s bindings/python/tests
+These test the package of this source tree; with LIBROUTER_TEST_INSTALLED=1
+they test the one the running Python has installed (from a wheel) instead.
 """
+import ctypes
 import json
 import os
 import re
@@ -10,10 +13,13 @@ import sys
 import tempfile
 import threading
 import unittest
+from unittest import mock
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+if os.environ.get("LIBROUTER_TEST_INSTALLED") != "1":
+    sys.path.insert(0, SOURCE)
 import librouter  # noqa: E402
 from librouter import RouterError, Status, _lib  # noqa: E402
 
@@ -114,6 +120,59 @@ class RouterTest(unittest.TestCase):
         empty = self.router.route_batch(np.empty((0, self.router.dim), dtype=np.float32))
         self.assertEqual(empty.model_index.shape, (0,))
 
+    def test_route_batch_reads_float32_rows_in_place(self):
+        """Rows of float32 in native byte order reach the C call as the
+        caller's own memory (no copy); anything else is converted once, with
+        the same results."""
+        prompts = [CODE_PROMPT, POEM_PROMPT, "debug a pointer", "a haiku", "compile", "verse"]
+        vectors = np.stack([self.router.embed(p) for p in prompts])
+        expected = self.router.route_batch(vectors)
+        dim = self.router.dim
+        passed = []  # (address of the vectors the C call got, stride_floats)
+        real = _lib.router_route_batch
+
+        def spy(handle, pointer, count, dim, stride, *rest):
+            passed.append((ctypes.cast(pointer, ctypes.c_void_p).value, stride))
+            return real(handle, pointer, count, dim, stride, *rest)
+
+        def route(matrix):
+            passed.clear()
+            with mock.patch.object(_lib, "router_route_batch", spy):
+                result = self.router.route_batch(matrix)
+            np.testing.assert_array_equal(result.model_index, expected.model_index)
+            np.testing.assert_array_equal(result.quality, expected.quality)
+            np.testing.assert_array_equal(result.cost_usd, expected.cost_usd)
+            self.assertEqual(len(passed), 1)
+            return passed[0]
+
+        def address(array):
+            return array.__array_interface__["data"][0]
+
+        # In place: C-contiguous, read-only (a bytes buffer), a column slice.
+        self.assertEqual(route(vectors), (address(vectors), dim))
+        frozen = np.frombuffer(vectors.tobytes(), dtype=np.float32).reshape(vectors.shape)
+        self.assertFalse(frozen.flags.writeable)
+        self.assertEqual(route(frozen), (address(frozen), dim))
+        wide = np.hstack([vectors, np.full((len(prompts), 7), np.nan, dtype=np.float32)])
+        self.assertEqual(route(wide[:, :dim]), (address(wide), dim + 7))
+        # Converted to a fresh C-contiguous float32 array: Fortran order,
+        # every other column, float64, big-endian, misaligned floats, a list.
+        raw = np.zeros(vectors.nbytes + 1, dtype=np.uint8)
+        misaligned = raw[1:].view(np.float32).reshape(vectors.shape)
+        misaligned[...] = vectors
+        self.assertFalse(misaligned.flags.aligned)
+        spread = np.zeros((len(prompts), 2 * dim), dtype=np.float32)
+        spread[:, ::2] = vectors
+        for other in (np.asfortranarray(vectors), spread[:, ::2], vectors.astype(np.float64),
+                      vectors.astype(">f4"), misaligned, vectors.tolist()):
+            pointer, stride = route(other)
+            self.assertEqual(stride, dim)
+            if isinstance(other, np.ndarray):
+                self.assertNotEqual(pointer, address(other))
+        # Rows in reverse (a negative stride) are copied too, in their order.
+        backwards = self.router.route_batch(vectors[::-1])
+        np.testing.assert_array_equal(backwards.model_index, expected.model_index[::-1])
+
     def test_route_batch_errors(self):
         with self.assertRaises(RouterError) as raised:
             self.router.route_batch(np.zeros((3, self.router.dim + 1), dtype=np.float32))
@@ -128,6 +187,12 @@ class RouterTest(unittest.TestCase):
             self.router.route_batch(np.zeros(self.router.dim, dtype=np.float32))
         with self.assertRaises(ValueError):
             self.router.route_batch(bad, input_tokens=[1, 2])
+        with self.assertRaises(ValueError):
+            self.router.route_batch(np.zeros((2, 3, self.router.dim), dtype=np.float32))
+        with self.assertRaises(TypeError):  # complex values are not silently cut to reals
+            self.router.route_batch(np.zeros((3, self.router.dim), dtype=np.complex64))
+        with self.assertRaises(TypeError):
+            self.router.route_batch(np.full((3, self.router.dim), "x"))
 
     def test_errors_carry_status_and_message(self):
         with self.assertRaises(RouterError) as raised:
