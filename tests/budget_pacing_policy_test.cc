@@ -2,10 +2,13 @@
 // over a stream, the state is observable and restorable, bad input is refused.
 #include <cmath>
 #include <random>
+#include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "router/budget_pacing_policy.h"
+#include "router/policy_config.h"
 
 namespace router {
 namespace {
@@ -82,7 +85,7 @@ TEST_CASE("a generous target buys the best predicted quality", "[budget]") {
   CHECK(d.trace.policy_parameters.find("target_cost_usd=1") == 0);
 }
 
-TEST_CASE("pacing state restores, and a restored policy continues where it left", "[budget]") {
+TEST_CASE("pacing state restores, bad states are refused", "[budget]") {
   auto first = BudgetPacingPolicy::Create({.target_cost_usd = 5e-4}).value();
   RealisedAverageCost(*first, 3000);
   const PacingState saved = first->state();
@@ -98,6 +101,55 @@ TEST_CASE("pacing state restores, and a restored policy continues where it left"
   CHECK(third->Restore({.multiplier = -1}).code() == absl::StatusCode::kInvalidArgument);
   CHECK(third->Restore({.requests = -5}).code() == absl::StatusCode::kInvalidArgument);
   CHECK(third->state().spend_usd == saved.spend_usd);
+}
+
+// The models a policy chooses for the next `requests` queries of `stream`.
+std::vector<std::string> Choices(const Policy& policy, Stream stream, int requests) {
+  const Catalog catalog = Models();
+  std::vector<std::string> chosen;
+  Decision d;
+  for (int i = 0; i < requests; ++i) {
+    REQUIRE(policy.Decide(stream.Next(), catalog, Query{}, &d).ok());
+    chosen.push_back(d.chosen.model);
+  }
+  return chosen;
+}
+
+TEST_CASE("a restored policy continues where it left: the uninterrupted policy's choices",
+          "[budget]") {
+  const BudgetPacingOptions options{.target_cost_usd = 5e-4};
+  auto uninterrupted = BudgetPacingPolicy::Create(options).value();
+  const Catalog catalog = Models();
+  Stream stream;
+  Decision d;
+  for (int i = 0; i < 3000; ++i) {
+    REQUIRE(uninterrupted->Decide(stream.Next(), catalog, Query{}, &d).ok());
+  }
+  // Checkpointed three ways: as the options' initial state, by Restore, and
+  // through a PolicyConfig (what a saved pipeline keeps).
+  const PacingState saved = uninterrupted->state();
+  BudgetPacingOptions with_initial = options;
+  with_initial.initial = saved;
+  auto from_initial = BudgetPacingPolicy::Create(with_initial).value();
+  auto restored = BudgetPacingPolicy::Create(options).value();
+  REQUIRE(restored->Restore(saved).ok());
+  PolicyConfig checkpoint;
+  uninterrupted->Checkpoint(&checkpoint);
+  auto from_config = MakePolicy(checkpoint).value();
+
+  // The next 2000 queries: every restored policy makes the same choices.
+  const std::vector<std::string> expected = Choices(*uninterrupted, stream, 2000);
+  CHECK(Choices(*from_initial, stream, 2000) == expected);
+  CHECK(Choices(*restored, stream, 2000) == expected);
+  CHECK(Choices(*from_config, stream, 2000) == expected);
+  CHECK(restored->state().multiplier == uninterrupted->state().multiplier);
+  // A policy that starts afresh chooses otherwise (its dual price is 0, so
+  // it buys the best quality until it has overspent).
+  auto fresh = BudgetPacingPolicy::Create(options).value();
+  const std::vector<std::string> fresh_choices = Choices(*fresh, stream, 2000);
+  int differ = 0;
+  for (size_t i = 0; i < expected.size(); ++i) differ += fresh_choices[i] != expected[i];
+  CHECK(differ > 20);
 }
 
 TEST_CASE("cost corrections move spend and the dual price", "[budget]") {

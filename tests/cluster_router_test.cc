@@ -263,7 +263,7 @@ TEST_CASE("shrinkage pulls small clusters towards the model's mean", "[cluster]"
   CHECK(strong_spread < 1e-4);
 }
 
-TEST_CASE("automatic K follows the documented rule; an explicit K above the rows fails",
+TEST_CASE("automatic K follows the documented rule, an explicit K above the rows fails",
           "[cluster]") {
   CHECK(AutoNumClusters(1) == 1);
   CHECK(AutoNumClusters(2) == 1);

@@ -3,6 +3,7 @@
 #include "internal/decision_log.h"
 
 #include <atomic>
+#include <cmath>
 #include <set>
 #include <thread>
 
@@ -69,7 +70,7 @@ TEST_CASE("ids stay unique across threads", "[decision_log]") {
   CHECK(all.size() == 8000);
 }
 
-TEST_CASE("an offline router's decisions are not logged; feedback is checked",
+TEST_CASE("an offline router's decisions are not logged, feedback is checked",
           "[decision_log][feedback]") {
   SyntheticData synthetic = GenerateSynthetic({.rows = 200, .seed = 2});
   PipelineConfig config;
@@ -93,6 +94,73 @@ TEST_CASE("an offline router's decisions are not logged; feedback is checked",
   CHECK(live.Observe(feedback).ok());
   feedback.model = "nobody";
   CHECK(live.Observe(feedback).code() == absl::StatusCode::kNotFound);
+}
+
+TEST_CASE("feedback by decision id updates the model of that decision, and only it",
+          "[decision_log][feedback]") {
+  SyntheticData synthetic = GenerateSynthetic({.rows = 200, .seed = 2});
+  PipelineConfig config;
+  config.router = "linucb";
+  config.featurizer.dim = 8;
+  auto fitted = Pipeline::Fit(synthetic.dataset, config);
+  REQUIRE(fitted.ok());
+  const std::string bytes = (*fitted)->ToBytes().value();
+  LivePipeline live(std::move(fitted).value());
+  // The reference: the same pipeline, told the outcomes with Observe.
+  LivePipeline reference(Pipeline::FromBytes(bytes).value());
+  const std::shared_ptr<const Pipeline> snapshot = live.Snapshot();
+  const Catalog& catalog = snapshot->catalog();
+  REQUIRE(catalog.size() >= 4);
+
+  // Two decisions, held to two models that are not the catalog's first.
+  const std::string prompts[2] = {SyntheticPrompt(0, 1), SyntheticPrompt(3, 2)};
+  const std::string models[2] = {catalog.at(2).name, catalog.at(3).name};
+  Decision decisions[2];
+  std::vector<float> vectors[2];
+  for (int i = 0; i < 2; ++i) {
+    RequestOverrides only;
+    only.allowed_models = {models[i]};
+    REQUIRE(live.RouteText(prompts[i], &decisions[i], &only).ok());
+    REQUIRE(decisions[i].chosen.model == models[i]);
+    REQUIRE(decisions[i].id != 0);
+    vectors[i].resize(live.Snapshot()->dim());
+    REQUIRE(live.Snapshot()->Embed(prompts[i], absl::MakeSpan(vectors[i])).ok());
+  }
+  auto estimates = [&](const LivePipeline& pipeline, int i) {
+    Estimates e;
+    REQUIRE(pipeline.Snapshot()->Estimate(Query{.vector = vectors[i]}, &e).ok());
+    return e;
+  };
+
+  // Reported in the other order than routed: each id finds its own decision.
+  for (int i : {1, 0}) {
+    INFO("decision " << i << " (" << models[i] << ")");
+    const int chosen = catalog.Find(models[i]).value();
+    const Estimates before = estimates(live, i);
+    // An outcome against the estimate, so that it visibly moves.
+    const double score = before.per_model[chosen].quality > 0.5 ? 0.0 : 1.0;
+    REQUIRE(live.Feedback(decisions[i].id, score, 2e-4).ok());
+    const Estimates after = estimates(live, i);
+    for (int m = 0; m < catalog.size(); ++m) {
+      INFO("model " << catalog.at(m).name);
+      if (m == chosen) {
+        CHECK(after.per_model[m].support == before.per_model[m].support + 1);
+        CHECK(after.per_model[m].uncertainty < before.per_model[m].uncertainty);
+        CHECK(std::abs(after.per_model[m].quality - score) <
+              std::abs(before.per_model[m].quality - score));
+      } else {
+        CHECK(after.per_model[m].support == before.per_model[m].support);
+        CHECK(after.per_model[m].quality == before.per_model[m].quality);
+        CHECK(after.per_model[m].uncertainty == before.per_model[m].uncertainty);
+      }
+    }
+    // Exactly the update Observe makes with the decision's vector and model.
+    REQUIRE(reference
+                .Observe({.vector = vectors[i], .model = models[i], .score = score,
+                          .cost_usd = 2e-4})
+                .ok());
+    CHECK(live.Snapshot()->ToBytes().value() == reference.Snapshot()->ToBytes().value());
+  }
 }
 
 }  // namespace

@@ -199,7 +199,7 @@ TEST_CASE("cost to reach a quality and the max-quality point", "[evaluation]") {
   CHECK(std::isinf(CostToReachQuality({}, 0.0)));
 }
 
-TEST_CASE("quantiles interpolate like numpy; calibration takes the upper one", "[evaluation]") {
+TEST_CASE("quantiles interpolate like numpy, calibration takes the upper one", "[evaluation]") {
   const std::vector<double> v = {3, 1, 2, 4};
   CHECK(Quantile(v, 0.5) == Approx(2.5));
   CHECK(Quantile(v, 0.0) == 1.0);

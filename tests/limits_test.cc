@@ -2,11 +2,13 @@
 // naming the limit, never truncated; input at the limit is taken; the
 // limits a load enforces are the loader's, not the file's.
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "router/knn_router.h"
 #include "router/limits.h"
+#include "router/live_pipeline.h"
 #include "router/pipeline.h"
 #include "router/synthetic.h"
 
@@ -73,6 +75,81 @@ TEST_CASE("a load enforces the loader's limits, not the file's", "[limits]") {
   auto loaded = Pipeline::FromBytes(bytes);
   REQUIRE(loaded.ok());
   REQUIRE((*loaded)->config().limits.max_models == 1000);
+}
+
+// A LinUCB pipeline (it can onboard models) with `limits`, served live.
+std::unique_ptr<LivePipeline> LiveLinUcb(const Limits& limits) {
+  SyntheticData synthetic = GenerateSynthetic({.rows = 120, .seed = 4});
+  PipelineConfig config;
+  config.router = "linucb";
+  config.featurizer.word_buckets = 64;
+  config.featurizer.char_buckets = 64;
+  config.featurizer.dim = 8;
+  config.limits = limits;
+  auto pipeline = Pipeline::Fit(synthetic.dataset, config);
+  REQUIRE(pipeline.ok());
+  return std::make_unique<LivePipeline>(std::move(pipeline).value());
+}
+
+std::vector<std::string> ModelNames(const LivePipeline& live) {
+  std::vector<std::string> names;
+  const auto snapshot = live.Snapshot();
+  for (int m = 0; m < snapshot->catalog().size(); ++m) {
+    names.push_back(snapshot->catalog().at(m).name);
+  }
+  return names;
+}
+
+TEST_CASE("onboarding past max_models is refused and changes nothing", "[limits]") {
+  const int fitted = GenerateSynthetic({.rows = 120, .seed = 4}).catalog.size();
+  auto live = LiveLinUcb({.max_models = fitted + 1});
+  // Up to the limit: taken.
+  REQUIRE(live->AddModel({.name = "new-1"}, Dataset{}).ok());
+  const std::vector<std::string> names = ModelNames(*live);
+  REQUIRE(names.size() == static_cast<size_t>(fitted + 1));
+  const std::string bytes = live->Snapshot()->ToBytes().value();
+  const uint64_t generation = live->generation();
+  // One more: refused, naming the limit; the catalog, the router and the
+  // generation are as they were.
+  const absl::Status status = live->AddModel({.name = "new-2"}, Dataset{});
+  REQUIRE(status.code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(std::string(status.message()) ==
+          "a catalog of " + std::to_string(fitted + 2) + " exceeds limits.max_models = " +
+              std::to_string(fitted + 1));
+  CHECK(ModelNames(*live) == names);
+  CHECK(live->generation() == generation);
+  CHECK(live->Snapshot()->ToBytes().value() == bytes);
+  // Room again once a model goes.
+  REQUIRE(live->RemoveModel("new-1").ok());
+  CHECK(live->AddModel({.name = "new-2"}, Dataset{}).ok());
+}
+
+TEST_CASE("onboarding with more examples than max_batch_size is refused and changes nothing",
+          "[limits]") {
+  auto live = LiveLinUcb({.max_batch_size = 3});
+  const int dim = live->Snapshot()->dim();
+  auto examples = [&](int count) {
+    const std::vector<float> vectors(static_cast<size_t>(count) * dim, 0.25f);
+    const std::vector<double> scores(count, 1.0);
+    auto labelled = LabelledExamples("new", vectors, dim, scores, {});
+    REQUIRE(labelled.ok());
+    return *std::move(labelled);
+  };
+  const std::vector<std::string> names = ModelNames(*live);
+  const std::string bytes = live->Snapshot()->ToBytes().value();
+  const absl::Status status = live->AddModel({.name = "new"}, examples(4));
+  REQUIRE(status.code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(std::string(status.message()) ==
+          "a set of examples of 4 exceeds limits.max_batch_size = 3");
+  CHECK(ModelNames(*live) == names);
+  CHECK(live->Snapshot()->ToBytes().value() == bytes);
+  CHECK(live->generation() == 0);
+  // At the limit: taken, and learnt from (the arm has the examples).
+  REQUIRE(live->AddModel({.name = "new"}, examples(3)).ok());
+  Estimates estimates;
+  REQUIRE(live->Snapshot()->Estimate(Query{.vector = std::vector<float>(dim, 0.25f)}, &estimates)
+              .ok());
+  CHECK(estimates.per_model.back().support == 3);
 }
 
 TEST_CASE("limits in the JSON config: parsed, validated, written back", "[limits]") {

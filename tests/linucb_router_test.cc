@@ -293,6 +293,15 @@ TEST_CASE("LinUCB randomized PCA above 1024 dimensions is seeded", "[linucb]") {
 
 // ------------------------------------------------------------------ the model
 
+// A vector of group `group` (< dim): the group's axis plus noise, so that
+// groups lie far apart on the unit sphere and k-means finds them.
+std::vector<float> GroupVector(int group, int dim, std::mt19937_64& rng) {
+  std::normal_distribution<float> noise(0.0f, 0.12f);
+  std::vector<float> v(dim);
+  for (int d = 0; d < dim; ++d) v[d] = (d == group ? 1.0f : 0.0f) + noise(rng);
+  return v;
+}
+
 // With every principal component kept and without whitening, the context is
 // an orthogonal rotation of the centred unit vector scaled by s = 1 /
 // sqrt(total variance), plus the bias. LinUCB on it equals ridge regression on
@@ -300,17 +309,31 @@ TEST_CASE("LinUCB randomized PCA above 1024 dimensions is seeded", "[linucb]") {
 // prior on the bias, which this test computes directly. Whitened, the
 // context is Lambda^-1/2 V^T (x/|x| - mean): the same regression with the
 // penalty ridge * Sigma (the unit vectors' covariance) on the feature block.
+// With K clusters, the one-hot of the nearest centroid goes between the two,
+// with penalty ridge * I: here the vectors come in K well-separated groups,
+// so the nearest centroid is the vector's group (up to the centroids' order,
+// which the isotropic penalty does not see).
 TEST_CASE("LinUCB estimates equal a direct ridge-regression reference", "[linucb]") {
   const bool whiten = GENERATE(false, true);
-  INFO("whiten " << whiten);
+  const int clusters = GENERATE(0, 3);
+  INFO("whiten " << whiten << ", clusters " << clusters);
   const int dim = 5;
   RandomData ref = MakeRandom(60, dim, 3, 11);
+  std::mt19937_64 group_rng(13);
+  std::vector<int> group_of_row(ref.data.rows(), -1);
+  if (clusters > 0) {
+    for (int64_t r = 0; r < ref.data.rows(); ++r) {
+      group_of_row[r] = static_cast<int>(r % clusters);
+      const std::vector<float> v = GroupVector(group_of_row[r], dim, group_rng);
+      std::copy(v.begin(), v.end(), ref.data.vectors.begin() + r * dim);
+    }
+  }
   const LinUcbOptions options{.context_dim = 8, .alpha = 0.7, .ridge = 0.5,
                               .prior_quality = 0.3, .reinvert_every = 1000000,
-                              .whiten = whiten};
+                              .whiten = whiten, .clusters = clusters};
   LinUcbRouter router(options);
   REQUIRE(router.Fit(ref.data, ref.catalog).ok());
-  REQUIRE(router.snapshot().context_dim() == dim + 1);
+  REQUIRE(router.snapshot().context_dim() == dim + clusters + 1);
 
   auto unit = [](absl::Span<const float> v) {
     double n = 0;
@@ -341,14 +364,16 @@ TEST_CASE("LinUCB estimates equal a direct ridge-regression reference", "[linucb
     return i == j ? options.ridge * total_variance : 0.0;
   };
 
-  auto features = [&](absl::Span<const float> v) {
+  // `group`: the vector's group, when clustered.
+  auto features = [&](absl::Span<const float> v, int group) {
     std::vector<double> f = unit(v);
     for (int d = 0; d < dim; ++d) f[d] -= mean[d];
+    for (int k = 0; k < clusters; ++k) f.push_back(k == group ? 1.0 : 0.0);
     f.push_back(1.0);
     return f;
   };
   // Per model: M = P + sum f f^T, y = ridge * prior * e + sum r f.
-  const int c = dim + 1;
+  const int c = dim + clusters + 1;
   std::vector<std::vector<std::vector<double>>> mats(3, std::vector<std::vector<double>>(
                                                             c, std::vector<double>(c, 0.0)));
   std::vector<std::vector<double>> rhs(3, std::vector<double>(c, 0.0));
@@ -356,8 +381,8 @@ TEST_CASE("LinUCB estimates equal a direct ridge-regression reference", "[linucb
     for (int i = 0; i < dim; ++i) {
       for (int j = 0; j < dim; ++j) mats[m][i][j] = penalty(i, j);
     }
-    mats[m][dim][dim] = options.ridge;
-    rhs[m][dim] = options.ridge * options.prior_quality;
+    for (int i = dim; i < c; ++i) mats[m][i][i] = options.ridge;
+    rhs[m][c - 1] = options.ridge * options.prior_quality;
   }
   auto add = [&](int m, const std::vector<double>& f, double score) {
     for (int i = 0; i < c; ++i) {
@@ -367,15 +392,23 @@ TEST_CASE("LinUCB estimates equal a direct ridge-regression reference", "[linucb
   };
   for (int64_t r = 0; r < ref.data.rows(); ++r) {
     for (int m = 0; m < 3; ++m) {
-      if (!std::isnan(ref.data.score(r, m))) add(m, features(ref.data.vector(r)), ref.data.score(r, m));
+      if (!std::isnan(ref.data.score(r, m))) {
+        add(m, features(ref.data.vector(r), group_of_row[r]), ref.data.score(r, m));
+      }
     }
   }
 
   std::mt19937_64 rng(12);
+  // A query (of a random group when clustered) and its group.
+  auto draw = [&](int* group) {
+    *group = clusters > 0 ? static_cast<int>(rng() % clusters) : -1;
+    return clusters > 0 ? GroupVector(*group, dim, rng) : RandomVector(dim, rng);
+  };
   auto compare = [&]() {
     for (int trial = 0; trial < 10; ++trial) {
-      std::vector<float> q = RandomVector(dim, rng);
-      std::vector<double> f = features(q);
+      int group = -1;
+      std::vector<float> q = draw(&group);
+      std::vector<double> f = features(q, group);
       Estimates e;
       REQUIRE(router.Estimate(Query{.vector = q}, &e).ok());
       REQUIRE(e.per_model.size() == 3);
@@ -397,13 +430,14 @@ TEST_CASE("LinUCB estimates equal a direct ridge-regression reference", "[linucb
 
   // Online updates (Sherman-Morrison, no re-inversion) keep matching.
   for (int step = 0; step < 200; ++step) {
-    std::vector<float> v = RandomVector(dim, rng);
+    int group = -1;
+    std::vector<float> v = draw(&group);
     const int m = step % 3;
     const double score = Uniform(rng);
     REQUIRE(router.Observe({.vector = v, .model = "model-" + std::to_string(m),
                             .score = score, .cost_usd = 1e-4})
                 .ok());
-    add(m, features(v), score);
+    add(m, features(v, group), score);
   }
   compare();
   for (int m = 0; m < 3; ++m) CHECK(router.snapshot().InverseResidual(m) < 1e-9);

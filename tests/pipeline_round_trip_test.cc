@@ -235,7 +235,7 @@ TEST_CASE("every router kind's Clone estimates identically, then changes alone",
   }
 }
 
-TEST_CASE("every router kind forgets a removed model, saved and loaded; it can come back",
+TEST_CASE("every router kind forgets a removed model, saved and loaded, it can come back",
           "[kinds][file]") {
   const SyntheticData synthetic = GenerateSynthetic({.rows = 400, .seed = 21});
   for (const char* kind : {"knn", "cluster", "mf", "linucb"}) {

@@ -86,7 +86,7 @@ TEST_CASE("calibration hits the target share on fresh queries from the same dist
   }
 }
 
-TEST_CASE("an excluded half of the pair leaves the other; both excluded is an error",
+TEST_CASE("an excluded half of the pair leaves the other, both excluded is an error",
           "[threshold]") {
   Catalog catalog = Models();
   auto policy = ThresholdPolicy::Create("strong", "weak", 0.0).value();

@@ -131,6 +131,10 @@ int ReadSettings(const Args& args, Settings* settings) {
   }
   settings->report.strong = args.Get("strong");
   settings->report.weak = args.Get("weak");
+  if (!settings->report.strong.empty() && settings->report.strong == settings->report.weak) {
+    return Fail(kCommand, kExitUsage, fmt::format("--strong and --weak name the same model '{}'",
+                                                  settings->report.strong));
+  }
   settings->report.target_strong_share = *share;
   settings->report.lambda_count = *lambdas;
   settings->report.threshold_bins = *bins;

@@ -1,12 +1,8 @@
 // Runs the built `router` program (ROUTER_CLI_PATH) on files written here:
 // the error paths and their exit codes, a golden eval on generated data, and
 // a fit / inspect / route round trip.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -14,58 +10,20 @@
 
 #include <catch2/catch.hpp>
 
+#include "cli_run.h"
 #include "nlohmann/json.hpp"
 #include "router/dataset.h"
-#include "router/synthetic.h"
 
 namespace router {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string ReadAll(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void WriteAll(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
-
-// A scratch directory per test program run, removed at exit.
-const fs::path& Scratch() {
-  static const fs::path dir = [] {
-    fs::path d = fs::temp_directory_path() / ("router_cli_test_" + std::to_string(getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  static const struct Cleanup {
-    ~Cleanup() { fs::remove_all(dir); }
-  } cleanup;
-  return dir;
-}
-
-// Runs `router <args>` with `input` on stdin; arguments are passed to the
-// shell as written, so tests quote where needed.
-RunResult Run(const std::string& args, const std::string& input = "") {
-  const fs::path in = Scratch() / "stdin", out = Scratch() / "stdout", err = Scratch() / "stderr";
-  WriteAll(in, input);
-  const std::string command = std::string("'") + ROUTER_CLI_PATH + "' " + args + " <'" +
-                              in.string() + "' >'" + out.string() + "' 2>'" + err.string() + "'";
-  const int status = std::system(command.c_str());
-  RunResult result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = ReadAll(out);
-  result.err = ReadAll(err);
-  return result;
-}
+using testing::ReadAll;
+using testing::Run;
+using testing::RunResult;
+using testing::Scratch;
+using testing::SyntheticFile;
+using testing::WriteAll;
 
 // Three models; rows 1-4 train, rows 5-6 test.
 std::string SmallJsonl() {
@@ -78,18 +36,6 @@ std::string SmallJsonl() {
             "\"costs\": {\"a\": 0.001, \"b\": 0.01, \"c\": 0.0001}}\n";
   }
   return text;
-}
-
-// The generated data of synthetic.h, written once.
-const fs::path& SyntheticFile() {
-  static const fs::path path = [] {
-    const fs::path p = Scratch() / "synthetic.jsonl";
-    SyntheticOptions options;
-    options.rows = 1500;
-    REQUIRE(SaveJsonl(GenerateSynthetic(options).dataset, p.string()).ok());
-    return p;
-  }();
-  return path;
 }
 
 TEST_CASE("help and usage errors", "[cli]") {
@@ -309,8 +255,8 @@ TEST_CASE("replay: usage errors", "[cli][replay]") {
   CHECK(r.err.find("leaves no row") != std::string::npos);
 }
 
-TEST_CASE("replay: LinUCB learns from bandit feedback to beat the best fixed model; a "
-          "labelled warm start helps from the first query; without feedback it does not learn",
+TEST_CASE("replay: LinUCB learns from bandit feedback to beat the best fixed model, a "
+          "labelled warm start helps from the first query, without feedback it does not learn",
           "[cli][replay]") {
   const std::string replay = "replay --quiet --data '" + SyntheticFile().string() +
                              "' --stream all --router linucb --orders 2 --out '";
