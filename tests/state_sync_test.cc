@@ -114,36 +114,50 @@ std::unique_ptr<StateSync> Sync(LivePipeline& live, std::shared_ptr<SyncStore> s
   return std::move(sync).value();
 }
 
+// One learner that sees a whole stream, and two synced replicas that split
+// it: rows [from, mid) go to r1, [mid, to) to r2.
+struct Pair {
+  const Deployment& d;
+  std::shared_ptr<SyncStore> store;
+  std::unique_ptr<LivePipeline> single = d.Replica(), r1 = d.Replica(), r2 = d.Replica();
+  std::unique_ptr<StateSync> s1 = Sync(*r1, store, "r1"), s2 = Sync(*r2, store, "r2");
+
+  void Split(int from, int mid, int to) {
+    Observe(d, *single, from, to);
+    Observe(d, *r1, from, mid);
+    Observe(d, *r2, mid, to);
+  }
+  // r1, r2, r1: each has read the other's latest row.
+  void SyncBoth() {
+    REQUIRE(s1->SyncNow().ok());
+    REQUIRE(s2->SyncNow().ok());
+    REQUIRE(s1->SyncNow().ok());
+  }
+  bool Converged() const {
+    return Gap(d, *r1, *single) < 1e-9 && Gap(d, *r2, *single) < 1e-9;
+  }
+};
+
 // The shared checks, over any store: two replicas that split a stream equal
 // one learner that saw it all, and a third replica that joins late catches up.
 void CheckReplicasEqualOneLearner(const std::shared_ptr<SyncStore>& store) {
   Deployment d;
-  auto single = d.Replica();
-  auto r1 = d.Replica();
-  auto r2 = d.Replica();
-  auto s1 = Sync(*r1, store, "r1");
-  auto s2 = Sync(*r2, store, "r2");
-  Observe(d, *single, 0, 60);
-  Observe(d, *r1, 0, 25);
-  Observe(d, *r2, 25, 60);
-  REQUIRE(Gap(d, *r1, *single) > 1e-3);  // apart before they sync
-  REQUIRE(s1->SyncNow().ok());
-  REQUIRE(s2->SyncNow().ok());
-  REQUIRE(s1->SyncNow().ok());
-  INFO("r1 applied " << s1->status().applied << ", rejected " << s1->status().rejected << ": "
-                     << s1->status().last_error);
-  CHECK(Gap(d, *r1, *single) < 1e-9);
-  CHECK(Gap(d, *r2, *single) < 1e-9);
+  Pair p{d, store};
+  p.Split(0, 25, 60);
+  REQUIRE(Gap(d, *p.r1, *p.single) > 1e-3);  // apart before they sync
+  p.SyncBoth();
+  INFO("r1 applied " << p.s1->status().applied << ", rejected " << p.s1->status().rejected
+                     << ": " << p.s1->status().last_error);
+  CHECK(p.Converged());
 
   // More rounds with nothing new change nothing (nothing applied twice).
-  REQUIRE(s2->SyncNow().ok());
-  REQUIRE(s1->SyncNow().ok());
-  CHECK(Gap(d, *r1, *single) < 1e-9);
+  p.SyncBoth();
+  CHECK(p.Converged());
 
   // A replica that starts later reads both rows once.
   auto r3 = d.Replica();
   auto s3 = Sync(*r3, store, "r3");
-  CHECK(Gap(d, *r3, *single) < 1e-9);
+  CHECK(Gap(d, *r3, *p.single) < 1e-9);
   CHECK(s3->status().applied == 2);
   CHECK(s3->status().replicas == 3);
 }
@@ -155,85 +169,54 @@ TEST_CASE("replicas that exchanged everything equal one LinUCB learner", "[sync]
 TEST_CASE("a store that is down delays sharing and loses nothing", "[sync]") {
   Deployment d;
   auto store = std::make_shared<MemorySyncStore>();
-  auto single = d.Replica();
-  auto r1 = d.Replica();
-  auto r2 = d.Replica();
-  auto s1 = Sync(*r1, store, "r1");
-  auto s2 = Sync(*r2, store, "r2");
+  Pair p{d, store};
   store->SetDown(true);
-  Observe(d, *single, 0, 40);
-  Observe(d, *r1, 0, 20);
-  Observe(d, *r2, 20, 40);
-  CHECK(absl::IsUnavailable(s1->SyncNow()));
-  CHECK(absl::IsUnavailable(s2->SyncNow()));
-  CHECK_FALSE(s1->status().connected);
-  CHECK(s1->status().failed_rounds == 1);
+  p.Split(0, 20, 40);
+  CHECK(absl::IsUnavailable(p.s1->SyncNow()));
+  CHECK(absl::IsUnavailable(p.s2->SyncNow()));
+  CHECK_FALSE(p.s1->status().connected);
+  CHECK(p.s1->status().failed_rounds == 1);
   Decision decision;
-  CHECK(r1->RouteText("routes go on while the store is down", &decision).ok());
+  CHECK(p.r1->RouteText("routes go on while the store is down", &decision).ok());
 
   store->SetDown(false);
-  REQUIRE(s1->SyncNow().ok());
-  REQUIRE(s2->SyncNow().ok());
-  REQUIRE(s1->SyncNow().ok());
-  CHECK(s1->status().connected);
-  CHECK(Gap(d, *r1, *single) < 1e-9);
-  CHECK(Gap(d, *r2, *single) < 1e-9);
+  p.SyncBoth();
+  CHECK(p.s1->status().connected);
+  CHECK(p.Converged());
 }
 
 TEST_CASE("a store restarted empty is re-seeded without double counting", "[sync]") {
   Deployment d;
   auto store = std::make_shared<MemorySyncStore>();
-  auto single = d.Replica();
-  auto r1 = d.Replica();
-  auto r2 = d.Replica();
-  auto s1 = Sync(*r1, store, "r1");
-  auto s2 = Sync(*r2, store, "r2");
-  Observe(d, *single, 0, 30);
-  Observe(d, *r1, 0, 15);
-  Observe(d, *r2, 15, 30);
-  REQUIRE(s1->SyncNow().ok());
-  REQUIRE(s2->SyncNow().ok());
-  REQUIRE(s1->SyncNow().ok());
+  Pair p{d, store};
+  p.Split(0, 15, 30);
+  p.SyncBoth();
 
   REQUIRE(store->Clear().ok());
-  Observe(d, *single, 30, 40);
-  Observe(d, *r1, 30, 40);
-  REQUIRE(s2->SyncNow().ok());  // r2 writes its row again
-  REQUIRE(s1->SyncNow().ok());
-  REQUIRE(s2->SyncNow().ok());
-  CHECK(Gap(d, *r1, *single) < 1e-9);
-  CHECK(Gap(d, *r2, *single) < 1e-9);
+  p.Split(30, 40, 40);  // r1 only
+  REQUIRE(p.s2->SyncNow().ok());  // r2 writes its row again
+  p.SyncBoth();
+  CHECK(p.Converged());
   // A newcomer after the restart gets everything from the re-seeded rows.
   auto r3 = d.Replica();
   auto s3 = Sync(*r3, store, "r3");
-  CHECK(Gap(d, *r3, *single) < 1e-9);
+  CHECK(Gap(d, *r3, *p.single) < 1e-9);
 }
 
 TEST_CASE("a replica restarted under its id takes its row back", "[sync]") {
   Deployment d;
-  auto store = std::make_shared<MemorySyncStore>();
-  auto single = d.Replica();
-  auto r1 = d.Replica();
-  auto r2 = d.Replica();
-  auto s1 = Sync(*r1, store, "r1");
-  auto s2 = Sync(*r2, store, "r2");
-  Observe(d, *single, 0, 30);
-  Observe(d, *r1, 0, 15);
-  Observe(d, *r2, 15, 30);
-  REQUIRE(s1->SyncNow().ok());
-  REQUIRE(s2->SyncNow().ok());
+  Pair p{d, std::make_shared<MemorySyncStore>()};
+  p.Split(0, 15, 30);
+  REQUIRE(p.s1->SyncNow().ok());
+  REQUIRE(p.s2->SyncNow().ok());
 
   // r1 stops and comes back from the file; its row stays in the store.
-  s1.reset();
-  r1 = d.Replica();
-  s1 = Sync(*r1, store, "r1");
-  Observe(d, *single, 30, 45);
-  Observe(d, *r1, 30, 45);
-  REQUIRE(s1->SyncNow().ok());
-  REQUIRE(s2->SyncNow().ok());
-  REQUIRE(s1->SyncNow().ok());
-  CHECK(Gap(d, *r1, *single) < 1e-9);
-  CHECK(Gap(d, *r2, *single) < 1e-9);
+  p.s1.reset();
+  p.r1 = d.Replica();
+  p.s1 = Sync(*p.r1, p.store, "r1");
+  p.Split(30, 45, 45);  // r1 only
+  p.SyncBoth();
+  CHECK(p.Converged());
 }
 
 TEST_CASE("hostile rows are refused, counted and change nothing", "[sync]") {

@@ -14,6 +14,7 @@ from conan.errors import ConanInvalidConfiguration
 from conan.tools.build import check_min_cppstd
 from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
 from conan.tools.files import copy
+from conan.tools.gnu import PkgConfigDeps
 
 required_conan_version = ">=2.0.9"
 
@@ -27,8 +28,9 @@ class LibrouterConan(ConanFile):
     settings = "os", "arch", "compiler", "build_type"
     # Options map one-to-one to librouter's CMake options (ROUTER_BUILD_SHARED,
     # ROUTER_BUILD_TOOLS). librouter_c is a shared library either way.
-    options = {"shared": [True, False], "fPIC": [True, False], "tools": [True, False]}
-    default_options = {"shared": True, "fPIC": True, "tools": False}
+    options = {"shared": [True, False], "fPIC": [True, False], "tools": [True, False],
+               "redis": [True, False]}
+    default_options = {"shared": True, "fPIC": True, "tools": False, "redis": False}
     implements = ["auto_shared_fpic"]
 
     def export_sources(self):
@@ -49,6 +51,8 @@ class LibrouterConan(ConanFile):
         self.requires("fmt/10.2.1")
         self.requires("nlohmann_json/3.11.3")
         self.requires("zlib/1.3.1")
+        if self.options.redis:
+            self.requires("hiredis/1.2.0")  # found through pkg-config (PkgConfigDeps)
 
     def validate(self):
         check_min_cppstd(self, 20)
@@ -60,12 +64,15 @@ class LibrouterConan(ConanFile):
         toolchain = CMakeToolchain(self)
         toolchain.cache_variables["ROUTER_BUILD_SHARED"] = bool(self.options.shared)
         toolchain.cache_variables["ROUTER_BUILD_TOOLS"] = bool(self.options.tools)
+        toolchain.cache_variables["ROUTER_WITH_REDIS"] = bool(self.options.redis)
         toolchain.cache_variables["ROUTER_BUILD_TESTS"] = False
         toolchain.cache_variables["ROUTER_BUILD_BENCHMARKS"] = False
         toolchain.cache_variables["ROUTER_BUILD_EXAMPLES"] = False
         toolchain.cache_variables["ROUTER_INSTALL"] = True
         toolchain.generate()
         CMakeDeps(self).generate()
+        if self.options.redis:
+            PkgConfigDeps(self).generate()
 
     def build(self):
         cmake = CMake(self)
@@ -84,6 +91,8 @@ class LibrouterConan(ConanFile):
         cpp.libs = ["router"]
         cpp.requires = ["abseil::abseil", "faiss::faiss", "eigen::eigen", "fmt::fmt",
                         "nlohmann_json::nlohmann_json", "zlib::zlib"]
+        if self.options.redis:
+            cpp.requires.append("hiredis::hiredis")
         c = self.cpp_info.components["router_c"]
         c.libs = ["router_c"]
         c.set_property("pkg_config_name", "router_c")

@@ -6,7 +6,8 @@ get_filename_component(SOURCE_PATH "${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
 # Features map one-to-one to librouter's ROUTER_* options.
 vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS
   FEATURES
-    tools ROUTER_BUILD_TOOLS)
+    tools ROUTER_BUILD_TOOLS
+    redis ROUTER_WITH_REDIS)
 string(COMPARE EQUAL "${VCPKG_LIBRARY_LINKAGE}" "dynamic" ROUTER_BUILD_SHARED)
 
 # librouter_c is a shared library in either linkage: the C ABI is its point.
