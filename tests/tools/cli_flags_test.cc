@@ -514,5 +514,57 @@ TEST_CASE("replay --strong-share holds the share online, --fixed-threshold keeps
   }
 }
 
+
+// ------------------------------------------------------------------ replay --replicas
+
+TEST_CASE("replay --replicas runs one process, isolated and synced replicas on each order",
+          "[cli][flags][replay]") {
+  const fs::path config = Scratch() / "linucb-small.json";
+  WriteAll(config, R"({"router": "linucb", "linucb": {"context_dim": 8},
+                       "featurizer": {"word_buckets": 256, "char_buckets": 256, "dim": 16},
+                       "policy": {"kind": "budget", "target_cost_usd": 0.0005}})");
+  auto replay = [&](const std::string& flags, const std::string& name) {
+    const fs::path out = Scratch() / name;
+    const RunResult r = Run("replay --quiet --threads 1 --orders 2 --stream all --data '" +
+                            SyntheticFile().string() + "' --config '" + config.string() + "' " +
+                            flags + " --out '" + out.string() + "'");
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("synced - single, second-half quality") != std::string::npos);
+    return Json::parse(ReadAll(out / "replicas.json"));
+  };
+  // Nearly all traffic on one replica: the other never routes, so isolated
+  // and synced replicas make the single process's choices exactly.
+  const Json lopsided = replay("--replicas 2 --traffic 1,1e-12", "replicas-lopsided");
+  REQUIRE(lopsided["orders"].size() == 2);
+  for (const Json& order : lopsided["orders"]) {
+    for (const char* setup : {"isolated", "synced"}) {
+      CHECK(order[setup]["quality"] == order["single"]["quality"]);
+      CHECK(order[setup]["cost_usd"] == order["single"]["cost_usd"]);
+    }
+  }
+  // Even traffic: syncing changes what the replicas choose, and the budget
+  // error is reported for every set-up.
+  const Json even = replay("--replicas 3 --sync-every 5", "replicas-even");
+  CHECK(even["replicas"] == 3);
+  CHECK(even["sync_every_rows"] == 5);
+  CHECK(even["traffic"].size() == 3);
+  CHECK(even["orders"][0]["synced"]["quality"] != even["orders"][0]["isolated"]["quality"]);
+  for (const char* setup : {"single", "isolated", "synced"}) {
+    CHECK(even["mean"][setup].contains("budget_error"));
+  }
+
+  const std::string base = "replay --quiet --stream all --data '" + SyntheticFile().string() +
+                           "' --config '" + config.string() + "' ";
+  for (const char* bad : {"--replicas 1", "--replicas 2 --traffic 1,2,3",
+                          "--replicas 2 --traffic 1,-1", "--traffic 1,1", "--sync-every 3",
+                          "--replicas 2 --sync-every 0", "--replicas 2 --no-feedback"}) {
+    const RunResult r = Run(base + bad);
+    INFO(bad << ": " << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("--") != std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace router
