@@ -101,11 +101,16 @@ std::vector<double> BudgetPacingPolicy::SharedCounters() const {
 
 absl::Status BudgetPacingPolicy::OnSharedCounters(absl::Span<const double> increments) const {
   const double spend_usd = increments[0], requests = increments[1];
-  if (requests < 0.0 || requests != std::floor(requests) || requests > 1e15) {
+  if (requests < 0.0 || requests != std::floor(requests) || requests > kMaxSharedCount) {
     return absl::InvalidArgumentError(fmt::format(
-        "shared counters: budget requests must be a whole number >= 0, got {}", requests));
+        "shared counters: budget requests must be a whole number in [0, 2^50], got {}",
+        requests));
   }
   std::lock_guard<std::mutex> lock(mutex_);
+  if (!std::isfinite(state_.spend_usd + spend_usd) ||
+      static_cast<double>(state_.requests) + requests > kMaxSharedCount) {
+    return absl::InvalidArgumentError("shared counters: the budget's totals would overflow");
+  }
   ChargeLocked(spend_usd, requests);
   return absl::OkStatus();
 }

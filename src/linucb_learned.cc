@@ -28,6 +28,9 @@ constexpr uint32_t kLearnedVersion = 1;
 // Rounding slack of the checks on increments (now - before of sums that
 // only grow).
 constexpr double kSlack = 1e-9;
+// Counts above this are refused (no arm gets near it: 2^50 updates), so sums
+// of counts cannot overflow.
+constexpr int64_t kMaxCount = int64_t{1} << 50;
 
 struct LearnedStats {
   uint64_t base = 0;
@@ -54,7 +57,8 @@ void PutLearned(const std::string& name, const LinUcbLearned& l, internal::ByteW
 // >= 0, and what sums of z z^T and r z with r in [0, 1] satisfy: a
 // non-negative diagonal, |a_ij| <= sqrt(a_ii a_jj) and |b_i| <= sqrt(n a_ii).
 bool CheckLearned(const LinUcbLearned& l, const std::string& field, internal::ByteReader* r) {
-  if (l.updates < 0 || l.cost_count < 0 || !std::isfinite(l.cost_sum) || l.cost_sum < 0.0) {
+  if (l.updates < 0 || l.cost_count < 0 || l.updates > kMaxCount || l.cost_count > kMaxCount ||
+      !std::isfinite(l.cost_sum) || l.cost_sum < 0.0) {
     return r->Fail(field, "counts or costs out of range");
   }
   if (!l.a.allFinite() || !l.b.allFinite()) return r->Fail(field, "non-finite value");
@@ -191,7 +195,13 @@ absl::Status LinUcbRouter::AddLearned(std::string_view now, std::string_view bef
     const auto found = earlier.arms.find(name);
     const LinUcbLearned d = Increment(stats, found == earlier.arms.end() ? nullptr : &found->second);
     if (d.updates == 0 && d.cost_count == 0) continue;
-    auto arm = std::make_shared<LinUcbArm>(*current->arms[*m]);
+    const LinUcbArm& old = *current->arms[*m];
+    if (old.updates + d.updates > kMaxCount || old.cost_count + d.cost_count > kMaxCount ||
+        !std::isfinite(old.cost_sum + d.cost_sum)) {
+      return absl::DataLossError(
+          fmt::format("linucb: learned statistics for '{}' overflow its counts", name));
+    }
+    auto arm = std::make_shared<LinUcbArm>(old);
     arm->a += d.a;
     arm->b += d.b;
     arm->updates += d.updates;

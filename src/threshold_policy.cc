@@ -151,9 +151,9 @@ std::vector<double> ThresholdPolicy::SharedCounters() const {
 
 absl::Status ThresholdPolicy::OnSharedCounters(absl::Span<const double> increments) const {
   for (const double v : increments) {
-    if (v < 0.0 || v != std::floor(v) || v > 1e15) {
+    if (v < 0.0 || v != std::floor(v) || v > kMaxSharedCount) {
       return absl::InvalidArgumentError(fmt::format(
-          "shared counters: threshold decisions must be whole numbers >= 0, got {}", v));
+          "shared counters: threshold decisions must be whole numbers in [0, 2^50], got {}", v));
     }
   }
   if (increments[0] > increments[1] || increments[2] > increments[3]) {
@@ -161,6 +161,9 @@ absl::Status ThresholdPolicy::OnSharedCounters(absl::Span<const double> incremen
         "shared counters: more strong decisions than decisions");
   }
   std::lock_guard<std::mutex> lock(mutex_);
+  if (static_cast<double>(others_.decisions) + increments[1] > kMaxSharedCount) {
+    return absl::InvalidArgumentError("shared counters: the decision counts would overflow");
+  }
   others_.strong += static_cast<int64_t>(increments[0]);
   others_.decisions += static_cast<int64_t>(increments[1]);
   if (target_share_ >= 0.0) {

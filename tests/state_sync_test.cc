@@ -18,6 +18,7 @@
 #include <catch2/catch.hpp>
 
 #include "router/budget_pacing_policy.h"
+#include "router/threshold_policy.h"
 #include "router/linucb_router.h"
 #include "router/redis_sync_store.h"
 #include "router/synthetic.h"
@@ -294,6 +295,37 @@ TEST_CASE("budget pacing paces on the spend of every replica", "[sync]") {
   // Again: nothing is added twice.
   REQUIRE(s2->SyncNow().ok());
   CHECK(pacing(*r2).requests == 17);
+}
+
+TEST_CASE("policies refuse shared counters they cannot have, changing nothing", "[sync]") {
+  auto budget = BudgetPacingPolicy::Create({.target_cost_usd = 1e-4});
+  REQUIRE(budget.ok());
+  REQUIRE((*budget)->AddSharedCounters({2e-4, 2}).ok());
+  const PacingState before = (*budget)->state();
+  CHECK(before.requests == 2);
+  CHECK(before.spend_usd == 2e-4);
+  const double nan = std::nan("");
+  for (const std::vector<double>& bad :
+       std::vector<std::vector<double>>{{1.0}, {1.0, 1.0, 1.0}, {nan, 1}, {1e-4, -1},
+                                        {1e-4, 0.5}, {1e-4, Policy::kMaxSharedCount + 1}}) {
+    CHECK(absl::IsInvalidArgument((*budget)->AddSharedCounters(bad)));
+  }
+  CHECK((*budget)->state().requests == before.requests);
+  CHECK((*budget)->state().spend_usd == before.spend_usd);
+  CHECK((*budget)->state().multiplier == before.multiplier);
+
+  auto pair = ThresholdPolicy::Create(
+      ThresholdOptions{.strong = "a", .weak = "b", .threshold = 0.0, .strong_share = 0.5});
+  REQUIRE(pair.ok());
+  // 3 strong of 4 steering decisions against a target of 1/2: the threshold
+  // rises by share_step * (3 - 0.5 * 4).
+  REQUIRE((*pair)->AddSharedCounters({3, 4, 3, 4}).ok());
+  CHECK((*pair)->threshold() == Approx(0.01).margin(1e-15));
+  CHECK((*pair)->routing_share().decisions == 4);
+  CHECK(absl::IsInvalidArgument((*pair)->AddSharedCounters({5, 4, 0, 0})));  // strong > all
+  CHECK(absl::IsInvalidArgument((*pair)->AddSharedCounters({0, 1.5, 0, 0})));
+  CHECK((*pair)->routing_share().decisions == 4);
+  CHECK((*pair)->threshold() == Approx(0.01).margin(1e-15));
 }
 
 TEST_CASE("options are checked", "[sync]") {

@@ -80,6 +80,8 @@ class ROUTER_EXPORT Policy {
   // kind cannot have (not finite, counts < 0). Const and internally
   // synchronised like RecordRealisedCost.
   absl::Status AddSharedCounters(absl::Span<const double> increments) const;
+  // The largest count a shared counter may reach (2^50): no sum overflows.
+  static constexpr double kMaxSharedCount = 1125899906842624.0;
 
   // Writes the live state that a restored policy must start from into
   // `config`'s options (a budget policy's pacing state, a threshold
