@@ -1,18 +1,16 @@
 // The C ABI (router_c.h) over router::Pipeline. Every entry point clears the
 // thread's last error, checks its pointers, and runs its body inside Guard(),
-// which turns an absl::Status or any exception into a router_status_t.
+// which turns an absl::Status or any exception into a router_status_t
+// (router_c_internal.h). State sync (router_sync_*) is in sync_c.cc.
 #include "router_c.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <exception>
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <new>
-#include <set>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -30,16 +28,7 @@
 #include "router/router.h"
 #include "router/status.h"
 #include "router/version.h"
-
-struct router_s {
-  explicit router_s(std::unique_ptr<router::Pipeline> pipeline) : live(std::move(pipeline)) {}
-
-  router::LivePipeline live;
-  // Model names handed out by router_model_name, interned so that the
-  // borrowed pointers stay valid until router_free even across reloads.
-  mutable std::mutex names_mutex;
-  mutable std::set<std::string> names;  // guarded by names_mutex
-};
+#include "router_c_internal.h"
 
 struct router_decision_s {
   router::Decision decision;
@@ -77,52 +66,9 @@ static_assert(std::is_same_v<router_status_t, int32_t>);
 
 namespace {
 
-std::string& LastError() {
-  thread_local std::string message;
-  return message;
-}
-
-void ClearError() noexcept { LastError().clear(); }
-
-router_status_t Fail(router_status_t code, absl::string_view message) noexcept {
-  try {
-    LastError().assign(message.data(), message.size());
-  } catch (...) {
-    LastError().clear();  // out of memory: keep the code, lose the text
-  }
-  return code;
-}
-
-router_status_t FromStatus(const absl::Status& status) noexcept {
-  if (status.ok()) return ROUTER_OK;
-  return Fail(static_cast<router_status_t>(status.code()), status.message());
-}
-
-// Clears the thread's last error, then runs `body(function)` (returning
-// absl::Status) so that nothing escapes.
-template <typename Body>
-router_status_t Guard(const char* function, Body&& body) noexcept {
-  ClearError();
-  try {
-    return FromStatus(body(function));
-  } catch (const std::bad_alloc& e) {
-    return Fail(ROUTER_RESOURCE_EXHAUSTED, fmt::format("out of memory: {}", e.what()));
-  } catch (const std::exception& e) {
-    return Fail(ROUTER_INTERNAL, fmt::format("unexpected exception: {}", e.what()));
-  } catch (...) {
-    return Fail(ROUTER_UNKNOWN, "unexpected non-standard exception");
-  }
-}
-
-absl::Status NullArgument(const char* function, const char* argument) {
-  return absl::InvalidArgumentError(fmt::format("{}: {} is NULL", function, argument));
-}
-
-// Inside a Guard body, whose parameter `fn` is the entry point's name.
-#define ROUTER_C_REQUIRE(pointer)                                \
-  do {                                                           \
-    if ((pointer) == nullptr) return NullArgument(fn, #pointer); \
-  } while (0)
+using router::capi::CopyOut;
+using router::capi::Guard;
+using router::capi::LastError;
 
 // The rows a router is fitted on (Dataset::FitRows).
 absl::StatusOr<router::Dataset> TrainingRows(router::Dataset data) {
@@ -200,20 +146,6 @@ absl::Status ReadOptions(const router_route_options_t* options,
   }
   if (options->budget_class != nullptr) overrides->budget_class = options->budget_class;
   return absl::OkStatus();
-}
-
-// Copies `text` into buf snprintf-style, cutting at a UTF-8 boundary.
-void CopyOut(const std::string& text, char* buf, size_t capacity, size_t* out_needed) {
-  if (capacity > 0) {
-    size_t n = std::min(text.size(), capacity - 1);
-    if (n < text.size()) {
-      // Back up over continuation bytes (10xxxxxx) so no character is split.
-      while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
-    }
-    std::memcpy(buf, text.data(), n);
-    buf[n] = '\0';
-  }
-  if (out_needed != nullptr) *out_needed = text.size() + 1;
 }
 
 }  // namespace

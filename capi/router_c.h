@@ -29,17 +29,19 @@
  * Conventions (they hold for every function below unless it says otherwise)
  * ===========================================================================
  *
- * Handles. Objects are opaque, typed handles (router_t, router_decision_t).
- *   Each has one way to be made and one matching *_free function; every
- *   *_free accepts NULL and then does nothing.
+ * Handles. Objects are opaque, typed handles (router_t, router_decision_t,
+ *   router_sync_t). Each has one way to be made and one matching *_free
+ *   function (for a router_sync_t, router_sync_stop, which also stops it);
+ *   every *_free accepts NULL and then does nothing.
  *
  * Status. Every call that can fail returns a router_status_t: ROUTER_OK (0)
  *   on success, otherwise one of the ROUTER_* codes below. Their values equal
  *   absl::StatusCode's and are frozen: a value is never renumbered or reused.
  *   Results come back through out-parameters (named out_* or out), which are
  *   written only on success; on failure they keep whatever the caller put in
- *   them (the router_create_* functions are the one exception: they set
- *   *out to NULL on failure, so a failed create never leaves a stale handle).
+ *   them (the functions that make a handle, router_create_*, router_load
+ *   and router_sync_start, are the one exception: they set *out to NULL on
+ *   failure, so a failed create never leaves a stale handle).
  *
  * Error messages. router_last_error_message() returns the message of the last
  *   failed call made on the calling thread, e.g.
@@ -420,9 +422,10 @@ ROUTER_API router_status_t router_remove_model(router_t* router, const char* mod
  *         removed model's name is free again); ROUTER_UNIMPLEMENTED for a
  *         kNN router;
  *         ROUTER_INVALID_ARGUMENT for NULL, malformed JSON, a wrong dim, a
- *         non-finite vector, or a score or cost out of range;
- *         ROUTER_RESOURCE_EXHAUSTED past the max_models limit. On error
- *         nothing changes.
+ *         non-finite vector, a score or cost out of range, a catalog past
+ *         limits.max_models or more examples than limits.max_batch_size;
+ *         ROUTER_RESOURCE_EXHAUSTED when out of memory. On error nothing
+ *         changes.
  * Thread-safe, as router_remove_model.
  */
 ROUTER_API router_status_t router_add_model(router_t* router, const char* profile_json,
@@ -554,8 +557,13 @@ ROUTER_API router_status_t router_policy_state_json(const router_t* router, char
 /**
  * @brief  Frees a router and everything it owns (model names included).
  * @param[in] router  A router, or NULL (then nothing happens).
- * Must not overlap any other call using the same router. Decisions made by
- * the router stay valid: free them separately.
+ * Must not overlap any other call using the same router (router_sync_*
+ * calls on its sync included). Decisions made by the router stay valid: free
+ * them separately. A state sync still running on the router is stopped
+ * first, as router_sync_stop would (after one last round), but its handle is
+ * not freed: call router_sync_stop on it as usual; until then its other
+ * calls fail with ROUTER_FAILED_PRECONDITION. Stopping the sync before
+ * freeing its router is the clearer order.
  */
 ROUTER_API void router_free(router_t* router);
 
@@ -831,6 +839,145 @@ ROUTER_API router_status_t router_decision_json(const router_decision_t* decisio
  * May be called from any thread, once, after the decision's last use.
  */
 ROUTER_API void router_decision_free(router_decision_t* decision);
+
+/* ---------------------------------------------------------------------------
+ * Replica state sync
+ * ---------------------------------------------------------------------------
+ * When N replicas of a service each run a router, each learns from 1/N of the
+ * feedback and paces its budget on 1/N of the traffic. A state sync lets the
+ * replicas share both through a store (Redis in production): each publishes
+ * its own contribution (what its LinUCB router learned from feedback, its
+ * budget or threshold policy's counters) and adds the others'. A replica that
+ * has merged everything routes as one router that got all the feedback would,
+ * up to rounding. docs/scale-out.md explains the design and its faults.
+ *
+ *   router_sync_t* sync = NULL;
+ *   if (router_sync_start(router, "{\"replica_id\": \"pod-3\", \"store\": \"redis\", "
+ *                                 "\"redis\": {\"host\": \"redis.internal\"}}",
+ *                         &sync) != ROUTER_OK) { ... router_last_error_message() ... }
+ *   ... route and report feedback on `router` as usual ...
+ *   router_sync_stop(sync);   (before router_free(router))
+ *
+ * Routing never waits for the store: a background thread runs a round every
+ * interval_ms, and a route sees other replicas' feedback at most one interval
+ * plus one store round trip late. Learned statistics are shared only between
+ * routers loaded from the same fitted file (or fitted identically), policy
+ * counters between policies of the same kind.
+ */
+typedef struct router_sync_s router_sync_t;
+
+/**
+ * @brief  Starts sharing a router's state with the other replicas that use
+ *         the same store.
+ *
+ * The first round runs before the call returns when the store can be reached
+ * (an unreachable store is not an error here: rounds retry, with a backoff,
+ * and router_sync_status_json reports connected: false).
+ *
+ * @param[in]  router  Not NULL. A router syncs once in its life: a new sync on
+ *             a router whose sync was stopped would count what it learned
+ *             twice. To sync anew (another store, say), load the router
+ *             again (router_load) and start the sync under the same
+ *             replica_id: it takes back the row it published.
+ * @param[in]  options_json  A JSON object. Not NULL. Keys:
+ *   "replica_id"   required: this replica's name in the store, unique in the
+ *                  deployment and best kept across restarts (a pod name), so
+ *                  that a restarted replica takes its row back; 1 to 128
+ *                  letters, digits or "-_.:".
+ *   "store"        required: "redis", or "memory:NAME" for a store in this
+ *                  process's memory (NAME: 1 to 128 letters, digits or
+ *                  "-_.:"), for in-process replicas and tests: routers
+ *                  started with the same NAME share it. A memory store lives
+ *                  while a sync uses it; when the last one stops, its rows
+ *                  are gone.
+ *   "interval_ms"  milliseconds between background rounds, in [0, 3600000];
+ *                  default 200. 0 starts no thread: the host calls
+ *                  router_sync_now.
+ *   "redis"        only with "store": "redis"; an object, every key optional:
+ *                  "host" (default "127.0.0.1"), "port" (6379),
+ *                  "key_prefix" ("router": one per deployment; letters,
+ *                  digits and "-_.:{}"), "timeout_ms" (connect and command
+ *                  timeout, [1, 60000], default 1000), "password_env" (the
+ *                  environment variable holding the AUTH password, default
+ *                  "ROUTER_REDIS_PASSWORD"), "password" (the password itself;
+ *                  prefer password_env, so that no password sits in a
+ *                  configuration). A password never appears in a message.
+ *   An unknown key is an error.
+ * @param[out] out  Receives the new sync on success, NULL on failure. Not
+ *             NULL. Stop and free it with router_sync_stop().
+ * @return ROUTER_OK; ROUTER_INVALID_ARGUMENT for NULL, malformed JSON, an
+ *         unknown key, a value of the wrong type or out of range, or a bad
+ *         replica id or store name; ROUTER_FAILED_PRECONDITION if the router
+ *         has a sync, or had one; ROUTER_ALREADY_EXISTS if another
+ *         router of this process already syncs under the same replica_id
+ *         through the same memory store; ROUTER_UNIMPLEMENTED for "redis" in
+ *         a build of librouter without Redis support (no hiredis). On error
+ *         nothing is started and nothing is written to the store.
+ * Thread-safe with respect to routing and every other call on the router
+ * (not router_free). The sync keeps a pointer to the router: stop it before
+ * router_free(router) (see router_free for what happens otherwise).
+ */
+ROUTER_API router_status_t router_sync_start(router_t* router, const char* options_json,
+                                             router_sync_t** out);
+
+/**
+ * @brief  Runs one round now, on the calling thread: reads what the other
+ *         replicas published since the last round, adds it to the router,
+ *         and publishes this replica's contribution if it changed. With
+ *         interval_ms 0 this is the only way rounds run.
+ * @param[in] sync  Not NULL.
+ * @return ROUTER_OK (a payload another replica wrote that was refused, as
+ *         corrupt or from another fitted file, is counted in the status's
+ *         "rejected", not an error); ROUTER_UNAVAILABLE when the store cannot
+ *         be reached (routing goes on, on local state; nothing is lost: the
+ *         next round that reaches the store publishes everything);
+ *         ROUTER_INVALID_ARGUMENT for NULL; ROUTER_FAILED_PRECONDITION after
+ *         the router was freed.
+ * Thread-safe: may run concurrently with routing, feedback and the
+ * background rounds (rounds run one at a time). May block for up to the
+ * store's timeout.
+ */
+ROUTER_API router_status_t router_sync_now(router_sync_t* sync);
+
+/**
+ * @brief  Writes the sync's state as one JSON object:
+ *   {"replica_id": "pod-3", "store": "redis", "connected": true,
+ *    "rounds": 12, "failed_rounds": 0, "published": 3, "applied": 20,
+ *    "rejected": 0, "replicas": 3, "lag_ms": 140, "last_error": ""}
+ *   connected: the last round reached the store; rounds / failed_rounds:
+ *   rounds that reached the store / did not; published: payloads this
+ *   replica wrote; applied: other replicas' payloads added; rejected:
+ *   payloads refused (corrupt, hostile, from another fitted file); replicas:
+ *   rows in the store at the last round, this one included; lag_ms:
+ *   milliseconds since the last round that reached the store (-1: never),
+ *   how stale this replica's view of the others may be; last_error: the last
+ *   refusal or store error, for logs ("" if none). Keys may be added.
+ *   Buffer rules as router_decision_explain.
+ * @param[in]  sync        Not NULL.
+ * @param[out] buf         The caller's buffer; NULL only when capacity is 0.
+ * @param[in]  capacity    Size of buf in bytes.
+ * @param[out] out_needed  NULL, or receives the full size including the NUL.
+ * @return ROUTER_OK, also when truncated; ROUTER_INVALID_ARGUMENT for NULL;
+ *         ROUTER_FAILED_PRECONDITION after the router was freed.
+ * Thread-safe. Never waits for the store.
+ */
+ROUTER_API router_status_t router_sync_status_json(const router_sync_t* sync, char* buf,
+                                                   size_t capacity, size_t* out_needed);
+
+/**
+ * @brief  Stops a sync and frees it: the background thread ends, one last
+ *         round publishes what was learned since the previous one (if the
+ *         store can be reached), and the handle is freed. The router keeps
+ *         what it learned from the others, and routes on as a replica that
+ *         no longer syncs (it cannot sync again, see router_sync_start). The
+ *         replica's row stays in the store (while the store lives), so a
+ *         replica restarted under the same replica_id takes it back.
+ * @param[in] sync  A sync, or NULL (then nothing happens).
+ * Must not overlap another call on the same sync; may block for up to the
+ * store's timeout (the last round). Call it before router_free of the
+ * sync's router.
+ */
+ROUTER_API void router_sync_stop(router_sync_t* sync);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -107,6 +107,12 @@ absl::StatusOr<std::unique_ptr<StateSync>> StateSync::Start(LivePipeline* live,
     return absl::InvalidArgumentError("sync: the live pipeline and the store must not be null");
   }
   ROUTER_RETURN_IF_ERROR(CheckOptions(options));
+  if (live->synced_.exchange(true)) {
+    return absl::FailedPreconditionError(
+        "sync: this LivePipeline has had a StateSync already, whose merges its router holds; "
+        "a second would add them again. Load the file into a new LivePipeline and start it "
+        "under the same replica_id: it takes its row back");
+  }
   std::unique_ptr<StateSync> sync(new StateSync(live, std::move(store), std::move(options)));
   sync->SyncNow().IgnoreError();  // counted in status(); the thread retries
   if (sync->options_.interval_ms > 0) sync->thread_ = std::thread([s = sync.get()] { s->Run(); });

@@ -339,6 +339,12 @@ TEST_CASE("options are checked", "[sync]") {
       StateSync::Start(&*live, store, {.replica_id = "a", .interval_ms = -1}).status()));
   CHECK(absl::IsInvalidArgument(StateSync::Start(nullptr, store, {.replica_id = "a"}).status()));
   CHECK(absl::IsInvalidArgument(StateSync::Start(&*live, nullptr, {.replica_id = "a"}).status()));
+  // One StateSync per LivePipeline in its life, even after the first stops.
+  auto first = StateSync::Start(&*live, store, {.replica_id = "a", .interval_ms = 0});
+  REQUIRE(first.ok());
+  first->reset();
+  CHECK(absl::IsFailedPrecondition(
+      StateSync::Start(&*live, store, {.replica_id = "a", .interval_ms = 0}).status()));
 }
 
 TEST_CASE("the sync thread shares without being asked", "[sync]") {

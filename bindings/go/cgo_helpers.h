@@ -95,6 +95,30 @@ static inline go_result go_policy_state(const router_t* router, char** out) {
     capacity = needed + 64;
   }
 }
+static inline go_result go_sync_start(router_t* router, const char* options, router_sync_t** out) {
+  return go_check(router_sync_start(router, options, out));
+}
+static inline go_result go_sync_now(router_sync_t* sync) { return go_check(router_sync_now(sync)); }
+// The sync's status JSON, malloc'ed into *out (as go_policy_state).
+static inline go_result go_sync_status(const router_sync_t* sync, char** out) {
+  size_t capacity = 512;
+  for (;;) {
+    char* text = malloc(capacity);
+    if (text == NULL) {
+      go_result result = {ROUTER_RESOURCE_EXHAUSTED, strdup("out of memory")};
+      return result;
+    }
+    size_t needed = 0;
+    router_status_t status = router_sync_status_json(sync, text, capacity, &needed);
+    if (status == ROUTER_OK && needed <= capacity) {
+      *out = text;
+      return go_check(status);
+    }
+    free(text);
+    if (status != ROUTER_OK) return go_check(status);
+    capacity = needed + 64;
+  }
+}
 static inline go_result go_dim(const router_t* router, int32_t* out) {
   return go_check(router_dim(router, out));
 }

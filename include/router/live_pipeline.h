@@ -18,6 +18,7 @@
 #ifndef ROUTER_LIVE_PIPELINE_H_
 #define ROUTER_LIVE_PIPELINE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -35,6 +36,7 @@ namespace router {
 namespace internal {
 class DecisionLog;
 }  // namespace internal
+class StateSync;
 
 class ROUTER_EXPORT LivePipeline {
  public:
@@ -102,6 +104,11 @@ class ROUTER_EXPORT LivePipeline {
   uint64_t generation() const;
 
  private:
+  friend class StateSync;
+  // Set by the first StateSync::Start: a second one would add again what
+  // the first already merged into the router.
+  std::atomic<bool> synced_{false};
+
   // Applies `change` to the current pipeline and swaps the result in.
   template <typename Change>
   absl::Status Update(Change change);

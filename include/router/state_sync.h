@@ -80,9 +80,11 @@ struct SyncStatus {
 class ROUTER_EXPORT StateSync {
  public:
   // Starts sharing `live`'s state (which must outlive the StateSync)
-  // through `store`. InvalidArgument for bad options. The first round runs
-  // before Start returns when it can reach the store (its failure is not an
-  // error: the thread retries).
+  // through `store`. InvalidArgument for bad options; FailedPrecondition
+  // when `live` has had a StateSync before (its router holds what that one
+  // merged: a restarted replica is a new LivePipeline loaded from the file).
+  // The first round runs before Start returns when it can reach the store
+  // (its failure is not an error: the thread retries).
   static absl::StatusOr<std::unique_ptr<StateSync>> Start(LivePipeline* live,
                                                           std::shared_ptr<SyncStore> store,
                                                           SyncOptions options);

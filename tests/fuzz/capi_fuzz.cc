@@ -181,6 +181,14 @@ class Driver {
   Driver(FuzzedDataProvider& in, const Files& files) : in_(in), files_(files) {}
   ~Driver() {
     for (router_decision_t* d : decisions_) router_decision_free(d);
+    if (sync_ != nullptr && free_router_first_) {
+      // router_free stops a sync still attached; its handle then refuses.
+      router_free(router_);
+      if (Check(router_sync_now(sync_)) != ROUTER_FAILED_PRECONDITION) Die("sync after free");
+      router_sync_stop(sync_);
+      return;
+    }
+    router_sync_stop(sync_);
     router_free(router_);
   }
 
@@ -461,19 +469,84 @@ class Driver {
                                  PickDouble(in_), PickDouble(in_)));
   }
 
-  // The run-time changes beside removal and prices, and the policy state.
+  // The run-time changes beside removal and prices, the policy state, and
+  // state sync.
   void Change() {
-    switch (in_.ConsumeIntegralInRange(0, 4)) {
+    switch (in_.ConsumeIntegralInRange(0, 5)) {
       case 0: AddModel(); break;
       case 1:
         Check(router_set_model_available(Router(), ModelName(), in_.ConsumeIntegral<int32_t>()));
         break;
       case 2: Check(router_set_policy(Router(), PolicyJson())); break;
       case 3: Calibrate(); break;
+      case 4: Sync(); break;
       default:
         CheckTextBuffer([&](char* b, size_t capacity, size_t* needed) {
           return router_policy_state_json(Router(), b, capacity, needed);
         });
+        break;
+    }
+  }
+
+  // The sync handle for a call: usually the live one (maybe none), sometimes NULL.
+  router_sync_t* SyncHandle() { return in_.ConsumeIntegralInRange(0, 15) == 0 ? nullptr : sync_; }
+
+  // State sync through an in-process store (or an unreachable Redis): start
+  // with good and bad options, rounds, the status, stop.
+  std::string sync_options_;
+  void Sync() {
+    switch (in_.ConsumeIntegralInRange(0, 3)) {
+      case 0: {
+        switch (in_.ConsumeIntegralInRange(0, 6)) {
+          case 0:
+          case 1:
+            sync_options_ = R"({"replica_id": "r)" +
+                            std::to_string(in_.ConsumeIntegralInRange(0, 2)) +
+                            R"(", "store": "memory:fuzz", "interval_ms": 0})";
+            break;
+          case 2: sync_options_ = R"({"replica_id": "t", "store": "memory:fuzz"})"; break;
+          case 3:
+            sync_options_ = R"({"replica_id": "r", "store": "redis", "interval_ms": 0,
+                                "redis": {"port": 1, "timeout_ms": 50,
+                                          "password": "fuzz-secret-pw"}})";
+            break;
+          case 4: sync_options_ = R"({"replica_id": "r", "store": "memory:fuzz", "x": 1})"; break;
+          default: sync_options_ = in_.ConsumeRandomLengthString(128); break;
+        }
+        router_sync_t* started = reinterpret_cast<router_sync_t*>(0x1);
+        const bool null_options = in_.ConsumeIntegralInRange(0, 15) == 0;
+        const router_status_t status = Check(router_sync_start(
+            Router(), null_options ? nullptr : sync_options_.c_str(), &started));
+        if (status != ROUTER_OK) {
+          if (started != nullptr) Die("a failed sync start left a handle");
+          if (std::strstr(router_last_error_message(), "fuzz-secret-pw") != nullptr) {
+            Die("echoed a password");
+          }
+          if (status == ROUTER_FAILED_PRECONDITION && !synced_) Die("the router never synced");
+          return;
+        }
+        if (synced_) Die("a second sync started on one router");
+        sync_ = started;
+        synced_ = true;
+        free_router_first_ = in_.ConsumeBool();
+        break;
+      }
+      case 1: {
+        const router_status_t status = Check(router_sync_now(SyncHandle()));
+        if (status != ROUTER_OK && status != ROUTER_UNAVAILABLE &&
+            status != ROUTER_INVALID_ARGUMENT) {
+          Die("sync_now: an unexpected status");
+        }
+        break;
+      }
+      case 2:
+        CheckTextBuffer([&](char* b, size_t capacity, size_t* needed) {
+          return router_sync_status_json(SyncHandle(), b, capacity, needed);
+        });
+        break;
+      default:
+        router_sync_stop(sync_);
+        sync_ = nullptr;
         break;
     }
   }
@@ -670,6 +743,9 @@ class Driver {
   const Files& files_;
   router_t* router_ = nullptr;
   std::vector<router_decision_t*> decisions_;
+  router_sync_t* sync_ = nullptr;
+  bool synced_ = false;             // router_ has had a sync (a router syncs once)
+  bool free_router_first_ = false;  // the destructor frees the router before its sync
 };
 
 }  // namespace

@@ -14,6 +14,13 @@ this package, else the system's loader.
         names = router.models                        # batch.model_index indexes these
         router.feedback(decision, 1.0, 0.002)        # outcome, for routers that learn online
 
+Replicas of one service share what their routers learn through a store:
+
+    with router.start_sync({"replica_id": "pod-3", "store": "redis",
+                            "redis": {"host": "redis.internal"}}) as sync:
+        ...                                          # route and report feedback as usual
+        print(sync.status()["lag_ms"])
+
 Threads: one Router may be used from many threads at once; the C calls
 release the GIL. close() must not overlap other calls on the same router.
 Errors raise RouterError, carrying the C status code and message.
@@ -34,7 +41,7 @@ import numpy.typing as npt
 
 from . import _lib
 
-__all__ = ["Router", "Decision", "BatchResult", "RouterError", "Status",
+__all__ = ["Router", "Sync", "Decision", "BatchResult", "RouterError", "Status",
            "abi_version", "version"]
 
 # A file path: text, bytes or a path object (os.fsencode's input).
@@ -429,6 +436,24 @@ class Router:
                                                       self._handle))
         return state
 
+    def start_sync(self, options: JsonObject) -> Sync:
+        """Starts sharing this router's learning and policy counters with the
+        other replicas using the same store (docs/scale-out.md).
+
+        options: a dict or JSON text: {"replica_id": "pod-3", "store":
+        "redis" or "memory:NAME", "interval_ms": 200, "redis": {"host",
+        "port", "key_prefix", "timeout_ms", "password_env", "password"}}
+        (router_c.h, router_sync_start). "memory:NAME" is a store in this
+        process, shared by the routers started with the same NAME. A router
+        syncs once (RouterError FAILED_PRECONDITION after that): to sync
+        anew, Router.load the file again and start under the same
+        replica_id. Stop the sync (Sync.stop or a `with` block) before
+        closing the router.
+        """
+        handle = _lib.sync_p()
+        _check(_lib.router_sync_start(self._handle, _config_json(options), byref(handle)))
+        return Sync(handle, self)
+
     def route_batch(self, vectors: npt.ArrayLike,
                     input_tokens: Optional[npt.ArrayLike] = None) -> BatchResult:
         """Routes each row of a 2-D array of query vectors (n x router.dim) in
@@ -466,6 +491,54 @@ class Router:
             result.quality.ctypes.data_as(ctypes.POINTER(c_double)),
             result.cost_usd.ctypes.data_as(ctypes.POINTER(c_double))))
         return result
+
+
+class Sync:
+    """A router's state sync with the other replicas (C router_sync_t), from
+    Router.start_sync. Stop it with stop() or a `with` block; a background
+    thread runs a round every interval_ms until then."""
+
+    def __init__(self, handle: Any, router: Router) -> None:
+        """Takes ownership of a router_sync_t* (a ctypes pointer); use
+        Router.start_sync."""
+        self._raw = handle
+        self._router = router  # the C sync points into the router: keep it alive
+
+    def now(self) -> None:
+        """Runs one round now: adds what the other replicas published and
+        publishes this one's. RouterError UNAVAILABLE when the store cannot
+        be reached (routing goes on; nothing is lost)."""
+        _check(_lib.router_sync_now(self._handle))
+
+    def status(self) -> Dict[str, Any]:
+        """connected, rounds, failed_rounds, published, applied, rejected,
+        replicas, lag_ms, last_error (and replica_id, store)."""
+        status: Dict[str, Any] = json.loads(_read_text(_lib.router_sync_status_json,
+                                                       self._handle))
+        return status
+
+    def stop(self) -> None:
+        """Stops the sync after one last round and frees it; later calls
+        raise ValueError. Idempotent. The router keeps what it learned."""
+        handle, self._raw = self._raw, None
+        if handle:
+            _lib.router_sync_stop(handle)
+
+    def __enter__(self) -> Sync:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        if getattr(self, "_raw", None) and _lib is not None:
+            self.stop()
+
+    @property
+    def _handle(self) -> Any:
+        if not self._raw:
+            raise ValueError("the sync is stopped")
+        return self._raw
 
 
 def _rows_in_place(matrix: npt.NDArray[Any]) -> bool:

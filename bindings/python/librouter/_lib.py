@@ -80,6 +80,10 @@ class router_decision_t(ctypes.Structure):
     """Opaque: struct router_decision_s."""
 
 
+class router_sync_t(ctypes.Structure):
+    """Opaque: struct router_sync_s."""
+
+
 class router_route_options_t(ctypes.Structure):
     """router_route_options_t: per-request policy parameters (size-prefixed)."""
     _fields_ = [("struct_size", ctypes.c_uint32),
@@ -97,6 +101,7 @@ ROUTER_OVERRIDE_TAU = 2
 router_status_t = c_int32
 router_p = POINTER(router_t)
 decision_p = POINTER(router_decision_t)
+sync_p = POINTER(router_sync_t)
 
 
 def _bind(name: str, restype: Any, *argtypes: Any) -> Any:
@@ -260,3 +265,16 @@ router_decision_json = _bind("router_decision_json", router_status_t,
                              decision_p, POINTER(c_char), c_size_t, POINTER(c_size_t))
 # void router_decision_free(router_decision_t* decision);
 router_decision_free = _bind("router_decision_free", None, decision_p)
+
+# router_status_t router_sync_start(router_t* router, const char* options_json,
+#                                   router_sync_t** out);
+router_sync_start = _bind("router_sync_start", router_status_t, router_p, c_char_p,
+                          POINTER(sync_p))
+# router_status_t router_sync_now(router_sync_t* sync);
+router_sync_now = _bind("router_sync_now", router_status_t, sync_p)
+# router_status_t router_sync_status_json(const router_sync_t* sync, char* buf,
+#                                         size_t capacity, size_t* out_needed);
+router_sync_status_json = _bind("router_sync_status_json", router_status_t,
+                                sync_p, POINTER(c_char), c_size_t, POINTER(c_size_t))
+# void router_sync_stop(router_sync_t* sync);
+router_sync_stop = _bind("router_sync_stop", None, sync_p)

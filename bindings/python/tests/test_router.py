@@ -389,6 +389,128 @@ class RouterTest(unittest.TestCase):
         self.assertEqual(failures, [])
 
 
+class SyncTest(unittest.TestCase):
+    """Two replicas loaded from one saved LinUCB router, each getting half of
+    the feedback, sync through a memory store and then estimate every model
+    as a router that got all of it does."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="librouter_py_sync_")
+        data = os.path.join(cls.dir, "data.jsonl")
+        # Scores short of 0 and 1, so that estimates move with feedback
+        # rather than sit at the ends of [0, 1].
+        with open(data, "w") as f:
+            for row in range(160):
+                words = CODE_WORDS if row % 2 == 0 else POEM_WORDS
+                prompt = " ".join(words[i % 8] for i in (row, row * 3 + 1, row * 5 + 2))
+                coder = 0.7 if row % 2 == 0 else 0.3
+                f.write(json.dumps({"id": "r%d" % row, "prompt": prompt,
+                                    "scores": {"coder": coder, "writer": 1.0 - coder},
+                                    "costs": {"coder": 0.001, "writer": 0.001}}) + "\n")
+        cls.saved = os.path.join(cls.dir, "linucb.router")
+        with librouter.Router.from_dataset(data, {"router": "linucb"}) as router:
+            router.save(cls.saved)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir)
+
+    def store(self, name):
+        # Memory stores are process-wide: one name per test and process.
+        return "memory:py-%d-%s" % (os.getpid(), name)
+
+    def load(self):
+        router = librouter.Router.load(self.saved)
+        self.addCleanup(router.close)
+        return router
+
+    def max_difference(self, a, b):
+        worst = 0.0
+        for prompt in (CODE_PROMPT, POEM_PROMPT, "debug a pointer", "a haiku, a novel"):
+            for model in a.models:
+                x = a.route(prompt, allowed_models=[model]).quality
+                y = b.route(prompt, allowed_models=[model]).quality
+                worst = max(worst, abs(x - y))
+        return worst
+
+    def test_two_replicas_converge(self):
+        a, b, reference = self.load(), self.load(), self.load()
+        store = self.store("converge")
+        with a.start_sync({"replica_id": "a", "store": store, "interval_ms": 0}) as sync_a, \
+                b.start_sync(json.dumps({"replica_id": "b", "store": store,
+                                         "interval_ms": 0})) as sync_b:
+            words = CODE_WORDS + POEM_WORDS
+            for i in range(20):
+                prompt = " ".join(words[(i * k) % 16] for k in (1, 3, 7))
+                vector = reference.embed(prompt)
+                model = ("coder", "writer")[i % 2]
+                score = (1.0, 0.25, 0.0)[i % 3]
+                (a if i % 2 == 0 else b).feedback_vector(vector, model, score, 0.001)
+                reference.feedback_vector(vector, model, score, 0.001)
+            self.assertGreater(self.max_difference(a, reference), 1e-6)
+            sync_a.now()
+            sync_b.now()
+            sync_a.now()
+            self.assertLessEqual(self.max_difference(a, reference), 1e-9)
+            self.assertLessEqual(self.max_difference(b, reference), 1e-9)
+            status = sync_a.status()
+            self.assertEqual(status["replica_id"], "a")
+            self.assertEqual(status["store"], store)
+            self.assertIs(status["connected"], True)
+            self.assertEqual((status["rounds"], status["failed_rounds"]), (3, 0))
+            self.assertEqual((status["published"], status["applied"]), (2, 2))
+            self.assertEqual((status["rejected"], status["replicas"]), (0, 2))
+            self.assertGreaterEqual(status["lag_ms"], 0)
+            self.assertEqual(status["last_error"], "")
+            self.assertEqual(sync_b.status()["applied"], 2)
+        with self.assertRaises(ValueError):
+            sync_a.now()  # stopped by the `with` block
+        sync_a.stop()  # twice is fine
+        # The routers keep what they learned.
+        self.assertLessEqual(self.max_difference(a, reference), 1e-9)
+
+    def test_refused_options(self):
+        router = self.load()
+        store = self.store("refused")
+        for options, named in (({"store": store}, "replica_id"),
+                               ({"replica_id": "a"}, "store"),
+                               ({"replica_id": "a", "store": store, "intervall_ms": 5},
+                                "intervall_ms"),
+                               ({"replica_id": "a b", "store": store}, "replica_id"),
+                               ({"replica_id": "a", "store": "memory:"}, "store"),
+                               ({"replica_id": "a", "store": store, "interval_ms": -1},
+                                "interval_ms"),
+                               ("{", "JSON")):
+            with self.assertRaises(RouterError) as raised:
+                router.start_sync(options)
+            self.assertEqual(raised.exception.status, Status.INVALID_ARGUMENT, options)
+            self.assertIn(named, raised.exception.message)
+        with self.assertRaises(RouterError) as raised:
+            router.start_sync({"replica_id": "a", "store": "redis",
+                               "redis": {"password": "hunter2-secret", "prot": 1}})
+        self.assertNotIn("hunter2-secret", raised.exception.message)
+        # One sync per router.
+        with router.start_sync({"replica_id": "a", "store": store, "interval_ms": 0}):
+            with self.assertRaises(RouterError) as raised:
+                router.start_sync({"replica_id": "a2", "store": store})
+            self.assertEqual(raised.exception.status, Status.FAILED_PRECONDITION)
+        # A router syncs once.
+        with self.assertRaises(RouterError) as raised:
+            router.start_sync({"replica_id": "a", "store": store})
+        self.assertEqual(raised.exception.status, Status.FAILED_PRECONDITION)
+        self.assertIn("synced before", raised.exception.message)
+
+    def test_closing_the_router_first_stops_the_sync(self):
+        router = librouter.Router.load(self.saved)
+        sync = router.start_sync({"replica_id": "a", "store": self.store("close")})
+        router.close()
+        with self.assertRaises(RouterError) as raised:
+            sync.now()
+        self.assertEqual(raised.exception.status, Status.FAILED_PRECONDITION)
+        sync.stop()
+
+
 class DeclarationsTest(unittest.TestCase):
     def test_every_header_function_is_declared(self):
         """_lib.py declares every ROUTER_API function of router_c.h, with the

@@ -49,6 +49,13 @@ pub struct router_decision_t {
     _marker: PhantomData<(*mut u8, PhantomPinned)>,
 }
 
+/// Opaque `struct router_sync_s`: a router's replica state sync.
+#[repr(C)]
+pub struct router_sync_t {
+    _private: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
 /// `router_route_options_t`: per-request policy parameters, size-prefixed.
 /// Set `struct_size` to `size_of::<router_route_options_t>()`.
 #[repr(C)]
@@ -244,4 +251,18 @@ extern "C" {
         out_needed: *mut usize,
     ) -> router_status_t;
     pub fn router_decision_free(decision: *mut router_decision_t);
+
+    pub fn router_sync_start(
+        router: *mut router_t,
+        options_json: *const c_char,
+        out: *mut *mut router_sync_t,
+    ) -> router_status_t;
+    pub fn router_sync_now(sync: *mut router_sync_t) -> router_status_t;
+    pub fn router_sync_status_json(
+        sync: *const router_sync_t,
+        buf: *mut c_char,
+        capacity: usize,
+        out_needed: *mut usize,
+    ) -> router_status_t;
+    pub fn router_sync_stop(sync: *mut router_sync_t);
 }

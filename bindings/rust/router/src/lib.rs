@@ -25,7 +25,9 @@ use std::ptr::{self, NonNull};
 use router_sys as sys;
 
 mod route_options;
+mod state_sync;
 pub use route_options::RouteOptions;
+pub use state_sync::{StateSync, SyncStatus};
 
 /// The C ABI's status codes (`ROUTER_*` in router_c.h); the values are frozen.
 pub mod status {
@@ -434,6 +436,27 @@ impl Router {
         read_text(|buf, capacity, needed| unsafe {
             sys::router_policy_state_json(self.raw.as_ptr(), buf, capacity, needed)
         })
+    }
+
+    /// Starts sharing this router's learning and policy counters with the
+    /// other replicas using the same store (docs/scale-out.md). `options_json`:
+    /// `{"replica_id": "pod-3", "store": "redis" or "memory:NAME",
+    /// "interval_ms": 200, "redis": {"host", "port", "key_prefix",
+    /// "timeout_ms", "password_env", "password"}}` (router_c.h,
+    /// `router_sync_start`). `"memory:NAME"` is a store in this process,
+    /// shared by the routers started with the same NAME. A router syncs once
+    /// ([`status::FAILED_PRECONDITION`] after that): to sync anew, load the
+    /// file again and start under the same replica id. Redis in a build
+    /// without it is [`status::UNIMPLEMENTED`]. The sync borrows the router,
+    /// so it stops (on drop, or [`StateSync::stop`]) before the router can
+    /// be dropped.
+    pub fn start_sync(&self, options_json: &str) -> Result<StateSync<'_>> {
+        let options = c_string(options_json, "options_json")?;
+        let mut raw = ptr::null_mut();
+        check(unsafe { sys::router_sync_start(self.raw.as_ptr(), options.as_ptr(), &mut raw) })?;
+        Ok(StateSync::new(
+            NonNull::new(raw).expect("router_sync_start returned OK and NULL"),
+        ))
     }
 
     /// The size of the query vectors the router takes.

@@ -1,0 +1,216 @@
+package router_test
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"librouter/router"
+)
+
+// savedLinUCB fits a LinUCB router on two topics and saves it; every
+// replica loads the same file. Scores stop short of 0 and 1, so that
+// estimates move with feedback rather than sit at the ends of [0, 1].
+func savedLinUCB(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	var b strings.Builder
+	for row := 0; row < 160; row++ {
+		words, coder := codeWords, 0.7
+		if row%2 == 1 {
+			words, coder = poemWords, 0.3
+		}
+		prompt := words[row%8] + " " + words[(row*3+1)%8] + " " + words[(row*5+2)%8]
+		fmt.Fprintf(&b, `{"id": "r%d", "prompt": %q, "scores": {"coder": %g, "writer": %g}, `+
+			`"costs": {"coder": 0.001, "writer": 0.001}}`+"\n", row, prompt, coder, 1-coder)
+	}
+	data := filepath.Join(dir, "data.jsonl")
+	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := router.FromDataset(data, `{"router": "linucb"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	path := filepath.Join(dir, "linucb.router")
+	if err := r.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func load(t *testing.T, path string) *router.Router {
+	t.Helper()
+	r, err := router.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// syncOptions is the options JSON of replica id on a memory store named for
+// this test and process (memory stores are process-wide).
+func syncOptions(t *testing.T, id, extra string) string {
+	store := fmt.Sprintf("memory:go-%d-%s", os.Getpid(), t.Name())
+	return fmt.Sprintf(`{"replica_id": %q, "store": %q%s}`, id, store, extra)
+}
+
+// maxDifference is the largest difference between a's and b's estimates of
+// every model on a few prompts.
+func maxDifference(t *testing.T, a, b *router.Router) float64 {
+	t.Helper()
+	models, err := a.Models()
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for _, prompt := range []string{codePrompt, poemPrompt, "debug a pointer", "a haiku, a novel"} {
+		for _, model := range models {
+			opts := &router.RouteOptions{AllowedModels: []string{model}}
+			x, errA := a.RouteWith(prompt, opts)
+			y, errB := b.RouteWith(prompt, opts)
+			if errA != nil || errB != nil {
+				t.Fatalf("%q on %s: %v, %v", prompt, model, errA, errB)
+			}
+			worst = math.Max(worst, math.Abs(x.Quality-y.Quality))
+		}
+	}
+	return worst
+}
+
+func TestSyncTwoReplicasConverge(t *testing.T) {
+	saved := savedLinUCB(t)
+	a, b, reference := load(t, saved), load(t, saved), load(t, saved)
+	syncA, err := a.StartSync(syncOptions(t, "a", `, "interval_ms": 0`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syncA.Stop()
+	syncB, err := b.StartSync(syncOptions(t, "b", `, "interval_ms": 0`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syncB.Stop()
+
+	words := append(append([]string{}, codeWords...), poemWords...)
+	for i := 0; i < 20; i++ {
+		prompt := strings.Join([]string{words[i%16], words[i*3%16], words[i*7%16]}, " ")
+		vector := embed(t, reference, prompt)
+		model := []string{"coder", "writer"}[i%2]
+		score := []float64{1, 0.25, 0}[i%3]
+		replica := a
+		if i%2 == 1 {
+			replica = b
+		}
+		if err := replica.FeedbackVector(vector, model, score, 0.001); err != nil {
+			t.Fatal(err)
+		}
+		if err := reference.FeedbackVector(vector, model, score, 0.001); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := maxDifference(t, a, reference); d <= 1e-6 {
+		t.Fatalf("before syncing, a already estimates as the reference (%g)", d)
+	}
+	for _, s := range []*router.Sync{syncA, syncB, syncA} {
+		if err := s.Now(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, r := range map[string]*router.Router{"a": a, "b": b} {
+		if d := maxDifference(t, r, reference); d > 1e-9 {
+			t.Errorf("replica %s differs from the reference by %g", name, d)
+		}
+	}
+	got := mustStatus(t, syncA)
+	want := router.SyncStatus{ReplicaID: "a", Store: got.Store, Connected: true, Rounds: 3,
+		Published: 2, Applied: 2, Replicas: 2, LagMs: got.LagMs}
+	if got != want || !strings.HasPrefix(got.Store, "memory:go-") || got.LagMs < 0 {
+		t.Errorf("status %+v, want %+v", got, want)
+	}
+	syncA.Stop()
+	syncA.Stop() // twice is fine
+	if _, err := a.StartSync(syncOptions(t, "a", "")); status(err) != router.FailedPrecondition {
+		t.Errorf("a second sync after Stop: %v", err) // a router syncs once
+	}
+	if err := syncA.Now(); err != router.ErrSyncStopped {
+		t.Errorf("Now after Stop: %v", err)
+	}
+	if _, err := syncA.Status(); err != router.ErrSyncStopped {
+		t.Errorf("Status after Stop: %v", err)
+	}
+}
+
+func TestSyncRefusedOptions(t *testing.T) {
+	r := load(t, savedLinUCB(t))
+	store := fmt.Sprintf("memory:go-%d-refused", os.Getpid())
+	cases := []struct{ options, named string }{
+		{`{"store": "` + store + `"}`, "replica_id"},
+		{`{"replica_id": "a"}`, "store"},
+		{`{"replica_id": "a", "store": "` + store + `", "intervall_ms": 5}`, "intervall_ms"},
+		{`{"replica_id": "a", "store": "` + store + `", "interval_ms": "fast"}`, "interval_ms"},
+		{`{"replica_id": "a", "store": "memory:"}`, "store"},
+		{`{"replica_id": "a", "store": "redis",
+		   "redis": {"password": "hunter2-secret", "prot": 1}}`, "prot"},
+		{`{`, "JSON"},
+	}
+	for _, c := range cases {
+		options, named := c.options, c.named
+		s, err := r.StartSync(options)
+		if status(err) != router.InvalidArgument || s != nil {
+			t.Errorf("%s: %v", options, err)
+			continue
+		}
+		message := err.(*router.Error).Message
+		if !strings.Contains(message, named) || strings.Contains(message, "hunter2-secret") {
+			t.Errorf("%s: message %q", options, message)
+		}
+	}
+	if _, err := r.StartSync("{\x00}"); status(err) != router.InvalidArgument {
+		t.Errorf("a NUL byte: %v", err)
+	}
+	s, err := r.StartSync(syncOptions(t, "a", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if _, err := r.StartSync(syncOptions(t, "a2", "")); status(err) != router.FailedPrecondition {
+		t.Errorf("a second sync on one router: %v", err)
+	}
+	if got := mustStatus(t, s); got.ReplicaID != "a" || !got.Connected || got.Replicas != 1 {
+		t.Errorf("status %+v", got)
+	}
+}
+
+func TestSyncStoppedWhenTheRouterCloses(t *testing.T) {
+	r, err := router.Load(savedLinUCB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.StartSync(syncOptions(t, "a", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if err := s.Now(); status(err) != router.FailedPrecondition {
+		t.Errorf("Now after the router closed: %v", err)
+	}
+	s.Stop()
+	if _, err := r.StartSync(syncOptions(t, "a", "")); err != router.ErrClosed {
+		t.Errorf("StartSync on a closed router: %v", err)
+	}
+}
+
+func mustStatus(t *testing.T, s *router.Sync) router.SyncStatus {
+	t.Helper()
+	status, err := s.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status
+}
