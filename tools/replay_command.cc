@@ -29,6 +29,58 @@
 #include "router/text_featurizer.h"
 
 namespace router::cli {
+
+// ---------------------------------------------------------------- shared
+// with replay_replicas.cc (replay_replicas.h)
+
+// Per row of `order`, the best score (ties: cheaper) as a model index.
+int OracleModel(const Dataset& data, int64_t row) {
+  int best = 0;
+  for (int m = 1; m < data.num_models(); ++m) {
+    const double s = data.score(row, m), b = data.score(row, best);
+    if (s > b || (s == b && data.cost(row, m) < data.cost(row, best))) best = m;
+  }
+  return best;
+}
+
+// Per model of the pipeline's catalog, by index, its column in `data`.
+absl::StatusOr<std::vector<int>> CatalogColumns(const Pipeline& pipeline, const Dataset& data) {
+  std::vector<int> column_of(pipeline.catalog().size());
+  for (int m = 0; m < pipeline.catalog().size(); ++m) {
+    column_of[m] = data.ModelColumn(pipeline.catalog().at(m).name);
+    if (column_of[m] < 0) {
+      return absl::InvalidArgumentError(fmt::format("model '{}' has no column in the data",
+                                                    pipeline.catalog().at(m).name));
+    }
+  }
+  return column_of;
+}
+
+absl::StatusOr<int> RouteRow(const Pipeline& pipeline, const Dataset& data, int64_t row,
+                             const std::vector<int>& column_of, bool learns, bool cost_feedback,
+                             Decision* decision) {
+  Query query;
+  query.vector = data.vector(row);
+  query.text = data.prompts[row];
+  ROUTER_RETURN_IF_ERROR(Annotate(pipeline.Route(query, decision),
+                                  fmt::format("routing row '{}'", data.ids[row])));
+  const int column = column_of[decision->chosen.model_index];
+  const double score = data.score(row, column), cost = data.cost(row, column);
+  if (learns) {
+    Feedback feedback;
+    feedback.vector = query.vector;
+    feedback.model = decision->chosen.model;
+    feedback.score = score;
+    feedback.cost_usd = cost;
+    ROUTER_RETURN_IF_ERROR(pipeline.Observe(feedback));
+  }
+  if (cost_feedback && !std::isnan(cost)) {  // a budget policy paces on it
+    ROUTER_RETURN_IF_ERROR(
+        pipeline.policy().RecordRealisedCost(decision->chosen.expected_cost_usd, cost));
+  }
+  return column;
+}
+
 namespace {
 
 constexpr const char* kCommand = "replay";
@@ -117,15 +169,6 @@ std::vector<int64_t> Shuffled(std::vector<int64_t> rows, uint64_t seed) {
   return rows;
 }
 
-// Per row of `order`, the best score (ties: cheaper) as a model index.
-int OracleModel(const Dataset& data, int64_t row) {
-  int best = 0;
-  for (int m = 1; m < data.num_models(); ++m) {
-    const double s = data.score(row, m), b = data.score(row, best);
-    if (s > b || (s == b && data.cost(row, m) < data.cost(row, best))) best = m;
-  }
-  return best;
-}
 
 template <typename ModelOf>
 Baseline Averages(const Dataset& data, const std::vector<int64_t>& order, ModelOf model_of) {
@@ -142,18 +185,6 @@ Baseline Averages(const Dataset& data, const std::vector<int64_t>& order, ModelO
   return b;
 }
 
-// Per model of the pipeline's catalog, by index, its column in `data`.
-absl::StatusOr<std::vector<int>> CatalogColumns(const Pipeline& pipeline, const Dataset& data) {
-  std::vector<int> column_of(pipeline.catalog().size());
-  for (int m = 0; m < pipeline.catalog().size(); ++m) {
-    column_of[m] = data.ModelColumn(pipeline.catalog().at(m).name);
-    if (column_of[m] < 0) {
-      return absl::InvalidArgumentError(fmt::format("model '{}' has no column in the data",
-                                                    pipeline.catalog().at(m).name));
-    }
-  }
-  return column_of;
-}
 
 // Reports every model's score and cost on `rows` to `pipeline` (full
 // information, as an offline evaluation set gives), before streaming.
@@ -193,25 +224,9 @@ absl::StatusOr<OrderResult> RunOrder(const Pipeline& pipeline, const Dataset& da
   Decision decision;
   for (int64_t t = 0; t < n; ++t) {
     const int64_t row = order[t];
-    Query query;
-    query.vector = data.vector(row);
-    query.text = data.prompts[row];
-    ROUTER_RETURN_IF_ERROR(Annotate(pipeline.Route(query, &decision),
-                                    fmt::format("routing row '{}'", data.ids[row])));
-    const int column = column_of[decision.chosen.model_index];
+    ROUTER_ASSIGN_OR_RETURN(const int column, RouteRow(pipeline, data, row, column_of, learns,
+                                                       cost_feedback, &decision));
     const double score = data.score(row, column), cost = data.cost(row, column);
-    if (learns) {
-      Feedback feedback;
-      feedback.vector = query.vector;
-      feedback.model = decision.chosen.model;
-      feedback.score = score;
-      feedback.cost_usd = cost;
-      ROUTER_RETURN_IF_ERROR(pipeline.Observe(feedback));
-    }
-    if (cost_feedback && !std::isnan(cost)) {  // a budget policy paces on it
-      ROUTER_RETURN_IF_ERROR(
-          pipeline.policy().RecordRealisedCost(decision.chosen.expected_cost_usd, cost));
-    }
     const double fixed = data.score(row, best_fixed);
     const double oracle = data.score(row, OracleModel(data, row));
     q_sum += score, c_sum += cost;

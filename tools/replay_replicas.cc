@@ -94,37 +94,21 @@ absl::StatusOr<SetupResult> Stream(const std::vector<std::unique_ptr<LivePipelin
                                    const Dataset& data, const std::vector<int64_t>& order,
                                    const std::vector<int>& replica_of, int sync_every,
                                    bool cost_feedback) {
-  const Pipeline& first = *replicas[0]->Snapshot();
-  std::vector<int> column_of(first.catalog().size());
-  for (int m = 0; m < first.catalog().size(); ++m) {
-    column_of[m] = data.ModelColumn(first.catalog().at(m).name);
-  }
-  const bool learns = first.router().learns_online();
+  const std::shared_ptr<const Pipeline> first = replicas[0]->Snapshot();
+  ROUTER_ASSIGN_OR_RETURN(const std::vector<int> column_of, CatalogColumns(*first, data));
+  const bool learns = first->router().learns_online();
   SetupResult r;
   const size_t n = order.size(), half = n / 2;
   Decision decision;
   for (size_t t = 0; t < n; ++t) {
     const int64_t row = order[t];
-    LivePipeline& live = *replicas[replicas.size() == 1 ? 0 : replica_of[t]];
-    Query query;
-    query.vector = data.vector(row);
-    query.text = data.prompts[row];
-    ROUTER_RETURN_IF_ERROR(live.Route(query, &decision));
-    const int column = column_of[decision.chosen.model_index];
+    // Each replica's rounds run on this thread, between rows, so the
+    // replica's current pipeline is the one to route and learn on.
+    const LivePipeline& live = *replicas[replicas.size() == 1 ? 0 : replica_of[t]];
+    ROUTER_ASSIGN_OR_RETURN(const int column, RouteRow(*live.Snapshot(), data, row, column_of,
+                                                       learns, cost_feedback, &decision));
     const double score = data.score(row, column), cost = data.cost(row, column);
-    if (learns) {
-      Feedback feedback;
-      feedback.vector = query.vector;
-      feedback.model = decision.chosen.model;
-      feedback.score = score;
-      feedback.cost_usd = cost;
-      ROUTER_RETURN_IF_ERROR(live.Observe(feedback));
-    }
-    if (cost_feedback) {
-      ROUTER_RETURN_IF_ERROR(live.RecordRealisedCost(decision.chosen.expected_cost_usd, cost));
-    }
-    double oracle = 0;
-    for (int m = 0; m < data.num_models(); ++m) oracle = std::max(oracle, data.score(row, m));
+    const double oracle = data.score(row, OracleModel(data, row));
     r.quality += score, r.cost += cost, r.regret_oracle += oracle - score;
     if (t >= half) r.half_quality += score, r.half_cost += cost;
     if (!syncs.empty() && (t + 1) % static_cast<size_t>(sync_every) == 0) {

@@ -7,8 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "args.h"
 #include "router/dataset.h"
+#include "router/decision.h"
+#include "router/pipeline.h"
 #include "router/pipeline_config.h"
 
 namespace router::cli {
@@ -40,6 +43,20 @@ struct ReplicaRun {
 
 // Prints the three set-ups' table (and writes replicas.json); an exit code.
 int ReplayReplicas(const ReplicaRun& run);
+
+// The replay's step, shared by both modes (replay_command.cc).
+
+// Per row, the best score (ties: cheaper) as a model index.
+int OracleModel(const Dataset& data, int64_t row);
+// Per model of the pipeline's catalog, by index, its column in `data`.
+absl::StatusOr<std::vector<int>> CatalogColumns(const Pipeline& pipeline, const Dataset& data);
+// Routes `row` through `pipeline` and reports its outcome: the chosen
+// model's score to a router that `learns`, its cost to the policy when
+// `cost_feedback` (a budget policy paces on it). Returns the chosen model's
+// column of `data`.
+absl::StatusOr<int> RouteRow(const Pipeline& pipeline, const Dataset& data, int64_t row,
+                             const std::vector<int>& column_of, bool learns, bool cost_feedback,
+                             Decision* decision);
 
 }  // namespace router::cli
 
