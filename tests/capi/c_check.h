@@ -1,12 +1,15 @@
-/* c_check.h: the checks the C ABI's C tests share. CHECK counts a condition;
+/* c_check.h: what the C ABI's C tests share. CHECK counts a condition;
  * EXPECT checks a call's status and that the last error agrees with it (a
  * message after a failure, none after a success). Each test program prints
- * g_passed and g_failed at the end. Static: include it in one file per
- * program. */
+ * g_passed and g_failed at the end. Each writes its files under the prefix
+ * its one argument gives (SetPrefix, PathOf). Static: include it in one file
+ * per program. */
 #ifndef ROUTER_TESTS_CAPI_C_CHECK_H_
 #define ROUTER_TESTS_CAPI_C_CHECK_H_
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "router_c.h"
 
@@ -41,5 +44,28 @@ static void CheckStatus(router_status_t got, router_status_t want, const char* w
   }
 }
 #define EXPECT(call, want) CheckStatus((call), (want), #call, __FILE__, __LINE__)
+
+static char g_prefix[1024];
+
+/* Takes FILE_PREFIX, the program's one argument; 0 (after the usage) if it
+ * is missing or too long. */
+static int SetPrefix(int argc, char** argv) {
+  if (argc != 2 || strlen(argv[1]) >= sizeof(g_prefix)) {
+    fprintf(stderr, "usage: %s FILE_PREFIX\n", argv[0]);
+    return 0;
+  }
+  strcpy(g_prefix, argv[1]);
+  return 1;
+}
+
+/* `name` under the prefix, in `buf`; exits (2) if it does not fit. */
+static const char* PathOf(const char* name, char* buf, size_t size) {
+  int n = snprintf(buf, size, "%s%s", g_prefix, name);
+  if (n < 0 || (size_t)n >= size) {
+    fprintf(stderr, "path too long\n");
+    exit(2);
+  }
+  return buf;
+}
 
 #endif /* ROUTER_TESTS_CAPI_C_CHECK_H_ */

@@ -30,17 +30,6 @@ static const char* const kModels[] = {"coder", "writer", "generalist"};
 #define FEEDBACK 24
 #define SECRET "hunter2-do-not-echo"
 
-static char g_prefix[1024];
-
-static const char* PathOf(const char* name, char* buf, size_t size) {
-  int n = snprintf(buf, size, "%s%s", g_prefix, name);
-  if (n < 0 || (size_t)n >= size) {
-    fprintf(stderr, "path too long\n");
-    exit(2);
-  }
-  return buf;
-}
-
 static void WriteDataset(const char* path) {
   FILE* f = fopen(path, "wb");
   int row, j;
@@ -482,11 +471,7 @@ int main(int argc, char** argv) {
   char data[1200], saved[1200];
   router_t* fitted = NULL;
 
-  if (argc != 2 || strlen(argv[1]) >= sizeof(g_prefix)) {
-    fprintf(stderr, "usage: %s FILE_PREFIX\n", argv[0]);
-    return 2;
-  }
-  strcpy(g_prefix, argv[1]);
+  if (!SetPrefix(argc, argv)) return 2;
   PathOf("train.jsonl", data, sizeof(data));
   PathOf("linucb.router", saved, sizeof(saved));
   WriteDataset(data);

@@ -25,17 +25,6 @@ static const char* const kPoemWords[] = {
 #define ROWS 200 /* even rows are about code, odd rows about poems */
 #define VDIM 4   /* dimension of the host vectors in the .npy test */
 
-static char g_prefix[1024];
-
-static const char* PathOf(const char* name, char* buf, size_t size) {
-  int n = snprintf(buf, size, "%s%s", g_prefix, name);
-  if (n < 0 || (size_t)n >= size) {
-    fprintf(stderr, "path too long\n");
-    exit(2);
-  }
-  return buf;
-}
-
 static void WriteText(const char* path, const char* text) {
   FILE* f = fopen(path, "wb");
   if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
@@ -1098,11 +1087,7 @@ int main(int argc, char** argv) {
   char path[1200];
   router_t* router = NULL;
 
-  if (argc != 2 || strlen(argv[1]) >= sizeof(g_prefix)) {
-    fprintf(stderr, "usage: %s FILE_PREFIX\n", argv[0]);
-    return 2;
-  }
-  strcpy(g_prefix, argv[1]);
+  if (!SetPrefix(argc, argv)) return 2;
   PathOf("train.jsonl", path, sizeof(path));
   WriteDataset(path, NULL);
 
