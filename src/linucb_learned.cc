@@ -207,18 +207,7 @@ absl::Status LinUcbRouter::AddLearned(std::string_view now, std::string_view bef
     arm->updates += d.updates;
     arm->cost_sum += d.cost_sum;
     arm->cost_count += d.cost_count;
-    if (adopt) {
-      LinUcbLearned& own = arm->learned;
-      if (own.a.size() == 0) {
-        own.a = Eigen::MatrixXd::Zero(d.a.rows(), d.a.cols());
-        own.b = Eigen::VectorXd::Zero(d.b.size());
-      }
-      own.a += d.a;
-      own.b += d.b;
-      own.updates += d.updates;
-      own.cost_sum += d.cost_sum;
-      own.cost_count += d.cost_count;
-    }
+    if (adopt) arm->learned.Add(d);
     if (!Reinvert(arm.get())) {
       return absl::DataLossError(fmt::format(
           "linucb: learned statistics for '{}' leave its matrix not positive definite", name));

@@ -135,17 +135,8 @@ absl::Status UpdateArm(const LinUcbArm& old, const Eigen::VectorXd& z, double re
   next->cost_count = old.cost_count + 1;
   // The same update, kept apart as this router's own learning (replicas
   // exchange it: Router::SaveLearned).
-  internal::LinUcbLearned& learned = next->learned;
-  learned = old.learned;
-  if (learned.a.size() == 0) {
-    learned.a = Eigen::MatrixXd::Zero(c, c);
-    learned.b = Eigen::VectorXd::Zero(c);
-  }
-  for (Eigen::Index j = 0; j < c; ++j) learned.a.col(j) += z * z[j];
-  learned.b += reward * z;
-  ++learned.updates;
-  learned.cost_sum += cost;
-  ++learned.cost_count;
+  next->learned = old.learned;
+  next->learned.Add(z, reward, cost);
   next->since_reinvert = old.since_reinvert + 1;
   bool inverted = false;
   if (std::isfinite(denom) && denom >= 1.0) {

@@ -41,6 +41,31 @@ struct LinUcbLearned {
   int64_t updates = 0;
   double cost_sum = 0.0;
   int64_t cost_count = 0;
+
+  // One update: context z, reward r, cost.
+  void Add(const Eigen::VectorXd& z, double reward, double cost) {
+    if (a.size() == 0) Reset(z.size());
+    for (Eigen::Index j = 0; j < z.size(); ++j) a.col(j) += z * z[j];
+    b += reward * z;
+    ++updates;
+    cost_sum += cost;
+    ++cost_count;
+  }
+  // Another set of sums of the same context size.
+  void Add(const LinUcbLearned& more) {
+    if (a.size() == 0) Reset(more.b.size());
+    a += more.a;
+    b += more.b;
+    updates += more.updates;
+    cost_sum += more.cost_sum;
+    cost_count += more.cost_count;
+  }
+
+ private:
+  void Reset(Eigen::Index c) {
+    a = Eigen::MatrixXd::Zero(c, c);
+    b = Eigen::VectorXd::Zero(c);
+  }
 };
 
 // One model's ridge regression. Immutable once published.
