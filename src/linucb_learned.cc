@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "fmt/format.h"
 #include "internal/byte_stream.h"
@@ -147,6 +149,7 @@ uint64_t LinUcbRouter::shared_base() const { return Current()->base; }
 
 absl::Status LinUcbRouter::SaveLearned(std::string* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("linucb: learned output is null");
+  std::lock_guard<std::mutex> lock(update_mu_);  // the catalog and own_learned_ together
   const std::shared_ptr<const LinUcbState> s = Current();
   if (s->projection == nullptr) {
     return absl::FailedPreconditionError("linucb: the router is not fitted");
@@ -156,10 +159,10 @@ absl::Status LinUcbRouter::SaveLearned(std::string* out) const {
   w.Put<uint64_t>(s->base);
   w.Put<int32_t>(s->context_dim());
   uint64_t learned = 0;
-  for (const auto& arm : s->arms) learned += arm->learned.updates > 0 ? 1 : 0;
+  for (const LinUcbLearned& l : own_learned_) learned += l.updates > 0 ? 1 : 0;
   w.Put<uint64_t>(learned);
-  for (size_t m = 0; m < s->arms.size(); ++m) {
-    const LinUcbLearned& l = s->arms[m]->learned;
+  for (size_t m = 0; m < own_learned_.size(); ++m) {
+    const LinUcbLearned& l = own_learned_[m];
     if (l.updates > 0) PutLearned(s->catalog->at(static_cast<int>(m)).name, l, &w);
   }
   return absl::OkStatus();
@@ -189,6 +192,7 @@ absl::Status LinUcbRouter::AddLearned(std::string_view now, std::string_view bef
   }
   auto next = std::make_shared<LinUcbState>(*current);
   bool changed = false;
+  std::vector<std::pair<int, LinUcbLearned>> adopted;  // added to own_learned_ on success
   for (const auto& [name, stats] : later.arms) {
     absl::StatusOr<int> m = current->catalog->Find(name);
     if (!m.ok()) continue;  // a model this replica does not have
@@ -207,15 +211,16 @@ absl::Status LinUcbRouter::AddLearned(std::string_view now, std::string_view bef
     arm->updates += d.updates;
     arm->cost_sum += d.cost_sum;
     arm->cost_count += d.cost_count;
-    if (adopt) arm->learned.Add(d);
     if (!Reinvert(arm.get())) {
       return absl::DataLossError(fmt::format(
           "linucb: learned statistics for '{}' leave its matrix not positive definite", name));
     }
     next->arms[*m] = std::move(arm);
+    if (adopt) adopted.emplace_back(*m, d);
     changed = true;
   }
   if (changed) Publish(std::move(next));
+  for (const auto& [m, d] : adopted) own_learned_[m].Add(d);
   return absl::OkStatus();
 }
 

@@ -133,10 +133,6 @@ absl::Status UpdateArm(const LinUcbArm& old, const Eigen::VectorXd& z, double re
   next->updates = old.updates + 1;
   next->cost_sum = old.cost_sum + cost;
   next->cost_count = old.cost_count + 1;
-  // The same update, kept apart as this router's own learning (replicas
-  // exchange it: Router::SaveLearned).
-  next->learned = old.learned;
-  next->learned.Add(z, reward, cost);
   next->since_reinvert = old.since_reinvert + 1;
   bool inverted = false;
   if (std::isfinite(denom) && denom >= 1.0) {
@@ -491,6 +487,7 @@ absl::Status LinUcbRouter::Fit(const Dataset& data, const Catalog& catalog) {
   next->base = internal::Fingerprint64(fitted_state);  // what loading the saved file gives
   std::lock_guard<std::mutex> lock(update_mu_);
   Publish(std::move(next));
+  own_learned_.assign(catalog.size(), {});  // a new base
   return absl::OkStatus();
 }
 
@@ -530,6 +527,7 @@ absl::Status LinUcbRouter::Observe(const Feedback& feedback) {
   next->arms[m] = std::move(arm);
   ++next->online_updates;
   Publish(std::move(next));
+  own_learned_[m].Add(scratch.context, feedback.score, feedback.cost_usd);
   return absl::OkStatus();
 }
 
@@ -586,6 +584,7 @@ absl::Status LinUcbRouter::OnboardModel(const Profile& profile, const Dataset& l
   next->catalog = std::move(catalog);
   next->arms.push_back(std::move(arm));
   Publish(std::move(next));
+  own_learned_.emplace_back();
   return absl::OkStatus();
 }
 
@@ -599,6 +598,7 @@ absl::Status LinUcbRouter::RemoveModel(std::string_view name) {
   next->catalog = std::make_shared<const Catalog>(current->catalog->Without(removed));
   next->arms.erase(next->arms.begin() + removed);
   Publish(std::move(next));
+  own_learned_.erase(own_learned_.begin() + removed);
   return absl::OkStatus();
 }
 
@@ -674,10 +674,12 @@ void WriteState(const LinUcbState& s, std::string* out) {
 absl::StatusOr<std::unique_ptr<Router>> LinUcbRouter::Clone() const {
   // The published state is immutable (an update publishes a new one), so
   // the copy starts from the same one and diverges from its first update.
+  std::lock_guard<std::mutex> lock(update_mu_);  // the state and own_learned_ together
   const std::shared_ptr<const LinUcbState> current = Current();
   auto copy = std::make_unique<LinUcbRouter>(current->options);
   copy->catalogs_ = {current->catalog};  // no other thread sees the copy yet
   copy->state_ = current;
+  copy->own_learned_ = own_learned_;
   return std::unique_ptr<Router>(std::move(copy));
 }
 
@@ -825,8 +827,10 @@ absl::Status LinUcbRouter::LoadState(std::string_view state) {
   next->projection = std::move(projection);
   next->arms = std::move(arms);
   next->base = internal::Fingerprint64(state);
+  const size_t models = next->arms.size();
   std::lock_guard<std::mutex> lock(update_mu_);
   Publish(std::move(next));
+  own_learned_.assign(models, {});  // a new base
   return absl::OkStatus();
 }
 

@@ -116,6 +116,7 @@
 namespace router {
 
 namespace internal {
+struct LinUcbLearned;
 struct LinUcbState;
 }  // namespace internal
 
@@ -269,8 +270,12 @@ class ROUTER_EXPORT LinUcbRouter : public Router {
   // std:: (pthread) locks rather than absl::Mutex: Debian's Abseil is not
   // built with TSan, so TSan cannot see absl::Mutex's synchronisation.
   // Serialises writers (Fit's publication, Observe, OnboardModel,
-  // RemoveModel, LoadState).
-  std::mutex update_mu_;
+  // RemoveModel, LoadState, AddLearned) and guards own_learned_.
+  mutable std::mutex update_mu_;
+  // This router's own learning per arm since its base, indexed like the
+  // current catalog (Router::SaveLearned). Kept outside the published state
+  // so that Observe adds to it in place instead of copying it.
+  std::vector<internal::LinUcbLearned> own_learned_;
   // Guards state_ and catalogs_; held only to copy or swap the pointer
   // (shared by readers, exclusive in Publish).
   mutable std::shared_mutex state_mu_;

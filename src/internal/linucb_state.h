@@ -34,9 +34,12 @@ struct LinUcbProjection {
 // router's base (its last Fit or LoadState): the additive part of the arm
 // that replicas exchange (Router::SaveLearned). Statistics added from other
 // replicas (AddLearned) are not in it, so nothing travels back to where it
-// came from.
+// came from. The router keeps these outside its published state and adds to
+// them in place, so that an update copies no matrix for them.
 struct LinUcbLearned {
-  Eigen::MatrixXd a;  // c x c: sum of z z^T; empty = no update yet
+  // c x c: sum of z z^T, of which only the upper triangle (i <= j) is kept:
+  // the sum is symmetric and only that triangle is saved. Empty = no update.
+  Eigen::MatrixXd a;
   Eigen::VectorXd b;  // c: sum of r z
   int64_t updates = 0;
   double cost_sum = 0.0;
@@ -45,7 +48,7 @@ struct LinUcbLearned {
   // One update: context z, reward r, cost.
   void Add(const Eigen::VectorXd& z, double reward, double cost) {
     if (a.size() == 0) Reset(z.size());
-    for (Eigen::Index j = 0; j < z.size(); ++j) a.col(j) += z * z[j];
+    for (Eigen::Index j = 0; j < z.size(); ++j) a.col(j).head(j + 1) += z.head(j + 1) * z[j];
     b += reward * z;
     ++updates;
     cost_sum += cost;
@@ -78,7 +81,6 @@ struct LinUcbArm {
   int32_t since_reinvert = 0;
   double cost_sum = 0.0;
   int64_t cost_count = 0;
-  LinUcbLearned learned;  // not saved: a loaded state is a new base
 };
 
 struct LinUcbState {
