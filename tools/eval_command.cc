@@ -1,6 +1,7 @@
 // `router eval`: fits each router on the training rows, sweeps lambda on the
 // evaluation rows and reports the literature's figures (eval_report.h) as
-// tables on stdout, and as report.json and plot.svg under --out.
+// tables on stdout, and as report.json, plot.svg and reliability.svg under
+// --out.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "nlohmann/json.hpp"
 #include "parallel.h"
 #include "progress.h"
+#include "reliability_plot.h"
 #include "router/pipeline.h"
 #include "router/status.h"
 #include "router/text_featurizer.h"
@@ -45,6 +47,9 @@ const std::vector<FlagSpec>& Flags() {
       {"lambdas", "", "N", "log-spaced lambda values in the sweep, plus 0 (default 61)"},
       {"threshold-bins", "", "N", "quantile thresholds for APGR/CPT (default 10, RouteLLM's);\n"
                                   "0 = every distinct score"},
+      {"calibration-folds", "", "N", "folds of train for the cross-fitted quality calibrators\n"
+                                     "(default 5; 0 = no calibration figures)"},
+      {"calibration-bins", "", "N", "equal-width bins of the calibration error (default 10)"},
       {"threads", "", "N", "threads for featurizing and estimating (default: all cores)"},
       {"quiet", "q", "", "no progress on stderr"},
   };
@@ -57,7 +62,9 @@ std::string Help() {
       "Fits each router on the train split and reports, on the evaluated split, AIQ (paper\n"
       "and RouterBench-code variants), quality at the best single model's cost, cost to reach\n"
       "its quality, max quality, the oracle / best single / cheapest / zero-router references,\n"
-      "RouteLLM's APGR and CPT for a strong/weak pair, and a per-source breakdown.",
+      "RouteLLM's APGR and CPT for a strong/weak pair, a per-source breakdown, and the\n"
+      "calibration of predicted quality (ECE before and after per-model isotonic calibrators\n"
+      "cross-fitted on train) with the quality floor's decisions at tau = 0.30 .. 0.90.",
       Flags());
 }
 
@@ -101,6 +108,7 @@ struct Settings {
   ReportOptions report;
   Split split = Split::kTest;
   std::string split_name;
+  int calibration_folds = 5;
   int threads = 1;
   bool quiet = false;
 };
@@ -120,8 +128,10 @@ int ReadSettings(const Args& args, Settings* settings) {
   auto bins = args.GetInt("threshold-bins", 10);
   auto threads = args.GetInt("threads", DefaultThreads());
   auto split = ParseSplitName(args.Get("split", "test"));
+  auto folds = args.GetInt("calibration-folds", 5);
+  auto calibration_bins = args.GetInt("calibration-bins", 10);
   for (const absl::Status& s : {share.status(), lambdas.status(), bins.status(), threads.status(),
-                                split.status()}) {
+                                split.status(), folds.status(), calibration_bins.status()}) {
     if (!s.ok()) return Fail(kCommand, kExitUsage, s);
   }
   if (*share < 0.0 || *share > 1.0 || *lambdas < 1 || *bins < 0 || *threads < 1) {
@@ -129,6 +139,13 @@ int ReadSettings(const Args& args, Settings* settings) {
                 "--strong-share must lie in [0, 1], --lambdas and --threads be >= 1, "
                 "--threshold-bins >= 0");
   }
+  if (*folds == 1 || *folds < 0 || *folds > 100 || *calibration_bins < 1 ||
+      *calibration_bins > 1000) {
+    return Fail(kCommand, kExitUsage,
+                "--calibration-folds must be 0 (off) or 2 to 100, --calibration-bins 1 to 1000");
+  }
+  settings->calibration_folds = static_cast<int>(*folds);
+  settings->report.calibration_bins = static_cast<int>(*calibration_bins);
   settings->report.strong = args.Get("strong");
   settings->report.weak = args.Get("weak");
   if (!settings->report.strong.empty() && settings->report.strong == settings->report.weak) {
@@ -255,10 +272,50 @@ int RunRouter(const Settings& settings, size_t i, const PipelineConfig& base, co
   run->estimates = *std::move(estimates);
   run->calibration_estimates = *std::move(calibration_estimates);
   *pipeline_out = *std::move(pipeline);
+  if (settings.calibration_folds == 0) return kExitOk;
+
+  // The calibrator: cross-fitted on train, never on the evaluated rows.
+  const Stopwatch calibration_clock;
+  const EstimateFn estimate = [&](const Router& router, const Dataset& data,
+                                  const std::string& what) {
+    // Quiet: the cross-fitting line below already shows the time.
+    return EstimateAll(router, data, what, settings.threads, /*quiet=*/true);
+  };
+  absl::StatusOr<QualityCalibrator> calibrator;
+  {
+    Progress progress(fmt::format("[{}/{}] cross-fitting {}'s calibrators ({} folds)", i + 1,
+                                  count, kind, settings.calibration_folds),
+                      0, !settings.quiet);
+    calibrator = CrossFitCalibrator(rows.train, config, settings.calibration_folds, estimate,
+                                    &run->calibration_fit_pairs);
+  }
+  if (!calibrator.ok()) {
+    return Fail(kCommand, InputOrInternal(calibrator.status()),
+                Annotate(calibrator.status(), fmt::format("calibrating router '{}'", kind)));
+  }
+  auto calibrated = Calibrated(*calibrator, *run->catalog, run->estimates);
+  if (!calibrated.ok()) return Fail(kCommand, kExitInternal, calibrated.status());
+  run->calibrated_estimates = *std::move(calibrated);
+  run->calibration_folds = settings.calibration_folds;
+  run->calibration_seconds = calibration_clock.Seconds();
   return kExitOk;
 }
 
-// DIR/report.json and DIR/plot.svg (--out DIR).
+// Per router, its reliability bins before and after calibration.
+std::string ReliabilitySvg(const EvalReport& report, const std::string& title) {
+  std::vector<ReliabilityPanel> panels;
+  for (const CalibrationFigures& f : report.calibration) {
+    panels.push_back(
+        {f.router,
+         {{fmt::format("raw: ECE {:.3f}", f.before.expected_calibration_error), "#ff7f0e",
+           f.before.bins},
+          {fmt::format("calibrated: ECE {:.3f}", f.after.expected_calibration_error), "#1f77b4",
+           f.after.bins}}});
+  }
+  return RenderReliabilityDiagram("Reliability of predicted quality, " + title, panels);
+}
+
+// DIR/report.json, DIR/plot.svg and, with calibration, DIR/reliability.svg (--out DIR).
 int WriteEvalFiles(const Args& args, const Settings& settings, const InputData& input,
                    const Rows& rows, const EvalReport& report,
                    const std::vector<RouterRun>& runs, double featurize_seconds,
@@ -281,23 +338,28 @@ int WriteEvalFiles(const Args& args, const Settings& settings, const InputData& 
   nlohmann::ordered_json timing = nlohmann::ordered_json::array();
   for (const RouterRun& run : runs) {
     timing.push_back({{"router", run.name}, {"fit_seconds", run.fit_seconds},
-                      {"estimate_seconds", run.estimate_seconds}});
+                      {"estimate_seconds", run.estimate_seconds},
+                      {"calibration_seconds", run.calibration_seconds}});
   }
   header["routers"] = std::move(timing);
   header["total_seconds"] = total_seconds;
   const std::string title = fmt::format("{} ({} split, {} rows)",
                                         std::filesystem::path(input.path).filename().string(),
                                         settings.split_name, rows.test.rows());
-  for (auto [name, text] : {std::pair{"report.json", ReportJson(report, header.dump())},
-                            std::pair{"plot.svg", RenderSvg(MakePlot(report, title))}}) {
+  std::vector<std::pair<std::string, std::string>> files = {
+      {"report.json", ReportJson(report, header.dump())},
+      {"plot.svg", RenderSvg(MakePlot(report, title))}};
+  if (!report.calibration.empty()) {
+    files.emplace_back("reliability.svg", ReliabilitySvg(report, title));
+  }
+  std::string written;
+  for (const auto& [name, text] : files) {
     if (absl::Status s = WriteTextFile(dir / name, text); !s.ok()) {
       return Fail(kCommand, kExitInput, s);
     }
+    written += (written.empty() ? "" : ", ") + (dir / name).string();
   }
-  if (!settings.quiet) {
-    std::fprintf(stderr, "wrote %s and %s\n", (dir / "report.json").c_str(),
-                 (dir / "plot.svg").c_str());
-  }
+  if (!settings.quiet) std::fprintf(stderr, "wrote %s\n", written.c_str());
   return kExitOk;
 }
 

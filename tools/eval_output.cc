@@ -61,6 +61,86 @@ Json PointsJson(const std::vector<OperatingPoint>& points) {
   return out;
 }
 
+// "raw / calibrated" in one cell.
+std::string Pair(const std::string& raw, const std::string& calibrated) {
+  return raw + " / " + calibrated;
+}
+
+void PrintCalibration(const EvalReport& report, std::FILE* out) {
+  if (report.calibration.empty()) return;
+  const CalibrationFigures& first = report.calibration.front();
+  std::fprintf(out,
+               "\nCalibration of predicted quality (ECE over %zu equal-width bins; raw / "
+               "calibrated; per-model\nisotonic calibrators fitted on %d-fold cross-fitted "
+               "predictions for the training rows)\n",
+               first.before.bins.size(), first.folds);
+  std::vector<std::vector<std::string>> ece = {
+      {"", "ECE, every (row, model)", "ECE, top predicted model",
+       "noise floor", "evaluated pairs", "calibration pairs"}};
+  for (const CalibrationFigures& f : report.calibration) {
+    ece.push_back({f.router,
+                   Pair(Fixed(f.before.expected_calibration_error),
+                        Fixed(f.after.expected_calibration_error)),
+                   Pair(Fixed(f.top_model_ece_before), Fixed(f.top_model_ece_after)),
+                   Fixed(f.calibrated_noise_ece), std::to_string(f.before.pairs),
+                   std::to_string(f.fit_pairs)});
+  }
+  PrintTable(ece, out);
+  std::fprintf(out,
+               "  noise floor: the ECE a perfectly calibrated router would show on these pairs "
+               "(0/1 scores\n  drawn with P(1) = the raw prediction, mean of 200 draws).\n");
+
+  std::fprintf(out,
+               "\nQuality floor (QualityFloorPolicy at tau on the evaluated rows; raw / "
+               "calibrated estimates)\n");
+  std::vector<std::vector<std::string>> floor = {
+      {"", "tau", "feasible", "predicted", "realised", "realised - tau", "realised, feasible",
+       "cost"}};
+  for (const CalibrationFigures& f : report.calibration) {
+    for (size_t i = 0; i < f.floor_before.size() && i < f.floor_after.size(); ++i) {
+      const FloorPoint& raw = f.floor_before[i];
+      const FloorPoint& cal = f.floor_after[i];
+      floor.push_back({i == 0 ? f.router : "", fmt::format("{:.2f}", raw.tau),
+                       Pair(Percent(raw.feasible_share), Percent(cal.feasible_share)),
+                       Pair(Fixed(raw.predicted_quality), Fixed(cal.predicted_quality)),
+                       Pair(Fixed(raw.realised_quality), Fixed(cal.realised_quality)),
+                       Pair(fmt::format("{:+.3f}", raw.realised_quality - raw.tau),
+                            fmt::format("{:+.3f}", cal.realised_quality - cal.tau)),
+                       Pair(Fixed(raw.realised_feasible), Fixed(cal.realised_feasible)),
+                       Pair(Cost(raw.cost_usd), Cost(cal.cost_usd))});
+    }
+  }
+  PrintTable(floor, out);
+  std::fprintf(out,
+               "  feasible: rows where some model is predicted >= tau (elsewhere the policy "
+               "takes the highest\n  prediction); predicted, realised, cost: means over all "
+               "evaluated rows of the chosen model's\n  predicted quality, score and cost; "
+               "realised, feasible: the mean score over the feasible rows.\n");
+}
+
+Json BinsJson(const CalibrationTable& table) {
+  Json bins = Json::array();
+  for (const ReliabilityBin& b : table.bins) {
+    bins.push_back({{"lower", b.lower}, {"upper", b.upper}, {"count", b.count},
+                    {"mean_predicted", Num(b.mean_predicted)},
+                    {"mean_realised", Num(b.mean_realised)}});
+  }
+  return Json{{"ece", Num(table.expected_calibration_error)}, {"pairs", table.pairs},
+              {"bins", std::move(bins)}};
+}
+
+Json FloorJson(const std::vector<FloorPoint>& points) {
+  Json out = Json::array();
+  for (const FloorPoint& p : points) {
+    out.push_back({{"tau", p.tau}, {"feasible_share", Num(p.feasible_share)},
+                   {"predicted_quality", Num(p.predicted_quality)},
+                   {"realised_quality", Num(p.realised_quality)},
+                   {"realised_quality_feasible_rows", Num(p.realised_feasible)},
+                   {"cost_usd", Num(p.cost_usd)}});
+  }
+  return out;
+}
+
 }  // namespace
 
 void PrintReport(const EvalReport& report, std::FILE* out) {
@@ -131,6 +211,7 @@ void PrintReport(const EvalReport& report, std::FILE* out) {
     sources.push_back(std::move(cells));
   }
   PrintTable(sources, out);
+  PrintCalibration(report, out);
 }
 
 std::string ReportJson(const EvalReport& report, const std::string& header_json) {
@@ -203,6 +284,22 @@ std::string ReportJson(const EvalReport& report, const std::string& header_json)
                        {"router_aiq", std::move(aiq)}});
   }
   json["per_source"] = std::move(sources);
+  if (!report.calibration.empty()) {
+    Json calibration = Json::array();
+    for (const CalibrationFigures& f : report.calibration) {
+      calibration.push_back({{"router", f.router},
+                             {"folds", f.folds},
+                             {"calibration_pairs", f.fit_pairs},
+                             {"before", BinsJson(f.before)},
+                             {"after", BinsJson(f.after)},
+                             {"top_model_ece_before", Num(f.top_model_ece_before)},
+                             {"top_model_ece_after", Num(f.top_model_ece_after)},
+                             {"calibrated_noise_ece", Num(f.calibrated_noise_ece)},
+                             {"quality_floor_before", FloorJson(f.floor_before)},
+                             {"quality_floor_after", FloorJson(f.floor_after)}});
+    }
+    json["calibration"] = std::move(calibration);
+  }
   return json.dump(2) + "\n";
 }
 

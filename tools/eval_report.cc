@@ -216,6 +216,17 @@ absl::StatusOr<EvalReport> BuildReport(const Dataset& test, absl::Span<const Rou
   }
   ROUTER_RETURN_IF_ERROR(FillStrongWeak(test, runs, options, &report));
   ROUTER_RETURN_IF_ERROR(FillSources(test, runs, &report));
+  for (const RouterRun& run : runs) {
+    if (run.calibrated_estimates.empty()) continue;
+    ROUTER_ASSIGN_OR_RETURN(
+        CalibrationFigures figures,
+        MeasureRouterCalibration(test, *run.catalog, run.estimates, run.calibrated_estimates,
+                                 options.calibration_bins, options.floor_taus));
+    figures.router = run.name;
+    figures.folds = run.calibration_folds;
+    figures.fit_pairs = run.calibration_fit_pairs;
+    report.calibration.push_back(std::move(figures));
+  }
   return report;
 }
 

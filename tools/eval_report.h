@@ -1,7 +1,8 @@
 // What `router eval` reports, computed from each router's estimates on the
 // evaluation rows: the cost-quality figures of every router and of the
 // reference rows (oracle, best single model, cheapest model, zero router),
-// RouteLLM's strong/weak figures, and a per-source breakdown. Kept apart
+// RouteLLM's strong/weak figures, a per-source breakdown, and the
+// calibration of predicted quality (eval_calibration.h). Kept apart
 // from the command so the figures can be checked without fitting anything.
 #ifndef ROUTER_TOOLS_EVAL_REPORT_H_
 #define ROUTER_TOOLS_EVAL_REPORT_H_
@@ -13,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "eval_calibration.h"
 #include "router/catalog.h"
 #include "router/dataset.h"
 #include "router/estimate.h"
@@ -28,8 +30,14 @@ struct RouterRun {
   // Estimates on a calibration sample (training rows, say) for the strong/
   // weak threshold; when empty, the evaluation rows serve.
   std::vector<Estimates> calibration_estimates;
+  // The evaluated rows' estimates through the router's cross-fitted
+  // QualityCalibrator; empty when calibration is off.
+  std::vector<Estimates> calibrated_estimates;
+  int calibration_folds = 0;
+  int64_t calibration_fit_pairs = 0;
   double fit_seconds = 0.0;
   double estimate_seconds = 0.0;
+  double calibration_seconds = 0.0;  // cross-fitting: the refits and their estimates
 };
 
 struct ReportOptions {
@@ -38,6 +46,8 @@ struct ReportOptions {
   int lambda_count = 61;
   int threshold_bins = 10;            // RouteLLM's sweep; 0 = every distinct score
   double target_strong_share = 0.5;   // for the calibrated threshold
+  int calibration_bins = 10;          // reliability bins for the ECE
+  std::vector<double> floor_taus = DefaultFloorTaus();
 };
 
 // One row of the main table. NaN (or +inf for a cost never reached) marks a
@@ -87,6 +97,7 @@ struct EvalReport {
   double target_strong_share = 0.5;
   std::vector<StrongWeakFigures> strong_weak;  // per router
   std::vector<SourceFigures> sources;
+  std::vector<CalibrationFigures> calibration;  // per router that has calibrated estimates
 };
 
 // Computes every figure. `test` holds the evaluation rows (complete: every

@@ -100,8 +100,9 @@ std::vector<Json> Lines(const std::string& out) {
 
 // ------------------------------------------------------------------ version
 
-TEST_CASE("router --version prints the library's version", "[cli][flags]") {
-  const std::string expected = std::string("router ") + VersionString() + "\n";
+TEST_CASE("router --version prints the library's version and SIMD target", "[cli][flags]") {
+  const std::string expected =
+      std::string("router ") + VersionString() + " (SIMD: " + SimdTargetName() + ")\n";
   for (const char* flag : {"--version", "version"}) {
     const RunResult r = Run(flag);
     CHECK(r.exit_code == 0);
@@ -380,6 +381,59 @@ TEST_CASE("eval --vectors: the routers work on the given vectors, not the text",
   const RunResult r = Run("eval --quiet " + on + "--vectors '" + short_vectors.string() + "'");
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("short.npy") != std::string::npos);
+}
+
+TEST_CASE("eval --calibration-folds and --calibration-bins: ECE, the floor table, the diagram",
+          "[cli][flags]") {
+  const SplitData& data = ValidationData();
+  const std::string on = "--data '" + data.path.string() + "' --routers knn,mf ";
+  const Json report = EvalReport(on + "--calibration-folds 3 --calibration-bins 5", "eval-calib");
+  REQUIRE(report["calibration"].size() == 2);
+  const int models = static_cast<int>(report["models"].size());
+  for (const Json& f : report["calibration"]) {
+    INFO(f["router"]);
+    CHECK(f["folds"] == 3);
+    // Every (training row, model) pair got a cross-fitted prediction.
+    CHECK(f["calibration_pairs"] == data.train * models);
+    for (const char* side : {"before", "after"}) {
+      const Json& table = f[side];
+      CHECK(table["pairs"] == data.test * models);
+      REQUIRE(table["bins"].size() == 5);
+      int64_t counted = 0;
+      for (const Json& bin : table["bins"]) counted += bin["count"].get<int64_t>();
+      CHECK(counted == data.test * models);
+      CHECK(table["ece"].get<double>() >= 0.0);
+    }
+    // The generated data's models are scored 0/1 with known probabilities:
+    // after calibration on train the estimates are close to calibrated.
+    CHECK(f["after"]["ece"].get<double>() < 0.06);
+    // The floor at 0.30, 0.35, ..., 0.90, before and after.
+    REQUIRE(f["quality_floor_after"].size() == 13);
+    CHECK(f["quality_floor_after"][0]["tau"] == 0.3);
+    CHECK(f["quality_floor_before"].size() == 13);
+    for (const Json& point : f["quality_floor_after"]) {
+      CHECK(point["feasible_share"].get<double>() >= 0.0);
+      CHECK(point["feasible_share"].get<double>() <= 1.0);
+    }
+  }
+  const std::string svg = ReadAll(Scratch() / "eval-calib" / "reliability.svg");
+  CHECK(svg.find("<svg") != std::string::npos);
+  CHECK(svg.find("calibrated: ECE") != std::string::npos);
+
+  // --calibration-folds 0: no calibration figures, no refits, no diagram.
+  const Json off = EvalReport(on + "--calibration-folds 0", "eval-calib-off");
+  CHECK_FALSE(off.contains("calibration"));
+  CHECK_FALSE(fs::exists(Scratch() / "eval-calib-off" / "reliability.svg"));
+
+  for (const auto& [flags, says] : std::vector<std::pair<std::string, std::string>>{
+           {"--calibration-folds 1", "--calibration-folds"},
+           {"--calibration-folds -2", "--calibration-folds"},
+           {"--calibration-bins 0", "--calibration-bins"}}) {
+    INFO(flags);
+    const RunResult r = Run("eval --quiet " + on + flags);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find(says) != std::string::npos);
+  }
 }
 
 // ------------------------------------------------------------------ replay
