@@ -200,6 +200,10 @@ TEST_CASE("no run-time change is lost when changes race each other and routes",
       }
     });
   }
+  // The changes start once the routing threads are routing, so that they race
+  // routes (and routed > 0 below holds) even when a loaded machine would run
+  // every change before a routing thread is scheduled.
+  CHECK(WaitUntil([&] { return routed.load() >= 9; }, 0, 10000));
   std::vector<std::thread> changers;
   changers.emplace_back([&] {
     for (int i = 1; i <= kChanges; ++i) {
