@@ -1,7 +1,8 @@
 // File: benchmarks/bench_util.h
 //
 // What every benchmark program shares: order statistics of per-call times
-// (p50, p99) and a count of heap allocations per call.
+// (p50, p99), a count of heap allocations per call, and the SIMD target the
+// library chose on this CPU in the output's context ("simd_target": "AVX3").
 //
 // Allocation counting replaces the global operator new (and the aligned
 // variants) of the program that includes this header, so include it from
@@ -23,7 +24,18 @@
 
 #include <benchmark/benchmark.h>
 
+#include "router/version.h"
+
 namespace bench {
+
+// The kernels' instruction set goes into the context of every report (the
+// console header and the JSON "context"), so that figures from two machines,
+// or from one machine under two dispatch choices, are never compared blind.
+// Set during static initialisation: every program's main() runs after it.
+inline const bool kSimdTargetInContext = [] {
+  benchmark::AddCustomContext("simd_target", router::SimdTargetName());
+  return true;
+}();
 
 // Operator new calls made by this thread so far.
 inline thread_local int64_t t_allocations = 0;

@@ -16,6 +16,7 @@ packages=(
   clang libclang-rt-14-dev
   # core dependencies
   libfaiss-dev libopenblas-dev libeigen3-dev libabsl-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
+  libhwy-dev  # Highway: SIMD kernels chosen at run time (AVX-512, AVX2, SSE4)
   # tests and benchmarks
   catch2 libbenchmark-dev
   # evaluation scripts, the Python binding and its wheel

@@ -18,6 +18,7 @@
 #include "internal/byte_stream.h"
 #include "internal/option_schemas.h"
 #include "internal/randomized_svd.h"
+#include "internal/simd.h"
 #include "router/status.h"
 
 namespace router {
@@ -31,9 +32,6 @@ constexpr int kOversample = 10;
 // Singular values below this share of the largest are rounding noise; their
 // directions would be arbitrary, so Fit drops them from dim().
 constexpr double kRankTolerance = 1e-8;
-
-// Rows of the projection that Embed prefetches ahead of the one it adds.
-constexpr size_t kPrefetchRows = 6;
 
 // Per kind of feature a salt, so that the word "abc" and the char n-gram "abc"
 // do not land in mirrored buckets with the same sign.
@@ -78,8 +76,15 @@ inline uint64_t Finish(uint64_t h, uint64_t salt) {
 struct Scratch {
   std::string words;             // " w1 w2 ... wn ": lower-cased words
   std::vector<int32_t> counts;   // signed count per bucket; zero between calls
-  std::vector<int32_t> touched;  // buckets counted into (may repeat)
+  // Buckets counted into (may repeat): the first `touched_size` entries. The
+  // vector is only room for them, kept ahead of the count, so that counting
+  // a feature appends without a capacity test or a branch on "new bucket?"
+  // (unpredictable: it was CountFeatures' main cost).
+  std::vector<int32_t> touched;
+  size_t touched_size = 0;
   std::vector<Feature> features;
+  std::vector<const float*> rows;  // Embed: the projection row of each feature
+  std::vector<float> scales;       // Embed: the value of each feature
 };
 
 Scratch& ThreadScratch() {
@@ -97,15 +102,28 @@ void CountFeatures(const TextFeaturizerOptions& o, std::string_view text,
   if (s.counts.size() < static_cast<size_t>(sparse_dim)) {
     s.counts.resize(sparse_dim, 0);
   }
-  // Normally empty; after an exception mid-count it lists what to re-zero.
-  for (int32_t b : s.touched) s.counts[b] = 0;
-  s.touched.clear();
-  auto add = [&s](uint64_t h, int32_t offset, int32_t buckets) {
+  // Normally none; after an exception mid-count it lists what to re-zero.
+  for (size_t i = 0; i < s.touched_size; ++i) s.counts[s.touched[i]] = 0;
+  s.touched_size = 0;
+  int32_t* const counts = s.counts.data();
+  int32_t* touched = s.touched.data();
+  size_t used = 0;
+  // Makes room in s.touched for `more` appends.
+  auto room = [&](size_t more) {
+    if (used + more > s.touched.size()) {
+      s.touched_size = used;  // what to re-zero should resize throw
+      s.touched.resize(std::max(2 * s.touched.size(), used + more));
+      touched = s.touched.data();
+    }
+  };
+  auto add = [&](uint64_t h, int32_t offset, int32_t buckets) {
     // Lemire's multiply-shift maps the low 32 bits onto [0, buckets).
     const int32_t b =
         offset + static_cast<int32_t>(((h & 0xffffffffULL) * buckets) >> 32);
-    if (s.counts[b] == 0) s.touched.push_back(b);
-    s.counts[b] += (h >> 63) ? -1 : 1;
+    // Always written, kept only when the bucket was empty.
+    touched[used] = b;
+    used += counts[b] == 0;
+    counts[b] += 1 - 2 * static_cast<int32_t>(h >> 63);
   };
 
   // Words separated by single spaces, with a space at both ends: a padded
@@ -131,6 +149,10 @@ void CountFeatures(const TextFeaturizerOptions& o, std::string_view text,
   size_t prev_start = 0;
   for (size_t start = 1; start < w.size(); ) {
     const size_t end = w.find(' ', start);
+    // The word, the bigram and a short padded word; the n-grams of longer
+    // ones make room per position, so the room follows what is counted, not
+    // the bound (a 1 MiB word would otherwise ask for megabytes at once).
+    room(3);
     uint64_t h = kFnvOffset;
     for (size_t i = start; i < end; ++i) h = FnvStep(h, w[i]);
     add(Finish(h, kWordSalt), 0, o.word_buckets);
@@ -149,6 +171,7 @@ void CountFeatures(const TextFeaturizerOptions& o, std::string_view text,
       add(Finish(h, kCharSalt), o.word_buckets, o.char_buckets);
     } else {
       for (size_t i = 0; i + min_n <= len; ++i) {
+        room(max_n - min_n + 1);
         h = kFnvOffset;
         const size_t stop = std::min(len, i + max_n);
         for (size_t j = i; j < stop; ++j) {
@@ -162,27 +185,54 @@ void CountFeatures(const TextFeaturizerOptions& o, std::string_view text,
     prev_start = start;
     start = end + 1;
   }
+  s.touched_size = used;
 }
 
-// Turns the counts into sublinear tf (times idf, when given) features and
-// zeroes the counts again. A bucket whose signed count cancelled to zero is
-// dropped, as is a repeat in s.touched (its count was zeroed already).
-void DrainFeatures(Scratch& s, const float* idf, bool sorted,
-                   std::vector<Feature>* out) {
-  if (sorted) std::sort(s.touched.begin(), s.touched.end());
-  out->clear();
-  for (int32_t b : s.touched) {
+// 1 + ln(c) for the counts a text most often has, computed as DrainFeatures
+// did before the table (in double, then rounded), so the values are the same.
+constexpr int32_t kSublinearTable = 64;
+const std::array<float, kSublinearTable>& SublinearTable() {
+  static const std::array<float, kSublinearTable> table = [] {
+    std::array<float, kSublinearTable> t{};
+    t[1] = 1.0f;
+    for (int32_t c = 2; c < kSublinearTable; ++c) {
+      t[c] = static_cast<float>(1.0 + std::log(static_cast<double>(c)));
+    }
+    return t;
+  }();
+  return table;
+}
+
+// Turns the counts into sublinear tf (times idf, when given) features, calls
+// emit(bucket, value) for each, and zeroes the counts again. A bucket whose
+// signed count cancelled to zero is dropped, as is a repeat in s.touched (its
+// count was zeroed already).
+template <typename Emit>
+void DrainFeatures(Scratch& s, const float* idf, bool sorted, Emit emit) {
+  int32_t* const touched = s.touched.data();
+  if (sorted) std::sort(touched, touched + s.touched_size);
+  const std::array<float, kSublinearTable>& sublinear = SublinearTable();
+  for (size_t i = 0; i < s.touched_size; ++i) {
+    const int32_t b = touched[i];
     const int32_t c = s.counts[b];
     if (c == 0) continue;
     s.counts[b] = 0;
-    // sign(c) (1 + ln|c|); most counts are +-1, where no log is needed.
-    const double a = std::abs(static_cast<double>(c));
-    float v = a == 1 ? 1.0f : static_cast<float>(1.0 + std::log(a));
+    // sign(c) (1 + ln|c|).
+    const int64_t a = c < 0 ? -int64_t{c} : c;
+    float v = a < kSublinearTable
+                  ? sublinear[a]
+                  : static_cast<float>(1.0 + std::log(static_cast<double>(a)));
     if (c < 0) v = -v;
     if (idf != nullptr) v *= idf[b];
-    out->emplace_back(b, v);
+    emit(b, v);
   }
-  s.touched.clear();
+  s.touched_size = 0;
+}
+
+// DrainFeatures into a list of (bucket, value) pairs.
+void DrainFeatures(Scratch& s, const float* idf, bool sorted, std::vector<Feature>* out) {
+  out->clear();
+  DrainFeatures(s, idf, sorted, [out](int32_t b, float v) { out->emplace_back(b, v); });
 }
 
 // The training matrix in CSR form: a row per text (sublinear tf x idf,
@@ -327,26 +377,17 @@ absl::Status TextFeaturizer::Embed(std::string_view text,
   Scratch& s = ThreadScratch();
   CountFeatures(options_, text, s);
   // Unsorted and not normalised: the final normalisation makes the sparse
-  // vector's scale irrelevant, and the order is still fixed by the text.
-  DrainFeatures(s, idf_.data(), /*sorted=*/false, &s.features);
-  const size_t n = s.features.size();
-  const size_t row = dim_;
-  for (size_t i = 0; i < n; ++i) {
-    // Rows are scattered over a table of megabytes: fetch a few rows ahead so
-    // the loop is not bound by one cache-miss latency per row.
-#if defined(__GNUC__)
-    if (i + kPrefetchRows < n) {
-      const char* ahead = reinterpret_cast<const char*>(
-          projection_.data() + s.features[i + kPrefetchRows].first * row);
-      for (size_t c = 0; c < row * sizeof(float); c += 64) {
-        __builtin_prefetch(ahead + c);
-      }
-    }
-#endif
-    const auto& [b, v] = s.features[i];
-    acc += v * Eigen::Map<const Eigen::VectorXf>(projection_.data() + b * row,
-                                                 dim_);
-  }
+  // vector's scale irrelevant, and the order is still fixed by the text. One
+  // row of the projection per distinct feature, summed by the SIMD kernel (a
+  // few rows per pass over `out`, see internal/simd.h).
+  s.rows.resize(s.touched_size);  // at least the features to come
+  s.scales.resize(s.touched_size);
+  size_t n = 0;
+  DrainFeatures(s, idf_.data(), /*sorted=*/false, [&](int32_t b, float v) {
+    s.rows[n] = projection_.data() + static_cast<size_t>(b) * dim_;
+    s.scales[n++] = v;
+  });
+  internal::simd::AddScaledRows(out.data(), s.rows.data(), s.scales.data(), n, dim_);
   const float norm = acc.norm();
   if (norm > 0 && std::isfinite(norm)) {
     acc /= norm;

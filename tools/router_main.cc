@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (command == "--version" || command == "version") {
-    std::printf("router %s\n", router::VersionString());
+    std::printf("router %s (SIMD: %s)\n", router::VersionString(), router::SimdTargetName());
     return kExitOk;
   }
   // Each command sees its own name as argv[0].

@@ -18,6 +18,13 @@ namespace router {
 // The version of the library actually linked, as "MAJOR.MINOR.PATCH".
 ROUTER_EXPORT const char* VersionString();
 
+// The instruction set the library's SIMD kernels (text featurizer) chose at
+// run time for this CPU: "AVX3" (AVX-512), "AVX2", "SSE4", "SSSE3", or
+// "SCALAR" / "EMU128" (no SIMD beyond the baseline); on ARM "NEON", "SVE", ... The build targets no CPU in
+// particular, so this is what to quote in a performance report. A static
+// string; thread-safe.
+ROUTER_EXPORT const char* SimdTargetName();
+
 }  // namespace router
 
 #endif  // ROUTER_VERSION_H_

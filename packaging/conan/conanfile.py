@@ -49,6 +49,7 @@ class LibrouterConan(ConanFile):
         self.requires("faiss/1.8.0")
         self.requires("eigen/3.4.0")
         self.requires("fmt/10.2.1")
+        self.requires("highway/1.0.3")  # SIMD kernels dispatched at run time
         self.requires("nlohmann_json/3.11.3")
         self.requires("zlib/1.3.1")
         if self.options.redis:
@@ -90,7 +91,7 @@ class LibrouterConan(ConanFile):
         cpp = self.cpp_info.components["router"]
         cpp.libs = ["router"]
         cpp.requires = ["abseil::abseil", "faiss::faiss", "eigen::eigen", "fmt::fmt",
-                        "nlohmann_json::nlohmann_json", "zlib::zlib"]
+                        "highway::highway", "nlohmann_json::nlohmann_json", "zlib::zlib"]
         if self.options.redis:
             cpp.requires.append("hiredis::hiredis")
         c = self.cpp_info.components["router_c"]

@@ -1,0 +1,217 @@
+// The SIMD kernels against plain scalar loops, on every instruction set this
+// CPU supports and the build compiled (not only the one dispatch picks), at
+// lengths around every vector width, from unaligned addresses, with zeros and
+// denormals.
+#include "internal/simd.h"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "hwy/targets.h"
+
+namespace router::internal::simd {
+namespace {
+
+class Lcg {
+ public:
+  explicit Lcg(uint64_t seed) : state_(seed * 2862933555777941757ULL + 1) {}
+  // Uniform in [-1, 1).
+  float Signed() {
+    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<float>(static_cast<double>(state_ >> 40) / (1 << 23)) - 1.0f;
+  }
+  size_t Below(size_t n) {
+    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<size_t>((state_ >> 33) % n);
+  }
+
+ private:
+  uint64_t state_;
+};
+
+// Every length up to 67 (covers 0, 1, each width 4/8/16 and each remainder
+// after 1-4 vectors of every width), and longer ones that are not multiples
+// of any width, plus the featurizer's 256.
+std::vector<size_t> Lengths() {
+  std::vector<size_t> lengths;
+  for (size_t n = 0; n <= 67; ++n) lengths.push_back(n);
+  for (size_t n : {100, 255, 256, 257, 1000, 1031}) lengths.push_back(n);
+  return lengths;
+}
+
+// Runs `check` once per target (as hwy's own tests do), then restores the
+// normal choice. SimdTargetName() must follow the mock: otherwise the loop
+// would test the same target every time and call it coverage.
+template <typename Check>
+void ForEachTarget(Check check) {
+  const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  REQUIRE(!targets.empty());
+  for (int64_t target : targets) {
+    hwy::SetSupportedTargetsForTest(target);
+    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+    INFO("target " << hwy::TargetName(target));
+    REQUIRE(std::string(SimdTargetName()) == hwy::TargetName(target));
+    check();
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+}
+
+// |got - want| within a few float roundings of the terms' magnitude (Dot
+// sums in another order than the scalar loop, and fuses).
+bool Close(double got, double want, double magnitude) {
+  const double tolerance = 8 * std::numeric_limits<float>::epsilon() * magnitude + 1e-44;
+  return std::abs(got - want) <= tolerance;
+}
+
+TEST_CASE("simd: the dispatched target is one this CPU supports, by name", "[simd]") {
+  // Catches a dispatch table that falls back to the baseline everywhere
+  // (e.g. a build where foreach_target compiled nothing but EMU128).
+  const std::string name = SimdTargetName();
+  INFO(name);
+  CHECK(!name.empty());
+  CHECK(name == hwy::TargetName(hwy::SupportedAndGeneratedTargets().front()));
+}
+
+TEST_CASE("simd: AddScaled equals the scalar loop bit for bit, touches nothing past n",
+          "[simd]") {
+  // Bit for bit: a kernel that fuses the multiply and the add (or lets the
+  // compiler do it) rounds once instead of twice and fails here on the
+  // targets with FMA, which would make the featurizer differ between CPUs.
+  ForEachTarget([] {
+    Lcg rng(1);
+    for (size_t n : Lengths()) {
+      // One float of offset: the kernel may not assume aligned pointers.
+      std::vector<float> acc(n + 2), row(n + 2), want(n + 2);
+      for (size_t i = 0; i < n + 2; ++i) {
+        acc[i] = rng.Signed();
+        row[i] = rng.Signed();
+      }
+      const float scale = 3 * rng.Signed();
+      want = acc;
+      for (size_t i = 1; i <= n; ++i) want[i] += scale * row[i];
+      AddScaled(acc.data() + 1, row.data() + 1, scale, n);
+      INFO("n = " << n);
+      // The guards catch a vector tail stored past the end (or before it).
+      CHECK(acc[0] == want[0]);
+      CHECK(acc[n + 1] == want[n + 1]);
+      for (size_t i = 1; i <= n; ++i) {
+        if (acc[i] != want[i]) FAIL("i = " << i << ": " << acc[i] << " vs " << want[i]);
+      }
+    }
+  });
+}
+
+TEST_CASE("simd: AddScaled of zeros and of denormals is exact", "[simd]") {
+  // Zeros catch an accumulator that is not read back (acc overwritten);
+  // denormals catch flush-to-zero or denormals-are-zero being switched on
+  // (-ffast-math, a kernel setting MXCSR), which would change tiny rows.
+  ForEachTarget([] {
+    const float tiny = std::numeric_limits<float>::denorm_min() * 12345;
+    REQUIRE(std::fpclassify(tiny) == FP_SUBNORMAL);
+    for (size_t n : Lengths()) {
+      std::vector<float> acc(n, 0.5f), zeros(n, 0.0f);
+      AddScaled(acc.data(), zeros.data(), 7.0f, n);
+      for (float v : acc) REQUIRE(v == 0.5f);
+      std::vector<float> denormal(n, tiny), sum(n, 0.0f);
+      AddScaled(sum.data(), denormal.data(), 1.0f, n);
+      AddScaled(sum.data(), denormal.data(), -2.0f, n);
+      for (float v : sum) REQUIRE(v == -tiny);
+    }
+  });
+}
+
+TEST_CASE("simd: AddScaledRows equals the scalar loop row by row, bit for bit", "[simd]") {
+  // Counts 0..13 cover every remainder of the kernel's rows per pass; the
+  // rows are scattered over a table, as in the featurizer, and repeat (a row
+  // may be added twice). Bit for bit: a pass that adds its rows in another
+  // order, or sums pairs of rows first, fails.
+  ForEachTarget([] {
+    Lcg rng(2);
+    for (size_t n : Lengths()) {
+      const size_t table_rows = 16;
+      std::vector<float> table(table_rows * n + 1);
+      for (float& v : table) v = rng.Signed();
+      for (size_t count = 0; count <= 13; ++count) {
+        std::vector<const float*> rows(count);
+        std::vector<float> scales(count);
+        for (size_t r = 0; r < count; ++r) {
+          rows[r] = table.data() + 1 + rng.Below(table_rows) * n;
+          scales[r] = 2 * rng.Signed();
+        }
+        std::vector<float> acc(n + 2), want(n + 2);
+        for (float& v : acc) v = rng.Signed();
+        want = acc;
+        for (size_t r = 0; r < count; ++r) {
+          for (size_t i = 0; i < n; ++i) want[i + 1] += scales[r] * rows[r][i];
+        }
+        AddScaledRows(acc.data() + 1, rows.data(), scales.data(), count, n);
+        INFO("n = " << n << ", count = " << count);
+        CHECK(acc[0] == want[0]);
+        CHECK(acc[n + 1] == want[n + 1]);
+        for (size_t i = 1; i <= n; ++i) {
+          if (acc[i] != want[i]) FAIL("i = " << i << ": " << acc[i] << " vs " << want[i]);
+        }
+      }
+    }
+  });
+}
+
+TEST_CASE("simd: AddScaledRows of denormal rows is exact", "[simd]") {
+  ForEachTarget([] {
+    const float tiny = std::numeric_limits<float>::denorm_min() * 3;
+    for (size_t n : {size_t{1}, size_t{17}, size_t{256}, size_t{259}}) {
+      std::vector<float> row(n, tiny), acc(n, 0.0f);
+      const std::vector<const float*> rows(9, row.data());
+      const std::vector<float> scales(9, 1.0f);
+      AddScaledRows(acc.data(), rows.data(), scales.data(), rows.size(), n);
+      for (float v : acc) REQUIRE(v == 9 * tiny);
+    }
+  });
+}
+
+TEST_CASE("simd: Dot equals the double-precision sum within rounding", "[simd]") {
+  // Catches a lost tail or lost accumulator (an error of whole terms, far
+  // above rounding) and a horizontal sum over the wrong lanes.
+  ForEachTarget([] {
+    Lcg rng(3);
+    for (size_t n : Lengths()) {
+      std::vector<float> a(n + 1), b(n + 1);
+      for (size_t i = 0; i <= n; ++i) {
+        a[i] = rng.Signed();
+        b[i] = rng.Signed();
+      }
+      double want = 0, magnitude = 0;
+      for (size_t i = 1; i <= n; ++i) {
+        want += double{a[i]} * b[i];
+        magnitude += std::abs(double{a[i]} * b[i]);
+      }
+      const float got = Dot(a.data() + 1, b.data() + 1, n);
+      INFO("n = " << n << ": " << got << " vs " << want);
+      CHECK(Close(got, want, magnitude * static_cast<double>(n + 1)));
+      if (n == 0) CHECK(got == 0.0f);
+    }
+  });
+}
+
+TEST_CASE("simd: Dot of zeros is zero and of denormals is exact", "[simd]") {
+  ForEachTarget([] {
+    const float tiny = std::numeric_limits<float>::denorm_min() * 1001;
+    for (size_t n : Lengths()) {
+      const std::vector<float> zeros(n, 0.0f), ones(n, 1.0f), denormal(n, tiny);
+      REQUIRE(Dot(zeros.data(), ones.data(), n) == 0.0f);
+      // Sums of subnormals are exact while they stay below the normal range
+      // (67 x 1001 x 2^-149 does); flush-to-zero would give 0.
+      REQUIRE(Dot(denormal.data(), ones.data(), n) == static_cast<float>(n) * tiny);
+    }
+  });
+}
+
+}  // namespace
+}  // namespace router::internal::simd
