@@ -202,26 +202,31 @@ std::string LongPrompt(int topic, uint64_t seed, size_t bytes) {
 
 // ---------------------------------------------------------------- state parsing
 
+// The state version both parsers follow: 2 writes the options as one JSON
+// string (internal::PutOptions), which they skip. The library saves only its
+// newest version, so an older one here means the layouts moved on.
+constexpr uint32_t kStateVersion = 2;
+
 // The HNSW index (FAISS's serialisation) inside a KnnRouter state.
 std::vector<uint8_t> HnswBlob(const router::KnnRouter& knn) {
   std::string state;
   Check(knn.SaveState(&state), "knn SaveState");
   router::internal::ByteReader r(state, "knn state");
   uint32_t version = 0;
-  int32_t k = 0, m = 0, efc = 0, efs = 0, dim = 0;
-  uint8_t weighting = 0, uses_hnsw = 0;
-  int64_t threshold = 0, rows = 0;
+  int32_t dim = 0;
+  uint8_t uses_hnsw = 0;
+  int64_t rows = 0;
+  std::string options;  // JSON, unused here
   router::Catalog catalog;
   std::vector<float> scores, costs;
   std::vector<double> mean_score;
   std::vector<uint8_t> blob;
-  r.Get(&version, "version") && r.Get(&k, "k") && r.Get(&weighting, "weighting") &&
-      r.Get(&threshold, "threshold") && r.Get(&m, "m") && r.Get(&efc, "efc") &&
-      r.Get(&efs, "efs") && router::internal::GetCatalog(&r, &catalog) &&
-      r.Get(&dim, "dim") && r.Get(&rows, "rows") && r.Get(&uses_hnsw, "uses_hnsw") &&
+  r.GetVersion(&version, kStateVersion) && r.GetString(&options, "options") &&
+      router::internal::GetCatalog(&r, &catalog) && r.Get(&dim, "dim") && r.Get(&rows, "rows") && r.Get(&uses_hnsw, "uses_hnsw") &&
       r.GetVector(&scores, "scores") && r.GetVector(&costs, "costs") &&
       r.GetVector(&mean_score, "mean_score") && r.GetVector(&blob, "index");
   Check(r.Finish(), "parsing the knn state");
+  if (version != kStateVersion) Die("the knn state is of an older version than this parser");
   if (uses_hnsw != 1) Die("the knn router is not HNSW");
   return blob;
 }
@@ -238,18 +243,13 @@ LinUcbParams ParseLinUcb(const router::LinUcbRouter& router) {
   Check(router.SaveState(&state), "linucb SaveState");
   router::internal::ByteReader r(state, "linucb state");
   uint32_t version = 0;
-  int32_t context_dim = 0, reinvert = 0, clusters_option = 0;
-  double alpha = 0, ridge = 0, prior = 0;
-  uint64_t seed = 0;
-  uint8_t warm = 0, whiten = 0;
+  std::string options;  // JSON, unused here
   router::Catalog catalog;
   LinUcbParams p;
   std::vector<float> centroids;
   int64_t online = 0;
-  r.Get(&version, "version") && r.Get(&context_dim, "context_dim") && r.Get(&alpha, "alpha") &&
-      r.Get(&ridge, "ridge") && r.Get(&prior, "prior") && r.Get(&seed, "seed") &&
-      r.Get(&warm, "warm") && r.Get(&reinvert, "reinvert") && r.Get(&whiten, "whiten") &&
-      r.Get(&clusters_option, "clusters") && router::internal::GetCatalog(&r, &catalog) &&
+  r.GetVersion(&version, kStateVersion) && r.GetString(&options, "options") &&
+      router::internal::GetCatalog(&r, &catalog) &&
       r.Get(&p.dim, "dim") && r.Get(&p.reduced, "reduced") && r.Get(&p.clusters, "clusters") &&
       r.GetVector(&p.mean, "mean") && r.GetVector(&p.components, "components") &&
       r.GetVector(&centroids, "centroids") && r.Get(&online, "online");
@@ -267,6 +267,7 @@ LinUcbParams ParseLinUcb(const router::LinUcbRouter& router) {
     p.b.insert(p.b.end(), b.begin(), b.end());
   }
   Check(r.Finish(), "parsing the linucb state");
+  if (version != kStateVersion) Die("the linucb state is of an older version than this parser");
   return p;
 }
 
