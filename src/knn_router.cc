@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <new>
+#include <vector>
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
@@ -17,6 +18,7 @@
 #include "internal/model_columns.h"
 #include "internal/normalize.h"
 #include "internal/option_schemas.h"
+#include "internal/simd.h"
 #include "internal/training_data.h"
 #include "router/status.h"
 
@@ -27,11 +29,29 @@ using internal::NormalizeInto;
 
 using faiss_idx_t = faiss::Index::idx_t;
 
+// A reference row found by the exact scan.
+struct Neighbour {
+  float similarity;
+  faiss_idx_t label;
+};
+
+// Higher similarity first; of equal similarities the lower row id, as
+// FAISS's flat search keeps the first of equals it meets.
+bool Nearer(const Neighbour& a, const Neighbour& b) {
+  return a.similarity > b.similarity || (a.similarity == b.similarity && a.label < b.label);
+}
+
+// Rows whose similarities the exact scan computes per call of the kernel:
+// scratch stays this small whatever the index size.
+constexpr int64_t kScanBlock = 512;
+
 // Per-thread scratch space, so that routing does not allocate once warm.
 struct Scratch {
   std::vector<float> query;
   std::vector<float> similarities;
   std::vector<faiss_idx_t> labels;
+  std::vector<float> block;        // the exact scan's similarities of one block
+  std::vector<Neighbour> nearest;  // the exact scan's heap; front = farthest kept
   std::vector<double> weight;        // per model: sum of weights with a score
   std::vector<double> weighted_sq;   // per model: sum of w * score^2
   std::vector<double> cost_weight;   // per model: sum of weights with a cost
@@ -56,6 +76,40 @@ class SingleThreadedSearch {
  private:
   int previous_;
 };
+
+// The k rows of `vectors` (rows x dim, row-major) with the largest inner
+// product with `query`, nearest first (Nearer), into similarities and labels
+// (k each; 1 <= k <= rows). A single query's exact search: one pass of the
+// SIMD kernel over the rows and a k-heap, where FAISS's IndexFlatIP computes
+// each inner product with a scalar loop in Debian's build
+// (docs/performance.md). Batches keep FAISS, whose matrix product is faster.
+void ExactSearch(const float* query, const float* vectors, int64_t rows, int dim, int k,
+                 Scratch& scratch, float* similarities, faiss_idx_t* labels) {
+  std::vector<Neighbour>& nearest = scratch.nearest;
+  nearest.clear();
+  scratch.block.resize(kScanBlock);
+  for (int64_t start = 0; start < rows; start += kScanBlock) {
+    const int64_t count = std::min(kScanBlock, rows - start);
+    internal::simd::InnerProducts(query, vectors + start * dim, static_cast<size_t>(count),
+                                  static_cast<size_t>(dim), scratch.block.data());
+    for (int64_t i = 0; i < count; ++i) {
+      const Neighbour candidate{scratch.block[i], start + i};
+      if (static_cast<int>(nearest.size()) < k) {
+        nearest.push_back(candidate);
+        std::push_heap(nearest.begin(), nearest.end(), Nearer);
+      } else if (Nearer(candidate, nearest.front())) {
+        std::pop_heap(nearest.begin(), nearest.end(), Nearer);
+        nearest.back() = candidate;
+        std::push_heap(nearest.begin(), nearest.end(), Nearer);
+      }
+    }
+  }
+  std::sort_heap(nearest.begin(), nearest.end(), Nearer);
+  for (int i = 0; i < k; ++i) {
+    similarities[i] = nearest[i].similarity;
+    labels[i] = nearest[i].label;
+  }
+}
 
 std::unique_ptr<faiss::Index> FlatIndex(int dim, int64_t rows, const float* vectors) {
   auto flat = std::make_unique<faiss::IndexFlatIP>(dim);
@@ -183,9 +237,15 @@ absl::Status KnnRouter::Estimate(const Query& query, Estimates* out) const {
   scratch.similarities.resize(k);
   scratch.labels.resize(k);
   NormalizeInto(query.vector, scratch.query.data());
-  SingleThreadedSearch single_threaded;
-  state_.index->search(1, scratch.query.data(), k, scratch.similarities.data(),
-                 scratch.labels.data());
+  if (state_.uses_hnsw) {
+    SingleThreadedSearch single_threaded;
+    state_.index->search(1, scratch.query.data(), k, scratch.similarities.data(),
+                         scratch.labels.data());
+  } else {
+    const auto& flat = static_cast<const faiss::IndexFlatIP&>(*state_.index);
+    ExactSearch(scratch.query.data(), flat.get_xb(), state_.reference_rows, state_.dim, k,
+                scratch, scratch.similarities.data(), scratch.labels.data());
+  }
   Aggregate(scratch.similarities.data(), scratch.labels.data(), k, InputTokens(query), out);
   return absl::OkStatus();
 }

@@ -105,6 +105,33 @@ TEST_CASE("kNN estimates equal a brute-force reference", "[knn]") {
   }
 }
 
+TEST_CASE("the exact search keeps the lower row of equal similarities, across scan blocks",
+          "[knn]") {
+  // 1100 rows span three of the exact scan's blocks. Every row but one is
+  // the same vector; row 1050, in the last block, is the query itself. The
+  // nearest is row 1050, then the lowest ids of the equal rest: a scan that
+  // mislabels rows past its first block, keeps the last of equals, or
+  // returns the heap unsorted would name other rows.
+  const int dim = 8;
+  Reference ref = MakeReference(1100, dim, 2, 21);
+  const std::vector<float> common = {1, 2, 0, 0, 1, 0, 0, 1};
+  const std::vector<float> query = {0, 1, 0, 3, 0, 0, 1, 0};
+  for (int64_t r = 0; r < ref.data.rows(); ++r) {
+    const std::vector<float>& row = r == 1050 ? query : common;
+    std::copy(row.begin(), row.end(), ref.data.vectors.begin() + r * dim);
+  }
+  KnnRouter router(KnnOptions{.k = 4});
+  REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  REQUIRE_FALSE(router.uses_hnsw());
+  Estimates est;
+  REQUIRE(router.Estimate(Query{.vector = query}, &est).ok());
+  REQUIRE(est.evidence.size() == 4);
+  const std::vector<int64_t> want = {1050, 0, 1, 2};
+  for (int i = 0; i < 4; ++i) CHECK(est.evidence[i].id == want[i]);
+  CHECK(est.evidence[0].similarity == Approx(1.0).margin(1e-6));
+  CHECK(est.evidence[1].similarity == Approx(Cosine(query, common)).margin(1e-6));
+}
+
 TEST_CASE("uniform weighting averages the neighbours' scores", "[knn]") {
   Reference ref = MakeReference(200, 8, 2, 2);
   KnnRouter router(KnnOptions{.k = 5, .weighting = KnnOptions::Weighting::kUniform});

@@ -12,6 +12,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include <catch2/catch.hpp>
 
@@ -312,14 +313,20 @@ TEST_CASE("files saved before the options schemas load and route as they did", "
     REQUIRE(file.good());
     const nlohmann::json expected = nlohmann::json::parse(file);
     REQUIRE(expected.size() == 12);
+    // The same decisions, and the same figures to float precision: kNN's
+    // exact scan computes its similarities with the SIMD kernel chosen at run
+    // time (internal/simd.h), whose float rounding differs from FAISS's
+    // scalar loop that wrote these files, and from CPU to CPU (fused
+    // multiply-add or not); a misread option or state moves them far more.
+    const double tolerance = std::string_view(kind) == "knn" ? 1e-6 : 1e-12;
     for (const nlohmann::json& row : expected) {
       Decision decision;
       REQUIRE((*pipeline)->RouteText(row["prompt"].get<std::string>(), &decision).ok());
       CHECK(decision.chosen.model == row["model"].get<std::string>());
       CHECK(decision.chosen.predicted_quality ==
-            Approx(row["predicted_quality"].get<double>()).epsilon(1e-12));
+            Approx(row["predicted_quality"].get<double>()).epsilon(tolerance));
       CHECK(decision.chosen.expected_cost_usd ==
-            Approx(row["expected_cost_usd"].get<double>()).epsilon(1e-12));
+            Approx(row["expected_cost_usd"].get<double>()).epsilon(tolerance));
       std::vector<std::string> fallbacks;
       for (const Candidate& c : decision.ranked) {
         if (c.model != decision.chosen.model) fallbacks.push_back(c.model);

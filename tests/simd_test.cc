@@ -213,5 +213,32 @@ TEST_CASE("simd: Dot of zeros is zero and of denormals is exact", "[simd]") {
   });
 }
 
+TEST_CASE("simd: InnerProducts is Dot of each row, bit for bit", "[simd]") {
+  // Catches a wrong row stride, a row skipped or repeated, a write past
+  // `count`, and an inner loop that differs from Dot's (a row's similarity
+  // must not depend on which call computed it).
+  ForEachTarget([] {
+    Lcg rng(4);
+    for (size_t dim : {size_t{1}, size_t{7}, size_t{16}, size_t{33}, size_t{256}, size_t{257}}) {
+      for (size_t count : {size_t{0}, size_t{1}, size_t{5}, size_t{64}}) {
+        std::vector<float> query(dim + 1), rows(count * dim + 1);  // + 1: the offset below
+        for (float& v : query) v = rng.Signed();
+        for (float& v : rows) v = rng.Signed();
+        const float sentinel = 12345.0f;
+        std::vector<float> out(count + 1, sentinel);
+        // Unaligned: the query and the rows start one float in.
+        const float* q = query.data() + 1;
+        const float* first_row = rows.data() + 1;
+        InnerProducts(q, first_row, count, dim, out.data());
+        INFO("dim " << dim << ", count " << count);
+        for (size_t r = 0; r < count; ++r) {
+          REQUIRE(out[r] == Dot(q, first_row + r * dim, dim));
+        }
+        REQUIRE(out[count] == sentinel);
+      }
+    }
+  });
+}
+
 }  // namespace
 }  // namespace router::internal::simd

@@ -14,7 +14,10 @@
 // quality with support 0.
 //
 // The index is exact (faiss::IndexFlatIP) up to `hnsw_threshold` reference
-// vectors and HNSW (faiss::IndexHNSWFlat on inner product) above it.
+// vectors and HNSW (faiss::IndexHNSWFlat on inner product) above it. A single
+// query's exact search scans the rows with the library's own SIMD kernel,
+// dispatched at run time; of equal similarities it keeps the lower row.
+// Batches go through FAISS's matrix product.
 #ifndef ROUTER_KNN_ROUTER_H_
 #define ROUTER_KNN_ROUTER_H_
 

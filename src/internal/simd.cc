@@ -106,6 +106,11 @@ float DotImpl(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, size_t n
   return sum;
 }
 
+void InnerProductsImpl(const float* HWY_RESTRICT query, const float* HWY_RESTRICT rows,
+                       size_t count, size_t dim, float* HWY_RESTRICT out) {
+  for (size_t r = 0; r < count; ++r) out[r] = DotImpl(query, rows + r * dim, dim);
+}
+
 int64_t TargetImpl() { return HWY_TARGET; }
 
 }  // namespace HWY_NAMESPACE
@@ -118,6 +123,7 @@ namespace router::internal::simd {
 HWY_EXPORT(AddScaledImpl);
 HWY_EXPORT(AddScaledRowsImpl);
 HWY_EXPORT(DotImpl);
+HWY_EXPORT(InnerProductsImpl);
 HWY_EXPORT(TargetImpl);
 
 void AddScaled(float* acc, const float* row, float scale, size_t n) {
@@ -131,6 +137,11 @@ void AddScaledRows(float* acc, const float* const* rows, const float* scales,
 
 float Dot(const float* a, const float* b, size_t n) {
   return HWY_DYNAMIC_DISPATCH(DotImpl)(a, b, n);
+}
+
+void InnerProducts(const float* query, const float* rows, size_t count, size_t dim,
+                   float* out) {
+  HWY_DYNAMIC_DISPATCH(InnerProductsImpl)(query, rows, count, dim, out);
 }
 
 const char* SimdTargetName() {

@@ -12,9 +12,10 @@
 // once and so differ between CPUs that have FMA and those that do not). The
 // featurizer built on them is thus deterministic across machines, and equal
 // to the scalar code it replaced. They are bound by memory, not arithmetic,
-// so this costs nothing measurable. Dot is not bit-exact: it sums in a
-// different order than the plain loop (lanes, four accumulators) and fuses;
-// it equals that loop up to float rounding.
+// so this costs nothing measurable. Dot and InnerProducts are not bit-exact
+// across targets: they sum in a different order than the plain loop (lanes,
+// four accumulators) and fuse where the CPU can; they equal that loop up to
+// float rounding.
 //
 // All functions are thread-safe; none allocates. Pointers need no alignment;
 // `n` may be any length (the part beyond a whole number of vectors is done
@@ -37,6 +38,11 @@ void AddScaledRows(float* acc, const float* const* rows, const float* scales,
 
 // sum over i < n of a[i] * b[i]; 0 when n == 0.
 float Dot(const float* a, const float* b, size_t n);
+
+// out[r] = Dot(query, rows + r * dim, dim) for r < count, bit for bit: the
+// exact scan of a row-major matrix, with one dispatch for all rows.
+void InnerProducts(const float* query, const float* rows, size_t count, size_t dim,
+                   float* out);
 
 // Name of the instruction set the kernels run on, chosen on first use from
 // what this CPU supports ("AVX3" = AVX-512, "AVX2", "SSE4", "SSSE3",
