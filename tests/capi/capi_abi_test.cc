@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "catch2/catch.hpp"
 #include "router_c.h"
+#include "topic_dataset.h"
 
 namespace {
 
@@ -49,23 +50,11 @@ const FrozenCode kCodes[] = {
     {ROUTER_UNAUTHENTICATED, 16, absl::StatusCode::kUnauthenticated, "ROUTER_UNAUTHENTICATED"},
 };
 
-// A two-topic dataset: "coder" is right on code prompts, "writer" on poems.
 std::string WriteDataset() {
-  const std::filesystem::path path =
+  return router_test::WriteTopicDataset(
       std::filesystem::temp_directory_path() /
-      ("router_capi_abi_test_" + std::to_string(::getpid()) + ".jsonl");
-  const char* code[] = {"python", "function", "code", "bug", "compile", "segfault", "debug"};
-  const char* poem[] = {"poem", "story", "rhyme", "novel", "verse", "stanza", "sonnet"};
-  std::ofstream out(path);
-  for (int row = 0; row < 120; ++row) {
-    const bool is_code = row % 2 == 0;
-    const char** words = is_code ? code : poem;
-    out << "{\"id\": \"r" << row << "\", \"prompt\": \"";
-    for (int j = 0; j < 4; ++j) out << words[(row + 3 * j) % 7] << ' ';
-    out << "\", \"scores\": {\"coder\": " << (is_code ? 1 : 0)
-        << ", \"writer\": " << (is_code ? 0 : 1) << "}}\n";
-  }
-  return path.string();
+          ("router_capi_abi_test_" + std::to_string(::getpid()) + ".jsonl"),
+      120, /*with_costs=*/false);
 }
 
 }  // namespace

@@ -34,6 +34,7 @@
 
 #include "catch2/catch.hpp"
 #include "router_c.h"
+#include "topic_dataset.h"
 
 namespace {
 
@@ -87,21 +88,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Two topics; "coder" is right on code prompts, "writer" on poems.
 std::string WriteDataset(const fs::path& path) {
-  const char* code[] = {"python", "function", "code", "bug", "compile", "segfault", "debug"};
-  const char* poem[] = {"poem", "story", "rhyme", "novel", "verse", "stanza", "sonnet"};
-  std::ofstream out(path);
-  for (int row = 0; row < 60; ++row) {
-    const bool is_code = row % 2 == 0;
-    const char** words = is_code ? code : poem;
-    out << "{\"id\": \"r" << row << "\", \"prompt\": \"";
-    for (int j = 0; j < 4; ++j) out << words[(row + 3 * j) % 7] << ' ';
-    out << "\", \"scores\": {\"coder\": " << (is_code ? 1 : 0)
-        << ", \"writer\": " << (is_code ? 0 : 1)
-        << "}, \"costs\": {\"coder\": 0.002, \"writer\": 0.001}}\n";
-  }
-  return path.string();
+  return router_test::WriteTopicDataset(path, 60, /*with_costs=*/true);
 }
 
 const char* kConfigs[] = {

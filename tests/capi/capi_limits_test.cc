@@ -13,26 +13,14 @@
 
 #include "catch2/catch.hpp"
 #include "router_c.h"
+#include "topic_dataset.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-// Code prompts scored 1 by "coder", poems by "writer".
 std::string WriteDataset(const fs::path& path) {
-  const char* code[] = {"python", "function", "code", "bug", "compile", "segfault", "debug"};
-  const char* poem[] = {"poem", "story", "rhyme", "novel", "verse", "stanza", "sonnet"};
-  std::ofstream out(path);
-  for (int row = 0; row < 40; ++row) {
-    const bool is_code = row % 2 == 0;
-    const char** words = is_code ? code : poem;
-    out << "{\"id\": \"r" << row << "\", \"prompt\": \"";
-    for (int j = 0; j < 4; ++j) out << words[(row + 3 * j) % 7] << ' ';
-    out << "\", \"scores\": {\"coder\": " << (is_code ? 1 : 0)
-        << ", \"writer\": " << (is_code ? 0 : 1)
-        << "}, \"costs\": {\"coder\": 0.002, \"writer\": 0.001}}\n";
-  }
-  return path.string();
+  return router_test::WriteTopicDataset(path, 40, /*with_costs=*/true);
 }
 
 std::vector<std::string> ModelNames(const router_t* router) {
