@@ -74,10 +74,13 @@ static inline go_result go_calibrate_threshold(router_t* router, const float* ve
   return go_check(router_calibrate_threshold(router, vectors, count, dim, strong_share, out));
 }
 
-// The policy state JSON, malloc'ed into *out. Other threads' routes change
-// the state (and so its size) between calls: retry until it fits.
-static inline go_result go_policy_state(const router_t* router, char** out) {
-  size_t capacity = 256;
+// A JSON text that a call writes into a caller's buffer (text, capacity,
+// *needed), malloc'ed into *out. Other threads change what the text says
+// (and so its size) between calls: retry until it fits.
+typedef router_status_t (*go_json_writer)(const void* handle, char* text, size_t capacity,
+                                          size_t* needed);
+static inline go_result go_json(go_json_writer write, const void* handle, size_t capacity,
+                                char** out) {
   for (;;) {
     char* text = malloc(capacity);
     if (text == NULL) {
@@ -85,7 +88,7 @@ static inline go_result go_policy_state(const router_t* router, char** out) {
       return result;
     }
     size_t needed = 0;
-    router_status_t status = router_policy_state_json(router, text, capacity, &needed);
+    router_status_t status = write(handle, text, capacity, &needed);
     if (status == ROUTER_OK && needed <= capacity) {
       *out = text;
       return go_check(status);
@@ -94,30 +97,27 @@ static inline go_result go_policy_state(const router_t* router, char** out) {
     if (status != ROUTER_OK) return go_check(status);
     capacity = needed + 64;
   }
+}
+
+static inline router_status_t go_write_policy_state(const void* router, char* text,
+                                                    size_t capacity, size_t* needed) {
+  return router_policy_state_json((const router_t*)router, text, capacity, needed);
+}
+// The policy state JSON, malloc'ed into *out.
+static inline go_result go_policy_state(const router_t* router, char** out) {
+  return go_json(go_write_policy_state, router, 256, out);
 }
 static inline go_result go_sync_start(router_t* router, const char* options, router_sync_t** out) {
   return go_check(router_sync_start(router, options, out));
 }
 static inline go_result go_sync_now(router_sync_t* sync) { return go_check(router_sync_now(sync)); }
-// The sync's status JSON, malloc'ed into *out (as go_policy_state).
+static inline router_status_t go_write_sync_status(const void* sync, char* text,
+                                                   size_t capacity, size_t* needed) {
+  return router_sync_status_json((const router_sync_t*)sync, text, capacity, needed);
+}
+// The sync's status JSON, malloc'ed into *out.
 static inline go_result go_sync_status(const router_sync_t* sync, char** out) {
-  size_t capacity = 512;
-  for (;;) {
-    char* text = malloc(capacity);
-    if (text == NULL) {
-      go_result result = {ROUTER_RESOURCE_EXHAUSTED, strdup("out of memory")};
-      return result;
-    }
-    size_t needed = 0;
-    router_status_t status = router_sync_status_json(sync, text, capacity, &needed);
-    if (status == ROUTER_OK && needed <= capacity) {
-      *out = text;
-      return go_check(status);
-    }
-    free(text);
-    if (status != ROUTER_OK) return go_check(status);
-    capacity = needed + 64;
-  }
+  return go_json(go_write_sync_status, sync, 512, out);
 }
 static inline go_result go_dim(const router_t* router, int32_t* out) {
   return go_check(router_dim(router, out));
