@@ -62,7 +62,8 @@ std::string Help() {
       "Fits each router on the train split and reports, on the evaluated split, AIQ (paper\n"
       "and RouterBench-code variants), quality at the best single model's cost, cost to reach\n"
       "its quality, max quality, the oracle / best single / cheapest / zero-router references,\n"
-      "RouteLLM's APGR and CPT for a strong/weak pair, a per-source breakdown, and the\n"
+      "RouteLLM's APGR and CPT for a strong/weak pair, a per-source breakdown, the error of\n"
+      "predicted costs (MAPE, beside the config's price table), and the\n"
       "calibration of predicted quality (ECE before and after per-model isotonic calibrators\n"
       "cross-fitted on train) with the quality floor's decisions at tau = 0.30 .. 0.90.",
       Flags());

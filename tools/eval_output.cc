@@ -211,6 +211,15 @@ void PrintReport(const EvalReport& report, std::FILE* out) {
     sources.push_back(std::move(cells));
   }
   PrintTable(sources, out);
+
+  std::fprintf(out, "\nCost prediction error (mean absolute %% error over every row and model)\n");
+  std::vector<std::vector<std::string>> costs = {{"", "MAPE", "cells"}};
+  for (const CostErrorFigures& f : report.cost_error) {
+    costs.push_back({f.name, Percent(f.mape), std::to_string(f.cells)});
+  }
+  PrintTable(costs, out);
+  std::fprintf(out, "  price table: each model's list prices at the prompt's estimated tokens "
+                    "(shown when\n  the config prices every model).\n");
   PrintCalibration(report, out);
 }
 
@@ -284,6 +293,11 @@ std::string ReportJson(const EvalReport& report, const std::string& header_json)
                        {"router_aiq", std::move(aiq)}});
   }
   json["per_source"] = std::move(sources);
+  Json cost_error = Json::array();
+  for (const CostErrorFigures& f : report.cost_error) {
+    cost_error.push_back({{"name", f.name}, {"mape", Num(f.mape)}, {"cells", f.cells}});
+  }
+  json["cost_error"] = std::move(cost_error);
   if (!report.calibration.empty()) {
     Json calibration = Json::array();
     for (const CalibrationFigures& f : report.calibration) {

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "fmt/format.h"
+#include "router/query.h"
 #include "router/status.h"
 
 namespace router::cli {
@@ -150,6 +151,58 @@ absl::Status FillSources(const Dataset& test, absl::Span<const RouterRun> runs,
   return absl::OkStatus();
 }
 
+// Adds |predicted - observed| / observed of every cell with a positive
+// observed cost to `figures`; `predict(row, model)` is in catalog order.
+template <typename Predict>
+absl::Status AddCostError(const Dataset& test, const Catalog& catalog, Predict predict,
+                          CostErrorFigures* figures) {
+  double total = 0.0;
+  for (int m = 0; m < catalog.size(); ++m) {
+    const int column = test.ModelColumn(catalog.at(m).name);
+    if (column < 0) {
+      return absl::InternalError(fmt::format("model '{}' is not a column", catalog.at(m).name));
+    }
+    for (int64_t r = 0; r < test.rows(); ++r) {
+      const double observed = test.cost(r, column);
+      if (!(observed > 0.0)) continue;
+      total += std::abs(predict(r, m) - observed) / observed;
+      ++figures->cells;
+    }
+  }
+  figures->mape = figures->cells > 0 ? total / static_cast<double>(figures->cells) : kNaN;
+  return absl::OkStatus();
+}
+
+absl::Status FillCostError(const Dataset& test, absl::Span<const RouterRun> runs,
+                           EvalReport* report) {
+  for (const RouterRun& run : runs) {
+    CostErrorFigures figures{.name = run.name};
+    ROUTER_RETURN_IF_ERROR(AddCostError(
+        test, *run.catalog,
+        [&](int64_t r, int m) { return run.estimates[r].per_model[m].expected_cost_usd; },
+        &figures));
+    report->cost_error.push_back(std::move(figures));
+  }
+  if (runs.empty()) return absl::OkStatus();
+  const Catalog& catalog = *runs.front().catalog;
+  for (int m = 0; m < catalog.size(); ++m) {
+    const Profile& profile = catalog.at(m);
+    if (!(profile.input_usd_per_mtok > 0.0 || profile.output_usd_per_mtok > 0.0)) {
+      return absl::OkStatus();  // an unpriced model: no price table to compare with
+    }
+  }
+  CostErrorFigures figures{.name = "price table"};
+  ROUTER_RETURN_IF_ERROR(AddCostError(
+      test, catalog,
+      [&](int64_t r, int m) {
+        // The tokens every router assumes when the host passes none.
+        return catalog.at(m).ExpectedCostUsd(EstimateInputTokens(test.prompts[r]));
+      },
+      &figures));
+  report->cost_error.push_back(std::move(figures));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<EvalReport> BuildReport(const Dataset& test, absl::Span<const RouterRun> runs,
@@ -216,6 +269,7 @@ absl::StatusOr<EvalReport> BuildReport(const Dataset& test, absl::Span<const Rou
   }
   ROUTER_RETURN_IF_ERROR(FillStrongWeak(test, runs, options, &report));
   ROUTER_RETURN_IF_ERROR(FillSources(test, runs, &report));
+  ROUTER_RETURN_IF_ERROR(FillCostError(test, runs, &report));
   for (const RouterRun& run : runs) {
     if (run.calibrated_estimates.empty()) continue;
     ROUTER_ASSIGN_OR_RETURN(

@@ -83,6 +83,15 @@ struct SourceFigures {
   std::vector<double> router_aiq;  // per router, in run order (paper definition)
 };
 
+// How far predicted per-request costs are from the observed ones: the mean
+// absolute percentage error over every (row, model) cell whose observed
+// cost is positive.
+struct CostErrorFigures {
+  std::string name;  // a router, or "price table"
+  double mape = 0.0;
+  int64_t cells = 0;
+};
+
 struct EvalReport {
   std::vector<ModelPoint> singles;
   OperatingPoint oracle;
@@ -98,6 +107,10 @@ struct EvalReport {
   std::vector<StrongWeakFigures> strong_weak;  // per router
   std::vector<SourceFigures> sources;
   std::vector<CalibrationFigures> calibration;  // per router that has calibrated estimates
+  // Each router's expected_cost_usd, then the price table (every model's
+  // Profile::ExpectedCostUsd at the prompt's estimated tokens) when the
+  // catalog prices every model.
+  std::vector<CostErrorFigures> cost_error;
 };
 
 // Computes every figure. `test` holds the evaluation rows (complete: every

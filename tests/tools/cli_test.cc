@@ -173,6 +173,43 @@ TEST_CASE("eval on generated data: kNN beats the zero router", "[cli]") {
   CheckPointLabelsApart(svg);
 }
 
+TEST_CASE("eval reports the cost prediction error of routers and the price table", "[cli]") {
+  const fs::path data = Scratch() / "costs.jsonl", config = Scratch() / "prices.json";
+  const fs::path out = Scratch() / "cost_report";
+  WriteAll(data, SmallJsonl());  // costs per model: a 0.001, b 0.01, c 0.0001
+  // Output prices only, at 1000 tokens: a and b priced right, c at 0.0002,
+  // twice its observed cost.
+  WriteAll(config, R"({"models": [
+      {"name": "a", "output_usd_per_mtok": 1.0, "expected_output_tokens": 1000},
+      {"name": "b", "output_usd_per_mtok": 10.0, "expected_output_tokens": 1000},
+      {"name": "c", "output_usd_per_mtok": 0.2, "expected_output_tokens": 1000}]})");
+  RunResult r = Run("eval --quiet --threads 1 --calibration-folds 0 --data '" + data.string() +
+                    "' --config '" + config.string() + "' --routers knn --out '" +
+                    out.string() + "'");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("Cost prediction error") != std::string::npos);
+  const auto report = nlohmann::json::parse(ReadAll(out / "report.json"));
+  REQUIRE(report["cost_error"].size() == 2);
+  const auto& knn = report["cost_error"][0];
+  CHECK(knn["name"] == "knn");
+  CHECK(knn["cells"] == 6);  // 2 test rows x 3 models
+  // Each model's cost is the same on every row, and kNN averages observed
+  // costs: exact up to the float it keeps them in.
+  CHECK(knn["mape"].get<double>() == Approx(0.0).margin(1e-6));
+  const auto& table = report["cost_error"][1];
+  CHECK(table["name"] == "price table");
+  CHECK(table["cells"] == 6);
+  CHECK(table["mape"].get<double>() == Approx(1.0 / 3.0));  // c is 100% off, a and b exact
+
+  // Without prices there is no price table to compare with.
+  REQUIRE(Run("eval --quiet --threads 1 --calibration-folds 0 --data '" + data.string() +
+              "' --routers knn --out '" + out.string() + "'").exit_code == 0);
+  const auto unpriced = nlohmann::json::parse(ReadAll(out / "report.json"));
+  REQUIRE(unpriced["cost_error"].size() == 1);
+  CHECK(unpriced["cost_error"][0]["name"] == "knn");
+}
+
 TEST_CASE("fit, inspect and route a saved model", "[cli]") {
   const fs::path model = Scratch() / "model.router";
   RunResult r = Run("fit --quiet --data '" + SyntheticFile().string() + "' --router knn -o '" +
