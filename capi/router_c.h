@@ -855,6 +855,8 @@ ROUTER_API void router_decision_free(router_decision_t* decision);
  *   if (router_sync_start(router, "{\"replica_id\": \"pod-3\", \"store\": \"redis\", "
  *                                 "\"redis\": {\"host\": \"redis.internal\"}}",
  *                         &sync) != ROUTER_OK) { ... router_last_error_message() ... }
+ *   (or, for a router whose configuration has a "sync" block:
+ *    router_sync_start(router, "{}", &sync))
  *   ... route and report feedback on `router` as usual ...
  *   router_sync_stop(sync);   (before router_free(router))
  *
@@ -903,6 +905,14 @@ typedef struct router_sync_s router_sync_t;
  *                  prefer password_env, so that no password sits in a
  *                  configuration). A password never appears in a message.
  *   An unknown key is an error.
+ *   From the configuration: when the router's configuration (the
+ *   config_json it was created with, or the one saved in the file it was
+ *   loaded from; router_reload brings the new file's) has a "sync" block
+ *   (docs/configuration.md), every key above is optional: the block gives
+ *   the defaults and the keys given here override it. "{}" starts the sync
+ *   the block describes; "{\"replica_id\": \"pod-3\"}" names this replica
+ *   (a block's replica_id "" means "<host name>-<process id>"). The block
+ *   never holds a password: it names the environment variable that does.
  * @param[out] out  Receives the new sync on success, NULL on failure. Not
  *             NULL. Stop and free it with router_sync_stop().
  * @return ROUTER_OK; ROUTER_INVALID_ARGUMENT for NULL, malformed JSON, an

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <shared_mutex>
 #include <string>
@@ -134,9 +135,12 @@ bool IsName(std::string_view name) {
                                 "0123456789-_.:") == std::string_view::npos;
 }
 
-// The options JSON. Messages name keys, never values (a password may be
-// among them); the parser's own message quotes the input, so it is not used.
-absl::StatusOr<StartOptions> ParseOptions(std::string_view text) {
+// The options JSON, over `defaults` (the router's config's "sync" block, or
+// null when it has none): with a block every key is optional, and those
+// given override the block's. Messages name keys, never values (a password
+// may be among them); the parser's own message quotes the input, so it is
+// not used.
+absl::StatusOr<StartOptions> ParseOptions(std::string_view text, const SyncConfig* defaults) {
   Json json;
   try {
     json = Json::parse(text.begin(), text.end());
@@ -150,14 +154,23 @@ absl::StatusOr<StartOptions> ParseOptions(std::string_view text) {
   }
   ROUTER_RETURN_IF_ERROR(CheckKeys(json, "", {"replica_id", "store", "interval_ms", "redis"}));
   StartOptions o;
-  if (!json.contains("replica_id")) return OptionError("replica_id", "is required");
+  if (defaults != nullptr) {
+    o.sync = SyncOptionsFromConfig(*defaults);
+    o.store = defaults->store;
+    o.redis = RedisOptionsFromConfig(*defaults);
+  }
+  constexpr std::string_view kOrBlock = " (or a \"sync\" block in the router's config)";
+  if (defaults == nullptr && !json.contains("replica_id")) {
+    return OptionError("replica_id", fmt::format("is required{}", kOrBlock));
+  }
   ROUTER_RETURN_IF_ERROR(ReadString(json, "replica_id", "replica_id", &o.sync.replica_id));
   if (!IsName(o.sync.replica_id)) {
     return OptionError("replica_id", "must be 1 to 128 letters, digits or '-_.:'");
   }
   ROUTER_RETURN_IF_ERROR(ReadInt(json, "interval_ms", "interval_ms", &o.sync.interval_ms));
-  if (!json.contains("store")) {
-    return OptionError("store", "is required (\"redis\" or \"memory:NAME\")");
+  if (defaults == nullptr && !json.contains("store")) {
+    return OptionError("store",
+                       fmt::format("is required (\"redis\" or \"memory:NAME\"){}", kOrBlock));
   }
   ROUTER_RETURN_IF_ERROR(ReadString(json, "store", "store", &o.store));
   constexpr std::string_view kMemory = "memory:";
@@ -264,8 +277,11 @@ router_status_t router_sync_start(router_t* router, const char* options_json,
     ROUTER_C_REQUIRE(router);
     ROUTER_C_REQUIRE(options_json);
     ROUTER_C_REQUIRE(out);
-    ROUTER_ASSIGN_OR_RETURN(router::capi::StartOptions options,
-                            router::capi::ParseOptions(options_json));
+    // The config's block, if any, gives the defaults (docs/scale-out.md).
+    const std::optional<router::SyncConfig> block = router->live.Snapshot()->config().sync;
+    ROUTER_ASSIGN_OR_RETURN(
+        router::capi::StartOptions options,
+        router::capi::ParseOptions(options_json, block.has_value() ? &*block : nullptr));
     std::lock_guard lock(router->sync_mutex);
     if (const auto running = router->sync.lock(); running != nullptr) {
       std::shared_lock running_lock(running->mutex);

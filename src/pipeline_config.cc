@@ -12,6 +12,7 @@
 #include "internal/policy_kinds.h"
 #include "nlohmann/json.hpp"
 #include "internal/router_kinds.h"
+#include "internal/sync_config_json.h"
 #include "router/pipeline_config.h"
 #include "router/status.h"
 
@@ -96,7 +97,15 @@ const OptionsSchema<PipelineConfig>& PipelineConfigSchema() {
                 ModelsJson)
         .Strings("removed_models", &O::removed_models,
                  "Models taken out of service at run time (written by saves).")
-        .Object("limits", &O::limits, internal::LimitsSchema(), "Size limits.");
+        .Object("limits", &O::limits, internal::LimitsSchema(), "Size limits.")
+        .Custom(
+            "sync", "object or null",
+            "How replicas share state (docs/scale-out.md); absent or null: no sync.",
+            [](const Json& json, const std::string& path, O* config) {
+              return internal::ReadSyncConfig(json, path, &config->sync);
+            },
+            [](const O& config) { return internal::SyncConfigJson(config.sync); },
+            internal::DescribeSyncConfig);
     return *made;
   }();
   return schema;
@@ -155,6 +164,9 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(std::string_view text) {
 
 std::string PipelineConfigToJson(const PipelineConfig& config) {
   Json json = PipelineConfigSchema().Write(config);
+  // No block, no key: a file saved without sync stays readable by versions
+  // that do not know the key.
+  if (json["sync"].is_null()) json.erase("sync");
   WriteHostRouterOptions(config, &json);
   return json.dump(2);
 }

@@ -9,7 +9,11 @@
 #include "router/max_utility_policy.h"
 #include "router/mf_options.h"
 #include "router/quality_floor_policy.h"
+#include "router/redis_sync_store.h"
+#include "router/state_sync.h"
 #include "router/threshold_policy.h"
+
+#include <unistd.h>
 
 #include <cmath>
 #include <fstream>
@@ -51,6 +55,7 @@ bool InRange(const ConfigKey& key, double v) {
 // takes structured values this test does not make up (models, maps).
 Json NonDefault(const ConfigKey& key) {
   const Json initial = Json::parse(key.default_json);
+  if (key.key == "sync.store") return "memory:some-model";  // "redis" or "memory:NAME"
   if (!key.choices.empty()) {
     for (const std::string& choice : key.choices) {
       if (Json(choice) != initial) return choice;
@@ -142,6 +147,12 @@ Field OfPolicy(std::function<Json(const Options&)> read) {
     const Options* held = c.policy.Get<Options>();
     return held != nullptr ? read(*held) : Json("(another kind)");
   };
+}
+
+// A sync key; a config without a block reads as the block's defaults, so
+// that setting one sync key shows as changing that key only.
+Field OfSync(std::function<Json(const SyncConfig&)> read) {
+  return [read](const PipelineConfig& c) { return read(c.sync.value_or(SyncConfig{})); };
 }
 
 std::map<std::string, Field> Fields() {
@@ -252,6 +263,17 @@ std::map<std::string, Field> Fields() {
       {"limits.max_models", [](const PipelineConfig& c) { return Json(c.limits.max_models); }},
       {"limits.max_section_bytes",
        [](const PipelineConfig& c) { return Json(c.limits.max_section_bytes); }},
+      {"sync.replica_id", OfSync([](const SyncConfig& s) { return Json(s.replica_id); })},
+      {"sync.store", OfSync([](const SyncConfig& s) { return Json(s.store); })},
+      {"sync.interval_ms", OfSync([](const SyncConfig& s) { return Json(s.interval_ms); })},
+      {"sync.redis.host", OfSync([](const SyncConfig& s) { return Json(s.redis.host); })},
+      {"sync.redis.port", OfSync([](const SyncConfig& s) { return Json(s.redis.port); })},
+      {"sync.redis.key_prefix",
+       OfSync([](const SyncConfig& s) { return Json(s.redis.key_prefix); })},
+      {"sync.redis.password_env",
+       OfSync([](const SyncConfig& s) { return Json(s.redis.password_env); })},
+      {"sync.redis.timeout_ms",
+       OfSync([](const SyncConfig& s) { return Json(s.redis.timeout_ms); })},
   };
 }
 
@@ -349,6 +371,10 @@ TEST_CASE("the config's keys are exactly the printed JSON's keys", "[config]") {
     REQUIRE(config.ok());
     walk(Json::parse(PipelineConfigToJson(*config)), "");
   }
+  // The sync block is printed only when there is one.
+  auto synced = ParsePipelineConfig(R"({"sync": {}})");
+  REQUIRE(synced.ok());
+  walk(Json::parse(PipelineConfigToJson(*synced)), "");
   for (const std::string& key : printed) CHECK(declared.count(key) == 1);
   for (const std::string& key : declared) {
     if (key.rfind("models[].", 0) != 0) CHECK(printed.count(key) == 1);
@@ -424,6 +450,8 @@ TEST_CASE("config errors name the key and the rule", "[config]") {
       {R"({"models": [{"input_usd_per_mtok": 1}]})", "'models[0].name' is required"},
       {R"({"limits": {"max_models": 0}})", "limits.max_models must be >= 1, got 0"},
       {R"({"cluster": {"kmeans_threads": -1}})", "cluster.kmeans_threads must be >= 0"},
+      {R"({"sync": {"interval_ms": -1}})", "sync.interval_ms must be in [0, 3600000], got -1"},
+      {R"({"sync": {"redis": {"key_prefix": ""}}})", "'sync.redis.key_prefix' must be 1 to 128"},
   };
   for (const Case& c : cases) {
     INFO(c.json);
@@ -460,6 +488,162 @@ TEST_CASE("docs/configuration.md carries the current reference table", "[config]
   // On a change of the declarations, paste the table this prints there.
   INFO("the current table:\n" << ConfigReferenceMarkdown());
   CHECK(doc.substr(from + begin.size(), to - from - begin.size()) == ConfigReferenceMarkdown());
+}
+
+
+TEST_CASE("the sync block: absent unless given, its defaults, printed back", "[config][sync]") {
+  auto none = ParsePipelineConfig("{}");
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->sync.has_value());
+  // No block, no key: files saved without sync read as before.
+  CHECK_FALSE(Json::parse(PipelineConfigToJson(*none)).contains("sync"));
+  auto null_block = ParsePipelineConfig(R"({"sync": null})");
+  REQUIRE(null_block.ok());
+  CHECK_FALSE(null_block->sync.has_value());
+
+  auto defaults = ParsePipelineConfig(R"({"sync": {}})");
+  REQUIRE(defaults.ok());
+  REQUIRE(defaults->sync.has_value());
+  const SyncConfig& d = *defaults->sync;
+  CHECK(d.replica_id.empty());
+  CHECK(d.store == "redis");
+  CHECK(d.interval_ms == 200);
+  CHECK(d.redis.host == "127.0.0.1");
+  CHECK(d.redis.port == 6379);
+  CHECK(d.redis.key_prefix == "router");
+  CHECK(d.redis.password_env == "ROUTER_REDIS_PASSWORD");
+  CHECK(d.redis.timeout_ms == 1000);
+  // The defaults mirror the options StateSync and RedisSyncStore start from.
+  CHECK(d.interval_ms == SyncOptions{}.interval_ms);
+  CHECK(d.redis.host == RedisOptions{}.host);
+  CHECK(d.redis.port == RedisOptions{}.port);
+  CHECK(d.redis.key_prefix == RedisOptions{}.key_prefix);
+  CHECK(d.redis.password_env == RedisOptions{}.password_env);
+  CHECK(d.redis.timeout_ms == RedisOptions{}.timeout_ms);
+  const Json printed = Json::parse(PipelineConfigToJson(*defaults));
+  CHECK(printed["sync"] == Json::parse(R"({"replica_id": "", "store": "redis",
+      "interval_ms": 200, "redis": {"host": "127.0.0.1", "port": 6379, "key_prefix": "router",
+      "password_env": "ROUTER_REDIS_PASSWORD", "timeout_ms": 1000}})"));
+
+  const Json block = Json::parse(R"({"replica_id": "pod-3", "store": "redis", "interval_ms": 50,
+      "redis": {"host": "redis.internal", "port": 6390, "key_prefix": "gateway-prod",
+                "password_env": "GW_REDIS_PASSWORD", "timeout_ms": 250}})");
+  auto parsed = ParsePipelineConfig(Json{{"router", "linucb"}, {"sync", block}}.dump());
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->sync.has_value());
+  CHECK(parsed->sync->replica_id == "pod-3");
+  CHECK(parsed->sync->interval_ms == 50);
+  CHECK(parsed->sync->redis.host == "redis.internal");
+  CHECK(parsed->sync->redis.port == 6390);
+  CHECK(parsed->sync->redis.key_prefix == "gateway-prod");
+  CHECK(parsed->sync->redis.password_env == "GW_REDIS_PASSWORD");
+  CHECK(parsed->sync->redis.timeout_ms == 250);
+  CHECK(parsed->router == "linucb");  // the rest of the config is read as before
+  // Round trip: printed, read back, printed again, the same.
+  const std::string text = PipelineConfigToJson(*parsed);
+  CHECK(Json::parse(text)["sync"] == block);
+  auto again = ParsePipelineConfig(text);
+  REQUIRE(again.ok());
+  CHECK(PipelineConfigToJson(*again) == text);
+
+  // Bounds and the memory store.
+  CHECK(ParsePipelineConfig(R"({"sync": {"interval_ms": 0}})").ok());
+  CHECK(ParsePipelineConfig(R"({"sync": {"interval_ms": 3600000}})").ok());
+  CHECK(ParsePipelineConfig(R"({"sync": {"store": "memory:tests-1"}})").ok());
+  CHECK(ParsePipelineConfig(R"({"sync": {"redis": {"password_env": ""}}})").ok());
+  CHECK(ParsePipelineConfig(R"({"sync": {"redis": {"key_prefix": "{gw}:prod"}}})").ok());
+}
+
+TEST_CASE("bad sync values are refused, naming the key", "[config][sync]") {
+  struct Case {
+    const char* json;
+    const char* message;
+  };
+  const std::string long_id(129, 'a');
+  const std::string long_id_case = R"({"sync": {"replica_id": ")" + long_id + R"("}})";
+  const Case cases[] = {
+      {R"({"sync": []})", "'sync' must be an object or null"},
+      {R"({"sync": "redis"})", "'sync' must be an object or null"},
+      {R"({"sync": {"interval_ms": "200"}})", "'sync.interval_ms' must be an integer"},
+      {R"({"sync": {"interval_ms": 1.5}})", "'sync.interval_ms' must be an integer"},
+      {R"({"sync": {"interval_ms": -1}})", "sync.interval_ms must be in [0, 3600000], got -1"},
+      {R"({"sync": {"interval_ms": 3600001}})", "sync.interval_ms must be in [0, 3600000]"},
+      {R"({"sync": {"replica_id": 7}})", "'sync.replica_id' must be a string"},
+      {R"({"sync": {"replica_id": "bad id!"}})", "'sync.replica_id' must be"},
+      {long_id_case.c_str(), "'sync.replica_id' must be"},
+      {R"({"sync": {"store": "postgres"}})", "'sync.store' must be \"redis\" or \"memory:NAME\""},
+      {R"({"sync": {"store": "memory:"}})", "'sync.store' must be"},
+      {R"({"sync": {"store": "memory:a b"}})", "'sync.store' must be"},
+      {R"({"sync": {"store": null}})", "'sync.store' must be a string"},
+      {R"({"sync": {"redis": []}})", "'sync.redis' must be an object"},
+      {R"({"sync": {"redis": {"host": ""}}})", "'sync.redis.host' must be"},
+      {R"({"sync": {"redis": {"host": 1}}})", "'sync.redis.host' must be a string"},
+      {R"({"sync": {"redis": {"port": "6379"}}})", "'sync.redis.port' must be an integer"},
+      {R"({"sync": {"redis": {"port": 0}}})", "sync.redis.port must be in [1, 65535], got 0"},
+      {R"({"sync": {"redis": {"port": 65536}}})", "sync.redis.port must be in [1, 65535]"},
+      {R"({"sync": {"redis": {"key_prefix": ""}}})", "'sync.redis.key_prefix' must be"},
+      {R"({"sync": {"redis": {"key_prefix": "a b"}}})", "'sync.redis.key_prefix' must be"},
+      {R"({"sync": {"redis": {"timeout_ms": 0}}})", "sync.redis.timeout_ms must be in [1, 60000]"},
+      {R"({"sync": {"redis": {"password_env": "A B"}}})", "'sync.redis.password_env' must be"},
+      {R"({"sync": {"bogus": 1}})", "unknown key 'sync.bogus' (known: replica_id, store"},
+      {R"({"sync": {"redis": {"prot": 6379}}})", "unknown key 'sync.redis.prot' (known: host"},
+      {R"({"sync": {"password": "hunter2"}})", "'sync.password' is not allowed"},
+      {R"({"sync": {"redis": {"password": "hunter2"}}})", "'sync.redis.password' is not allowed"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.json);
+    const auto parsed = ParsePipelineConfig(c.json);
+    REQUIRE(parsed.status().code() == absl::StatusCode::kInvalidArgument);
+    const std::string message(parsed.status().message());
+    CHECK_THAT(message, Contains(c.message));
+    CHECK_THAT(message, !Contains("hunter2"));
+  }
+  // A password pasted into password_env by mistake is not echoed either.
+  const auto pasted = ParsePipelineConfig(R"({"sync": {"redis": {"password_env": "s3cr=t"}}})");
+  REQUIRE(pasted.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(pasted.status().message()), !Contains("s3cr"));
+
+  // A block built in code is held to the same rules, and left unchanged.
+  SyncConfig config;
+  CHECK(ValidateSyncConfig(config).ok());
+  config.redis.key_prefix = "";
+  const SyncConfig before = config;
+  const absl::Status status = ValidateSyncConfig(config);
+  CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(status.message()), Contains("'sync.redis.key_prefix'"));
+  CHECK(config.redis.key_prefix == before.redis.key_prefix);
+  config = SyncConfig{};
+  config.interval_ms = -5;
+  CHECK_THAT(std::string(ValidateSyncConfig(config).message()),
+             Contains("sync.interval_ms must be in [0, 3600000], got -5"));
+}
+
+TEST_CASE("the sync block gives StateSync's and the Redis store's options", "[config][sync]") {
+  SyncConfig config;
+  config.interval_ms = 75;
+  config.redis = {.host = "redis.internal", .port = 6390, .key_prefix = "gw",
+                  .password_env = "GW_PASS", .timeout_ms = 300};
+  // No replica id: <host name>-<process id>, a valid id.
+  const SyncOptions generated = SyncOptionsFromConfig(config);
+  CHECK(generated.replica_id == DefaultReplicaId());
+  CHECK(generated.interval_ms == 75);
+  const std::string pid = "-" + std::to_string(::getpid());
+  const std::string& id = generated.replica_id;
+  CHECK(id.size() <= 128);
+  CHECK(id.size() > pid.size());
+  CHECK(id.compare(id.size() - pid.size(), pid.size(), pid) == 0);
+  config.replica_id = id;
+  CHECK(ValidateSyncConfig(config).ok());
+  config.replica_id = "pod-3";
+  CHECK(SyncOptionsFromConfig(config).replica_id == "pod-3");
+
+  const RedisOptions redis = RedisOptionsFromConfig(config);
+  CHECK(redis.host == "redis.internal");
+  CHECK(redis.port == 6390);
+  CHECK(redis.key_prefix == "gw");
+  CHECK(redis.password_env == "GW_PASS");
+  CHECK(redis.timeout_ms == 300);
+  CHECK(redis.password.empty());  // read from GW_PASS when the store connects
 }
 
 }  // namespace

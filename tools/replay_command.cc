@@ -117,7 +117,9 @@ const std::vector<FlagSpec>& Flags() {
                                "(default even), e.g. 0.7,0.2,0.1"},
       {"sync-every", "", "K", "with --replicas: rows between sync rounds (default 20)"},
       {"redis", "", "HOST:PORT", "with --replicas: sync through this Redis (password from\n"
-                                 "ROUTER_REDIS_PASSWORD) instead of an in-memory store"},
+                                 "ROUTER_REDIS_PASSWORD) instead of an in-memory store; a\n"
+                                 "config's \"sync\" block with \"store\": \"redis\" does the\n"
+                                 "same (and names the password's variable)"},
       {"out", "", "DIR", "write DIR/replay.json and DIR/curve.svg (with --replicas,\n"
                          "DIR/replicas.json)"},
       {"threads", "", "N", "threads for featurizing (default: all cores)"},
@@ -599,7 +601,7 @@ int RunReplay(int argc, char** argv) {
   }
   if (args.Has("replicas")) {
     ReplicaRun run;
-    if (int code = ReadReplicaSettings(args, &run.settings); code != kExitOk) return code;
+    if (int code = ReadReplicaSettings(args, config, &run.settings); code != kExitOk) return code;
     run.config = config;
     run.data = &input->data;
     run.fit_rows = &fit_rows;

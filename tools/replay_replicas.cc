@@ -4,7 +4,8 @@
 // weights, and replayed three ways: one process that sees every row
 // ("single"), N replicas that share nothing ("isolated"), and N replicas
 // whose StateSyncs exchange their contributions every --sync-every rows
-// ("synced"; through an in-memory store, or Redis with --redis). It reports
+// ("synced"; through an in-memory store, or Redis with --redis or the
+// config's "sync" block). It reports
 // each set-up's quality, cost, regret against the oracle and, for a budget
 // policy, how far the global average cost ends from the target.
 #include "replay_replicas.h"
@@ -73,13 +74,12 @@ std::vector<int> Assign(size_t rows, const std::vector<double>& weights, uint64_
   return replica_of;
 }
 
-absl::StatusOr<std::shared_ptr<SyncStore>> MakeStore(const std::string& redis, uint64_t seed) {
-  if (redis.empty()) return std::shared_ptr<SyncStore>(std::make_shared<MemorySyncStore>());
-  RedisOptions options;
-  const size_t colon = redis.rfind(':');
-  options.host = redis.substr(0, colon);
-  if (colon != std::string::npos) options.port = std::atoi(redis.c_str() + colon + 1);
-  // A prefix per run and order: replays never see each other's rows.
+absl::StatusOr<std::shared_ptr<SyncStore>> MakeStore(const std::optional<RedisOptions>& redis,
+                                                     uint64_t seed) {
+  if (!redis.has_value()) return std::shared_ptr<SyncStore>(std::make_shared<MemorySyncStore>());
+  RedisOptions options = *redis;
+  // A prefix per run and order, never the config's: replays never see each
+  // other's rows, and the Clear at the end cannot touch a deployment's.
   options.key_prefix = fmt::format("router-replay-{}-{}", ::getpid(), seed);
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<RedisSyncStore> store,
                           RedisSyncStore::Create(std::move(options)));
@@ -175,7 +175,7 @@ nlohmann::ordered_json SetupJson(const SetupResult& r, double target) {
 
 }  // namespace
 
-int ReadReplicaSettings(const Args& args, ReplicaSettings* out) {
+int ReadReplicaSettings(const Args& args, const PipelineConfig& config, ReplicaSettings* out) {
   auto replicas = args.GetInt("replicas", 0);
   auto sync_every = args.GetInt("sync-every", 20);
   if (!replicas.ok()) return Fail(kCommand, kExitUsage, replicas.status());
@@ -185,13 +185,31 @@ int ReadReplicaSettings(const Args& args, ReplicaSettings* out) {
   }
   auto traffic = ParseTraffic(args.Get("traffic"), *replicas);
   if (!traffic.ok()) return Fail(kCommand, kExitUsage, traffic.status());
-  if (args.Has("redis") && !RedisSyncAvailable()) {
-    return Fail(kCommand, kExitUsage, "--redis: this build has no Redis support (hiredis)");
+  // The config's block gives the Redis (and its password_env and timeout);
+  // --redis HOST:PORT overrides its address. Its replica_id and interval do
+  // not apply: the replay names its replicas and syncs every --sync-every rows.
+  std::optional<RedisOptions> redis;
+  const char* source = "--redis";
+  if (config.sync.has_value() && config.sync->store == "redis") {
+    redis = RedisOptionsFromConfig(*config.sync);
+    source = "the config's \"sync\" block";
+  }
+  if (args.Has("redis")) {
+    const std::string address = args.Get("redis");
+    const size_t colon = address.rfind(':');
+    if (!redis.has_value()) redis.emplace();
+    redis->host = address.substr(0, colon);
+    if (colon != std::string::npos) redis->port = std::atoi(address.c_str() + colon + 1);
+    source = "--redis";
+  }
+  if (redis.has_value() && !RedisSyncAvailable()) {
+    return Fail(kCommand, kExitUsage,
+                fmt::format("{}: this build has no Redis support (hiredis)", source));
   }
   out->replicas = *replicas;
   out->traffic = *std::move(traffic);
   out->sync_every = *sync_every;
-  out->redis = args.Get("redis");
+  out->redis = std::move(redis);
   return kExitOk;
 }
 
@@ -232,7 +250,8 @@ int ReplayReplicas(const ReplicaRun& run) {
               "traffic %s, sync every %d rows%s, %d orders\n\n",
               run.settings.replicas, run.data_path.c_str(), run.stream_rows->size(),
               run.config.router.c_str(), run.config.policy.kind.c_str(), traffic.c_str(),
-              run.settings.sync_every, run.settings.redis.empty() ? "" : " (Redis)", run.orders);
+              run.settings.sync_every, run.settings.redis.has_value() ? " (Redis)" : "",
+              run.orders);
   std::printf("%-9s %9s %11s %11s %11s %11s%s\n", "set-up", "quality", "cost", "2nd-half q",
               "2nd-half c", "regret/q", target > 0 ? "  budget error" : "");
   nlohmann::ordered_json json;
@@ -271,7 +290,7 @@ int ReplayReplicas(const ReplicaRun& run) {
   json["replicas"] = run.settings.replicas;
   json["traffic"] = run.settings.traffic;
   json["sync_every_rows"] = run.settings.sync_every;
-  json["store"] = run.settings.redis.empty() ? "memory" : "redis";
+  json["store"] = run.settings.redis.has_value() ? "redis" : "memory";
   nlohmann::ordered_json per_order = nlohmann::ordered_json::array();
   for (int i = 0; i < run.orders; ++i) {
     nlohmann::ordered_json o = {{"seed", run.seed + i}};

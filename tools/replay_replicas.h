@@ -4,6 +4,7 @@
 #define ROUTER_TOOLS_REPLAY_REPLICAS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "router/decision.h"
 #include "router/pipeline.h"
 #include "router/pipeline_config.h"
+#include "router/redis_sync_store.h"
 
 namespace router::cli {
 
@@ -20,11 +22,15 @@ struct ReplicaSettings {
   int replicas = 0;
   std::vector<double> traffic;  // per replica, summing to 1
   int sync_every = 20;          // rows between sync rounds
-  std::string redis;            // HOST:PORT, or "" for the in-memory store
+  // The Redis to sync through: --redis HOST:PORT, or the config's "sync"
+  // block with "store": "redis". Unset: an in-memory store. Its key prefix
+  // is replaced by one per run, which the replay clears when done.
+  std::optional<RedisOptions> redis;
 };
 
-// From --replicas, --traffic, --sync-every and --redis; an exit code.
-int ReadReplicaSettings(const Args& args, ReplicaSettings* out);
+// From --replicas, --traffic, --sync-every and --redis, and the sync block
+// of `config` (the --config file); an exit code.
+int ReadReplicaSettings(const Args& args, const PipelineConfig& config, ReplicaSettings* out);
 
 struct ReplicaRun {
   ReplicaSettings settings;

@@ -29,6 +29,7 @@
 #include "router/policy_config.h"
 #include "router/profile.h"
 #include "router/router.h"
+#include "router/sync_config.h"
 #include "router/text_featurizer.h"
 
 namespace router {
@@ -79,6 +80,10 @@ struct PipelineConfig {
   std::vector<std::string> removed_models;
   // Size limits for routing and fitting with this pipeline (router/limits.h).
   Limits limits;
+  // How replicas of this pipeline share state ("sync" in the JSON;
+  // router/sync_config.h); unset (the default) when the config has no
+  // block. Nothing starts a sync by itself: the host does, from this.
+  std::optional<SyncConfig> sync;
 };
 
 // Parses a JSON config; every field is optional. Unknown keys are errors, so

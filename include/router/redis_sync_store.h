@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "router/export.h"
+#include "router/sync_config.h"
 #include "router/sync_store.h"
 
 namespace router {
@@ -42,6 +43,11 @@ struct RedisOptions {
   // Connect and command timeout, milliseconds; [1, 60000].
   int timeout_ms = 1000;
 };
+
+// The RedisOptions of a config's "sync" block (router/sync_config.h):
+// host, port, key prefix, timeout and password_env; `password` stays empty,
+// so the password is read from that environment variable at connect time.
+ROUTER_EXPORT RedisOptions RedisOptionsFromConfig(const SyncConfig& config);
 
 // True when this build has the Redis store.
 ROUTER_EXPORT bool RedisSyncAvailable();

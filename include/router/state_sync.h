@@ -48,6 +48,7 @@
 #include "absl/status/statusor.h"
 #include "router/export.h"
 #include "router/live_pipeline.h"
+#include "router/sync_config.h"
 #include "router/sync_store.h"
 
 namespace router {
@@ -61,6 +62,10 @@ struct SyncOptions {
   // (the host calls SyncNow). In [0, 3600000].
   int interval_ms = 200;
 };
+
+// The SyncOptions of a config's "sync" block (router/sync_config.h): its
+// interval, and its replica_id or, when that is empty, DefaultReplicaId().
+ROUTER_EXPORT SyncOptions SyncOptionsFromConfig(const SyncConfig& config);
 
 struct SyncStatus {
   bool connected = false;       // the last round reached the store

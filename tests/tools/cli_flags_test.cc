@@ -620,5 +620,32 @@ TEST_CASE("replay --replicas runs one process, isolated and synced replicas on e
   }
 }
 
+TEST_CASE("replay --replicas takes its store from the config's sync block",
+          "[cli][flags][replay][sync]") {
+  auto replay = [&](const std::string& sync, const std::string& name) {
+    const fs::path config = Scratch() / (name + ".json");
+    WriteAll(config, R"({"router": "linucb", "linucb": {"context_dim": 8},
+                         "featurizer": {"word_buckets": 256, "char_buckets": 256, "dim": 16},
+                         "sync": )" + sync + "}");
+    const fs::path out = Scratch() / name;
+    return Run("replay --quiet --threads 1 --orders 1 --stream all --replicas 2 --data '" +
+               SyntheticFile().string() + "' --config '" + config.string() + "' --out '" +
+               out.string() + "'");
+  };
+  // A memory store: the replay's own in-memory store, as without a block.
+  const RunResult memory = replay(R"({"store": "memory:replay"})", "sync-memory");
+  INFO(memory.err);
+  REQUIRE(memory.exit_code == 0);
+  CHECK(Json::parse(ReadAll(Scratch() / "sync-memory" / "replicas.json"))["store"] == "memory");
+  // A Redis block is the store the synced replicas use: here one that
+  // refuses connections, so the replay fails on its first round.
+  const RunResult redis = replay(
+      R"({"interval_ms": 0, "redis": {"host": "127.0.0.1", "port": 1, "timeout_ms": 100}})",
+      "sync-redis");
+  INFO(redis.err);
+  CHECK(redis.exit_code != 0);
+  CHECK(redis.err.find("redis") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace router

@@ -444,7 +444,9 @@ class Router:
         "redis" or "memory:NAME", "interval_ms": 200, "redis": {"host",
         "port", "key_prefix", "timeout_ms", "password_env", "password"}}
         (router_c.h, router_sync_start). "memory:NAME" is a store in this
-        process, shared by the routers started with the same NAME. A router
+        process, shared by the routers started with the same NAME. When the
+        router's config has a "sync" block, every key is optional: {} starts
+        the sync the block describes, and keys given override it. A router
         syncs once (RouterError FAILED_PRECONDITION after that): to sync
         anew, Router.load the file again and start under the same
         replica_id. Stop the sync (Sync.stop or a `with` block) before
