@@ -14,6 +14,7 @@
 
 #include "fmt/format.h"
 #include "internal/byte_stream.h"
+#include "internal/hnsw_search.h"
 #include "internal/huge_pages.h"
 #include "internal/model_columns.h"
 #include "internal/normalize.h"
@@ -238,9 +239,15 @@ absl::Status KnnRouter::Estimate(const Query& query, Estimates* out) const {
   scratch.labels.resize(k);
   NormalizeInto(query.vector, scratch.query.data());
   if (state_.uses_hnsw) {
-    SingleThreadedSearch single_threaded;
-    state_.index->search(1, scratch.query.data(), k, scratch.similarities.data(),
-                         scratch.labels.data());
+    const auto& hnsw = static_cast<const faiss::IndexHNSWFlat&>(*state_.index);
+    if (internal::HnswSearchSupports(hnsw)) {
+      internal::HnswSearch(hnsw, scratch.query.data(), k, scratch.similarities.data(),
+                           scratch.labels.data());
+    } else {
+      SingleThreadedSearch single_threaded;
+      hnsw.search(1, scratch.query.data(), k, scratch.similarities.data(),
+                  scratch.labels.data());
+    }
   } else {
     const auto& flat = static_cast<const faiss::IndexFlatIP&>(*state_.index);
     ExactSearch(scratch.query.data(), flat.get_xb(), state_.reference_rows, state_.dim, k,

@@ -7,6 +7,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "allocation_counter.h"
+#include "skip.h"
+
 namespace router {
 namespace {
 
@@ -198,6 +201,27 @@ TEST_CASE("HNSW above the threshold finds nearly the exact neighbours", "[knn]")
     }
   }
   CHECK(static_cast<double>(overlap) / total >= 0.9);  // recall@10
+}
+
+TEST_CASE("a warm Estimate does not allocate, exact or HNSW", "[knn]") {
+  if (!testing::kCountsAllocations) ROUTER_SKIP("allocation counting is off under sanitizers");
+  Reference ref = MakeReference(3000, 16, 4, 12);
+  for (const int64_t threshold : {int64_t{1000000}, int64_t{1000}}) {
+    KnnRouter router(KnnOptions{.k = 10, .hnsw_threshold = threshold});
+    REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+    INFO("HNSW: " << router.uses_hnsw());
+    std::mt19937 rng(13);
+    std::vector<float> q1 = RandomVector(16, rng), q2 = RandomVector(16, rng);
+    Estimates est;
+    REQUIRE(router.Estimate(Query{.vector = q1}, &est).ok());  // warm-up
+    bool ok = false;
+    const int64_t allocations = testing::AllocationsDuring([&] {
+      ok = router.Estimate(Query{.vector = q2}, &est).ok() &&
+           router.Estimate(Query{.vector = q1}, &est).ok();
+    });
+    CHECK(ok);
+    CHECK(allocations == 0);
+  }
 }
 
 TEST_CASE("a model without neighbour scores falls back to its mean", "[knn]") {

@@ -1,0 +1,37 @@
+// One query's search of a FAISS HNSW graph over inner products, with the
+// library's SIMD kernel for distances and per-thread scratch, so that a warm
+// route allocates nothing. FAISS's IndexHNSW::search (1.7.3) builds a
+// visited table of one byte per row, a distance computer and its heaps on
+// every call, and computes each distance with a scalar loop in Debian's
+// build (docs/performance.md).
+//
+// The walk is FAISS's: greedy descent through the upper levels from the
+// entry point, then a bounded beam search on level 0 (efSearch candidates,
+// FAISS's MinimaxHeap, its relative-distance stopping rule and its result
+// heap). Only the distances differ, in their last bits (the kernel's sums
+// run in another order and use fused multiply-adds where the CPU has them),
+// so near-ties may order differently; knn_router_test compares the two.
+#ifndef ROUTER_INTERNAL_HNSW_SEARCH_H_
+#define ROUTER_INTERNAL_HNSW_SEARCH_H_
+
+#include <cstdint>
+
+#include <faiss/IndexHNSW.h>
+
+namespace router::internal {
+
+// Whether HnswSearch can search `index`: flat float storage over inner
+// products, searched the default way (upper_beam 1, bounded queue). Other
+// indexes go through FAISS's own search.
+bool HnswSearchSupports(const faiss::IndexHNSWFlat& index);
+
+// The k nearest rows of `index` to `query` (index.d floats, normalised like
+// the rows), nearest first: similarities[i] is the inner product of row
+// labels[i]. Fewer than k found: the rest have label -1. Needs
+// HnswSearchSupports(index). Thread-safe (the scratch is per thread).
+void HnswSearch(const faiss::IndexHNSWFlat& index, const float* query, int k,
+                float* similarities, int64_t* labels);
+
+}  // namespace router::internal
+
+#endif  // ROUTER_INTERNAL_HNSW_SEARCH_H_

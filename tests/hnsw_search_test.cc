@@ -1,0 +1,143 @@
+// internal::HnswSearch against FAISS's own IndexHNSW::search on the same
+// graph: the same walk, so the same neighbours in the same order, except
+// where two similarities tie to within the kernels' rounding.
+#include "internal/hnsw_search.h"
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <faiss/IndexHNSW.h>
+#include <omp.h>
+
+namespace router::internal {
+namespace {
+
+// `rows` unit vectors around 20 centres: HNSW needs structure to navigate
+// (isotropic random vectors make it near-exhaustive, docs/performance.md).
+std::vector<float> Clustered(int rows, int dim, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> gauss;
+  std::mt19937 centre_rng(1);  // the same centres for every call
+  std::vector<float> centres(20 * dim);
+  for (float& x : centres) x = gauss(centre_rng);
+  std::vector<float> out(static_cast<size_t>(rows) * dim);
+  for (int r = 0; r < rows; ++r) {
+    const float* centre = centres.data() + (rng() % 20) * dim;
+    float norm = 0.0f;
+    for (int j = 0; j < dim; ++j) {
+      out[r * dim + j] = centre[j] + 0.7f * gauss(rng);
+      norm += out[r * dim + j] * out[r * dim + j];
+    }
+    for (int j = 0; j < dim; ++j) out[r * dim + j] /= std::sqrt(norm);
+  }
+  return out;
+}
+
+struct Comparison {
+  double same_rank = 0.0;       // share of (query, rank) with the same label
+  double max_difference = 0.0;  // of similarities at the same rank
+  int missing = 0;              // labels -1 (in either)
+};
+
+Comparison Compare(const faiss::IndexHNSWFlat& index, const std::vector<float>& queries, int k) {
+  const int dim = index.d;
+  const int count = static_cast<int>(queries.size()) / dim;
+  std::vector<float> theirs_sim(k), ours_sim(k);
+  std::vector<faiss::Index::idx_t> theirs(k), ours(k);
+  Comparison c;
+  int same = 0;
+  const int previous_threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  for (int q = 0; q < count; ++q) {
+    const float* query = queries.data() + q * dim;
+    index.search(1, query, k, theirs_sim.data(), theirs.data());
+    HnswSearch(index, query, k, ours_sim.data(), ours.data());
+    for (int i = 0; i < k; ++i) {
+      same += theirs[i] == ours[i];
+      c.missing += (theirs[i] < 0) + (ours[i] < 0);
+      if (theirs[i] >= 0 && ours[i] >= 0) {
+        c.max_difference = std::max<double>(c.max_difference, std::abs(theirs_sim[i] - ours_sim[i]));
+      }
+    }
+  }
+  omp_set_num_threads(previous_threads);
+  c.same_rank = static_cast<double>(same) / (count * k);
+  return c;
+}
+
+TEST_CASE("HnswSearch walks FAISS's graph as FAISS does", "[hnsw]") {
+  const int dim = 48;
+  faiss::IndexHNSWFlat index(dim, 16, faiss::METRIC_INNER_PRODUCT);
+  index.hnsw.efConstruction = 80;
+  const std::vector<float> rows = Clustered(4000, dim, 2);
+  index.add(4000, rows.data());
+  REQUIRE(HnswSearchSupports(index));
+  REQUIRE(index.hnsw.max_level >= 1);  // the upper-level descent is exercised
+  const std::vector<float> queries = Clustered(100, dim, 3);
+
+  SECTION("the default walk") {
+    index.hnsw.efSearch = 64;
+    const Comparison c = Compare(index, queries, 20);
+    CHECK(c.same_rank >= 0.99);
+    CHECK(c.max_difference < 1e-5);
+    CHECK(c.missing == 0);
+  }
+  SECTION("efSearch below k: the beam widens to k") {
+    index.hnsw.efSearch = 5;
+    const Comparison c = Compare(index, queries, 30);
+    CHECK(c.same_rank >= 0.99);
+    CHECK(c.missing == 0);
+  }
+  SECTION("without the relative-distance rule: efSearch expansions") {
+    index.hnsw.efSearch = 16;
+    index.hnsw.check_relative_distance = false;
+    const Comparison c = Compare(index, queries, 10);
+    CHECK(c.same_rank >= 0.99);
+  }
+}
+
+TEST_CASE("HnswSearch returns every row when k exceeds them, then -1", "[hnsw]") {
+  const int dim = 8;
+  faiss::IndexHNSWFlat index(dim, 4, faiss::METRIC_INNER_PRODUCT);
+  const std::vector<float> rows = Clustered(12, dim, 4);
+  index.add(12, rows.data());
+  const std::vector<float> query = Clustered(1, dim, 5);
+  std::vector<float> similarities(20);
+  std::vector<faiss::Index::idx_t> labels(20);
+  HnswSearch(index, query.data(), 20, similarities.data(), labels.data());
+  std::vector<bool> seen(12, false);
+  for (int i = 0; i < 12; ++i) {
+    REQUIRE(labels[i] >= 0);
+    REQUIRE(labels[i] < 12);
+    CHECK_FALSE(seen[labels[i]]);
+    seen[labels[i]] = true;
+    if (i > 0) CHECK(similarities[i] <= similarities[i - 1]);  // nearest first
+    float dot = 0.0f;
+    for (int j = 0; j < dim; ++j) dot += query[j] * rows[labels[i] * dim + j];
+    CHECK(similarities[i] == Approx(dot).margin(1e-5));
+  }
+  for (int i = 12; i < 20; ++i) CHECK(labels[i] == -1);
+}
+
+TEST_CASE("HnswSearch on an empty graph finds nothing", "[hnsw]") {
+  faiss::IndexHNSWFlat index(4, 4, faiss::METRIC_INNER_PRODUCT);
+  const float query[4] = {1, 0, 0, 0};
+  float similarities[3];
+  faiss::Index::idx_t labels[3];
+  HnswSearch(index, query, 3, similarities, labels);
+  for (auto label : labels) CHECK(label == -1);
+}
+
+TEST_CASE("HnswSearchSupports refuses what it does not search", "[hnsw]") {
+  faiss::IndexHNSWFlat l2(4, 4);  // squared L2, not inner products
+  CHECK_FALSE(HnswSearchSupports(l2));
+  faiss::IndexHNSWFlat ip(4, 4, faiss::METRIC_INNER_PRODUCT);
+  CHECK(HnswSearchSupports(ip));
+  ip.hnsw.upper_beam = 2;
+  CHECK_FALSE(HnswSearchSupports(ip));
+}
+
+}  // namespace
+}  // namespace router::internal
