@@ -271,7 +271,21 @@ absl::Status KnnRouter::EstimateBatch(absl::Span<const Query> queries,
   const int k = static_cast<int>(std::min<int64_t>(options_.k, state_.reference_rows));
   std::vector<float> similarities(static_cast<size_t>(n) * k);
   std::vector<faiss_idx_t> labels(static_cast<size_t>(n) * k);
-  state_.index->search(n, batch.data(), k, similarities.data(), labels.data());
+  const auto* hnsw = state_.uses_hnsw
+                         ? static_cast<const faiss::IndexHNSWFlat*>(state_.index.get())
+                         : nullptr;
+  if (hnsw != nullptr && internal::HnswSearchSupports(*hnsw)) {
+    // The single query's search on OpenMP's threads, as FAISS shares a batch,
+    // without its per-call allocations; a batch then finds what the same
+    // queries routed one by one find.
+#pragma omp parallel for schedule(dynamic) if (n > 1)
+    for (int64_t i = 0; i < n; ++i) {
+      internal::HnswSearch(*hnsw, batch.data() + i * state_.dim, k,
+                           similarities.data() + i * k, labels.data() + i * k);
+    }
+  } else {
+    state_.index->search(n, batch.data(), k, similarities.data(), labels.data());
+  }
   for (int64_t i = 0; i < n; ++i) {
     Aggregate(similarities.data() + i * k, labels.data() + i * k, k,
               InputTokens(queries[i]), &out[i]);

@@ -203,6 +203,32 @@ TEST_CASE("HNSW above the threshold finds nearly the exact neighbours", "[knn]")
   CHECK(static_cast<double>(overlap) / total >= 0.9);  // recall@10
 }
 
+TEST_CASE("an HNSW batch finds what the same queries find one by one", "[knn]") {
+  Reference ref = MakeReference(3000, 16, 3, 14);
+  KnnRouter router(KnnOptions{.k = 10, .hnsw_threshold = 1000});
+  REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  REQUIRE(router.uses_hnsw());
+  std::mt19937 rng(15);
+  std::vector<std::vector<float>> vectors;
+  std::vector<Query> queries;
+  for (int i = 0; i < 64; ++i) vectors.push_back(RandomVector(16, rng));
+  for (const auto& v : vectors) queries.push_back(Query{.vector = v});
+  std::vector<Estimates> batch(queries.size());
+  REQUIRE(router.EstimateBatch(queries, absl::MakeSpan(batch)).ok());
+  for (size_t i = 0; i < queries.size(); ++i) {
+    Estimates single;
+    REQUIRE(router.Estimate(queries[i], &single).ok());
+    REQUIRE(batch[i].evidence.size() == single.evidence.size());
+    for (size_t j = 0; j < single.evidence.size(); ++j) {
+      CHECK(batch[i].evidence[j].id == single.evidence[j].id);
+      CHECK(batch[i].evidence[j].similarity == single.evidence[j].similarity);
+    }
+    for (size_t m = 0; m < single.per_model.size(); ++m) {
+      CHECK(batch[i].per_model[m].quality == single.per_model[m].quality);
+    }
+  }
+}
+
 TEST_CASE("a warm Estimate does not allocate, exact or HNSW", "[knn]") {
   if (!testing::kCountsAllocations) ROUTER_SKIP("allocation counting is off under sanitizers");
   Reference ref = MakeReference(3000, 16, 4, 12);
