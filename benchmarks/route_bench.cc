@@ -7,7 +7,9 @@
 //   Decide/max_utility/models:9                   MaxUtilityPolicy::Decide alone
 //   RouteText/bytes:B                             Pipeline::RouteText (embed + kNN + policy)
 //   Embed/bytes:B                                 TextFeaturizer::Embed alone
-//   EstimateBatch/{exact,hnsw}/rows:N/batch:256   KnnRouter::EstimateBatch
+//   EstimateBatch/{exact,hnsw}/rows:N/batch:256[/threads:T]
+//                                                 KnnRouter::EstimateBatch, on OpenMP's
+//                                                 default threads or T of them
 //
 // Reference data is random and seeded: d = 256 unit vectors with topic and
 // low-rank structure (see RandomEmbeddings), M = 9 models, 0/1 scores and
@@ -449,9 +451,11 @@ void BM_Embed(benchmark::State& state, std::string_view text) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
 }
 
-void BM_EstimateBatch(benchmark::State& state, int64_t rows, bool hnsw) {
+void BM_EstimateBatch(benchmark::State& state, int64_t rows, bool hnsw, int omp_threads) {
   const auto& f = KnnFixture(rows, hnsw);
   if (!f.status.ok()) return Fail(state, f.status);
+  // The router's batch_threads is 0: a batch takes OpenMP's setting.
+  OmpThreads threads(omp_threads);
   const auto& pool = QueryPool();
   std::vector<router::Estimates> out(kBatch);
   int64_t batch = 0;
@@ -497,10 +501,13 @@ void RegisterAll() {
   for (const auto& [index, rows] : {std::pair<const char*, int64_t>{"exact", 10000},
                                     {"exact", 100000},
                                     {"hnsw", 100000}}) {
-    const std::string name = std::string("EstimateBatch/") + index + "/rows:" +
-                             std::to_string(rows) + "/batch:" + std::to_string(kBatch);
-    Configure(benchmark::RegisterBenchmark(name.c_str(), BM_EstimateBatch, rows,
-                                           std::string_view(index) == "hnsw"));
+    for (int threads : {0, 1, 2}) {
+      const std::string name = std::string("EstimateBatch/") + index + "/rows:" +
+                               std::to_string(rows) + "/batch:" + std::to_string(kBatch) +
+                               (threads == 0 ? "" : "/threads:" + std::to_string(threads));
+      Configure(benchmark::RegisterBenchmark(name.c_str(), BM_EstimateBatch, rows,
+                                             std::string_view(index) == "hnsw", threads));
+    }
   }
 }
 

@@ -63,16 +63,19 @@ Scratch& ThreadScratch() {
   return scratch;
 }
 
-// Runs FAISS on the calling thread only while in scope. A single query has
-// too little work to share, and FAISS's HNSW search would otherwise wake
-// every OpenMP thread, whose spin-waiting made it 14x slower on two cores
-// (docs/performance.md). The caller's own OpenMP setting is restored.
-class SingleThreadedSearch {
+// Runs FAISS on `threads` OpenMP threads (0: leave the setting) while in
+// scope; the caller's own setting is restored. A single query runs on one:
+// it has too little work to share, and FAISS's HNSW search would otherwise
+// wake every OpenMP thread, whose spin-waiting made it 14x slower on two
+// cores (docs/performance.md).
+class ScopedOmpThreads {
  public:
-  SingleThreadedSearch() : previous_(omp_get_max_threads()) { omp_set_num_threads(1); }
-  ~SingleThreadedSearch() { omp_set_num_threads(previous_); }
-  SingleThreadedSearch(const SingleThreadedSearch&) = delete;
-  SingleThreadedSearch& operator=(const SingleThreadedSearch&) = delete;
+  explicit ScopedOmpThreads(int threads) : previous_(omp_get_max_threads()) {
+    if (threads > 0) omp_set_num_threads(threads);
+  }
+  ~ScopedOmpThreads() { omp_set_num_threads(previous_); }
+  ScopedOmpThreads(const ScopedOmpThreads&) = delete;
+  ScopedOmpThreads& operator=(const ScopedOmpThreads&) = delete;
 
  private:
   int previous_;
@@ -244,7 +247,7 @@ absl::Status KnnRouter::Estimate(const Query& query, Estimates* out) const {
       internal::HnswSearch(hnsw, scratch.query.data(), k, scratch.similarities.data(),
                            scratch.labels.data());
     } else {
-      SingleThreadedSearch single_threaded;
+      ScopedOmpThreads single_threaded(1);
       hnsw.search(1, scratch.query.data(), k, scratch.similarities.data(),
                   scratch.labels.data());
     }
@@ -274,16 +277,18 @@ absl::Status KnnRouter::EstimateBatch(absl::Span<const Query> queries,
   const auto* hnsw = state_.uses_hnsw
                          ? static_cast<const faiss::IndexHNSWFlat*>(state_.index.get())
                          : nullptr;
+  const int threads = options_.batch_threads > 0 ? options_.batch_threads : omp_get_max_threads();
   if (hnsw != nullptr && internal::HnswSearchSupports(*hnsw)) {
     // The single query's search on OpenMP's threads, as FAISS shares a batch,
     // without its per-call allocations; a batch then finds what the same
     // queries routed one by one find.
-#pragma omp parallel for schedule(dynamic) if (n > 1)
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (n > 1)
     for (int64_t i = 0; i < n; ++i) {
       internal::HnswSearch(*hnsw, batch.data() + i * state_.dim, k,
                            similarities.data() + i * k, labels.data() + i * k);
     }
   } else {
+    ScopedOmpThreads batch_threads(threads);
     state_.index->search(n, batch.data(), k, similarities.data(), labels.data());
   }
   for (int64_t i = 0; i < n; ++i) {

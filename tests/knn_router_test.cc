@@ -229,6 +229,35 @@ TEST_CASE("an HNSW batch finds what the same queries find one by one", "[knn]") 
   }
 }
 
+TEST_CASE("batch_threads shares a batch without changing what it finds", "[knn]") {
+  Reference ref = MakeReference(3000, 16, 3, 16);
+  std::mt19937 rng(17);
+  std::vector<std::vector<float>> vectors;
+  std::vector<Query> queries;
+  for (int i = 0; i < 40; ++i) vectors.push_back(RandomVector(16, rng));
+  for (const auto& v : vectors) queries.push_back(Query{.vector = v});
+  for (const int64_t threshold : {int64_t{1000000}, int64_t{1000}}) {
+    std::vector<std::vector<Estimates>> results;
+    for (const int threads : {1, 2, 0}) {
+      KnnRouter router(KnnOptions{.k = 10, .hnsw_threshold = threshold, .batch_threads = threads});
+      REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+      results.emplace_back(queries.size());
+      REQUIRE(router.EstimateBatch(queries, absl::MakeSpan(results.back())).ok());
+    }
+    for (size_t r = 1; r < results.size(); ++r) {
+      for (size_t i = 0; i < queries.size(); ++i) {
+        for (size_t m = 0; m < results[0][i].per_model.size(); ++m) {
+          CHECK(results[r][i].per_model[m].quality == results[0][i].per_model[m].quality);
+        }
+      }
+    }
+  }
+  KnnRouter too_many(KnnOptions{.batch_threads = 1025});
+  const absl::Status refused = too_many.Fit(ref.data, ref.catalog);
+  CHECK(refused.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(refused.message()).find("batch_threads") != std::string::npos);
+}
+
 TEST_CASE("a warm Estimate does not allocate, exact or HNSW", "[knn]") {
   if (!testing::kCountsAllocations) ROUTER_SKIP("allocation counting is off under sanitizers");
   Reference ref = MakeReference(3000, 16, 4, 12);

@@ -179,6 +179,7 @@ std::map<std::string, Field> Fields() {
       {"knn.hnsw_m", Of<K>([](const K& o) { return Json(o.hnsw_m); })},
       {"knn.hnsw_ef_construction", Of<K>([](const K& o) { return Json(o.hnsw_ef_construction); })},
       {"knn.hnsw_ef_search", Of<K>([](const K& o) { return Json(o.hnsw_ef_search); })},
+      {"knn.batch_threads", Of<K>([](const K& o) { return Json(o.batch_threads); })},
       {"cluster.num_clusters", Of<C>([](const C& o) { return Json(o.num_clusters); })},
       {"cluster.nearest_clusters", Of<C>([](const C& o) { return Json(o.nearest_clusters); })},
       {"cluster.temperature", Of<C>([](const C& o) { return Json(o.temperature); })},

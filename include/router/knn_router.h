@@ -46,6 +46,10 @@ struct KnnOptions {
   int hnsw_m = 32;
   int hnsw_ef_construction = 200;
   int hnsw_ef_search = 128;
+  // Threads that share one EstimateBatch call (OpenMP); 0 = OpenMP's
+  // current setting (omp_get_max_threads, OMP_NUM_THREADS). A single
+  // Estimate always runs on the calling thread.
+  int batch_threads = 0;
 };
 
 class ROUTER_EXPORT KnnRouter : public Router {

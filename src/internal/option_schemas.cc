@@ -26,7 +26,9 @@ const OptionsSchema<KnnOptions>& KnnOptionsSchema() {
           .Integer("hnsw_ef_construction", &O::hnsw_ef_construction, Range::AtLeast(1),
                    "HNSW beam width while building.")
           .Integer("hnsw_ef_search", &O::hnsw_ef_search, Range::AtLeast(1),
-                   "HNSW beam width while searching (raised to k if smaller).");
+                   "HNSW beam width while searching (raised to k if smaller).")
+          .Integer("batch_threads", &O::batch_threads, Range::Closed(0, 1024),
+                   "Threads sharing one batch of queries; 0 = OpenMP's setting.");
   return schema;
 }
 
