@@ -17,6 +17,7 @@
 #include "internal/normalize.h"
 #include "internal/option_schemas.h"
 #include "internal/randomized_svd.h"
+#include "internal/simd.h"
 #include "internal/training_data.h"
 #include "router/status.h"
 
@@ -24,6 +25,7 @@ namespace router {
 
 namespace {
 
+using internal::DeriveFromInverse;
 using internal::LinUcbArm;
 using internal::LinUcbProjection;
 using internal::LinUcbState;
@@ -52,12 +54,29 @@ struct Scratch {
   Eigen::VectorXf normalized;
   Eigen::VectorXf projected;  // principal components, then centroid scores
   Eigen::VectorXd context;
-  Eigen::VectorXd product;
+  // The context followed by the zeros simd::QuadraticForm reads past it.
+  Eigen::VectorXd padded_context;
 };
 
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
   return scratch;
+}
+
+// out[0, count) = rows * x, where `rows` is count x x.size() row-major and
+// `panels` the same by simd::ToPanels. Summed as Eigen's product sums it,
+// which contexts were computed with before, so saved routers keep their
+// estimates to the last bit.
+void ProjectOnRows(const std::vector<float>& rows, const std::vector<float>& panels,
+                   int count, const Eigen::VectorXf& x, Eigen::VectorXf* out) {
+  if (count > 1) {
+    internal::simd::MatVecPanels(panels.data(), x.data(), static_cast<size_t>(count),
+                                 static_cast<size_t>(x.size()), out->data());
+  } else {
+    // One row: Eigen takes a dot product, summed in its own order.
+    Eigen::Map<const RowMajorMatrixXf> matrix(rows.data(), count, x.size());
+    out->head(count).noalias() = matrix * x;
+  }
 }
 
 // The context of `vector` (dimension p.dim, finite): normalise, project,
@@ -75,9 +94,11 @@ void ComputeContext(const LinUcbProjection& p, absl::Span<const float> vector,
       (*normalized)[i] = static_cast<float>(vector[i] * scale);
     }
   }
+  // Room for the components and for the centroid scores, sized once so that
+  // routing does not reallocate when the two counts differ.
+  projected->resize(std::max(p.reduced, p.clusters));
   if (p.reduced > 0) {
-    Eigen::Map<const RowMajorMatrixXf> components(p.components.data(), p.reduced, p.dim);
-    projected->noalias() = components * *normalized;
+    ProjectOnRows(p.components, p.components_panels, p.reduced, *normalized, projected);
     for (int i = 0; i < p.reduced; ++i) {
       (*context)[i] = static_cast<double>((*projected)[i] - p.mean_projected[i]);
     }
@@ -85,8 +106,7 @@ void ComputeContext(const LinUcbProjection& p, absl::Span<const float> vector,
   if (p.clusters > 0) {
     // Nearest centroid in Euclidean distance: argmax c.x - |c|^2 / 2 (first
     // on ties).
-    Eigen::Map<const RowMajorMatrixXf> centroids(p.centroids.data(), p.clusters, p.dim);
-    projected->noalias() = centroids * *normalized;
+    ProjectOnRows(p.centroids, p.centroids_panels, p.clusters, *normalized, projected);
     int nearest = 0;
     float best = -std::numeric_limits<float>::infinity();
     for (int k = 0; k < p.clusters; ++k) {
@@ -107,6 +127,11 @@ void DeriveProjection(LinUcbProjection* p) {
   p->mean_projected = components * mean;
   Eigen::Map<const RowMajorMatrixXf> centroids(p->centroids.data(), p->clusters, p->dim);
   p->centroid_half_sq = centroids.rowwise().squaredNorm() * 0.5f;
+  p->components_panels.resize(internal::simd::PanelsSize(p->reduced, p->dim));
+  internal::simd::ToPanels(p->components.data(), p->reduced, p->dim,
+                           p->components_panels.data());
+  p->centroids_panels.resize(internal::simd::PanelsSize(p->clusters, p->dim));
+  internal::simd::ToPanels(p->centroids.data(), p->clusters, p->dim, p->centroids_panels.data());
 }
 
 bool AllFinite(const Eigen::MatrixXd& m) { return m.allFinite(); }
@@ -141,7 +166,7 @@ absl::Status UpdateArm(const LinUcbArm& old, const Eigen::VectorXd& z, double re
     u /= std::sqrt(denom);
     next->a_inv.resize(c, c);
     for (Eigen::Index j = 0; j < c; ++j) next->a_inv.col(j) = old.a_inv.col(j) - u * u[j];
-    next->theta.noalias() = next->a_inv * next->b;
+    DeriveFromInverse(next);
     if (next->since_reinvert >= options.reinvert_every) {
       // Periodic re-inversion bounds the drift. Reinvert changes nothing when
       // it fails; the Sherman-Morrison inverse is kept then.
@@ -172,6 +197,8 @@ absl::Status EstimateWith(const LinUcbState& s, const Query& query, Estimates* o
   ComputeContext(*s.projection, query.vector, &scratch.normalized, &scratch.projected,
                  &scratch.context);
   const Eigen::VectorXd& z = scratch.context;
+  scratch.padded_context.setZero(z.size() + internal::simd::kSymmetricPadding - 1);
+  scratch.padded_context.head(z.size()) = z;
   const int num_models = static_cast<int>(s.arms.size());
   const int64_t tokens = InputTokens(query);
   const double alpha = s.options.alpha;
@@ -180,8 +207,11 @@ absl::Status EstimateWith(const LinUcbState& s, const Query& query, Estimates* o
   for (int m = 0; m < num_models; ++m) {
     const LinUcbArm& arm = *s.arms[m];
     ModelEstimate& e = out->per_model[m];
-    scratch.product.noalias() = arm.a_inv * z;
-    const double width_sq = z.dot(scratch.product);
+    // z^T A^-1 z from the packed upper triangle: half the bytes of a_inv,
+    // which bound this loop. Its last bits differ from the full product's
+    // (another order); the quality below keeps them.
+    const double width_sq = internal::simd::QuadraticForm(
+        arm.a_inv_packed.data(), scratch.padded_context.data(), static_cast<size_t>(z.size()));
     e.quality = Clamp01(arm.theta.dot(z));
     e.uncertainty = width_sq > 0.0 && std::isfinite(width_sq) ? alpha * std::sqrt(width_sq) : 0.0;
     e.expected_cost_usd = arm.cost_count > 0
@@ -348,8 +378,9 @@ Eigen::MatrixXd ContextsOf(const Dataset& data, const LinUcbProjection& p) {
 
 namespace internal {
 
-// Recomputes a_inv from a (Cholesky), symmetrised, and theta. False if A is
-// not numerically positive definite or the inverse is not finite.
+// Recomputes a_inv from a (Cholesky), symmetrised, and what derives from it.
+// False if A is not numerically positive definite or the inverse is not
+// finite.
 bool Reinvert(LinUcbArm* arm) {
   const Eigen::Index c = arm->a.rows();
   Eigen::LLT<Eigen::MatrixXd> llt(arm->a);
@@ -357,9 +388,16 @@ bool Reinvert(LinUcbArm* arm) {
   Eigen::MatrixXd inverse = llt.solve(Eigen::MatrixXd::Identity(c, c));
   if (!AllFinite(inverse)) return false;
   arm->a_inv = (inverse + inverse.transpose()) * 0.5;
-  arm->theta.noalias() = arm->a_inv * arm->b;
+  DeriveFromInverse(arm);
   arm->since_reinvert = 0;
   return true;
+}
+
+void DeriveFromInverse(LinUcbArm* arm) {
+  arm->theta.noalias() = arm->a_inv * arm->b;
+  const auto c = static_cast<size_t>(arm->a_inv.rows());
+  arm->a_inv_packed.resize(simd::PackedSymmetricSize(c));
+  simd::PackSymmetric(arm->a_inv.data(), c, arm->a_inv_packed.data());
 }
 
 }  // namespace internal
@@ -774,7 +812,7 @@ std::shared_ptr<LinUcbArm> ReadArm(internal::ByteReader* r, int c, const LinUcbO
     if (!(residual <= kMaxLoadResidual)) r->Fail(field, "A^-1 is not the inverse of A");
   }
   if (!r->status().ok()) return nullptr;
-  arm->theta.noalias() = arm->a_inv * arm->b;
+  DeriveFromInverse(arm.get());
   return arm;
 }
 

@@ -10,6 +10,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "allocation_counter.h"
+#include "skip.h"
+
 #include "router/synthetic.h"
 #include "router/text_featurizer.h"
 
@@ -548,6 +551,34 @@ TEST_CASE("LinUCB EstimateBatch equals Estimate", "[linucb]") {
   queries[4] = Query{.vector = bad};
   CHECK(router.EstimateBatch(queries, absl::MakeSpan(batch)).code() ==
         absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("LinUCB Estimate allocates nothing once warm", "[linucb][alloc]") {
+  if (!testing::kCountsAllocations) ROUTER_SKIP("allocation counting is off under sanitizers");
+  // With clusters the projection's scratch holds 5 components, then 3
+  // centroid scores: it must not be resized between the two.
+  const int clusters = GENERATE(0, 3);
+  INFO("clusters " << clusters);
+  RandomData ref = MakeRandom(80, 40, 3, 31);
+  LinUcbRouter router(LinUcbOptions{.context_dim = 5, .clusters = clusters});
+  REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  std::mt19937_64 rng(32);
+  const std::vector<float> q1 = RandomVector(40, rng), q2 = RandomVector(40, rng);
+  Estimates estimates;
+  REQUIRE(router.Estimate(Query{.vector = q1}, &estimates).ok());  // warm-up
+  bool ok = false;
+  int64_t allocations = testing::AllocationsDuring([&] {
+    ok = router.Estimate(Query{.vector = q2}, &estimates).ok() &&
+         router.Estimate(Query{.vector = q1}, &estimates).ok();
+  });
+  CHECK(ok);
+  CHECK(allocations == 0);
+  // A new snapshot (an updated arm) needs no new scratch either.
+  REQUIRE(router.Observe(Feedback{.vector = q1, .model = "model-1", .score = 1.0}).ok());
+  allocations = testing::AllocationsDuring(
+      [&] { ok = router.Estimate(Query{.vector = q2}, &estimates).ok(); });
+  CHECK(ok);
+  CHECK(allocations == 0);
 }
 
 // ------------------------------------------------------------------ numerics

@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hwy/targets.h"
@@ -236,6 +238,191 @@ TEST_CASE("simd: InnerProducts is Dot of each row, bit for bit", "[simd]") {
         }
         REQUIRE(out[count] == sentinel);
       }
+    }
+  });
+}
+
+// out[r] in the order MatVecPanels documents (Eigen's SSE row-major
+// product): four partial sums by i mod 4, (s0 + s2) + (s1 + s3), then the
+// tail in order; from the row-major matrix.
+std::vector<float> EigenOrderMatVec(const std::vector<float>& matrix, const float* x,
+                                    size_t rows, size_t n) {
+  std::vector<float> out(rows);
+  const size_t whole = n / 4 * 4;
+  for (size_t r = 0; r < rows; ++r) {
+    const float* row = matrix.data() + r * n;
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (size_t i = 0; i < whole; ++i) s[i % 4] += row[i] * x[i];
+    float sum = (s[0] + s[2]) + (s[1] + s[3]);
+    for (size_t i = whole; i < n; ++i) sum += row[i] * x[i];
+    out[r] = sum;
+  }
+  return out;
+}
+
+// Rows around the panel height (16) and twice it (a pass takes two panels).
+const size_t kPanelTestRows[] = {1, 2, 5, 15, 16, 17, 31, 32, 33, 47, 48, 49, 64, 65};
+
+TEST_CASE("simd: ToPanels puts entry (r, i) where MatVecPanels reads it, zeros after",
+          "[simd]") {
+  for (size_t rows : kPanelTestRows) {
+    for (size_t n : {size_t{1}, size_t{3}, size_t{130}}) {
+      std::vector<float> matrix(rows * n);
+      for (size_t k = 0; k < matrix.size(); ++k) matrix[k] = static_cast<float>(k + 1);
+      std::vector<float> panels(PanelsSize(rows, n), -1.0f);
+      REQUIRE(panels.size() == (rows + kPanelRows - 1) / kPanelRows * kPanelRows * n);
+      ToPanels(matrix.data(), rows, n, panels.data());
+      for (size_t p = 0; p * kPanelRows < rows; ++p) {
+        for (size_t i = 0; i < n; ++i) {
+          for (size_t k = 0; k < kPanelRows; ++k) {
+            const size_t r = p * kPanelRows + k;
+            const float want = r < rows ? matrix[r * n + i] : 0.0f;
+            REQUIRE(panels[(p * n + i) * kPanelRows + k] == want);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("simd: MatVecPanels sums in Eigen's SSE order bit for bit, writes only rows",
+          "[simd]") {
+  // Bit for bit: LinUCB's contexts were computed by Eigen's product before,
+  // and saved routers must keep their estimates; a kernel that fuses, sums
+  // the four partial sums in another order or the tail before them, or mixes
+  // up panels fails here. Unaligned x; a sentinel after the rows.
+  ForEachTarget([] {
+    Lcg rng(5);
+    for (size_t rows : kPanelTestRows) {
+      for (size_t n : Lengths()) {
+        std::vector<float> matrix(rows * n), x(n + 1);
+        for (float& v : matrix) v = rng.Signed();
+        for (float& v : x) v = rng.Signed();
+        std::vector<float> panels(PanelsSize(rows, n));
+        ToPanels(matrix.data(), rows, n, panels.data());
+        const float sentinel = 12345.0f;
+        std::vector<float> out(rows + 1, sentinel);
+        MatVecPanels(panels.data(), x.data() + 1, rows, n, out.data());
+        const std::vector<float> want = EigenOrderMatVec(matrix, x.data() + 1, rows, n);
+        INFO("rows " << rows << ", n " << n);
+        for (size_t r = 0; r < rows; ++r) {
+          if (out[r] != want[r]) FAIL("r = " << r << ": " << out[r] << " vs " << want[r]);
+        }
+        REQUIRE(out[rows] == sentinel);
+      }
+    }
+  });
+}
+
+TEST_CASE("simd: MatVecPanels of zeros is zero and of denormals is exact", "[simd]") {
+  ForEachTarget([] {
+    const float tiny = std::numeric_limits<float>::denorm_min() * 1001;
+    Lcg rng(9);
+    for (size_t rows : {size_t{3}, size_t{16}, size_t{40}}) {
+      for (size_t n : Lengths()) {
+        const std::vector<float> ones(n, 1.0f), zeros(n, 0.0f);
+        std::vector<float> matrix(rows * n), panels(PanelsSize(rows, n));
+        for (float& v : matrix) v = rng.Signed();
+        std::vector<float> out(rows);
+        // Any matrix times zeros is zero.
+        ToPanels(matrix.data(), rows, n, panels.data());
+        MatVecPanels(panels.data(), zeros.data(), rows, n, out.data());
+        for (float v : out) REQUIRE(v == 0.0f);
+        // Sums of subnormals are exact while they stay below the normal range;
+        // flush-to-zero would give 0.
+        std::fill(matrix.begin(), matrix.end(), tiny);
+        ToPanels(matrix.data(), rows, n, panels.data());
+        MatVecPanels(panels.data(), ones.data(), rows, n, out.data());
+        for (float v : out) REQUIRE(v == static_cast<float>(n) * tiny);
+      }
+    }
+  });
+}
+
+// z^T S z of a symmetric S (row-major), in long double, and the sum of the
+// terms' magnitudes.
+std::pair<long double, long double> QuadraticFormReference(const std::vector<double>& s,
+                                                           const double* z, size_t n) {
+  long double sum = 0, magnitude = 0;
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      const long double term = static_cast<long double>(s[i * n + j]) * z[i] * z[j];
+      sum += term;
+      magnitude += std::abs(term);
+    }
+  }
+  return {sum, magnitude};
+}
+
+std::vector<double> RandomSymmetric(size_t n, Lcg& rng) {
+  std::vector<double> s(n * n);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j <= i; ++j) s[i * n + j] = s[j * n + i] = rng.Signed();
+  }
+  return s;
+}
+
+TEST_CASE("simd: PackSymmetric keeps the upper triangle, off-diagonal doubled, rows padded",
+          "[simd]") {
+  Lcg rng(6);
+  for (size_t n : Lengths()) {
+    const std::vector<double> s = RandomSymmetric(n, rng);
+    std::vector<double> packed(PackedSymmetricSize(n), -1.0);
+    PackSymmetric(s.data(), n, packed.data());
+    size_t offset = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const size_t length = PackedRowLength(n, i);
+      REQUIRE(length % kSymmetricPadding == 0);
+      REQUIRE(length >= n - i);
+      REQUIRE(length < n - i + kSymmetricPadding);
+      REQUIRE(packed[offset] == s[i * n + i]);
+      for (size_t j = i + 1; j < n; ++j) REQUIRE(packed[offset + j - i] == 2 * s[i * n + j]);
+      for (size_t k = n - i; k < length; ++k) REQUIRE(packed[offset + k] == 0.0);
+      offset += length;
+    }
+    REQUIRE(offset == packed.size());
+  }
+}
+
+TEST_CASE("simd: QuadraticForm equals z^T S z within double rounding", "[simd]") {
+  // Catches a row at the wrong offset, a lost row or vector (errors of whole
+  // terms), z_i or z_j from the wrong place, and padding that is read as
+  // anything but zero. Unaligned packed rows and z.
+  ForEachTarget([] {
+    Lcg rng(7);
+    for (size_t n : Lengths()) {
+      const std::vector<double> s = RandomSymmetric(n, rng);
+      std::vector<double> packed(PackedSymmetricSize(n) + 1);
+      PackSymmetric(s.data(), n, packed.data() + 1);
+      std::vector<double> z(n + kSymmetricPadding, 0.0);
+      for (size_t i = 1; i <= n; ++i) z[i] = 2 * rng.Signed();
+      const auto [want, magnitude] = QuadraticFormReference(s, z.data() + 1, n);
+      const double got = QuadraticForm(packed.data() + 1, z.data() + 1, n);
+      INFO("n = " << n << ": " << got << " vs " << static_cast<double>(want));
+      const long double tolerance =
+          4 * static_cast<long double>(n + 1) * std::numeric_limits<double>::epsilon() * magnitude;
+      CHECK(std::abs(got - want) <= tolerance);
+      if (n == 0) CHECK(got == 0.0);
+    }
+  });
+}
+
+TEST_CASE("simd: QuadraticForm of zeros is zero and of denormals is exact", "[simd]") {
+  ForEachTarget([] {
+    const double tiny = std::numeric_limits<double>::denorm_min() * 12345;
+    REQUIRE(std::fpclassify(tiny) == FP_SUBNORMAL);
+    Lcg rng(8);
+    for (size_t n : Lengths()) {
+      std::vector<double> packed(PackedSymmetricSize(n));
+      std::vector<double> z(n + kSymmetricPadding - 1, 0.0);
+      // A random S against z = 0.
+      PackSymmetric(RandomSymmetric(n, rng).data(), n, packed.data());
+      REQUIRE(QuadraticForm(packed.data(), z.data(), n) == 0.0);
+      // S = tiny everywhere against z = 1: n^2 tiny, exact (doubling and sums
+      // of subnormals are, below the normal range); flush-to-zero gives 0.
+      PackSymmetric(std::vector<double>(n * n, tiny).data(), n, packed.data());
+      std::fill(z.begin(), z.begin() + static_cast<std::ptrdiff_t>(n), 1.0);
+      REQUIRE(QuadraticForm(packed.data(), z.data(), n) == static_cast<double>(n * n) * tiny);
     }
   });
 }

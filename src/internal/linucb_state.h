@@ -24,6 +24,10 @@ struct LinUcbProjection {
   std::vector<float> mean;        // dim: mean of the L2-normalised training vectors
   std::vector<float> components;  // reduced x dim, row-major, scale folded in
   std::vector<float> centroids;   // clusters x dim, row-major (k-means of the unit vectors)
+  // The same two tables in simd::ToPanels's layout (derived, not saved),
+  // which routing projects with (simd::MatVecPanels).
+  std::vector<float> components_panels;
+  std::vector<float> centroids_panels;
   Eigen::VectorXf mean_projected; // components * mean (derived, not saved)
   Eigen::VectorXf centroid_half_sq;  // |centroid|^2 / 2 (derived, not saved)
 
@@ -77,6 +81,9 @@ struct LinUcbArm {
   Eigen::MatrixXd a_inv;  // c x c, kept by Sherman-Morrison
   Eigen::VectorXd b;      // c
   Eigen::VectorXd theta;  // a_inv * b (derived, not saved)
+  // a_inv's upper triangle by simd::PackSymmetric (derived, not saved): the
+  // uncertainty's quadratic form reads half the bytes of a_inv.
+  std::vector<double> a_inv_packed;
   int64_t updates = 0;
   int32_t since_reinvert = 0;
   double cost_sum = 0.0;
@@ -99,10 +106,14 @@ struct LinUcbState {
   int context_dim() const { return projection ? projection->context() : 0; }
 };
 
-// Recomputes arm->a_inv from arm->a (Cholesky), symmetrised, and theta.
+// Recomputes arm->a_inv from arm->a (Cholesky), symmetrised, and what is
+// derived from it (theta, a_inv_packed).
 // False, changing nothing that matters, if A is not numerically positive
 // definite or the inverse is not finite.
 bool Reinvert(LinUcbArm* arm);
+
+// Sets what is derived from arm->a_inv and arm->b: theta and a_inv_packed.
+void DeriveFromInverse(LinUcbArm* arm);
 
 }  // namespace router::internal
 

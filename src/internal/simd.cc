@@ -111,6 +111,163 @@ void InnerProductsImpl(const float* HWY_RESTRICT query, const float* HWY_RESTRIC
   for (size_t r = 0; r < count; ++r) out[r] = DotImpl(query, rows + r * dim, dim);
 }
 
+// Columns of a panel that MatVecPanelsImpl takes per block: 128 x 64 bytes
+// of each panel stay in L1 while the narrower targets sweep them once per
+// vector of rows.
+constexpr size_t kPanelBlockColumns = 128;
+
+// Adds columns [begin, end) (a multiple of 4 apart) of one panel, or of two
+// consecutive ones (kPanels = 2, which then share the loads of x), to their
+// partial sums: partial sum k of row r of panel p is at
+// partial[(p * 4 + k) * kPanelRows + r], kept in memory between blocks
+// (storing and reloading a float changes no bit).
+template <size_t kPanels, class D>
+HWY_INLINE void AddPanelColumns(D d, const float* HWY_RESTRICT panel, size_t n,
+                                const float* HWY_RESTRICT x, size_t begin, size_t end,
+                                float* HWY_RESTRICT partial) {
+  const size_t lanes = hn::Lanes(d);
+  const float* HWY_RESTRICT second = panel + (kPanels == 2 ? kPanelRows * n : 0);
+  float* HWY_RESTRICT partial2 = partial + 4 * kPanelRows;
+  for (size_t r = 0; r < kPanelRows; r += lanes) {
+    // Lanes are rows, the four partial sums four accumulators: each lane
+    // adds its terms in the scalar order (Mul then Add, never MulAdd: see
+    // "Same bits" in simd.h), and the four hide the adds' latency.
+    auto a0 = hn::Load(d, partial + r);
+    auto a1 = hn::Load(d, partial + kPanelRows + r);
+    auto a2 = hn::Load(d, partial + 2 * kPanelRows + r);
+    auto a3 = hn::Load(d, partial + 3 * kPanelRows + r);
+    auto b0 = hn::Load(d, partial2 + r);
+    auto b1 = hn::Load(d, partial2 + kPanelRows + r);
+    auto b2 = hn::Load(d, partial2 + 2 * kPanelRows + r);
+    auto b3 = hn::Load(d, partial2 + 3 * kPanelRows + r);
+    for (size_t i = begin; i < end; i += 4) {
+      const float* HWY_RESTRICT a = panel + i * kPanelRows + r;
+      const auto x0 = hn::Set(d, x[i]);
+      const auto x1 = hn::Set(d, x[i + 1]);
+      const auto x2 = hn::Set(d, x[i + 2]);
+      const auto x3 = hn::Set(d, x[i + 3]);
+      a0 = hn::Add(a0, hn::Mul(hn::LoadU(d, a), x0));
+      a1 = hn::Add(a1, hn::Mul(hn::LoadU(d, a + kPanelRows), x1));
+      a2 = hn::Add(a2, hn::Mul(hn::LoadU(d, a + 2 * kPanelRows), x2));
+      a3 = hn::Add(a3, hn::Mul(hn::LoadU(d, a + 3 * kPanelRows), x3));
+      if constexpr (kPanels == 2) {
+        const float* HWY_RESTRICT b = second + i * kPanelRows + r;
+        b0 = hn::Add(b0, hn::Mul(hn::LoadU(d, b), x0));
+        b1 = hn::Add(b1, hn::Mul(hn::LoadU(d, b + kPanelRows), x1));
+        b2 = hn::Add(b2, hn::Mul(hn::LoadU(d, b + 2 * kPanelRows), x2));
+        b3 = hn::Add(b3, hn::Mul(hn::LoadU(d, b + 3 * kPanelRows), x3));
+      }
+    }
+    hn::Store(a0, d, partial + r);
+    hn::Store(a1, d, partial + kPanelRows + r);
+    hn::Store(a2, d, partial + 2 * kPanelRows + r);
+    hn::Store(a3, d, partial + 3 * kPanelRows + r);
+    hn::Store(b0, d, partial2 + r);
+    hn::Store(b1, d, partial2 + kPanelRows + r);
+    hn::Store(b2, d, partial2 + 2 * kPanelRows + r);
+    hn::Store(b3, d, partial2 + 3 * kPanelRows + r);
+  }
+}
+
+void MatVecPanelsImpl(const float* HWY_RESTRICT panels, const float* HWY_RESTRICT x,
+                      size_t rows, size_t n, float* HWY_RESTRICT out) {
+  // At most a panel's rows per vector; the narrower targets take a panel in
+  // several vectors of rows.
+  const hn::CappedTag<float, kPanelRows> d;
+  const size_t lanes = hn::Lanes(d);
+  const size_t whole = n & ~size_t{3};
+  // Two panels per pass where there are two left.
+  for (size_t first = 0; first < rows; first += 2 * kPanelRows) {
+    const float* HWY_RESTRICT panel = panels + first * n;
+    const bool two = rows - first > kPanelRows;
+    HWY_ALIGN float partial[2 * 4 * kPanelRows] = {};
+    for (size_t begin = 0; begin < whole; begin += kPanelBlockColumns) {
+      const size_t end = begin + kPanelBlockColumns < whole ? begin + kPanelBlockColumns : whole;
+      if (two) {
+        AddPanelColumns<2>(d, panel, n, x, begin, end, partial);
+      } else {
+        AddPanelColumns<1>(d, panel, n, x, begin, end, partial);
+      }
+    }
+    for (size_t p = 0; p < (two ? 2 : 1); ++p) {
+      const float* HWY_RESTRICT sums = partial + p * 4 * kPanelRows;
+      const float* HWY_RESTRICT columns = panel + p * kPanelRows * n;
+      HWY_ALIGN float total[kPanelRows];
+      for (size_t r = 0; r < kPanelRows; r += lanes) {
+        auto sum = hn::Add(
+            hn::Add(hn::Load(d, sums + r), hn::Load(d, sums + 2 * kPanelRows + r)),
+            hn::Add(hn::Load(d, sums + kPanelRows + r), hn::Load(d, sums + 3 * kPanelRows + r)));
+        for (size_t i = whole; i < n; ++i) {
+          sum = hn::Add(sum,
+                        hn::Mul(hn::LoadU(d, columns + i * kPanelRows + r), hn::Set(d, x[i])));
+        }
+        hn::Store(sum, d, total + r);
+      }
+      const size_t row = first + p * kPanelRows;
+      const size_t count = rows - row < kPanelRows ? rows - row : kPanelRows;
+      for (size_t r = 0; r < count; ++r) out[row + r] = total[r];
+    }
+  }
+}
+
+#if HWY_HAVE_FLOAT64
+// sum over k < length of row[k] * z[k], as a vector (summed by the caller):
+// two accumulators, so that a long row is not one chain of dependent adds.
+template <class D>
+HWY_INLINE hn::Vec<D> PackedRowTimes(D d, const double* HWY_RESTRICT row,
+                                     const double* HWY_RESTRICT z, size_t length) {
+  const size_t lanes = hn::Lanes(d);
+  auto s0 = hn::Zero(d);
+  auto s1 = hn::Zero(d);
+  size_t k = 0;
+  for (; k + 2 * lanes <= length; k += 2 * lanes) {
+    s0 = hn::MulAdd(hn::LoadU(d, row + k), hn::LoadU(d, z + k), s0);
+    s1 = hn::MulAdd(hn::LoadU(d, row + k + lanes), hn::LoadU(d, z + k + lanes), s1);
+  }
+  for (; k < length; k += lanes) s0 = hn::MulAdd(hn::LoadU(d, row + k), hn::LoadU(d, z + k), s0);
+  return hn::Add(s0, s1);
+}
+#endif
+
+double QuadraticFormImpl(const double* HWY_RESTRICT packed, const double* HWY_RESTRICT z,
+                         size_t n) {
+#if HWY_HAVE_FLOAT64
+  // At most kSymmetricPadding lanes, so that every padded row is whole
+  // vectors.
+  const hn::CappedTag<double, kSymmetricPadding> d;
+  // Row i contributes z_i * (row_i . z[i, i + length)): one multiply-add per
+  // vector of the row, and z_i once per row. Two rows at a time into two
+  // accumulators, so that rows do not wait for each other.
+  auto even = hn::Zero(d);
+  auto odd = hn::Zero(d);
+  const double* HWY_RESTRICT row = packed;
+  size_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const size_t length = PackedRowLength(n, i);
+    const size_t next_length = PackedRowLength(n, i + 1);
+    even = hn::MulAdd(hn::Set(d, z[i]), PackedRowTimes(d, row, z + i, length), even);
+    row += length;
+    odd = hn::MulAdd(hn::Set(d, z[i + 1]), PackedRowTimes(d, row, z + i + 1, next_length), odd);
+    row += next_length;
+  }
+  if (i < n) {
+    even = hn::MulAdd(hn::Set(d, z[i]), PackedRowTimes(d, row, z + i, PackedRowLength(n, i)),
+                      even);
+  }
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(even, odd)));
+#else
+  // No double vectors on this target (e.g. 32-bit ARM).
+  double sum = 0.0;
+  const double* row = packed;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t length = PackedRowLength(n, i);
+    for (size_t k = 0; k < length; ++k) sum += z[i] * (row[k] * z[i + k]);
+    row += length;
+  }
+  return sum;
+#endif
+}
+
 int64_t TargetImpl() { return HWY_TARGET; }
 
 }  // namespace HWY_NAMESPACE
@@ -124,6 +281,8 @@ HWY_EXPORT(AddScaledImpl);
 HWY_EXPORT(AddScaledRowsImpl);
 HWY_EXPORT(DotImpl);
 HWY_EXPORT(InnerProductsImpl);
+HWY_EXPORT(MatVecPanelsImpl);
+HWY_EXPORT(QuadraticFormImpl);
 HWY_EXPORT(TargetImpl);
 
 void AddScaled(float* acc, const float* row, float scale, size_t n) {
@@ -142,6 +301,48 @@ float Dot(const float* a, const float* b, size_t n) {
 void InnerProducts(const float* query, const float* rows, size_t count, size_t dim,
                    float* out) {
   HWY_DYNAMIC_DISPATCH(InnerProductsImpl)(query, rows, count, dim, out);
+}
+
+size_t PanelsSize(size_t rows, size_t n) {
+  return (rows + kPanelRows - 1) / kPanelRows * kPanelRows * n;
+}
+
+void ToPanels(const float* matrix, size_t rows, size_t n, float* panels) {
+  const size_t padded_rows = (rows + kPanelRows - 1) / kPanelRows * kPanelRows;
+  for (size_t first = 0; first < padded_rows; first += kPanelRows) {
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t r = 0; r < kPanelRows; ++r) {
+        *panels++ = first + r < rows ? matrix[(first + r) * n + i] : 0.0f;
+      }
+    }
+  }
+}
+
+void MatVecPanels(const float* panels, const float* x, size_t rows, size_t n, float* out) {
+  HWY_DYNAMIC_DISPATCH(MatVecPanelsImpl)(panels, x, rows, n, out);
+}
+
+size_t PackedSymmetricSize(size_t n) {
+  size_t size = 0;
+  for (size_t i = 0; i < n; ++i) {
+    size += PackedRowLength(n, i);
+  }
+  return size;
+}
+
+void PackSymmetric(const double* matrix, size_t n, double* packed) {
+  for (size_t i = 0; i < n; ++i) {
+    const size_t length = PackedRowLength(n, i);
+    // The diagonal once, each entry above it for itself and its mirror.
+    packed[0] = matrix[i * n + i];
+    for (size_t j = i + 1; j < n; ++j) packed[j - i] = 2.0 * matrix[i * n + j];
+    for (size_t k = n - i; k < length; ++k) packed[k] = 0.0;
+    packed += length;
+  }
+}
+
+double QuadraticForm(const double* packed, const double* z, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(QuadraticFormImpl)(packed, z, n);
 }
 
 const char* SimdTargetName() {
