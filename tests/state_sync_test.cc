@@ -22,6 +22,7 @@
 #include "router/linucb_router.h"
 #include "router/redis_sync_store.h"
 #include "router/synthetic.h"
+#include "redis_daemon.h"
 #include "skip.h"
 
 namespace router {
@@ -370,24 +371,10 @@ TEST_CASE("the sync thread shares without being asked", "[sync]") {
 // A redis-server of the test's own on a free port, or SKIP.
 TEST_CASE("replicas share through a real Redis, with AUTH and a key prefix", "[sync][redis]") {
   if (!RedisSyncAvailable()) ROUTER_SKIP("this build has no Redis store (hiredis not found)");
-  if (std::system("command -v redis-server > /dev/null 2>&1") != 0) {
-    ROUTER_SKIP("redis-server is not installed");
-  }
+  if (!testing::RedisServerInstalled()) ROUTER_SKIP("redis-server is not installed");
   const int port = 20000 + static_cast<int>(::getpid() % 20000);
-  const std::string dir = (fs::temp_directory_path() / ("redis-" + std::to_string(port))).string();
-  fs::create_directories(dir);
-  const std::string start = "redis-server --port " + std::to_string(port) +
-                            " --requirepass sesame --save '' --appendonly no --dir " + dir +
-                            " --daemonize yes --pidfile " + dir + "/pid > /dev/null";
-  REQUIRE(std::system(start.c_str()) == 0);
-  struct Stop {
-    std::string dir;
-    ~Stop() {
-      const std::string kill = "kill $(cat " + dir + "/pid) 2>/dev/null";
-      if (std::system(kill.c_str()) != 0) fs::remove_all(dir);
-      fs::remove_all(dir);
-    }
-  } stop{dir};
+  const testing::RedisDaemon redis(port, "sesame", "redis-" + std::to_string(port));
+  REQUIRE(redis.started());
 
   RedisOptions options{.port = port, .password = "sesame", .key_prefix = "test-a"};
   auto connect = [&](RedisOptions o) -> std::shared_ptr<SyncStore> {

@@ -13,6 +13,7 @@
 
 #include "catch2/catch.hpp"
 #include "router_c.h"
+#include "redis_daemon.h"
 #include "skip.h"
 #include "topic_dataset.h"
 
@@ -202,24 +203,10 @@ TEST_CASE("a bad sync block is refused when the router is made", "[capi][sync]")
 // A redis-server of the test's own, with a password, on a free port.
 TEST_CASE("through Redis, the password comes from the variable the block names",
           "[capi][sync][redis]") {
-  if (std::system("command -v redis-server > /dev/null 2>&1") != 0) {
-    ROUTER_SKIP("redis-server is not installed");
-  }
+  if (!router::testing::RedisServerInstalled()) ROUTER_SKIP("redis-server is not installed");
   const int port = 40000 + static_cast<int>(::getpid() % 20000);
-  const std::string dir = (fs::temp_directory_path() / ("capi-redis-" + kPid)).string();
-  fs::create_directories(dir);
-  const std::string start = "redis-server --port " + std::to_string(port) +
-                            " --requirepass sesame --save '' --appendonly no --dir " + dir +
-                            " --daemonize yes --pidfile " + dir + "/pid > /dev/null";
-  REQUIRE(std::system(start.c_str()) == 0);
-  struct Stop {
-    std::string dir;
-    ~Stop() {
-      const std::string kill = "kill $(cat " + dir + "/pid) 2>/dev/null";
-      (void)std::system(kill.c_str());
-      fs::remove_all(dir);
-    }
-  } stop{dir};
+  const router::testing::RedisDaemon redis(port, "sesame", "capi-redis-" + kPid);
+  REQUIRE(redis.started());
 
   constexpr const char* kVariable = "ROUTER_CAPI_SYNC_CONFIG_TEST_PASSWORD";
   REQUIRE(::setenv(kVariable, "sesame", 1) == 0);
