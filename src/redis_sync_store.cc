@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fmt/format.h"
+#include "internal/sync_names.h"
 #include "router/status.h"
 
 #ifdef ROUTER_HAVE_HIREDIS
@@ -18,11 +19,7 @@ namespace router {
 namespace {
 
 absl::Status CheckOptions(const RedisOptions& o) {
-  const bool prefix_ok =
-      !o.key_prefix.empty() && o.key_prefix.size() <= 128 &&
-      o.key_prefix.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                     "0123456789-_.:{}") == std::string::npos;
-  if (!prefix_ok) {
+  if (!internal::IsKeyPrefix(o.key_prefix)) {
     return absl::InvalidArgumentError(fmt::format(
         "redis: key_prefix must be 1 to 128 letters, digits or '-_.:{{}}', got '{}'",
         o.key_prefix));

@@ -10,6 +10,7 @@
 
 #include "fmt/format.h"
 #include "internal/byte_stream.h"
+#include "internal/sync_names.h"
 #include "router/status.h"
 
 namespace router {
@@ -77,11 +78,7 @@ absl::StatusOr<Payload> Decode(std::string_view bytes, std::string_view row) {
 }
 
 absl::Status CheckOptions(const SyncOptions& o) {
-  const bool name_ok =
-      !o.replica_id.empty() && o.replica_id.size() <= 128 &&
-      o.replica_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                     "0123456789-_.:") == std::string::npos;
-  if (!name_ok) {
+  if (!internal::IsSyncName(o.replica_id)) {
     return absl::InvalidArgumentError(fmt::format(
         "sync: replica_id must be 1 to 128 letters, digits or '-_.:', got '{}'", o.replica_id));
   }

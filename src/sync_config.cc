@@ -10,6 +10,7 @@
 
 #include "fmt/format.h"
 #include "internal/options_schema.h"
+#include "internal/sync_names.h"
 #include "internal/sync_config_json.h"
 #include "router/redis_sync_store.h"
 #include "router/state_sync.h"
@@ -23,15 +24,10 @@ using internal::JoinPath;
 using internal::OptionsSchema;
 using internal::Range;
 
-constexpr std::string_view kNameChars =
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:";
-constexpr size_t kMaxName = 128;
-
-// The rule StateSync holds replica ids (and the C ABI memory stores' names) to.
-bool IsName(std::string_view name) {
-  return !name.empty() && name.size() <= kMaxName &&
-         name.find_first_not_of(kNameChars) == std::string_view::npos;
-}
+using internal::IsKeyPrefix;
+using internal::IsSyncName;
+using internal::kMaxSyncName;
+using internal::kSyncNameChars;
 
 const OptionsSchema<SyncConfig::Redis>& RedisConfigSchema() {
   using O = SyncConfig::Redis;
@@ -73,14 +69,14 @@ absl::Status ValidateSyncConfig(const SyncConfig& config, const std::string& pat
   if (absl::Status s = SyncConfigSchema().Validate(config, path); !s.ok()) {
     return absl::InvalidArgumentError(fmt::format("config: {}", StdView(s.message())));
   }
-  if (!config.replica_id.empty() && !IsName(config.replica_id)) {
+  if (!config.replica_id.empty() && !IsSyncName(config.replica_id)) {
     return ConfigError(JoinPath(path, "replica_id"),
                        "must be \"\" or 1 to 128 letters, digits or '-_.:'");
   }
   constexpr std::string_view kMemory = "memory:";
   const std::string_view store = config.store;
   if (store != "redis" &&
-      !(store.substr(0, kMemory.size()) == kMemory && IsName(store.substr(kMemory.size())))) {
+      !(store.substr(0, kMemory.size()) == kMemory && IsSyncName(store.substr(kMemory.size())))) {
     return ConfigError(JoinPath(path, "store"),
                        "must be \"redis\" or \"memory:NAME\" (NAME: 1 to 128 letters, digits "
                        "or '-_.:')");
@@ -91,8 +87,7 @@ absl::Status ValidateSyncConfig(const SyncConfig& config, const std::string& pat
       r.host.find_first_of(" \t\r\n") != std::string::npos) {
     return ConfigError(JoinPath(redis, "host"), "must be 1 to 255 characters, no spaces");
   }
-  if (r.key_prefix.empty() || r.key_prefix.size() > kMaxName ||
-      r.key_prefix.find_first_not_of(std::string(kNameChars) + "{}") != std::string::npos) {
+  if (!IsKeyPrefix(r.key_prefix)) {
     return ConfigError(JoinPath(redis, "key_prefix"),
                        "must be 1 to 128 letters, digits or '-_.:{}'");
   }
@@ -114,11 +109,11 @@ std::string DefaultReplicaId() {
   if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
   std::string id;
   for (const char* c = host; *c != '\0'; ++c) {
-    id += kNameChars.find(*c) != std::string_view::npos ? *c : '-';
+    id += kSyncNameChars.find(*c) != std::string_view::npos ? *c : '-';
   }
   if (id.empty()) id = "replica";
   const std::string pid = fmt::format("-{}", ::getpid());
-  if (id.size() + pid.size() > kMaxName) id.resize(kMaxName - pid.size());
+  if (id.size() + pid.size() > kMaxSyncName) id.resize(kMaxSyncName - pid.size());
   return id + pid;
 }
 
