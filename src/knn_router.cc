@@ -1,6 +1,7 @@
 #include "router/knn_router.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <new>
@@ -282,11 +283,19 @@ absl::Status KnnRouter::EstimateBatch(absl::Span<const Query> queries,
     // The single query's search on OpenMP's threads, as FAISS shares a batch,
     // without its per-call allocations; a batch then finds what the same
     // queries routed one by one find.
+    // An exception must not leave an OpenMP region (it would terminate the
+    // process): a thread's scratch that cannot grow is reported after it.
+    std::atomic<bool> out_of_memory{false};
 #pragma omp parallel for schedule(dynamic) num_threads(threads) if (n > 1)
     for (int64_t i = 0; i < n; ++i) {
-      internal::HnswSearch(*hnsw, batch.data() + i * state_.dim, k,
-                           similarities.data() + i * k, labels.data() + i * k);
+      try {
+        internal::HnswSearch(*hnsw, batch.data() + i * state_.dim, k,
+                             similarities.data() + i * k, labels.data() + i * k);
+      } catch (const std::bad_alloc&) {
+        out_of_memory.store(true, std::memory_order_relaxed);
+      }
     }
+    if (out_of_memory.load()) throw std::bad_alloc();
   } else {
     ScopedOmpThreads batch_threads(threads);
     state_.index->search(n, batch.data(), k, similarities.data(), labels.data());

@@ -17,7 +17,10 @@
 // vectors and HNSW (faiss::IndexHNSWFlat on inner product) above it. A single
 // query's exact search scans the rows with the library's own SIMD kernel,
 // dispatched at run time; of equal similarities it keeps the lower row.
-// Batches go through FAISS's matrix product.
+// Batches on an exact index go through FAISS's matrix product. HNSW queries,
+// single or batched, walk FAISS's graph with the library's own search
+// (SIMD distances, no allocation once warm); it finds what FAISS's own
+// search finds, up to near-ties that differ in the last bits.
 #ifndef ROUTER_KNN_ROUTER_H_
 #define ROUTER_KNN_ROUTER_H_
 
