@@ -158,6 +158,8 @@ uint32_t router_version_number(void) { return ROUTER_C_VERSION_NUMBER; }
 
 const char* router_version_string(void) { return router::VersionString(); }
 
+const char* router_simd_target(void) { return router::SimdTargetName(); }
+
 const char* router_status_name(router_status_t status) {
   switch (status) {
     case ROUTER_OK: return "ROUTER_OK";

@@ -151,6 +151,20 @@ ROUTER_API uint32_t router_version_number(void);
  */
 ROUTER_API const char* router_version_string(void);
 
+/**
+ * @brief  The instruction set the library's SIMD kernels (featurizer, kNN, LinUCB)
+ *         chose at run time for this CPU, as Highway names it: "AVX3"
+ *         (AVX-512), "AVX3_DL", "AVX2", "SSE4", "SSSE3", "NEON", "SVE", ...,
+ *         or "EMU128" / "SCALAR" (no SIMD beyond the baseline). The build
+ *         targets no CPU in particular, so this is what to quote in a
+ *         performance report. Names a newer Highway adds may appear; treat
+ *         the value as text to show, not as a closed enum.
+ * @return A static string; never NULL, never to be freed; the same for the
+ *         life of the process.
+ * Thread-safe; never fails; does not touch the last-error message.
+ */
+ROUTER_API const char* router_simd_target(void);
+
 /* ---------------------------------------------------------------------------
  * Status codes and errors
  * ---------------------------------------------------------------------------

@@ -113,6 +113,12 @@ func doubles(v []float64) *C.double {
 // Version is the linked librouter_c's version, "MAJOR.MINOR.PATCH".
 func Version() string { return C.GoString(C.router_version_string()) }
 
+// SimdTarget is the instruction set the linked librouter_c's SIMD kernels
+// chose at run time for this CPU, as Highway names it: "AVX3" (AVX-512),
+// "AVX2", "SSE4", "NEON", ..., or "EMU128" / "SCALAR" (no SIMD beyond the
+// baseline). What to quote in a performance report.
+func SimdTarget() string { return C.GoString(C.router_simd_target()) }
+
 // LinkedABIVersion is the linked librouter_c's ABI version.
 func LinkedABIVersion() int { return int(C.router_abi_version()) }
 

@@ -131,6 +131,24 @@ func TestVersions(t *testing.T) {
 	}
 }
 
+// SimdTarget is a Highway target name (hwy/targets.h TargetName: 1.0.3's,
+// plus the ones later releases added), the same on every call.
+func TestSimdTarget(t *testing.T) {
+	known := map[string]bool{}
+	for _, name := range strings.Fields(`AVX3 AVX3_DL AVX3_ZEN4 AVX3_SPR AVX10_2 AVX10_2_512
+		AVX2 SSE4 SSSE3 SSE2 NEON NEON_WITHOUT_AES NEON_BF16 SVE SVE2 SVE_256 SVE2_128
+		PPC8 PPC9 PPC10 Z14 Z15 WASM WASM_EMU256 RVV LSX LASX EMU128 SCALAR`) {
+		known[name] = true
+	}
+	target := router.SimdTarget()
+	if !known[target] {
+		t.Fatalf("SIMD target %q is not a Highway target name", target)
+	}
+	if again := router.SimdTarget(); again != target {
+		t.Fatalf("SIMD target %q, then %q", target, again)
+	}
+}
+
 func TestRoutesTextByTopic(t *testing.T) {
 	r, _ := fitted(t)
 	code, err := r.Route(codePrompt)

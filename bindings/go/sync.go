@@ -49,7 +49,13 @@ type SyncStatus struct {
 // 200, "redis": {"host", "port", "key_prefix", "timeout_ms",
 // "password_env", "password"}} (router_c.h, router_sync_start).
 // "memory:NAME" is a store in this process, shared by the routers started
-// with the same NAME. A router syncs once (FailedPrecondition after that):
+// with the same NAME. When the router's configuration (the config it was
+// fitted with, or the one saved in the file it was loaded from) has a "sync"
+// block (docs/configuration.md), every key is optional: "{}" starts the sync
+// the block describes, and the keys given override the block's, e.g.
+// `{"replica_id": "pod-3"}` to name this replica. Without a block, "{}" is
+// InvalidArgument (replica_id is required), and "" is not JSON:
+// InvalidArgument too. A router syncs once (FailedPrecondition after that):
 // to sync anew, Load the file again and start under the same replica_id. A
 // Redis store in a build without it is Unimplemented. Stop the sync before
 // closing the router.

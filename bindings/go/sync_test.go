@@ -187,6 +187,35 @@ func TestSyncRefusedOptions(t *testing.T) {
 	}
 }
 
+// "{}" means "the config's sync block": on a router whose config has none,
+// it is refused with a message that says what is missing and where it could
+// come from; "" is not JSON at all.
+func TestSyncEmptyOptionsWithoutASyncBlock(t *testing.T) {
+	r := load(t, savedLinUCB(t))
+	s, err := r.StartSync("{}")
+	if status(err) != router.InvalidArgument || s != nil {
+		t.Fatalf("{}: %v", err)
+	}
+	message := err.(*router.Error).Message
+	if !strings.Contains(message, "'replica_id' is required") ||
+		!strings.Contains(message, `"sync" block`) {
+		t.Errorf("{}: message %q", message)
+	}
+	if _, err := r.StartSync(""); status(err) != router.InvalidArgument ||
+		!strings.Contains(err.(*router.Error).Message, "not valid JSON") {
+		t.Errorf(`"": %v`, err)
+	}
+	// Refused before anything started: the router may still sync.
+	s, err = r.StartSync(syncOptions(t, "a", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if got := mustStatus(t, s); got.ReplicaID != "a" {
+		t.Errorf("status %+v", got)
+	}
+}
+
 func TestSyncStoppedWhenTheRouterCloses(t *testing.T) {
 	r, err := router.Load(savedLinUCB(t))
 	if err != nil {

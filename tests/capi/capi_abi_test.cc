@@ -1,5 +1,6 @@
-// The C ABI from C++: frozen status values, the per-thread last error, and
-// concurrent routing on one router.
+// The C ABI from C++: frozen status values, the per-thread last error,
+// concurrent routing on one router, and the SIMD target next to the C++
+// library's (this test links both).
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "catch2/catch.hpp"
+#include "router/version.h"
 #include "router_c.h"
 #include "topic_dataset.h"
 
@@ -88,6 +90,22 @@ TEST_CASE("the last error message is per thread") {
   }).join();
   CHECK(other.find("decision") != std::string::npos);
   CHECK(router_last_error_message() == mine);  // untouched by the other thread
+}
+
+TEST_CASE("router_simd_target is the C++ library's SimdTargetName, static and stable") {
+  REQUIRE(router_dim(nullptr, nullptr) == ROUTER_INVALID_ARGUMENT);
+  const std::string error = router_last_error_message();
+  const char* name = router_simd_target();
+  REQUIRE(name != nullptr);
+  INFO(name);
+  CHECK(std::string(name) == router::SimdTargetName());
+  CHECK(!std::string(name).empty());
+  CHECK(std::string(name) != "Unknown");  // hwy::TargetName of no target
+  CHECK(router_simd_target() == name);    // the same static string every time
+  const char* other = nullptr;
+  std::thread([&] { other = router_simd_target(); }).join();
+  CHECK(other == name);
+  CHECK(router_last_error_message() == error);  // never touches the message
 }
 
 TEST_CASE("one router routes from many threads at once") {

@@ -131,6 +131,11 @@ static void TestVersionsAndStatusNames(void) {
            ROUTER_C_VERSION_MINOR, ROUTER_C_VERSION_PATCH);
   CHECK(router_version_string() != NULL);
   CHECK(strcmp(router_version_string(), expected) == 0);
+  /* The SIMD target: a static, non-empty name, the same on every call
+     (capi_abi_test compares it with the C++ library's). */
+  CHECK(router_simd_target() != NULL);
+  CHECK(router_simd_target()[0] != '\0');
+  CHECK(router_simd_target() == router_simd_target());
 
   /* Frozen values: code i is absl::StatusCode i, named kNames[i]. */
   for (i = 0; i < 17; ++i) {

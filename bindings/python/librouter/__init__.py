@@ -42,7 +42,7 @@ import numpy.typing as npt
 from . import _lib
 
 __all__ = ["Router", "Sync", "Decision", "BatchResult", "RouterError", "Status",
-           "abi_version", "version"]
+           "abi_version", "version", "simd_target"]
 
 # A file path: text, bytes or a path object (os.fsencode's input).
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -103,6 +103,14 @@ def abi_version() -> int:
 def version() -> str:
     """The version of the loaded librouter_c, "MAJOR.MINOR.PATCH"."""
     return _text(_lib.router_version_string())
+
+
+def simd_target() -> str:
+    """The instruction set the loaded librouter_c's SIMD kernels chose at run
+    time for this CPU, as Highway names it: "AVX3" (AVX-512), "AVX2", "SSE4",
+    "NEON", ..., or "EMU128" / "SCALAR" (no SIMD beyond the baseline). What
+    to quote in a performance report."""
+    return _text(_lib.router_simd_target())
 
 
 if abi_version() != _lib.ABI_VERSION:
@@ -446,9 +454,10 @@ class Router:
         (router_c.h, router_sync_start). "memory:NAME" is a store in this
         process, shared by the routers started with the same NAME. When the
         router's config has a "sync" block, every key is optional: {} starts
-        the sync the block describes, and keys given override it. A router
-        syncs once (RouterError FAILED_PRECONDITION after that): to sync
-        anew, Router.load the file again and start under the same
+        the sync the block describes, and keys given override it (without a
+        block, {} is RouterError INVALID_ARGUMENT: replica_id is required).
+        A router syncs once (RouterError FAILED_PRECONDITION after that): to
+        sync anew, Router.load the file again and start under the same
         replica_id. Stop the sync (Sync.stop or a `with` block) before
         closing the router.
         """

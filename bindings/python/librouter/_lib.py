@@ -117,6 +117,8 @@ router_abi_version = _bind("router_abi_version", c_uint32)
 router_version_number = _bind("router_version_number", c_uint32)
 # const char* router_version_string(void);
 router_version_string = _bind("router_version_string", c_char_p)
+# const char* router_simd_target(void);
+router_simd_target = _bind("router_simd_target", c_char_p)
 # const char* router_status_name(router_status_t status);
 router_status_name = _bind("router_status_name", c_char_p, router_status_t)
 # const char* router_last_error_message(void);

@@ -66,6 +66,18 @@ class RouterTest(unittest.TestCase):
         self.assertEqual(librouter.abi_version(), 1)
         self.assertRegex(librouter.version(), r"^\d+\.\d+\.\d+$")
 
+    def test_simd_target(self):
+        """A Highway target name (hwy/targets.h TargetName: 1.0.3's, plus the
+        ones later releases added), the same on every call."""
+        known = {"AVX3", "AVX3_DL", "AVX3_ZEN4", "AVX3_SPR", "AVX10_2", "AVX10_2_512",
+                 "AVX2", "SSE4", "SSSE3", "SSE2", "NEON", "NEON_WITHOUT_AES", "NEON_BF16",
+                 "SVE", "SVE2", "SVE_256", "SVE2_128", "PPC8", "PPC9", "PPC10", "Z14", "Z15",
+                 "WASM", "WASM_EMU256", "RVV", "LSX", "LASX", "EMU128", "SCALAR"}
+        target = librouter.simd_target()
+        self.assertIsInstance(target, str)
+        self.assertIn(target, known)
+        self.assertEqual(librouter.simd_target(), target)
+
     def test_routes_text_by_topic(self):
         code = self.router.route(CODE_PROMPT)
         poem = self.router.route(POEM_PROMPT)

@@ -78,6 +78,7 @@ extern "C" {
     pub fn router_abi_version() -> u32;
     pub fn router_version_number() -> u32;
     pub fn router_version_string() -> *const c_char;
+    pub fn router_simd_target() -> *const c_char;
     pub fn router_status_name(status: router_status_t) -> *const c_char;
     pub fn router_last_error_message() -> *const c_char;
 

@@ -177,6 +177,14 @@ pub fn version() -> &'static str {
     static_str(unsafe { sys::router_version_string() })
 }
 
+/// The instruction set the linked librouter_c's SIMD kernels chose at run
+/// time for this CPU, as Highway names it: "AVX3" (AVX-512), "AVX2", "SSE4",
+/// "NEON", ..., or "EMU128" / "SCALAR" (no SIMD beyond the baseline). What
+/// to quote in a performance report.
+pub fn simd_target() -> &'static str {
+    static_str(unsafe { sys::router_simd_target() })
+}
+
 /// The name of a status code, e.g. "ROUTER_INVALID_ARGUMENT".
 pub fn status_name(status: i32) -> &'static str {
     static_str(unsafe { sys::router_status_name(status) })
@@ -444,7 +452,14 @@ impl Router {
     /// "interval_ms": 200, "redis": {"host", "port", "key_prefix",
     /// "timeout_ms", "password_env", "password"}}` (router_c.h,
     /// `router_sync_start`). `"memory:NAME"` is a store in this process,
-    /// shared by the routers started with the same NAME. A router syncs once
+    /// shared by the routers started with the same NAME. When the router's
+    /// configuration (the config it was fitted with, or the one saved in the
+    /// file it was loaded from) has a `"sync"` block (docs/configuration.md),
+    /// every key is optional: `"{}"` starts the sync the block describes, and
+    /// the keys given override the block's, e.g. `{"replica_id": "pod-3"}` to
+    /// name this replica. Without a block, `"{}"` is
+    /// [`status::INVALID_ARGUMENT`] (`replica_id` is required), and `""` is
+    /// not JSON: [`status::INVALID_ARGUMENT`] too. A router syncs once
     /// ([`status::FAILED_PRECONDITION`] after that): to sync anew, load the
     /// file again and start under the same replica id. Redis in a build
     /// without it is [`status::UNIMPLEMENTED`]. The sync borrows the router,

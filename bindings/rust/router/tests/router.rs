@@ -101,6 +101,21 @@ fn versions() {
     assert_eq!(router::status_name(status::NOT_FOUND), "ROUTER_NOT_FOUND");
 }
 
+/// A Highway target name (hwy/targets.h TargetName: 1.0.3's, plus the ones
+/// later releases added), the same on every call.
+#[test]
+fn simd_target() {
+    const KNOWN: &str = "AVX3 AVX3_DL AVX3_ZEN4 AVX3_SPR AVX10_2 AVX10_2_512 AVX2 SSE4 SSSE3 SSE2 \
+        NEON NEON_WITHOUT_AES NEON_BF16 SVE SVE2 SVE_256 SVE2_128 PPC8 PPC9 PPC10 Z14 Z15 \
+        WASM WASM_EMU256 RVV LSX LASX EMU128 SCALAR";
+    let target = router::simd_target();
+    assert!(
+        KNOWN.split_whitespace().any(|name| name == target),
+        "{target}"
+    );
+    assert_eq!(router::simd_target(), target);
+}
+
 #[test]
 fn routes_text_by_topic() {
     let (router, _) = fitted("routes_text");

@@ -158,3 +158,27 @@ fn refused_options() {
         assert!(!error.message().contains("hunter2-secret"));
     }
 }
+
+/// "{}" means "the config's sync block": on a router whose config has none,
+/// it is refused with a message that says what is missing and where it could
+/// come from; "" is not JSON at all.
+#[test]
+fn empty_options_without_a_sync_block() {
+    let router = Router::load(saved_linucb("no_block")).unwrap();
+    let error = router.start_sync("{}").unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    assert!(
+        error.message().contains("'replica_id' is required"),
+        "{error}"
+    );
+    assert!(error.message().contains("\"sync\" block"), "{error}");
+    let error = router.start_sync("").unwrap_err();
+    assert_eq!(error.status(), status::INVALID_ARGUMENT);
+    assert!(error.message().contains("not valid JSON"), "{error}");
+    // Refused before anything started: the router may still sync.
+    let store = format!("memory:rs-{}-no_block", std::process::id());
+    let sync = router
+        .start_sync(&format!(r#"{{"replica_id": "a", "store": "{store}"}}"#))
+        .unwrap();
+    assert_eq!(sync.status().unwrap().replica_id, "a");
+}
