@@ -3,6 +3,11 @@
 //   Limit/exact/rows:N                            the floor of exact search: N x d
 //                                                 similarities, one Eigen product
 //   Estimate/{exact,hnsw}/rows:N/omp:{default,1}  KnnRouter::Estimate, one query
+//   Estimate/hnsw{,_fp16,_sq8}/rows:N/omp:1       the same over float, fp16 or 8-bit rows
+//                                                 (knn.hnsw_storage), with recall_at_10
+//                                                 against exact search and
+//                                                 state_bytes_per_row; N = 1000000 too
+//                                                 when ROUTER_BENCH_1M=1
 //   Route/exact/rows:10000                        Pipeline::Route (estimate + policy)
 //   Decide/max_utility/models:9                   MaxUtilityPolicy::Decide alone
 //   RouteText/bytes:B                             Pipeline::RouteText (embed + kNN + policy)
@@ -50,6 +55,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <map>
@@ -231,27 +237,65 @@ void LogBuild(const std::string& what, double seconds, const absl::Status& statu
                status.ok() ? "" : std::string(router::StdView(status.ToString())).c_str());
 }
 
-router::KnnOptions KnnOptionsFor(bool hnsw) {
+// The kNN indexes benchmarked: exact, and HNSW over float, fp16 or 8-bit rows
+// (knn.hnsw_storage).
+enum class Index { kExact, kHnsw, kHnswHalf, kHnswBytes };
+
+const char* IndexName(Index index) {
+  switch (index) {
+    case Index::kExact: return "exact";
+    case Index::kHnsw: return "hnsw";
+    case Index::kHnswHalf: return "hnsw_fp16";
+    case Index::kHnswBytes: return "hnsw_sq8";
+  }
+  return "";
+}
+
+router::KnnOptions KnnOptionsFor(Index index) {
+  using Storage = router::KnnOptions::HnswStorage;
   router::KnnOptions options;
   options.k = kNeighbours;
-  options.hnsw_threshold = hnsw ? 0 : std::numeric_limits<int64_t>::max();
+  options.hnsw_threshold = index == Index::kExact ? std::numeric_limits<int64_t>::max() : 0;
+  options.hnsw_storage = index == Index::kHnswHalf    ? Storage::kHalf
+                         : index == Index::kHnswBytes ? Storage::kBytes
+                                                      : Storage::kFloat;
   return options;
 }
 
-const Fixture<router::KnnRouter>& KnnFixture(int64_t rows, bool hnsw) {
-  static std::map<std::pair<int64_t, bool>, Fixture<router::KnnRouter>> cache;
+const Fixture<router::KnnRouter>& KnnFixture(int64_t rows, Index index) {
+  static std::map<std::pair<int64_t, Index>, Fixture<router::KnnRouter>> cache;
   std::lock_guard<std::mutex> lock(g_fixture_mutex);
-  auto [it, inserted] = cache.try_emplace({rows, hnsw});
+  auto [it, inserted] = cache.try_emplace({rows, index});
   Fixture<router::KnnRouter>& f = it->second;
   if (!inserted) return f;
   const router::Dataset data = RandomDataset(rows, 1000 + rows);
   const auto start = Clock::now();
-  f.value = std::make_unique<router::KnnRouter>(KnnOptionsFor(hnsw));
+  f.value = std::make_unique<router::KnnRouter>(KnnOptionsFor(index));
   f.status = f.value->Fit(data, RandomCatalog());
   f.build_seconds = Seconds(Clock::now() - start);
-  LogBuild(std::string(hnsw ? "hnsw" : "exact") + " index, " + std::to_string(rows) + " rows",
+  LogBuild(std::string(IndexName(index)) + " index, " + std::to_string(rows) + " rows",
            f.build_seconds, f.status);
   return f;
+}
+
+// The share of the exact search's 10 nearest rows that `router` finds among
+// its own 10 nearest, over the first kRecallQueries queries of the pool.
+constexpr int kRecallQueries = 200;
+double RecallAt10(const router::KnnRouter& router, const router::KnnRouter& exact) {
+  const auto& queries = QueryPool();
+  router::Estimates found, truth;
+  int hits = 0;
+  for (int q = 0; q < kRecallQueries; ++q) {
+    if (!router.Estimate(queries[q], &found).ok() || !exact.Estimate(queries[q], &truth).ok()) {
+      return 0.0;
+    }
+    for (size_t i = 0; i < 10 && i < truth.evidence.size(); ++i) {
+      for (size_t j = 0; j < 10 && j < found.evidence.size(); ++j) {
+        hits += truth.evidence[i].id == found.evidence[j].id;
+      }
+    }
+  }
+  return hits / (10.0 * kRecallQueries);
 }
 
 // A vector-only pipeline (embedder "none") over the same data as KnnFixture.
@@ -264,7 +308,7 @@ const Fixture<router::Pipeline>& VectorPipelineFixture(int64_t rows) {
   const router::Dataset data = RandomDataset(rows, 1000 + rows);
   router::PipelineConfig config;
   config.embedder = "none";
-  config.RouterOptions<router::KnnOptions>() = KnnOptionsFor(/*hnsw=*/false);
+  config.RouterOptions<router::KnnOptions>() = KnnOptionsFor(Index::kExact);
   config.policy.Set(router::MaxUtilityOptions{.lambda = kLambda});
   config.models = RandomCatalog().profiles();
   const auto start = Clock::now();
@@ -385,8 +429,8 @@ void BM_Limit(benchmark::State& state, int64_t rows) {
   g_limit_p50_us[rows] = p50;
 }
 
-void BM_Estimate(benchmark::State& state, int64_t rows, bool hnsw, int omp_threads) {
-  const auto& f = KnnFixture(rows, hnsw);
+void BM_Estimate(benchmark::State& state, int64_t rows, Index index, int omp_threads) {
+  const auto& f = KnnFixture(rows, index);
   if (!f.status.ok()) return Fail(state, f.status);
   const auto& queries = QueryPool();
   OmpThreads threads(omp_threads);
@@ -395,7 +439,18 @@ void BM_Estimate(benchmark::State& state, int64_t rows, bool hnsw, int omp_threa
     return f.value->Estimate(queries[i % kQueryPool], &estimates);
   });
   state.counters["build_s"] = f.build_seconds;
-  if (!hnsw) {
+  if (index != Index::kExact) {
+    const auto& exact = KnnFixture(rows, Index::kExact);
+    if (!exact.status.ok()) return Fail(state, exact.status);
+    state.counters["recall_at_10"] = RecallAt10(*f.value, *exact.value);
+    // The saved state's size per row, close to what the router holds in
+    // memory: the index (rows and graph) plus 72 bytes of score and cost
+    // tables (9 models).
+    std::string saved;
+    if (absl::Status s = f.value->SaveState(&saved); !s.ok()) return Fail(state, s);
+    state.counters["state_bytes_per_row"] =
+        static_cast<double>(saved.size()) / static_cast<double>(rows);
+  } else {
     std::lock_guard<std::mutex> lock(g_limit_mutex);
     auto limit = g_limit_p50_us.find(rows);
     state.counters["floor_ratio"] =
@@ -451,8 +506,8 @@ void BM_Embed(benchmark::State& state, std::string_view text) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(text.size()));
 }
 
-void BM_EstimateBatch(benchmark::State& state, int64_t rows, bool hnsw, int omp_threads) {
-  const auto& f = KnnFixture(rows, hnsw);
+void BM_EstimateBatch(benchmark::State& state, int64_t rows, Index index, int omp_threads) {
+  const auto& f = KnnFixture(rows, index);
   if (!f.status.ok()) return Fail(state, f.status);
   // The router's batch_threads is 0: a batch takes OpenMP's setting.
   OmpThreads threads(omp_threads);
@@ -480,14 +535,27 @@ void RegisterAll() {
     Configure(benchmark::RegisterBenchmark(("Limit/exact/rows:" + std::to_string(rows)).c_str(),
                                            BM_Limit, rows));
   }
-  for (const char* index : {"exact", "hnsw"}) {
-    const bool hnsw = std::string_view(index) == "hnsw";
+  for (const Index index : {Index::kExact, Index::kHnsw}) {
     for (int64_t rows : {10000, 100000}) {
       for (int omp : {0, 1}) {
-        const std::string name = std::string("Estimate/") + index + "/rows:" +
+        const std::string name = std::string("Estimate/") + IndexName(index) + "/rows:" +
                                  std::to_string(rows) + "/omp:" + (omp ? "1" : "default");
-        Configure(benchmark::RegisterBenchmark(name.c_str(), BM_Estimate, rows, hnsw, omp));
+        Configure(benchmark::RegisterBenchmark(name.c_str(), BM_Estimate, rows, index, omp));
       }
+    }
+  }
+  // Compressed rows beside float rows, on one thread. A million rows take
+  // minutes per index to build (and gigabytes), so only on request.
+  std::vector<int64_t> compressed_rows = {100000};
+  if (const char* large = std::getenv("ROUTER_BENCH_1M"); large != nullptr && *large == '1') {
+    compressed_rows.push_back(1000000);
+  }
+  for (int64_t rows : compressed_rows) {
+    for (const Index index : {Index::kHnsw, Index::kHnswHalf, Index::kHnswBytes}) {
+      if (index == Index::kHnsw && rows == 100000) continue;  // registered above
+      const std::string name = std::string("Estimate/") + IndexName(index) + "/rows:" +
+                               std::to_string(rows) + "/omp:1";
+      Configure(benchmark::RegisterBenchmark(name.c_str(), BM_Estimate, rows, index, 1));
     }
   }
   Configure(benchmark::RegisterBenchmark("Route/exact/rows:10000", BM_Route, 10000));
@@ -498,15 +566,15 @@ void RegisterAll() {
                                            text));
     Configure(benchmark::RegisterBenchmark(("Embed/bytes:" + bytes).c_str(), BM_Embed, text));
   }
-  for (const auto& [index, rows] : {std::pair<const char*, int64_t>{"exact", 10000},
-                                    {"exact", 100000},
-                                    {"hnsw", 100000}}) {
+  for (const auto& [index, rows] : {std::pair<Index, int64_t>{Index::kExact, 10000},
+                                    {Index::kExact, 100000},
+                                    {Index::kHnsw, 100000}}) {
     for (int threads : {0, 1, 2}) {
-      const std::string name = std::string("EstimateBatch/") + index + "/rows:" +
+      const std::string name = std::string("EstimateBatch/") + IndexName(index) + "/rows:" +
                                std::to_string(rows) + "/batch:" + std::to_string(kBatch) +
                                (threads == 0 ? "" : "/threads:" + std::to_string(threads));
-      Configure(benchmark::RegisterBenchmark(name.c_str(), BM_EstimateBatch, rows,
-                                             std::string_view(index) == "hnsw", threads));
+      Configure(
+          benchmark::RegisterBenchmark(name.c_str(), BM_EstimateBatch, rows, index, threads));
     }
   }
 }

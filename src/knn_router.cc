@@ -9,6 +9,7 @@
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 #include <omp.h>
@@ -122,6 +123,32 @@ std::unique_ptr<faiss::Index> FlatIndex(int dim, int64_t rows, const float* vect
   return flat;
 }
 
+// An empty HNSW graph over inner products whose storage keeps rows as
+// `storage` says.
+std::unique_ptr<faiss::IndexHNSW> EmptyHnswIndex(int dim, const KnnOptions& options) {
+  using Storage = KnnOptions::HnswStorage;
+  if (options.hnsw_storage == Storage::kFloat) {
+    return std::make_unique<faiss::IndexHNSWFlat>(dim, options.hnsw_m,
+                                                  faiss::METRIC_INNER_PRODUCT);
+  }
+  const auto type = options.hnsw_storage == Storage::kHalf ? faiss::ScalarQuantizer::QT_fp16
+                                                           : faiss::ScalarQuantizer::QT_8bit;
+  return std::make_unique<faiss::IndexHNSWSQ>(dim, type, options.hnsw_m,
+                                              faiss::METRIC_INNER_PRODUCT);
+}
+
+// Whether `index`'s storage keeps rows as `storage` says.
+bool StoresAs(const faiss::IndexHNSW& index, KnnOptions::HnswStorage storage) {
+  using Storage = KnnOptions::HnswStorage;
+  if (storage == Storage::kFloat) {
+    return dynamic_cast<const faiss::IndexFlat*>(index.storage) != nullptr;
+  }
+  const auto* sq = dynamic_cast<const faiss::IndexScalarQuantizer*>(index.storage);
+  return sq != nullptr && sq->sq.qtype == (storage == Storage::kHalf
+                                               ? faiss::ScalarQuantizer::QT_fp16
+                                               : faiss::ScalarQuantizer::QT_8bit);
+}
+
 }  // namespace
 
 KnnRouter::KnnRouter(KnnOptions options) : options_(options) {}
@@ -160,10 +187,12 @@ absl::Status KnnRouter::Fit(const Dataset& data, const Catalog& catalog) {
   const bool use_hnsw = rows > options_.hnsw_threshold;
   std::unique_ptr<faiss::Index> index;
   if (use_hnsw) {
-    auto hnsw = std::make_unique<faiss::IndexHNSWFlat>(dim, options_.hnsw_m,
-                                                       faiss::METRIC_INNER_PRODUCT);
+    std::unique_ptr<faiss::IndexHNSW> hnsw = EmptyHnswIndex(dim, options_);
     hnsw->hnsw.efConstruction = options_.hnsw_ef_construction;
     hnsw->hnsw.efSearch = std::max(options_.hnsw_ef_search, options_.k);
+    // Codes cover each dimension's range over every reference row (sq8);
+    // floats and halves need no training.
+    hnsw->train(rows, normalized.data());
     hnsw->add(rows, normalized.data());
     index = std::move(hnsw);
   } else {
@@ -243,7 +272,7 @@ absl::Status KnnRouter::Estimate(const Query& query, Estimates* out) const {
   scratch.labels.resize(k);
   NormalizeInto(query.vector, scratch.query.data());
   if (state_.uses_hnsw) {
-    const auto& hnsw = static_cast<const faiss::IndexHNSWFlat&>(*state_.index);
+    const auto& hnsw = static_cast<const faiss::IndexHNSW&>(*state_.index);
     if (internal::HnswSearchSupports(hnsw)) {
       internal::HnswSearch(hnsw, scratch.query.data(), k, scratch.similarities.data(),
                            scratch.labels.data());
@@ -276,7 +305,7 @@ absl::Status KnnRouter::EstimateBatch(absl::Span<const Query> queries,
   std::vector<float> similarities(static_cast<size_t>(n) * k);
   std::vector<faiss_idx_t> labels(static_cast<size_t>(n) * k);
   const auto* hnsw = state_.uses_hnsw
-                         ? static_cast<const faiss::IndexHNSWFlat*>(state_.index.get())
+                         ? static_cast<const faiss::IndexHNSW*>(state_.index.get())
                          : nullptr;
   const int threads = options_.batch_threads > 0 ? options_.batch_threads : omp_get_max_threads();
   if (hnsw != nullptr && internal::HnswSearchSupports(*hnsw)) {
@@ -343,8 +372,17 @@ absl::StatusOr<std::unique_ptr<Router>> KnnRouter::Clone() const {
 
 std::vector<std::pair<std::string, std::string>> KnnRouter::Describe() const {
   if (state_.dim == 0) return {};
-  return {{"index", state_.uses_hnsw ? "hnsw" : "exact"},
-          {"reference_rows", std::to_string(state_.reference_rows)}};
+  std::vector<std::pair<std::string, std::string>> description = {
+      {"index", state_.uses_hnsw ? "hnsw" : "exact"},
+      {"reference_rows", std::to_string(state_.reference_rows)}};
+  if (state_.uses_hnsw) {
+    using Storage = KnnOptions::HnswStorage;
+    const Storage storage = options_.hnsw_storage;
+    description.emplace_back("row_storage", storage == Storage::kFloat  ? "float"
+                                            : storage == Storage::kHalf ? "fp16"
+                                                                        : "sq8");
+  }
+  return description;
 }
 
 absl::Status KnnRouter::SaveState(std::string* out) const {
@@ -420,11 +458,16 @@ absl::StatusOr<std::unique_ptr<faiss::Index>> ReadHnswIndex(internal::ByteReader
     return absl::DataLossError(fmt::format("knn router state: FAISS rejected the index: {}",
                                             e.what()));
   }
-  auto* hnsw = dynamic_cast<faiss::IndexHNSWFlat*>(index.get());
+  auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index.get());
   if (hnsw == nullptr || hnsw->d != dim || hnsw->ntotal != rows ||
-      hnsw->metric_type != faiss::METRIC_INNER_PRODUCT) {
+      hnsw->metric_type != faiss::METRIC_INNER_PRODUCT || hnsw->storage == nullptr ||
+      hnsw->storage->ntotal != rows || !StoresAs(*hnsw, options.hnsw_storage)) {
     return absl::DataLossError(
-        "knn router state: the index does not match the state (kind, dim or size)");
+        "knn router state: the index does not match the state (kind, dim, size or row "
+        "storage)");
+  }
+  if (!internal::HnswRowsFinite(*hnsw)) {
+    return absl::DataLossError("knn router state: the index holds a non-finite row value");
   }
   hnsw->hnsw.efSearch = std::max(options.hnsw_ef_search, options.k);
   return index;

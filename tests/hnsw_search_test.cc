@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 #include <faiss/IndexHNSW.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <omp.h>
 
 namespace router::internal {
@@ -41,7 +42,7 @@ struct Comparison {
   int missing = 0;              // labels -1 (in either)
 };
 
-Comparison Compare(const faiss::IndexHNSWFlat& index, const std::vector<float>& queries, int k) {
+Comparison Compare(const faiss::IndexHNSW& index, const std::vector<float>& queries, int k) {
   const int dim = index.d;
   const int count = static_cast<int>(queries.size()) / dim;
   std::vector<float> theirs_sim(k), ours_sim(k);
@@ -96,6 +97,55 @@ TEST_CASE("HnswSearch walks FAISS's graph as FAISS does", "[hnsw]") {
     const Comparison c = Compare(index, queries, 10);
     CHECK(c.same_rank >= 0.99);
   }
+}
+
+TEST_CASE("HnswSearch walks a graph over fp16 and 8-bit rows as FAISS does", "[hnsw]") {
+  // Catches a misread code layout (a wrong half conversion, a code read
+  // without its dimension's range, the 0.5 offset of FAISS's 8-bit codec
+  // dropped from the constant): the similarities would no longer be those of
+  // the decoded rows, and the walk would go elsewhere than FAISS's.
+  const int dim = 40;
+  const auto type = GENERATE(faiss::ScalarQuantizer::QT_fp16, faiss::ScalarQuantizer::QT_8bit);
+  INFO((type == faiss::ScalarQuantizer::QT_fp16 ? "fp16" : "8-bit"));
+  faiss::IndexHNSWSQ index(dim, type, 16, faiss::METRIC_INNER_PRODUCT);
+  index.hnsw.efConstruction = 80;
+  index.hnsw.efSearch = 64;
+  const std::vector<float> rows = Clustered(3000, dim, 6);
+  index.train(3000, rows.data());
+  index.add(3000, rows.data());
+  REQUIRE(HnswSearchSupports(index));
+  const std::vector<float> queries = Clustered(80, dim, 7);
+  const Comparison c = Compare(index, queries, 20);
+  CHECK(c.same_rank >= 0.99);
+  CHECK(c.max_difference < 1e-4);
+  CHECK(c.missing == 0);
+
+  // Each similarity is the query's with the row as its codes decode.
+  std::vector<float> similarities(20), decoded(dim);
+  std::vector<faiss::Index::idx_t> labels(20);
+  HnswSearch(index, queries.data(), 20, similarities.data(), labels.data());
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(labels[i] >= 0);
+    index.storage->reconstruct(labels[i], decoded.data());
+    double dot = 0.0;
+    for (int j = 0; j < dim; ++j) dot += double{queries[j]} * decoded[j];
+    CHECK(similarities[i] == Approx(dot).margin(1e-5));
+  }
+}
+
+TEST_CASE("HnswSearchSupports takes fp16 and per-dimension 8-bit storage only", "[hnsw]") {
+  using SQ = faiss::ScalarQuantizer;
+  CHECK(HnswSearchSupports(faiss::IndexHNSWSQ(8, SQ::QT_fp16, 4, faiss::METRIC_INNER_PRODUCT)));
+  faiss::IndexHNSWSQ bytes(8, SQ::QT_8bit, 4, faiss::METRIC_INNER_PRODUCT);
+  CHECK_FALSE(HnswSearchSupports(bytes));  // untrained: no ranges to decode with
+  const std::vector<float> rows = Clustered(50, 8, 8);
+  bytes.train(50, rows.data());
+  CHECK(HnswSearchSupports(bytes));
+  // Codes of another layout go through FAISS.
+  CHECK_FALSE(HnswSearchSupports(
+      faiss::IndexHNSWSQ(8, SQ::QT_8bit_uniform, 4, faiss::METRIC_INNER_PRODUCT)));
+  CHECK_FALSE(
+      HnswSearchSupports(faiss::IndexHNSWSQ(8, SQ::QT_4bit, 4, faiss::METRIC_INNER_PRODUCT)));
 }
 
 TEST_CASE("HnswSearch returns every row when k exceeds them, then -1", "[hnsw]") {

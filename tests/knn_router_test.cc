@@ -203,6 +203,98 @@ TEST_CASE("HNSW above the threshold finds nearly the exact neighbours", "[knn]")
   CHECK(static_cast<double>(overlap) / total >= 0.9);  // recall@10
 }
 
+std::string StorageName(KnnOptions::HnswStorage storage) {
+  return storage == KnnOptions::HnswStorage::kFloat  ? "float"
+         : storage == KnnOptions::HnswStorage::kHalf ? "fp16"
+                                                      : "sq8";
+}
+
+TEST_CASE("HNSW over fp16 and 8-bit rows finds nearly the exact neighbours", "[knn]") {
+  // Catches rows stored other than asked (Describe reads the option, the
+  // recall reads the index) and a compressed walk that wanders: recall@10
+  // against the exact index, as for float rows above.
+  using Storage = KnnOptions::HnswStorage;
+  const Storage storage = GENERATE(Storage::kHalf, Storage::kBytes);
+  INFO(StorageName(storage));
+  Reference ref = MakeReference(3000, 16, 2, 6);
+  KnnRouter exact(KnnOptions{.k = 10});
+  KnnRouter hnsw(KnnOptions{.k = 10, .hnsw_threshold = 1000, .hnsw_storage = storage});
+  REQUIRE(exact.Fit(ref.data, ref.catalog).ok());
+  REQUIRE(hnsw.Fit(ref.data, ref.catalog).ok());
+  REQUIRE(hnsw.uses_hnsw());
+  const auto described = hnsw.Describe();
+  CHECK(std::find(described.begin(), described.end(),
+                  std::pair<std::string, std::string>{"row_storage", StorageName(storage)}) !=
+        described.end());
+  std::mt19937 rng(7);
+  int overlap = 0, total = 0;
+  double worst_similarity_error = 0.0;
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<float> q = RandomVector(16, rng);
+    Estimates a, b;
+    REQUIRE(exact.Estimate(Query{.vector = q}, &a).ok());
+    REQUIRE(hnsw.Estimate(Query{.vector = q}, &b).ok());
+    for (const Evidence& e : a.evidence) {
+      ++total;
+      for (const Evidence& f : b.evidence) {
+        if (e.id != f.id) continue;
+        ++overlap;
+        worst_similarity_error =
+            std::max(worst_similarity_error, std::abs(double{e.similarity} - f.similarity));
+      }
+    }
+  }
+  CHECK(static_cast<double>(overlap) / total >= 0.9);  // recall@10
+  // A row's similarity moves by its coding error only: halves keep 11 bits,
+  // 8-bit codes a 255th of each dimension's range.
+  CHECK(worst_similarity_error < (storage == Storage::kHalf ? 1e-3 : 2e-2));
+}
+
+TEST_CASE("compressed HNSW rows survive SaveState and LoadState", "[knn][state]") {
+  using Storage = KnnOptions::HnswStorage;
+  const Storage storage = GENERATE(Storage::kFloat, Storage::kHalf, Storage::kBytes);
+  INFO(StorageName(storage));
+  Reference ref = MakeReference(1500, 16, 3, 21);
+  KnnRouter original(KnnOptions{.k = 10, .hnsw_threshold = 1000, .hnsw_storage = storage});
+  REQUIRE(original.Fit(ref.data, ref.catalog).ok());
+  std::string state;
+  REQUIRE(original.SaveState(&state).ok());
+  KnnRouter loaded;
+  REQUIRE(loaded.LoadState(state).ok());
+  CHECK(loaded.options().hnsw_storage == storage);
+  std::mt19937 rng(22);
+  for (int trial = 0; trial < 20; ++trial) {
+    const std::vector<float> q = RandomVector(16, rng);
+    Estimates a, b;
+    REQUIRE(original.Estimate(Query{.vector = q}, &a).ok());
+    REQUIRE(loaded.Estimate(Query{.vector = q}, &b).ok());
+    REQUIRE(a.evidence.size() == b.evidence.size());
+    for (size_t i = 0; i < a.evidence.size(); ++i) {
+      CHECK(a.evidence[i].id == b.evidence[i].id);
+      CHECK(a.evidence[i].similarity == b.evidence[i].similarity);
+    }
+  }
+
+  // A state whose options name other row storage than its index holds is
+  // refused, and the router keeps what it had. The option's JSON is edited
+  // in place to "sq8", padded with spaces to its old length (so float and
+  // fp16 states only: no other name fits in "sq8"'s place).
+  if (storage != Storage::kBytes) {
+    const std::string from = "\"hnsw_storage\":\"" + StorageName(storage) + "\"";
+    std::string to = "\"hnsw_storage\":\"sq8\"";
+    to.resize(from.size(), ' ');
+    const size_t at = state.find(from);
+    REQUIRE(at != std::string::npos);
+    std::string edited = state;
+    edited.replace(at, from.size(), to);
+    const absl::Status refused = loaded.LoadState(edited);
+    INFO(refused.message());
+    CHECK(refused.code() == absl::StatusCode::kDataLoss);
+    CHECK(std::string(refused.message()).find("row storage") != std::string::npos);
+    CHECK(loaded.options().hnsw_storage == storage);
+  }
+}
+
 TEST_CASE("an HNSW batch finds what the same queries find one by one", "[knn]") {
   Reference ref = MakeReference(3000, 16, 3, 14);
   KnnRouter router(KnnOptions{.k = 10, .hnsw_threshold = 1000});
@@ -261,10 +353,16 @@ TEST_CASE("batch_threads shares a batch without changing what it finds", "[knn]"
 TEST_CASE("a warm Estimate does not allocate, exact or HNSW", "[knn]") {
   if (!testing::kCountsAllocations) ROUTER_SKIP("allocation counting is off under sanitizers");
   Reference ref = MakeReference(3000, 16, 4, 12);
-  for (const int64_t threshold : {int64_t{1000000}, int64_t{1000}}) {
-    KnnRouter router(KnnOptions{.k = 10, .hnsw_threshold = threshold});
+  using Storage = KnnOptions::HnswStorage;
+  const std::pair<int64_t, Storage> indexes[] = {{1000000, Storage::kFloat},
+                                                 {1000, Storage::kFloat},
+                                                 {1000, Storage::kHalf},
+                                                 {1000, Storage::kBytes}};
+  for (const auto& [threshold, storage] : indexes) {
+    KnnRouter router(
+        KnnOptions{.k = 10, .hnsw_threshold = threshold, .hnsw_storage = storage});
     REQUIRE(router.Fit(ref.data, ref.catalog).ok());
-    INFO("HNSW: " << router.uses_hnsw());
+    INFO("HNSW: " << router.uses_hnsw() << ", rows " << StorageName(storage));
     std::mt19937 rng(13);
     std::vector<float> q1 = RandomVector(16, rng), q2 = RandomVector(16, rng);
     Estimates est;

@@ -179,6 +179,11 @@ std::map<std::string, Field> Fields() {
       {"knn.hnsw_m", Of<K>([](const K& o) { return Json(o.hnsw_m); })},
       {"knn.hnsw_ef_construction", Of<K>([](const K& o) { return Json(o.hnsw_ef_construction); })},
       {"knn.hnsw_ef_search", Of<K>([](const K& o) { return Json(o.hnsw_ef_search); })},
+      {"knn.hnsw_storage", Of<K>([](const K& o) {
+         return Json(o.hnsw_storage == K::HnswStorage::kFloat  ? "float"
+                     : o.hnsw_storage == K::HnswStorage::kHalf ? "fp16"
+                                                                : "sq8");
+       })},
       {"knn.batch_threads", Of<K>([](const K& o) { return Json(o.batch_threads); })},
       {"cluster.num_clusters", Of<C>([](const C& o) { return Json(o.num_clusters); })},
       {"cluster.nearest_clusters", Of<C>([](const C& o) { return Json(o.nearest_clusters); })},

@@ -215,6 +215,93 @@ TEST_CASE("simd: Dot of zeros is zero and of denormals is exact", "[simd]") {
   });
 }
 
+// A binary16 value by its definition, independently of the kernel's own
+// conversion: (-1)^s * 2^(e-15) * 1.m, or 2^-14 * 0.m for e == 0.
+double HalfValue(uint16_t half) {
+  const int exponent = (half >> 10) & 0x1f;
+  const int mantissa = half & 0x3ff;
+  const double sign = (half & 0x8000) != 0 ? -1.0 : 1.0;
+  if (exponent == 0x1f) {
+    return mantissa == 0 ? sign * std::numeric_limits<double>::infinity()
+                         : std::numeric_limits<double>::quiet_NaN();
+  }
+  if (exponent == 0) return sign * std::ldexp(mantissa, -24);
+  return sign * std::ldexp(1024 + mantissa, exponent - 25);
+}
+
+TEST_CASE("simd: DotHalf converts every finite binary16 value exactly", "[simd]") {
+  // n copies of one half against ones sum to n times its value exactly
+  // (11 significant bits times at most 64), so any conversion error shows;
+  // n = 1 goes through the scalar tail, 16 and 64 through the vectors.
+  // Infinities and NaNs are outside DotHalf's contract (simd.h).
+  ForEachTarget([] {
+    const std::vector<float> ones(64, 1.0f);
+    std::vector<uint16_t> row(64);
+    int wrong = 0;
+    for (uint32_t bits = 0; bits <= 0xffff; ++bits) {
+      if (((bits >> 10) & 0x1f) == 0x1f) continue;
+      std::fill(row.begin(), row.end(), static_cast<uint16_t>(bits));
+      const double value = HalfValue(static_cast<uint16_t>(bits));
+      for (size_t n : {1, 16, 64}) {
+        const float got = DotHalf(ones.data(), row.data(), n);
+        const bool same = std::isnan(value) ? std::isnan(got) : got == n * value;
+        if (!same && ++wrong <= 5) {
+          UNSCOPED_INFO("half 0x" << std::hex << bits << std::dec << ", n = " << n << ": "
+                                  << got << " vs " << n * value);
+        }
+      }
+    }
+    CHECK(wrong == 0);
+  });
+}
+
+TEST_CASE("simd: DotHalf and DotBytes equal the double-precision sum within rounding",
+          "[simd]") {
+  // Catches a lost tail or accumulator, and bytes read as signed (codes of
+  // 128 and above would turn negative).
+  ForEachTarget([] {
+    Lcg rng(11);
+    for (size_t n : Lengths()) {
+      std::vector<float> query(n + 1);
+      std::vector<uint16_t> halves(n + 1);
+      std::vector<uint8_t> codes(n + 1);
+      for (size_t i = 0; i <= n; ++i) {
+        query[i] = rng.Signed();
+        // Any finite half: exponents 0 (subnormal) to 30, either sign.
+        halves[i] = static_cast<uint16_t>((rng.Below(2) << 15) | (rng.Below(31) << 10) |
+                                          rng.Below(1024));
+        codes[i] = static_cast<uint8_t>(rng.Below(256));
+      }
+      double want_half = 0, magnitude_half = 0, want_bytes = 0, magnitude_bytes = 0;
+      for (size_t i = 1; i <= n; ++i) {
+        want_half += query[i] * HalfValue(halves[i]);
+        magnitude_half += std::abs(query[i] * HalfValue(halves[i]));
+        want_bytes += double{query[i]} * codes[i];
+        magnitude_bytes += std::abs(double{query[i]} * codes[i]);
+      }
+      const float half = DotHalf(query.data() + 1, halves.data() + 1, n);
+      const float bytes = DotBytes(query.data() + 1, codes.data() + 1, n);
+      INFO("n = " << n << ": " << half << " vs " << want_half << "; " << bytes << " vs "
+                  << want_bytes);
+      CHECK(Close(half, want_half, magnitude_half * static_cast<double>(n + 1)));
+      CHECK(Close(bytes, want_bytes, magnitude_bytes * static_cast<double>(n + 1)));
+      if (n == 0) CHECK((half == 0.0f && bytes == 0.0f));
+    }
+  });
+}
+
+TEST_CASE("simd: DotBytes of zeros is zero and of denormal weights is exact", "[simd]") {
+  ForEachTarget([] {
+    const float tiny = std::numeric_limits<float>::denorm_min() * 1001;
+    for (size_t n : Lengths()) {
+      const std::vector<float> ones(n, 1.0f), denormal(n, tiny);
+      const std::vector<uint8_t> zeros(n, 0), unit(n, 1);
+      REQUIRE(DotBytes(ones.data(), zeros.data(), n) == 0.0f);
+      REQUIRE(DotBytes(denormal.data(), unit.data(), n) == static_cast<float>(n) * tiny);
+    }
+  });
+}
+
 TEST_CASE("simd: InnerProducts is Dot of each row, bit for bit", "[simd]") {
   // Catches a wrong row stride, a row skipped or repeated, a write past
   // `count`, and an inner loop that differs from Dot's (a row's similarity

@@ -29,7 +29,10 @@ driver), routed through the Python routers.
 
 Python's FAISS runs single queries with one OpenMP thread (the fast setting;
 with the default, single-query HNSW search wakes every thread): both variants
-are shown for HNSW.
+are shown for HNSW. HNSW is built three times, over float, fp16 and 8-bit
+rows (knn.hnsw_storage); faiss-python searches each same index, and the
+summary also sets each against faiss-python over float rows (the issue's
+target) and their decisions against the exact index's.
 
 Needs python3-numpy, python3-sklearn and python3-faiss (scripts/install-deps.sh
 --bench installs them). Not run by CI.
@@ -200,6 +203,11 @@ class LinUcb:
         return np.argmax(q + self.alpha * np.sqrt(np.maximum(width, 0.0)), axis=1)
 
 
+# HNSW routers over compressed rows (knn.hnsw_storage fp16 and sq8), beside
+# knn_hnsw over float rows.
+HNSW_COMPRESSED = ("knn_hnsw_fp16", "knn_hnsw_sq8")
+
+
 def build_routers(directory, prefix, with_hnsw):
     """(case name, python variant, router) for every reference router."""
     g = lambda name: load(directory, prefix + name)
@@ -212,6 +220,11 @@ def build_routers(directory, prefix, with_hnsw):
         out.append(("knn_hnsw", "faiss-python, 1 thread", KnnFaiss(None, scores, 40, index, 1)))
         out.append(("knn_hnsw", "faiss-python, default threads",
                     KnnFaiss(None, scores, 40, index, os.cpu_count())))
+        # Compressed rows: faiss-python searches the very same IndexHNSWSQ.
+        for name in HNSW_COMPRESSED:
+            index = faiss.deserialize_index(g(name + "_index"))
+            out.append((name, "faiss-python, same index, 1 thread",
+                        KnnFaiss(None, scores, 40, index, 1)))
     out.append(("cluster", "numpy", Cluster(g("cluster_centroids"), g("cluster_quality"))))
     W, w, V, b = g("mf_W"), g("mf_w"), g("mf_V"), g("mf_b")
     out.append(("mf", "numpy, two products", Mf(W, w, V, b)))
@@ -226,13 +239,13 @@ def build_routers(directory, prefix, with_hnsw):
 # Timing.
 
 
-def hnsw_recall(directory, prefix, queries, k=10):
+def hnsw_recall(directory, prefix, queries, k=10, name="knn_hnsw"):
     """recall@k of the router's HNSW index against exact search, same queries."""
     import faiss
     refs = load(directory, prefix + "knn_refs")
     exact = faiss.IndexFlatIP(refs.shape[1])
     exact.add(np.ascontiguousarray(normalize_rows(refs), dtype=np.float32))
-    hnsw = faiss.deserialize_index(load(directory, prefix + "knn_hnsw_index"))
+    hnsw = faiss.deserialize_index(load(directory, prefix + name + "_index"))
     q = np.ascontiguousarray(normalize_rows(queries), dtype=np.float32)
     _, truth = exact.search(q, k)
     _, found = hnsw.search(q, k)
@@ -377,8 +390,16 @@ def main():
     text_bytes = cpp["text_prompt_bytes"]
     recall = None
     if not args.no_hnsw:
-        recall = hnsw_recall(out, "vec_", load(out, "vec_queries"))
-        print(f"HNSW recall@10 against exact search (vector input): {recall:.3f}")
+        recall = {name: hnsw_recall(out, "vec_", load(out, "vec_queries"), name=name)
+                  for name in ("knn_hnsw",) + HNSW_COMPRESSED}
+        print("HNSW recall@10 against exact search (vector input): " +
+              ", ".join(f"{name} {r:.3f}" for name, r in recall.items()))
+        # The issue's bar for compressed rows: >= 99% the exact index's decisions.
+        for prefix, kind in (("vec_", "vector"), ("text_", "text")):
+            exact = load(out, prefix + "decisions_knn_exact")
+            print(f"HNSW decisions equal to exact search's ({kind} input): " + ", ".join(
+                f"{name} {100 * np.mean(load(out, prefix + 'decisions_' + name) == exact):.1f}%"
+                for name in ("knn_hnsw",) + HNSW_COMPRESSED))
     print()
     print(f"d = {cpp['dim']}, M = {cpp['models']}, {cpp['queries']} queries; text: "
           f"{text_bytes:.0f}-byte prompts, {cpp['text_dim']}-d; kNN k = 40 over "
@@ -401,6 +422,14 @@ def main():
         cells.append(f"{c['allocs_per_route']:.1f}")
         cells.append("" if agreement is None else f"{100 * agreement:.1f}%")
         print("| " + " | ".join(cells) + " |")
+    if not args.no_hnsw:
+        # The issue's HNSW target is against faiss-python over float rows.
+        flat = next(p for n_, k, v, _, p, _, _ in rows
+                    if (n_, k, v) == ("knn_hnsw", "vector", "faiss-python, 1 thread"))
+        print()
+        print("HNSW against faiss-python over float rows, 1 thread: " + "; ".join(
+            f"{name} {flat['p50_us'] / cpp_cases[(name, 'vector')]['p50_us']:.1f}×"
+            for name in ("knn_hnsw",) + HNSW_COMPRESSED))
     c = cpp_cases[("featurizer", "text")]
     print()
     print(f"Featurizer throughput: C++ {text_bytes / c['mean_us']:.1f} MB/s; "

@@ -31,7 +31,8 @@
 // over all Q queries (vector input).
 //
 // kNN over HNSW: the Python side reads the very index the router searches
-// (taken from KnnRouter::SaveState), so both walk the same graph. LinUCB's
+// (taken from KnnRouter::SaveState), so both walk the same graph; one per
+// row storage (knn_hnsw, knn_hnsw_fp16, knn_hnsw_sq8). LinUCB's
 // parameters come from its saved state as well; both parsers follow the
 // state layouts in src/knn_router.cc and src/linucb_router.cc.
 #include <omp.h>
@@ -367,7 +368,13 @@ double SecondsSince(Clock::time_point start) {
 // The routers of one input kind, fitted on `data`, with their parameters
 // written under `prefix` in the output directory.
 struct Routers {
-  std::unique_ptr<router::KnnRouter> knn_exact, knn_hnsw;
+  struct Hnsw {
+    std::string name;  // knn_hnsw (float rows), knn_hnsw_fp16, knn_hnsw_sq8
+    std::unique_ptr<router::KnnRouter> router;
+    double fit_s = 0;
+  };
+  std::unique_ptr<router::KnnRouter> knn_exact;
+  std::vector<Hnsw> knn_hnsw;
   std::unique_ptr<router::ClusterRouter> cluster;
   std::unique_ptr<router::MfRouter> mf;
   std::unique_ptr<router::LinUcbRouter> linucb;
@@ -394,14 +401,24 @@ Routers FitAndExport(const router::Dataset& knn_data, const router::Dataset& tra
   Check(r.knn_exact->Fit(knn_data, catalog), prefix + "knn exact fit");
   r.fit_s[0] = SecondsSince(start);
   if (hnsw) {
-    start = Clock::now();
-    r.knn_hnsw = std::make_unique<router::KnnRouter>(router::KnnOptions{.hnsw_threshold = 0});
-    Check(r.knn_hnsw->Fit(knn_data, catalog), prefix + "knn hnsw fit");
-    r.fit_s[1] = SecondsSince(start);
-    Log(prefix + "HNSW over " + std::to_string(knn_data.rows()) + " rows built in " +
-        std::to_string(r.fit_s[1]) + " s");
-    const std::vector<uint8_t> blob = HnswBlob(*r.knn_hnsw);
-    WriteNpy(path("knn_hnsw_index"), "|u1", {static_cast<int64_t>(blob.size())}, blob);
+    // One HNSW router per row storage; the Python side searches each index.
+    using Storage = router::KnnOptions::HnswStorage;
+    const std::pair<const char*, Storage> storages[] = {
+        {"knn_hnsw", Storage::kFloat}, {"knn_hnsw_fp16", Storage::kHalf},
+        {"knn_hnsw_sq8", Storage::kBytes}};
+    for (const auto& [name, storage] : storages) {
+      start = Clock::now();
+      auto knn = std::make_unique<router::KnnRouter>(
+          router::KnnOptions{.hnsw_threshold = 0, .hnsw_storage = storage});
+      Check(knn->Fit(knn_data, catalog), prefix + name + " fit");
+      const double fit_s = SecondsSince(start);
+      Log(prefix + name + " over " + std::to_string(knn_data.rows()) + " rows built in " +
+          std::to_string(fit_s) + " s");
+      const std::vector<uint8_t> blob = HnswBlob(*knn);
+      WriteNpy(path(std::string(name) + "_index"), "|u1", {static_cast<int64_t>(blob.size())},
+               blob);
+      r.knn_hnsw.push_back({name, std::move(knn), fit_s});
+    }
   }
 
   start = Clock::now();
@@ -454,7 +471,9 @@ struct Case {
 
 std::vector<Case> CasesOf(const Routers& r) {
   std::vector<Case> cases = {{"knn_exact", r.knn_exact.get(), false, r.fit_s[0], r.knn_rows}};
-  if (r.knn_hnsw) cases.push_back({"knn_hnsw", r.knn_hnsw.get(), false, r.fit_s[1], r.knn_rows});
+  for (const auto& h : r.knn_hnsw) {
+    cases.push_back({h.name, h.router.get(), false, h.fit_s, r.knn_rows});
+  }
   cases.push_back({"cluster", r.cluster.get(), false, r.fit_s[2], 0});
   cases.push_back({"mf", r.mf.get(), false, r.fit_s[3], 0});
   cases.push_back({"linucb", r.linucb.get(), true, r.fit_s[4], 0});

@@ -14,7 +14,8 @@
 // quality with support 0.
 //
 // The index is exact (faiss::IndexFlatIP) up to `hnsw_threshold` reference
-// vectors and HNSW (faiss::IndexHNSWFlat on inner product) above it. A single
+// vectors and HNSW on inner product above it (faiss::IndexHNSWFlat, or
+// faiss::IndexHNSWSQ with `hnsw_storage` fp16 or sq8). A single
 // query's exact search scans the rows with the library's own SIMD kernel,
 // dispatched at run time; of equal similarities it keeps the lower row.
 // Batches on an exact index go through FAISS's matrix product. HNSW queries,
@@ -49,6 +50,13 @@ struct KnnOptions {
   int hnsw_m = 32;
   int hnsw_ef_construction = 200;
   int hnsw_ef_search = 128;
+  // How an HNSW index stores its reference rows: 4 bytes per dimension
+  // (kFloat, exact), 2 (kHalf, IEEE binary16) or 1 (kBytes, 8-bit codes
+  // over each dimension's range in the reference set). Smaller rows are
+  // faster to search, which is bound by memory, and the similarities are
+  // the query's with the rows as stored. Exact indexes always keep floats.
+  enum class HnswStorage { kFloat, kHalf, kBytes };
+  HnswStorage hnsw_storage = HnswStorage::kFloat;
   // Threads that share one EstimateBatch call (OpenMP); 0 = OpenMP's
   // current setting (omp_get_max_threads, OMP_NUM_THREADS). A single
   // Estimate always runs on the calling thread.

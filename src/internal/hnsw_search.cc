@@ -1,10 +1,12 @@
 #include "internal/hnsw_search.h"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <vector>
 
 #include <faiss/IndexFlat.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/MetricType.h>
 #include <faiss/impl/HNSW.h>
 #include <faiss/utils/Heap.h>
@@ -25,7 +27,8 @@ struct Scratch {
   std::vector<uint16_t> visited;
   uint16_t mark = 0;
   std::unique_ptr<Candidates> candidates;  // capacity ef, kept while ef is
-  std::vector<int> fresh;                   // unvisited neighbours of one node
+  std::vector<int> fresh;                  // unvisited neighbours of one node
+  std::vector<float> weights;              // an 8-bit row's weights for one query
 
   void StartSearch(int64_t rows) {
     if (visited.size() < static_cast<size_t>(rows)) {
@@ -56,10 +59,9 @@ struct Scratch {
 // the search took 1.66 ms without prefetching, 0.95 ms prefetching the first
 // 128 bytes of each row and 0.47 ms prefetching all of it (the hardware
 // prefetcher does not follow a row soon enough on its own).
-void Prefetch(const float* row, size_t dim) {
-  const char* bytes = reinterpret_cast<const char*>(row);
-  for (size_t offset = 0; offset < dim * sizeof(float); offset += kCacheLine) {
-    __builtin_prefetch(bytes + offset);
+void Prefetch(const uint8_t* row, size_t row_bytes) {
+  for (size_t offset = 0; offset < row_bytes; offset += kCacheLine) {
+    __builtin_prefetch(row + offset);
   }
 }
 
@@ -68,24 +70,51 @@ Scratch& ThreadScratch() {
   return scratch;
 }
 
-}  // namespace
+// How the rows of an index's storage are laid out: `row_bytes` bytes per
+// row from `base`, as floats, halves or 8-bit codes.
+enum class RowFormat { kFloat, kHalf, kBytes };
+struct StoredRows {
+  RowFormat format = RowFormat::kFloat;
+  const uint8_t* base = nullptr;
+  size_t row_bytes = 0;
+  // kBytes: per dimension, the smallest value and the range, code c
+  // standing for vmin + (c + 0.5) / 255 * vdiff (FAISS's QT_8bit).
+  const float* vmin = nullptr;
+  const float* vdiff = nullptr;
+};
 
-bool HnswSearchSupports(const faiss::IndexHNSWFlat& index) {
-  return index.metric_type == faiss::METRIC_INNER_PRODUCT && index.hnsw.upper_beam == 1 &&
-         index.hnsw.search_bounded_queue &&
-         dynamic_cast<const faiss::IndexFlat*>(index.storage) != nullptr;
+// The rows of `index`'s storage, or false when the walk cannot read them.
+bool FindRows(const faiss::IndexHNSW& index, StoredRows* rows) {
+  const size_t dim = static_cast<size_t>(index.d);
+  const size_t count = static_cast<size_t>(index.ntotal);
+  if (const auto* flat = dynamic_cast<const faiss::IndexFlat*>(index.storage)) {
+    if (flat->codes.size() != count * dim * sizeof(float)) return false;
+    *rows = {RowFormat::kFloat, flat->codes.data(), dim * sizeof(float)};
+    return true;
+  }
+  const auto* sq = dynamic_cast<const faiss::IndexScalarQuantizer*>(index.storage);
+  if (sq == nullptr || sq->ntotal != index.ntotal || sq->d != index.d) return false;
+  if (sq->sq.qtype == faiss::ScalarQuantizer::QT_fp16 && sq->code_size == 2 * dim &&
+      sq->codes.size() == count * 2 * dim) {
+    *rows = {RowFormat::kHalf, sq->codes.data(), 2 * dim};
+    return true;
+  }
+  if (sq->sq.qtype == faiss::ScalarQuantizer::QT_8bit && sq->code_size == dim &&
+      sq->codes.size() == count * dim && sq->sq.trained.size() == 2 * dim) {
+    *rows = {RowFormat::kBytes, sq->codes.data(), dim, sq->sq.trained.data(),
+             sq->sq.trained.data() + dim};
+    return true;
+  }
+  return false;
 }
 
-void HnswSearch(const faiss::IndexHNSWFlat& index, const float* query, int k,
-                float* similarities, int64_t* labels) {
+// FAISS's walk over `index`'s graph, `distance(row)` being the negated
+// inner product of the query with a row; the k nearest go into the max-heap
+// (heap_distances, labels), which the caller has heapified.
+template <class Distance>
+void Walk(const faiss::IndexHNSW& index, const StoredRows& rows, Scratch& scratch, int k,
+          Distance distance, float* heap_distances, int64_t* labels) {
   const faiss::HNSW& graph = index.hnsw;
-  const float* rows = static_cast<const faiss::IndexFlat*>(index.storage)->get_xb();
-  const size_t dim = static_cast<size_t>(index.d);
-  // HNSW minimises a distance: the negated inner product, as FAISS's own
-  // inner-product search does. The result heap holds distances until the end.
-  auto distance = [&](int64_t row) { return -simd::Dot(query, rows + row * dim, dim); };
-  float* heap_distances = similarities;
-  faiss::maxheap_heapify(k, heap_distances, labels);
   int found = 0;
   auto keep = [&](float d, int64_t row) {
     if (found < k) {
@@ -94,61 +123,139 @@ void HnswSearch(const faiss::IndexHNSWFlat& index, const float* query, int k,
       faiss::maxheap_replace_top(found, heap_distances, labels, d, row);
     }
   };
-
-  if (graph.entry_point >= 0) {
-    Scratch& scratch = ThreadScratch();
-    scratch.StartSearch(index.ntotal);
-    // Upper levels: move to any nearer neighbour until none is nearer.
-    int nearest = graph.entry_point;
-    float nearest_distance = distance(nearest);
-    for (int level = graph.max_level; level >= 1; --level) {
-      for (int previous = -1; previous != nearest;) {
-        previous = nearest;
-        size_t begin = 0, end = 0;
-        graph.neighbor_range(nearest, level, &begin, &end);
-        for (size_t j = begin; j < end && graph.neighbors[j] >= 0; ++j) {
-          const int row = graph.neighbors[j];
-          const float d = distance(row);
-          if (d < nearest_distance) {
-            nearest = row;
-            nearest_distance = d;
-          }
+  scratch.StartSearch(index.ntotal);
+  // Upper levels: move to any nearer neighbour until none is nearer.
+  int nearest = graph.entry_point;
+  float nearest_distance = distance(nearest);
+  for (int level = graph.max_level; level >= 1; --level) {
+    for (int previous = -1; previous != nearest;) {
+      previous = nearest;
+      size_t begin = 0, end = 0;
+      graph.neighbor_range(nearest, level, &begin, &end);
+      for (size_t j = begin; j < end && graph.neighbors[j] >= 0; ++j) {
+        const int row = graph.neighbors[j];
+        const float d = distance(row);
+        if (d < nearest_distance) {
+          nearest = row;
+          nearest_distance = d;
         }
       }
     }
-    // Level 0: a beam of at most ef candidates, expanded nearest first.
-    const int ef = std::max(graph.efSearch, k);
-    Candidates& candidates = scratch.CandidatesOf(ef);
-    candidates.push(nearest, nearest_distance);
-    keep(nearest_distance, nearest);
-    scratch.Visit(nearest);
-    for (int steps = 1; candidates.size() > 0; ++steps) {
-      float current_distance = 0.0f;
-      const int current = candidates.pop_min(&current_distance);
-      // Stop once efSearch candidates already beat the one to expand.
-      if (graph.check_relative_distance &&
-          candidates.count_below(current_distance) >= graph.efSearch) {
+  }
+  // Level 0: a beam of at most ef candidates, expanded nearest first.
+  const int ef = std::max(graph.efSearch, k);
+  Candidates& candidates = scratch.CandidatesOf(ef);
+  candidates.push(nearest, nearest_distance);
+  keep(nearest_distance, nearest);
+  scratch.Visit(nearest);
+  for (int steps = 1; candidates.size() > 0; ++steps) {
+    float current_distance = 0.0f;
+    const int current = candidates.pop_min(&current_distance);
+    // Stop once efSearch candidates already beat the one to expand.
+    if (graph.check_relative_distance &&
+        candidates.count_below(current_distance) >= graph.efSearch) {
+      break;
+    }
+    size_t begin = 0, end = 0;
+    graph.neighbor_range(current, 0, &begin, &end);
+    // The new neighbours' rows are scattered over the index: ask for all of
+    // them before reading any, so that the loads overlap.
+    std::vector<int>& fresh = scratch.fresh;
+    fresh.clear();
+    for (size_t j = begin; j < end && graph.neighbors[j] >= 0; ++j) {
+      const int row = graph.neighbors[j];
+      if (!scratch.Visit(row)) continue;
+      fresh.push_back(row);
+      Prefetch(rows.base + row * rows.row_bytes, rows.row_bytes);
+    }
+    for (int row : fresh) {
+      const float d = distance(row);
+      keep(d, row);
+      candidates.push(row, d);
+    }
+    // Without the rule above, FAISS expands efSearch candidates.
+    if (!graph.check_relative_distance && steps > graph.efSearch) break;
+  }
+}
+
+}  // namespace
+
+bool HnswSearchSupports(const faiss::IndexHNSW& index) {
+  StoredRows rows;
+  return index.metric_type == faiss::METRIC_INNER_PRODUCT && index.hnsw.upper_beam == 1 &&
+         index.hnsw.search_bounded_queue && FindRows(index, &rows);
+}
+
+bool HnswRowsFinite(const faiss::IndexHNSW& index) {
+  StoredRows rows;
+  if (!FindRows(index, &rows)) return true;  // not ours to read
+  const size_t count = static_cast<size_t>(index.ntotal) * static_cast<size_t>(index.d);
+  switch (rows.format) {
+    case RowFormat::kFloat: {
+      const auto* values = reinterpret_cast<const float*>(rows.base);
+      return std::all_of(values, values + count, [](float x) { return std::isfinite(x); });
+    }
+    case RowFormat::kHalf: {
+      const auto* halves = reinterpret_cast<const uint16_t*>(rows.base);
+      return std::none_of(halves, halves + count,
+                          [](uint16_t h) { return (h & 0x7c00u) == 0x7c00u; });
+    }
+    case RowFormat::kBytes:
+      return std::all_of(rows.vmin, rows.vmin + index.d,
+                         [](float x) { return std::isfinite(x); }) &&
+             std::all_of(rows.vdiff, rows.vdiff + index.d,
+                         [](float x) { return std::isfinite(x); });
+  }
+  return false;
+}
+
+void HnswSearch(const faiss::IndexHNSW& index, const float* query, int k, float* similarities,
+                int64_t* labels) {
+  // HNSW minimises a distance: the negated inner product, as FAISS's own
+  // inner-product search does. The result heap holds distances until the end.
+  float* heap_distances = similarities;
+  faiss::maxheap_heapify(k, heap_distances, labels);
+  StoredRows rows;
+  if (index.hnsw.entry_point >= 0 && FindRows(index, &rows)) {
+    Scratch& scratch = ThreadScratch();
+    const size_t dim = static_cast<size_t>(index.d);
+    switch (rows.format) {
+      case RowFormat::kFloat: {
+        const auto* vectors = reinterpret_cast<const float*>(rows.base);
+        Walk(
+            index, rows, scratch, k,
+            [&](int64_t row) { return -simd::Dot(query, vectors + row * dim, dim); },
+            heap_distances, labels);
         break;
       }
-      size_t begin = 0, end = 0;
-      graph.neighbor_range(current, 0, &begin, &end);
-      // The new neighbours' rows are scattered over the index: ask for all of
-      // them before reading any, so that the loads overlap.
-      std::vector<int>& fresh = scratch.fresh;
-      fresh.clear();
-      for (size_t j = begin; j < end && graph.neighbors[j] >= 0; ++j) {
-        const int row = graph.neighbors[j];
-        if (!scratch.Visit(row)) continue;
-        fresh.push_back(row);
-        Prefetch(rows + row * dim, dim);
+      case RowFormat::kHalf: {
+        const auto* halves = reinterpret_cast<const uint16_t*>(rows.base);
+        Walk(
+            index, rows, scratch, k,
+            [&](int64_t row) { return -simd::DotHalf(query, halves + row * dim, dim); },
+            heap_distances, labels);
+        break;
       }
-      for (int row : fresh) {
-        const float d = distance(row);
-        keep(d, row);
-        candidates.push(row, d);
+      case RowFormat::kBytes: {
+        // query . decoded row = sum_i q_i vmin_i + sum_i w_i (c_i + 0.5)
+        // with w_i = q_i vdiff_i / 255: one constant per query, then a
+        // weighted sum of the raw codes.
+        std::vector<float>& weights = scratch.weights;
+        weights.resize(dim);
+        double offset = 0.0;
+        for (size_t i = 0; i < dim; ++i) {
+          weights[i] = query[i] * rows.vdiff[i] / 255.0f;
+          offset += static_cast<double>(query[i]) * rows.vmin[i] + 0.5 * weights[i];
+        }
+        const float constant = static_cast<float>(offset);
+        Walk(
+            index, rows, scratch, k,
+            [&](int64_t row) {
+              return -(constant + simd::DotBytes(weights.data(), rows.base + row * dim, dim));
+            },
+            heap_distances, labels);
+        break;
       }
-      // Without the rule above, FAISS expands efSearch candidates.
-      if (!graph.check_relative_distance && steps > graph.efSearch) break;
     }
   }
   faiss::maxheap_reorder(k, heap_distances, labels);  // nearest first

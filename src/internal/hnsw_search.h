@@ -20,16 +20,24 @@
 
 namespace router::internal {
 
-// Whether HnswSearch can search `index`: flat float storage over inner
-// products, searched the default way (upper_beam 1, bounded queue). Other
-// indexes go through FAISS's own search.
-bool HnswSearchSupports(const faiss::IndexHNSWFlat& index);
+// Whether HnswSearch can search `index`: inner products, searched the
+// default way (upper_beam 1, bounded queue), over rows stored as floats
+// (IndexHNSWFlat), halves (IndexHNSWSQ, QT_fp16) or 8-bit codes with a range
+// per dimension (IndexHNSWSQ, QT_8bit). Other indexes go through FAISS's own
+// search.
+bool HnswSearchSupports(const faiss::IndexHNSW& index);
+
+// Whether every stored row that HnswSearch would read is finite (and, for
+// 8-bit codes, every dimension's range): a loaded index must be, since the
+// kernels do not check (simd.h). True for indexes HnswSearch does not read.
+bool HnswRowsFinite(const faiss::IndexHNSW& index);
 
 // The k nearest rows of `index` to `query` (index.d floats, normalised like
 // the rows), nearest first: similarities[i] is the inner product of row
-// labels[i]. Fewer than k found: the rest have label -1. Needs
-// HnswSearchSupports(index). Thread-safe (the scratch is per thread).
-void HnswSearch(const faiss::IndexHNSWFlat& index, const float* query, int k,
+// labels[i] (for compressed rows, with the row as its codes decode). Fewer
+// than k found: the rest have label -1. Needs HnswSearchSupports(index).
+// Thread-safe (the scratch is per thread).
+void HnswSearch(const faiss::IndexHNSW& index, const float* query, int k,
                 float* similarities, int64_t* labels);
 
 }  // namespace router::internal

@@ -27,6 +27,12 @@ const OptionsSchema<KnnOptions>& KnnOptionsSchema() {
                    "HNSW beam width while building.")
           .Integer("hnsw_ef_search", &O::hnsw_ef_search, Range::AtLeast(1),
                    "HNSW beam width while searching (raised to k if smaller).")
+          .Enum<O::HnswStorage>("hnsw_storage", &O::hnsw_storage,
+                                {{"float", O::HnswStorage::kFloat},
+                                 {"fp16", O::HnswStorage::kHalf},
+                                 {"sq8", O::HnswStorage::kBytes}},
+                                "HNSW row storage: float (4 bytes per dimension), fp16 (2) or "
+                                "sq8 (1, 8-bit codes over each dimension's range).")
           .Integer("batch_threads", &O::batch_threads, Range::Closed(0, 1024),
                    "Threads sharing one batch of queries; 0 = OpenMP's setting.");
   return schema;

@@ -5,6 +5,7 @@
 // in the vector code or the scalar tails.
 #include "internal/simd.h"
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -109,6 +110,73 @@ float DotImpl(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, size_t n
 void InnerProductsImpl(const float* HWY_RESTRICT query, const float* HWY_RESTRICT rows,
                        size_t count, size_t dim, float* HWY_RESTRICT out) {
   for (size_t r = 0; r < count; ++r) out[r] = DotImpl(query, rows + r * dim, dim);
+}
+
+// A binary16 value as a float, exactly (every half is a float), for the
+// scalar tails of DotHalf: the vector code converts with the CPU's
+// instruction where it has one.
+float HalfToFloat(uint16_t half) {
+  const uint32_t sign = static_cast<uint32_t>(half & 0x8000u) << 16;
+  const uint32_t exponent = (half >> 10) & 0x1fu;
+  const uint32_t mantissa = half & 0x3ffu;
+  if (exponent == 0) {  // zero or subnormal: mantissa * 2^-24
+    const float magnitude = static_cast<float>(mantissa) * (1.0f / 16777216.0f);
+    return sign != 0 ? -magnitude : magnitude;
+  }
+  const uint32_t bits = exponent == 0x1fu ? sign | 0x7f800000u | (mantissa << 13)
+                                          : sign | ((exponent + 112u) << 23) | (mantissa << 13);
+  return std::bit_cast<float>(bits);
+}
+
+float DotHalfImpl(const float* HWY_RESTRICT query, const uint16_t* HWY_RESTRICT row,
+                  size_t n) {
+  const hn::ScalableTag<float> d;
+  const hn::Rebind<hwy::float16_t, decltype(d)> dh;
+  const size_t lanes = hn::Lanes(d);
+  const auto* half = reinterpret_cast<const hwy::float16_t*>(row);
+  auto term = [&](size_t i) { return hn::PromoteTo(d, hn::LoadU(dh, half + i)); };
+  auto s0 = hn::Zero(d);
+  auto s1 = hn::Zero(d);
+  auto s2 = hn::Zero(d);
+  auto s3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    s0 = hn::MulAdd(hn::LoadU(d, query + i), term(i), s0);
+    s1 = hn::MulAdd(hn::LoadU(d, query + i + lanes), term(i + lanes), s1);
+    s2 = hn::MulAdd(hn::LoadU(d, query + i + 2 * lanes), term(i + 2 * lanes), s2);
+    s3 = hn::MulAdd(hn::LoadU(d, query + i + 3 * lanes), term(i + 3 * lanes), s3);
+  }
+  for (; i + lanes <= n; i += lanes) s0 = hn::MulAdd(hn::LoadU(d, query + i), term(i), s0);
+  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; i < n; ++i) sum += query[i] * HalfToFloat(row[i]);
+  return sum;
+}
+
+float DotBytesImpl(const float* HWY_RESTRICT weights, const uint8_t* HWY_RESTRICT codes,
+                   size_t n) {
+  const hn::ScalableTag<float> d;
+  const hn::RebindToSigned<decltype(d)> di;
+  const hn::Rebind<uint8_t, decltype(di)> d8;
+  const size_t lanes = hn::Lanes(d);
+  // Bytes widen to 32-bit integers, then convert to float: exact.
+  auto term = [&](size_t i) {
+    return hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, codes + i)));
+  };
+  auto s0 = hn::Zero(d);
+  auto s1 = hn::Zero(d);
+  auto s2 = hn::Zero(d);
+  auto s3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    s0 = hn::MulAdd(hn::LoadU(d, weights + i), term(i), s0);
+    s1 = hn::MulAdd(hn::LoadU(d, weights + i + lanes), term(i + lanes), s1);
+    s2 = hn::MulAdd(hn::LoadU(d, weights + i + 2 * lanes), term(i + 2 * lanes), s2);
+    s3 = hn::MulAdd(hn::LoadU(d, weights + i + 3 * lanes), term(i + 3 * lanes), s3);
+  }
+  for (; i + lanes <= n; i += lanes) s0 = hn::MulAdd(hn::LoadU(d, weights + i), term(i), s0);
+  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  for (; i < n; ++i) sum += weights[i] * static_cast<float>(codes[i]);
+  return sum;
 }
 
 // Columns of a panel that MatVecPanelsImpl takes per block: 128 x 64 bytes
@@ -281,6 +349,8 @@ HWY_EXPORT(AddScaledImpl);
 HWY_EXPORT(AddScaledRowsImpl);
 HWY_EXPORT(DotImpl);
 HWY_EXPORT(InnerProductsImpl);
+HWY_EXPORT(DotHalfImpl);
+HWY_EXPORT(DotBytesImpl);
 HWY_EXPORT(MatVecPanelsImpl);
 HWY_EXPORT(QuadraticFormImpl);
 HWY_EXPORT(TargetImpl);
@@ -301,6 +371,14 @@ float Dot(const float* a, const float* b, size_t n) {
 void InnerProducts(const float* query, const float* rows, size_t count, size_t dim,
                    float* out) {
   HWY_DYNAMIC_DISPATCH(InnerProductsImpl)(query, rows, count, dim, out);
+}
+
+float DotHalf(const float* query, const uint16_t* row, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(DotHalfImpl)(query, row, n);
+}
+
+float DotBytes(const float* weights, const uint8_t* codes, size_t n) {
+  return HWY_DYNAMIC_DISPATCH(DotBytesImpl)(weights, codes, n);
 }
 
 size_t PanelsSize(size_t rows, size_t n) {

@@ -26,6 +26,7 @@
 #define ROUTER_INTERNAL_SIMD_H_
 
 #include <cstddef>
+#include <cstdint>
 
 namespace router::internal::simd {
 
@@ -45,6 +46,19 @@ float Dot(const float* a, const float* b, size_t n);
 // exact scan of a row-major matrix, with one dispatch for all rows.
 void InnerProducts(const float* query, const float* rows, size_t count, size_t dim,
                    float* out);
+
+// sum over i < n of query[i] * row[i], where `row` holds IEEE binary16
+// numbers (FAISS's fp16 storage), each converted to float exactly; 0 when
+// n == 0. Summed as Dot sums. The halves must be finite: on CPUs without
+// F16C, Highway 1.0.3's conversion reads an infinity or NaN as a large
+// finite number (simd_test found it), so loaders check stored rows.
+float DotHalf(const float* query, const uint16_t* row, size_t n);
+
+// sum over i < n of weights[i] * codes[i], the bytes taken as the integers
+// 0..255; 0 when n == 0. Summed as Dot sums. With weights folded from a
+// query and an 8-bit scalar quantizer's per-dimension scales, the inner
+// product of the query with an encoded row (hnsw_search.cc).
+float DotBytes(const float* weights, const uint8_t* codes, size_t n);
 
 // Rows per panel of the matrix layout MatVecPanels reads.
 inline constexpr size_t kPanelRows = 16;
