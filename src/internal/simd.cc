@@ -84,27 +84,37 @@ void AddScaledRowsImpl(float* HWY_RESTRICT acc, const float* const* rows,
   for (; r < count; ++r) AddScaledImpl(acc, rows[r], scales[r], n);
 }
 
-float DotImpl(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, size_t n) {
+// sum over i < n of a[i] * b[i], where load(i) gives the vector of b[i]
+// onwards as floats and element(i) the one b[i]: four accumulators (the adds
+// of one do not wait for the previous one's), fused where the CPU can, then
+// the tail one element at a time. Dot, DotHalf and DotBytes differ only in
+// how b is stored.
+template <class Load, class Element>
+HWY_INLINE float SumOfProducts(const float* HWY_RESTRICT a, size_t n, Load load,
+                               Element element) {
   const hn::ScalableTag<float> d;
   const size_t lanes = hn::Lanes(d);
-  // Four accumulators: the adds of one do not wait for the previous one's.
   auto s0 = hn::Zero(d);
   auto s1 = hn::Zero(d);
   auto s2 = hn::Zero(d);
   auto s3 = hn::Zero(d);
   size_t i = 0;
   for (; i + 4 * lanes <= n; i += 4 * lanes) {
-    s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
-    s1 = hn::MulAdd(hn::LoadU(d, a + i + lanes), hn::LoadU(d, b + i + lanes), s1);
-    s2 = hn::MulAdd(hn::LoadU(d, a + i + 2 * lanes), hn::LoadU(d, b + i + 2 * lanes), s2);
-    s3 = hn::MulAdd(hn::LoadU(d, a + i + 3 * lanes), hn::LoadU(d, b + i + 3 * lanes), s3);
+    s0 = hn::MulAdd(hn::LoadU(d, a + i), load(i), s0);
+    s1 = hn::MulAdd(hn::LoadU(d, a + i + lanes), load(i + lanes), s1);
+    s2 = hn::MulAdd(hn::LoadU(d, a + i + 2 * lanes), load(i + 2 * lanes), s2);
+    s3 = hn::MulAdd(hn::LoadU(d, a + i + 3 * lanes), load(i + 3 * lanes), s3);
   }
-  for (; i + lanes <= n; i += lanes) {
-    s0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), s0);
-  }
+  for (; i + lanes <= n; i += lanes) s0 = hn::MulAdd(hn::LoadU(d, a + i), load(i), s0);
   float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
-  for (; i < n; ++i) sum += a[i] * b[i];
+  for (; i < n; ++i) sum += a[i] * element(i);
   return sum;
+}
+
+float DotImpl(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, size_t n) {
+  const hn::ScalableTag<float> d;
+  return SumOfProducts(
+      a, n, [&](size_t i) { return hn::LoadU(d, b + i); }, [&](size_t i) { return b[i]; });
 }
 
 void InnerProductsImpl(const float* HWY_RESTRICT query, const float* HWY_RESTRICT rows,
@@ -132,24 +142,10 @@ float DotHalfImpl(const float* HWY_RESTRICT query, const uint16_t* HWY_RESTRICT 
                   size_t n) {
   const hn::ScalableTag<float> d;
   const hn::Rebind<hwy::float16_t, decltype(d)> dh;
-  const size_t lanes = hn::Lanes(d);
   const auto* half = reinterpret_cast<const hwy::float16_t*>(row);
-  auto term = [&](size_t i) { return hn::PromoteTo(d, hn::LoadU(dh, half + i)); };
-  auto s0 = hn::Zero(d);
-  auto s1 = hn::Zero(d);
-  auto s2 = hn::Zero(d);
-  auto s3 = hn::Zero(d);
-  size_t i = 0;
-  for (; i + 4 * lanes <= n; i += 4 * lanes) {
-    s0 = hn::MulAdd(hn::LoadU(d, query + i), term(i), s0);
-    s1 = hn::MulAdd(hn::LoadU(d, query + i + lanes), term(i + lanes), s1);
-    s2 = hn::MulAdd(hn::LoadU(d, query + i + 2 * lanes), term(i + 2 * lanes), s2);
-    s3 = hn::MulAdd(hn::LoadU(d, query + i + 3 * lanes), term(i + 3 * lanes), s3);
-  }
-  for (; i + lanes <= n; i += lanes) s0 = hn::MulAdd(hn::LoadU(d, query + i), term(i), s0);
-  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
-  for (; i < n; ++i) sum += query[i] * HalfToFloat(row[i]);
-  return sum;
+  return SumOfProducts(
+      query, n, [&](size_t i) { return hn::PromoteTo(d, hn::LoadU(dh, half + i)); },
+      [&](size_t i) { return HalfToFloat(row[i]); });
 }
 
 float DotBytesImpl(const float* HWY_RESTRICT weights, const uint8_t* HWY_RESTRICT codes,
@@ -157,26 +153,11 @@ float DotBytesImpl(const float* HWY_RESTRICT weights, const uint8_t* HWY_RESTRIC
   const hn::ScalableTag<float> d;
   const hn::RebindToSigned<decltype(d)> di;
   const hn::Rebind<uint8_t, decltype(di)> d8;
-  const size_t lanes = hn::Lanes(d);
   // Bytes widen to 32-bit integers, then convert to float: exact.
-  auto term = [&](size_t i) {
-    return hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, codes + i)));
-  };
-  auto s0 = hn::Zero(d);
-  auto s1 = hn::Zero(d);
-  auto s2 = hn::Zero(d);
-  auto s3 = hn::Zero(d);
-  size_t i = 0;
-  for (; i + 4 * lanes <= n; i += 4 * lanes) {
-    s0 = hn::MulAdd(hn::LoadU(d, weights + i), term(i), s0);
-    s1 = hn::MulAdd(hn::LoadU(d, weights + i + lanes), term(i + lanes), s1);
-    s2 = hn::MulAdd(hn::LoadU(d, weights + i + 2 * lanes), term(i + 2 * lanes), s2);
-    s3 = hn::MulAdd(hn::LoadU(d, weights + i + 3 * lanes), term(i + 3 * lanes), s3);
-  }
-  for (; i + lanes <= n; i += lanes) s0 = hn::MulAdd(hn::LoadU(d, weights + i), term(i), s0);
-  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
-  for (; i < n; ++i) sum += weights[i] * static_cast<float>(codes[i]);
-  return sum;
+  return SumOfProducts(
+      weights, n,
+      [&](size_t i) { return hn::ConvertTo(d, hn::PromoteTo(di, hn::LoadU(d8, codes + i))); },
+      [&](size_t i) { return static_cast<float>(codes[i]); });
 }
 
 // Columns of a panel that MatVecPanelsImpl takes per block: 128 x 64 bytes
