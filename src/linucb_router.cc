@@ -360,6 +360,31 @@ void AccumulateRows(const Dataset& data, int column, const Eigen::MatrixXd& cont
   arm->updates += static_cast<int64_t>(scored.size());
 }
 
+// What AccumulateRows adds to an arm, as learned statistics: the sums of
+// z z^T (upper triangle) and r z over the scored rows, and the costs.
+internal::LinUcbLearned LearnedFromRows(const Dataset& data, int column,
+                                        const Eigen::MatrixXd& contexts) {
+  internal::LinUcbLearned learned;
+  const Eigen::Index c = contexts.cols();
+  learned.a = Eigen::MatrixXd::Zero(c, c);
+  learned.b = Eigen::VectorXd::Zero(c);
+  for (int64_t r = 0; r < data.rows(); ++r) {
+    const double score = data.score(r, column);
+    if (!std::isnan(score)) {
+      const Eigen::VectorXd z = contexts.row(r).transpose();
+      for (Eigen::Index j = 0; j < c; ++j) learned.a.col(j).head(j + 1) += z.head(j + 1) * z[j];
+      learned.b += score * z;
+      ++learned.updates;
+    }
+    const double cost = data.cost(r, column);
+    if (!std::isnan(cost)) {
+      learned.cost_sum += cost;
+      ++learned.cost_count;
+    }
+  }
+  return learned;
+}
+
 // Contexts of every row of `data` (vectors already validated), n x c.
 Eigen::MatrixXd ContextsOf(const Dataset& data, const LinUcbProjection& p) {
   Eigen::MatrixXd contexts(data.rows(), p.context());
@@ -578,6 +603,9 @@ absl::Status LinUcbRouter::OnboardModel(const Profile& profile, const Dataset& l
 
   const LinUcbProjection& projection = *current->projection;
   auto arm = std::make_shared<LinUcbArm>(PriorArm(projection.context(), current->options));
+  // The rows' sums count as this router's own learning (SaveLearned), so a
+  // replica that receives the model starts its arm where this one is.
+  internal::LinUcbLearned rows;
   if (labelled.rows() > 0) {
     auto fail = [&profile](std::string_view problem) {
       return absl::InvalidArgumentError(
@@ -613,6 +641,7 @@ absl::Status LinUcbRouter::OnboardModel(const Profile& profile, const Dataset& l
       contexts.row(r) = context.transpose();
     }
     AccumulateRows(labelled, column, contexts, arm.get());
+    rows = LearnedFromRows(labelled, column, contexts);
   }
   if (!Reinvert(arm.get())) {
     return absl::InternalError(
@@ -622,7 +651,7 @@ absl::Status LinUcbRouter::OnboardModel(const Profile& profile, const Dataset& l
   next->catalog = std::move(catalog);
   next->arms.push_back(std::move(arm));
   Publish(std::move(next));
-  own_learned_.emplace_back();
+  own_learned_.push_back(std::move(rows));
   return absl::OkStatus();
 }
 

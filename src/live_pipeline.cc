@@ -72,6 +72,51 @@ std::shared_ptr<const Pipeline> LivePipeline::Snapshot() const {
   return current_;
 }
 
+std::shared_ptr<const Pipeline> LivePipeline::Snapshot(std::vector<Onboarded>* onboarded) const {
+  std::shared_lock lock(mutex_);
+  *onboarded = onboarded_;
+  return current_;
+}
+
+void LivePipeline::ApplySynced(const SyncPlan& plan,
+                               const std::function<void(const Pipeline&)>& then,
+                               std::vector<absl::Status>* refused) {
+  std::vector<Onboarded> onboarded;
+  {
+    // Held while the plan is made, so no AddModel or RemoveModel slips in.
+    std::shared_lock observing(observe_mutex_);
+    const std::shared_ptr<const Pipeline> current = Snapshot(&onboarded);
+    if (plan(*current, onboarded).empty()) {
+      then(*current);
+      return;
+    }
+  }
+  std::unique_lock no_observing(observe_mutex_);  // a new router copy: see AddModel
+  std::lock_guard updating(update_mutex_);
+  std::shared_ptr<const Pipeline> next = Snapshot(&onboarded);
+  const std::shared_ptr<const Pipeline> current = next;
+  for (const Onboarded& change : plan(*current, onboarded)) {
+    const std::string& name = change.profile.name;
+    absl::StatusOr<std::unique_ptr<Pipeline>> changed;
+    if (absl::StatusOr<int> index = next->catalog().Find(name); index.ok()) {
+      Profile profile = change.profile;
+      profile.available = next->catalog().at(*index).available;  // the host's to set
+      changed = next->WithProfile(profile);
+    } else {
+      changed = next->WithModel(change.profile, Dataset());
+    }
+    if (!changed.ok()) {
+      refused->push_back(Annotate(changed.status(), fmt::format("sync: model '{}'", name)));
+      continue;
+    }
+    next = *std::move(changed);
+    std::erase_if(onboarded, [&](const Onboarded& o) { return o.profile.name == name; });
+    onboarded.push_back(change);
+  }
+  then(*next);
+  if (next != current) Swap(std::move(next), &onboarded);
+}
+
 absl::Status LivePipeline::Reload(const std::string& path) {
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> loaded, Pipeline::Load(path));
   std::lock_guard updating(update_mutex_);
@@ -80,16 +125,23 @@ absl::Status LivePipeline::Reload(const std::string& path) {
 }
 
 template <typename Change>
-absl::Status LivePipeline::Update(Change change) {
+absl::Status LivePipeline::Update(Change change, const EditOnboarded& edit) {
   std::lock_guard updating(update_mutex_);
-  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> next, change(*Snapshot()));
-  Replace(std::move(next));
+  std::vector<Onboarded> onboarded;  // writers hold update_mutex_: it stays as read
+  const std::shared_ptr<const Pipeline> current = Snapshot(&onboarded);
+  ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> next, change(*current));
+  if (edit) edit(&onboarded);
+  Swap(std::move(next), edit ? &onboarded : nullptr);
   return absl::OkStatus();
 }
 
 absl::Status LivePipeline::RemoveModel(std::string_view name) {
   std::unique_lock no_observing(observe_mutex_);  // a new router copy: see AddModel
-  return Update([&](const Pipeline& p) { return p.WithoutModel(name); });
+  return Update([&](const Pipeline& p) { return p.WithoutModel(name); },
+                [&](std::vector<Onboarded>* onboarded) {
+                  std::erase_if(*onboarded,
+                                [&](const Onboarded& o) { return o.profile.name == name; });
+                });
 }
 
 absl::Status LivePipeline::SetProfile(const Profile& profile) {
@@ -109,7 +161,10 @@ absl::Status LivePipeline::AddModel(const Profile& profile, const Dataset& label
   // is swapped in, or an online router's updates in between would go to the
   // outgoing copy only.
   std::unique_lock no_observing(observe_mutex_);
-  return Update([&](const Pipeline& p) { return p.WithModel(profile, labelled); });
+  return Update([&](const Pipeline& p) { return p.WithModel(profile, labelled); },
+                [&](std::vector<Onboarded>* onboarded) {
+                  onboarded->push_back({.origin = "", .profile = profile});
+                });
 }
 
 absl::Status LivePipeline::SetPolicy(const PolicyConfig& policy) {
@@ -133,10 +188,16 @@ absl::StatusOr<double> LivePipeline::CalibrateThreshold(absl::Span<const Query> 
 }
 
 void LivePipeline::Replace(std::unique_ptr<Pipeline> pipeline) {
-  std::shared_ptr<const Pipeline> next(std::move(pipeline));
+  const std::vector<Onboarded> none;
+  Swap(std::move(pipeline), &none);
+}
+
+void LivePipeline::Swap(std::shared_ptr<const Pipeline> next,
+                        const std::vector<Onboarded>* onboarded) {
   {
     std::unique_lock lock(mutex_);
     current_.swap(next);
+    if (onboarded != nullptr) onboarded_ = *onboarded;
     ++generation_;
   }
   // `next` now holds the previous pipeline: if no route still uses it, it is

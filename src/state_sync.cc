@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <random>
 #include <utility>
 
@@ -18,9 +19,21 @@ namespace {
 
 // A row's payload: magic, version, the replica's contribution, and a CRC-32
 // of all that, so a damaged row is refused before anything reads it.
+//   1: replica, life, base, learned statistics, policy kind, counters.
+//   2: the same, then the models added at run time: their profiles (as a
+//      catalog) and each one's origin, the replica that onboarded it.
+// A payload without run-time models is written as version 1, which
+// replicas of older builds still read.
 constexpr uint32_t kMagic = 0x4e595352;  // "RSYN"
-constexpr uint32_t kPayloadVersion = 1;
+constexpr uint32_t kPayloadVersion = 2;
 constexpr uint64_t kMaxCounters = 64;
+constexpr int kMaxModels = 4096;
+
+// A model added at run time, as payloads carry it.
+struct Model {
+  std::string origin;
+  Profile profile;
+};
 
 struct Payload {
   std::string replica;
@@ -29,6 +42,7 @@ struct Payload {
   std::string learned;
   std::string policy_kind;
   std::vector<double> counters;
+  std::vector<Model> models;
 };
 
 uint32_t Crc32(std::string_view bytes) {
@@ -40,13 +54,19 @@ std::string Encode(const Payload& p) {
   std::string out;
   internal::ByteWriter w(&out);
   w.Put(kMagic);
-  w.Put(kPayloadVersion);
+  w.Put<uint32_t>(p.models.empty() ? 1 : 2);
   w.PutString(p.replica);
   w.Put(p.life);
   w.Put(p.base);
   w.PutString(p.learned);
   w.PutString(p.policy_kind);
   w.PutVector(p.counters);
+  if (!p.models.empty()) {
+    Catalog models;  // names are unique: each was added to a catalog
+    for (const Model& m : p.models) models.Add(m.profile).IgnoreError();
+    internal::PutCatalog(models, &w);
+    for (const Model& m : p.models) w.PutString(m.origin);
+  }
   w.Put<uint32_t>(Crc32(out));
   return out;
 }
@@ -73,6 +93,17 @@ absl::StatusOr<Payload> Decode(std::string_view bytes, std::string_view row) {
   }
   if (p.replica != row) r.Fail("replica", "does not match its row");
   if (p.counters.size() > kMaxCounters) r.Fail("counters", "too many");
+  Catalog models;
+  if (version >= 2 && internal::GetCatalog(&r, &models)) {
+    if (models.size() > kMaxModels) r.Fail("models", "too many");
+    for (int i = 0; i < models.size() && r.status().ok(); ++i) {
+      Model m{.profile = models.at(i)};
+      if (r.GetString(&m.origin, "model origin") && !internal::IsSyncName(m.origin)) {
+        r.Fail("model origin", "not a replica id");
+      }
+      p.models.push_back(std::move(m));
+    }
+  }
   ROUTER_RETURN_IF_ERROR(r.Finish());
   return p;
 }
@@ -168,15 +199,10 @@ absl::Status StateSync::RoundLocked() {
   const std::shared_ptr<const Pipeline> pipeline = live_->Snapshot();
   const Policy& policy = pipeline->policy();
   const std::string kind(policy.name());
+  const uint64_t base = pipeline->router().shared_base();
 
-  // This replica's own contribution: the router's learned statistics and
-  // the policy counters of every policy object it routed with.
-  Payload own;
-  own.replica = options_.replica_id;
-  own.policy_kind = kind;
-  if (const uint64_t base = pipeline->router().shared_base(); base != 0) {
-    if (pipeline->router().SaveLearned(&own.learned).ok()) own.base = base;
-  }
+  // This replica's own policy counters: those of every policy object it
+  // routed with.
   const std::vector<double> counters = policy.SharedCounters();
   std::vector<double>& own_counters = own_counters_[kind];
   if (own_counters.size() != counters.size()) own_counters.assign(counters.size(), 0.0);
@@ -196,68 +222,151 @@ absl::Status StateSync::RoundLocked() {
     ++rejected;
     last_error = std::string(why.message());
   };
+  std::vector<Payload> payloads;
   for (SyncRow& row : rows) {
     known_[row.replica] = row.version;
     absl::StatusOr<Payload> payload = Decode(row.payload, row.replica);
     if (!payload.ok()) {
       reject(payload.status());
-      continue;
+    } else if (row.replica != options_.replica_id || !adopted_) {  // not our row as we wrote it
+      payloads.push_back(*std::move(payload));
     }
-    if (row.replica == options_.replica_id) {
-      if (adopted_) continue;  // this replica's own row, as it wrote it
-      // A previous run of this replica: take its contribution back as ours.
-      adopted_ = true;
-      life_ = payload->life;
-      if (payload->base != 0 && payload->base == own.base) {
-        if (absl::Status s = live_->AddLearned(payload->learned, "", /*adopt=*/true); !s.ok()) {
-          reject(s);
+  }
+
+  // What was added from a row's replica before: empty for a new run.
+  auto earlier = [&](const Payload& payload) -> std::string_view {
+    const auto found = applied_.find(payload.replica);
+    if (found == applied_.end() || found->second.life != payload.life ||
+        found->second.base != payload.base) {
+      return {};
+    }
+    return found->second.learned;
+  };
+  // Models travel with the statistics, between replicas of one base. A row
+  // that brings a model this replica lacks is first tried whole on a copy
+  // of the router, so that a row refused for its statistics adds nothing.
+  const Router& router = pipeline->router();
+  std::erase_if(payloads, [&](const Payload& payload) {
+    if (payload.base == 0 || payload.base != base ||
+        std::all_of(payload.models.begin(), payload.models.end(),
+                    [&](const Model& m) { return router.catalog().Find(m.profile.name).ok(); })) {
+      return false;
+    }
+    absl::StatusOr<std::unique_ptr<Router>> copy = router.Clone();
+    absl::Status tried = copy.ok() ? (*copy)->AddLearned(payload.learned, earlier(payload),
+                                                         payload.replica == options_.replica_id)
+                                   : copy.status();
+    if (!tried.ok()) reject(tried);
+    return !tried.ok();
+  });
+
+  // The run-time models the rows carry come first, so that the statistics
+  // about them find their arm. A name this replica does not have is added;
+  // for a name several replicas onboarded, the profile of the lowest origin
+  // (replica id) wins. A name in this replica's file, or removed here, is
+  // left alone.
+  const LivePipeline::SyncPlan plan = [&](const Pipeline& p,
+                                          const std::vector<LivePipeline::Onboarded>& own) {
+    absl::flat_hash_map<std::string, std::string> origin;  // by name, the one in force
+    for (const LivePipeline::Onboarded& o : own) {
+      origin[o.profile.name] = o.origin.empty() ? options_.replica_id : o.origin;
+    }
+    const std::vector<std::string>& removed = p.config().removed_models;
+    std::map<std::string, LivePipeline::Onboarded> changes;  // by name: the same order everywhere
+    for (const Payload& payload : payloads) {
+      if (payload.base == 0 || payload.base != base) continue;
+      for (const Model& m : payload.models) {
+        const std::string& name = m.profile.name;
+        if (std::find(removed.begin(), removed.end(), name) != removed.end()) continue;
+        const auto in_force = origin.find(name);
+        if (in_force == origin.end() ? p.router().catalog().Find(name).ok()
+                                     : m.origin >= in_force->second) {
+          continue;
         }
+        origin[name] = m.origin;
+        changes[name] = {.origin = m.origin, .profile = m.profile};
       }
-      if (payload->policy_kind == kind && payload->counters.size() == counters.size()) {
-        if (absl::Status s = policy.AddSharedCounters(payload->counters); s.ok()) {
-          for (size_t i = 0; i < counters.size(); ++i) own_counters[i] += payload->counters[i];
+    }
+    std::vector<LivePipeline::Onboarded> out;
+    for (auto& [name, change] : changes) out.push_back(std::move(change));
+    return out;
+  };
+
+  // Then each row's increment: now - what was added from that replica before.
+  auto apply = [&](const Pipeline& next) {
+    for (Payload& payload : payloads) {
+      if (payload.replica == options_.replica_id) {
+        // A previous run of this replica: take its contribution back as ours.
+        adopted_ = true;
+        life_ = payload.life;
+        if (payload.base != 0 && payload.base == base) {
+          if (absl::Status s = next.AddLearned(payload.learned, "", /*adopt=*/true); !s.ok()) {
+            reject(s);
+          }
+        }
+        if (payload.policy_kind == kind && payload.counters.size() == counters.size()) {
+          if (absl::Status s = policy.AddSharedCounters(payload.counters); s.ok()) {
+            for (size_t i = 0; i < counters.size(); ++i) own_counters[i] += payload.counters[i];
+          } else {
+            reject(s);
+          }
+        }
+        continue;
+      }
+      Applied& before = applied_[payload.replica];
+      if (before.life != payload.life) {  // a new run of that replica: nothing added from it yet
+        before = Applied{};
+        before.life = payload.life;
+      }
+      bool ok = true;
+      if (payload.base != 0 && payload.base == base) {
+        if (absl::Status s = next.AddLearned(payload.learned, earlier(payload), false); s.ok()) {
+          before.base = payload.base;
+          before.learned = std::move(payload.learned);
         } else {
           reject(s);
+          ok = false;
         }
       }
-      continue;
-    }
-    Applied& before = applied_[row.replica];
-    if (before.life != payload->life) {  // a new run of that replica: nothing added from it yet
-      before = Applied{};
-      before.life = payload->life;
-    }
-    bool ok = true;
-    if (payload->base != 0 && payload->base == own.base) {
-      std::string_view earlier;  // empty: nothing added from this run yet
-      if (before.base == payload->base) earlier = before.learned;
-      if (absl::Status s = live_->AddLearned(payload->learned, earlier, false); s.ok()) {
-        before.base = payload->base;
-        before.learned = std::move(payload->learned);
-      } else {
-        reject(s);
-        ok = false;
+      if (payload.policy_kind == kind && payload.counters.size() == counters.size()) {
+        std::vector<double> increment = payload.counters;
+        if (before.policy_kind == kind && before.counters.size() == increment.size()) {
+          for (size_t i = 0; i < increment.size(); ++i) increment[i] -= before.counters[i];
+        }
+        if (absl::Status s = policy.AddSharedCounters(increment); s.ok()) {
+          before.policy_kind = kind;
+          before.counters = std::move(payload.counters);
+        } else {
+          reject(s);
+          ok = false;
+        }
       }
+      if (ok) ++applied;
     }
-    if (payload->policy_kind == kind && payload->counters.size() == counters.size()) {
-      std::vector<double> increment = payload->counters;
-      if (before.policy_kind == kind && before.counters.size() == increment.size()) {
-        for (size_t i = 0; i < increment.size(); ++i) increment[i] -= before.counters[i];
-      }
-      if (absl::Status s = policy.AddSharedCounters(increment); s.ok()) {
-        before.policy_kind = kind;
-        before.counters = std::move(payload->counters);
-      } else {
-        reject(s);
-        ok = false;
-      }
-    }
-    if (ok) ++applied;
-  }
+  };
+  std::vector<absl::Status> refused;
+  live_->ApplySynced(plan, apply, &refused);
+  for (const absl::Status& why : refused) reject(why);
   adopted_ = true;  // the store answered: no previous row, or it was taken
 
+  // This replica's own contribution, read after the merge (an adopted row
+  // is part of it): its learned statistics, counters and run-time models,
+  // the last two taken from one pipeline so the statistics never name a
+  // model the payload does not carry.
+  std::vector<LivePipeline::Onboarded> onboarded;
+  const std::shared_ptr<const Pipeline> current = live_->Snapshot(&onboarded);
+  Payload own;
+  own.replica = options_.replica_id;
   own.life = life_;
+  own.policy_kind = kind;
   own.counters = own_counters;
+  if (const uint64_t now_base = current->router().shared_base(); now_base != 0) {
+    if (current->router().SaveLearned(&own.learned).ok()) own.base = now_base;
+  }
+  for (LivePipeline::Onboarded& o : onboarded) {
+    own.models.push_back({.origin = o.origin.empty() ? options_.replica_id : std::move(o.origin),
+                          .profile = std::move(o.profile)});
+  }
   std::string payload = Encode(own);
   const auto mine = versions.find(options_.replica_id);
   const bool store_has_it = mine != versions.end() && mine->second == version_;

@@ -368,6 +368,374 @@ TEST_CASE("the sync thread shares without being asked", "[sync]") {
   CHECK(Gap(d, *r2, *single) < 1e-9);
 }
 
+TEST_CASE("a restarted replica's first row holds what it took back", "[sync]") {
+  // Catches a replica that publishes its contribution as it was before it
+  // adopted its previous row: a peer that reads that first row and then a
+  // later one adds the adopted statistics a second time.
+  Deployment d;
+  Pair p{d, std::make_shared<MemorySyncStore>()};
+  p.Split(0, 15, 30);
+  p.SyncBoth();
+  p.s1.reset();
+  p.r1 = d.Replica();
+  p.s1 = Sync(*p.r1, p.store, "r1");  // adopts its row and publishes again
+  REQUIRE(p.s2->SyncNow().ok());      // r2 reads that row
+  p.Split(30, 45, 45);                // r1 only
+  p.SyncBoth();
+  CHECK(p.Converged());
+}
+
+// ---------------------------------------------------------------- models added at run time
+
+constexpr char kNewcomer[] = "newcomer";
+
+Profile NewcomerProfile(double price) {
+  return {.name = kNewcomer, .input_usd_per_mtok = price, .output_usd_per_mtok = 2 * price,
+          .p50_latency_ms = 120, .tags = {"fresh"}};
+}
+
+// Labelled rows for the newcomer: outcomes `indexes` of the deployment's
+// stream, with scores and costs of their own.
+Dataset Labelled(const Deployment& d, const std::vector<int>& indexes) {
+  std::vector<float> vectors, storage;
+  std::vector<double> scores, costs;
+  for (int i : indexes) {
+    const Feedback f = d.Outcome(i, &storage);
+    vectors.insert(vectors.end(), f.vector.begin(), f.vector.end());
+    scores.push_back(((i * 3) % 5) / 4.0);
+    costs.push_back(3e-4 + 1e-5 * (i % 4));
+  }
+  auto labelled = LabelledExamples(kNewcomer, vectors, static_cast<int>(d.probes[0].size()),
+                                   scores, costs);
+  REQUIRE(labelled.ok());
+  return *std::move(labelled);
+}
+
+std::vector<int> Range(int from, int to) {
+  std::vector<int> out;
+  for (int i = from; i < to; ++i) out.push_back(i);
+  return out;
+}
+
+// Outcomes [from, to) of the stream, every fourth one on the newcomer.
+void ObserveWithNewcomer(const Deployment& d, LivePipeline& live, int from, int to) {
+  std::vector<float> storage;
+  for (int i = from; i < to; ++i) {
+    Feedback f = d.Outcome(i, &storage);
+    if (i % 4 == 0) f.model = kNewcomer;
+    REQUIRE(live.Observe(f).ok());
+  }
+}
+
+// As Gap, model by model by name (replicas that added models in another
+// order index them differently); both must have the same models.
+double GapByName(const Deployment& d, const LivePipeline& a, const LivePipeline& b) {
+  const std::shared_ptr<const Pipeline> pa = a.Snapshot(), pb = b.Snapshot();
+  const Catalog &ca = pa->router().catalog(), &cb = pb->router().catalog();
+  REQUIRE(ca.size() == cb.size());
+  double gap = 0.0;
+  for (const auto& probe : d.probes) {
+    Query q;
+    q.vector = probe;
+    Estimates ea, eb;
+    REQUIRE(pa->router().Estimate(q, &ea).ok());
+    REQUIRE(pb->router().Estimate(q, &eb).ok());
+    for (int m = 0; m < ca.size(); ++m) {
+      const absl::StatusOr<int> n = cb.Find(ca.at(m).name);
+      REQUIRE(n.ok());
+      const ModelEstimate &x = ea.per_model[m], &y = eb.per_model[*n];
+      gap = std::max({gap, std::abs(x.quality - y.quality), std::abs(x.uncertainty - y.uncertainty),
+                      std::abs(x.expected_cost_usd - y.expected_cost_usd) * 1e3,
+                      std::abs(static_cast<double>(x.support - y.support))});
+    }
+  }
+  return gap;
+}
+
+const Profile* Find(const LivePipeline& live, const std::string& name) {
+  static thread_local std::shared_ptr<const Pipeline> keep;
+  keep = live.Snapshot();
+  const absl::StatusOr<int> index = keep->catalog().Find(name);
+  return index.ok() ? &keep->catalog().at(*index) : nullptr;
+}
+
+int64_t Rejected(const StateSync& s) { return s.status().rejected; }
+
+TEST_CASE("a model onboarded on one replica reaches every replica and merges exactly",
+          "[sync]") {
+  Deployment d;
+  auto store = std::make_shared<MemorySyncStore>();
+  auto single = d.Replica(), a = d.Replica(), b = d.Replica(), c = d.Replica();
+  auto sa = Sync(*a, store, "a"), sb = Sync(*b, store, "b"), sc = Sync(*c, store, "c");
+  const Dataset labelled = Labelled(d, Range(100, 112));
+  REQUIRE(a->AddModel(NewcomerProfile(1.5), labelled).ok());
+  REQUIRE(single->AddModel(NewcomerProfile(1.5), labelled).ok());
+  REQUIRE(sa->SyncNow().ok());
+  REQUIRE(sb->SyncNow().ok());
+  REQUIRE(sc->SyncNow().ok());
+  // B and C have it, with A's profile and A's arm. Catches a profile that
+  // does not travel, or an arm left at the prior (the labelled rows' sums
+  // not shared): B's estimates for it would differ from A's.
+  for (const LivePipeline* r : {b.get(), c.get()}) {
+    const Profile* added = Find(*r, kNewcomer);
+    REQUIRE(added != nullptr);
+    CHECK(added->input_usd_per_mtok == 1.5);
+    CHECK(added->output_usd_per_mtok == 3.0);
+    CHECK(added->tags == std::vector<std::string>{"fresh"});
+    CHECK(GapByName(d, *r, *a) < 1e-9);
+    // The policy routes to it: a request that allows only it gets it.
+    RequestOverrides only;
+    only.allowed_models = {kNewcomer};
+    Query q;
+    q.vector = d.probes[1];
+    q.overrides = &only;
+    Decision decision;
+    REQUIRE(r->Route(q, &decision).ok());
+    CHECK(decision.chosen.model == kNewcomer);
+  }
+  // Feedback on every model, the newcomer included, split three ways.
+  // Catches statistics about the new arm that are skipped (read before the
+  // arm exists) or counted twice.
+  ObserveWithNewcomer(d, *single, 0, 60);
+  ObserveWithNewcomer(d, *a, 0, 20);
+  ObserveWithNewcomer(d, *b, 20, 40);
+  ObserveWithNewcomer(d, *c, 40, 60);
+  REQUIRE(GapByName(d, *a, *single) > 1e-3);
+  for (StateSync* s : {sa.get(), sb.get(), sc.get(), sa.get(), sb.get()}) REQUIRE(s->SyncNow().ok());
+  CHECK(GapByName(d, *a, *single) < 1e-9);
+  CHECK(GapByName(d, *b, *single) < 1e-9);
+  CHECK(GapByName(d, *c, *single) < 1e-9);
+  for (const StateSync* s : {sa.get(), sb.get(), sc.get()}) {
+    INFO(s->status().last_error);
+    CHECK(Rejected(*s) == 0);
+  }
+}
+
+TEST_CASE("a run-time model is applied once: rounds, an emptied store, restarts", "[sync]") {
+  Deployment d;
+  auto store = std::make_shared<MemorySyncStore>();
+  auto single = d.Replica(), a = d.Replica(), b = d.Replica();
+  auto sa = Sync(*a, store, "a"), sb = Sync(*b, store, "b");
+  const Dataset labelled = Labelled(d, Range(100, 110));
+  REQUIRE(a->AddModel(NewcomerProfile(1.0), labelled).ok());
+  REQUIRE(single->AddModel(NewcomerProfile(1.0), labelled).ok());
+  ObserveWithNewcomer(d, *single, 0, 30);
+  ObserveWithNewcomer(d, *a, 0, 15);
+  REQUIRE(sa->SyncNow().ok());
+  REQUIRE(sb->SyncNow().ok());
+  ObserveWithNewcomer(d, *b, 15, 30);
+  auto converged = [&] {
+    return GapByName(d, *a, *single) < 1e-9 && GapByName(d, *b, *single) < 1e-9;
+  };
+  auto both = [&] {
+    for (StateSync* s : {sa.get(), sb.get(), sa.get()}) REQUIRE(s->SyncNow().ok());
+  };
+  both();
+  CHECK(converged());
+  const int models = b->Snapshot()->catalog().size();
+  const uint64_t generation = b->generation();
+  // Rounds with nothing new change nothing: no second add (which would be
+  // refused and counted), no statistics added again.
+  both();
+  both();
+  CHECK(converged());
+  CHECK(b->generation() == generation);
+  CHECK(b->Snapshot()->catalog().size() == models);
+
+  // The store restarted empty: rows are written again, nothing twice.
+  REQUIRE(store->Clear().ok());
+  ObserveWithNewcomer(d, *single, 30, 40);
+  ObserveWithNewcomer(d, *a, 30, 40);
+  REQUIRE(sb->SyncNow().ok());
+  both();
+  CHECK(converged());
+
+  // B restarted under its id, from the file (without the newcomer): it
+  // takes its row back, the model with it, and reads A's row whole.
+  // Catches a restarted replica that loses the model, or its own learning
+  // on it (the adopted statistics need the arm first).
+  sb.reset();
+  b = d.Replica();
+  REQUIRE(Find(*b, kNewcomer) == nullptr);
+  sb = Sync(*b, store, "b");
+  REQUIRE(Find(*b, kNewcomer) != nullptr);
+  CHECK(GapByName(d, *b, *single) < 1e-9);
+  ObserveWithNewcomer(d, *single, 40, 50);
+  ObserveWithNewcomer(d, *b, 40, 50);
+  both();
+  CHECK(converged());
+
+  // A replica that starts now reads everything once.
+  auto c = d.Replica();
+  auto sc = Sync(*c, store, "c");
+  CHECK(GapByName(d, *c, *single) < 1e-9);
+  for (const StateSync* s : {sa.get(), sb.get(), sc.get()}) {
+    INFO(s->status().last_error);
+    CHECK(Rejected(*s) == 0);
+  }
+}
+
+TEST_CASE("two replicas onboard one name: the lowest id's profile wins, the rows add up",
+          "[sync]") {
+  Deployment d;
+  auto store = std::make_shared<MemorySyncStore>();
+  auto single = d.Replica(), a = d.Replica(), b = d.Replica(), c = d.Replica();
+  auto sa = Sync(*a, store, "r-a"), sb = Sync(*b, store, "r-b"), sc = Sync(*c, store, "r-c");
+  std::vector<int> both_rows = Range(100, 108);
+  for (int i : Range(200, 206)) both_rows.push_back(i);
+  REQUIRE(a->AddModel(NewcomerProfile(1.0), Labelled(d, Range(100, 108))).ok());
+  REQUIRE(b->AddModel(NewcomerProfile(3.0), Labelled(d, Range(200, 206))).ok());
+  // One learner onboarded it with both sets of rows, and r-a's profile.
+  REQUIRE(single->AddModel(NewcomerProfile(1.0), Labelled(d, both_rows)).ok());
+
+  // C hears of r-b's first, and takes its profile for now.
+  REQUIRE(sb->SyncNow().ok());
+  REQUIRE(sc->SyncNow().ok());
+  REQUIRE(Find(*c, kNewcomer) != nullptr);
+  CHECK(Find(*c, kNewcomer)->input_usd_per_mtok == 3.0);
+  // Then r-a's row: r-a sorts first, so every replica ends with its
+  // profile, and with an arm that learned both sets of rows. Catches a
+  // winner that depends on the order rows arrive (C would keep r-b's), a
+  // replica that keeps its own profile (r-b), or one set of rows dropped or
+  // counted twice.
+  ObserveWithNewcomer(d, *single, 0, 24);
+  ObserveWithNewcomer(d, *a, 0, 8);
+  ObserveWithNewcomer(d, *b, 8, 16);
+  ObserveWithNewcomer(d, *c, 16, 24);
+  for (StateSync* s : {sa.get(), sc.get(), sb.get(), sa.get(), sc.get()}) REQUIRE(s->SyncNow().ok());
+  for (const LivePipeline* r : {a.get(), b.get(), c.get()}) {
+    REQUIRE(Find(*r, kNewcomer) != nullptr);
+    CHECK(Find(*r, kNewcomer)->input_usd_per_mtok == 1.0);
+    CHECK(GapByName(d, *r, *single) < 1e-9);
+  }
+  for (const StateSync* s : {sa.get(), sb.get(), sc.get()}) {
+    INFO(s->status().last_error);
+    CHECK(Rejected(*s) == 0);
+  }
+}
+
+TEST_CASE("a model removed on a replica is not brought back by sync", "[sync]") {
+  // Catches a plan that re-adds every model a row carries.
+  Deployment d;
+  auto store = std::make_shared<MemorySyncStore>();
+  auto a = d.Replica(), b = d.Replica();
+  auto sa = Sync(*a, store, "a"), sb = Sync(*b, store, "b");
+  REQUIRE(a->AddModel(NewcomerProfile(1.0), Labelled(d, Range(100, 104))).ok());
+  REQUIRE(sa->SyncNow().ok());
+  REQUIRE(sb->SyncNow().ok());
+  REQUIRE(Find(*b, kNewcomer) != nullptr);
+  REQUIRE(b->RemoveModel(kNewcomer).ok());
+  ObserveWithNewcomer(d, *a, 0, 8);  // A's row changes, still carrying it
+  REQUIRE(sa->SyncNow().ok());
+  REQUIRE(sb->SyncNow().ok());
+  CHECK(Find(*b, kNewcomer) == nullptr);
+  CHECK(Rejected(*sb) == 0);
+}
+
+// CRC-32 (zlib's), so that a test can damage a payload's body and still
+// reach its decoder.
+std::string WithCrc(std::string body) {
+  uint32_t crc = 0xffffffffu;
+  for (unsigned char byte : body) {
+    crc ^= byte;
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+  }
+  crc ^= 0xffffffffu;
+  body.append(reinterpret_cast<const char*>(&crc), sizeof crc);
+  return body;
+}
+
+uint32_t PayloadVersion(const std::string& payload) {
+  uint32_t version = 0;
+  std::memcpy(&version, payload.data() + 4, sizeof version);
+  return version;
+}
+
+std::string RowOf(SyncStore& store, const std::string& replica) {
+  absl::flat_hash_map<std::string, uint64_t> all;
+  auto rows = store.Changed({}, &all);
+  REQUIRE(rows.ok());
+  for (const SyncRow& row : *rows) {
+    if (row.replica == replica) return row.payload;
+  }
+  FAIL("no row for " << replica);
+  return "";
+}
+
+TEST_CASE("payload versions, and damaged run-time models, are refused and counted", "[sync]") {
+  Deployment d;
+  // A genuine row that carries a run-time model.
+  auto a = d.Replica();
+  REQUIRE(a->AddModel(NewcomerProfile(1.0), Labelled(d, Range(100, 106))).ok());
+  ObserveWithNewcomer(d, *a, 0, 10);
+  auto a_store = std::make_shared<MemorySyncStore>();
+  auto sa = Sync(*a, a_store, "a");
+  const std::string genuine = RowOf(*a_store, "a");
+  const std::string body = genuine.substr(0, genuine.size() - 4);
+  CHECK(PayloadVersion(genuine) == 2);
+  // Without run-time models a row stays at version 1, which replicas of
+  // older builds read (catches a writer that bumps every row and cuts them
+  // off during a rolling upgrade).
+  {
+    auto b = d.Replica();
+    Observe(d, *b, 0, 5);
+    auto b_store = std::make_shared<MemorySyncStore>();
+    auto sb = Sync(*b, b_store, "b");
+    CHECK(PayloadVersion(RowOf(*b_store, "b")) == 1);
+  }
+
+  std::vector<std::string> hostile;
+  // A newer version than this build reads: what an old replica sees of a
+  // version-2 row (catches a reader that skips what it does not know).
+  std::string newer = body;
+  const uint32_t three = 3;
+  std::memcpy(newer.data() + 4, &three, sizeof three);
+  hostile.push_back(WithCrc(newer));
+  // Truncated anywhere, with a valid CRC: every 13th length, and each of the
+  // last 80 (the models section). Catches a reader that runs off its end.
+  for (size_t n = 8; n < body.size(); ++n) {
+    if (n % 13 == 0 || n + 80 >= body.size()) hostile.push_back(WithCrc(body.substr(0, n)));
+  }
+  // The origin (the last string, "a") made something no replica id is.
+  std::string origin = body;
+  origin.back() = ' ';
+  hostile.push_back(WithCrc(origin));
+  // The model's price made NaN: its profile name is the last "newcomer".
+  std::string price = body;
+  const double nan = std::nan("");
+  std::memcpy(price.data() + body.rfind(kNewcomer) + std::strlen(kNewcomer), &nan, sizeof nan);
+  hostile.push_back(WithCrc(price));
+  // Statistics that fail their checks, behind a sound models section: a
+  // NaN over the first arm's sums. Catches a row that adds its model even
+  // though its statistics are refused.
+  std::string stats = body;
+  const size_t arm = body.find(d.models[0]);
+  REQUIRE(arm != std::string::npos);
+  std::memcpy(stats.data() + arm + d.models[0].size() + 40, &nan, sizeof nan);
+  hostile.push_back(WithCrc(stats));
+
+  auto r = d.Replica(), untouched = d.Replica();
+  auto store = std::make_shared<MemorySyncStore>();
+  auto sr = Sync(*r, store, "r");
+  const uint64_t generation = r->generation();
+  for (size_t i = 0; i < hostile.size(); ++i) {
+    store->Inject("a", 100 + i, hostile[i]);
+    REQUIRE(sr->SyncNow().ok());
+    INFO("hostile row " << i << " of " << hostile.size() << ": " << sr->status().last_error);
+    REQUIRE(Rejected(*sr) == static_cast<int64_t>(i + 1));
+  }
+  CHECK(sr->status().applied == 0);
+  CHECK(r->generation() == generation);
+  CHECK(Find(*r, kNewcomer) == nullptr);
+  CHECK(Gap(d, *r, *untouched) == 0.0);
+  // The genuine row is taken, whole.
+  store->Inject("a", 1000, genuine);
+  REQUIRE(sr->SyncNow().ok());
+  CHECK(Rejected(*sr) == static_cast<int64_t>(hostile.size()));
+  REQUIRE(Find(*r, kNewcomer) != nullptr);
+  CHECK(GapByName(d, *r, *a) < 1e-9);
+}
+
 // A redis-server of the test's own on a free port, or SKIP.
 TEST_CASE("replicas share through a real Redis, with AUTH and a key prefix", "[sync][redis]") {
   if (!RedisSyncAvailable()) ROUTER_SKIP("this build has no Redis store (hiredis not found)");

@@ -248,7 +248,10 @@ class ROUTER_EXPORT LinUcbRouter : public Router {
 
   // Replicas share arms (Router::SaveLearned): the statistics are, per arm,
   // the sums of z z^T and r z, the update count and the observed costs of
-  // this router's own Observe calls since its base. AddLearned adds another
+  // this router's own Observe calls since its base, and of the labelled rows
+  // of the models it onboarded since (so a replica that adds such a model at
+  // the prior, then these statistics, has the arm this router onboarded;
+  // StateSync does that). AddLearned adds another
   // replica's increments to the arms of the same name and re-inverts them,
   // checking them first (finite, counts that do not fall, A's increment
   // positive semi-definite in its diagonal and Cauchy-Schwarz bounds).

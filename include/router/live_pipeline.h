@@ -20,9 +20,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <mutex>
 #include <shared_mutex>
@@ -75,7 +77,8 @@ class ROUTER_EXPORT LivePipeline {
   // says why the file was refused.
   absl::Status Reload(const std::string& path);
 
-  // Makes `pipeline` (not null) the current pipeline.
+  // Makes `pipeline` (not null) the current pipeline. It has no models
+  // added at run time (AddModel) as far as StateSync is concerned.
   void Replace(std::unique_ptr<Pipeline> pipeline);
 
   // Run-time catalog and policy changes (Pipeline::WithoutModel and
@@ -91,7 +94,9 @@ class ROUTER_EXPORT LivePipeline {
                         double output_usd_per_mtok);
   // AddModel and RemoveModel change a copy of the router (Router::Clone).
   // Feedback and Observe wait while they run, so an online router loses no
-  // update to the outgoing copy; routes do not wait.
+  // update to the outgoing copy; routes do not wait. Under a StateSync, a
+  // model added here reaches the other replicas (router/state_sync.h); one
+  // removed here stops being published, and sync never adds it back here.
   absl::Status AddModel(const Profile& profile, const Dataset& labelled);
   absl::Status SetPolicy(const PolicyConfig& policy);
   // Marks a model down (skipped by every policy) or up again.
@@ -109,9 +114,36 @@ class ROUTER_EXPORT LivePipeline {
   // the first already merged into the router.
   std::atomic<bool> synced_{false};
 
-  // Applies `change` to the current pipeline and swaps the result in.
+  // A model added at run time, as StateSync shares it: the replica that
+  // onboarded it ("" for this one) and the profile it was added with.
+  struct Onboarded {
+    std::string origin;
+    Profile profile;
+  };
+  using EditOnboarded = std::function<void(std::vector<Onboarded>*)>;
+
+  // The current pipeline, and in `onboarded` the models added to it at run
+  // time, read together.
+  std::shared_ptr<const Pipeline> Snapshot(std::vector<Onboarded>* onboarded) const;
+  // The run-time models a sync round brings, given the pipeline and its own.
+  using SyncPlan =
+      std::function<std::vector<Onboarded>(const Pipeline&, const std::vector<Onboarded>&)>;
+  // For StateSync: applies the changes `plan` returns for the current
+  // pipeline (a model its router lacks is added at the prior, AddModel with
+  // no rows; one it has takes the profile, keeping its availability),
+  // skipping those the pipeline refuses (each error in `refused`), and calls
+  // `then` on the result before any route sees it. Feedback waits meanwhile,
+  // as for AddModel. Without changes, `then` gets the current pipeline while
+  // feedback runs, as AddLearned does, and no model is added or removed.
+  void ApplySynced(const SyncPlan& plan, const std::function<void(const Pipeline&)>& then,
+                   std::vector<absl::Status>* refused);
+
+  // Applies `change` to the current pipeline and swaps the result in, with
+  // `edit` applied to the run-time models (none: they stay).
   template <typename Change>
-  absl::Status Update(Change change);
+  absl::Status Update(Change change, const EditOnboarded& edit = {});
+  // Makes `next` current, and `onboarded` (unless null) its run-time models.
+  void Swap(std::shared_ptr<const Pipeline> next, const std::vector<Onboarded>* onboarded);
 
   // Internally synchronised; behind a pointer so that its header stays out
   // of the installed set.
@@ -127,6 +159,7 @@ class ROUTER_EXPORT LivePipeline {
   mutable std::shared_mutex observe_mutex_;
   mutable std::shared_mutex mutex_;
   std::shared_ptr<const Pipeline> current_;  // guarded by mutex_
+  std::vector<Onboarded> onboarded_;         // guarded by mutex_, changes with current_
   uint64_t generation_ = 0;                  // guarded by mutex_
 };
 

@@ -10,6 +10,19 @@
 //   - its policy's counters (Policy::SharedCounters: a budget policy's spend
 //     and requests, a threshold policy's decisions), exchanged between
 //     replicas whose policies are of the same kind;
+//   - the models added to it at run time (LivePipeline::AddModel), each
+//     with its profile and its origin (the replica that onboarded it), which
+//     travel with the learned statistics (same base). The statistics carry
+//     the onboarded arm's start (its labelled rows' sums), so a replica that
+//     lacks the model adds it at the prior (AddModel with no rows, so the
+//     policy and catalog take it as they take a local one) and then the
+//     statistics, before any route sees it; from then on it merges like any
+//     other arm. A replica that has the name already does not add it again.
+//     When several replicas onboard one name, their arms' statistics add up
+//     (the labelled rows of each count once) and every replica takes the
+//     profile published by the lowest origin (replica ids compared as byte
+//     strings), whatever order the rows arrive in; a model from this
+//     replica's own file, or one removed here, is left alone;
 // and adds to its own pipeline what every other replica published since it
 // last looked (the increment between two of their payloads).
 //
@@ -73,7 +86,8 @@ struct SyncStatus {
   int64_t failed_rounds = 0;    // rounds that did not (store unreachable)
   int64_t published = 0;        // payloads this replica wrote
   int64_t applied = 0;          // other replicas' payloads added
-  int64_t rejected = 0;         // payloads refused (corrupt, hostile, another base)
+  int64_t rejected = 0;         // payloads (or models in them) refused: corrupt,
+                                // hostile, another base, a newer payload version
   int64_t replicas = 0;         // rows in the store at the last round, this one included
   // Milliseconds since the last round that reached the store (-1: never):
   // how stale this replica's view of the others may be.

@@ -35,7 +35,8 @@ struct LinUcbProjection {
 };
 
 // What one arm learned from this router's own Observe calls since the
-// router's base (its last Fit or LoadState): the additive part of the arm
+// router's base (its last Fit or LoadState), and for a model it onboarded
+// since, from the labelled rows it was given: the additive part of the arm
 // that replicas exchange (Router::SaveLearned). Statistics added from other
 // replicas (AddLearned) are not in it, so nothing travels back to where it
 // came from. The router keeps these outside its published state and adds to

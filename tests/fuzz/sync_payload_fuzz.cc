@@ -8,6 +8,9 @@
 // input is tried twice: as given, and with its CRC recomputed (the input is
 // then the payload's body). A third try overlays the input on a genuine
 // body, which reaches the learned statistics' checks with plausible sizes.
+// The genuine peer onboarded a model at run time, so its body is a version-2
+// payload and the overlay also reaches the run-time models (their profiles,
+// their origins) and the replica's adding of them.
 // Built with -DROUTER_FUZZ=ON (clang); run by scripts/test.sh --full.
 #include <zlib.h>
 
@@ -70,6 +73,11 @@ Replica& Get() {
     feedback.model = peer->Snapshot()->catalog().at(0).name;
     feedback.score = 0.5;
     feedback.cost_usd = 1e-4;
+    if (!peer->Observe(feedback).ok()) std::abort();
+    const router::Profile newcomer{.name = "fuzz-newcomer", .input_usd_per_mtok = 1.0,
+                                   .tags = {"fuzz"}};
+    if (!peer->AddModel(newcomer, router::Dataset()).ok()) std::abort();
+    feedback.model = newcomer.name;
     if (!peer->Observe(feedback).ok()) std::abort();
     auto peer_store = std::make_shared<MemorySyncStore>();
     auto peer_sync =
