@@ -466,8 +466,9 @@ absl::StatusOr<std::unique_ptr<faiss::Index>> ReadHnswIndex(internal::ByteReader
         "knn router state: the index does not match the state (kind, dim, size or row "
         "storage)");
   }
-  if (!internal::HnswRowsFinite(*hnsw)) {
-    return absl::DataLossError("knn router state: the index holds a non-finite row value");
+  if (const char* problem = nullptr; !internal::HnswIndexSound(*hnsw, &problem)) {
+    return absl::DataLossError(
+        fmt::format("knn router state: the index is not sound: {}", problem));
   }
   hnsw->hnsw.efSearch = std::max(options.hnsw_ef_search, options.k);
   return index;

@@ -4,6 +4,9 @@
 #include "internal/hnsw_search.h"
 
 #include <cmath>
+#include <functional>
+#include <memory>
+#include <utility>
 #include <random>
 #include <vector>
 
@@ -146,6 +149,73 @@ TEST_CASE("HnswSearchSupports takes fp16 and per-dimension 8-bit storage only", 
       faiss::IndexHNSWSQ(8, SQ::QT_8bit_uniform, 4, faiss::METRIC_INNER_PRODUCT)));
   CHECK_FALSE(
       HnswSearchSupports(faiss::IndexHNSWSQ(8, SQ::QT_4bit, 4, faiss::METRIC_INNER_PRODUCT)));
+}
+
+TEST_CASE("HnswIndexSound refuses graphs and rows the walk would read out of bounds",
+          "[hnsw]") {
+  // A saved file's index comes from FAISS's reader, which checks none of
+  // this; each corruption below would make a search read outside the index.
+  const int dim = 8, rows = 600;
+  const std::vector<float> data = Clustered(rows, dim, 9);
+  auto fresh = [&] {
+    auto index = std::make_unique<faiss::IndexHNSWFlat>(dim, 4, faiss::METRIC_INNER_PRODUCT);
+    index->add(rows, data.data());
+    return index;
+  };
+  const char* problem = nullptr;
+  REQUIRE(HnswIndexSound(*fresh(), &problem));
+  faiss::IndexHNSWFlat empty(dim, 4, faiss::METRIC_INNER_PRODUCT);
+  CHECK(HnswIndexSound(empty, &problem));
+
+  const std::unique_ptr<faiss::IndexHNSWFlat> probe = fresh();
+  REQUIRE(probe->hnsw.max_level >= 1);
+  int upper = -1, ground = -1;  // a node with an upper level, one without
+  for (int i = 0; i < rows; ++i) {
+    if (probe->hnsw.levels[i] >= 2 && upper < 0) upper = i;
+    if (probe->hnsw.levels[i] == 1 && ground < 0) ground = i;
+  }
+  REQUIRE(upper >= 0);
+  REQUIRE(ground >= 0);
+  using Corruption = std::pair<const char*, std::function<void(faiss::IndexHNSWFlat&)>>;
+  const std::vector<Corruption> corruptions = {
+      {"a neighbour past the last row", [&](auto& x) { x.hnsw.neighbors[3] = rows + 5; }},
+      {"a neighbour below -1", [&](auto& x) { x.hnsw.neighbors[3] = -2; }},
+      {"a level-1 neighbour that has level 0 only",
+       [&](auto& x) {
+         size_t begin = 0, end = 0;
+         x.hnsw.neighbor_range(upper, 1, &begin, &end);
+         x.hnsw.neighbors[begin] = ground;
+       }},
+      {"offsets one short", [&](auto& x) { x.hnsw.offsets.pop_back(); }},
+      {"a level of 0", [&](auto& x) { x.hnsw.levels[ground] = 0; }},
+      {"a level above the table", [&](auto& x) {
+         x.hnsw.levels[ground] = static_cast<int>(x.hnsw.cum_nneighbor_per_level.size());
+       }},
+      {"the entry point past the last row", [&](auto& x) { x.hnsw.entry_point = rows; }},
+      {"max_level above the entry point's", [&](auto& x) { ++x.hnsw.max_level; }},
+      {"a NaN in a row", [&](auto& x) {
+         reinterpret_cast<float*>(static_cast<faiss::IndexFlat*>(x.storage)->codes.data())[5] =
+             std::nanf("");
+       }},
+  };
+  for (const auto& [what, corrupt] : corruptions) {
+    INFO(what);
+    const std::unique_ptr<faiss::IndexHNSWFlat> index = fresh();
+    corrupt(*index);
+    problem = nullptr;
+    CHECK_FALSE(HnswIndexSound(*index, &problem));
+    CHECK(problem != nullptr);
+  }
+
+  // Compressed rows: an fp16 infinity.
+  faiss::IndexHNSWSQ half(dim, faiss::ScalarQuantizer::QT_fp16, 4, faiss::METRIC_INNER_PRODUCT);
+  half.train(rows, data.data());
+  half.add(rows, data.data());
+  CHECK(HnswIndexSound(half, &problem));
+  auto& codes = static_cast<faiss::IndexScalarQuantizer*>(half.storage)->codes;
+  codes[7 * 2] = 0x00;
+  codes[7 * 2 + 1] = 0x7c;  // +inf, little-endian
+  CHECK_FALSE(HnswIndexSound(half, &problem));
 }
 
 TEST_CASE("HnswSearch returns every row when k exceeds them, then -1", "[hnsw]") {

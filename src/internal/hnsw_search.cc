@@ -186,27 +186,84 @@ bool HnswSearchSupports(const faiss::IndexHNSW& index) {
          index.hnsw.search_bounded_queue && FindRows(index, &rows);
 }
 
-bool HnswRowsFinite(const faiss::IndexHNSW& index) {
+namespace {
+
+// Whether `graph` is one HnswSearch (and FAISS's search) can walk over
+// `rows` rows without reading out of bounds; `problem` says what is not.
+bool GraphSound(const faiss::HNSW& graph, int64_t rows, const char** problem) {
+  auto fail = [&](const char* what) {
+    *problem = what;
+    return false;
+  };
+  const std::vector<int>& cumulative = graph.cum_nneighbor_per_level;
+  if (cumulative.empty() || cumulative[0] != 0 ||
+      !std::is_sorted(cumulative.begin(), cumulative.end())) {
+    return fail("neighbours per level");
+  }
+  const size_t nodes = static_cast<size_t>(rows);
+  if (graph.levels.size() != nodes || graph.offsets.size() != nodes + 1 ||
+      graph.offsets[0] != 0 || graph.offsets[nodes] != graph.neighbors.size()) {
+    return fail("node tables of the wrong size");
+  }
+  const int top = static_cast<int>(cumulative.size()) - 1;
+  for (size_t i = 0; i < nodes; ++i) {
+    const int level = graph.levels[i];
+    if (level < 1 || level > top ||
+        graph.offsets[i + 1] < graph.offsets[i] ||
+        graph.offsets[i + 1] - graph.offsets[i] != static_cast<size_t>(cumulative[level])) {
+      return fail("a node's level or neighbour block");
+    }
+  }
+  // A neighbour at level l must itself reach level l, or the walk would read
+  // its neighbours there from the next node's block.
+  for (size_t i = 0; i < nodes; ++i) {
+    for (int l = 0; l < graph.levels[i]; ++l) {
+      for (size_t j = graph.offsets[i] + cumulative[l]; j < graph.offsets[i] + cumulative[l + 1];
+           ++j) {
+        const int neighbour = graph.neighbors[j];
+        if (neighbour < -1 || neighbour >= rows ||
+            (neighbour >= 0 && graph.levels[neighbour] <= l)) {
+          return fail("a neighbour out of range or below its level");
+        }
+      }
+    }
+  }
+  if (rows == 0) return graph.entry_point == -1 || fail("an entry point in an empty graph");
+  if (graph.entry_point < 0 || graph.entry_point >= rows ||
+      graph.max_level != graph.levels[graph.entry_point] - 1) {
+    return fail("the entry point or the top level");
+  }
+  return true;
+}
+
+}  // namespace
+
+bool HnswIndexSound(const faiss::IndexHNSW& index, const char** problem) {
+  if (!GraphSound(index.hnsw, index.ntotal, problem)) return false;
   StoredRows rows;
   if (!FindRows(index, &rows)) return true;  // not ours to read
   const size_t count = static_cast<size_t>(index.ntotal) * static_cast<size_t>(index.d);
+  auto finite = [](float x) { return std::isfinite(x); };
+  bool sound = true;
   switch (rows.format) {
     case RowFormat::kFloat: {
       const auto* values = reinterpret_cast<const float*>(rows.base);
-      return std::all_of(values, values + count, [](float x) { return std::isfinite(x); });
+      sound = std::all_of(values, values + count, finite);
+      break;
     }
     case RowFormat::kHalf: {
       const auto* halves = reinterpret_cast<const uint16_t*>(rows.base);
-      return std::none_of(halves, halves + count,
-                          [](uint16_t h) { return (h & 0x7c00u) == 0x7c00u; });
+      sound = std::none_of(halves, halves + count,
+                           [](uint16_t h) { return (h & 0x7c00u) == 0x7c00u; });
+      break;
     }
     case RowFormat::kBytes:
-      return std::all_of(rows.vmin, rows.vmin + index.d,
-                         [](float x) { return std::isfinite(x); }) &&
-             std::all_of(rows.vdiff, rows.vdiff + index.d,
-                         [](float x) { return std::isfinite(x); });
+      sound = std::all_of(rows.vmin, rows.vmin + index.d, finite) &&
+              std::all_of(rows.vdiff, rows.vdiff + index.d, finite);
+      break;
   }
-  return false;
+  if (!sound) *problem = "a non-finite row value";
+  return sound;
 }
 
 void HnswSearch(const faiss::IndexHNSW& index, const float* query, int k, float* similarities,

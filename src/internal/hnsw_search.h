@@ -27,10 +27,14 @@ namespace router::internal {
 // search.
 bool HnswSearchSupports(const faiss::IndexHNSW& index);
 
-// Whether every stored row that HnswSearch would read is finite (and, for
-// 8-bit codes, every dimension's range): a loaded index must be, since the
-// kernels do not check (simd.h). True for indexes HnswSearch does not read.
-bool HnswRowsFinite(const faiss::IndexHNSW& index);
+// Whether a loaded `index` is safe to search: its graph's tables agree in
+// size, every neighbour is a row (or -1) that reaches the level it is listed
+// at, the entry point is a row of the top level; and every stored value
+// HnswSearch reads is finite (for 8-bit codes, every dimension's range: the
+// kernels do not check, simd.h). FAISS's reader checks none of the graph,
+// and its search would read out of bounds as the library's walk would.
+// False with `problem` saying what is wrong.
+bool HnswIndexSound(const faiss::IndexHNSW& index, const char** problem);
 
 // The k nearest rows of `index` to `query` (index.d floats, normalised like
 // the rows), nearest first: similarities[i] is the inner product of row
