@@ -21,6 +21,7 @@
 #include "internal/model_columns.h"
 #include "internal/normalize.h"
 #include "internal/option_schemas.h"
+#include "internal/options_schema.h"
 #include "internal/simd.h"
 #include "internal/training_data.h"
 #include "router/status.h"
@@ -123,30 +124,31 @@ std::unique_ptr<faiss::Index> FlatIndex(int dim, int64_t rows, const float* vect
   return flat;
 }
 
+// The scalar quantizer of FAISS that keeps rows as `storage` says (not
+// kFloat, whose rows are an IndexFlat's).
+faiss::ScalarQuantizer::QuantizerType QuantizerOf(KnnOptions::HnswStorage storage) {
+  return storage == KnnOptions::HnswStorage::kHalf ? faiss::ScalarQuantizer::QT_fp16
+                                                   : faiss::ScalarQuantizer::QT_8bit;
+}
+
 // An empty HNSW graph over inner products whose storage keeps rows as
 // `storage` says.
 std::unique_ptr<faiss::IndexHNSW> EmptyHnswIndex(int dim, const KnnOptions& options) {
-  using Storage = KnnOptions::HnswStorage;
-  if (options.hnsw_storage == Storage::kFloat) {
+  if (options.hnsw_storage == KnnOptions::HnswStorage::kFloat) {
     return std::make_unique<faiss::IndexHNSWFlat>(dim, options.hnsw_m,
                                                   faiss::METRIC_INNER_PRODUCT);
   }
-  const auto type = options.hnsw_storage == Storage::kHalf ? faiss::ScalarQuantizer::QT_fp16
-                                                           : faiss::ScalarQuantizer::QT_8bit;
-  return std::make_unique<faiss::IndexHNSWSQ>(dim, type, options.hnsw_m,
-                                              faiss::METRIC_INNER_PRODUCT);
+  return std::make_unique<faiss::IndexHNSWSQ>(dim, QuantizerOf(options.hnsw_storage),
+                                              options.hnsw_m, faiss::METRIC_INNER_PRODUCT);
 }
 
 // Whether `index`'s storage keeps rows as `storage` says.
 bool StoresAs(const faiss::IndexHNSW& index, KnnOptions::HnswStorage storage) {
-  using Storage = KnnOptions::HnswStorage;
-  if (storage == Storage::kFloat) {
+  if (storage == KnnOptions::HnswStorage::kFloat) {
     return dynamic_cast<const faiss::IndexFlat*>(index.storage) != nullptr;
   }
   const auto* sq = dynamic_cast<const faiss::IndexScalarQuantizer*>(index.storage);
-  return sq != nullptr && sq->sq.qtype == (storage == Storage::kHalf
-                                               ? faiss::ScalarQuantizer::QT_fp16
-                                               : faiss::ScalarQuantizer::QT_8bit);
+  return sq != nullptr && sq->sq.qtype == QuantizerOf(storage);
 }
 
 }  // namespace
@@ -376,11 +378,10 @@ std::vector<std::pair<std::string, std::string>> KnnRouter::Describe() const {
       {"index", state_.uses_hnsw ? "hnsw" : "exact"},
       {"reference_rows", std::to_string(state_.reference_rows)}};
   if (state_.uses_hnsw) {
-    using Storage = KnnOptions::HnswStorage;
-    const Storage storage = options_.hnsw_storage;
-    description.emplace_back("row_storage", storage == Storage::kFloat  ? "float"
-                                            : storage == Storage::kHalf ? "fp16"
-                                                                        : "sq8");
+    // The option's name as the config spells it, from its schema.
+    description.emplace_back(
+        "row_storage",
+        internal::KnnOptionsSchema().Write(options_)["hnsw_storage"].get<std::string>());
   }
   return description;
 }
