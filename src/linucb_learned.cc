@@ -143,9 +143,27 @@ LinUcbLearned Increment(const LinUcbLearned& now, const LinUcbLearned* before) {
   return d;
 }
 
+void PutHeader(uint64_t base, int32_t context, uint64_t arms, internal::ByteWriter* w) {
+  w->Put(kLearnedVersion);
+  w->Put<uint64_t>(base);
+  w->Put<int32_t>(context);
+  w->Put<uint64_t>(arms);
+}
+
 }  // namespace
 
 uint64_t LinUcbRouter::shared_base() const { return Current()->base; }
+
+absl::StatusOr<std::string> LinUcbRouter::LearnedWithout(
+    std::string_view learned, const std::vector<std::string>& models) const {
+  ROUTER_ASSIGN_OR_RETURN(LearnedStats stats, ReadLearned(learned));
+  for (const std::string& name : models) stats.arms.erase(name);
+  std::string out;
+  internal::ByteWriter w(&out);
+  PutHeader(stats.base, stats.context, stats.arms.size(), &w);
+  for (const auto& [name, arm] : stats.arms) PutLearned(name, arm, &w);
+  return out;
+}
 
 absl::Status LinUcbRouter::SaveLearned(std::string* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("linucb: learned output is null");
@@ -155,12 +173,9 @@ absl::Status LinUcbRouter::SaveLearned(std::string* out) const {
     return absl::FailedPreconditionError("linucb: the router is not fitted");
   }
   internal::ByteWriter w(out);
-  w.Put(kLearnedVersion);
-  w.Put<uint64_t>(s->base);
-  w.Put<int32_t>(s->context_dim());
   uint64_t learned = 0;
   for (const LinUcbLearned& l : own_learned_) learned += l.updates > 0 ? 1 : 0;
-  w.Put<uint64_t>(learned);
+  PutHeader(s->base, s->context_dim(), learned, &w);
   for (size_t m = 0; m < own_learned_.size(); ++m) {
     const LinUcbLearned& l = own_learned_[m];
     if (l.updates > 0) PutLearned(s->catalog->at(static_cast<int>(m)).name, l, &w);

@@ -65,6 +65,13 @@ absl::Status Router::AddLearned(std::string_view, std::string_view, bool) {
       fmt::format("the {} router does not share what it learns (Router::AddLearned)", kind()));
 }
 
+absl::StatusOr<std::string> Router::LearnedWithout(std::string_view,
+                                                   const std::vector<std::string>&) const {
+  return absl::UnimplementedError(
+      fmt::format("the {} router does not share what it learns (Router::LearnedWithout)",
+                  kind()));
+}
+
 absl::Status ValidateVector(absl::Span<const float> vector, int dim,
                             std::string_view what) {
   if (dim <= 0) {

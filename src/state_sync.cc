@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <cmath>
 #include <map>
 #include <random>
+#include <set>
+#include <tuple>
 #include <utility>
 
 #include <zlib.h>
@@ -12,6 +15,7 @@
 #include "fmt/format.h"
 #include "internal/byte_stream.h"
 #include "internal/sync_names.h"
+#include "internal/synced_catalog.h"
 #include "router/status.h"
 
 namespace router {
@@ -22,18 +26,26 @@ namespace {
 //   1: replica, life, base, learned statistics, policy kind, counters.
 //   2: the same, then the models added at run time: their profiles (as a
 //      catalog) and each one's origin, the replica that onboarded it.
-// A payload without run-time models is written as version 1, which
-// replicas of older builds still read.
+//   3: the same as 1, then the run-time catalog changes
+//      (internal/synced_catalog.h): per model added at run time its
+//      onboardings (origin, id, profile); the removed onboardings
+//      (tombstones); the price changes.
+// A payload without run-time catalog changes is written as version 1, which
+// replicas of older builds still read; version 2 is read, never written.
 constexpr uint32_t kMagic = 0x4e595352;  // "RSYN"
-constexpr uint32_t kPayloadVersion = 2;
+constexpr uint32_t kPayloadVersion = 3;
 constexpr uint64_t kMaxCounters = 64;
 constexpr int kMaxModels = 4096;
+constexpr uint64_t kMaxOnboardings = 256;     // per model
+constexpr uint64_t kMaxCatalogChanges = 65536;  // tombstones, and price changes
+constexpr size_t kMaxModelName = 1024;
 
-// A model added at run time, as payloads carry it.
-struct Model {
-  std::string origin;
-  Profile profile;
-};
+using internal::Onboarding;
+using internal::PriceChange;
+using internal::RunTimeModel;
+using internal::SyncedCatalog;
+using internal::SyncOp;
+using internal::Tombstone;
 
 struct Payload {
   std::string replica;
@@ -42,7 +54,7 @@ struct Payload {
   std::string learned;
   std::string policy_kind;
   std::vector<double> counters;
-  std::vector<Model> models;
+  SyncedCatalog catalog;
 };
 
 uint32_t Crc32(std::string_view bytes) {
@@ -50,23 +62,146 @@ uint32_t Crc32(std::string_view bytes) {
       crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
 }
 
+bool IsModelName(std::string_view name) { return !name.empty() && name.size() <= kMaxModelName; }
+
+void PutProfile(const Profile& profile, internal::ByteWriter* w) {
+  Catalog one;
+  one.Add(profile).IgnoreError();  // a profile the catalog took once
+  internal::PutCatalog(one, w);
+}
+
+void PutCatalogChanges(const SyncedCatalog& c, internal::ByteWriter* w) {
+  w->Put<uint64_t>(c.models.size());
+  for (const RunTimeModel& m : c.models) {
+    w->PutString(m.name);
+    w->Put<uint64_t>(m.onboardings.size());
+    for (const Onboarding& o : m.onboardings) {
+      w->PutString(o.origin);
+      w->Put(o.id);
+      PutProfile(o.profile, w);
+    }
+  }
+  w->Put<uint64_t>(c.removed.size());
+  for (const Tombstone& t : c.removed) {
+    w->PutString(t.name);
+    w->PutString(t.origin);
+    w->Put(t.id);
+  }
+  w->Put<uint64_t>(c.prices.size());
+  for (const PriceChange& p : c.prices) {
+    w->PutString(p.name);
+    w->PutString(p.origin);
+    w->Put(p.id);
+    w->Put(p.input_usd_per_mtok);
+    w->Put(p.output_usd_per_mtok);
+    w->Put(p.clock);
+    w->PutString(p.by);
+  }
+}
+
+// A count of entries that each take at least `least` bytes.
+bool GetCount(internal::ByteReader* r, uint64_t* count, uint64_t most, uint64_t least,
+              std::string_view field) {
+  if (!r->Get(count, field)) return false;
+  if (*count > most || *count > r->remaining() / least) return r->Fail(field, "too many");
+  return true;
+}
+
+// Version 3's catalog changes, checked: names and origins, finite prices,
+// nothing listed twice.
+bool GetCatalogChanges(internal::ByteReader* r, SyncedCatalog* c) {
+  uint64_t models = 0;
+  if (!GetCount(r, &models, kMaxModels, 16, "models")) return false;
+  for (uint64_t i = 0; i < models; ++i) {
+    RunTimeModel m;
+    uint64_t onboardings = 0;
+    if (!(r->GetString(&m.name, "model name") &&
+          GetCount(r, &onboardings, kMaxOnboardings, 64, "onboardings"))) {
+      return false;
+    }
+    if (!IsModelName(m.name)) return r->Fail("model name", "empty or too long");
+    if (c->Find(m.name) != nullptr) return r->Fail("model name", "listed twice");
+    if (onboardings == 0) return r->Fail("onboardings", "a model without one");
+    for (uint64_t k = 0; k < onboardings; ++k) {
+      Onboarding o;
+      Catalog one;
+      if (!(r->GetString(&o.origin, "onboarding origin") && r->Get(&o.id, "onboarding id") &&
+            internal::GetCatalog(r, &one))) {
+        return false;
+      }
+      if (!internal::IsSyncName(o.origin)) return r->Fail("onboarding origin", "not a replica id");
+      if (one.size() != 1 || one.at(0).name != m.name) {
+        return r->Fail("onboarding profile", "not one profile of the model's name");
+      }
+      o.profile = one.at(0);
+      for (const Onboarding& seen : m.onboardings) {
+        if (seen.SameAs(o)) return r->Fail("onboarding", "listed twice");
+      }
+      m.onboardings.push_back(std::move(o));
+    }
+    c->models.push_back(std::move(m));
+  }
+  uint64_t removed = 0;
+  if (!GetCount(r, &removed, kMaxCatalogChanges, 24, "tombstones")) return false;
+  for (uint64_t i = 0; i < removed; ++i) {
+    Tombstone t;
+    if (!(r->GetString(&t.name, "tombstone name") && r->GetString(&t.origin, "tombstone origin") &&
+          r->Get(&t.id, "tombstone id"))) {
+      return false;
+    }
+    if (!IsModelName(t.name)) return r->Fail("tombstone name", "empty or too long");
+    if (!internal::IsSyncName(t.origin)) return r->Fail("tombstone origin", "not a replica id");
+    c->removed.push_back(std::move(t));
+  }
+  uint64_t prices = 0;
+  if (!GetCount(r, &prices, kMaxCatalogChanges, 56, "price changes")) return false;
+  for (uint64_t i = 0; i < prices; ++i) {
+    PriceChange p;
+    if (!(r->GetString(&p.name, "price change name") &&
+          r->GetString(&p.origin, "price change origin") && r->Get(&p.id, "price change id") &&
+          r->Get(&p.input_usd_per_mtok, "input price") &&
+          r->Get(&p.output_usd_per_mtok, "output price") && r->Get(&p.clock, "price clock") &&
+          r->GetString(&p.by, "price change replica"))) {
+      return false;
+    }
+    if (!IsModelName(p.name)) return r->Fail("price change name", "empty or too long");
+    const bool file_model = p.origin.empty() && p.id == 0;
+    if (!file_model && !internal::IsSyncName(p.origin)) {
+      return r->Fail("price change origin", "not a replica id");
+    }
+    if (!internal::IsSyncName(p.by)) return r->Fail("price change replica", "not a replica id");
+    if (!std::isfinite(p.input_usd_per_mtok) || p.input_usd_per_mtok < 0 ||
+        !std::isfinite(p.output_usd_per_mtok) || p.output_usd_per_mtok < 0) {
+      return r->Fail("price change", fmt::format("prices of '{}' must be finite and >= 0", p.name));
+    }
+    for (const PriceChange& seen : c->prices) {
+      if (seen.SameModel(p)) return r->Fail("price change", "listed twice");
+    }
+    c->prices.push_back(std::move(p));
+  }
+  for (size_t i = 0; i < c->removed.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      const Tombstone &a = c->removed[i], &b = c->removed[j];
+      if (a.name == b.name && a.origin == b.origin && a.id == b.id) {
+        return r->Fail("tombstone", "listed twice");
+      }
+    }
+  }
+  return true;
+}
+
 std::string Encode(const Payload& p) {
   std::string out;
   internal::ByteWriter w(&out);
   w.Put(kMagic);
-  w.Put<uint32_t>(p.models.empty() ? 1 : 2);
+  w.Put<uint32_t>(p.catalog.empty() ? 1 : 3);
   w.PutString(p.replica);
   w.Put(p.life);
   w.Put(p.base);
   w.PutString(p.learned);
   w.PutString(p.policy_kind);
   w.PutVector(p.counters);
-  if (!p.models.empty()) {
-    Catalog models;  // names are unique: each was added to a catalog
-    for (const Model& m : p.models) models.Add(m.profile).IgnoreError();
-    internal::PutCatalog(models, &w);
-    for (const Model& m : p.models) w.PutString(m.origin);
-  }
+  if (!p.catalog.empty()) PutCatalogChanges(p.catalog, &w);
   w.Put<uint32_t>(Crc32(out));
   return out;
 }
@@ -94,18 +229,183 @@ absl::StatusOr<Payload> Decode(std::string_view bytes, std::string_view row) {
   if (p.replica != row) r.Fail("replica", "does not match its row");
   if (p.counters.size() > kMaxCounters) r.Fail("counters", "too many");
   Catalog models;
-  if (version >= 2 && internal::GetCatalog(&r, &models)) {
+  if (version == 2 && internal::GetCatalog(&r, &models)) {
+    // An older build's run-time models: one onboarding each, of id 0.
     if (models.size() > kMaxModels) r.Fail("models", "too many");
     for (int i = 0; i < models.size() && r.status().ok(); ++i) {
-      Model m{.profile = models.at(i)};
-      if (r.GetString(&m.origin, "model origin") && !internal::IsSyncName(m.origin)) {
+      Onboarding o{.profile = models.at(i)};
+      if (r.GetString(&o.origin, "model origin") && !internal::IsSyncName(o.origin)) {
         r.Fail("model origin", "not a replica id");
       }
-      p.models.push_back(std::move(m));
+      p.catalog.models.push_back({.name = o.profile.name, .onboardings = {std::move(o)}});
     }
   }
+  if (version == 3 && r.status().ok()) GetCatalogChanges(&r, &p.catalog);
   ROUTER_RETURN_IF_ERROR(r.Finish());
   return p;
+}
+
+// Names this replica's own entries ("" until now) by its replica id, and
+// sorts every list, so that a payload is the same bytes for the same
+// content and a model's first onboarding is the one in force.
+void Normalize(SyncedCatalog* c, const std::string& self) {
+  for (RunTimeModel& m : c->models) {
+    for (Onboarding& o : m.onboardings) {
+      if (o.origin.empty()) o.origin = self;
+    }
+    std::sort(m.onboardings.begin(), m.onboardings.end());
+  }
+  std::sort(c->models.begin(), c->models.end(),
+            [](const RunTimeModel& a, const RunTimeModel& b) { return a.name < b.name; });
+  for (Tombstone& t : c->removed) {
+    if (t.origin.empty()) t.origin = self;
+  }
+  auto key = [](const Tombstone& t) { return std::tie(t.name, t.origin, t.id); };
+  std::sort(c->removed.begin(), c->removed.end(),
+            [&](const Tombstone& a, const Tombstone& b) { return key(a) < key(b); });
+  c->removed.erase(std::unique(c->removed.begin(), c->removed.end(),
+                               [&](const Tombstone& a, const Tombstone& b) { return key(a) == key(b); }),
+                   c->removed.end());
+  for (PriceChange& p : c->prices) {
+    if (p.origin.empty() && p.id != 0) p.origin = self;
+    if (p.by.empty()) p.by = self;
+  }
+  std::sort(c->prices.begin(), c->prices.end(), [](const PriceChange& a, const PriceChange& b) {
+    return std::tie(a.name, a.origin, a.id) < std::tie(b.name, b.origin, b.id);
+  });
+}
+
+// The profile a run-time model has under catalog `c`: its onboarding in
+// force's, with the winning price change's prices.
+Profile SharedProfile(const RunTimeModel& m, const SyncedCatalog& c) {
+  Profile profile = m.onboardings.front().profile;
+  if (const PriceChange* price = c.PriceOf(m.name)) {
+    profile.input_usd_per_mtok = price->input_usd_per_mtok;
+    profile.output_usd_per_mtok = price->output_usd_per_mtok;
+  }
+  profile.available = true;  // each replica's own
+  return profile;
+}
+
+bool SameShared(const Profile& a, const Profile& b) {
+  return a.name == b.name && a.input_usd_per_mtok == b.input_usd_per_mtok &&
+         a.output_usd_per_mtok == b.output_usd_per_mtok &&
+         a.expected_output_tokens == b.expected_output_tokens &&
+         a.p50_latency_ms == b.p50_latency_ms && a.context_window == b.context_window &&
+         a.tags == b.tags;
+}
+
+// Merges the rows' catalog changes into `own` (pipeline `p`'s) and plans the
+// changes to `p` that follow. Every part is a union with a fixed winner, so
+// the result does not depend on the order rows arrive in:
+//   - tombstones and onboardings are unions; an onboarding a tombstone names
+//     is dropped; a model lives while it has an onboarding;
+//   - per model, the greatest price change (clock, replica) wins;
+//   - a model of the pipeline's file (a catalog name without a run-time
+//     entry) is left alone, but for price changes.
+// A change is planned only where the shared outcome changed, so that a
+// profile the host set here (SetProfile) stays until the next shared change.
+internal::SyncPlanned PlanCatalog(const Pipeline& p, const SyncedCatalog& own_before,
+                                  const std::vector<const SyncedCatalog*>& rows,
+                                  const std::string& self) {
+  SyncedCatalog before = own_before;
+  Normalize(&before, self);
+  SyncedCatalog after = before;
+  for (const SyncedCatalog* row : rows) {
+    after.removed.insert(after.removed.end(), row->removed.begin(), row->removed.end());
+    for (const PriceChange& change : row->prices) {
+      const auto mine = std::find_if(after.prices.begin(), after.prices.end(),
+                                     [&](const PriceChange& q) { return q.SameModel(change); });
+      if (mine == after.prices.end()) {
+        after.prices.push_back(change);
+      } else if (mine->Before(change)) {
+        *mine = change;
+      }
+    }
+    for (const RunTimeModel& m : row->models) {
+      auto mine = std::find_if(after.models.begin(), after.models.end(),
+                               [&](const RunTimeModel& x) { return x.name == m.name; });
+      if (mine == after.models.end()) {
+        if (p.catalog().Find(m.name).ok()) continue;  // the file's model here
+        after.models.push_back({.name = m.name});
+        mine = after.models.end() - 1;
+      }
+      for (const Onboarding& o : m.onboardings) {
+        if (std::none_of(mine->onboardings.begin(), mine->onboardings.end(),
+                         [&](const Onboarding& x) { return x.SameAs(o); })) {
+          mine->onboardings.push_back(o);
+        }
+      }
+    }
+  }
+  for (RunTimeModel& m : after.models) {
+    std::erase_if(m.onboardings, [&](const Onboarding& o) {
+      return std::any_of(after.removed.begin(), after.removed.end(),
+                         [&](const Tombstone& t) { return t.Kills(m.name, o); });
+    });
+  }
+  Normalize(&after, self);
+
+  internal::SyncPlanned planned;
+  std::set<std::string> names;  // sorted: the same order on every replica
+  for (const RunTimeModel& m : before.models) names.insert(m.name);
+  for (const RunTimeModel& m : after.models) names.insert(m.name);
+  for (const std::string& name : names) {
+    const RunTimeModel* was = before.Find(name);
+    const RunTimeModel* is = after.Find(name);
+    const bool has = p.catalog().Find(name).ok();
+    if (is == nullptr || is->onboardings.empty()) {
+      if (was != nullptr && has) planned.ops.push_back({SyncOp::Kind::kRemove, {.name = name}});
+      continue;
+    }
+    const Profile shared = SharedProfile(*is, after);
+    if (!has) {
+      planned.ops.push_back({SyncOp::Kind::kAdd, shared});
+    } else if (was == nullptr || was->onboardings.empty() ||
+               !SameShared(SharedProfile(*was, before), shared)) {
+      planned.ops.push_back({SyncOp::Kind::kSet, shared});
+    }
+  }
+  // Price changes of the file's models.
+  for (const Profile& model : p.catalog().profiles()) {
+    if (after.Find(model.name) != nullptr) continue;
+    const PriceChange* now = after.PriceOf(model.name);
+    const PriceChange* then = before.PriceOf(model.name);
+    if (now == nullptr || (then != nullptr && !then->Before(*now))) continue;
+    Profile priced = model;
+    priced.input_usd_per_mtok = now->input_usd_per_mtok;
+    priced.output_usd_per_mtok = now->output_usd_per_mtok;
+    planned.ops.push_back({SyncOp::Kind::kSet, std::move(priced)});
+  }
+  std::erase_if(after.models, [](const RunTimeModel& m) { return m.onboardings.empty(); });
+  planned.catalog = std::move(after);
+  return planned;
+}
+
+// The onboardings of each run-time model in `c`: a model whose set shares
+// none with an earlier one is a new arm (removed and added anew).
+using Arms = std::map<std::string, std::vector<std::pair<std::string, uint64_t>>>;  // as StateSync's
+Arms ArmsOf(const SyncedCatalog& c) {
+  Arms arms;
+  for (const RunTimeModel& m : c.models) {
+    for (const Onboarding& o : m.onboardings) arms[m.name].emplace_back(o.origin, o.id);
+  }
+  return arms;
+}
+
+// The models of `now` whose arm started again since `before`.
+std::vector<std::string> Restarted(const Arms& before, const Arms& now) {
+  std::vector<std::string> out;
+  for (const auto& [name, ids] : now) {
+    const auto was = before.find(name);
+    if (was == before.end() ||
+        std::none_of(ids.begin(), ids.end(), [&](const auto& id) {
+          return std::find(was->second.begin(), was->second.end(), id) != was->second.end();
+        })) {
+      out.push_back(name);
+    }
+  }
+  return out;
 }
 
 absl::Status CheckOptions(const SyncOptions& o) {
@@ -248,8 +548,8 @@ absl::Status StateSync::RoundLocked() {
   const Router& router = pipeline->router();
   std::erase_if(payloads, [&](const Payload& payload) {
     if (payload.base == 0 || payload.base != base ||
-        std::all_of(payload.models.begin(), payload.models.end(),
-                    [&](const Model& m) { return router.catalog().Find(m.profile.name).ok(); })) {
+        std::all_of(payload.catalog.models.begin(), payload.catalog.models.end(),
+                    [&](const RunTimeModel& m) { return router.catalog().Find(m.name).ok(); })) {
       return false;
     }
     absl::StatusOr<std::unique_ptr<Router>> copy = router.Clone();
@@ -260,40 +560,23 @@ absl::Status StateSync::RoundLocked() {
     return !tried.ok();
   });
 
-  // The run-time models the rows carry come first, so that the statistics
-  // about them find their arm. A name this replica does not have is added;
-  // for a name several replicas onboarded, the profile of the lowest origin
-  // (replica id) wins. A name in this replica's file, or removed here, is
-  // left alone.
-  const LivePipeline::SyncPlan plan = [&](const Pipeline& p,
-                                          const std::vector<LivePipeline::Onboarded>& own) {
-    absl::flat_hash_map<std::string, std::string> origin;  // by name, the one in force
-    for (const LivePipeline::Onboarded& o : own) {
-      origin[o.profile.name] = o.origin.empty() ? options_.replica_id : o.origin;
-    }
-    const std::vector<std::string>& removed = p.config().removed_models;
-    std::map<std::string, LivePipeline::Onboarded> changes;  // by name: the same order everywhere
+  // The run-time catalog changes the rows carry come first (added models,
+  // removals, price changes: PlanCatalog), so that the statistics about a
+  // new model find its arm.
+  const LivePipeline::SyncPlan plan = [&](const Pipeline& p, const SyncedCatalog& own) {
+    std::vector<const SyncedCatalog*> rows;
     for (const Payload& payload : payloads) {
-      if (payload.base == 0 || payload.base != base) continue;
-      for (const Model& m : payload.models) {
-        const std::string& name = m.profile.name;
-        if (std::find(removed.begin(), removed.end(), name) != removed.end()) continue;
-        const auto in_force = origin.find(name);
-        if (in_force == origin.end() ? p.router().catalog().Find(name).ok()
-                                     : m.origin >= in_force->second) {
-          continue;
-        }
-        origin[name] = m.origin;
-        changes[name] = {.origin = m.origin, .profile = m.profile};
-      }
+      if (payload.base != 0 && payload.base == base) rows.push_back(&payload.catalog);
     }
-    std::vector<LivePipeline::Onboarded> out;
-    for (auto& [name, change] : changes) out.push_back(std::move(change));
-    return out;
+    return PlanCatalog(p, own, rows, options_.replica_id);
   };
 
-  // Then each row's increment: now - what was added from that replica before.
-  auto apply = [&](const Pipeline& next) {
+  // Then each row's increment: now - what was added from that replica before,
+  // less the arms that started again, here or there, which are added whole.
+  auto apply = [&](const Pipeline& next, const SyncedCatalog& catalog) {
+    const Arms arms = ArmsOf(catalog);
+    const std::vector<std::string> restarted_here = Restarted(arms_, arms);
+    arms_ = arms;
     for (Payload& payload : payloads) {
       if (payload.replica == options_.replica_id) {
         // A previous run of this replica: take its contribution back as ours.
@@ -320,9 +603,27 @@ absl::Status StateSync::RoundLocked() {
       }
       bool ok = true;
       if (payload.base != 0 && payload.base == base) {
-        if (absl::Status s = next.AddLearned(payload.learned, earlier(payload), false); s.ok()) {
+        const Arms sender_arms = ArmsOf(payload.catalog);
+        std::string_view from = earlier(payload);
+        absl::Status s;
+        std::string trimmed;
+        if (!from.empty()) {
+          std::vector<std::string> restarted = Restarted(before.arms, sender_arms);
+          restarted.insert(restarted.end(), restarted_here.begin(), restarted_here.end());
+          if (!restarted.empty()) {
+            absl::StatusOr<std::string> without = next.router().LearnedWithout(from, restarted);
+            s = without.status();
+            if (s.ok()) {
+              trimmed = *std::move(without);
+              from = trimmed;
+            }
+          }
+        }
+        if (s.ok()) s = next.AddLearned(payload.learned, from, false);
+        if (s.ok()) {
           before.base = payload.base;
           before.learned = std::move(payload.learned);
+          before.arms = sender_arms;
         } else {
           reject(s);
           ok = false;
@@ -350,11 +651,11 @@ absl::Status StateSync::RoundLocked() {
   adopted_ = true;  // the store answered: no previous row, or it was taken
 
   // This replica's own contribution, read after the merge (an adopted row
-  // is part of it): its learned statistics, counters and run-time models,
-  // the last two taken from one pipeline so the statistics never name a
-  // model the payload does not carry.
-  std::vector<LivePipeline::Onboarded> onboarded;
-  const std::shared_ptr<const Pipeline> current = live_->Snapshot(&onboarded);
+  // is part of it): its learned statistics, counters and run-time catalog
+  // changes, the last two taken from one pipeline so the statistics never
+  // name a model the payload does not carry.
+  std::shared_ptr<const SyncedCatalog> synced;
+  const std::shared_ptr<const Pipeline> current = live_->Snapshot(&synced);
   Payload own;
   own.replica = options_.replica_id;
   own.life = life_;
@@ -363,10 +664,8 @@ absl::Status StateSync::RoundLocked() {
   if (const uint64_t now_base = current->router().shared_base(); now_base != 0) {
     if (current->router().SaveLearned(&own.learned).ok()) own.base = now_base;
   }
-  for (LivePipeline::Onboarded& o : onboarded) {
-    own.models.push_back({.origin = o.origin.empty() ? options_.replica_id : std::move(o.origin),
-                          .profile = std::move(o.profile)});
-  }
+  own.catalog = *synced;
+  Normalize(&own.catalog, options_.replica_id);
   std::string payload = Encode(own);
   const auto mine = versions.find(options_.replica_id);
   const bool store_has_it = mine != versions.end() && mine->second == version_;

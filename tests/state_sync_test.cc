@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -645,6 +646,9 @@ std::string WithCrc(std::string body) {
   return body;
 }
 
+// A u64 as payloads hold it (little-endian).
+std::string Le64(uint64_t value) { return std::string(reinterpret_cast<const char*>(&value), 8); }
+
 uint32_t PayloadVersion(const std::string& payload) {
   uint32_t version = 0;
   std::memcpy(&version, payload.data() + 4, sizeof version);
@@ -672,7 +676,7 @@ TEST_CASE("payload versions, and damaged run-time models, are refused and counte
   auto sa = Sync(*a, a_store, "a");
   const std::string genuine = RowOf(*a_store, "a");
   const std::string body = genuine.substr(0, genuine.size() - 4);
-  CHECK(PayloadVersion(genuine) == 2);
+  CHECK(PayloadVersion(genuine) == 3);
   // Without run-time models a row stays at version 1, which replicas of
   // older builds read (catches a writer that bumps every row and cuts them
   // off during a rolling upgrade).
@@ -686,19 +690,27 @@ TEST_CASE("payload versions, and damaged run-time models, are refused and counte
 
   std::vector<std::string> hostile;
   // A newer version than this build reads: what an old replica sees of a
-  // version-2 row (catches a reader that skips what it does not know).
+  // version-3 row (catches a reader that skips what it does not know).
   std::string newer = body;
-  const uint32_t three = 3;
-  std::memcpy(newer.data() + 4, &three, sizeof three);
+  const uint32_t four = 4;
+  std::memcpy(newer.data() + 4, &four, sizeof four);
   hostile.push_back(WithCrc(newer));
+  // A version-3 body read as version 2 (an older layout) is refused too.
+  std::string older = body;
+  const uint32_t two = 2;
+  std::memcpy(older.data() + 4, &two, sizeof two);
+  hostile.push_back(WithCrc(older));
   // Truncated anywhere, with a valid CRC: every 13th length, and each of the
   // last 80 (the models section). Catches a reader that runs off its end.
   for (size_t n = 8; n < body.size(); ++n) {
     if (n % 13 == 0 || n + 80 >= body.size()) hostile.push_back(WithCrc(body.substr(0, n)));
   }
-  // The origin (the last string, "a") made something no replica id is.
+  // The onboarding's origin ("a", after the model's name and its count of
+  // onboardings) made something no replica id is.
   std::string origin = body;
-  origin.back() = ' ';
+  const std::string entry = std::string(kNewcomer) + Le64(1) + Le64(1) + "a";
+  REQUIRE(body.find(entry) != std::string::npos);
+  origin[body.find(entry) + entry.size() - 1] = ' ';
   hostile.push_back(WithCrc(origin));
   // The model's price made NaN: its profile name is the last "newcomer".
   std::string price = body;
@@ -734,6 +746,281 @@ TEST_CASE("payload versions, and damaged run-time models, are refused and counte
   CHECK(Rejected(*sr) == static_cast<int64_t>(hostile.size()));
   REQUIRE(Find(*r, kNewcomer) != nullptr);
   CHECK(GapByName(d, *r, *a) < 1e-9);
+}
+
+// ---------------------------------------------------------------- removals and price changes
+
+// Three replicas that all have the newcomer, onboarded on `a` from rows
+// [100, 108), with the same feedback on it split between them.
+struct Trio {
+  const Deployment& d;
+  std::shared_ptr<MemorySyncStore> store = std::make_shared<MemorySyncStore>();
+  std::unique_ptr<LivePipeline> single = d.Replica(), a = d.Replica(), b = d.Replica(),
+                                c = d.Replica();
+  std::unique_ptr<StateSync> sa = Sync(*a, store, "r-a"), sb = Sync(*b, store, "r-b"),
+                             sc = Sync(*c, store, "r-c");
+
+  explicit Trio(const Deployment& deployment, double price = 1.0) : d(deployment) {
+    REQUIRE(a->AddModel(NewcomerProfile(price), Labelled(d, Range(100, 108))).ok());
+    REQUIRE(single->AddModel(NewcomerProfile(price), Labelled(d, Range(100, 108))).ok());
+    Round({sa.get(), sb.get(), sc.get()});
+    ObserveWithNewcomer(d, *single, 0, 24);
+    ObserveWithNewcomer(d, *a, 0, 8);
+    ObserveWithNewcomer(d, *b, 8, 16);
+    ObserveWithNewcomer(d, *c, 16, 24);
+    Round({sa.get(), sb.get(), sc.get(), sa.get(), sb.get()});
+  }
+  static void Round(const std::vector<StateSync*>& order) {
+    for (StateSync* s : order) REQUIRE(s->SyncNow().ok());
+  }
+  std::vector<LivePipeline*> replicas() const { return {a.get(), b.get(), c.get()}; }
+  std::vector<StateSync*> syncs() const { return {sa.get(), sb.get(), sc.get()}; }
+  void CheckNoneRejected() const {
+    for (const StateSync* s : syncs()) {
+      INFO(s->status().last_error);
+      CHECK(Rejected(*s) == 0);
+    }
+  }
+};
+
+TEST_CASE("a removal reaches every replica exactly once, in either arrival order", "[sync]") {
+  // Catches a removal that stays where it was made, one applied again at a
+  // later round (a second WithoutModel, refused and counted, or a new
+  // pipeline each round), or one that depends on the order rows are read.
+  const bool remover_first = GENERATE(true, false);
+  Deployment d;
+  Trio t(d);
+  for (const LivePipeline* r : t.replicas()) REQUIRE(Find(*r, kNewcomer) != nullptr);
+  REQUIRE(t.b->RemoveModel(kNewcomer).ok());
+  REQUIRE(t.single->RemoveModel(kNewcomer).ok());
+  const uint64_t ga = t.a->generation(), gc = t.c->generation();
+  if (remover_first) {
+    Trio::Round({t.sb.get(), t.sa.get(), t.sc.get()});
+  } else {
+    // C and A read B's row only after the others' rows changed, and A last.
+    Observe(d, *t.single, 24, 28);
+    Observe(d, *t.c, 24, 28);
+    Trio::Round({t.sc.get(), t.sb.get(), t.sc.get(), t.sa.get()});
+  }
+  for (const LivePipeline* r : t.replicas()) CHECK(Find(*r, kNewcomer) == nullptr);
+  CHECK(t.a->generation() == ga + 1);
+  CHECK(t.c->generation() == gc + 1);
+  // Rounds after it change nothing, and the replicas still equal one learner
+  // that removed it.
+  Trio::Round({t.sa.get(), t.sb.get(), t.sc.get(), t.sa.get()});
+  CHECK(t.a->generation() == ga + 1);
+  CHECK(t.c->generation() == gc + 1);
+  for (const LivePipeline* r : t.replicas()) CHECK(GapByName(d, *r, *t.single) < 1e-9);
+  t.CheckNoneRejected();
+}
+
+TEST_CASE("a removed model stays removed: stale rows, restarts, an emptied store", "[sync]") {
+  Deployment d;
+  Trio t(d);
+  // C's row as it was before the removal: it still lists the model.
+  const std::string stale = RowOf(*t.store, "r-c");
+  REQUIRE(t.b->RemoveModel(kNewcomer).ok());
+  Trio::Round({t.sb.get(), t.sa.get(), t.sc.get()});
+  for (const LivePipeline* r : t.replicas()) REQUIRE(Find(*r, kNewcomer) == nullptr);
+
+  // A replica that had not seen the removal writes a row that lists the
+  // model. Catches a plan that adds what a row lists without checking the
+  // tombstones, or tombstones forgotten once applied.
+  t.store->Inject("r-c", 1000, stale);
+  Trio::Round({t.sa.get(), t.sb.get()});
+  CHECK(Find(*t.a, kNewcomer) == nullptr);
+  CHECK(Find(*t.b, kNewcomer) == nullptr);
+  REQUIRE(t.sc->SyncNow().ok());  // C writes its own row again
+
+  // C restarted under its id while the store holds its stale row: it adopts
+  // that row, which lists the model. Catches a restarted replica that takes
+  // back from its own row a model the others removed.
+  t.sc.reset();
+  t.c = d.Replica();
+  t.store->Inject("r-c", 3000, stale);
+  t.sc = Sync(*t.c, t.store, "r-c");
+  CHECK(Find(*t.c, kNewcomer) == nullptr);
+
+  // The store emptied, then the stale row written back first: the live
+  // replicas re-seed their rows, with the tombstones. Catches tombstones
+  // that are not republished, so that an emptied store loses them.
+  REQUIRE(t.store->Clear().ok());
+  t.store->Inject("r-c", 2000, stale);
+  Trio::Round({t.sa.get(), t.sb.get()});
+  CHECK(Find(*t.a, kNewcomer) == nullptr);
+  CHECK(Find(*t.b, kNewcomer) == nullptr);
+  Trio::Round({t.sc.get()});
+  CHECK(Find(*t.c, kNewcomer) == nullptr);
+  // A replica that starts now reads every row, the stale one too.
+  auto e = d.Replica();
+  auto se = Sync(*e, t.store, "r-e");
+  CHECK(Find(*e, kNewcomer) == nullptr);
+  for (const StateSync* s : {t.sa.get(), t.sb.get(), se.get()}) {
+    INFO(s->status().last_error);
+    CHECK(Rejected(*s) == 0);
+  }
+}
+
+TEST_CASE("a name removed can be onboarded again, and its new arm merges exactly", "[sync]") {
+  Deployment d;
+  Trio t(d);
+  REQUIRE(t.b->RemoveModel(kNewcomer).ok());
+  REQUIRE(t.single->RemoveModel(kNewcomer).ok());
+  Trio::Round({t.sb.get(), t.sa.get(), t.sc.get()});
+  REQUIRE(Find(*t.a, kNewcomer) == nullptr);
+
+  // C onboards it again, with other rows and another price. Catches a
+  // tombstone that names the model rather than the onboarding (the new one
+  // would be removed at once, everywhere).
+  const Dataset rows = Labelled(d, Range(200, 214));
+  REQUIRE(t.c->AddModel(NewcomerProfile(2.0), rows).ok());
+  REQUIRE(t.single->AddModel(NewcomerProfile(2.0), rows).ok());
+  Trio::Round({t.sc.get(), t.sa.get(), t.sb.get()});
+  for (const LivePipeline* r : t.replicas()) {
+    REQUIRE(Find(*r, kNewcomer) != nullptr);
+    CHECK(Find(*r, kNewcomer)->input_usd_per_mtok == 2.0);
+  }
+  // More feedback on the new arm than on the old one on every replica.
+  // Catches a reader that subtracts what a replica had learned on the old
+  // arm from what it learned on the new one (now - before, with a before
+  // from the arm that was removed).
+  ObserveWithNewcomer(d, *t.single, 100, 160);
+  ObserveWithNewcomer(d, *t.a, 100, 120);
+  ObserveWithNewcomer(d, *t.b, 120, 140);
+  ObserveWithNewcomer(d, *t.c, 140, 160);
+  Trio::Round({t.sa.get(), t.sb.get(), t.sc.get(), t.sa.get(), t.sb.get()});
+  for (const LivePipeline* r : t.replicas()) CHECK(GapByName(d, *r, *t.single) < 1e-9);
+  t.CheckNoneRejected();
+}
+
+TEST_CASE("removing a model of the fitted file stays on its replica", "[sync]") {
+  // The rule chosen: the file is the deployment's shared catalog, changed by
+  // rolling out a file; a removal of one of its models is the replica's own,
+  // like its availability. Catches a file model's removal that travels.
+  Deployment d;
+  Trio t(d);
+  REQUIRE(t.b->RemoveModel(d.models[2]).ok());
+  Trio::Round({t.sb.get(), t.sa.get(), t.sc.get(), t.sb.get()});
+  CHECK(Find(*t.b, d.models[2]) == nullptr);
+  CHECK(Find(*t.a, d.models[2]) != nullptr);
+  CHECK(Find(*t.c, d.models[2]) != nullptr);
+  t.CheckNoneRejected();
+}
+
+TEST_CASE("price changes converge on every replica, whatever the arrival order", "[sync]") {
+  // Catches a price change that does not travel (for a run-time model or a
+  // model of the file), a winner that depends on the order rows arrive in
+  // (the last row read would win), or on the replica id alone.
+  const int order = GENERATE(0, 1, 2);
+  Deployment d;
+  Trio t(d);
+  const std::string file_model = d.models[1];
+  // Concurrent changes of the newcomer on B and C: neither has seen the
+  // other's. C's is made later, so its clock is at least B's, and on a tie
+  // "r-c" > "r-b": C's wins.
+  REQUIRE(t.b->SetPrice(kNewcomer, 5.0, 6.0).ok());
+  REQUIRE(t.c->SetPrice(kNewcomer, 7.0, 8.0).ok());
+  REQUIRE(t.a->SetPrice(file_model, 0.25, 0.5).ok());
+  // B marks the newcomer down: availability stays its own.
+  REQUIRE(t.b->SetAvailable(kNewcomer, false).ok());
+  const std::vector<std::vector<StateSync*>> orders = {
+      {t.sa.get(), t.sb.get(), t.sc.get(), t.sa.get(), t.sb.get()},
+      {t.sc.get(), t.sb.get(), t.sa.get(), t.sc.get(), t.sb.get()},
+      {t.sb.get(), t.sc.get(), t.sa.get(), t.sb.get(), t.sc.get()}};
+  Trio::Round(orders[order]);
+  for (const LivePipeline* r : t.replicas()) {
+    const Profile* newcomer = Find(*r, kNewcomer);
+    REQUIRE(newcomer != nullptr);
+    CHECK(newcomer->input_usd_per_mtok == 7.0);
+    CHECK(newcomer->output_usd_per_mtok == 8.0);
+    CHECK(newcomer->p50_latency_ms == 120);  // the rest of the profile as added
+    CHECK(newcomer->available == (r != t.b.get()));
+    CHECK(Find(*r, file_model)->input_usd_per_mtok == 0.25);
+    CHECK(Find(*r, file_model)->output_usd_per_mtok == 0.5);
+  }
+  // A change made after seeing C's wins, though "r-a" sorts first.
+  REQUIRE(t.a->SetPrice(kNewcomer, 3.0, 4.0).ok());
+  Trio::Round({t.sc.get(), t.sa.get(), t.sb.get(), t.sc.get()});
+  for (const LivePipeline* r : t.replicas()) CHECK(Find(*r, kNewcomer)->input_usd_per_mtok == 3.0);
+  // A replica restarted under its id takes the prices back with its row.
+  t.sb.reset();
+  t.b = d.Replica();
+  t.sb = Sync(*t.b, t.store, "r-b");
+  CHECK(Find(*t.b, kNewcomer)->input_usd_per_mtok == 3.0);
+  CHECK(Find(*t.b, file_model)->input_usd_per_mtok == 0.25);
+  // Rounds with nothing new change nothing.
+  const uint64_t ga = t.a->generation();
+  Trio::Round({t.sa.get(), t.sb.get(), t.sc.get(), t.sa.get()});
+  CHECK(t.a->generation() == ga);
+  t.CheckNoneRejected();
+}
+
+TEST_CASE("hostile removals and price changes are refused, counted and change nothing",
+          "[sync]") {
+  Deployment d;
+  // A genuine row with all three: a model, a tombstone (of "gone") and a
+  // price change (7.25, 9.5).
+  auto a = d.Replica();
+  REQUIRE(a->AddModel(NewcomerProfile(1.0), Labelled(d, Range(100, 106))).ok());
+  Profile gone = NewcomerProfile(1.0);
+  gone.name = "gone";
+  REQUIRE(a->AddModel(gone, Dataset()).ok());
+  REQUIRE(a->RemoveModel("gone").ok());
+  REQUIRE(a->SetPrice(kNewcomer, 7.25, 9.5).ok());
+  auto a_store = std::make_shared<MemorySyncStore>();
+  auto sa = Sync(*a, a_store, "a");
+  const std::string genuine = RowOf(*a_store, "a");
+  const std::string body = genuine.substr(0, genuine.size() - 4);
+  REQUIRE(PayloadVersion(genuine) == 3);
+
+  auto put = [](std::string bytes, size_t at, auto value) {
+    std::memcpy(bytes.data() + at, &value, sizeof value);
+    return bytes;
+  };
+  const double nan = std::nan(""), price_bits = 7.25;
+  const size_t price = body.rfind(std::string(reinterpret_cast<const char*>(&price_bits), 8));
+  REQUIRE(price != std::string::npos);
+  const size_t tombstone = body.rfind("gone");
+  REQUIRE(tombstone != std::string::npos);
+  std::vector<std::string> hostile = {
+      WithCrc(put(body, price, nan)),                     // a NaN price
+      WithCrc(put(body, price, -1.0)),                    // a negative price
+      WithCrc(put(body, price + 8, std::numeric_limits<double>::infinity())),  // infinite
+      WithCrc(put(body, tombstone + 4 + 8, ' ')),         // a tombstone origin no replica has
+      WithCrc(put(body, tombstone - 8, uint64_t{0})),     // a tombstone with no name
+      WithCrc(put(body, tombstone - 16, uint64_t{1} << 40)),  // too many tombstones
+      WithCrc(body.substr(0, body.size() - 1)),          // the price's replica cut short
+      WithCrc(put(body, body.size() - 1, ' ')),          // the price's replica no replica id
+  };
+  // Truncated anywhere in the catalog changes (from the count of models,
+  // before the first one's name and its count of onboardings).
+  const size_t models = body.find(std::string(kNewcomer) + Le64(1));
+  REQUIRE(models != std::string::npos);
+  for (size_t n = models - 16; n < body.size(); n += 3) {
+    hostile.push_back(WithCrc(body.substr(0, n)));
+  }
+
+  auto r = d.Replica(), untouched = d.Replica();
+  auto store = std::make_shared<MemorySyncStore>();
+  auto sr = Sync(*r, store, "r");
+  const uint64_t generation = r->generation();
+  for (size_t i = 0; i < hostile.size(); ++i) {
+    store->Inject("a", 100 + i, hostile[i]);
+    REQUIRE(sr->SyncNow().ok());
+    INFO("hostile row " << i << " of " << hostile.size() << ": " << sr->status().last_error);
+    REQUIRE(Rejected(*sr) == static_cast<int64_t>(i + 1));
+  }
+  CHECK(sr->status().applied == 0);
+  CHECK(r->generation() == generation);
+  CHECK(Find(*r, kNewcomer) == nullptr);
+  CHECK(Gap(d, *r, *untouched) == 0.0);
+  // The genuine row is taken, whole, with its price.
+  store->Inject("a", 1000, genuine);
+  REQUIRE(sr->SyncNow().ok());
+  CHECK(Rejected(*sr) == static_cast<int64_t>(hostile.size()));
+  REQUIRE(Find(*r, kNewcomer) != nullptr);
+  CHECK(Find(*r, kNewcomer)->input_usd_per_mtok == 7.25);
+  CHECK(Find(*r, "gone") == nullptr);
 }
 
 // A redis-server of the test's own on a free port, or SKIP.

@@ -259,6 +259,8 @@ class ROUTER_EXPORT LinUcbRouter : public Router {
   absl::Status SaveLearned(std::string* out) const override;
   absl::Status AddLearned(std::string_view now, std::string_view before,
                           bool adopt = false) override;
+  absl::StatusOr<std::string> LearnedWithout(
+      std::string_view learned, const std::vector<std::string>& models) const override;
 
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view state) override;

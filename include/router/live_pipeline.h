@@ -37,6 +37,8 @@ namespace router {
 
 namespace internal {
 class DecisionLog;
+struct SyncedCatalog;
+struct SyncPlanned;
 }  // namespace internal
 class StateSync;
 
@@ -87,16 +89,22 @@ class ROUTER_EXPORT LivePipeline {
   // never wait for them. Once RemoveModel returns, no route that starts
   // afterwards can choose the model. On error nothing changes.
   absl::Status RemoveModel(std::string_view name);
+  // A whole new profile; under a StateSync it stays this replica's own.
   absl::Status SetProfile(const Profile& profile);
   // New prices for model `name`, the rest of its profile as it is when the
-  // change applies (Pipeline::WithPrice).
+  // change applies (Pipeline::WithPrice). Under a StateSync the change
+  // reaches the other replicas of the same fitted file, and of concurrent
+  // changes of one model every replica keeps the same one, the last by a
+  // hybrid logical clock (router/state_sync.h).
   absl::Status SetPrice(std::string_view name, double input_usd_per_mtok,
                         double output_usd_per_mtok);
   // AddModel and RemoveModel change a copy of the router (Router::Clone).
   // Feedback and Observe wait while they run, so an online router loses no
   // update to the outgoing copy; routes do not wait. Under a StateSync, a
-  // model added here reaches the other replicas (router/state_sync.h); one
-  // removed here stops being published, and sync never adds it back here.
+  // model added here reaches the other replicas (router/state_sync.h), and
+  // the removal of a model added at run time (here or elsewhere) reaches
+  // them too; sync never brings a removed onboarding back. Removing a
+  // model of the fitted file stays this replica's own.
   absl::Status AddModel(const Profile& profile, const Dataset& labelled);
   absl::Status SetPolicy(const PolicyConfig& policy);
   // Marks a model down (skipped by every policy) or up again.
@@ -114,36 +122,34 @@ class ROUTER_EXPORT LivePipeline {
   // the first already merged into the router.
   std::atomic<bool> synced_{false};
 
-  // A model added at run time, as StateSync shares it: the replica that
-  // onboarded it ("" for this one) and the profile it was added with.
-  struct Onboarded {
-    std::string origin;
-    Profile profile;
-  };
-  using EditOnboarded = std::function<void(std::vector<Onboarded>*)>;
+  using EditSynced = std::function<void(internal::SyncedCatalog*)>;
 
-  // The current pipeline, and in `onboarded` the models added to it at run
-  // time, read together.
-  std::shared_ptr<const Pipeline> Snapshot(std::vector<Onboarded>* onboarded) const;
-  // The run-time models a sync round brings, given the pipeline and its own.
+  // The current pipeline, and in `synced` its run-time catalog changes
+  // (models added at run time, removals, price changes: StateSync shares
+  // them), read together.
+  std::shared_ptr<const Pipeline> Snapshot(
+      std::shared_ptr<const internal::SyncedCatalog>* synced) const;
+  // What a sync round changes, given the pipeline and its catalog changes.
   using SyncPlan =
-      std::function<std::vector<Onboarded>(const Pipeline&, const std::vector<Onboarded>&)>;
-  // For StateSync: applies the changes `plan` returns for the current
-  // pipeline (a model its router lacks is added at the prior, AddModel with
-  // no rows; one it has takes the profile, keeping its availability),
-  // skipping those the pipeline refuses (each error in `refused`), and calls
-  // `then` on the result before any route sees it. Feedback waits meanwhile,
-  // as for AddModel. Without changes, `then` gets the current pipeline while
-  // feedback runs, as AddLearned does, and no model is added or removed.
-  void ApplySynced(const SyncPlan& plan, const std::function<void(const Pipeline&)>& then,
-                   std::vector<absl::Status>* refused);
+      std::function<internal::SyncPlanned(const Pipeline&, const internal::SyncedCatalog&)>;
+  using SyncThen = std::function<void(const Pipeline&, const internal::SyncedCatalog&)>;
+  // For StateSync: applies what `plan` returns for the current pipeline (its
+  // changes in order: a model its router lacks is added at the prior,
+  // AddModel with no rows; one it has takes the profile, keeping its
+  // availability; a removed one is removed), skipping those the pipeline
+  // refuses (each error in `refused`), records the plan's catalog changes,
+  // and calls `then` on the result before any route sees it. Feedback waits
+  // meanwhile, as for AddModel. Without changes to the pipeline, `then` gets
+  // the current pipeline while feedback runs, as AddLearned does.
+  void ApplySynced(const SyncPlan& plan, const SyncThen& then, std::vector<absl::Status>* refused);
 
   // Applies `change` to the current pipeline and swaps the result in, with
   // `edit` applied to the run-time models (none: they stay).
   template <typename Change>
-  absl::Status Update(Change change, const EditOnboarded& edit = {});
-  // Makes `next` current, and `onboarded` (unless null) its run-time models.
-  void Swap(std::shared_ptr<const Pipeline> next, const std::vector<Onboarded>* onboarded);
+  absl::Status Update(Change change, const EditSynced& edit = {});
+  // Makes `next` current, and `synced` (unless null) its catalog changes.
+  void Swap(std::shared_ptr<const Pipeline> next,
+            std::shared_ptr<const internal::SyncedCatalog> synced);
 
   // Internally synchronised; behind a pointer so that its header stays out
   // of the installed set.
@@ -159,7 +165,8 @@ class ROUTER_EXPORT LivePipeline {
   mutable std::shared_mutex observe_mutex_;
   mutable std::shared_mutex mutex_;
   std::shared_ptr<const Pipeline> current_;  // guarded by mutex_
-  std::vector<Onboarded> onboarded_;         // guarded by mutex_, changes with current_
+  // Never null; guarded by mutex_, changes with current_.
+  std::shared_ptr<const internal::SyncedCatalog> synced_catalog_;
   uint64_t generation_ = 0;                  // guarded by mutex_
 };
 

@@ -122,6 +122,13 @@ class ROUTER_EXPORT Router {
   // previous run published. Unimplemented by default.
   virtual absl::Status AddLearned(std::string_view now, std::string_view before,
                                   bool adopt = false);
+  // `learned` (a SaveLearned output) without the statistics of the models
+  // in `models`. StateSync passes it as `before` when an arm started again
+  // (a model removed and added anew), so that its new statistics are added
+  // whole rather than less the old ones. DataLoss for bytes that are not
+  // valid statistics; Unimplemented by default.
+  virtual absl::StatusOr<std::string> LearnedWithout(
+      std::string_view learned, const std::vector<std::string>& models) const;
 
   // Appends the fitted state (options, catalog, learned parameters) to `out`
   // in this router's own little-endian layout. The saved-file format wraps

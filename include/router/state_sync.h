@@ -22,7 +22,14 @@
 //     (the labelled rows of each count once) and every replica takes the
 //     profile published by the lowest origin (replica ids compared as byte
 //     strings), whatever order the rows arrive in; a model from this
-//     replica's own file, or one removed here, is left alone;
+//     replica's own file is left alone;
+//   - the removals of models added at run time (LivePipeline::RemoveModel):
+//     a tombstone per onboarding (origin replica and a random id), which
+//     every replica republishes, so a removed onboarding is removed once
+//     everywhere and never taken from a row again, while a later AddModel
+//     of the name (another onboarding) travels as a first one does;
+//   - price changes (LivePipeline::SetPrice) of every model: per model the
+//     greatest (hybrid logical clock, replica id) wins everywhere;
 // and adds to its own pipeline what every other replica published since it
 // last looked (the increment between two of their payloads).
 //
@@ -51,10 +58,13 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -124,11 +134,15 @@ class ROUTER_EXPORT StateSync {
   absl::Status RoundLocked();
   void Run();
 
+  // The onboardings (origin, id) of each model added at run time: an arm
+  // whose set shares none with an earlier one started again.
+  using Arms = std::map<std::string, std::vector<std::pair<std::string, uint64_t>>>;
   // What was added from one other replica: its last payload's parts.
   struct Applied {
     uint64_t life = 0;
     uint64_t base = 0;
     std::string learned;
+    Arms arms;
     std::string policy_kind;
     std::vector<double> counters;
   };
@@ -144,6 +158,7 @@ class ROUTER_EXPORT StateSync {
   std::string published_;   // the last payload written
   absl::flat_hash_map<std::string, uint64_t> known_;
   absl::flat_hash_map<std::string, Applied> applied_;
+  Arms arms_;  // this replica's, at the last round
   // This replica's own policy counters: the sum over the policy objects it
   // routed with (a SetPolicy starts a new one), by policy kind.
   absl::flat_hash_map<std::string, std::vector<double>> own_counters_;

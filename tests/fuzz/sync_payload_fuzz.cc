@@ -8,9 +8,10 @@
 // input is tried twice: as given, and with its CRC recomputed (the input is
 // then the payload's body). A third try overlays the input on a genuine
 // body, which reaches the learned statistics' checks with plausible sizes.
-// The genuine peer onboarded a model at run time, so its body is a version-2
-// payload and the overlay also reaches the run-time models (their profiles,
-// their origins) and the replica's adding of them.
+// The genuine peer onboarded models at run time, removed one and changed a
+// price, so its body is a version-3 payload and the overlay also reaches
+// the run-time catalog changes (onboardings with their profiles, origins and
+// ids; tombstones; price changes) and the replica's applying of them.
 // Built with -DROUTER_FUZZ=ON (clang); run by scripts/test.sh --full.
 #include <zlib.h>
 
@@ -79,6 +80,12 @@ Replica& Get() {
     if (!peer->AddModel(newcomer, router::Dataset()).ok()) std::abort();
     feedback.model = newcomer.name;
     if (!peer->Observe(feedback).ok()) std::abort();
+    router::Profile gone = newcomer;
+    gone.name = "fuzz-gone";
+    if (!peer->AddModel(gone, router::Dataset()).ok() || !peer->RemoveModel(gone.name).ok() ||
+        !peer->SetPrice(newcomer.name, 2.0, 3.0).ok()) {
+      std::abort();
+    }
     auto peer_store = std::make_shared<MemorySyncStore>();
     auto peer_sync =
         StateSync::Start(peer.get(), peer_store, {.replica_id = "peer", .interval_ms = 0});
