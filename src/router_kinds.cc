@@ -15,6 +15,7 @@
 #include "router/linucb_router.h"
 #include "router/mf_router.h"
 #include "router/pipeline_config.h"
+#include "router/stacked_router.h"
 
 namespace router {
 namespace {
@@ -35,12 +36,31 @@ BuiltInKind BuiltIn(const internal::OptionsSchema<Options>& schema, const char* 
           internal::RouterOptionsKind{Options::kKind, doc, internal::EraseSchema(schema)}};
 }
 
+// The stacked router: its bases are made from the same config, so each
+// takes its options from its own block ("knn": {...}).
+BuiltInKind Stacked() {
+  return {RouterKind{StackedOptions::kKind,
+                     [](const PipelineConfig& config) {
+                       return std::make_unique<StackedRouter>(
+                           config.RouterOptions<StackedOptions>(),
+                           [config](std::string_view kind) {
+                             PipelineConfig base = config;
+                             base.router = std::string(kind);
+                             return MakeRouter(base);
+                           });
+                     }},
+          internal::RouterOptionsKind{StackedOptions::kKind,
+                                      "Stacked router options (its bases use their own blocks).",
+                                      internal::EraseSchema(internal::StackedOptionsSchema())}};
+}
+
 const std::vector<BuiltInKind>& BuiltInKinds() {
   static const auto* kinds = new std::vector<BuiltInKind>{
       BuiltIn<KnnRouter>(internal::KnnOptionsSchema(), "kNN router options."),
       BuiltIn<ClusterRouter>(internal::ClusterOptionsSchema(), "Cluster router options."),
       BuiltIn<MfRouter>(internal::MfOptionsSchema(), "MF router options."),
       BuiltIn<LinUcbRouter>(internal::LinUcbOptionsSchema(), "LinUCB router options."),
+      Stacked(),
   };
   return *kinds;
 }

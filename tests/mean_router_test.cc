@@ -14,6 +14,7 @@
 
 #include "nlohmann/json.hpp"
 #include "router/pipeline.h"
+#include "router/stacked_router.h"
 #include "router/synthetic.h"
 
 namespace router {
@@ -66,6 +67,39 @@ TEST_CASE("a router kind registered outside the library fits, routes, saves and 
   REQUIRE((*loaded)->RouteText(SyntheticPrompt(2, 7), &decision).ok());
   CHECK(decision.chosen.model == best);
   CHECK(decision.chosen.predicted_quality == Approx(best_mean).epsilon(1e-12));
+}
+
+TEST_CASE("a host's router kind can be a base of the stacked router", "[registry][stacked]") {
+  REQUIRE(kRegistered);
+  SyntheticData synthetic = GenerateSynthetic({.rows = 400, .seed = 23});
+  auto config = ParsePipelineConfig(
+      R"({"router": "stacked", "stacked": {"bases": ["knn", "mean"], "folds": 3},
+          "featurizer": {"dim": 16}})");
+  REQUIRE(config.ok());
+  config->models = synthetic.catalog.profiles();
+  auto fitted = Pipeline::Fit(synthetic.dataset, *config);
+  REQUIRE(fitted.ok());
+  const auto& stacked = dynamic_cast<const StackedRouter&>((*fitted)->router());
+  REQUIRE(stacked.base(1).kind() == "mean");
+  // The topics decide the scores, so the local base earns more weight than
+  // the global mean on most models.
+  int knn_leads = 0;
+  for (int m = 0; m < stacked.catalog().size(); ++m) knn_leads += stacked.weight(m, 0) > 0.5;
+  CHECK(knn_leads * 2 > stacked.catalog().size());
+
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("stacked-mean-" + std::to_string(::getpid()) + ".router")).string();
+  REQUIRE((*fitted)->Save(path).ok());
+  auto loaded = Pipeline::Load(path);
+  std::filesystem::remove(path);
+  REQUIRE(loaded.ok());
+  Decision a, b;
+  for (int topic = 0; topic < 6; ++topic) {
+    REQUIRE((*fitted)->RouteText(SyntheticPrompt(topic, 9), &a).ok());
+    REQUIRE((*loaded)->RouteText(SyntheticPrompt(topic, 9), &b).ok());
+    CHECK(a.chosen.model == b.chosen.model);
+    CHECK(a.chosen.predicted_quality == b.chosen.predicted_quality);
+  }
 }
 
 // MeanOptions in JSON, {"prior_weight": w}, as a host would write it.
@@ -166,9 +200,9 @@ TEST_CASE("router kinds are unique, named and listed", "[registry]") {
   for (const RouterKind& kind : RouterKinds()) names.push_back(kind.name);
   // Built-in kinds first, then the registered ones (a case run in the same
   // process may have added one more).
-  REQUIRE(names.size() >= 5);
-  CHECK(std::vector<std::string>(names.begin(), names.begin() + 5) ==
-        std::vector<std::string>{"knn", "cluster", "mf", "linucb", "mean"});
+  REQUIRE(names.size() >= 6);
+  CHECK(std::vector<std::string>(names.begin(), names.begin() + 6) ==
+        std::vector<std::string>{"knn", "cluster", "mf", "linucb", "stacked", "mean"});
   // A config naming a kind nobody registered is refused, listing the kinds.
   const auto unknown = ParsePipelineConfig(R"({"router": "median"})");
   REQUIRE(unknown.status().code() == absl::StatusCode::kInvalidArgument);

@@ -10,6 +10,7 @@
 #include "router/mf_options.h"
 #include "router/quality_floor_policy.h"
 #include "router/redis_sync_store.h"
+#include "router/stacked_router.h"
 #include "router/state_sync.h"
 #include "router/threshold_policy.h"
 
@@ -160,6 +161,7 @@ std::map<std::string, Field> Fields() {
   using C = ClusterOptions;
   using M = MfOptions;
   using L = LinUcbOptions;
+  using S = StackedOptions;
   using B = BudgetPacingOptions;
   using T = ThresholdOptions;
   const auto& f = [](const PipelineConfig& c) -> const TextFeaturizerOptions& {
@@ -215,6 +217,8 @@ std::map<std::string, Field> Fields() {
       {"linucb.reinvert_every", Of<L>([](const L& o) { return Json(o.reinvert_every); })},
       {"linucb.whiten", Of<L>([](const L& o) { return Json(o.whiten); })},
       {"linucb.clusters", Of<L>([](const L& o) { return Json(o.clusters); })},
+      {"stacked.bases", Of<S>([](const S& o) { return Json(o.bases); })},
+      {"stacked.folds", Of<S>([](const S& o) { return Json(o.folds); })},
       {"featurizer.word_buckets", [f](const PipelineConfig& c) { return Json(f(c).word_buckets); }},
       {"featurizer.char_buckets", [f](const PipelineConfig& c) { return Json(f(c).char_buckets); }},
       {"featurizer.min_char_ngram",
@@ -447,7 +451,7 @@ TEST_CASE("config errors name the key and the rule", "[config]") {
       {R"({"mf": {"validation_fraction": 0.95}})", "mf.validation_fraction must be in [0, 0.9]"},
       {R"({"mf": {"loss": "hinge"}})", R"('mf.loss' must be "pointwise" or "pairwise", got "hinge")"},
       {R"({"featurizer": {"min_char_ngram": 6}})", "min_char_ngram (6) must be <= max_char_ngram (5)"},
-      {R"({"router": "oracle"})", R"('router' must be "knn", "cluster", "mf" or "linucb")"},
+      {R"({"router": "oracle"})", R"('router' must be "knn", "cluster", "mf", "linucb" or "stacked")"},
       {R"({"policy": {"tau": 1.5}})", "policy.tau must be in [0, 1], got 1.5"},
       {R"({"policy": {"constraints": {"max_latency_ms": -1}}})",
        "policy.constraints.max_latency_ms must be >= 0"},

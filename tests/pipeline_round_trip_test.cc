@@ -69,7 +69,7 @@ std::unique_ptr<Pipeline> SaveAndLoad(const Pipeline& pipeline, const std::strin
 
 TEST_CASE("every router kind round-trips bit-identically", "[file][kinds]") {
   const SyntheticData synthetic = GenerateSynthetic({.rows = 400, .seed = 17});
-  for (const char* kind : {"knn", "cluster", "mf", "linucb"}) {
+  for (const char* kind : {"knn", "cluster", "mf", "linucb", "stacked"}) {
     INFO("router " << kind);
     auto fitted = FitKind(kind, synthetic);
     auto loaded = SaveAndLoad(*fitted, kind);
@@ -202,7 +202,7 @@ bool SameEstimates(const std::vector<Estimates>& a, const std::vector<Estimates>
 
 TEST_CASE("every router kind's Clone estimates identically, then changes alone", "[kinds]") {
   const SyntheticData synthetic = GenerateSynthetic({.rows = 400, .seed = 19});
-  for (const char* kind : {"knn", "cluster", "mf", "linucb"}) {
+  for (const char* kind : {"knn", "cluster", "mf", "linucb", "stacked"}) {
     INFO("router " << kind);
     auto pipeline = FitKind(kind, synthetic);
     const Router& original = pipeline->router();
@@ -238,7 +238,7 @@ TEST_CASE("every router kind's Clone estimates identically, then changes alone",
 TEST_CASE("every router kind forgets a removed model, saved and loaded, it can come back",
           "[kinds][file]") {
   const SyntheticData synthetic = GenerateSynthetic({.rows = 400, .seed = 21});
-  for (const char* kind : {"knn", "cluster", "mf", "linucb"}) {
+  for (const char* kind : {"knn", "cluster", "mf", "linucb", "stacked"}) {
     INFO("router " << kind);
     auto pipeline = FitKind(kind, synthetic);
     const std::string gone = pipeline->catalog().at(1).name;

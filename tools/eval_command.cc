@@ -33,7 +33,7 @@ const std::vector<FlagSpec>& Flags() {
       {"data", "", "FILE", "routing data, JSONL (required)"},
       {"vectors", "", "FILE", "query vectors, .npy float32 (N x d), one row per JSONL row;\n"
                               "without it the built-in text featurizer embeds the prompts"},
-      {"routers", "", "LIST", "comma-separated router kinds: knn, cluster, mf, linucb\n"
+      {"routers", "", "LIST", "comma-separated router kinds: knn, cluster, mf, linucb, stacked\n"
                               "(default: knn)"},
       {"config", "", "FILE", "pipeline config JSON (router options, featurizer, models);\n"
                              "its 'router' key is overridden by --routers"},

@@ -93,7 +93,7 @@ const std::vector<FlagSpec>& Flags() {
       {"vectors", "", "FILE", "query vectors, .npy float32, one row per JSONL row; without it\n"
                               "the built-in text featurizer embeds the prompts"},
       {"config", "", "FILE", "pipeline config JSON: router, its options, policy, models"},
-      {"router", "", "KIND", "overrides the config's router: knn, cluster, mf, linucb"},
+      {"router", "", "KIND", "overrides the config's router: knn, cluster, mf, linucb, stacked"},
       {"stream", "", "WHICH", "test (default): fit on the train split, stream the test split;\n"
                               "all: stream every row through a router that learns online,\n"
                               "fitted without labels (pure bandit feedback)"},

@@ -111,6 +111,38 @@ def stacked(train, test, C):
     return on_train, on_test
 
 
+def simplex_weights(x, y, iterations=2000):
+    """argmin ||y - x w||^2 over w >= 0, sum(w) = 1 (projected gradient on the
+    Gram matrix): the convex combination the stacked router fits."""
+    gram, cross = x.T @ x, x.T @ y
+    step = 1.0 / max(np.linalg.eigvalsh(gram)[-1], 1e-12)
+    w = np.full(x.shape[1], 1.0 / x.shape[1])
+    for _ in range(iterations):
+        v = w - step * (gram @ w - cross)
+        u = np.sort(v)[::-1]  # Euclidean projection onto the simplex
+        css = np.cumsum(u) - 1.0
+        rho = np.nonzero(u - css / np.arange(1, len(u) + 1) > 0)[0][-1]
+        w = np.maximum(v - css[rho] / (rho + 1), 0.0)
+    return w
+
+
+def convex(train, test):
+    """Per-model convex stacking, nested on train like stacked()."""
+    folds = sorted(set(train["fold"]))
+    on_train = np.zeros_like(train["score"])
+    on_test = np.zeros_like(test["score"])
+    weights = []
+    for m in range(train["score"].shape[1]):
+        x, x_test, s = train["quality"][:, :, m].T, test["quality"][:, :, m].T, train["score"][:, m]
+        for k in folds:
+            fit, held = train["fold"] != k, train["fold"] == k
+            on_train[held, m] = x[held] @ simplex_weights(x[fit], s[fit])
+        w = simplex_weights(x, s)
+        weights.append(w)
+        on_test[:, m] = x_test @ w
+    return on_train, on_test, np.array(weights)
+
+
 def source_means(train, rows_of):
     means = {}
     for source in set(rows_of["source"]):
@@ -141,6 +173,9 @@ def main():
     for C in (0.03, 0.3, 3.0):
         on_train, on_test = stacked(train, test, C)
         both(f"logistic stacking, C = {C}", on_train, on_test, cost_train, cost_test)
+    on_train, on_test, weights = convex(train, test)
+    both("convex stacking (per model)", on_train, on_test, cost_train, cost_test)
+    print("    mean weights: " + ", ".join(f"{r} {w:.2f}" for r, w in zip(routers, weights.mean(0))))
     both("task router (train means per source)", source_means(train, train),
          source_means(train, test), cost_train, cost_test)
     peek = aiq(test["score"], test["cost"], source_means(test, test), cost_test)

@@ -105,6 +105,29 @@ const OptionsSchema<LinUcbOptions>& LinUcbOptionsSchema() {
   return schema;
 }
 
+const OptionsSchema<StackedOptions>& StackedOptionsSchema() {
+  using O = StackedOptions;
+  static const auto& schema =
+      (new OptionsSchema<O>("stacked"))
+          ->Strings("bases", &O::bases,
+                    "Base router kinds whose estimates are combined; each takes its own block.")
+          .Integer("folds", &O::folds, Range::Closed(2, 100),
+                   "Folds of the out-of-fold predictions the weights are fitted on.")
+          .Rule([](const O& o) -> std::string {
+            if (o.bases.empty()) return "bases must name at least one router kind";
+            for (size_t i = 0; i < o.bases.size(); ++i) {
+              if (o.bases[i] == O::kKind) return "bases must not include \"stacked\"";
+              for (size_t j = 0; j < i; ++j) {
+                if (o.bases[j] == o.bases[i]) {
+                  return fmt::format("bases names \"{}\" twice", o.bases[i]);
+                }
+              }
+            }
+            return "";
+          });
+  return schema;
+}
+
 const OptionsSchema<TextFeaturizerOptions>& TextFeaturizerOptionsSchema() {
   using O = TextFeaturizerOptions;
   static const auto& schema =
@@ -256,6 +279,9 @@ absl::Status CheckRanges(const MfOptions& options) { return MfOptionsSchema().Va
 absl::Status CheckRanges(const LinUcbOptions& options) {
   return LinUcbOptionsSchema().Validate(options);
 }
+absl::Status CheckRanges(const StackedOptions& options) {
+  return StackedOptionsSchema().Validate(options);
+}
 absl::Status CheckRanges(const TextFeaturizerOptions& options) {
   return TextFeaturizerOptionsSchema().Validate(options);
 }
@@ -295,6 +321,12 @@ void PutOptions(const MfOptions& options, ByteWriter* w) {
 }
 void PutOptions(const LinUcbOptions& options, ByteWriter* w) {
   PutOptionsWith(LinUcbOptionsSchema(), options, w);
+}
+void PutOptions(const StackedOptions& options, ByteWriter* w) {
+  PutOptionsWith(StackedOptionsSchema(), options, w);
+}
+bool GetOptions(ByteReader* r, StackedOptions* out) {
+  return GetOptionsWith(StackedOptionsSchema(), r, out);
 }
 bool GetOptions(ByteReader* r, KnnOptions* out) { return GetOptionsWith(KnnOptionsSchema(), r, out); }
 bool GetOptions(ByteReader* r, ClusterOptions* out) {

@@ -19,6 +19,7 @@
 #include "router/mf_options.h"
 #include "router/profile.h"
 #include "router/quality_floor_policy.h"
+#include "router/stacked_router.h"
 #include "router/text_featurizer.h"
 #include "router/threshold_policy.h"
 
@@ -33,6 +34,7 @@ const OptionsSchema<KnnOptions>& KnnOptionsSchema();
 const OptionsSchema<ClusterOptions>& ClusterOptionsSchema();
 const OptionsSchema<MfOptions>& MfOptionsSchema();
 const OptionsSchema<LinUcbOptions>& LinUcbOptionsSchema();
+const OptionsSchema<StackedOptions>& StackedOptionsSchema();
 const OptionsSchema<TextFeaturizerOptions>& TextFeaturizerOptionsSchema();
 const OptionsSchema<Limits>& LimitsSchema();
 const OptionsSchema<Constraints>& ConstraintsSchema();
@@ -50,6 +52,7 @@ absl::Status CheckRanges(const KnnOptions& options);
 absl::Status CheckRanges(const ClusterOptions& options);
 absl::Status CheckRanges(const MfOptions& options);
 absl::Status CheckRanges(const LinUcbOptions& options);
+absl::Status CheckRanges(const StackedOptions& options);
 absl::Status CheckRanges(const TextFeaturizerOptions& options);
 absl::Status CheckRanges(const Limits& limits);
 
@@ -63,10 +66,12 @@ void PutOptions(const KnnOptions& options, ByteWriter* w);
 void PutOptions(const ClusterOptions& options, ByteWriter* w);
 void PutOptions(const MfOptions& options, ByteWriter* w);
 void PutOptions(const LinUcbOptions& options, ByteWriter* w);
+void PutOptions(const StackedOptions& options, ByteWriter* w);
 bool GetOptions(ByteReader* r, KnnOptions* out);
 bool GetOptions(ByteReader* r, ClusterOptions* out);
 bool GetOptions(ByteReader* r, MfOptions* out);
 bool GetOptions(ByteReader* r, LinUcbOptions* out);
+bool GetOptions(ByteReader* r, StackedOptions* out);
 
 }  // namespace router::internal
 

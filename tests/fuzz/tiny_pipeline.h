@@ -13,13 +13,14 @@
 #include "router/linucb_router.h"
 #include "router/mf_options.h"
 #include "router/pipeline.h"
+#include "router/stacked_router.h"
 #include "router/synthetic.h"
 #include "router/max_utility_policy.h"
 
 namespace router::fuzz {
 
 // The router kinds a saved file can hold.
-inline constexpr const char* kRouterKinds[] = {"knn", "cluster", "mf", "linucb"};
+inline constexpr const char* kRouterKinds[] = {"knn", "cluster", "mf", "linucb", "stacked"};
 
 inline PipelineConfig TinyConfig(const std::string& kind) {
   PipelineConfig config;
@@ -33,6 +34,7 @@ inline PipelineConfig TinyConfig(const std::string& kind) {
   config.RouterOptions<router::MfOptions>().epochs = 5;
   config.RouterOptions<router::MfOptions>().batch_size = 8;
   config.RouterOptions<router::LinUcbOptions>().context_dim = 4;
+  config.RouterOptions<router::StackedOptions>() = {.bases = {"knn", "cluster"}, .folds = 2};
   config.policy.Set(MaxUtilityOptions{.lambda = 100.0});
   return config;
 }
