@@ -210,6 +210,37 @@ TEST_CASE("the weights come from out-of-fold predictions, folded by query vector
   }
 }
 
+TEST_CASE("a batch estimates as single queries do", "[stacked]") {
+  Topics& topics = SharedTopics();
+  StackedRouter router(StackedOptions{.bases = {"knn", "cluster"}, .folds = 3});
+  REQUIRE(router.Fit(topics.train.dataset, topics.train.catalog).ok());
+  const int count = 12, dim = topics.featurizer.dim();
+  std::vector<float> vectors(count * dim);
+  std::vector<Query> queries;
+  for (int i = 0; i < count; ++i) {
+    auto row = absl::MakeSpan(vectors.data() + i * dim, dim);
+    REQUIRE(topics.featurizer.Embed(SyntheticPrompt(i % 6, 900 + i), row).ok());
+    queries.push_back(Query{.vector = row});
+  }
+  std::vector<Estimates> batch(count);
+  REQUIRE(router.EstimateBatch(queries, absl::MakeSpan(batch)).ok());
+  for (int i = 0; i < count; ++i) {
+    Estimates single;
+    REQUIRE(router.Estimate(queries[i], &single).ok());
+    REQUIRE(single.per_model.size() == batch[i].per_model.size());
+    for (size_t m = 0; m < single.per_model.size(); ++m) {
+      CHECK(batch[i].per_model[m].quality == Approx(single.per_model[m].quality).margin(1e-9));
+      CHECK(batch[i].per_model[m].expected_cost_usd ==
+            Approx(single.per_model[m].expected_cost_usd).margin(1e-12));
+      CHECK(batch[i].per_model[m].support == single.per_model[m].support);
+    }
+    CHECK(batch[i].evidence.size() == single.evidence.size());
+  }
+  std::vector<Estimates> too_few(count - 1);
+  CHECK(router.EstimateBatch(queries, absl::MakeSpan(too_few)).code() ==
+        absl::StatusCode::kInvalidArgument);
+}
+
 TEST_CASE("bad options and data are refused and change nothing", "[stacked]") {
   Topics& topics = SharedTopics();
   const SyntheticData& train = topics.train;

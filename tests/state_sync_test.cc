@@ -666,6 +666,34 @@ std::string RowOf(SyncStore& store, const std::string& replica) {
   return "";
 }
 
+// Offers each of `hostile`, in turn, as replica "a"'s row to a new replica:
+// each is refused and counted, and nothing changes (no model, no merge, no
+// new pipeline). Then offers `genuine`, which must bring the newcomer.
+// Returns the replica, for checks of what the genuine row brought.
+std::unique_ptr<LivePipeline> RefusesEachThenTakes(const Deployment& d,
+                                                   const std::vector<std::string>& hostile,
+                                                   const std::string& genuine) {
+  auto r = d.Replica(), untouched = d.Replica();
+  auto store = std::make_shared<MemorySyncStore>();
+  auto sr = Sync(*r, store, "r");
+  const uint64_t generation = r->generation();
+  for (size_t i = 0; i < hostile.size(); ++i) {
+    store->Inject("a", 100 + i, hostile[i]);
+    REQUIRE(sr->SyncNow().ok());
+    INFO("hostile row " << i << " of " << hostile.size() << ": " << sr->status().last_error);
+    REQUIRE(Rejected(*sr) == static_cast<int64_t>(i + 1));
+  }
+  CHECK(sr->status().applied == 0);
+  CHECK(r->generation() == generation);
+  CHECK(Find(*r, kNewcomer) == nullptr);
+  CHECK(Gap(d, *r, *untouched) == 0.0);
+  store->Inject("a", 1000, genuine);
+  REQUIRE(sr->SyncNow().ok());
+  CHECK(Rejected(*sr) == static_cast<int64_t>(hostile.size()));
+  REQUIRE(Find(*r, kNewcomer) != nullptr);
+  return r;
+}
+
 TEST_CASE("payload versions, and damaged run-time models, are refused and counted", "[sync]") {
   Deployment d;
   // A genuine row that carries a run-time model.
@@ -726,25 +754,8 @@ TEST_CASE("payload versions, and damaged run-time models, are refused and counte
   std::memcpy(stats.data() + arm + d.models[0].size() + 40, &nan, sizeof nan);
   hostile.push_back(WithCrc(stats));
 
-  auto r = d.Replica(), untouched = d.Replica();
-  auto store = std::make_shared<MemorySyncStore>();
-  auto sr = Sync(*r, store, "r");
-  const uint64_t generation = r->generation();
-  for (size_t i = 0; i < hostile.size(); ++i) {
-    store->Inject("a", 100 + i, hostile[i]);
-    REQUIRE(sr->SyncNow().ok());
-    INFO("hostile row " << i << " of " << hostile.size() << ": " << sr->status().last_error);
-    REQUIRE(Rejected(*sr) == static_cast<int64_t>(i + 1));
-  }
-  CHECK(sr->status().applied == 0);
-  CHECK(r->generation() == generation);
-  CHECK(Find(*r, kNewcomer) == nullptr);
-  CHECK(Gap(d, *r, *untouched) == 0.0);
   // The genuine row is taken, whole.
-  store->Inject("a", 1000, genuine);
-  REQUIRE(sr->SyncNow().ok());
-  CHECK(Rejected(*sr) == static_cast<int64_t>(hostile.size()));
-  REQUIRE(Find(*r, kNewcomer) != nullptr);
+  auto r = RefusesEachThenTakes(d, hostile, genuine);
   CHECK(GapByName(d, *r, *a) < 1e-9);
 }
 
@@ -754,13 +765,16 @@ TEST_CASE("payload versions, and damaged run-time models, are refused and counte
 // [100, 108), with the same feedback on it split between them.
 struct Trio {
   const Deployment& d;
-  std::shared_ptr<MemorySyncStore> store = std::make_shared<MemorySyncStore>();
+  std::shared_ptr<SyncStore> store = std::make_shared<MemorySyncStore>();
   std::unique_ptr<LivePipeline> single = d.Replica(), a = d.Replica(), b = d.Replica(),
                                 c = d.Replica();
   std::unique_ptr<StateSync> sa = Sync(*a, store, "r-a"), sb = Sync(*b, store, "r-b"),
                              sc = Sync(*c, store, "r-c");
 
-  explicit Trio(const Deployment& deployment, double price = 1.0) : d(deployment) {
+  explicit Trio(const Deployment& deployment, double price = 1.0)
+      : Trio(deployment, std::make_shared<MemorySyncStore>(), price) {}
+  Trio(const Deployment& deployment, std::shared_ptr<SyncStore> shared, double price = 1.0)
+      : d(deployment), store(std::move(shared)) {
     REQUIRE(a->AddModel(NewcomerProfile(price), Labelled(d, Range(100, 108))).ok());
     REQUIRE(single->AddModel(NewcomerProfile(price), Labelled(d, Range(100, 108))).ok());
     Round({sa.get(), sb.get(), sc.get()});
@@ -774,6 +788,8 @@ struct Trio {
     for (StateSync* s : order) REQUIRE(s->SyncNow().ok());
   }
   std::vector<LivePipeline*> replicas() const { return {a.get(), b.get(), c.get()}; }
+  // The store, for tests that inject rows (the in-memory one only).
+  MemorySyncStore& memory() const { return dynamic_cast<MemorySyncStore&>(*store); }
   std::vector<StateSync*> syncs() const { return {sa.get(), sb.get(), sc.get()}; }
   void CheckNoneRejected() const {
     for (const StateSync* s : syncs()) {
@@ -826,7 +842,7 @@ TEST_CASE("a removed model stays removed: stale rows, restarts, an emptied store
   // A replica that had not seen the removal writes a row that lists the
   // model. Catches a plan that adds what a row lists without checking the
   // tombstones, or tombstones forgotten once applied.
-  t.store->Inject("r-c", 1000, stale);
+  t.memory().Inject("r-c", 1000, stale);
   Trio::Round({t.sa.get(), t.sb.get()});
   CHECK(Find(*t.a, kNewcomer) == nullptr);
   CHECK(Find(*t.b, kNewcomer) == nullptr);
@@ -837,7 +853,7 @@ TEST_CASE("a removed model stays removed: stale rows, restarts, an emptied store
   // back from its own row a model the others removed.
   t.sc.reset();
   t.c = d.Replica();
-  t.store->Inject("r-c", 3000, stale);
+  t.memory().Inject("r-c", 3000, stale);
   t.sc = Sync(*t.c, t.store, "r-c");
   CHECK(Find(*t.c, kNewcomer) == nullptr);
 
@@ -845,7 +861,7 @@ TEST_CASE("a removed model stays removed: stale rows, restarts, an emptied store
   // replicas re-seed their rows, with the tombstones. Catches tombstones
   // that are not republished, so that an emptied store loses them.
   REQUIRE(t.store->Clear().ok());
-  t.store->Inject("r-c", 2000, stale);
+  t.memory().Inject("r-c", 2000, stale);
   Trio::Round({t.sa.get(), t.sb.get()});
   CHECK(Find(*t.a, kNewcomer) == nullptr);
   CHECK(Find(*t.b, kNewcomer) == nullptr);
@@ -1000,25 +1016,8 @@ TEST_CASE("hostile removals and price changes are refused, counted and change no
     hostile.push_back(WithCrc(body.substr(0, n)));
   }
 
-  auto r = d.Replica(), untouched = d.Replica();
-  auto store = std::make_shared<MemorySyncStore>();
-  auto sr = Sync(*r, store, "r");
-  const uint64_t generation = r->generation();
-  for (size_t i = 0; i < hostile.size(); ++i) {
-    store->Inject("a", 100 + i, hostile[i]);
-    REQUIRE(sr->SyncNow().ok());
-    INFO("hostile row " << i << " of " << hostile.size() << ": " << sr->status().last_error);
-    REQUIRE(Rejected(*sr) == static_cast<int64_t>(i + 1));
-  }
-  CHECK(sr->status().applied == 0);
-  CHECK(r->generation() == generation);
-  CHECK(Find(*r, kNewcomer) == nullptr);
-  CHECK(Gap(d, *r, *untouched) == 0.0);
   // The genuine row is taken, whole, with its price.
-  store->Inject("a", 1000, genuine);
-  REQUIRE(sr->SyncNow().ok());
-  CHECK(Rejected(*sr) == static_cast<int64_t>(hostile.size()));
-  REQUIRE(Find(*r, kNewcomer) != nullptr);
+  auto r = RefusesEachThenTakes(d, hostile, genuine);
   CHECK(Find(*r, kNewcomer)->input_usd_per_mtok == 7.25);
   CHECK(Find(*r, "gone") == nullptr);
 }
@@ -1048,6 +1047,23 @@ TEST_CASE("replicas share through a real Redis, with AUTH and a key prefix", "[s
   REQUIRE(up);
 
   CheckReplicasEqualOneLearner(connect(options));
+  {
+    // Catalog changes through Redis: a run-time model added on one replica
+    // and removed on another, and a price set on a third, reach all three.
+    RedisOptions catalog_options = options;
+    catalog_options.key_prefix = "test-catalog";
+    Deployment d;
+    Trio t(d, connect(catalog_options));
+    for (const LivePipeline* r : t.replicas()) REQUIRE(Find(*r, kNewcomer) != nullptr);
+    REQUIRE(t.b->RemoveModel(kNewcomer).ok());
+    REQUIRE(t.c->SetPrice(d.models[1], 0.25, 0.5).ok());
+    Trio::Round({t.sb.get(), t.sc.get(), t.sa.get(), t.sb.get()});
+    for (const LivePipeline* r : t.replicas()) {
+      CHECK(Find(*r, kNewcomer) == nullptr);
+      CHECK(Find(*r, d.models[1])->input_usd_per_mtok == 0.25);
+    }
+    t.CheckNoneRejected();
+  }
   // Clear deletes the deployment's rows, and only them.
   std::shared_ptr<SyncStore> store = connect(options);
   REQUIRE(store->Changed({}, &all).ok());

@@ -20,7 +20,7 @@ const std::vector<FlagSpec>& Flags() {
       {"data", "", "FILE", "routing data, JSONL (required)"},
       {"vectors", "", "FILE", "query vectors, .npy float32 (N x d), one row per JSONL row;\n"
                               "the model then routes vectors, not text"},
-      {"router", "", "KIND", "knn, cluster, mf or linucb (default: the config's, else knn)"},
+      {"router", "", "KIND", "knn, cluster, mf, linucb or stacked (default: the config's, else knn)"},
       {"config", "", "FILE", "pipeline config JSON (router options, featurizer, policy, models)"},
       {"rows", "", "WHICH", "rows to fit on: fit (default: split train or unset, as every\n"
                             "door fits) or all (validation and test rows too)"},

@@ -97,6 +97,7 @@ const char* kConfigs[] = {
     R"({"router": "linucb", "linucb": {"context_dim": 4}, "featurizer": {"word_buckets": 64, "char_buckets": 64, "dim": 8}})",
     R"({"router": "cluster", "cluster": {"num_clusters": 2}, "featurizer": {"word_buckets": 64, "char_buckets": 64, "dim": 8}})",
     R"({"router": "mf", "mf": {"hidden_dim": 4, "epochs": 3}, "featurizer": {"word_buckets": 64, "char_buckets": 64, "dim": 8}})",
+    R"({"router": "stacked", "stacked": {"bases": ["knn", "cluster"], "folds": 2}, "knn": {"k": 5}, "cluster": {"num_clusters": 2}, "featurizer": {"word_buckets": 64, "char_buckets": 64, "dim": 8}})",
 };
 
 // Runs `call` (which makes only C ABI calls) once with the hook counting its
