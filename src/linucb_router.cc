@@ -360,7 +360,7 @@ void AccumulateRows(const Dataset& data, int column, const Eigen::MatrixXd& cont
   arm->updates += static_cast<int64_t>(scored.size());
 }
 
-// What AccumulateRows adds to an arm, as learned statistics: the sums of
+// What labelled rows add to an arm, as learned statistics: the sums of
 // z z^T (upper triangle) and r z over the scored rows, and the costs.
 internal::LinUcbLearned LearnedFromRows(const Dataset& data, int column,
                                         const Eigen::MatrixXd& contexts) {
@@ -630,8 +630,8 @@ absl::Status LinUcbRouter::OnboardModel(const Profile& profile, const Dataset& l
                    fmt::format("linucb: onboarding '{}': row {}", profile.name, r)));
     }
     if (!scored) return fail("the labelled data has no score for it");
-    // Only scored rows contribute contexts; others are skipped by AccumulateRows
-    // but still need a (finite) context row, so use the zero context for them.
+    // Only scored rows contribute contexts; others are skipped by
+    // LearnedFromRows but still need a (finite) context row: the zero one.
     Eigen::MatrixXd contexts = Eigen::MatrixXd::Zero(labelled.rows(), projection.context());
     Eigen::VectorXf normalized, projected;
     Eigen::VectorXd context;
@@ -640,8 +640,15 @@ absl::Status LinUcbRouter::OnboardModel(const Profile& profile, const Dataset& l
       ComputeContext(projection, labelled.vector(r), &normalized, &projected, &context);
       contexts.row(r) = context.transpose();
     }
-    AccumulateRows(labelled, column, contexts, arm.get());
+    // The rows' sums, computed once: they go into the arm and into this
+    // replica's own learned statistics, so a replica that adds them to its
+    // prior arm (StateSync) builds the same arm to the bit.
     rows = LearnedFromRows(labelled, column, contexts);
+    arm->a += rows.a.selfadjointView<Eigen::Upper>();
+    arm->b += rows.b;
+    arm->updates += rows.updates;
+    arm->cost_sum += rows.cost_sum;
+    arm->cost_count += rows.cost_count;
   }
   if (!Reinvert(arm.get())) {
     return absl::InternalError(
