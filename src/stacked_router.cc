@@ -472,7 +472,12 @@ absl::Status StackedRouter::LoadState(std::string_view state) {
 
   StackedRouter loaded(options, make_base_);
   absl::StatusOr<std::vector<std::unique_ptr<Router>>> made = loaded.MakeBases();
-  if (!made.ok()) return made.status();  // e.g. a base kind this host did not register
+  // A base kind this host did not register reads as a corrupt state, as an
+  // unknown kind of the file's own router does (Pipeline::Load).
+  if (!made.ok()) {
+    return absl::DataLossError(
+        fmt::format("stacked router state: {}", std::string(made.status().message())));
+  }
   for (int b = 0; b < bases; ++b) {
     std::string kind, base_state;
     if (!r.GetString(&kind, "base kind") || !r.GetString(&base_state, "base state")) break;

@@ -329,8 +329,9 @@ TEST_CASE("save and load keep every estimate, and a damaged state changes nothin
       if (kind == "knn") return std::make_unique<KnnRouter>();
       return absl::InvalidArgumentError("no such kind here");
     });
-    CHECK_THAT(std::string(no_cluster.LoadState(state).message()),
-               Catch::Contains("no such kind here"));
+    const absl::Status status = no_cluster.LoadState(state);
+    CHECK(status.code() == absl::StatusCode::kDataLoss);
+    CHECK_THAT(std::string(status.message()), Catch::Contains("no such kind here"));
     CHECK(no_cluster.num_bases() == 0);
   }
 }
