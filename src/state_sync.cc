@@ -141,6 +141,9 @@ bool GetCatalogChanges(internal::ByteReader* r, SyncedCatalog* c) {
     }
     c->models.push_back(std::move(m));
   }
+  // Duplicates are looked up in sets: a hostile row may list tens of
+  // thousands of entries, and pairwise checks would stall the sync thread.
+  std::set<std::tuple<std::string, std::string, uint64_t>> removed_keys, priced;
   uint64_t removed = 0;
   if (!GetCount(r, &removed, kMaxCatalogChanges, 24, "tombstones")) return false;
   for (uint64_t i = 0; i < removed; ++i) {
@@ -151,6 +154,9 @@ bool GetCatalogChanges(internal::ByteReader* r, SyncedCatalog* c) {
     }
     if (!IsModelName(t.name)) return r->Fail("tombstone name", "empty or too long");
     if (!internal::IsSyncName(t.origin)) return r->Fail("tombstone origin", "not a replica id");
+    if (!removed_keys.emplace(t.name, t.origin, t.id).second) {
+      return r->Fail("tombstone", "listed twice");
+    }
     c->removed.push_back(std::move(t));
   }
   uint64_t prices = 0;
@@ -174,18 +180,10 @@ bool GetCatalogChanges(internal::ByteReader* r, SyncedCatalog* c) {
         !std::isfinite(p.output_usd_per_mtok) || p.output_usd_per_mtok < 0) {
       return r->Fail("price change", fmt::format("prices of '{}' must be finite and >= 0", p.name));
     }
-    for (const PriceChange& seen : c->prices) {
-      if (seen.SameModel(p)) return r->Fail("price change", "listed twice");
+    if (!priced.emplace(p.name, p.origin, p.id).second) {
+      return r->Fail("price change", "listed twice");
     }
     c->prices.push_back(std::move(p));
-  }
-  for (size_t i = 0; i < c->removed.size(); ++i) {
-    for (size_t j = 0; j < i; ++j) {
-      const Tombstone &a = c->removed[i], &b = c->removed[j];
-      if (a.name == b.name && a.origin == b.origin && a.id == b.id) {
-        return r->Fail("tombstone", "listed twice");
-      }
-    }
   }
   return true;
 }

@@ -1008,6 +1008,19 @@ TEST_CASE("hostile removals and price changes are refused, counted and change no
       WithCrc(body.substr(0, body.size() - 1)),          // the price's replica cut short
       WithCrc(put(body, body.size() - 1, ' ')),          // the price's replica no replica id
   };
+  // One tombstone, and one price change, listed twice: the count says two
+  // and the entry is repeated (catches duplicate checks that let one pass).
+  {
+    const size_t entry = tombstone - 8;  // its name's length, "gone", origin "a", id
+    const size_t entry_bytes = 8 + 4 + 8 + 1 + 8;
+    std::string twice = put(body, tombstone - 16, uint64_t{2});
+    twice.insert(entry + entry_bytes, body.substr(entry, entry_bytes));
+    hostile.push_back(WithCrc(twice));
+    const size_t price_entry = price - 8 - (8 + 1) - (8 + std::string(kNewcomer).size());
+    std::string priced_twice = put(body, price_entry - 8, uint64_t{2});
+    priced_twice += body.substr(price_entry);
+    hostile.push_back(WithCrc(priced_twice));
+  }
   // Truncated anywhere in the catalog changes (from the count of models,
   // before the first one's name and its count of onboardings).
   const size_t models = body.find(std::string(kNewcomer) + Le64(1));
