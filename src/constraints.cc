@@ -34,8 +34,10 @@ std::string Constraints::Violation(const Profile& profile, int64_t input_tokens)
     const double needed =
         static_cast<double>(input_tokens) + profile.expected_output_tokens;
     if (needed > static_cast<double>(profile.context_window)) {
-      return fmt::format("context window {} < {} tokens needed", profile.context_window,
-                         static_cast<int64_t>(needed));
+      // Printed as a double: a profile's expected output tokens may be any
+      // finite number >= 0, beyond what an integer holds.
+      return fmt::format("context window {} < {:.0f} tokens needed", profile.context_window,
+                         needed);
     }
   }
   return "";

@@ -137,6 +137,19 @@ TEST_CASE("constraints exclude models and say why", "[policy][constraints]") {
   CHECK(none.code() == absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_CASE("a context window violation is told exactly, however many tokens are needed",
+          "[policy][constraints]") {
+  Constraints constraints;
+  Profile profile{.name = "m", .context_window = 4000};
+  profile.expected_output_tokens = 200;
+  CHECK(constraints.Violation(profile, 3800) == "");  // 4000 needed: fits exactly
+  CHECK(constraints.Violation(profile, 3801) == "context window 4000 < 4001 tokens needed");
+  // A file may hold any finite count (saved_router_fuzz found 2.5e267); the
+  // message must not convert it to an integer (undefined behaviour).
+  profile.expected_output_tokens = 1e300;
+  CHECK(constraints.Violation(profile, 1).find("context window 4000 < 1") == 0);
+}
+
 TEST_CASE("a reused Decision matches a fresh one and a warm Decide allocates nothing",
           "[policy]") {
   // Names longer than std::string's small buffer, as real model names are.
