@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "allocation_counter.h"
+#include "embed_all.h"
 #include "skip.h"
 
 #include "router/max_utility_policy.h"
@@ -558,16 +559,7 @@ struct Embedded {
   TextFeaturizer featurizer{TextFeaturizerOptions{.dim = 32}};
 };
 
-void EmbedAll(const TextFeaturizer& featurizer, Dataset* data) {
-  data->dim = featurizer.dim();
-  data->vectors.assign(static_cast<size_t>(data->rows()) * data->dim, 0.0f);
-  for (int64_t r = 0; r < data->rows(); ++r) {
-    REQUIRE(featurizer
-                .Embed(data->prompts[r],
-                       absl::MakeSpan(data->vectors.data() + r * data->dim, data->dim))
-                .ok());
-  }
-}
+using testing::EmbedAll;
 
 TEST_CASE("an onboarded model is chosen on its strong topics and only there",
           "[cluster][onboard]") {

@@ -21,6 +21,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "embed_all.h"
 #include "router/linucb_router.h"
 #include "router/synthetic.h"
 #include "router/text_featurizer.h"
@@ -53,14 +54,7 @@ TEST_CASE("LinUCB routes, learns and changes models concurrently", "[concurrency
   TextFeaturizer featurizer({.word_buckets = 1024, .char_buckets = 1024, .dim = 24});
   REQUIRE(featurizer.Fit(syn.dataset.prompts).ok());
   Dataset& data = syn.dataset;
-  data.dim = featurizer.dim();
-  data.vectors.resize(static_cast<size_t>(data.rows()) * data.dim);
-  for (int64_t r = 0; r < data.rows(); ++r) {
-    REQUIRE(featurizer
-                .Embed(data.prompts[r],
-                       absl::MakeSpan(data.vectors.data() + r * data.dim, data.dim))
-                .ok());
-  }
+  testing::EmbedAll(featurizer, &data);
   LinUcbRouter router(LinUcbOptions{.context_dim = 12, .alpha = 0.3, .reinvert_every = 50});
   REQUIRE(router.Fit(data, syn.catalog).ok());
 

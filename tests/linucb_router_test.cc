@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "allocation_counter.h"
+#include "embed_all.h"
 #include "skip.h"
 
 #include "router/synthetic.h"
@@ -95,14 +96,7 @@ std::unique_ptr<Embedded> EmbedSynthetic(int64_t rows, uint64_t seed, int dim = 
   out->featurizer = TextFeaturizer({.dim = dim});
   Dataset& data = out->synthetic.dataset;
   REQUIRE(out->featurizer.Fit(data.prompts).ok());
-  data.dim = out->featurizer.dim();
-  data.vectors.resize(static_cast<size_t>(data.rows()) * data.dim);
-  for (int64_t r = 0; r < data.rows(); ++r) {
-    REQUIRE(out->featurizer
-                .Embed(data.prompts[r], absl::MakeSpan(data.vectors.data() + r * data.dim,
-                                                       data.dim))
-                .ok());
-  }
+  testing::EmbedAll(out->featurizer, &data);
   return out;
 }
 

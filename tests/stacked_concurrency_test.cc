@@ -14,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "embed_all.h"
 #include "router/linucb_router.h"
 #include "router/stacked_router.h"
 #include "router/synthetic.h"
@@ -27,14 +28,7 @@ TEST_CASE("a stacked router routes while its online base learns", "[concurrency]
   TextFeaturizer featurizer({.word_buckets = 512, .char_buckets = 512, .dim = 16});
   REQUIRE(featurizer.Fit(syn.dataset.prompts).ok());
   Dataset& data = syn.dataset;
-  data.dim = featurizer.dim();
-  data.vectors.resize(static_cast<size_t>(data.rows()) * data.dim);
-  for (int64_t r = 0; r < data.rows(); ++r) {
-    REQUIRE(featurizer
-                .Embed(data.prompts[r],
-                       absl::MakeSpan(data.vectors.data() + r * data.dim, data.dim))
-                .ok());
-  }
+  testing::EmbedAll(featurizer, &data);
   StackedRouter router(StackedOptions{.bases = {"knn", "linucb"}, .folds = 2});
   REQUIRE(router.Fit(data, syn.catalog).ok());
   REQUIRE(router.learns_online());

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "allocation_counter.h"
+#include "embed_all.h"
 #include "skip.h"
 
 #include "router/cluster_router.h"
@@ -22,16 +23,7 @@
 namespace router {
 namespace {
 
-void EmbedAll(const TextFeaturizer& featurizer, Dataset* data) {
-  data->dim = featurizer.dim();
-  data->vectors.assign(static_cast<size_t>(data->rows()) * data->dim, 0.0f);
-  for (int64_t r = 0; r < data->rows(); ++r) {
-    REQUIRE(featurizer
-                .Embed(data->prompts[r],
-                       absl::MakeSpan(data->vectors.data() + r * data->dim, data->dim))
-                .ok());
-  }
-}
+using testing::EmbedAll;
 
 // Generated data with a known best model per topic, embedded.
 struct Topics {
