@@ -139,10 +139,11 @@ StackedRouter::StackedRouter(StackedOptions options, BaseFactory make_base)
 
 StackedRouter::~StackedRouter() = default;
 
-absl::StatusOr<std::vector<std::unique_ptr<Router>>> StackedRouter::MakeBases() const {
-  ROUTER_RETURN_IF_ERROR(internal::CheckRanges(options_));
+absl::StatusOr<std::vector<std::unique_ptr<Router>>> StackedRouter::MakeBases(
+    const StackedOptions& options) const {
+  ROUTER_RETURN_IF_ERROR(internal::CheckRanges(options));
   std::vector<std::unique_ptr<Router>> bases;
-  for (const std::string& kind : options_.bases) {
+  for (const std::string& kind : options.bases) {
     absl::StatusOr<std::unique_ptr<Router>> base = make_base_(kind);
     if (!base.ok()) return Annotate(base.status(), fmt::format("stacked: base \"{}\"", kind));
     if (*base == nullptr || (*base)->kind() != kind) {
@@ -182,7 +183,7 @@ absl::Status StackedRouter::Fit(const Dataset& data, const Catalog& catalog) {
     const Dataset fit_data = data.Subset(fit_rows);
     const std::vector<Query> queries = QueriesOf(data, held_rows);
     std::vector<Estimates> estimates(held_rows.size());
-    ROUTER_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Router>> fold_bases, MakeBases());
+    ROUTER_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Router>> fold_bases, MakeBases(options_));
     for (int b = 0; b < bases; ++b) {
       const auto where = [&](const absl::Status& s) {
         return Annotate(s, fmt::format("stacked: base \"{}\", fold {}", options_.bases[b], k));
@@ -215,7 +216,7 @@ absl::Status StackedRouter::Fit(const Dataset& data, const Catalog& catalog) {
     weights.insert(weights.end(), w.begin(), w.end());
   }
 
-  ROUTER_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Router>> fitted, MakeBases());
+  ROUTER_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Router>> fitted, MakeBases(options_));
   for (int b = 0; b < bases; ++b) {
     if (absl::Status s = fitted[b]->Fit(data, catalog); !s.ok()) {
       return Annotate(s, fmt::format("stacked: base \"{}\"", options_.bases[b]));
@@ -352,8 +353,8 @@ absl::Status StackedRouter::OnboardModel(const Profile& profile, const Dataset& 
   }
   double sum = 0.0;
   for (double w : mean) sum += w;
+  const double count = static_cast<double>(std::count(onboarded.begin(), onboarded.end(), true));
   for (size_t b = 0; b < bases; ++b) {
-    const double count = static_cast<double>(std::count(onboarded.begin(), onboarded.end(), true));
     mean[b] = sum > 0 ? mean[b] / sum : (onboarded[b] ? 1.0 / count : 0.0);
   }
   ROUTER_ASSIGN_OR_RETURN(std::vector<std::vector<int>> base_columns, BaseColumns(catalog, copies));
@@ -470,8 +471,7 @@ absl::Status StackedRouter::LoadState(std::string_view state) {
   }
   if (!r.status().ok()) return r.status();
 
-  StackedRouter loaded(options, make_base_);
-  absl::StatusOr<std::vector<std::unique_ptr<Router>>> made = loaded.MakeBases();
+  absl::StatusOr<std::vector<std::unique_ptr<Router>>> made = MakeBases(options);
   // A base kind this host did not register reads as a corrupt state, as an
   // unknown kind of the file's own router does (Pipeline::Load).
   if (!made.ok()) {

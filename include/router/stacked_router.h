@@ -131,7 +131,9 @@ class ROUTER_EXPORT StackedRouter : public Router {
   absl::Status LoadState(std::string_view state) override;
 
  private:
-  absl::StatusOr<std::vector<std::unique_ptr<Router>>> MakeBases() const;
+  // Unfitted bases of `options` (this router's, or a state's being loaded).
+  absl::StatusOr<std::vector<std::unique_ptr<Router>>> MakeBases(
+      const StackedOptions& options) const;
   absl::StatusOr<std::vector<std::unique_ptr<Router>>> CloneBases() const;
   void Combine(absl::Span<const Estimates> base_estimates, Estimates* out) const;
 
