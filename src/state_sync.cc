@@ -309,15 +309,22 @@ internal::SyncPlanned PlanCatalog(const Pipeline& p, const SyncedCatalog& own_be
   SyncedCatalog before = own_before;
   Normalize(&before, self);
   SyncedCatalog after = before;
+  // Each model's price change in `after`, by (name, origin, id): a row may
+  // hold tens of thousands, and a scan per change would be quadratic.
+  std::map<std::tuple<std::string, std::string, uint64_t>, size_t> price_of;
+  for (size_t i = 0; i < after.prices.size(); ++i) {
+    const PriceChange& q = after.prices[i];
+    price_of.emplace(std::tie(q.name, q.origin, q.id), i);
+  }
   for (const SyncedCatalog* row : rows) {
     after.removed.insert(after.removed.end(), row->removed.begin(), row->removed.end());
     for (const PriceChange& change : row->prices) {
-      const auto mine = std::find_if(after.prices.begin(), after.prices.end(),
-                                     [&](const PriceChange& q) { return q.SameModel(change); });
-      if (mine == after.prices.end()) {
+      const auto [at, added] =
+          price_of.emplace(std::tie(change.name, change.origin, change.id), after.prices.size());
+      if (added) {
         after.prices.push_back(change);
-      } else if (mine->Before(change)) {
-        *mine = change;
+      } else if (after.prices[at->second].Before(change)) {
+        after.prices[at->second] = change;
       }
     }
     for (const RunTimeModel& m : row->models) {
