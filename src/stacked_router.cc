@@ -96,8 +96,23 @@ absl::StatusOr<std::vector<std::vector<int>>> BaseColumns(
 
 }  // namespace
 
-std::vector<double> ConvexWeights(absl::Span<const double> predictions,
-                                  absl::Span<const double> scores, int bases) {
+absl::StatusOr<std::vector<double>> ConvexWeights(absl::Span<const double> predictions,
+                                                  absl::Span<const double> scores, int bases) {
+  if (bases < 1 || predictions.size() != scores.size() * static_cast<size_t>(bases)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "ConvexWeights: {} predictions for {} scores and {} bases", predictions.size(),
+        scores.size(), bases));
+  }
+  for (size_t r = 0; r < scores.size(); ++r) {
+    if (std::isnan(scores[r])) continue;
+    const bool finite = std::all_of(predictions.begin() + r * bases,
+                                    predictions.begin() + (r + 1) * bases,
+                                    [](double x) { return std::isfinite(x); });
+    if (!finite || !std::isfinite(scores[r])) {
+      return absl::InvalidArgumentError(
+          fmt::format("ConvexWeights: row {} has a non-finite prediction or score", r));
+    }
+  }
   Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(bases, bases);
   Eigen::VectorXd cross = Eigen::VectorXd::Zero(bases);
   int64_t rows = 0;
@@ -212,7 +227,7 @@ absl::Status StackedRouter::Fit(const Dataset& data, const Catalog& catalog) {
       std::copy_n(predicted.begin() + (static_cast<size_t>(r) * models + m) * bases, bases,
                   x.begin() + static_cast<size_t>(r) * bases);
     }
-    const std::vector<double> w = ConvexWeights(x, y, bases);
+    ROUTER_ASSIGN_OR_RETURN(const std::vector<double> w, ConvexWeights(x, y, bases));
     weights.insert(weights.end(), w.begin(), w.end());
   }
 

@@ -924,3 +924,40 @@ TEST_CASE("LinUCB LoadState rejects corrupt states and changes nothing", "[linuc
 
 }  // namespace
 }  // namespace router
+
+namespace router {
+namespace {
+
+TEST_CASE("LinUCB LearnedWithout drops the named arms and refuses bytes that are not statistics",
+          "[linucb][sync]") {
+  auto embedded = EmbedSynthetic(300, 31, 16);
+  const SyntheticData& syn = embedded->synthetic;
+  LinUcbRouter learner(LinUcbOptions{.context_dim = 8});
+  REQUIRE(learner.Fit(syn.dataset, syn.catalog).ok());
+  auto prior = learner.Clone();
+  REQUIRE(prior.ok());
+  const std::vector<float> v = EmbedText(embedded->featurizer, SyntheticPrompt(0, 77));
+  const std::string kept = syn.catalog.at(0).name, dropped = syn.catalog.at(1).name;
+  for (const std::string& model : {kept, dropped}) {
+    REQUIRE(learner.Observe({.vector = v, .model = model, .score = 1.0}).ok());
+  }
+  std::string learned;
+  REQUIRE(learner.SaveLearned(&learned).ok());
+  absl::StatusOr<std::string> without = learner.LearnedWithout(learned, {dropped});
+  REQUIRE(without.ok());
+  // Added to a copy at the fitted state, it teaches the kept arm only.
+  Estimates before, after;
+  REQUIRE((*prior)->Estimate(Query{.vector = v}, &before).ok());
+  REQUIRE((*prior)->AddLearned(*without, "").ok());
+  REQUIRE((*prior)->Estimate(Query{.vector = v}, &after).ok());
+  CHECK(after.per_model[0].quality > before.per_model[0].quality);
+  CHECK(after.per_model[1].quality == before.per_model[1].quality);
+
+  CHECK(learner.LearnedWithout("not statistics", {dropped}).status().code() ==
+        absl::StatusCode::kDataLoss);
+  CHECK(learner.LearnedWithout(learned.substr(0, learned.size() / 2), {}).status().code() ==
+        absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace router

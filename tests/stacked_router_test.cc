@@ -73,20 +73,20 @@ TEST_CASE("ConvexWeights finds the best convex combination", "[stacked]") {
   SECTION("scores that are a convex mixture give back its weights") {
     for (int r = 0; r < rows; ++r) y[r] = 0.7 * x[r * 3] + 0.3 * x[r * 3 + 1];
     y[7] = NAN;  // skipped, not poison
-    const std::vector<double> w = ConvexWeights(x, y, bases);
+    const std::vector<double> w = ConvexWeights(x, y, bases).value();
     CHECK(w[0] == Approx(0.7).margin(1e-6));
     CHECK(w[1] == Approx(0.3).margin(1e-6));
     CHECK(w[2] == Approx(0.0).margin(1e-6));
   }
   SECTION("one base exactly right takes all the weight") {
     for (int r = 0; r < rows; ++r) y[r] = x[r * 3 + 2];
-    const std::vector<double> w = ConvexWeights(x, y, bases);
+    const std::vector<double> w = ConvexWeights(x, y, bases).value();
     CHECK(w[2] == Approx(1.0).margin(1e-6));
   }
   SECTION("an unconstrained optimum outside the simplex is projected, and no grid point beats "
           "it") {
     for (int r = 0; r < rows; ++r) y[r] = 1.4 * x[r * 3] - 0.4 * x[r * 3 + 1] + 0.05 * unit(rng);
-    const std::vector<double> w = ConvexWeights(x, y, bases);
+    const std::vector<double> w = ConvexWeights(x, y, bases).value();
     double sum = 0;
     for (double v : w) {
       CHECK(v >= 0.0);
@@ -101,9 +101,20 @@ TEST_CASE("ConvexWeights finds the best convex combination", "[stacked]") {
       }
     }
   }
+  SECTION("bad input is refused") {
+    CHECK(ConvexWeights(x, y, 0).status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(ConvexWeights(absl::MakeConstSpan(x).subspan(1), y, bases).status().code() ==
+          absl::StatusCode::kInvalidArgument);
+    std::vector<double> bad = x;
+    bad[5] = NAN;  // row 1
+    CHECK(ConvexWeights(bad, y, bases).status().code() == absl::StatusCode::kInvalidArgument);
+    std::vector<double> infinite = y;
+    infinite[0] = INFINITY;
+    CHECK(ConvexWeights(x, infinite, bases).status().code() == absl::StatusCode::kInvalidArgument);
+  }
   SECTION("no scored row gives equal weights") {
     std::fill(y.begin(), y.end(), NAN);
-    const std::vector<double> w = ConvexWeights(x, y, bases);
+    const std::vector<double> w = ConvexWeights(x, y, bases).value();
     for (double v : w) CHECK(v == Approx(1.0 / 3));
   }
 }
@@ -230,6 +241,14 @@ TEST_CASE("a batch estimates as single queries do", "[stacked]") {
   }
   std::vector<Estimates> too_few(count - 1);
   CHECK(router.EstimateBatch(queries, absl::MakeSpan(too_few)).code() ==
+        absl::StatusCode::kInvalidArgument);
+  // A query of the wrong dimension, or with a NaN, is refused.
+  Estimates out;
+  std::vector<float> short_vector(dim - 1, 0.5f), with_nan(dim, 0.5f);
+  with_nan[3] = NAN;
+  CHECK(router.Estimate(Query{.vector = short_vector}, &out).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(router.Estimate(Query{.vector = with_nan}, &out).code() ==
         absl::StatusCode::kInvalidArgument);
 }
 

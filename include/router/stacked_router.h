@@ -154,9 +154,10 @@ class ROUTER_EXPORT StackedRouter : public Router {
 // The convex weights of step 3 above: argmin ||scores - predictions w||^2
 // over w >= 0, sum w = 1. `predictions` is rows x bases, row-major; rows
 // whose score is NaN are skipped. With no rows, equal weights. Exposed for
-// tests and tools.
-ROUTER_EXPORT std::vector<double> ConvexWeights(absl::Span<const double> predictions,
-                                                absl::Span<const double> scores, int bases);
+// tests and tools. InvalidArgument for bases < 1, sizes that do not match,
+// or a scored row with a non-finite prediction, or an infinite score.
+ROUTER_EXPORT absl::StatusOr<std::vector<double>> ConvexWeights(
+    absl::Span<const double> predictions, absl::Span<const double> scores, int bases);
 
 }  // namespace router
 
