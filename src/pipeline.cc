@@ -102,9 +102,11 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
     absl::StatusOr<Dataset> embedded = Embedded(*featurizer, train);
     if (!embedded.ok()) return Annotate(embedded.status(), "training");
     ROUTER_RETURN_IF_ERROR(router->Fit(*embedded, catalog));
+    ROUTER_RETURN_IF_ERROR(pipeline->FitCostModel(*embedded, catalog, config));
     pipeline->featurizer_ = std::move(featurizer);
   } else {
     ROUTER_RETURN_IF_ERROR(router->Fit(train, catalog));
+    ROUTER_RETURN_IF_ERROR(pipeline->FitCostModel(train, catalog, config));
   }
   pipeline->router_ = std::move(router);
   pipeline->config_ = config;
@@ -142,7 +144,40 @@ absl::Status Pipeline::Observe(const Feedback& feedback) const {
 absl::Status Pipeline::Estimate(const Query& query, Estimates* out) const {
   ROUTER_RETURN_IF_ERROR(router_->Estimate(query, out));
   if (prices_changed_) ApplyPrices(query, out);
+  if (cost_model_ != nullptr) ApplyCostModel(query, out);
   return absl::OkStatus();
+}
+
+absl::Status Pipeline::EstimateBatch(absl::Span<const Query> queries,
+                                     absl::Span<Estimates> out) const {
+  ROUTER_RETURN_IF_ERROR(router_->EstimateBatch(queries, out));
+  for (size_t i = 0; i < queries.size(); ++i) {
+    if (prices_changed_) ApplyPrices(queries[i], &out[i]);
+    if (cost_model_ != nullptr) ApplyCostModel(queries[i], &out[i]);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::FitCostModel(const Dataset& train, const Catalog& catalog,
+                                    const PipelineConfig& config) {
+  if (config.cost != "per_prompt") return absl::OkStatus();
+  ROUTER_ASSIGN_OR_RETURN(CostModel fitted, CostModel::Fit(train, catalog));
+  for (const std::string& name : config.removed_models) fitted.Remove(name);
+  if (!fitted.models().empty()) cost_model_ = std::make_shared<CostModel>(std::move(fitted));
+  return absl::OkStatus();
+}
+
+void Pipeline::ApplyCostModel(const Query& query, Estimates* estimates) const {
+  const int64_t tokens = InputTokens(query);
+  for (int m = 0; m < catalog_.size(); ++m) {
+    const int index = cost_model_index_[m];
+    if (index < 0) continue;
+    const Profile& profile = catalog_.at(m);
+    estimates->per_model[m].expected_cost_usd =
+        (static_cast<double>(tokens) * profile.input_usd_per_mtok +
+         cost_model_->OutputTokens(index, query.vector, tokens) * profile.output_usd_per_mtok) *
+        1e-6;
+  }
 }
 
 absl::StatusOr<Query> Pipeline::EmbedQuery(std::string_view text) const {
@@ -243,6 +278,12 @@ absl::Status Pipeline::BuildCatalog() {
   }
   catalog_ = std::move(catalog);
   prices_changed_ = prices_changed;
+  cost_model_index_.assign(catalog_.size(), -1);
+  if (cost_model_ != nullptr) {
+    for (int m = 0; m < catalog_.size(); ++m) {
+      cost_model_index_[m] = cost_model_->Find(catalog_.at(m).name);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -271,6 +312,8 @@ std::unique_ptr<Pipeline> Pipeline::Copy() const {
   copy->policy_ = policy_;
   copy->catalog_ = catalog_;
   copy->prices_changed_ = prices_changed_;
+  copy->cost_model_ = cost_model_;
+  copy->cost_model_index_ = cost_model_index_;
   return copy;
 }
 
@@ -292,6 +335,13 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithoutModel(std::string_vie
   std::unique_ptr<Pipeline> copy = Copy();
   copy->router_ = std::move(router);
   copy->config_.removed_models.emplace_back(name);
+  if (cost_model_ != nullptr && cost_model_->Find(name) >= 0) {
+    // Forgotten here too, so a model onboarded later under this name does
+    // not inherit the old one's output lengths.
+    auto without = std::make_shared<CostModel>(*cost_model_);
+    without->Remove(name);
+    copy->cost_model_ = without->models().empty() ? nullptr : std::move(without);
+  }
   ROUTER_RETURN_IF_ERROR(copy->BuildCatalog());
   return copy;
 }

@@ -79,7 +79,10 @@ const OptionsSchema<PipelineConfig>& PipelineConfigSchema() {
                  "The router kind; only its own options block is used.")
         .Choice("embedder", &O::embedder, {"auto", "builtin", "none"},
                 "auto: the built-in featurizer unless the data has vectors; builtin: "
-                "always; none: vectors only.");
+                "always; none: vectors only.")
+        .Choice("cost", &O::cost, {"per_prompt", "router"},
+                "per_prompt: input tokens at the input price plus output tokens learned "
+                "per prompt, for priced models; router: the router's cost estimate.");
     for (const internal::RouterOptionsKind& kind : internal::RouterOptionsKinds()) {
       AddRouterOptions(kind, made);
     }

@@ -68,7 +68,13 @@ absl::StatusOr<std::string> Pipeline::ToBytes() const {
   internal::Section router{"router", {}};
   ROUTER_RETURN_IF_ERROR(router_->SaveState(&router.bytes));
   sections.push_back(std::move(router));
-  return internal::EncodeSections(sections);
+  if (cost_model_ != nullptr) {
+    internal::Section cost{"cost", {}};
+    cost_model_->SaveState(&cost.bytes);
+    sections.push_back(std::move(cost));
+  }
+  // Version 2 only when it holds a section version 1 readers would refuse.
+  return internal::EncodeSections(sections, cost_model_ != nullptr ? 2 : 1);
 }
 
 absl::Status Pipeline::Save(const std::string& path) const {
@@ -94,7 +100,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
                    static_cast<int64_t>(section.bytes.size()), limits.max_section_bytes,
                    "max_section_bytes", absl::StatusCode::kResourceExhausted));
     if (section.name != "meta" && section.name != "config" && section.name != "embedder" &&
-        section.name != "router") {
+        section.name != "router" && section.name != "cost") {
       return Corrupt(what, fmt::format("unknown section '{}'", section.name));
     }
   }
@@ -102,6 +108,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
   const internal::SectionView* config_section = FindSection(sections, "config");
   const internal::SectionView* router_section = FindSection(sections, "router");
   const internal::SectionView* embedder_section = FindSection(sections, "embedder");
+  const internal::SectionView* cost_section = FindSection(sections, "cost");
   if (meta_section == nullptr || config_section == nullptr || router_section == nullptr) {
     return Corrupt(what, "a required section (meta, config or router) is missing");
   }
@@ -132,6 +139,22 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
                                        featurizer->dim(), pipeline->router_->dim()));
     }
     pipeline->featurizer_ = std::move(featurizer);
+  }
+  if (cost_section != nullptr) {
+    auto cost_model = std::make_shared<CostModel>();
+    ROUTER_RETURN_IF_ERROR(Annotate(cost_model->LoadState(cost_section->bytes),
+                                    fmt::format("{}: section 'cost'", what)));
+    if (cost_model->dim() != pipeline->router_->dim()) {
+      return Corrupt(what, fmt::format("the cost model takes {}-d vectors, the router {}",
+                                       cost_model->dim(), pipeline->router_->dim()));
+    }
+    for (const CostModel::ModelFit& fit : cost_model->models()) {
+      if (!pipeline->router_->catalog().Find(fit.name).ok()) {
+        return Corrupt(what, fmt::format("the cost model covers '{}', which the router lacks",
+                                         fit.name));
+      }
+    }
+    pipeline->cost_model_ = std::move(cost_model);
   }
   ROUTER_ASSIGN_OR_RETURN(pipeline->policy_,
                           MakePolicy(config->policy, pipeline->router_->learns_online()));

@@ -84,6 +84,17 @@ const std::vector<ModelSpec>& Models() {
 
 constexpr double kExpectedOutputTokens = 200.0;
 
+// With metered costs: a topic's typical answer length (Topics() order) times
+// a model's verbosity (Models() order).
+constexpr double kTopicOutputTokens[6] = {420.0, 300.0, 240.0, 180.0, 360.0, 120.0};
+constexpr double kModelVerbosity[5] = {1.0, 0.8, 1.5, 1.2, 0.5};
+
+// A standard normal draw (Box-Muller).
+double Normal(Rng& rng) {
+  const double u = 1.0 - rng.Uniform();  // in (0, 1]
+  return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * rng.Uniform());
+}
+
 std::string MakePrompt(int topic, const SyntheticOptions& options, Rng& rng) {
   const std::vector<Topic>& topics = Topics();
   const int span = std::max(0, options.max_words - options.min_words);
@@ -144,6 +155,11 @@ SyntheticData GenerateSynthetic(const SyntheticOptions& options) {
         value = m;
       }
     }
+    for (int m = 0; m < num_models; ++m) {
+      out.median_output_tokens.push_back(options.metered_output
+                                             ? kTopicOutputTokens[t] * kModelVerbosity[m]
+                                             : kExpectedOutputTokens);
+    }
     out.best_model_of_topic.push_back(models[best].name);
     out.best_value_model_of_topic.push_back(models[value].name);
   }
@@ -165,7 +181,17 @@ SyntheticData GenerateSynthetic(const SyntheticOptions& options) {
     out.topic_of_row.push_back(topic);
     for (int m = 0; m < num_models; ++m) {
       data.scores.push_back(rng.Uniform() < models[m].skill[topic] ? 1.0 : 0.0);
-      data.costs.push_back(out.catalog.at(m).ExpectedCostUsd(input_tokens));
+      if (!options.metered_output) {
+        data.costs.push_back(out.catalog.at(m).ExpectedCostUsd(input_tokens));
+        continue;
+      }
+      const double output_tokens =
+          std::round(out.median_output_tokens[topic * num_models + m] *
+                     std::exp(options.output_noise_sd * Normal(rng)));
+      const Profile& profile = out.catalog.at(m);
+      data.costs.push_back((static_cast<double>(input_tokens) * profile.input_usd_per_mtok +
+                            output_tokens * profile.output_usd_per_mtok) *
+                           1e-6);
     }
   }
   return out;

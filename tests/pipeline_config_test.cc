@@ -173,6 +173,7 @@ std::map<std::string, Field> Fields() {
   return {
       {"router", [](const PipelineConfig& c) { return Json(c.router); }},
       {"embedder", [](const PipelineConfig& c) { return Json(c.embedder); }},
+      {"cost", [](const PipelineConfig& c) { return Json(c.cost); }},
       {"knn.k", Of<K>([](const K& o) { return Json(o.k); })},
       {"knn.weighting", Of<K>([](const K& o) {
          return Json(o.weighting == K::Weighting::kUniform ? "uniform" : "similarity");

@@ -121,9 +121,11 @@ TEST_CASE("the file layout is the one docs/file-format.md describes", "[file]") 
   auto pipeline = SmallPipeline();
   const std::string image = *pipeline->ToBytes();
   CHECK(image.substr(0, 8) == std::string("LROUTER\0", 8));
-  CHECK(ReadLe(image, 8, 4) == 1);  // format version
+  // Format version 2: the catalog is priced, so the file has per-prompt
+  // costs (a file without them is version 1: tests/cost_model_test.cc).
+  CHECK(ReadLe(image, 8, 4) == 2);
   const uint64_t sections = ReadLe(image, 12, 4);
-  CHECK(sections == 4);             // meta, config, embedder, router
+  CHECK(sections == 5);             // meta, config, embedder, router, cost
   const size_t table = 20, entry = 40;
   CHECK(ReadLe(image, 16, 4) == BitwiseCrc32(std::string_view(image).substr(table, entry * sections)));
   uint64_t expected_offset = table + entry * sections;
@@ -136,6 +138,7 @@ TEST_CASE("the file layout is the one docs/file-format.md describes", "[file]") 
   }
   CHECK(expected_offset == image.size());
   CHECK(image.substr(table, 4) == "meta");
+  CHECK(image.substr(table + 4 * entry, 5) == std::string("cost\0", 5));
 }
 
 TEST_CASE("saving replaces a file atomically and leaves no temporary", "[file]") {

@@ -69,7 +69,9 @@ std::string Help() {
       Flags());
 }
 
-absl::StatusOr<std::vector<Estimates>> EstimateAll(const Router& router, const Dataset& data,
+// `estimator` is a Router or a Pipeline (which adds per-prompt costs).
+template <typename Estimator>
+absl::StatusOr<std::vector<Estimates>> EstimateAll(const Estimator& estimator, const Dataset& data,
                                                    const std::string& what, int threads,
                                                    bool quiet) {
   std::vector<Estimates> estimates(data.rows());
@@ -82,7 +84,8 @@ absl::StatusOr<std::vector<Estimates>> EstimateAll(const Router& router, const D
       queries[r - begin].vector = data.vector(r);
       queries[r - begin].text = data.prompts[r];
     }
-    return router.EstimateBatch(queries, absl::MakeSpan(estimates).subspan(begin, end - begin));
+    return estimator.EstimateBatch(queries,
+                                   absl::MakeSpan(estimates).subspan(begin, end - begin));
   }));
   return estimates;
 }
@@ -257,12 +260,12 @@ int RunRouter(const Settings& settings, size_t i, const PipelineConfig& base, co
   }
   run->fit_seconds = fit_clock.Seconds();
   const Stopwatch estimate_clock;
-  const Router& router = (*pipeline)->router();
-  auto estimates = EstimateAll(router, rows.test,
+  const Pipeline& fitted = **pipeline;
+  auto estimates = EstimateAll(fitted, rows.test,
                                fmt::format("[{}/{}] estimating {}", i + 1, count, kind),
                                settings.threads, settings.quiet);
   auto calibration_estimates =
-      estimates.ok() ? EstimateAll(router, rows.calibration, "  calibration sample",
+      estimates.ok() ? EstimateAll(fitted, rows.calibration, "  calibration sample",
                                    settings.threads, settings.quiet)
                      : estimates;
   for (const auto* e : {&estimates, &calibration_estimates}) {

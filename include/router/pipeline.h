@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "router/catalog.h"
+#include "router/cost_model.h"
 #include "router/dataset.h"
 #include "router/decision.h"
 #include "router/embedder.h"
@@ -55,9 +56,14 @@ class ROUTER_EXPORT Pipeline {
   // Routes a query whose vector the host computed (dimension dim()).
   absl::Status Route(const Query& query, Decision* out) const;
 
-  // The router's estimates for a prompt or a query (for evaluation and tools).
+  // The estimates for a prompt or a query (for evaluation and tools): the
+  // router's, with costs at the current prices and, for the models the cost
+  // model covers, per prompt.
   absl::Status EstimateText(std::string_view text, Estimates* out) const;
   absl::Status Estimate(const Query& query, Estimates* out) const;
+  // Estimate for many queries at once (Router::EstimateBatch: one search for
+  // all of them where the router can); `out` has queries.size() entries.
+  absl::Status EstimateBatch(absl::Span<const Query> queries, absl::Span<Estimates> out) const;
 
   // Passes the outcome of a routed request to the router (Router::Observe;
   // `feedback.vector` is the routed query's vector). Safe with concurrent
@@ -144,6 +150,8 @@ class ROUTER_EXPORT Pipeline {
   // with changed profiles); Estimate and Decisions are indexed like it.
   const Catalog& catalog() const { return catalog_; }
   const Router& router() const { return *router_; }
+  // Null when costs are the router's (config "cost", or no priced model).
+  const CostModel* cost_model() const { return cost_model_.get(); }
   const Policy& policy() const { return *policy_; }
   // Null when the pipeline routes vectors only.
   const Embedder* embedder() const { return featurizer_.get(); }
@@ -168,6 +176,12 @@ class ROUTER_EXPORT Pipeline {
   absl::Status BuildCatalog();
   // Scales the estimated costs of models whose price changed since the fit.
   void ApplyPrices(const Query& query, Estimates* estimates) const;
+  // Fits cost_model_ on the router's training data when config.cost asks.
+  absl::Status FitCostModel(const Dataset& train, const Catalog& catalog,
+                            const PipelineConfig& config);
+  // Replaces the estimated cost of each model the cost model covers by its
+  // per-prompt prediction at the current prices.
+  void ApplyCostModel(const Query& query, Estimates* estimates) const;
   // A copy sharing the featurizer, router and policy.
   std::unique_ptr<Pipeline> Copy() const;
   // WithProfile of model `name`'s current profile after `change`.
@@ -194,6 +208,11 @@ class ROUTER_EXPORT Pipeline {
   Catalog catalog_;
   // True when a model's price differs from the router's (ApplyPrices runs).
   bool prices_changed_ = false;
+  // Per-prompt costs (config "cost": "per_prompt"); null when off or when
+  // no model is covered. cost_model_index_[m] is catalog model m's index in
+  // cost_model_->models(), or -1.
+  std::shared_ptr<const CostModel> cost_model_;
+  std::vector<int> cost_model_index_;
 };
 
 }  // namespace router

@@ -66,6 +66,12 @@ struct PipelineConfig {
   // "builtin": always fit the featurizer on the prompts (and ignore vectors).
   // "none": the data must carry vectors; text routing is unavailable.
   std::string embedder = "auto";
+  // How a route predicts each model's cost (router/cost_model.h).
+  // "per_prompt": the prompt's own input tokens at the model's input price,
+  // plus output tokens learned per prompt from the training costs, for
+  // models with an output price; the router's estimate for the rest.
+  // "router": the router's estimate (costs observed near the query).
+  std::string cost = "per_prompt";
   TextFeaturizerOptions featurizer;
   PolicyConfig policy;
   // Profiles for the data's models (prices, context window, tags). Models of

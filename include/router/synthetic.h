@@ -36,6 +36,12 @@ struct SyntheticOptions {
   int max_words = 24;
   // Share of prompt words drawn from the shared filler vocabulary.
   double filler_share = 0.4;
+  // False: every cost is the list price of the prompt's tokens and a fixed
+  // 200-token answer. True: costs are metered, as a provider bills them; the
+  // answer's length depends on the topic and the model (median_output_tokens)
+  // times a per-row log-normal factor of sd `output_noise_sd`.
+  bool metered_output = false;
+  double output_noise_sd = 0.3;
 };
 
 struct SyntheticData {
@@ -50,6 +56,9 @@ struct SyntheticData {
   std::vector<std::string> best_value_model_of_topic;
   // Per topic and model (topics x models, row-major): the expected score.
   std::vector<double> expected_score;
+  // Per topic and model (topics x models, row-major): the median answer
+  // length in tokens (200 everywhere unless metered_output).
+  std::vector<double> median_output_tokens;
 };
 
 ROUTER_EXPORT SyntheticData GenerateSynthetic(const SyntheticOptions& options = {});

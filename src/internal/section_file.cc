@@ -42,7 +42,8 @@ uint32_t Crc32(std::string_view bytes) {
       crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
 }
 
-absl::StatusOr<std::string> EncodeSections(const std::vector<Section>& sections) {
+absl::StatusOr<std::string> EncodeSections(const std::vector<Section>& sections,
+                                           uint32_t version) {
   if (sections.size() > kMaxSections) {
     return absl::InvalidArgumentError(fmt::format("{} sections; at most {}", sections.size(),
                                                   kMaxSections));
@@ -67,7 +68,7 @@ absl::StatusOr<std::string> EncodeSections(const std::vector<Section>& sections)
   }
   std::string image(kFileMagic, sizeof(kFileMagic));
   ByteWriter header(&image);
-  header.Put<uint32_t>(kFileFormatVersion);
+  header.Put<uint32_t>(version);
   header.Put<uint32_t>(static_cast<uint32_t>(sections.size()));
   header.Put<uint32_t>(Crc32(table));
   image += table;

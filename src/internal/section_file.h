@@ -15,7 +15,10 @@
 namespace router::internal {
 
 inline constexpr char kFileMagic[8] = {'L', 'R', 'O', 'U', 'T', 'E', 'R', '\0'};
-inline constexpr uint32_t kFileFormatVersion = 1;
+// The newest format version this build reads. Version 2 added the "cost"
+// section; a file without one is still written as version 1, so builds that
+// read only version 1 load it.
+inline constexpr uint32_t kFileFormatVersion = 2;
 // Section names are at most this many bytes (stored NUL-padded).
 inline constexpr size_t kSectionNameBytes = 16;
 // At most this many sections; a larger count is corrupt.
@@ -36,8 +39,9 @@ struct SectionView {
 // CRC-32 (IEEE 802.3, the zlib polynomial) of `bytes`.
 uint32_t Crc32(std::string_view bytes);
 
-// The file image of `sections`.
-absl::StatusOr<std::string> EncodeSections(const std::vector<Section>& sections);
+// The file image of `sections`, stamped with format `version`.
+absl::StatusOr<std::string> EncodeSections(const std::vector<Section>& sections,
+                                           uint32_t version = 1);
 
 // Parses and verifies a file image: magic, version, table, sizes, checksums.
 // Errors are DataLoss (corrupt or truncated) or FailedPrecondition (a newer
