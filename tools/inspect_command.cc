@@ -1,4 +1,5 @@
 // `router inspect`: what a model file holds, without routing anything.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -48,13 +49,25 @@ Json Describe(const Pipeline& pipeline, const std::string& path) {
   json["training_rows"] = pipeline.training_rows();
   json["data_fingerprint"] = pipeline.data_fingerprint();
   Json models = Json::array();
+  const CostModel* cost_model = pipeline.cost_model();
   for (const Profile& p : pipeline.catalog().profiles()) {
+    // The per-prompt cost of the model (router/cost_model.h), or null when
+    // its cost is the router's estimate.
+    Json per_prompt = nullptr;
+    if (const int i = cost_model != nullptr ? cost_model->Find(p.name) : -1; i >= 0) {
+      const CostModel::ModelFit& fit = cost_model->models()[i];
+      per_prompt = {{"fitted_rows", fit.rows},
+                    {"ridge", fit.ridge},
+                    {"output_tokens_min", std::exp(fit.min_log_tokens)},
+                    {"output_tokens_max", std::exp(fit.max_log_tokens)}};
+    }
     models.push_back({{"name", p.name},
                       {"input_usd_per_mtok", p.input_usd_per_mtok},
                       {"output_usd_per_mtok", p.output_usd_per_mtok},
                       {"expected_output_tokens", p.expected_output_tokens},
                       {"context_window", p.context_window},
-                      {"tags", p.tags}});
+                      {"tags", p.tags},
+                      {"per_prompt_cost", std::move(per_prompt)}});
   }
   json["catalog"] = std::move(models);
   // The config, without the option blocks of the router kinds not in use.
@@ -91,8 +104,17 @@ void PrintText(const Json& json) {
   std::printf("catalog         %zu models (USD per 1M tokens in / out)%s\n", json["catalog"].size(),
               priced ? "" : "; no prices configured: costs come from the training data");
   for (const Json& m : json["catalog"]) {
-    std::printf("  %-40s %8.3f / %8.3f\n", m["name"].get<std::string>().c_str(),
-                m["input_usd_per_mtok"].get<double>(), m["output_usd_per_mtok"].get<double>());
+    const Json& per_prompt = m["per_prompt_cost"];
+    const std::string cost =
+        per_prompt.is_null()
+            ? std::string("cost: the router's estimate")
+            : fmt::format("cost per prompt: answers of {:.0f}..{:.0f} tokens, from {} costs",
+                          per_prompt["output_tokens_min"].get<double>(),
+                          per_prompt["output_tokens_max"].get<double>(),
+                          per_prompt["fitted_rows"].get<int64_t>());
+    std::printf("  %-40s %8.3f / %8.3f  %s\n", m["name"].get<std::string>().c_str(),
+                m["input_usd_per_mtok"].get<double>(), m["output_usd_per_mtok"].get<double>(),
+                cost.c_str());
   }
   std::printf("config (hyperparameters)\n%s\n", json["config"].dump(2).c_str());
 }
