@@ -4,9 +4,13 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 
 #include "fmt/format.h"
 #include "internal/byte_stream.h"
+#include "router/pipeline.h"
 #include "router/status.h"
 
 namespace router {
@@ -14,6 +18,10 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr uint32_t kCalibratorStateVersion = 1;
+// Platt: predictions are clamped to [kPlattClamp, 1 - kPlattClamp] before the
+// logit, and the fitted sigmoid is kept at kPlattKnots points.
+constexpr double kPlattClamp = 1e-3;
+constexpr int kPlattKnots = 201;
 
 absl::Status CheckPairs(absl::Span<const double> predicted, absl::Span<const double> realised,
                         absl::Span<const double> weights, const char* what) {
@@ -86,7 +94,7 @@ absl::StatusOr<CalibrationTable> MeasureCalibration(absl::Span<const double> pre
   return table;
 }
 
-absl::Status IsotonicCalibrator::Fit(absl::Span<const double> predicted,
+absl::Status MonotoneCalibrator::FitIsotonic(absl::Span<const double> predicted,
                                      absl::Span<const double> realised,
                                      absl::Span<const double> weights) {
   ROUTER_RETURN_IF_ERROR(CheckPairs(predicted, realised, weights, "isotonic calibrator"));
@@ -126,7 +134,87 @@ absl::Status IsotonicCalibrator::Fit(absl::Span<const double> predicted,
   return absl::OkStatus();
 }
 
-double IsotonicCalibrator::Apply(double predicted) const {
+absl::Status MonotoneCalibrator::FitPlatt(absl::Span<const double> predicted,
+                                          absl::Span<const double> realised,
+                                          absl::Span<const double> weights) {
+  ROUTER_RETURN_IF_ERROR(CheckPairs(predicted, realised, weights, "Platt calibrator"));
+  for (size_t i = 0; i < realised.size(); ++i) {
+    if (realised[i] < 0.0 || realised[i] > 1.0) {
+      return absl::InvalidArgumentError(
+          fmt::format("Platt calibrator: realised value {} is {}, not in [0, 1]", i, realised[i]));
+    }
+  }
+  const size_t n = predicted.size();
+  std::vector<double> logit(n);
+  double weight_total = 0.0, realised_total = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    const double p = std::clamp(predicted[i], kPlattClamp, 1.0 - kPlattClamp);
+    logit[i] = std::log(p / (1.0 - p));
+    const double w = weights.empty() ? 1.0 : weights[i];
+    weight_total += w;
+    realised_total += w * realised[i];
+  }
+  // Newton's method on the weighted log loss of sigmoid(a * logit + b),
+  // from the identity map, halving a step that does not lower the loss.
+  auto loss = [&](double a, double b) {
+    double total = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+      const double z = a * logit[i] + b;
+      // log(1 + e^z) - y z, computed without overflow.
+      const double softplus = z > 0 ? z + std::log1p(std::exp(-z)) : std::log1p(std::exp(z));
+      total += (weights.empty() ? 1.0 : weights[i]) * (softplus - realised[i] * z);
+    }
+    return total;
+  };
+  double a = 1.0, b = 0.0, current = loss(a, b);
+  for (int iteration = 0; iteration < 100; ++iteration) {
+    double ga = 0.0, gb = 0.0, haa = 1e-9, hab = 0.0, hbb = 1e-9;
+    for (size_t i = 0; i < n; ++i) {
+      const double w = weights.empty() ? 1.0 : weights[i];
+      const double q = 1.0 / (1.0 + std::exp(-(a * logit[i] + b)));
+      const double r = w * (q - realised[i]), h = w * q * (1.0 - q);
+      ga += r * logit[i], gb += r;
+      haa += h * logit[i] * logit[i], hab += h * logit[i], hbb += h;
+    }
+    const double det = haa * hbb - hab * hab;
+    if (!(det > 0.0)) break;
+    double da = (hbb * ga - hab * gb) / det, db = (haa * gb - hab * ga) / det;
+    double step = 1.0, next = loss(a - da, b - db);
+    while (!(next <= current) && step > 1e-6) {
+      step *= 0.5;
+      next = loss(a - step * da, b - step * db);
+    }
+    if (!(next <= current)) break;
+    a -= step * da, b -= step * db;
+    const bool converged = current - next <= 1e-12 * (1.0 + std::abs(current));
+    current = next;
+    if (converged) break;
+  }
+  if (!(a >= 0.0) || !std::isfinite(b)) {
+    // Predictions that order the outcomes backwards carry no usable signal.
+    const double mean = std::clamp(realised_total / weight_total, kPlattClamp, 1.0 - kPlattClamp);
+    a = 0.0, b = std::log(mean / (1.0 - mean));
+  }
+  std::vector<double> x(kPlattKnots), y(kPlattKnots);
+  for (int k = 0; k < kPlattKnots; ++k) {
+    x[k] = static_cast<double>(k) / (kPlattKnots - 1);
+    const double p = std::clamp(x[k], kPlattClamp, 1.0 - kPlattClamp);
+    y[k] = 1.0 / (1.0 + std::exp(-(a * std::log(p / (1.0 - p)) + b)));
+    if (k > 0) y[k] = std::max(y[k], y[k - 1]);  // rounding must not break monotonicity
+  }
+  knot_x_ = std::move(x);
+  knot_y_ = std::move(y);
+  return absl::OkStatus();
+}
+
+absl::Status MonotoneCalibrator::Fit(CalibrationMethod method, absl::Span<const double> predicted,
+                                     absl::Span<const double> realised,
+                                     absl::Span<const double> weights) {
+  return method == CalibrationMethod::kPlatt ? FitPlatt(predicted, realised, weights)
+                                             : FitIsotonic(predicted, realised, weights);
+}
+
+double MonotoneCalibrator::Apply(double predicted) const {
   if (knot_x_.empty() || std::isnan(predicted)) return predicted;
   if (predicted <= knot_x_.front()) return knot_y_.front();
   if (predicted >= knot_x_.back()) return knot_y_.back();
@@ -139,10 +227,11 @@ double IsotonicCalibrator::Apply(double predicted) const {
 absl::Status QualityCalibrator::FitModel(std::string_view model,
                                          absl::Span<const double> predicted,
                                          absl::Span<const double> realised,
-                                         absl::Span<const double> weights) {
+                                         absl::Span<const double> weights,
+                                         CalibrationMethod method) {
   if (model.empty()) return absl::InvalidArgumentError("quality calibrator: empty model name");
-  IsotonicCalibrator calibrator;
-  ROUTER_RETURN_IF_ERROR(Annotate(calibrator.Fit(predicted, realised, weights),
+  MonotoneCalibrator calibrator;
+  ROUTER_RETURN_IF_ERROR(Annotate(calibrator.Fit(method, predicted, realised, weights),
                                   fmt::format("model '{}'", model)));
   by_model_.insert_or_assign(std::string(model), std::move(calibrator));
   return absl::OkStatus();
@@ -155,16 +244,22 @@ absl::Status QualityCalibrator::Apply(const Catalog& catalog, Estimates* estimat
                     estimates->per_model.size(), catalog.size()));
   }
   for (int m = 0; m < catalog.size(); ++m) {
-    if (const IsotonicCalibrator* calibrator = Find(catalog.at(m).name)) {
+    if (const MonotoneCalibrator* calibrator = Find(catalog.at(m).name)) {
       estimates->per_model[m].quality = calibrator->Apply(estimates->per_model[m].quality);
     }
   }
   return absl::OkStatus();
 }
 
-const IsotonicCalibrator* QualityCalibrator::Find(std::string_view model) const {
+const MonotoneCalibrator* QualityCalibrator::Find(std::string_view model) const {
   auto it = by_model_.find(model);
   return it == by_model_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> QualityCalibrator::models() const {
+  std::vector<std::string> names;
+  for (const auto& [name, unused] : by_model_) names.push_back(name);
+  return names;
 }
 
 absl::Status QualityCalibrator::SaveState(std::string* out) const {
@@ -184,11 +279,11 @@ absl::Status QualityCalibrator::LoadState(std::string_view state) {
   uint32_t version = 0;
   uint64_t models = 0;
   r.GetVersion(&version, kCalibratorStateVersion) && r.Get(&models, "model count");
-  std::map<std::string, IsotonicCalibrator, std::less<>> by_model;
+  std::map<std::string, MonotoneCalibrator, std::less<>> by_model;
   // Stops at the first failure: a corrupt count must not spin.
   for (uint64_t i = 0; i < models && r.status().ok(); ++i) {
     std::string model;
-    IsotonicCalibrator calibrator;
+    MonotoneCalibrator calibrator;
     if (!r.GetString(&model, "model name") || !r.GetVector(&calibrator.knot_x_, "knots x") ||
         !r.GetVector(&calibrator.knot_y_, calibrator.knot_x_.size(), "knots y")) {
       break;
@@ -208,6 +303,76 @@ absl::Status QualityCalibrator::LoadState(std::string_view state) {
   ROUTER_RETURN_IF_ERROR(r.Finish());
   by_model_ = std::move(by_model);
   return absl::OkStatus();
+}
+
+std::vector<int> PromptFolds(const Dataset& data, int folds) {
+  std::unordered_map<std::string_view, int> fold_of_prompt;
+  std::vector<int> fold(data.rows());
+  for (int64_t r = 0; r < data.rows(); ++r) {
+    auto [it, added] = fold_of_prompt.try_emplace(data.prompts[r],
+                                                  static_cast<int>(fold_of_prompt.size() % folds));
+    fold[r] = it->second;
+  }
+  return fold;
+}
+
+absl::StatusOr<QualityCalibrator> CrossFitCalibrator(const Dataset& train,
+                                                     const PipelineConfig& config, int folds,
+                                                     CalibrationMethod method,
+                                                     int64_t* fit_pairs) {
+  if (folds < 2) return absl::InvalidArgumentError("cross-fitting needs at least 2 folds");
+  PipelineConfig fold_config = config;
+  fold_config.calibration.method = "none";
+  fold_config.cost = "router";
+  const std::vector<int> fold = PromptFolds(train, folds);
+  // Per model, in catalog order of first appearance.
+  std::vector<std::string> models;
+  std::unordered_map<std::string, std::pair<std::vector<double>, std::vector<double>>> pairs;
+  for (int k = 0; k < folds; ++k) {
+    std::vector<int64_t> fit_rows, held_rows;
+    for (int64_t r = 0; r < train.rows(); ++r) (fold[r] == k ? held_rows : fit_rows).push_back(r);
+    if (fit_rows.empty() || held_rows.empty()) continue;  // fewer prompts than folds
+    const Dataset held = train.Subset(held_rows);
+    ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> pipeline,
+                            Pipeline::Fit(train.Subset(fit_rows), fold_config));
+    std::vector<Estimates> estimates(held.rows());
+    if (held.has_vectors() && pipeline->embedder() == nullptr) {
+      std::vector<Query> queries(held.rows());
+      for (int64_t r = 0; r < held.rows(); ++r) {
+        queries[r].vector = held.vector(r);
+        queries[r].text = held.prompts[r];
+      }
+      ROUTER_RETURN_IF_ERROR(pipeline->EstimateBatch(queries, absl::MakeSpan(estimates)));
+    } else {
+      for (int64_t r = 0; r < held.rows(); ++r) {
+        ROUTER_RETURN_IF_ERROR(pipeline->EstimateText(held.prompts[r], &estimates[r]));
+      }
+    }
+    const Catalog& catalog = pipeline->catalog();
+    for (int m = 0; m < catalog.size(); ++m) {
+      const std::string& model = catalog.at(m).name;
+      const int column = held.ModelColumn(model);
+      if (column < 0) continue;
+      auto [it, added] = pairs.try_emplace(model);
+      if (added) models.push_back(model);
+      for (int64_t r = 0; r < held.rows(); ++r) {
+        const double score = held.score(r, column);
+        if (std::isnan(score)) continue;
+        it->second.first.push_back(estimates[r].per_model[m].quality);
+        it->second.second.push_back(score);
+      }
+    }
+  }
+  QualityCalibrator calibrator;
+  int64_t used = 0;
+  for (const std::string& model : models) {
+    const auto& [predicted, realised] = pairs[model];
+    if (predicted.empty()) continue;
+    ROUTER_RETURN_IF_ERROR(calibrator.FitModel(model, predicted, realised, {}, method));
+    used += static_cast<int64_t>(predicted.size());
+  }
+  if (fit_pairs != nullptr) *fit_pairs = used;
+  return calibrator;
 }
 
 }  // namespace router

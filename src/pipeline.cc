@@ -7,6 +7,7 @@
 
 #include "fmt/format.h"
 #include "fmt/ranges.h"
+#include "router/calibration.h"
 #include "router/status.h"
 #include "router/threshold_policy.h"
 
@@ -103,10 +104,15 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
     if (!embedded.ok()) return Annotate(embedded.status(), "training");
     ROUTER_RETURN_IF_ERROR(router->Fit(*embedded, catalog));
     ROUTER_RETURN_IF_ERROR(pipeline->FitCostModel(*embedded, catalog, config));
+    // Fold pipelines take the embedded rows, so the featurizer is not refit.
+    PipelineConfig on_vectors = config;
+    on_vectors.embedder = "none";
+    ROUTER_RETURN_IF_ERROR(pipeline->FitCalibrator(*embedded, on_vectors));
     pipeline->featurizer_ = std::move(featurizer);
   } else {
     ROUTER_RETURN_IF_ERROR(router->Fit(train, catalog));
     ROUTER_RETURN_IF_ERROR(pipeline->FitCostModel(train, catalog, config));
+    ROUTER_RETURN_IF_ERROR(pipeline->FitCalibrator(train, config));
   }
   pipeline->router_ = std::move(router);
   pipeline->config_ = config;
@@ -143,18 +149,40 @@ absl::Status Pipeline::Observe(const Feedback& feedback) const {
 
 absl::Status Pipeline::Estimate(const Query& query, Estimates* out) const {
   ROUTER_RETURN_IF_ERROR(router_->Estimate(query, out));
-  if (prices_changed_) ApplyPrices(query, out);
-  if (cost_model_ != nullptr) ApplyCostModel(query, out);
+  Adjust(query, out);
   return absl::OkStatus();
 }
 
 absl::Status Pipeline::EstimateBatch(absl::Span<const Query> queries,
                                      absl::Span<Estimates> out) const {
   ROUTER_RETURN_IF_ERROR(router_->EstimateBatch(queries, out));
-  for (size_t i = 0; i < queries.size(); ++i) {
-    if (prices_changed_) ApplyPrices(queries[i], &out[i]);
-    if (cost_model_ != nullptr) ApplyCostModel(queries[i], &out[i]);
+  for (size_t i = 0; i < queries.size(); ++i) Adjust(queries[i], &out[i]);
+  return absl::OkStatus();
+}
+
+void Pipeline::Adjust(const Query& query, Estimates* estimates) const {
+  if (prices_changed_) ApplyPrices(query, estimates);
+  if (cost_model_ != nullptr) ApplyCostModel(query, estimates);
+  if (calibrator_ != nullptr) {
+    for (int m = 0; m < catalog_.size(); ++m) {
+      if (const MonotoneCalibrator* map = calibrator_of_model_[m]) {
+        double& quality = estimates->per_model[m].quality;
+        quality = map->Apply(quality);
+      }
+    }
   }
+}
+
+absl::Status Pipeline::FitCalibrator(const Dataset& train, const PipelineConfig& config) {
+  if (config.calibration.method == "none") return absl::OkStatus();
+  const CalibrationMethod method = config.calibration.method == "platt"
+                                       ? CalibrationMethod::kPlatt
+                                       : CalibrationMethod::kIsotonic;
+  absl::StatusOr<QualityCalibrator> fitted =
+      CrossFitCalibrator(train, config, config.calibration.folds, method);
+  if (!fitted.ok()) return Annotate(fitted.status(), "fitting the calibration layer");
+  for (const std::string& name : config.removed_models) fitted->Remove(name);
+  calibrator_ = std::make_shared<QualityCalibrator>(*std::move(fitted));
   return absl::OkStatus();
 }
 
@@ -278,6 +306,12 @@ absl::Status Pipeline::BuildCatalog() {
   }
   catalog_ = std::move(catalog);
   prices_changed_ = prices_changed;
+  calibrator_of_model_.assign(catalog_.size(), nullptr);
+  if (calibrator_ != nullptr) {
+    for (int m = 0; m < catalog_.size(); ++m) {
+      calibrator_of_model_[m] = calibrator_->Find(catalog_.at(m).name);
+    }
+  }
   cost_model_index_.assign(catalog_.size(), -1);
   if (cost_model_ != nullptr) {
     for (int m = 0; m < catalog_.size(); ++m) {
@@ -314,6 +348,8 @@ std::unique_ptr<Pipeline> Pipeline::Copy() const {
   copy->prices_changed_ = prices_changed_;
   copy->cost_model_ = cost_model_;
   copy->cost_model_index_ = cost_model_index_;
+  copy->calibrator_ = calibrator_;
+  copy->calibrator_of_model_ = calibrator_of_model_;
   return copy;
 }
 
@@ -341,6 +377,11 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithoutModel(std::string_vie
     auto without = std::make_shared<CostModel>(*cost_model_);
     without->Remove(name);
     copy->cost_model_ = without->models().empty() ? nullptr : std::move(without);
+  }
+  if (calibrator_ != nullptr && calibrator_->Find(name) != nullptr) {
+    auto without = std::make_shared<QualityCalibrator>(*calibrator_);
+    without->Remove(name);
+    copy->calibrator_ = std::move(without);
   }
   ROUTER_RETURN_IF_ERROR(copy->BuildCatalog());
   return copy;

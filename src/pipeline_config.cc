@@ -100,6 +100,8 @@ const OptionsSchema<PipelineConfig>& PipelineConfigSchema() {
                 ModelsJson)
         .Strings("removed_models", &O::removed_models,
                  "Models taken out of service at run time (written by saves).")
+        .Object("calibration", &O::calibration, internal::CalibrationConfigSchema(),
+                "The optional calibration layer of predicted quality.")
         .Object("limits", &O::limits, internal::LimitsSchema(), "Size limits.")
         .Custom(
             "sync", "object or null",

@@ -6,6 +6,7 @@
 #include "internal/file_io.h"
 #include "internal/section_file.h"
 #include "nlohmann/json.hpp"
+#include "router/calibration.h"
 #include "router/pipeline.h"
 #include "router/status.h"
 #include "router/version.h"
@@ -73,8 +74,14 @@ absl::StatusOr<std::string> Pipeline::ToBytes() const {
     cost_model_->SaveState(&cost.bytes);
     sections.push_back(std::move(cost));
   }
+  if (calibrator_ != nullptr) {
+    internal::Section calibration{"calibration", {}};
+    ROUTER_RETURN_IF_ERROR(calibrator_->SaveState(&calibration.bytes));
+    sections.push_back(std::move(calibration));
+  }
   // Version 2 only when it holds a section version 1 readers would refuse.
-  return internal::EncodeSections(sections, cost_model_ != nullptr ? 2 : 1);
+  return internal::EncodeSections(sections,
+                                  cost_model_ != nullptr || calibrator_ != nullptr ? 2 : 1);
 }
 
 absl::Status Pipeline::Save(const std::string& path) const {
@@ -100,7 +107,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
                    static_cast<int64_t>(section.bytes.size()), limits.max_section_bytes,
                    "max_section_bytes", absl::StatusCode::kResourceExhausted));
     if (section.name != "meta" && section.name != "config" && section.name != "embedder" &&
-        section.name != "router" && section.name != "cost") {
+        section.name != "router" && section.name != "cost" &&
+        section.name != "calibration") {
       return Corrupt(what, fmt::format("unknown section '{}'", section.name));
     }
   }
@@ -109,6 +117,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
   const internal::SectionView* router_section = FindSection(sections, "router");
   const internal::SectionView* embedder_section = FindSection(sections, "embedder");
   const internal::SectionView* cost_section = FindSection(sections, "cost");
+  const internal::SectionView* calibration_section = FindSection(sections, "calibration");
   if (meta_section == nullptr || config_section == nullptr || router_section == nullptr) {
     return Corrupt(what, "a required section (meta, config or router) is missing");
   }
@@ -155,6 +164,18 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::FromBytes(std::string_view b
       }
     }
     pipeline->cost_model_ = std::move(cost_model);
+  }
+  if (calibration_section != nullptr) {
+    auto calibrator = std::make_shared<QualityCalibrator>();
+    ROUTER_RETURN_IF_ERROR(Annotate(calibrator->LoadState(calibration_section->bytes),
+                                    fmt::format("{}: section 'calibration'", what)));
+    for (const std::string& name : calibrator->models()) {
+      if (!pipeline->router_->catalog().Find(name).ok()) {
+        return Corrupt(what, fmt::format("the calibration layer maps '{}', which the router lacks",
+                                         name));
+      }
+    }
+    pipeline->calibrator_ = std::move(calibrator);
   }
   ROUTER_ASSIGN_OR_RETURN(pipeline->policy_,
                           MakePolicy(config->policy, pipeline->router_->learns_online()));

@@ -79,7 +79,7 @@ TEST_CASE("ECE: bad input is refused", "[calibration]") {
 
 // ------------------------------------------------------------ isotonic
 
-std::vector<double> ApplyAll(const IsotonicCalibrator& c, const std::vector<double>& xs) {
+std::vector<double> ApplyAll(const MonotoneCalibrator& c, const std::vector<double>& xs) {
   std::vector<double> out;
   for (double x : xs) out.push_back(c.Apply(x));
   return out;
@@ -88,8 +88,8 @@ std::vector<double> ApplyAll(const IsotonicCalibrator& c, const std::vector<doub
 TEST_CASE("isotonic: the PAV fit of a hand-worked example", "[calibration]") {
   // y = 1, 3, 2, 4, 3, 2 at x = 1..6. PAV pools (3, 2) -> 2.5, then
   // (4, 3, 2) -> 3: blocks {1}, {2, 3} = 2.5, {4, 5, 6} = 3.
-  IsotonicCalibrator c;
-  REQUIRE(c.Fit(std::vector<double>{1, 2, 3, 4, 5, 6}, std::vector<double>{1, 3, 2, 4, 3, 2}).ok());
+  MonotoneCalibrator c;
+  REQUIRE(c.FitIsotonic(std::vector<double>{1, 2, 3, 4, 5, 6}, std::vector<double>{1, 3, 2, 4, 3, 2}).ok());
   CHECK_THAT(ApplyAll(c, {1, 2, 3, 4, 5, 6}),
              Catch::Matchers::Approx(std::vector<double>{1, 2.5, 2.5, 3, 3, 3}));
   CHECK(c.knot_x() == std::vector<double>{1, 2, 3, 4, 6});
@@ -107,8 +107,8 @@ TEST_CASE("isotonic: the output is monotone", "[calibration]") {
     x.push_back(std::fmod(i * 0.618, 1.0));
     y.push_back(std::fmod(i * 0.377, 1.0) < 0.5 ? 0.0 : 1.0);
   }
-  IsotonicCalibrator c;
-  REQUIRE(c.Fit(x, y).ok());
+  MonotoneCalibrator c;
+  REQUIRE(c.FitIsotonic(x, y).ok());
   double previous = -1.0;
   for (double p = -0.1; p <= 1.1; p += 0.001) {
     CHECK(c.Apply(p) >= previous);
@@ -122,61 +122,135 @@ TEST_CASE("isotonic: the output is monotone", "[calibration]") {
 
 TEST_CASE("isotonic: already monotone input is unchanged", "[calibration]") {
   const std::vector<double> x = {0.1, 0.2, 0.4, 0.8}, y = {0.0, 0.3, 0.3, 0.9};
-  IsotonicCalibrator c;
-  REQUIRE(c.Fit(x, y).ok());
+  MonotoneCalibrator c;
+  REQUIRE(c.FitIsotonic(x, y).ok());
   CHECK_THAT(ApplyAll(c, x), Catch::Matchers::Approx(y));
   // Order of the input does not matter.
-  REQUIRE(c.Fit(std::vector<double>{0.8, 0.1, 0.4, 0.2}, std::vector<double>{0.9, 0.0, 0.3, 0.3})
+  REQUIRE(c.FitIsotonic(std::vector<double>{0.8, 0.1, 0.4, 0.2}, std::vector<double>{0.9, 0.0, 0.3, 0.3})
               .ok());
   CHECK_THAT(ApplyAll(c, x), Catch::Matchers::Approx(y));
 }
 
 TEST_CASE("isotonic: constant input, ties and weights", "[calibration]") {
-  IsotonicCalibrator c;
+  MonotoneCalibrator c;
   // One distinct prediction: the (weighted) mean everywhere.
-  REQUIRE(c.Fit(std::vector<double>{0.5, 0.5, 0.5}, std::vector<double>{1, 0, 0}).ok());
+  REQUIRE(c.FitIsotonic(std::vector<double>{0.5, 0.5, 0.5}, std::vector<double>{1, 0, 0}).ok());
   CHECK(c.knot_x().size() == 1);
   CHECK(c.Apply(0.0) == Approx(1.0 / 3));
   CHECK(c.Apply(0.9) == Approx(1.0 / 3));
   // Ties are pooled before PAV: x = 0.2 has mean 0.5, x = 0.6 mean 0.25
   // (a violation), so both become (0.5 * 2 + 0.25 * 4) / 6 = 1/3.
-  REQUIRE(c.Fit(std::vector<double>{0.2, 0.6, 0.2, 0.6, 0.6, 0.6},
+  REQUIRE(c.FitIsotonic(std::vector<double>{0.2, 0.6, 0.2, 0.6, 0.6, 0.6},
                 std::vector<double>{1, 1, 0, 0, 0, 0})
               .ok());
   CHECK(c.Apply(0.2) == Approx(1.0 / 3));
   CHECK(c.Apply(0.6) == Approx(1.0 / 3));
   // Weights: y = 1 at x = 0.3 (weight 3), y = 0 at x = 0.7 (weight 1) pool
   // to 3/4; with equal weights they would pool to 1/2.
-  REQUIRE(c.Fit(std::vector<double>{0.3, 0.7}, std::vector<double>{1, 0},
+  REQUIRE(c.FitIsotonic(std::vector<double>{0.3, 0.7}, std::vector<double>{1, 0},
                 std::vector<double>{3, 1})
               .ok());
   CHECK(c.Apply(0.3) == Approx(0.75));
   CHECK(c.Apply(0.7) == Approx(0.75));
   // A weight of 2 counts as the pair twice.
-  IsotonicCalibrator twice;
-  REQUIRE(twice.Fit(std::vector<double>{0.3, 0.3, 0.3, 0.7}, std::vector<double>{1, 1, 1, 0}).ok());
+  MonotoneCalibrator twice;
+  REQUIRE(twice.FitIsotonic(std::vector<double>{0.3, 0.3, 0.3, 0.7}, std::vector<double>{1, 1, 1, 0}).ok());
   CHECK(twice.Apply(0.5) == Approx(c.Apply(0.5)));
 }
 
 TEST_CASE("isotonic: bad input is refused and changes nothing", "[calibration]") {
-  IsotonicCalibrator c;
-  REQUIRE(c.Fit(std::vector<double>{0.1, 0.9}, std::vector<double>{0, 1}).ok());
+  MonotoneCalibrator c;
+  REQUIRE(c.FitIsotonic(std::vector<double>{0.1, 0.9}, std::vector<double>{0, 1}).ok());
   const std::vector<double> x = c.knot_x(), y = c.knot_y();
   const std::vector<double> two = {0.2, 0.4};
-  CHECK(c.Fit({}, {}).code() == absl::StatusCode::kInvalidArgument);
-  CHECK(!c.Fit(two, std::vector<double>{1}).ok());
-  CHECK(!c.Fit(two, std::vector<double>{NAN, 1}).ok());
-  CHECK(!c.Fit(std::vector<double>{INFINITY, 0.1}, two).ok());
-  CHECK(!c.Fit(two, two, std::vector<double>{1}).ok());
-  CHECK(!c.Fit(two, two, std::vector<double>{1, 0}).ok());
-  CHECK(!c.Fit(two, two, std::vector<double>{1, -1}).ok());
-  CHECK(!c.Fit(two, two, std::vector<double>{1, NAN}).ok());
+  CHECK(c.FitIsotonic({}, {}).code() == absl::StatusCode::kInvalidArgument);
+  CHECK(!c.FitIsotonic(two, std::vector<double>{1}).ok());
+  CHECK(!c.FitIsotonic(two, std::vector<double>{NAN, 1}).ok());
+  CHECK(!c.FitIsotonic(std::vector<double>{INFINITY, 0.1}, two).ok());
+  CHECK(!c.FitIsotonic(two, two, std::vector<double>{1}).ok());
+  CHECK(!c.FitIsotonic(two, two, std::vector<double>{1, 0}).ok());
+  CHECK(!c.FitIsotonic(two, two, std::vector<double>{1, -1}).ok());
+  CHECK(!c.FitIsotonic(two, two, std::vector<double>{1, NAN}).ok());
   CHECK(c.knot_x() == x);
   CHECK(c.knot_y() == y);
   // Unfitted: the identity.
-  IsotonicCalibrator fresh;
+  MonotoneCalibrator fresh;
   CHECK(!fresh.fitted());
   CHECK(fresh.Apply(0.42) == 0.42);
+}
+
+// ------------------------------------------------------------------ Platt
+
+// Pairs whose outcome is a coin with P(1) = sigmoid(a * logit(p) + b).
+void PlattPairs(double a, double b, int n, std::vector<double>* predicted,
+                std::vector<double>* realised) {
+  uint64_t state = 17;
+  auto uniform = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) / 9007199254740992.0;
+  };
+  for (int i = 0; i < n; ++i) {
+    const double p = 0.02 + 0.96 * uniform();
+    const double truth = 1.0 / (1.0 + std::exp(-(a * std::log(p / (1 - p)) + b)));
+    predicted->push_back(p);
+    realised->push_back(uniform() < truth ? 1.0 : 0.0);
+  }
+}
+
+TEST_CASE("Platt: recovers a known sigmoid of the logit", "[calibration]") {
+  std::vector<double> predicted, realised;
+  PlattPairs(2.0, -0.5, 40000, &predicted, &realised);
+  MonotoneCalibrator c;
+  REQUIRE(c.FitPlatt(predicted, realised).ok());
+  REQUIRE(c.knot_x().size() == 201);
+  for (double p : {0.1, 0.3, 0.5, 0.7, 0.9}) {
+    const double truth = 1.0 / (1.0 + std::exp(-(2.0 * std::log(p / (1 - p)) - 0.5)));
+    INFO("p = " << p);
+    CHECK(c.Apply(p) == Approx(truth).margin(0.02));
+  }
+  for (size_t k = 1; k < c.knot_y().size(); ++k) CHECK(c.knot_y()[k] >= c.knot_y()[k - 1]);
+  // An identity truth is left (nearly) alone.
+  predicted.clear(), realised.clear();
+  PlattPairs(1.0, 0.0, 40000, &predicted, &realised);
+  REQUIRE(c.FitPlatt(predicted, realised).ok());
+  CHECK(c.Apply(0.25) == Approx(0.25).margin(0.02));
+  CHECK(c.Apply(0.8) == Approx(0.8).margin(0.02));
+}
+
+TEST_CASE("Platt: predictions that order outcomes backwards give the mean", "[calibration]") {
+  const std::vector<double> predicted = {0.1, 0.2, 0.8, 0.9, 0.15, 0.85};
+  const std::vector<double> realised = {1, 1, 0, 0, 1, 0};
+  MonotoneCalibrator c;
+  REQUIRE(c.FitPlatt(predicted, realised).ok());
+  CHECK(c.Apply(0.05) == Approx(0.5).margin(1e-9));
+  CHECK(c.Apply(0.95) == Approx(0.5).margin(1e-9));
+}
+
+TEST_CASE("Platt: bad input is refused and changes nothing", "[calibration]") {
+  MonotoneCalibrator c;
+  REQUIRE(c.FitPlatt(std::vector<double>{0.2, 0.8}, std::vector<double>{0, 1}).ok());
+  const std::vector<double> knots = c.knot_y();
+  CHECK(c.FitPlatt(std::vector<double>{0.2, 0.8}, std::vector<double>{0, 1.5}).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(c.FitPlatt(std::vector<double>{0.2, NAN}, std::vector<double>{0, 1}).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(c.FitPlatt({}, {}).code() == absl::StatusCode::kInvalidArgument);
+  CHECK(c.knot_y() == knots);
+}
+
+TEST_CASE("Platt: a quality calibrator of Platt maps saves and loads", "[calibration]") {
+  std::vector<double> predicted, realised;
+  PlattPairs(0.5, 0.3, 2000, &predicted, &realised);
+  QualityCalibrator calibrator;
+  REQUIRE(calibrator.FitModel("m", predicted, realised, {}, CalibrationMethod::kPlatt).ok());
+  std::string state;
+  REQUIRE(calibrator.SaveState(&state).ok());
+  QualityCalibrator loaded;
+  REQUIRE(loaded.LoadState(state).ok());
+  CHECK(loaded.Find("m")->Apply(0.37) == calibrator.Find("m")->Apply(0.37));
+  loaded.Remove("m");
+  CHECK(loaded.Find("m") == nullptr);
+  CHECK(loaded.models().empty());
 }
 
 // ------------------------------------------------------ per-model state

@@ -174,6 +174,9 @@ std::map<std::string, Field> Fields() {
       {"router", [](const PipelineConfig& c) { return Json(c.router); }},
       {"embedder", [](const PipelineConfig& c) { return Json(c.embedder); }},
       {"cost", [](const PipelineConfig& c) { return Json(c.cost); }},
+      {"calibration.method",
+       [](const PipelineConfig& c) { return Json(c.calibration.method); }},
+      {"calibration.folds", [](const PipelineConfig& c) { return Json(c.calibration.folds); }},
       {"knn.k", Of<K>([](const K& o) { return Json(o.k); })},
       {"knn.weighting", Of<K>([](const K& o) {
          return Json(o.weighting == K::Weighting::kUniform ? "uniform" : "similarity");

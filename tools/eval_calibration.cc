@@ -104,58 +104,6 @@ absl::StatusOr<std::vector<FloorPoint>> FloorSweep(const Dataset& test, const Ca
 
 }  // namespace
 
-std::vector<int> PromptFolds(const Dataset& data, int folds) {
-  std::unordered_map<std::string_view, int> fold_of_prompt;
-  std::vector<int> fold(data.rows());
-  for (int64_t r = 0; r < data.rows(); ++r) {
-    auto [it, added] = fold_of_prompt.try_emplace(data.prompts[r],
-                                                  static_cast<int>(fold_of_prompt.size() % folds));
-    fold[r] = it->second;
-  }
-  return fold;
-}
-
-absl::StatusOr<QualityCalibrator> CrossFitCalibrator(const Dataset& train,
-                                                     const PipelineConfig& config, int folds,
-                                                     const EstimateFn& estimate,
-                                                     int64_t* fit_pairs) {
-  if (folds < 2) return absl::InvalidArgumentError("cross-fitting needs at least 2 folds");
-  const std::vector<int> fold = PromptFolds(train, folds);
-  std::unordered_map<std::string, std::vector<double>> predicted, realised;
-  std::vector<std::string> models;
-  for (int k = 0; k < folds; ++k) {
-    std::vector<int64_t> fit_rows, held_rows;
-    for (int64_t r = 0; r < train.rows(); ++r) (fold[r] == k ? held_rows : fit_rows).push_back(r);
-    if (fit_rows.empty() || held_rows.empty()) continue;  // fewer prompts than folds
-    const Dataset held = train.Subset(held_rows);
-    ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> pipeline,
-                            Pipeline::Fit(train.Subset(fit_rows), config));
-    ROUTER_ASSIGN_OR_RETURN(
-        std::vector<Estimates> estimates,
-        estimate(pipeline->router(), held, fmt::format("  calibration fold {}/{}", k + 1, folds)));
-    const Catalog& catalog = pipeline->catalog();
-    ROUTER_ASSIGN_OR_RETURN(std::vector<int> column, Columns(held, catalog));
-    for (int m = 0; m < catalog.size(); ++m) {
-      const std::string& model = catalog.at(m).name;
-      if (!predicted.contains(model)) models.push_back(model);
-      for (int64_t r = 0; r < held.rows(); ++r) {
-        const double score = held.score(r, column[m]);
-        if (std::isnan(score)) continue;
-        predicted[model].push_back(estimates[r].per_model[m].quality);
-        realised[model].push_back(score);
-      }
-    }
-  }
-  QualityCalibrator calibrator;
-  *fit_pairs = 0;
-  for (const std::string& model : models) {
-    if (predicted[model].empty()) continue;
-    ROUTER_RETURN_IF_ERROR(calibrator.FitModel(model, predicted[model], realised[model]));
-    *fit_pairs += static_cast<int64_t>(predicted[model].size());
-  }
-  return calibrator;
-}
-
 absl::StatusOr<std::vector<Estimates>> Calibrated(const QualityCalibrator& calibrator,
                                                   const Catalog& catalog,
                                                   absl::Span<const Estimates> estimates) {

@@ -3,12 +3,13 @@
 // what it changes on the evaluated rows: the expected calibration error, the
 // reliability bins, and the quality floor's decisions at a grid of tau.
 //
-// Cross-fitting: the training rows are cut into K folds by prompt (all rows
-// with one prompt in one fold, as --dedup-train-prompts keeps test prompts out
-// of train), the router is refitted on K - 1 folds and estimates the held-out
-// one, so every training row gets a prediction from a router that never saw
-// it. Each model's calibrator is fitted on those (prediction, score) pairs;
-// the evaluated rows are never used. The router that estimates the evaluated
+// Cross-fitting (router::CrossFitCalibrator): the training rows are cut into
+// K folds by prompt (all rows with one prompt in one fold, as
+// --dedup-train-prompts keeps test prompts out of train), the router is
+// refitted on K - 1 folds and estimates the held-out one, so every training
+// row gets a prediction from a router that never saw it. Each model's
+// calibrator is fitted on those (prediction, score) pairs; the evaluated
+// rows are never used. The router that estimates the evaluated
 // rows is the one fitted on all of train, as usual; its calibrator comes from
 // routers fitted on (K-1)/K of it, which are a little less sure, the usual
 // price of cross-fitting. The text featurizer is not refitted per fold (it
@@ -31,24 +32,6 @@
 #include "router/router.h"
 
 namespace router::cli {
-
-// Estimates every row of `data` with `router` (the eval command's batched,
-// threaded loop); `what` labels the progress line.
-using EstimateFn = std::function<absl::StatusOr<std::vector<Estimates>>(
-    const Router& router, const Dataset& data, const std::string& what)>;
-
-// The fold (0 .. folds-1) of each row of `data`: distinct prompts in order of
-// first appearance, dealt round-robin, so each fold gets a share of every task
-// when the rows come grouped by task.
-std::vector<int> PromptFolds(const Dataset& data, int folds);
-
-// Fits a calibrator per model of the router `config` describes, on
-// cross-fitted predictions for `train` (folds >= 2). Cells without a score
-// are skipped. `fit_pairs` receives the number of pairs used.
-absl::StatusOr<QualityCalibrator> CrossFitCalibrator(const Dataset& train,
-                                                     const PipelineConfig& config, int folds,
-                                                     const EstimateFn& estimate,
-                                                     int64_t* fit_pairs);
 
 // `estimates` with every model's quality mapped through `calibrator`.
 absl::StatusOr<std::vector<Estimates>> Calibrated(const QualityCalibrator& calibrator,

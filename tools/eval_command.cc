@@ -49,6 +49,9 @@ const std::vector<FlagSpec>& Flags() {
                                   "0 = every distinct score"},
       {"calibration-folds", "", "N", "folds of train for the cross-fitted quality calibrators\n"
                                      "(default 5; 0 = no calibration figures)"},
+      {"calibration-method", "", "NAME", "the calibrators: isotonic (default) or platt; the\n"
+                                         "config's calibration is ignored, so that raw and\n"
+                                         "calibrated estimates are both shown"},
       {"calibration-bins", "", "N", "equal-width bins of the calibration error (default 10)"},
       {"threads", "", "N", "threads for featurizing and estimating (default: all cores)"},
       {"quiet", "q", "", "no progress on stderr"},
@@ -113,6 +116,7 @@ struct Settings {
   Split split = Split::kTest;
   std::string split_name;
   int calibration_folds = 5;
+  CalibrationMethod calibration_method = CalibrationMethod::kIsotonic;
   int threads = 1;
   bool quiet = false;
 };
@@ -149,6 +153,13 @@ int ReadSettings(const Args& args, Settings* settings) {
                 "--calibration-folds must be 0 (off) or 2 to 100, --calibration-bins 1 to 1000");
   }
   settings->calibration_folds = static_cast<int>(*folds);
+  const std::string method = args.Get("calibration-method", "isotonic");
+  if (method != "isotonic" && method != "platt") {
+    return Fail(kCommand, kExitUsage,
+                fmt::format("--calibration-method must be isotonic or platt, not '{}'", method));
+  }
+  settings->calibration_method =
+      method == "platt" ? CalibrationMethod::kPlatt : CalibrationMethod::kIsotonic;
   settings->report.calibration_bins = static_cast<int>(*calibration_bins);
   settings->report.strong = args.Get("strong");
   settings->report.weak = args.Get("weak");
@@ -247,6 +258,7 @@ int RunRouter(const Settings& settings, size_t i, const PipelineConfig& base, co
   const size_t count = settings.routers.size();
   PipelineConfig config = base;
   config.router = kind;
+  config.calibration.method = "none";  // the raw estimates; calibrated ones below
   run->name = kind;
   const Stopwatch fit_clock;
   absl::StatusOr<std::unique_ptr<Pipeline>> pipeline;
@@ -280,18 +292,13 @@ int RunRouter(const Settings& settings, size_t i, const PipelineConfig& base, co
 
   // The calibrator: cross-fitted on train, never on the evaluated rows.
   const Stopwatch calibration_clock;
-  const EstimateFn estimate = [&](const Router& router, const Dataset& data,
-                                  const std::string& what) {
-    // Quiet: the cross-fitting line below already shows the time.
-    return EstimateAll(router, data, what, settings.threads, /*quiet=*/true);
-  };
   absl::StatusOr<QualityCalibrator> calibrator;
   {
     Progress progress(fmt::format("[{}/{}] cross-fitting {}'s calibrators ({} folds)", i + 1,
                                   count, kind, settings.calibration_folds),
                       0, !settings.quiet);
-    calibrator = CrossFitCalibrator(rows.train, config, settings.calibration_folds, estimate,
-                                    &run->calibration_fit_pairs);
+    calibrator = CrossFitCalibrator(rows.train, config, settings.calibration_folds,
+                                    settings.calibration_method, &run->calibration_fit_pairs);
   }
   if (!calibrator.ok()) {
     return Fail(kCommand, InputOrInternal(calibrator.status()),

@@ -40,6 +40,9 @@
 
 namespace router {
 
+class MonotoneCalibrator;  // router/calibration.h (experimental tier)
+class QualityCalibrator;
+
 class ROUTER_EXPORT Pipeline {
  public:
   // Fits the embedder (if any) and the router on every row of `train`. The
@@ -58,7 +61,7 @@ class ROUTER_EXPORT Pipeline {
 
   // The estimates for a prompt or a query (for evaluation and tools): the
   // router's, with costs at the current prices and, for the models the cost
-  // model covers, per prompt.
+  // model covers, per prompt; qualities through the calibrator, if any.
   absl::Status EstimateText(std::string_view text, Estimates* out) const;
   absl::Status Estimate(const Query& query, Estimates* out) const;
   // Estimate for many queries at once (Router::EstimateBatch: one search for
@@ -152,6 +155,9 @@ class ROUTER_EXPORT Pipeline {
   const Router& router() const { return *router_; }
   // Null when costs are the router's (config "cost", or no priced model).
   const CostModel* cost_model() const { return cost_model_.get(); }
+  // Null unless config "calibration.method" names one: the per-model maps
+  // every estimate's quality goes through.
+  const QualityCalibrator* calibrator() const { return calibrator_.get(); }
   const Policy& policy() const { return *policy_; }
   // Null when the pipeline routes vectors only.
   const Embedder* embedder() const { return featurizer_.get(); }
@@ -176,6 +182,11 @@ class ROUTER_EXPORT Pipeline {
   absl::Status BuildCatalog();
   // Scales the estimated costs of models whose price changed since the fit.
   void ApplyPrices(const Query& query, Estimates* estimates) const;
+  // Fits calibrator_ when config.calibration asks; `train` as FitCostModel's.
+  absl::Status FitCalibrator(const Dataset& train, const PipelineConfig& config);
+  // What Estimate adds to the router's estimates: prices, per-prompt costs,
+  // calibrated qualities.
+  void Adjust(const Query& query, Estimates* estimates) const;
   // Fits cost_model_ on the router's training data when config.cost asks.
   absl::Status FitCostModel(const Dataset& train, const Catalog& catalog,
                             const PipelineConfig& config);
@@ -213,6 +224,10 @@ class ROUTER_EXPORT Pipeline {
   // cost_model_->models(), or -1.
   std::shared_ptr<const CostModel> cost_model_;
   std::vector<int> cost_model_index_;
+  // The calibration layer (config "calibration"), or null;
+  // calibrator_of_model_[m] is catalog model m's map, or null.
+  std::shared_ptr<const QualityCalibrator> calibrator_;
+  std::vector<const MonotoneCalibrator*> calibrator_of_model_;
 };
 
 }  // namespace router

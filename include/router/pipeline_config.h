@@ -34,6 +34,16 @@
 
 namespace router {
 
+// The optional calibration layer of predicted quality (router/calibration.h):
+// per model, a monotone map fitted at Pipeline::Fit on cross-fitted
+// predictions of the training rows, applied to every estimate.
+struct CalibrationConfig {
+  // "none" (the default), "isotonic" or "platt".
+  std::string method = "none";
+  // Cross-fitting folds, by prompt; the fit costs `folds` extra router fits.
+  int folds = 5;
+};
+
 struct PipelineConfig {
   // A registered router kind: "knn", "cluster", "mf", "linucb" (RouterKinds()).
   std::string router = "knn";
@@ -72,6 +82,7 @@ struct PipelineConfig {
   // models with an output price; the router's estimate for the rest.
   // "router": the router's estimate (costs observed near the query).
   std::string cost = "per_prompt";
+  CalibrationConfig calibration;
   TextFeaturizerOptions featurizer;
   PolicyConfig policy;
   // Profiles for the data's models (prices, context window, tags). Models of

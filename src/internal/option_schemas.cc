@@ -174,6 +174,17 @@ const OptionsSchema<Limits>& LimitsSchema() {
   return schema;
 }
 
+const OptionsSchema<CalibrationConfig>& CalibrationConfigSchema() {
+  static const auto& schema =
+      (new OptionsSchema<CalibrationConfig>("calibration"))
+          ->Choice("method", &CalibrationConfig::method, {"none", "isotonic", "platt"},
+                   "none; isotonic: any monotone map (needs many rows); platt: a sigmoid of "
+                   "the prediction's logit (two parameters per model).")
+          .Integer("folds", &CalibrationConfig::folds, Range::Closed(2, 100),
+                   "Cross-fitting folds by prompt; fitting costs this many extra router fits.");
+  return schema;
+}
+
 const OptionsSchema<Constraints>& ConstraintsSchema() {
   using O = Constraints;
   static const auto& schema =

@@ -17,6 +17,7 @@
 #include "router/linucb_router.h"
 #include "router/max_utility_policy.h"
 #include "router/mf_options.h"
+#include "router/pipeline_config.h"
 #include "router/profile.h"
 #include "router/quality_floor_policy.h"
 #include "router/stacked_router.h"
@@ -37,6 +38,7 @@ const OptionsSchema<LinUcbOptions>& LinUcbOptionsSchema();
 const OptionsSchema<StackedOptions>& StackedOptionsSchema();
 const OptionsSchema<TextFeaturizerOptions>& TextFeaturizerOptionsSchema();
 const OptionsSchema<Limits>& LimitsSchema();
+const OptionsSchema<CalibrationConfig>& CalibrationConfigSchema();
 const OptionsSchema<Constraints>& ConstraintsSchema();
 const OptionsSchema<Profile>& ProfileSchema();
 const OptionsSchema<PacingState>& PacingStateSchema();

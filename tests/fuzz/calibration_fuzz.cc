@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     first = std::string(input.substr(20, length));
   }
   for (const std::string& model : {std::string("model-a"), first}) {
-    const router::IsotonicCalibrator* map = calibrator.Find(model);
+    const router::MonotoneCalibrator* map = calibrator.Find(model);
     if (map == nullptr) continue;
     double previous = -INFINITY;
     for (double p = -0.25; p <= 1.25; p += 0.125) {
