@@ -51,6 +51,7 @@ struct FloorPoint {
 struct CalibrationFigures {
   std::string router;
   int folds = 0;
+  std::string method;  // "isotonic" or "platt"
   int64_t fit_pairs = 0;  // cross-fitted (prediction, score) pairs
   // Over every (evaluated row, model) pair: what the floor compares to tau.
   CalibrationTable before, after;

@@ -67,7 +67,7 @@ std::string Help() {
       "its quality, max quality, the oracle / best single / cheapest / zero-router references,\n"
       "RouteLLM's APGR and CPT for a strong/weak pair, a per-source breakdown, the error of\n"
       "predicted costs (MAPE, beside the config's price table), and the\n"
-      "calibration of predicted quality (ECE before and after per-model isotonic calibrators\n"
+      "calibration of predicted quality (ECE before and after per-model calibrators\n"
       "cross-fitted on train) with the quality floor's decisions at tau = 0.30 .. 0.90.",
       Flags());
 }
@@ -308,6 +308,8 @@ int RunRouter(const Settings& settings, size_t i, const PipelineConfig& base, co
   if (!calibrated.ok()) return Fail(kCommand, kExitInternal, calibrated.status());
   run->calibrated_estimates = *std::move(calibrated);
   run->calibration_folds = settings.calibration_folds;
+  run->calibration_method =
+      settings.calibration_method == CalibrationMethod::kPlatt ? "platt" : "isotonic";
   run->calibration_seconds = calibration_clock.Seconds();
   return kExitOk;
 }

@@ -71,9 +71,9 @@ void PrintCalibration(const EvalReport& report, std::FILE* out) {
   const CalibrationFigures& first = report.calibration.front();
   std::fprintf(out,
                "\nCalibration of predicted quality (ECE over %zu equal-width bins; raw / "
-               "calibrated; per-model\nisotonic calibrators fitted on %d-fold cross-fitted "
+               "calibrated; per-model\n%s calibrators fitted on %d-fold cross-fitted "
                "predictions for the training rows)\n",
-               first.before.bins.size(), first.folds);
+               first.before.bins.size(), first.method.c_str(), first.folds);
   std::vector<std::vector<std::string>> ece = {
       {"", "ECE, every (row, model)", "ECE, top predicted model",
        "noise floor", "evaluated pairs", "calibration pairs"}};
@@ -303,6 +303,7 @@ std::string ReportJson(const EvalReport& report, const std::string& header_json)
     for (const CalibrationFigures& f : report.calibration) {
       calibration.push_back({{"router", f.router},
                              {"folds", f.folds},
+                             {"method", f.method},
                              {"calibration_pairs", f.fit_pairs},
                              {"before", BinsJson(f.before)},
                              {"after", BinsJson(f.after)},

@@ -278,6 +278,7 @@ absl::StatusOr<EvalReport> BuildReport(const Dataset& test, absl::Span<const Rou
                                  options.calibration_bins, options.floor_taus));
     figures.router = run.name;
     figures.folds = run.calibration_folds;
+    figures.method = run.calibration_method;
     figures.fit_pairs = run.calibration_fit_pairs;
     report.calibration.push_back(std::move(figures));
   }

@@ -34,6 +34,7 @@ struct RouterRun {
   // QualityCalibrator; empty when calibration is off.
   std::vector<Estimates> calibrated_estimates;
   int calibration_folds = 0;
+  std::string calibration_method;  // "isotonic" or "platt"
   int64_t calibration_fit_pairs = 0;
   double fit_seconds = 0.0;
   double estimate_seconds = 0.0;

@@ -1,5 +1,6 @@
 // Writes the seed corpus of saved_router_fuzz: one saved tiny pipeline per
-// router kind, <dir>/<kind>.router. Deterministic, so rerunning it after a
+// router kind, <dir>/<kind>.router (priced, so each has a "cost" section),
+// and one with the calibration layer, <dir>/knn-calibrated.router. Deterministic, so rerunning it after a
 // file-format change rewrites the same seeds.
 //   build/fuzz/tests/fuzz/make_saved_router_seeds tests/fuzz/corpus/saved_router
 #include <cstdio>
@@ -23,5 +24,19 @@ int main(int argc, char** argv) {
     }
     std::printf("wrote %s\n", path.c_str());
   }
+  router::SyntheticData data =
+      router::GenerateSynthetic({.rows = 24, .seed = 3, .test_fraction = 0.0});
+  router::PipelineConfig config = router::fuzz::TinyConfig("knn");
+  config.models = data.catalog.profiles();
+  config.calibration = {.method = "isotonic", .folds = 2};
+  auto calibrated = router::Pipeline::Fit(data.dataset, config);
+  const std::string path = std::string(argv[1]) + "/knn-calibrated.router";
+  absl::Status status = calibrated.status();
+  if (status.ok()) status = (*calibrated)->Save(path);
+  if (!status.ok()) {
+    std::fprintf(stderr, "knn-calibrated: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  std::printf("wrote %s\n", path.c_str());
   return 0;
 }
