@@ -298,11 +298,13 @@ double RecallAt10(const router::KnnRouter& router, const router::KnnRouter& exac
   return hits / (10.0 * kRecallQueries);
 }
 
-// A vector-only pipeline (embedder "none") over the same data as KnnFixture.
-const Fixture<router::Pipeline>& VectorPipelineFixture(int64_t rows) {
-  static std::map<int64_t, Fixture<router::Pipeline>> cache;
+// A vector-only pipeline (embedder "none") over the same data as KnnFixture,
+// with config "cost" `cost` (per-prompt costs, or the router's).
+const Fixture<router::Pipeline>& VectorPipelineFixture(int64_t rows,
+                                                       const std::string& cost = "per_prompt") {
+  static std::map<std::pair<int64_t, std::string>, Fixture<router::Pipeline>> cache;
   std::lock_guard<std::mutex> lock(g_fixture_mutex);
-  auto [it, inserted] = cache.try_emplace(rows);
+  auto [it, inserted] = cache.try_emplace({rows, cost});
   Fixture<router::Pipeline>& f = it->second;
   if (!inserted) return f;
   const router::Dataset data = RandomDataset(rows, 1000 + rows);
@@ -311,12 +313,14 @@ const Fixture<router::Pipeline>& VectorPipelineFixture(int64_t rows) {
   config.RouterOptions<router::KnnOptions>() = KnnOptionsFor(Index::kExact);
   config.policy.Set(router::MaxUtilityOptions{.lambda = kLambda});
   config.models = RandomCatalog().profiles();
+  config.cost = cost;
   const auto start = Clock::now();
   auto pipeline = router::Pipeline::Fit(data, config);
   f.build_seconds = Seconds(Clock::now() - start);
   f.status = pipeline.status();
   if (pipeline.ok()) f.value = std::move(pipeline).value();
-  LogBuild("vector pipeline, " + std::to_string(rows) + " rows", f.build_seconds, f.status);
+  LogBuild("vector pipeline, " + std::to_string(rows) + " rows, cost " + cost, f.build_seconds,
+           f.status);
   return f;
 }
 
@@ -458,8 +462,8 @@ void BM_Estimate(benchmark::State& state, int64_t rows, Index index, int omp_thr
   }
 }
 
-void BM_Route(benchmark::State& state, int64_t rows) {
-  const auto& f = VectorPipelineFixture(rows);
+void BM_Route(benchmark::State& state, int64_t rows, const std::string& cost) {
+  const auto& f = VectorPipelineFixture(rows, cost);
   if (!f.status.ok()) return Fail(state, f.status);
   const auto& queries = QueryPool();
   router::Decision decision;
@@ -558,7 +562,11 @@ void RegisterAll() {
       Configure(benchmark::RegisterBenchmark(name.c_str(), BM_Estimate, rows, index, 1));
     }
   }
-  Configure(benchmark::RegisterBenchmark("Route/exact/rows:10000", BM_Route, 10000));
+  // Per-prompt costs (the default) beside the router's, to show what they add.
+  Configure(benchmark::RegisterBenchmark("Route/exact/rows:10000", BM_Route, 10000,
+                                         std::string("per_prompt")));
+  Configure(benchmark::RegisterBenchmark("Route/exact/rows:10000/cost:router", BM_Route, 10000,
+                                         std::string("router")));
   Configure(benchmark::RegisterBenchmark("Decide/max_utility/models:9", BM_Decide));
   for (std::string_view text : {kShortPrompt, kLongPrompt}) {
     const std::string bytes = std::to_string(text.size());

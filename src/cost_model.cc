@@ -4,6 +4,7 @@
 #include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <utility>
@@ -25,17 +26,37 @@ double LogTokensFeature(int64_t input_tokens) {
   return std::log1p(static_cast<double>(std::max<int64_t>(input_tokens, 0)));
 }
 
+// Rows a fit reads at most per model: beyond this, evenly spaced rows stand
+// for the rest, which bounds the fit's time (rows x (dim + 1)^2) on the
+// million-row reference sets HNSW serves.
+constexpr int64_t kMaxFitRows = 200000;
+// Rows per block of the features, so memory stays at one block however
+// many rows there are.
+constexpr Eigen::Index kBlockRows = 4096;
+
 // Ridge solutions for every target of one set of rows, from one
 // eigendecomposition of the centred Gram matrix: for each penalty on the
 // grid, the coefficients and the residual sum of squares are closed forms in
-// the rotated basis, so GCV over the grid costs O(p) per penalty.
+// the rotated basis, so GCV over the grid costs O(p) per penalty. The
+// features are read in blocks (`fill(begin, end, block)` writes rows
+// [begin, end) of them), never held whole.
 class RidgeProblem {
  public:
-  explicit RidgeProblem(const Eigen::MatrixXd& features)
-      : rows_(features.rows()), mean_(features.colwise().mean()) {
-    centred_ = features.rowwise() - mean_.transpose();
-    const Eigen::MatrixXd gram = centred_.transpose() * centred_;
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(gram);
+  using Fill = std::function<void(Eigen::Index, Eigen::Index, Eigen::MatrixXd*)>;
+
+  RidgeProblem(Eigen::Index rows, Eigen::Index features, Fill fill)
+      : rows_(rows), fill_(std::move(fill)) {
+    Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(features, features);
+    Eigen::VectorXd sum = Eigen::VectorXd::Zero(features);
+    ForEachBlock([&](Eigen::Index, const Eigen::MatrixXd& block) {
+      gram.selfadjointView<Eigen::Lower>().rankUpdate(block.transpose());
+      sum += block.colwise().sum().transpose();
+    });
+    mean_ = sum / static_cast<double>(rows_);
+    // Centred: sum (z - mean)(z - mean)^T = sum z z^T - n mean mean^T.
+    Eigen::MatrixXd centred_gram = gram.selfadjointView<Eigen::Lower>();
+    centred_gram -= static_cast<double>(rows_) * mean_ * mean_.transpose();
+    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(centred_gram);
     basis_ = solver.eigenvectors();
     eigenvalues_ = solver.eigenvalues().cwiseMax(0.0);
     const double mean_eigenvalue = eigenvalues_.mean();
@@ -47,7 +68,12 @@ class RidgeProblem {
   void Solve(const Eigen::VectorXd& targets, CostModel::ModelFit* fit) const {
     const double target_mean = targets.mean();
     const Eigen::VectorXd centred_targets = targets.array() - target_mean;
-    const Eigen::VectorXd rotated = basis_.transpose() * (centred_.transpose() * centred_targets);
+    // Centred features times centred targets: the mean term vanishes.
+    Eigen::VectorXd moment = Eigen::VectorXd::Zero(mean_.size());
+    ForEachBlock([&](Eigen::Index begin, const Eigen::MatrixXd& block) {
+      moment += block.transpose() * centred_targets.segment(begin, block.rows());
+    });
+    const Eigen::VectorXd rotated = basis_.transpose() * moment;
     const double total = centred_targets.squaredNorm();
     const double n = static_cast<double>(rows_);
     double best_score = std::numeric_limits<double>::infinity();
@@ -74,9 +100,19 @@ class RidgeProblem {
   }
 
  private:
+  template <typename Visit>
+  void ForEachBlock(Visit visit) const {
+    Eigen::MatrixXd block;
+    for (Eigen::Index begin = 0; begin < rows_; begin += kBlockRows) {
+      const Eigen::Index end = std::min(rows_, begin + kBlockRows);
+      fill_(begin, end, &block);
+      visit(begin, block);
+    }
+  }
+
   Eigen::Index rows_;
+  Fill fill_;
   Eigen::VectorXd mean_;
-  Eigen::MatrixXd centred_;
   Eigen::MatrixXd basis_;
   Eigen::VectorXd eigenvalues_;
   double scale_ = 1.0;
@@ -114,6 +150,13 @@ absl::StatusOr<CostModel> CostModel::Fit(const Dataset& data, const Catalog& cat
     for (int64_t r = 0; r < data.rows(); ++r) {
       if (std::isfinite(data.cost(r, column))) rows.push_back(r);
     }
+    if (static_cast<int64_t>(rows.size()) > kMaxFitRows) {
+      std::vector<int64_t> spaced(kMaxFitRows);
+      for (int64_t i = 0; i < kMaxFitRows; ++i) {
+        spaced[i] = rows[static_cast<size_t>(i * static_cast<int64_t>(rows.size()) / kMaxFitRows)];
+      }
+      rows = std::move(spaced);
+    }
     if (rows.size() >= 2) by_rows[std::move(rows)].push_back({m, column});
   }
 
@@ -122,13 +165,15 @@ absl::StatusOr<CostModel> CostModel::Fit(const Dataset& data, const Catalog& cat
   std::vector<std::pair<int, ModelFit>> fits;  // catalog order, for a stable file
   for (const auto& [rows, targets] : by_rows) {
     const Eigen::Index n = static_cast<Eigen::Index>(rows.size());
-    Eigen::MatrixXd features(n, p);
-    for (Eigen::Index i = 0; i < n; ++i) {
-      const absl::Span<const float> vector = data.vector(rows[i]);
-      for (int j = 0; j < data.dim; ++j) features(i, j) = vector[j];
-      features(i, data.dim) = LogTokensFeature(tokens[rows[i]]);
-    }
-    const RidgeProblem problem(features);
+    const RidgeProblem problem(
+        n, p, [&](Eigen::Index begin, Eigen::Index end, Eigen::MatrixXd* block) {
+          block->resize(end - begin, p);
+          for (Eigen::Index i = begin; i < end; ++i) {
+            const absl::Span<const float> vector = data.vector(rows[i]);
+            for (int j = 0; j < data.dim; ++j) (*block)(i - begin, j) = vector[j];
+            (*block)(i - begin, data.dim) = LogTokensFeature(tokens[rows[i]]);
+          }
+        });
     for (const Target& target : targets) {
       const Profile& profile = catalog.at(target.model);
       Eigen::VectorXd log_tokens(n);

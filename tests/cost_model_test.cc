@@ -200,7 +200,8 @@ TEST_CASE("the ridge regression recovers a linear law and stays in the observed 
     state = state * 6364136223846793005ULL + 1442695040888963407ULL;
     return static_cast<double>(state >> 11) / 9007199254740992.0 * 2.0 - 1.0;
   };
-  for (int r = 0; r < 400; ++r) {
+  // More rows than one block of the fit (4,096), so the blocked sums are checked.
+  for (int r = 0; r < 10000; ++r) {
     const float x0 = static_cast<float>(uniform()), x1 = static_cast<float>(uniform());
     data.vectors.insert(data.vectors.end(), {x0, x1, static_cast<float>(uniform())});
     data.ids.push_back(std::to_string(r));
