@@ -224,6 +224,23 @@ void CostModel::Remove(std::string_view name) {
   if (index >= 0) models_.erase(models_.begin() + index);
 }
 
+absl::Status CostModel::Merge(const CostModel& other) {
+  if (other.models_.empty()) return absl::OkStatus();
+  if (!models_.empty() && other.dim_ != dim_) {
+    return absl::InvalidArgumentError(fmt::format(
+        "cost model: cannot merge {}-d fits into a {}-d model", other.dim_, dim_));
+  }
+  for (const ModelFit& fit : other.models_) {
+    if (Find(fit.name) >= 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("cost model: model '{}' is already covered", fit.name));
+    }
+  }
+  dim_ = other.dim_;
+  models_.insert(models_.end(), other.models_.begin(), other.models_.end());
+  return absl::OkStatus();
+}
+
 void CostModel::SaveState(std::string* out) const {
   internal::ByteWriter w(out);
   w.Put(kCostStateVersion);

@@ -195,6 +195,26 @@ absl::Status Pipeline::FitCostModel(const Dataset& train, const Catalog& catalog
   return absl::OkStatus();
 }
 
+absl::Status Pipeline::OnboardCostModel(const Profile& profile, const Dataset& examples) {
+  // Token counts come from the prompts: examples without them (the C ABI's
+  // vectors) leave the model to the router's estimate.
+  const bool has_prompts =
+      std::none_of(examples.prompts.begin(), examples.prompts.end(),
+                   [](const std::string& prompt) { return prompt.empty(); });
+  if (config_.cost != "per_prompt" || !has_prompts || !examples.has_vectors()) {
+    return absl::OkStatus();
+  }
+  Catalog one;
+  ROUTER_RETURN_IF_ERROR(one.Add(profile));
+  ROUTER_ASSIGN_OR_RETURN(CostModel fitted, CostModel::Fit(examples, one));
+  if (fitted.models().empty()) return absl::OkStatus();
+  auto merged = cost_model_ != nullptr ? std::make_shared<CostModel>(*cost_model_)
+                                       : std::make_shared<CostModel>();
+  ROUTER_RETURN_IF_ERROR(merged->Merge(fitted));
+  cost_model_ = std::move(merged);
+  return absl::OkStatus();
+}
+
 void Pipeline::ApplyCostModel(const Query& query, Estimates* estimates) const {
   const int64_t tokens = InputTokens(query);
   for (int m = 0; m < catalog_.size(); ++m) {
@@ -441,15 +461,17 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::WithModel(const Profile& pro
   // The router is changed on a copy, so routes on this pipeline are not
   // disturbed.
   ROUTER_ASSIGN_OR_RETURN(std::unique_ptr<Router> router, router_->Clone());
-  if (labelled.has_vectors() || featurizer_ == nullptr) {
-    ROUTER_RETURN_IF_ERROR(router->OnboardModel(profile, labelled));
-  } else {
-    absl::StatusOr<Dataset> embedded = Embedded(*featurizer_, labelled);
-    if (!embedded.ok()) return Annotate(embedded.status(), "labelled");
-    ROUTER_RETURN_IF_ERROR(router->OnboardModel(profile, *embedded));
+  std::optional<Dataset> embedded;
+  if (!labelled.has_vectors() && featurizer_ != nullptr) {
+    absl::StatusOr<Dataset> made = Embedded(*featurizer_, labelled);
+    if (!made.ok()) return Annotate(made.status(), "labelled");
+    embedded = *std::move(made);
   }
+  const Dataset& examples = embedded.has_value() ? *embedded : labelled;
+  ROUTER_RETURN_IF_ERROR(router->OnboardModel(profile, examples));
   std::unique_ptr<Pipeline> copy = Copy();
   copy->router_ = std::move(router);
+  ROUTER_RETURN_IF_ERROR(copy->OnboardCostModel(profile, examples));
   copy->config_.models.push_back(profile);
   std::erase(copy->config_.removed_models, profile.name);  // a removed name, added back
   ROUTER_RETURN_IF_ERROR(copy->BuildCatalog());

@@ -70,6 +70,9 @@ class ROUTER_EXPORT CostModel {
 
   // This model without `name` (a no-op when it is not covered).
   void Remove(std::string_view name);
+  // Adds `other`'s models (an onboarded model's fit). InvalidArgument, with
+  // nothing changed, when the dimensions differ or a name is covered here.
+  absl::Status Merge(const CostModel& other);
 
   // The "cost" section of a saved pipeline. LoadState changes nothing and
   // returns DataLoss on truncated, oversized or non-finite state.

@@ -190,6 +190,9 @@ class ROUTER_EXPORT Pipeline {
   // Fits cost_model_ on the router's training data when config.cost asks.
   absl::Status FitCostModel(const Dataset& train, const Catalog& catalog,
                             const PipelineConfig& config);
+  // Fits the per-prompt cost of onboarded model `profile` from its examples
+  // (with vectors) when they carry prompts and the config asks for it.
+  absl::Status OnboardCostModel(const Profile& profile, const Dataset& examples);
   // Replaces the estimated cost of each model the cost model covers by its
   // per-prompt prediction at the current prices.
   void ApplyCostModel(const Query& query, Estimates* estimates) const;
