@@ -1,5 +1,5 @@
-// libFuzzer target for QualityCalibrator::LoadState, the per-model isotonic
-// maps a pipeline file will carry. No input may crash it. An input it
+// libFuzzer target for QualityCalibrator::LoadState, the per-model maps
+// (isotonic or Platt) a pipeline file's "calibration" section carries. No input may crash it. An input it
 // accepts must map every prediction to a finite value, non-decreasing in the
 // prediction, and save to bytes of the same size that load and save again to
 // themselves; an input it refuses must leave the calibrator as it was.
