@@ -98,6 +98,8 @@ const char* kConfigs[] = {
     R"({"router": "cluster", "cluster": {"num_clusters": 2}, "featurizer": {"word_buckets": 64, "char_buckets": 64, "dim": 8}})",
     R"({"router": "mf", "mf": {"hidden_dim": 4, "epochs": 3}, "featurizer": {"word_buckets": 64, "char_buckets": 64, "dim": 8}})",
     R"({"router": "stacked", "stacked": {"bases": ["knn", "cluster"], "folds": 2}, "knn": {"k": 5}, "cluster": {"num_clusters": 2}, "featurizer": {"word_buckets": 64, "char_buckets": 64, "dim": 8}})",
+    // Priced, so with per-prompt costs, and with the calibration layer.
+    R"({"router": "cluster", "cluster": {"num_clusters": 2}, "calibration": {"method": "platt", "folds": 2}, "models": [{"name": "coder", "input_usd_per_mtok": 1, "output_usd_per_mtok": 4}, {"name": "writer", "input_usd_per_mtok": 0.5, "output_usd_per_mtok": 2}], "featurizer": {"word_buckets": 64, "char_buckets": 64, "dim": 8}})",
 };
 
 // Runs `call` (which makes only C ABI calls) once with the hook counting its
