@@ -230,6 +230,13 @@ absl::Status QualityCalibrator::FitModel(std::string_view model,
                                          absl::Span<const double> weights,
                                          CalibrationMethod method) {
   if (model.empty()) return absl::InvalidArgumentError("quality calibrator: empty model name");
+  for (size_t i = 0; i < realised.size(); ++i) {
+    if (!(realised[i] >= 0.0 && realised[i] <= 1.0)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "quality calibrator: model '{}': realised quality {} is {}, not in [0, 1]", model, i,
+          realised[i]));
+    }
+  }
   MonotoneCalibrator calibrator;
   ROUTER_RETURN_IF_ERROR(Annotate(calibrator.Fit(method, predicted, realised, weights),
                                   fmt::format("model '{}'", model)));
@@ -297,6 +304,8 @@ absl::Status QualityCalibrator::LoadState(std::string_view state) {
       if (!std::isfinite(x[k]) || !std::isfinite(y[k])) r.Fail("knots", "not finite");
       if (k > 0 && !(x[k] > x[k - 1])) r.Fail("knots x", "not strictly increasing");
       if (k > 0 && !(y[k] >= y[k - 1])) r.Fail("knots y", "decreasing");
+      // A quality maps to a quality: the policy and the trace take it as one.
+      if (!(y[k] >= 0.0 && y[k] <= 1.0)) r.Fail("knots y", "outside [0, 1]");
     }
     by_model.emplace(std::move(model), std::move(calibrator));
   }

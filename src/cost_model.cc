@@ -163,7 +163,10 @@ absl::StatusOr<CostModel> CostModel::Fit(const Dataset& data, const Catalog& cat
   CostModel model;
   model.dim_ = data.dim;
   std::vector<std::pair<int, ModelFit>> fits;  // catalog order, for a stable file
-  for (const auto& [rows, targets] : by_rows) {
+  for (const auto& group : by_rows) {
+    // Named, not a structured binding: clang 14 cannot capture one in a lambda.
+    const std::vector<int64_t>& rows = group.first;
+    const std::vector<Target>& targets = group.second;
     const Eigen::Index n = static_cast<Eigen::Index>(rows.size());
     const RidgeProblem problem(
         n, p, [&](Eigen::Index begin, Eigen::Index end, Eigen::MatrixXd* block) {

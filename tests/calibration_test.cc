@@ -248,6 +248,18 @@ TEST_CASE("Platt: a quality calibrator of Platt maps saves and loads", "[calibra
   QualityCalibrator loaded;
   REQUIRE(loaded.LoadState(state).ok());
   CHECK(loaded.Find("m")->Apply(0.37) == calibrator.Find("m")->Apply(0.37));
+  // A map must give qualities: the last knot value set to 1.5 is refused
+  // (version, count, name "m", 201 knot predictions, then the values).
+  std::string above_one = state;
+  const size_t last_value = 4 + 8 + (8 + 1) + (8 + 201 * 8) + 8 + 200 * 8;
+  REQUIRE(last_value + 8 == state.size());
+  const double value = 1.5;
+  std::memcpy(above_one.data() + last_value, &value, sizeof(value));
+  QualityCalibrator refused = loaded;
+  CHECK(refused.LoadState(above_one).code() == absl::StatusCode::kDataLoss);
+  CHECK(refused.Find("m")->Apply(0.37) == loaded.Find("m")->Apply(0.37));  // unchanged
+  CHECK(calibrator.FitModel("q", std::vector<double>{0.5}, std::vector<double>{2.0}).code() ==
+        absl::StatusCode::kInvalidArgument);
   loaded.Remove("m");
   CHECK(loaded.Find("m") == nullptr);
   CHECK(loaded.models().empty());

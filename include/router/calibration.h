@@ -143,7 +143,8 @@ class ROUTER_EXPORT MonotoneCalibrator {
 class ROUTER_EXPORT QualityCalibrator {
  public:
   // Fits model `model`'s calibrator (replacing any before). Errors as
-  // MonotoneCalibrator's, plus an empty name; on an error nothing changes.
+  // MonotoneCalibrator's, plus an empty name and a realised quality outside
+  // [0, 1]; on an error nothing changes.
   absl::Status FitModel(std::string_view model, absl::Span<const double> predicted,
                         absl::Span<const double> realised,
                         absl::Span<const double> weights = {},
@@ -168,8 +169,8 @@ class ROUTER_EXPORT QualityCalibrator {
   absl::Status SaveState(std::string* out) const;
   // Replaces everything by a state SaveState wrote, after validating all of
   // it (version, names non-empty and unique, knots finite, x strictly
-  // increasing, y non-decreasing, nothing left over); on an error nothing
-  // changes.
+  // increasing, y non-decreasing and in [0, 1], nothing left over); on an
+  // error nothing changes.
   absl::Status LoadState(std::string_view state);
 
  private:
