@@ -207,6 +207,13 @@ absl::Status MonotoneCalibrator::FitPlatt(absl::Span<const double> predicted,
   return absl::OkStatus();
 }
 
+absl::StatusOr<CalibrationMethod> CalibrationMethodNamed(std::string_view name) {
+  if (name == "isotonic") return CalibrationMethod::kIsotonic;
+  if (name == "platt") return CalibrationMethod::kPlatt;
+  return absl::InvalidArgumentError(
+      fmt::format("calibration method must be isotonic or platt, not '{}'", name));
+}
+
 absl::Status MonotoneCalibrator::Fit(CalibrationMethod method, absl::Span<const double> predicted,
                                      absl::Span<const double> realised,
                                      absl::Span<const double> weights) {
@@ -334,9 +341,8 @@ absl::StatusOr<QualityCalibrator> CrossFitCalibrator(const Dataset& train,
   fold_config.calibration.method = "none";
   fold_config.cost = "router";
   const std::vector<int> fold = PromptFolds(train, folds);
-  // Per model, in catalog order of first appearance.
-  std::vector<std::string> models;
-  std::unordered_map<std::string, std::pair<std::vector<double>, std::vector<double>>> pairs;
+  // Per model: the (predicted, realised) pairs of its held-out rows.
+  std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> pairs;
   for (int k = 0; k < folds; ++k) {
     std::vector<int64_t> fit_rows, held_rows;
     for (int64_t r = 0; r < train.rows(); ++r) (fold[r] == k ? held_rows : fit_rows).push_back(r);
@@ -362,20 +368,19 @@ absl::StatusOr<QualityCalibrator> CrossFitCalibrator(const Dataset& train,
       const std::string& model = catalog.at(m).name;
       const int column = held.ModelColumn(model);
       if (column < 0) continue;
-      auto [it, added] = pairs.try_emplace(model);
-      if (added) models.push_back(model);
+      auto& [predicted, realised] = pairs[model];
       for (int64_t r = 0; r < held.rows(); ++r) {
         const double score = held.score(r, column);
         if (std::isnan(score)) continue;
-        it->second.first.push_back(estimates[r].per_model[m].quality);
-        it->second.second.push_back(score);
+        predicted.push_back(estimates[r].per_model[m].quality);
+        realised.push_back(score);
       }
     }
   }
   QualityCalibrator calibrator;
   int64_t used = 0;
-  for (const std::string& model : models) {
-    const auto& [predicted, realised] = pairs[model];
+  for (const auto& [model, model_pairs] : pairs) {
+    const auto& [predicted, realised] = model_pairs;
     if (predicted.empty()) continue;
     ROUTER_RETURN_IF_ERROR(calibrator.FitModel(model, predicted, realised, {}, method));
     used += static_cast<int64_t>(predicted.size());

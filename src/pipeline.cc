@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -97,23 +98,20 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Fit(const Dataset& train,
   }
 
   auto pipeline = std::unique_ptr<Pipeline>(new Pipeline());
+  std::optional<Dataset> embedded;
   if (use_featurizer) {
     auto featurizer = std::make_unique<TextFeaturizer>(config.featurizer);
     ROUTER_RETURN_IF_ERROR(featurizer->Fit(train.prompts));
-    absl::StatusOr<Dataset> embedded = Embedded(*featurizer, train);
-    if (!embedded.ok()) return Annotate(embedded.status(), "training");
-    ROUTER_RETURN_IF_ERROR(router->Fit(*embedded, catalog));
-    ROUTER_RETURN_IF_ERROR(pipeline->FitCostModel(*embedded, catalog, config));
-    // Fold pipelines take the embedded rows, so the featurizer is not refit.
-    PipelineConfig on_vectors = config;
-    on_vectors.embedder = "none";
-    ROUTER_RETURN_IF_ERROR(pipeline->FitCalibrator(*embedded, on_vectors));
+    absl::StatusOr<Dataset> made = Embedded(*featurizer, train);
+    if (!made.ok()) return Annotate(made.status(), "training");
+    embedded = *std::move(made);
     pipeline->featurizer_ = std::move(featurizer);
-  } else {
-    ROUTER_RETURN_IF_ERROR(router->Fit(train, catalog));
-    ROUTER_RETURN_IF_ERROR(pipeline->FitCostModel(train, catalog, config));
-    ROUTER_RETURN_IF_ERROR(pipeline->FitCalibrator(train, config));
   }
+  // The rows with their vectors: the featurizer's, or the data's own.
+  const Dataset& rows = embedded.has_value() ? *embedded : train;
+  ROUTER_RETURN_IF_ERROR(router->Fit(rows, catalog));
+  ROUTER_RETURN_IF_ERROR(pipeline->FitCostModel(rows, catalog, config));
+  ROUTER_RETURN_IF_ERROR(pipeline->FitCalibrator(rows, config));
   pipeline->router_ = std::move(router);
   pipeline->config_ = config;
   ROUTER_RETURN_IF_ERROR(pipeline->CheckPolicyModels(config.policy, *policy));
@@ -175,11 +173,13 @@ void Pipeline::Adjust(const Query& query, Estimates* estimates) const {
 
 absl::Status Pipeline::FitCalibrator(const Dataset& train, const PipelineConfig& config) {
   if (config.calibration.method == "none") return absl::OkStatus();
-  const CalibrationMethod method = config.calibration.method == "platt"
-                                       ? CalibrationMethod::kPlatt
-                                       : CalibrationMethod::kIsotonic;
+  ROUTER_ASSIGN_OR_RETURN(const CalibrationMethod method,
+                          CalibrationMethodNamed(config.calibration.method));
+  // The fold pipelines take these rows' vectors, so no featurizer is refit.
+  PipelineConfig on_vectors = config;
+  on_vectors.embedder = "none";
   absl::StatusOr<QualityCalibrator> fitted =
-      CrossFitCalibrator(train, config, config.calibration.folds, method);
+      CrossFitCalibrator(train, on_vectors, config.calibration.folds, method);
   if (!fitted.ok()) return Annotate(fitted.status(), "fitting the calibration layer");
   for (const std::string& name : config.removed_models) fitted->Remove(name);
   calibrator_ = std::make_shared<QualityCalibrator>(*std::move(fitted));

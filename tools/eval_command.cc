@@ -72,9 +72,8 @@ std::string Help() {
       Flags());
 }
 
-// `estimator` is a Router or a Pipeline (which adds per-prompt costs).
-template <typename Estimator>
-absl::StatusOr<std::vector<Estimates>> EstimateAll(const Estimator& estimator, const Dataset& data,
+// Through the pipeline, so the figures include per-prompt costs.
+absl::StatusOr<std::vector<Estimates>> EstimateAll(const Pipeline& pipeline, const Dataset& data,
                                                    const std::string& what, int threads,
                                                    bool quiet) {
   std::vector<Estimates> estimates(data.rows());
@@ -87,8 +86,8 @@ absl::StatusOr<std::vector<Estimates>> EstimateAll(const Estimator& estimator, c
       queries[r - begin].vector = data.vector(r);
       queries[r - begin].text = data.prompts[r];
     }
-    return estimator.EstimateBatch(queries,
-                                   absl::MakeSpan(estimates).subspan(begin, end - begin));
+    return pipeline.EstimateBatch(queries,
+                                  absl::MakeSpan(estimates).subspan(begin, end - begin));
   }));
   return estimates;
 }
@@ -116,7 +115,7 @@ struct Settings {
   Split split = Split::kTest;
   std::string split_name;
   int calibration_folds = 5;
-  CalibrationMethod calibration_method = CalibrationMethod::kIsotonic;
+  std::string calibration_method = "isotonic";  // checked by CalibrationMethodNamed
   int threads = 1;
   bool quiet = false;
 };
@@ -153,13 +152,10 @@ int ReadSettings(const Args& args, Settings* settings) {
                 "--calibration-folds must be 0 (off) or 2 to 100, --calibration-bins 1 to 1000");
   }
   settings->calibration_folds = static_cast<int>(*folds);
-  const std::string method = args.Get("calibration-method", "isotonic");
-  if (method != "isotonic" && method != "platt") {
-    return Fail(kCommand, kExitUsage,
-                fmt::format("--calibration-method must be isotonic or platt, not '{}'", method));
+  settings->calibration_method = args.Get("calibration-method", "isotonic");
+  if (absl::Status s = CalibrationMethodNamed(settings->calibration_method).status(); !s.ok()) {
+    return Fail(kCommand, kExitUsage, Annotate(s, "--calibration-method"));
   }
-  settings->calibration_method =
-      method == "platt" ? CalibrationMethod::kPlatt : CalibrationMethod::kIsotonic;
   settings->report.calibration_bins = static_cast<int>(*calibration_bins);
   settings->report.strong = args.Get("strong");
   settings->report.weak = args.Get("weak");
@@ -298,7 +294,8 @@ int RunRouter(const Settings& settings, size_t i, const PipelineConfig& base, co
                                   count, kind, settings.calibration_folds),
                       0, !settings.quiet);
     calibrator = CrossFitCalibrator(rows.train, config, settings.calibration_folds,
-                                    settings.calibration_method, &run->calibration_fit_pairs);
+                                    *CalibrationMethodNamed(settings.calibration_method),
+                                    &run->calibration_fit_pairs);
   }
   if (!calibrator.ok()) {
     return Fail(kCommand, InputOrInternal(calibrator.status()),
@@ -308,8 +305,7 @@ int RunRouter(const Settings& settings, size_t i, const PipelineConfig& base, co
   if (!calibrated.ok()) return Fail(kCommand, kExitInternal, calibrated.status());
   run->calibrated_estimates = *std::move(calibrated);
   run->calibration_folds = settings.calibration_folds;
-  run->calibration_method =
-      settings.calibration_method == CalibrationMethod::kPlatt ? "platt" : "isotonic";
+  run->calibration_method = settings.calibration_method;
   run->calibration_seconds = calibration_clock.Seconds();
   return kExitOk;
 }

@@ -92,6 +92,10 @@ enum class CalibrationMethod {
   kPlatt,
 };
 
+// The method named "isotonic" or "platt" (config "calibration.method",
+// `router eval --calibration-method`); InvalidArgument for any other name.
+ROUTER_EXPORT absl::StatusOr<CalibrationMethod> CalibrationMethodNamed(std::string_view name);
+
 // A non-decreasing map from predicted to expected realised quality, held as
 // knots with linear interpolation between them.
 //

@@ -182,7 +182,8 @@ class ROUTER_EXPORT Pipeline {
   absl::Status BuildCatalog();
   // Scales the estimated costs of models whose price changed since the fit.
   void ApplyPrices(const Query& query, Estimates* estimates) const;
-  // Fits calibrator_ when config.calibration asks; `train` as FitCostModel's.
+  // Fits calibrator_ when config.calibration asks; `train` as FitCostModel's
+  // (with vectors).
   absl::Status FitCalibrator(const Dataset& train, const PipelineConfig& config);
   // What Estimate adds to the router's estimates: prices, per-prompt costs,
   // calibrated qualities.

@@ -420,6 +420,18 @@ TEST_CASE("eval --calibration-folds and --calibration-bins: ECE, the floor table
   CHECK(svg.find("<svg") != std::string::npos);
   CHECK(svg.find("calibrated: ECE") != std::string::npos);
 
+  // --calibration-method platt: the report names the method (the default is
+  // isotonic), and the same folds give other calibrated figures, since the
+  // maps differ; the raw ones are the same.
+  const Json platt = EvalReport(
+      on + "--calibration-folds 3 --calibration-bins 5 --calibration-method platt",
+      "eval-calib-platt");
+  REQUIRE(platt["calibration"].size() == 2);
+  CHECK(platt["calibration"][0]["method"] == "platt");
+  CHECK(report["calibration"][0]["method"] == "isotonic");
+  CHECK(platt["calibration"][0]["before"] == report["calibration"][0]["before"]);
+  CHECK(platt["calibration"][0]["after"] != report["calibration"][0]["after"]);
+
   // --calibration-folds 0: no calibration figures, no refits, no diagram.
   const Json off = EvalReport(on + "--calibration-folds 0", "eval-calib-off");
   CHECK_FALSE(off.contains("calibration"));
@@ -428,7 +440,8 @@ TEST_CASE("eval --calibration-folds and --calibration-bins: ECE, the floor table
   for (const auto& [flags, says] : std::vector<std::pair<std::string, std::string>>{
            {"--calibration-folds 1", "--calibration-folds"},
            {"--calibration-folds -2", "--calibration-folds"},
-           {"--calibration-bins 0", "--calibration-bins"}}) {
+           {"--calibration-bins 0", "--calibration-bins"},
+           {"--calibration-method sigmoid", "--calibration-method"}}) {
     INFO(flags);
     const RunResult r = Run("eval --quiet " + on + flags);
     CHECK(r.exit_code == 1);
