@@ -238,6 +238,25 @@ TEST_CASE("Platt: bad input is refused and changes nothing", "[calibration]") {
   CHECK(c.knot_y() == knots);
 }
 
+TEST_CASE("calibration methods by name, and cross-fitting's folds", "[calibration]") {
+  CHECK(*CalibrationMethodNamed("isotonic") == CalibrationMethod::kIsotonic);
+  CHECK(*CalibrationMethodNamed("platt") == CalibrationMethod::kPlatt);
+  CHECK(CalibrationMethodNamed("none").status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(CalibrationMethodNamed("").status().code() == absl::StatusCode::kInvalidArgument);
+
+  const SyntheticData data = GenerateSynthetic({.rows = 60, .seed = 4});
+  for (int folds : {1, 0, -3}) {
+    INFO("folds " << folds);
+    CHECK(CrossFitCalibrator(data.dataset, PipelineConfig{}, folds, CalibrationMethod::kIsotonic)
+              .status()
+              .code() == absl::StatusCode::kInvalidArgument);
+  }
+  // Folds by prompt: every row of one prompt in one fold, prompts dealt in turn.
+  Dataset twice = data.dataset.Subset({0, 1, 2, 0, 1, 2, 3});
+  const std::vector<int> fold = PromptFolds(twice, 2);
+  CHECK(fold == std::vector<int>{0, 1, 0, 0, 1, 0, 1});
+}
+
 TEST_CASE("Platt: a quality calibrator of Platt maps saves and loads", "[calibration]") {
   std::vector<double> predicted, realised;
   PlattPairs(0.5, 0.3, 2000, &predicted, &realised);

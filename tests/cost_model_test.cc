@@ -224,6 +224,25 @@ TEST_CASE("the ridge regression recovers a linear law and stays in the observed 
   CHECK(std::isfinite(model->OutputTokens(0, nan, 1)));
 }
 
+TEST_CASE("a cost model fit refuses data without vectors or without the model", "[cost]") {
+  const Metered& metered = SharedMetered();
+  Dataset no_vectors = metered.train;  // generated text, not embedded
+  REQUIRE_FALSE(no_vectors.has_vectors());
+  CHECK(CostModel::Fit(no_vectors, metered.data.catalog).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  Dataset embedded = no_vectors;
+  embedded.dim = 2;
+  embedded.vectors.assign(static_cast<size_t>(embedded.rows()) * 2, 0.5f);
+  Catalog other;
+  REQUIRE(other.Add(Profile{.name = "not-a-column", .output_usd_per_mtok = 1.0}).ok());
+  CHECK(CostModel::Fit(embedded, other).status().code() == absl::StatusCode::kInvalidArgument);
+  // A model with fewer than two observed costs is left to the router.
+  Dataset one_cost = embedded.Subset({0});
+  auto fitted = CostModel::Fit(one_cost, metered.data.catalog);
+  REQUIRE(fitted.ok());
+  CHECK(fitted->models().empty());
+}
+
 TEST_CASE("cost model state round-trips and refuses corrupt bytes", "[cost]") {
   const Metered& metered = SharedMetered();
   const auto pipeline = FitOrDie(metered.train, PricedConfig(metered.data.catalog, "per_prompt"));
