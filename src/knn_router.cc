@@ -328,7 +328,11 @@ absl::Status KnnRouter::EstimateBatch(absl::Span<const Query> queries,
     }
     if (out_of_memory.load()) throw std::bad_alloc();
   } else {
-    ScopedOmpThreads batch_threads(threads);
+    // An exact batch is a matrix product on BLAS's own threads (Debian's
+    // OpenBLAS runs a pthread pool). OpenMP threads beside it only take
+    // cores from that pool: idle ones spin, and a batch on two OpenMP
+    // threads took 4x as long as on one (docs/performance.md).
+    ScopedOmpThreads batch_threads(hnsw != nullptr ? threads : 1);
     state_.index->search(n, batch.data(), k, similarities.data(), labels.data());
   }
   for (int64_t i = 0; i < n; ++i) {

@@ -57,9 +57,11 @@ struct KnnOptions {
   // the query's with the rows as stored. Exact indexes always keep floats.
   enum class HnswStorage { kFloat, kHalf, kBytes };
   HnswStorage hnsw_storage = HnswStorage::kFloat;
-  // Threads that share one EstimateBatch call (OpenMP); 0 = OpenMP's
-  // current setting (omp_get_max_threads, OMP_NUM_THREADS). A single
-  // Estimate always runs on the calling thread.
+  // Threads that share one EstimateBatch call over an HNSW index (OpenMP);
+  // 0 = OpenMP's current setting (omp_get_max_threads, OMP_NUM_THREADS).
+  // An exact index's batch is a matrix product on the BLAS library's own
+  // threads (OPENBLAS_NUM_THREADS), whatever this says. A single Estimate
+  // always runs on the calling thread.
   int batch_threads = 0;
 };
 

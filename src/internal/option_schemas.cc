@@ -34,7 +34,8 @@ const OptionsSchema<KnnOptions>& KnnOptionsSchema() {
                                 "HNSW row storage: float (4 bytes per dimension), fp16 (2) or "
                                 "sq8 (1, 8-bit codes over each dimension's range).")
           .Integer("batch_threads", &O::batch_threads, Range::Closed(0, 1024),
-                   "Threads sharing one batch of queries; 0 = OpenMP's setting.");
+                   "Threads sharing one batch of queries on an HNSW index; 0 = OpenMP's setting. "
+                   "Exact batches use BLAS's threads.");
   return schema;
 }
 
