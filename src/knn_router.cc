@@ -452,6 +452,12 @@ absl::StatusOr<std::unique_ptr<faiss::Index>> ReadHnswIndex(internal::ByteReader
                                                             const KnnOptions& options) {
   std::vector<uint8_t> blob_bytes;
   if (!r->GetVector(&blob_bytes, "hnsw index")) return r->status();
+  const std::string_view bytes(reinterpret_cast<const char*>(blob_bytes.data()),
+                               blob_bytes.size());
+  if (const char* problem = nullptr; !internal::HnswBlobShaped(bytes, dim, rows, &problem)) {
+    return absl::DataLossError(fmt::format("knn router state: the index is not one the "
+                                           "library saves: {}", problem));
+  }
   faiss::VectorIOReader blob;
   blob.data = std::move(blob_bytes);
   std::unique_ptr<faiss::Index> index;

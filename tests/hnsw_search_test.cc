@@ -4,7 +4,11 @@
 #include "internal/hnsw_search.h"
 
 #include <cmath>
+#include <cstring>
+#include <array>
 #include <functional>
+#include <string>
+#include <string_view>
 #include <memory>
 #include <utility>
 #include <random>
@@ -13,6 +17,8 @@
 #include <catch2/catch.hpp>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexScalarQuantizer.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
 #include <omp.h>
 
 namespace router::internal {
@@ -257,6 +263,93 @@ TEST_CASE("HnswSearchSupports refuses what it does not search", "[hnsw]") {
   CHECK(HnswSearchSupports(ip));
   ip.hnsw.upper_beam = 2;
   CHECK_FALSE(HnswSearchSupports(ip));
+}
+
+std::string Serialised(const faiss::Index& index) {
+  faiss::VectorIOWriter writer;
+  faiss::write_index(&index, &writer);
+  return std::string(writer.data.begin(), writer.data.end());
+}
+
+// Where a blob's graph tables start their counts: after the fourcc and the
+// index header (37 bytes), each table's count, then its entries.
+std::vector<size_t> TableCounts(const std::string& blob) {
+  const size_t entry_bytes[] = {sizeof(double), sizeof(int), sizeof(int), sizeof(size_t),
+                                sizeof(int)};
+  std::vector<size_t> at;
+  size_t offset = 4 + 4 + 8 + 8 + 8 + 1 + 4;
+  for (size_t bytes : entry_bytes) {
+    at.push_back(offset);
+    uint64_t count = 0;
+    std::memcpy(&count, blob.data() + offset, sizeof count);
+    offset += sizeof count + count * bytes;
+  }
+  return at;
+}
+
+TEST_CASE("HnswBlobShaped takes what the library saves and refuses what FAISS would misread",
+          "[hnsw]") {
+  const int dim = 8, rows = 300;
+  const std::vector<float> data = Clustered(rows, dim, 11);
+  faiss::IndexHNSWFlat flat(dim, 4, faiss::METRIC_INNER_PRODUCT);
+  flat.add(rows, data.data());
+  faiss::IndexHNSWSQ half(dim, faiss::ScalarQuantizer::QT_fp16, 4, faiss::METRIC_INNER_PRODUCT);
+  faiss::IndexHNSWSQ bytes(dim, faiss::ScalarQuantizer::QT_8bit, 4, faiss::METRIC_INNER_PRODUCT);
+  for (faiss::IndexHNSWSQ* sq : {&half, &bytes}) {
+    sq->train(rows, data.data());
+    sq->add(rows, data.data());
+  }
+  const char* problem = nullptr;
+  const std::string saved = Serialised(flat);
+  CHECK(HnswBlobShaped(saved, dim, rows, &problem));
+  CHECK(HnswBlobShaped(Serialised(half), dim, rows, &problem));
+  CHECK(HnswBlobShaped(Serialised(bytes), dim, rows, &problem));
+  // Another dimension or row count than the state's.
+  CHECK_FALSE(HnswBlobShaped(saved, dim + 1, rows, &problem));
+  CHECK_FALSE(HnswBlobShaped(saved, dim, rows - 1, &problem));
+  // Every truncation, and one byte more.
+  for (size_t size = 0; size < saved.size(); ++size) {
+    INFO("cut to " << size << " bytes");
+    REQUIRE_FALSE(HnswBlobShaped(std::string_view(saved).substr(0, size), dim, rows, &problem));
+  }
+  CHECK_FALSE(HnswBlobShaped(saved + '\0', dim, rows, &problem));
+
+  auto corrupted = [&](size_t at, const auto& value) {
+    std::string blob = saved;
+    std::memcpy(blob.data() + at, &value, sizeof value);
+    problem = nullptr;
+    const bool shaped = HnswBlobShaped(blob, dim, rows, &problem);
+    CHECK((shaped || problem != nullptr));
+    return shaped;
+  };
+  // A table count FAISS would zero-fill before reading (2^39 neighbours: 2 TB).
+  for (size_t at : TableCounts(saved)) {
+    INFO("the table count at byte " << at);
+    CHECK_FALSE(corrupted(at, uint64_t{1} << 39));
+  }
+  // An index nested in the index, as a stack-overflowing chain would begin.
+  const size_t storage_at = saved.size() - (4 + 33 + 8 + sizeof(float) * rows * dim);
+  REQUIRE(saved.compare(storage_at, 4, "IxFI") == 0);
+  CHECK_FALSE(corrupted(storage_at, std::array<char, 4>{'I', 'H', 'N', 'f'}));
+  CHECK_FALSE(corrupted(0, std::array<char, 4>{'I', 'x', 'F', 'I'}));  // not HNSW at all
+  {  // rows one short of the header's count, the table's count agreeing
+    std::string short_rows = saved.substr(0, saved.size() - sizeof(float) * dim);
+    const uint64_t floats = static_cast<uint64_t>(rows - 1) * dim;
+    std::memcpy(short_rows.data() + storage_at + 4 + 33, &floats, sizeof floats);
+    CHECK_FALSE(HnswBlobShaped(short_rows, dim, rows, &problem));
+  }
+  CHECK_FALSE(corrupted(4 + 4 + 8 + 8 + 8, uint8_t{2}));                // is_trained, a bool
+  CHECK_FALSE(corrupted(4 + 4 + 8 + 8 + 8 + 1, int32_t{1}));            // squared L2
+
+  // 8-bit rows without their per-dimension ranges: FAISS would decode past
+  // the end of `trained`.
+  static_cast<faiss::IndexScalarQuantizer*>(bytes.storage)->sq.trained.resize(dim);
+  CHECK_FALSE(HnswBlobShaped(Serialised(bytes), dim, rows, &problem));
+  // Another quantiser (4-bit rows).
+  faiss::IndexHNSWSQ four(dim, faiss::ScalarQuantizer::QT_4bit, 4, faiss::METRIC_INNER_PRODUCT);
+  four.train(rows, data.data());
+  four.add(rows, data.data());
+  CHECK_FALSE(HnswBlobShaped(Serialised(four), dim, rows, &problem));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -237,6 +238,111 @@ bool GraphSound(const faiss::HNSW& graph, int64_t rows, const char** problem) {
 }
 
 }  // namespace
+
+namespace {
+
+// Reads FAISS's serialisation field by field, as its reader does, without
+// building anything.
+class BlobCursor {
+ public:
+  explicit BlobCursor(std::string_view bytes) : rest_(bytes) {}
+  template <typename T>
+  bool Read(T* out) {
+    if (rest_.size() < sizeof(T)) return false;
+    std::memcpy(out, rest_.data(), sizeof(T));
+    rest_.remove_prefix(sizeof(T));
+    return true;
+  }
+  // A table (READVECTOR): its entry count, then that many entries of
+  // `entry_bytes`, which must all be there.
+  bool Table(size_t entry_bytes, uint64_t* count) {
+    if (!Read(count) || *count > rest_.size() / entry_bytes) return false;
+    rest_.remove_prefix(*count * entry_bytes);
+    return true;
+  }
+  bool done() const { return rest_.empty(); }
+
+ private:
+  std::string_view rest_;
+};
+
+constexpr uint32_t FourCc(const char (&code)[5]) {
+  return static_cast<uint32_t>(code[0]) | static_cast<uint32_t>(code[1]) << 8 |
+         static_cast<uint32_t>(code[2]) << 16 | static_cast<uint32_t>(code[3]) << 24;
+}
+
+// read_index_header: d, ntotal, two unused counts, is_trained (one byte,
+// a bool) and the metric, which for inner products has no argument.
+bool HeaderMatches(BlobCursor* blob, int dim, int64_t rows) {
+  int32_t d = 0, metric = -1;
+  int64_t ntotal = 0, unused = 0;
+  uint8_t trained = 0;
+  return blob->Read(&d) && blob->Read(&ntotal) && blob->Read(&unused) && blob->Read(&unused) &&
+         blob->Read(&trained) && blob->Read(&metric) && d == dim && ntotal == rows &&
+         trained <= 1 && metric == faiss::METRIC_INNER_PRODUCT;
+}
+
+}  // namespace
+
+bool HnswBlobShaped(std::string_view bytes, int dim, int64_t rows, const char** problem) {
+  auto fail = [&](const char* what) {
+    *problem = what;
+    return false;
+  };
+  if (dim <= 0 || rows < 0) return fail("no dimension or a negative row count");
+  BlobCursor blob(bytes);
+  uint32_t kind = 0;
+  if (!blob.Read(&kind) || (kind != FourCc("IHNf") && kind != FourCc("IHNs"))) {
+    return fail("not an HNSW index over float or scalar-quantised rows");
+  }
+  if (!HeaderMatches(&blob, dim, rows)) return fail("an index header that does not match");
+  // The graph: assign_probas (double), cum_nneighbor_per_level, levels
+  // (int), offsets (size_t), neighbors (int); then entry_point, max_level,
+  // efConstruction, efSearch and upper_beam (int). GraphSound checks their
+  // sizes against each other once FAISS has read them.
+  uint64_t count = 0;
+  int32_t scalars[5] = {};
+  if (!(blob.Table(sizeof(double), &count) && blob.Table(sizeof(int32_t), &count) &&
+        blob.Table(sizeof(int32_t), &count) && blob.Table(sizeof(uint64_t), &count) &&
+        blob.Table(sizeof(int32_t), &count) && blob.Read(&scalars))) {
+    return fail("a graph table longer than the bytes that follow it");
+  }
+  // The rows: an IndexFlatIP under IHNf, an IndexScalarQuantizer under IHNs.
+  const bool floats = kind == FourCc("IHNf");
+  uint32_t storage = 0;
+  if (!blob.Read(&storage) || storage != (floats ? FourCc("IxFI") : FourCc("IxSQ"))) {
+    return fail("row storage of another kind");
+  }
+  if (!HeaderMatches(&blob, dim, rows)) return fail("a row storage header that does not match");
+  const uint64_t cells = static_cast<uint64_t>(rows) * static_cast<uint64_t>(dim);
+  if (floats) {
+    // READXBVECTOR: a count of 4-byte groups.
+    if (!blob.Table(sizeof(float), &count) || count != cells) {
+      return fail("float rows of another size");
+    }
+  } else {
+    // read_ScalarQuantizer: qtype, rangestat (enums), rangestat_arg, d,
+    // code_size, trained (float); then the codes (bytes).
+    int32_t qtype = -1, rangestat = -1;
+    float range_arg = 0.0f;
+    uint64_t sq_dim = 0, code_size = 0, trained = 0;
+    if (!(blob.Read(&qtype) && blob.Read(&rangestat) && blob.Read(&range_arg) &&
+          blob.Read(&sq_dim) && blob.Read(&code_size) && blob.Table(sizeof(float), &trained))) {
+      return fail("a scalar quantiser cut short");
+    }
+    const bool half = qtype == faiss::ScalarQuantizer::QT_fp16;
+    const bool bytes8 = qtype == faiss::ScalarQuantizer::QT_8bit;
+    const uint64_t per_dim = half ? 2 : 1;
+    if (!(half || bytes8) || rangestat < faiss::ScalarQuantizer::RS_minmax ||
+        rangestat > faiss::ScalarQuantizer::RS_optim || sq_dim != static_cast<uint64_t>(dim) ||
+        code_size != per_dim * sq_dim || trained != (half ? 0 : 2 * sq_dim)) {
+      return fail("a scalar quantiser other than fp16 or 8-bit rows of this dimension");
+    }
+    if (!blob.Table(1, &count) || count != cells * per_dim) return fail("codes of another size");
+  }
+  if (!blob.done()) return fail("bytes after the index");
+  return true;
+}
 
 bool HnswIndexSound(const faiss::IndexHNSW& index, const char** problem) {
   if (!GraphSound(index.hnsw, index.ntotal, problem)) return false;

@@ -15,6 +15,7 @@
 #define ROUTER_INTERNAL_HNSW_SEARCH_H_
 
 #include <cstdint>
+#include <string_view>
 
 #include <faiss/IndexHNSW.h>
 
@@ -35,6 +36,17 @@ bool HnswSearchSupports(const faiss::IndexHNSW& index);
 // and its search would read out of bounds as the library's walk would.
 // False with `problem` saying what is wrong.
 bool HnswIndexSound(const faiss::IndexHNSW& index, const char** problem);
+
+// Whether `blob` is what FAISS 1.7.3's write_index makes of an index the
+// library saves: an inner-product IndexHNSWFlat, or an IndexHNSWSQ over fp16
+// or 8-bit rows (with their ranges), of `rows` rows of `dim`, and nothing
+// after it. FAISS's reader sizes each table by the count stored before it
+// (up to 2^40 entries, zero-filled before it reads them) and reads a nested
+// index of any kind, recursively. So a damaged or hostile blob could make it
+// allocate terabytes, or overflow the stack, before any check of ours ran.
+// This walks the blob first and holds every count to the bytes that follow
+// it. False with `problem` saying what is wrong.
+bool HnswBlobShaped(std::string_view blob, int dim, int64_t rows, const char** problem);
 
 // The k nearest rows of `index` to `query` (index.d floats, normalised like
 // the rows), nearest first: similarities[i] is the inner product of row
