@@ -345,6 +345,7 @@ void Pipeline::ApplyPrices(const Query& query, Estimates* estimates) const {
   const Catalog& fitted = router_->catalog();
   const int64_t tokens = InputTokens(query);
   for (int m = 0; m < catalog_.size(); ++m) {
+    if (cost_model_ != nullptr && cost_model_index_[m] >= 0) continue;  // ApplyCostModel's
     const double old_cost = fitted.at(m).ExpectedCostUsd(tokens);
     const double new_cost = catalog_.at(m).ExpectedCostUsd(tokens);
     if (old_cost != new_cost) {

@@ -121,6 +121,30 @@ TEST_CASE("the cost model finds each topic's and model's answer length", "[cost]
   }
 }
 
+TEST_CASE("a price change reprices the predicted answer exactly", "[cost]") {
+  const Metered& metered = SharedMetered();
+  const auto pipeline = FitOrDie(metered.train, PricedConfig(metered.data.catalog, "per_prompt"));
+  const Profile& model = metered.data.catalog.at(1);
+  auto repriced = pipeline->WithPrice(model.name, 3.0 * model.input_usd_per_mtok + 0.5,
+                                      0.25 * model.output_usd_per_mtok);
+  REQUIRE(repriced.ok());
+  const CostModel& costs = *(*repriced)->cost_model();
+  std::vector<float> vector(pipeline->dim());
+  const std::string prompt = SyntheticPrompt(0, 77);
+  REQUIRE(pipeline->Embed(prompt, absl::MakeSpan(vector)).ok());
+  const int64_t tokens = EstimateInputTokens(prompt);
+  Estimates before, after;
+  REQUIRE(pipeline->Estimate({.vector = vector, .input_tokens = tokens}, &before).ok());
+  REQUIRE((*repriced)->Estimate({.vector = vector, .input_tokens = tokens}, &after).ok());
+  const double answer = costs.OutputTokens(costs.Find(model.name), vector, tokens);
+  CHECK(after.per_model[1].expected_cost_usd ==
+        Approx((tokens * (3.0 * model.input_usd_per_mtok + 0.5) +
+                answer * 0.25 * model.output_usd_per_mtok) * 1e-6).epsilon(1e-12));
+  for (int m = 0; m < metered.data.catalog.size(); ++m) {
+    if (m != 1) CHECK(after.per_model[m].expected_cost_usd == before.per_model[m].expected_cost_usd);
+  }
+}
+
 TEST_CASE("with a fixed answer length the cost is the list price at the query's tokens",
           "[cost]") {
   const SyntheticData fixed = GenerateSynthetic({.rows = 600, .seed = 9});
