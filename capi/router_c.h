@@ -964,6 +964,29 @@ ROUTER_API router_status_t router_sync_start(router_t* router, const char* optio
 ROUTER_API router_status_t router_sync_now(router_sync_t* sync);
 
 /**
+ * @brief  Retires this replica for good (a pod deleted at a rollout; call it
+ *         on SIGTERM, then router_sync_stop): runs one last round, then, in
+ *         one atomic step of the store, adds this replica's contribution to
+ *         the store's archive row and deletes its own row. The others keep
+ *         everything it learned, and the store keeps no row per replica id
+ *         that ever ran. Afterwards the sync runs no more rounds (also not in
+ *         router_sync_stop); router_sync_now returns
+ *         ROUTER_FAILED_PRECONDITION. Without it, a replica that stops leaves
+ *         its row, which keeps counting.
+ * @param[in] sync  Not NULL.
+ * @return ROUTER_OK; on any error nothing was folded and the replica's row
+ *         stays and counts (retiring only saves space, it never loses
+ *         learning): ROUTER_UNAVAILABLE when the store cannot be reached;
+ *         ROUTER_ABORTED when other replicas kept changing the archive
+ *         (retry); ROUTER_FAILED_PRECONDITION when already retired, after the
+ *         router was freed, or when the archive holds another fitted file's
+ *         statistics or another policy kind's counters; ROUTER_DATA_LOSS for
+ *         a damaged archive row; ROUTER_INVALID_ARGUMENT for NULL.
+ * Thread-safe like router_sync_now. May block for a few store round trips.
+ */
+ROUTER_API router_status_t router_sync_retire(router_sync_t* sync);
+
+/**
  * @brief  Writes the sync's state as one JSON object:
  *   {"replica_id": "pod-3", "store": "redis", "connected": true,
  *    "rounds": 12, "failed_rounds": 0, "published": 3, "applied": 20,

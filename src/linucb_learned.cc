@@ -165,6 +165,41 @@ absl::StatusOr<std::string> LinUcbRouter::LearnedWithout(
   return out;
 }
 
+absl::StatusOr<std::string> LinUcbRouter::SumLearned(std::string_view a,
+                                                     std::string_view b) const {
+  if (a.empty()) std::swap(a, b);
+  if (a.empty()) return std::string();
+  ROUTER_ASSIGN_OR_RETURN(LearnedStats sum, ReadLearned(a));
+  if (!b.empty()) {
+    ROUTER_ASSIGN_OR_RETURN(LearnedStats more, ReadLearned(b));
+    if (more.base != sum.base || more.context != sum.context) {
+      return absl::InvalidArgumentError(
+          "linucb: cannot add learned statistics of two bases or context sizes");
+    }
+    for (auto& [name, arm] : more.arms) {
+      LinUcbLearned& into = sum.arms[name];
+      if (into.a.size() == 0) {
+        into = std::move(arm);
+        continue;
+      }
+      if (into.updates + arm.updates > kMaxCount || into.cost_count + arm.cost_count > kMaxCount) {
+        return absl::DataLossError(
+            fmt::format("linucb: learned statistics for '{}' overflow its counts", name));
+      }
+      into.a += arm.a;
+      into.b += arm.b;
+      into.updates += arm.updates;
+      into.cost_sum += arm.cost_sum;
+      into.cost_count += arm.cost_count;
+    }
+  }
+  std::string out;
+  internal::ByteWriter w(&out);
+  PutHeader(sum.base, sum.context, sum.arms.size(), &w);
+  for (const auto& [name, arm] : sum.arms) PutLearned(name, arm, &w);
+  return out;
+}
+
 absl::Status LinUcbRouter::SaveLearned(std::string* out) const {
   if (out == nullptr) return absl::InvalidArgumentError("linucb: learned output is null");
   std::lock_guard<std::mutex> lock(update_mu_);  // the catalog and own_learned_ together

@@ -58,6 +58,10 @@ absl::StatusOr<std::vector<SyncRow>> RedisSyncStore::Changed(
     const absl::flat_hash_map<std::string, uint64_t>&, absl::flat_hash_map<std::string, uint64_t>*) {
   return absl::UnimplementedError("redis: not built");
 }
+absl::StatusOr<bool> RedisSyncStore::Swap(std::string_view, uint64_t, uint64_t, std::string_view,
+                                          std::string_view) {
+  return absl::UnimplementedError("redis: not built");
+}
 absl::Status RedisSyncStore::Clear() { return absl::UnimplementedError("redis: not built"); }
 
 #else
@@ -230,6 +234,47 @@ absl::StatusOr<std::vector<SyncRow>> RedisSyncStore::Changed(
     present.push_back(std::move(changed[i]));
   }
   return present;
+}
+
+absl::StatusOr<bool> RedisSyncStore::Swap(std::string_view row, uint64_t expected,
+                                          uint64_t version, std::string_view payload,
+                                          std::string_view erase) {
+  const std::string& prefix = options_.key_prefix;
+  const std::string key = fmt::format("{}:state:{}", prefix, row);
+  // Only the swapped row's key is watched: every write of it SETs that key
+  // (and Clear deletes it), while the versions hash changes at every
+  // replica's round, which would make a retirement lose to ordinary writes.
+  absl::StatusOr<std::vector<Reply>> read =
+      Run(connection_.get(), options_,
+          {{"WATCH", key}, {"HGET", prefix + ":versions", std::string(row)}});
+  if (!read.ok()) return read.status();
+  const redisReply& now = *read->back();
+  if (now.type == REDIS_REPLY_ERROR) return ReplyError(now, "reading the row's version");
+  const uint64_t current =
+      now.type == REDIS_REPLY_STRING
+          ? std::strtoull(std::string(now.str, now.len).c_str(), nullptr, 10)
+          : 0;
+  if (current != expected) {
+    absl::StatusOr<std::vector<Reply>> unwatch = Run(connection_.get(), options_, {{"UNWATCH"}});
+    if (!unwatch.ok()) return unwatch.status();
+    return false;
+  }
+  std::vector<std::vector<std::string>> commands = {
+      {"MULTI"},
+      {"SET", key, std::string(payload)},
+      {"HSET", prefix + ":versions", std::string(row), std::to_string(version)}};
+  if (!erase.empty()) {
+    commands.push_back({"DEL", fmt::format("{}:state:{}", prefix, erase)});
+    commands.push_back({"HDEL", prefix + ":versions", std::string(erase)});
+  }
+  commands.push_back({"EXEC"});
+  absl::StatusOr<std::vector<Reply>> replies = Run(connection_.get(), options_, commands);
+  if (!replies.ok()) return replies.status();
+  const redisReply& exec = *replies->back();
+  if (exec.type == REDIS_REPLY_ERROR) return ReplyError(exec, "swapping the row");
+  if (exec.type == REDIS_REPLY_NIL) return false;  // the watched key changed: a lost race
+  if (exec.type != REDIS_REPLY_ARRAY) return absl::InternalError("redis: EXEC did not run");
+  return true;
 }
 
 absl::Status RedisSyncStore::Clear() {

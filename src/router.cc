@@ -72,6 +72,11 @@ absl::StatusOr<std::string> Router::LearnedWithout(std::string_view,
                   kind()));
 }
 
+absl::StatusOr<std::string> Router::SumLearned(std::string_view, std::string_view) const {
+  return absl::UnimplementedError(
+      fmt::format("the {} router does not share what it learns (Router::SumLearned)", kind()));
+}
+
 absl::Status ValidateVector(absl::Span<const float> vector, int dim,
                             std::string_view what) {
   if (dim <= 0) {

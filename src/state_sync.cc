@@ -2,246 +2,32 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <tuple>
 #include <utility>
 
-#include <zlib.h>
-
 #include "fmt/format.h"
-#include "internal/byte_stream.h"
 #include "internal/sync_names.h"
+#include "internal/sync_payload.h"
 #include "internal/synced_catalog.h"
 #include "router/status.h"
 
 namespace router {
 namespace {
 
-// A row's payload: magic, version, the replica's contribution, and a CRC-32
-// of all that, so a damaged row is refused before anything reads it.
-//   1: replica, life, base, learned statistics, policy kind, counters.
-//   2: the same, then the models added at run time: their profiles (as a
-//      catalog) and each one's origin, the replica that onboarded it.
-//   3: the same as 1, then the run-time catalog changes
-//      (internal/synced_catalog.h): per model added at run time its
-//      onboardings (origin, id, profile); the removed onboardings
-//      (tombstones); the price changes.
-// A payload without run-time catalog changes is written as version 1, which
-// replicas of older builds still read; version 2 is read, never written.
-constexpr uint32_t kMagic = 0x4e595352;  // "RSYN"
-constexpr uint32_t kPayloadVersion = 3;
-constexpr uint64_t kMaxCounters = 64;
-constexpr int kMaxModels = 4096;
-constexpr uint64_t kMaxOnboardings = 256;     // per model
-constexpr uint64_t kMaxCatalogChanges = 65536;  // tombstones, and price changes
-constexpr size_t kMaxModelName = 1024;
-
+using internal::Decode;
+using internal::Encode;
 using internal::Onboarding;
+using internal::Payload;
 using internal::PriceChange;
 using internal::RunTimeModel;
 using internal::SyncedCatalog;
 using internal::SyncOp;
 using internal::Tombstone;
-
-struct Payload {
-  std::string replica;
-  uint64_t life = 0;
-  uint64_t base = 0;  // 0: no learned statistics
-  std::string learned;
-  std::string policy_kind;
-  std::vector<double> counters;
-  SyncedCatalog catalog;
-};
-
-uint32_t Crc32(std::string_view bytes) {
-  return static_cast<uint32_t>(
-      crc32_z(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
-}
-
-bool IsModelName(std::string_view name) { return !name.empty() && name.size() <= kMaxModelName; }
-
-void PutProfile(const Profile& profile, internal::ByteWriter* w) {
-  Catalog one;
-  one.Add(profile).IgnoreError();  // a profile the catalog took once
-  internal::PutCatalog(one, w);
-}
-
-void PutCatalogChanges(const SyncedCatalog& c, internal::ByteWriter* w) {
-  w->Put<uint64_t>(c.models.size());
-  for (const RunTimeModel& m : c.models) {
-    w->PutString(m.name);
-    w->Put<uint64_t>(m.onboardings.size());
-    for (const Onboarding& o : m.onboardings) {
-      w->PutString(o.origin);
-      w->Put(o.id);
-      PutProfile(o.profile, w);
-    }
-  }
-  w->Put<uint64_t>(c.removed.size());
-  for (const Tombstone& t : c.removed) {
-    w->PutString(t.name);
-    w->PutString(t.origin);
-    w->Put(t.id);
-  }
-  w->Put<uint64_t>(c.prices.size());
-  for (const PriceChange& p : c.prices) {
-    w->PutString(p.name);
-    w->PutString(p.origin);
-    w->Put(p.id);
-    w->Put(p.input_usd_per_mtok);
-    w->Put(p.output_usd_per_mtok);
-    w->Put(p.clock);
-    w->PutString(p.by);
-  }
-}
-
-// A count of entries that each take at least `least` bytes.
-bool GetCount(internal::ByteReader* r, uint64_t* count, uint64_t most, uint64_t least,
-              std::string_view field) {
-  if (!r->Get(count, field)) return false;
-  if (*count > most || *count > r->remaining() / least) return r->Fail(field, "too many");
-  return true;
-}
-
-// Version 3's catalog changes, checked: names and origins, finite prices,
-// nothing listed twice.
-bool GetCatalogChanges(internal::ByteReader* r, SyncedCatalog* c) {
-  uint64_t models = 0;
-  if (!GetCount(r, &models, kMaxModels, 16, "models")) return false;
-  for (uint64_t i = 0; i < models; ++i) {
-    RunTimeModel m;
-    uint64_t onboardings = 0;
-    if (!(r->GetString(&m.name, "model name") &&
-          GetCount(r, &onboardings, kMaxOnboardings, 64, "onboardings"))) {
-      return false;
-    }
-    if (!IsModelName(m.name)) return r->Fail("model name", "empty or too long");
-    if (c->Find(m.name) != nullptr) return r->Fail("model name", "listed twice");
-    if (onboardings == 0) return r->Fail("onboardings", "a model without one");
-    for (uint64_t k = 0; k < onboardings; ++k) {
-      Onboarding o;
-      Catalog one;
-      if (!(r->GetString(&o.origin, "onboarding origin") && r->Get(&o.id, "onboarding id") &&
-            internal::GetCatalog(r, &one))) {
-        return false;
-      }
-      if (!internal::IsSyncName(o.origin)) return r->Fail("onboarding origin", "not a replica id");
-      if (one.size() != 1 || one.at(0).name != m.name) {
-        return r->Fail("onboarding profile", "not one profile of the model's name");
-      }
-      o.profile = one.at(0);
-      for (const Onboarding& seen : m.onboardings) {
-        if (seen.SameAs(o)) return r->Fail("onboarding", "listed twice");
-      }
-      m.onboardings.push_back(std::move(o));
-    }
-    c->models.push_back(std::move(m));
-  }
-  // Duplicates are looked up in sets: a hostile row may list tens of
-  // thousands of entries, and pairwise checks would stall the sync thread.
-  std::set<std::tuple<std::string, std::string, uint64_t>> removed_keys, priced;
-  uint64_t removed = 0;
-  if (!GetCount(r, &removed, kMaxCatalogChanges, 24, "tombstones")) return false;
-  for (uint64_t i = 0; i < removed; ++i) {
-    Tombstone t;
-    if (!(r->GetString(&t.name, "tombstone name") && r->GetString(&t.origin, "tombstone origin") &&
-          r->Get(&t.id, "tombstone id"))) {
-      return false;
-    }
-    if (!IsModelName(t.name)) return r->Fail("tombstone name", "empty or too long");
-    if (!internal::IsSyncName(t.origin)) return r->Fail("tombstone origin", "not a replica id");
-    if (!removed_keys.emplace(t.name, t.origin, t.id).second) {
-      return r->Fail("tombstone", "listed twice");
-    }
-    c->removed.push_back(std::move(t));
-  }
-  uint64_t prices = 0;
-  if (!GetCount(r, &prices, kMaxCatalogChanges, 56, "price changes")) return false;
-  for (uint64_t i = 0; i < prices; ++i) {
-    PriceChange p;
-    if (!(r->GetString(&p.name, "price change name") &&
-          r->GetString(&p.origin, "price change origin") && r->Get(&p.id, "price change id") &&
-          r->Get(&p.input_usd_per_mtok, "input price") &&
-          r->Get(&p.output_usd_per_mtok, "output price") && r->Get(&p.clock, "price clock") &&
-          r->GetString(&p.by, "price change replica"))) {
-      return false;
-    }
-    if (!IsModelName(p.name)) return r->Fail("price change name", "empty or too long");
-    const bool file_model = p.origin.empty() && p.id == 0;
-    if (!file_model && !internal::IsSyncName(p.origin)) {
-      return r->Fail("price change origin", "not a replica id");
-    }
-    if (!internal::IsSyncName(p.by)) return r->Fail("price change replica", "not a replica id");
-    if (!std::isfinite(p.input_usd_per_mtok) || p.input_usd_per_mtok < 0 ||
-        !std::isfinite(p.output_usd_per_mtok) || p.output_usd_per_mtok < 0) {
-      return r->Fail("price change", fmt::format("prices of '{}' must be finite and >= 0", p.name));
-    }
-    if (!priced.emplace(p.name, p.origin, p.id).second) {
-      return r->Fail("price change", "listed twice");
-    }
-    c->prices.push_back(std::move(p));
-  }
-  return true;
-}
-
-std::string Encode(const Payload& p) {
-  std::string out;
-  internal::ByteWriter w(&out);
-  w.Put(kMagic);
-  w.Put<uint32_t>(p.catalog.empty() ? 1 : 3);
-  w.PutString(p.replica);
-  w.Put(p.life);
-  w.Put(p.base);
-  w.PutString(p.learned);
-  w.PutString(p.policy_kind);
-  w.PutVector(p.counters);
-  if (!p.catalog.empty()) PutCatalogChanges(p.catalog, &w);
-  w.Put<uint32_t>(Crc32(out));
-  return out;
-}
-
-absl::StatusOr<Payload> Decode(std::string_view bytes, std::string_view row) {
-  const std::string what = fmt::format("sync payload of replica '{}'", row);
-  uint32_t crc = 0;
-  if (bytes.size() < sizeof crc) return absl::DataLossError(what + ": too short");
-  std::memcpy(&crc, bytes.data() + bytes.size() - sizeof crc, sizeof crc);
-  bytes.remove_suffix(sizeof crc);
-  if (Crc32(bytes) != crc) return absl::DataLossError(what + ": fails its checksum");
-  internal::ByteReader r(bytes, what);
-  Payload p;
-  uint32_t magic = 0, version = 0;
-  if (!r.Get(&magic, "magic")) return r.status();
-  if (magic != kMagic) {
-    r.Fail("magic", "not a librouter sync payload");
-    return r.status();
-  }
-  if (!(r.GetVersion(&version, kPayloadVersion) && r.GetString(&p.replica, "replica") &&
-        r.Get(&p.life, "life") && r.Get(&p.base, "base") && r.GetString(&p.learned, "learned") &&
-        r.GetString(&p.policy_kind, "policy kind") && r.GetVector(&p.counters, "counters"))) {
-    return r.status();
-  }
-  if (p.replica != row) r.Fail("replica", "does not match its row");
-  if (p.counters.size() > kMaxCounters) r.Fail("counters", "too many");
-  Catalog models;
-  if (version == 2 && internal::GetCatalog(&r, &models)) {
-    // An older build's run-time models: one onboarding each, of id 0.
-    if (models.size() > kMaxModels) r.Fail("models", "too many");
-    for (int i = 0; i < models.size() && r.status().ok(); ++i) {
-      Onboarding o{.profile = models.at(i)};
-      if (r.GetString(&o.origin, "model origin") && !internal::IsSyncName(o.origin)) {
-        r.Fail("model origin", "not a replica id");
-      }
-      p.catalog.models.push_back({.name = o.profile.name, .onboardings = {std::move(o)}});
-    }
-  }
-  if (version == 3 && r.status().ok()) GetCatalogChanges(&r, &p.catalog);
-  ROUTER_RETURN_IF_ERROR(r.Finish());
-  return p;
-}
 
 // Names this replica's own entries ("" until now) by its replica id, and
 // sorts every list, so that a payload is the same bytes for the same
@@ -479,18 +265,109 @@ void StateSync::Run() {
 
 absl::Status StateSync::SyncNow() {
   std::lock_guard round(round_mutex_);
+  if (retired_) return absl::FailedPreconditionError("sync: retired");
   absl::Status status = RoundLocked();
+  Record(status);
+  return status;
+}
+
+void StateSync::Record(const absl::Status& round) {
   std::lock_guard lock(status_mutex_);
-  if (absl::IsUnavailable(status)) {
+  if (absl::IsUnavailable(round)) {
     status_.connected = false;
     ++status_.failed_rounds;
-    status_.last_error = std::string(status.message());
+    status_.last_error = std::string(round.message());
   } else {
     status_.connected = true;
     ++status_.rounds;
     last_success_ms_ = NowMs();
   }
-  return status;
+}
+
+absl::Status StateSync::Retire() {
+  absl::Status status;
+  {
+    std::lock_guard round(round_mutex_);
+    if (retired_) return absl::FailedPreconditionError("sync: retired");
+    status = RoundLocked();
+    Record(status);
+    if (status.ok()) status = RetireLocked();
+    if (!retired_) return status;  // nothing was folded: the row stays and counts
+  }
+  {
+    std::lock_guard lock(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  return absl::OkStatus();
+}
+
+absl::Status StateSync::RetireLocked() {
+  // The last round published this replica's whole contribution.
+  ROUTER_ASSIGN_OR_RETURN(const Payload own, Decode(published_, options_.replica_id));
+  const std::shared_ptr<const Pipeline> pipeline = live_->Snapshot();
+  const internal::Retired self(options_.replica_id, life_);
+  constexpr int kAttempts = 8;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    absl::flat_hash_map<std::string, uint64_t> known = known_, versions;
+    known.erase(internal::kArchiveRow);
+    ROUTER_ASSIGN_OR_RETURN(const std::vector<SyncRow> rows, store_->Changed(known, &versions));
+    Payload archive;
+    archive.replica = internal::kArchiveRow;
+    uint64_t expected = 0;
+    for (const SyncRow& row : rows) {
+      if (row.replica != internal::kArchiveRow) continue;
+      ROUTER_ASSIGN_OR_RETURN(archive, Decode(row.payload, row.replica));
+      expected = row.version;
+    }
+    // An earlier attempt landed though its answer was lost.
+    if (std::find(archive.retired.begin(), archive.retired.end(), self) != archive.retired.end() &&
+        !versions.contains(options_.replica_id)) {
+      retired_ = true;
+      return absl::OkStatus();
+    }
+    if (own.base != 0) {
+      if (archive.base != 0 && archive.base != own.base) {
+        return absl::FailedPreconditionError(
+            "sync: cannot retire into an archive of another fitted file's statistics; the row "
+            "stays and counts");
+      }
+      ROUTER_ASSIGN_OR_RETURN(archive.learned,
+                              pipeline->router().SumLearned(archive.learned, own.learned));
+      archive.base = own.base;
+    }
+    if (!own.counters.empty()) {
+      if (archive.counters.empty()) {
+        archive.policy_kind = own.policy_kind;
+        archive.counters = own.counters;
+      } else if (archive.policy_kind == own.policy_kind &&
+                 archive.counters.size() == own.counters.size()) {
+        for (size_t i = 0; i < own.counters.size(); ++i) archive.counters[i] += own.counters[i];
+      } else {
+        return absl::FailedPreconditionError(fmt::format(
+            "sync: cannot retire into an archive of '{}' policy counters (this replica's policy "
+            "is '{}'); the row stays and counts",
+            archive.policy_kind, own.policy_kind));
+      }
+    }
+    archive.retired.push_back(self);
+    if (archive.retired.size() > internal::kMaxRetired) {
+      archive.retired.erase(archive.retired.begin(),
+                            archive.retired.end() - internal::kMaxRetired);
+    }
+    const std::string bytes = Encode(archive);
+    ROUTER_ASSIGN_OR_RETURN(const bool swapped,
+                            store_->Swap(internal::kArchiveRow, expected,
+                                         internal::ArchiveVersion(bytes), bytes,
+                                         options_.replica_id));
+    if (swapped) {
+      retired_ = true;
+      return absl::OkStatus();
+    }
+  }
+  return absl::AbortedError(fmt::format(
+      "sync: retiring lost the race for the archive row {} times; the row stays and counts",
+      kAttempts));
 }
 
 SyncStatus StateSync::status() const {
@@ -498,6 +375,76 @@ SyncStatus StateSync::status() const {
   SyncStatus s = status_;
   s.lag_ms = last_success_ms_ < 0 ? -1 : NowMs() - last_success_ms_;
   return s;
+}
+
+absl::Status StateSync::ApplyArchive(const Pipeline& next, const Policy& policy,
+                                     const std::vector<std::string>& restarted_here,
+                                     Payload archive, std::string bytes) {
+  const uint64_t base = next.router().shared_base();
+  const std::string kind(policy.name());
+  // What was added from the replicas it retired since the last one added
+  // moves into what was added from the archive.
+  Applied moved = archive_;
+  std::vector<std::string> movers;
+  for (const internal::Retired& r : archive.retired) {
+    if (retired_set_.contains(r)) continue;
+    const auto found = applied_.find(r.first);
+    if (found == applied_.end() || found->second.life != r.second) continue;
+    const Applied& from = found->second;
+    if (!from.learned.empty() && (moved.base == 0 || moved.base == from.base)) {
+      ROUTER_ASSIGN_OR_RETURN(moved.learned, next.router().SumLearned(moved.learned, from.learned));
+      moved.base = from.base;
+      for (const auto& [name, ids] : from.arms) {
+        std::vector<std::pair<std::string, uint64_t>>& into = moved.arms[name];
+        for (const auto& id : ids) {
+          if (std::find(into.begin(), into.end(), id) == into.end()) into.push_back(id);
+        }
+      }
+    }
+    if (!from.counters.empty()) {
+      if (moved.counters.empty()) {
+        moved.policy_kind = from.policy_kind;
+        moved.counters = from.counters;
+      } else if (moved.policy_kind == from.policy_kind &&
+                 moved.counters.size() == from.counters.size()) {
+        for (size_t i = 0; i < from.counters.size(); ++i) moved.counters[i] += from.counters[i];
+      }
+    }
+    movers.push_back(r.first);
+  }
+  // Then the archive's increment, as for a row: its statistics first (a
+  // refused archive moves nothing), less the arms that started again here.
+  if (archive.base != 0 && archive.base == base) {
+    std::string from = moved.base == archive.base ? moved.learned : std::string();
+    if (!from.empty() && !restarted_here.empty()) {
+      ROUTER_ASSIGN_OR_RETURN(from, next.router().LearnedWithout(from, restarted_here));
+    }
+    ROUTER_RETURN_IF_ERROR(next.AddLearned(archive.learned, from, false));
+    moved.base = archive.base;
+    moved.learned = std::move(archive.learned);
+  }
+  absl::Status counted;
+  if (archive.policy_kind == kind && !archive.counters.empty() &&
+      archive.counters.size() == policy.SharedCounters().size()) {
+    std::vector<double> increment = archive.counters;
+    if (moved.policy_kind == kind && moved.counters.size() == increment.size()) {
+      for (size_t i = 0; i < increment.size(); ++i) increment[i] -= moved.counters[i];
+    }
+    counted = policy.AddSharedCounters(increment);
+    if (counted.ok()) {
+      moved.policy_kind = kind;
+      moved.counters = std::move(archive.counters);
+    }
+  }
+  archive_ = std::move(moved);
+  for (const std::string& replica : movers) {
+    applied_.erase(replica);
+    known_.erase(replica);
+  }
+  archive_retired_ = std::move(archive.retired);
+  retired_set_ = std::set<internal::Retired>(archive_retired_.begin(), archive_retired_.end());
+  archive_payload_ = std::move(bytes);
+  return counted;
 }
 
 absl::Status StateSync::RoundLocked() {
@@ -528,14 +475,63 @@ absl::Status StateSync::RoundLocked() {
     last_error = std::string(why.message());
   };
   std::vector<Payload> payloads;
+  std::optional<Payload> archive;  // the archive row, when it changed
+  uint64_t archive_version = 0;
+  std::string archive_bytes;
   for (SyncRow& row : rows) {
     known_[row.replica] = row.version;
     absl::StatusOr<Payload> payload = Decode(row.payload, row.replica);
     if (!payload.ok()) {
       reject(payload.status());
+    } else if (row.replica == internal::kArchiveRow) {
+      archive = *std::move(payload);
+      archive_version = row.version;
+      archive_bytes = std::move(row.payload);
     } else if (row.replica != options_.replica_id || !adopted_) {  // not our row as we wrote it
       payloads.push_back(*std::move(payload));
     }
+  }
+
+  // The archive of the retired replicas. It is added when it descends from
+  // the one added before (it lists the last retirement added then).
+  bool take_archive = false;
+  if (archive.has_value()) {
+    const internal::Retired self(options_.replica_id, life_);
+    if (std::find(archive->retired.begin(), archive->retired.end(), self) !=
+            archive->retired.end() &&
+        !versions.contains(options_.replica_id)) {
+      // This replica retired, and the answer was lost: its row is in the
+      // archive, and publishing it again would count it twice.
+      retired_ = true;
+      return absl::FailedPreconditionError("sync: retired");
+    }
+    const bool descends =
+        archive_retired_.empty() || std::find(archive->retired.begin(), archive->retired.end(),
+                                              archive_retired_.back()) != archive->retired.end();
+    if (descends) {
+      take_archive = true;
+    } else if (std::all_of(archive->retired.begin(), archive->retired.end(),
+                           [&](const internal::Retired& r) { return retired_set_.contains(r); })) {
+      // An emptied store was re-seeded by a replica that had added less:
+      // the fuller archive this replica added goes back, in its place.
+      const uint64_t mine = internal::ArchiveVersion(archive_payload_);
+      ROUTER_ASSIGN_OR_RETURN(const bool swapped, store_->Swap(internal::kArchiveRow,
+                                                               archive_version, mine,
+                                                               archive_payload_, ""));
+      if (swapped) known_[std::string(internal::kArchiveRow)] = mine;
+    } else {
+      reject(absl::DataLossError(
+          "sync: the archive row lacks retirements this replica added and lists others (two "
+          "re-seedings of an emptied store raced with a retirement); waiting for it to change"));
+    }
+  } else if (!archive_payload_.empty() && !versions.contains(internal::kArchiveRow)) {
+    // A store restarted empty lost the archive: the one this replica added
+    // goes back, once ("expected: absent"), and under the same version, so
+    // the readers that added it read nothing new.
+    const uint64_t mine = internal::ArchiveVersion(archive_payload_);
+    ROUTER_ASSIGN_OR_RETURN(const bool swapped,
+                            store_->Swap(internal::kArchiveRow, 0, mine, archive_payload_, ""));
+    if (swapped) known_[std::string(internal::kArchiveRow)] = mine;
   }
 
   // What was added from a row's replica before: empty for a new run.
@@ -582,7 +578,19 @@ absl::Status StateSync::RoundLocked() {
     const Arms arms = ArmsOf(catalog);
     const std::vector<std::string> restarted_here = Restarted(arms_, arms);
     arms_ = arms;
+    // The archive first, so that a replica it retired is moved out of
+    // applied_ before a row of a new run under the same id replaces it.
+    if (take_archive) {
+      const absl::Status s = ApplyArchive(next, policy, restarted_here, *std::move(archive),
+                                          std::move(archive_bytes));
+      if (s.ok()) {
+        ++applied;
+      } else {
+        reject(s);
+      }
+    }
     for (Payload& payload : payloads) {
+      if (retired_set_.contains({payload.replica, payload.life})) continue;  // a stale read
       if (payload.replica == options_.replica_id) {
         // A previous run of this replica: take its contribution back as ours.
         adopted_ = true;
@@ -690,8 +698,9 @@ absl::Status StateSync::RoundLocked() {
   status_.applied += applied;
   status_.rejected += rejected;
   status_.published += published;
-  status_.replicas =
-      static_cast<int64_t>(versions.size()) + (mine == versions.end() && published ? 1 : 0);
+  status_.replicas = static_cast<int64_t>(versions.size()) -
+                     (versions.contains(internal::kArchiveRow) ? 1 : 0) +
+                     (mine == versions.end() && published ? 1 : 0);
   if (!last_error.empty()) status_.last_error = std::move(last_error);
   return absl::OkStatus();
 }

@@ -2,6 +2,11 @@
 
 namespace router {
 
+absl::StatusOr<bool> SyncStore::Swap(std::string_view, uint64_t, uint64_t, std::string_view,
+                                     std::string_view) {
+  return absl::UnimplementedError("sync store: this store cannot swap rows (retire replicas)");
+}
+
 absl::Status MemorySyncStore::Put(std::string_view replica, uint64_t version,
                                   std::string_view payload) {
   std::lock_guard lock(mutex_);
@@ -26,6 +31,21 @@ absl::StatusOr<std::vector<SyncRow>> MemorySyncStore::Changed(
     if (seen == known.end() || seen->second != row.version) changed.push_back(row);
   }
   return changed;
+}
+
+absl::StatusOr<bool> MemorySyncStore::Swap(std::string_view row, uint64_t expected,
+                                           uint64_t version, std::string_view payload,
+                                           std::string_view erase) {
+  std::lock_guard lock(mutex_);
+  if (down_) return absl::UnavailableError("memory sync store: down");
+  const auto found = rows_.find(row);
+  if ((found == rows_.end() ? 0 : found->second.version) != expected) return false;
+  rows_[std::string(row)] =
+      SyncRow{.replica = std::string(row), .version = version, .payload = std::string(payload)};
+  if (!erase.empty()) {
+    if (const auto gone = rows_.find(erase); gone != rows_.end()) rows_.erase(gone);
+  }
+  return true;
 }
 
 absl::Status MemorySyncStore::Clear() {

@@ -6,12 +6,15 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -1035,6 +1038,312 @@ TEST_CASE("hostile removals and price changes are refused, counted and change no
   CHECK(Find(*r, "gone") == nullptr);
 }
 
+// ---- Retiring a replica: its row folds into the archive row ----
+
+constexpr char kArchive[] = "~retired";
+
+// The rows the store holds, by name.
+absl::flat_hash_map<std::string, uint64_t> RowsIn(SyncStore& store) {
+  absl::flat_hash_map<std::string, uint64_t> all;
+  REQUIRE(store.Changed({}, &all).ok());
+  return all;
+}
+
+// A budget policy's request count on `live` (a shared counter).
+int64_t Requests(const LivePipeline& live) {
+  return dynamic_cast<const BudgetPacingPolicy&>(live.Snapshot()->policy()).state().requests;
+}
+
+void Route(LivePipeline& live, int count, int seed) {
+  Decision decision;
+  for (int i = 0; i < count; ++i) {
+    REQUIRE(live.RouteText(SyntheticPrompt(i % 4, seed + i), &decision).ok());
+  }
+}
+
+// Three replicas and one learner that sees their whole stream; the policy
+// is a budget policy, so that counters fold too.
+struct Fleet {
+  static PolicyConfig Budget() {
+    PolicyConfig budget;
+    budget.Set(BudgetPacingOptions{.target_cost_usd = 1e-4});
+    return budget;
+  }
+  const PolicyConfig budget = Budget();
+  Deployment d{&budget};
+  std::shared_ptr<SyncStore> store;
+  std::unique_ptr<LivePipeline> single = d.Replica();
+  std::vector<std::unique_ptr<LivePipeline>> r;
+  std::vector<std::unique_ptr<StateSync>> s;
+  int next = 0;         // the next feedback item
+  int64_t routed = 0;   // requests routed on every replica
+
+  explicit Fleet(std::shared_ptr<SyncStore> shared, int replicas = 3) : store(std::move(shared)) {
+    for (int i = 0; i < replicas; ++i) Join("r" + std::to_string(i + 1));
+  }
+  void Join(const std::string& id) {
+    r.push_back(d.Replica());
+    s.push_back(Sync(*r.back(), store, id));
+  }
+  // `count` feedback items to replica i (and to the single learner), and
+  // as many routes.
+  void Learn(size_t i, int count) {
+    Observe(d, *single, next, next + count);
+    Observe(d, *r[i], next, next + count);
+    Route(*r[i], count, 1000 + next);
+    routed += count;
+    next += count;
+  }
+  void Round(std::initializer_list<size_t> order) {
+    for (size_t i : order) REQUIRE(s[i]->SyncNow().ok());
+  }
+  // Replica i estimates like the single learner, and has every request.
+  bool Exact(size_t i) const {
+    INFO("replica " << i << " rejected " << s[i]->status().rejected << ": "
+                    << s[i]->status().last_error);
+    CHECK(s[i]->status().rejected == 0);
+    return Gap(d, *r[i], *single) < 1e-9 && Requests(*r[i]) == routed;
+  }
+};
+
+// The shared checks of a retirement, over any store: the retiring replica's
+// last feedback is published by Retire; a reader that had applied an older
+// row of it, one that had applied the newer one, and a newcomer all end
+// exact; further rounds change nothing.
+void CheckRetirement(const std::shared_ptr<SyncStore>& store) {
+  Fleet f(store);
+  f.Learn(0, 20);
+  f.Learn(1, 20);
+  f.Learn(2, 20);
+  f.Round({0, 1, 2, 0, 1});
+  for (size_t i : {0, 1, 2}) CHECK(f.Exact(i));
+  // r3 publishes a newer row that r2 reads and r1 misses, then learns more
+  // that only Retire publishes.
+  f.Learn(2, 7);
+  f.Round({2, 1});
+  f.Learn(2, 5);
+  REQUIRE(f.s[2]->Retire().ok());
+  auto rows = RowsIn(*store);
+  CHECK(rows.size() == 3);
+  CHECK(rows.contains("r1"));
+  CHECK(rows.contains("r2"));
+  CHECK(rows.contains(kArchive));
+  CHECK(absl::IsFailedPrecondition(f.s[2]->SyncNow()));
+  f.s[2].reset();  // the destructor publishes nothing more
+  CHECK_FALSE(RowsIn(*store).contains("r3"));
+
+  f.Round({0, 1});
+  CHECK(f.Exact(0));  // had applied r3's older row
+  CHECK(f.Exact(1));  // had applied r3's newer row
+  CHECK(f.s[0]->status().replicas == 2);  // the archive is not a replica
+  // A newcomer after the retirement adds the archive whole.
+  f.Join("r4");
+  CHECK(f.Exact(3));
+  // More rounds, and more learning, keep everyone exact.
+  f.Learn(0, 9);
+  f.Learn(3, 4);
+  f.Round({0, 1, 3, 0, 1, 3});
+  for (size_t i : {0, 1, 3}) CHECK(f.Exact(i));
+}
+
+TEST_CASE("a retired replica folds into the archive and every replica stays exact", "[sync]") {
+  CheckRetirement(std::make_shared<MemorySyncStore>());
+}
+
+// A store whose first two Swaps wait for each other, so that two replicas
+// retiring at once have both read the archive before either writes it: one
+// of them must lose the race, read again and retry.
+class RacingStore : public MemorySyncStore {
+ public:
+  absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
+                            std::string_view payload, std::string_view erase) override {
+    {
+      std::unique_lock lock(race_mutex_);
+      ++swaps_;
+      race_cv_.notify_all();
+      race_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return swaps_ >= 2; });
+    }
+    return MemorySyncStore::Swap(row, expected, version, payload, erase);
+  }
+  int swaps() {
+    std::lock_guard lock(race_mutex_);
+    return swaps_;
+  }
+
+ private:
+  std::mutex race_mutex_;
+  std::condition_variable race_cv_;
+  int swaps_ = 0;
+};
+
+TEST_CASE("two replicas retiring at once both land in the archive, once", "[sync]") {
+  auto store = std::make_shared<RacingStore>();
+  Fleet f(store, 4);
+  for (size_t i : {0, 1, 2, 3}) f.Learn(i, 10 + static_cast<int>(i));
+  f.Round({0, 1, 2, 3});
+  f.Learn(2, 6);
+  f.Learn(3, 8);
+  absl::Status a, b;
+  std::thread ta([&] { a = f.s[2]->Retire(); });
+  std::thread tb([&] { b = f.s[3]->Retire(); });
+  ta.join();
+  tb.join();
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(store->swaps() == 3);  // one lost the race and retried
+  auto rows = RowsIn(*store);
+  CHECK(rows.size() == 3);  // r1, r2 and the archive
+  f.Round({0, 1});
+  CHECK(f.Exact(0));
+  CHECK(f.Exact(1));
+  f.Join("r5");
+  CHECK(f.Exact(4));
+}
+
+TEST_CASE("an emptied store gets the archive back, and stays exact", "[sync]") {
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet f(store);
+  for (size_t i : {0, 1, 2}) f.Learn(i, 15);
+  f.Round({0, 1, 2, 0, 1});
+  REQUIRE(f.s[2]->Retire().ok());
+  f.Round({0, 1});
+  REQUIRE(store->Clear().ok());
+  f.Learn(0, 5);
+  f.Round({0, 1, 0});
+  CHECK(RowsIn(*store).contains(kArchive));  // written back
+  CHECK(f.Exact(0));
+  CHECK(f.Exact(1));
+  f.Join("r4");
+  CHECK(f.Exact(3));
+}
+
+TEST_CASE("an emptied store re-seeded with an older archive gets the fuller one back", "[sync]") {
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet f(store, 4);
+  for (size_t i : {0, 1, 2, 3}) f.Learn(i, 10);
+  f.Round({0, 1, 2, 3, 0, 1});
+  REQUIRE(f.s[2]->Retire().ok());
+  f.Round({0, 1});  // both add the archive of r3
+  f.Learn(3, 6);
+  REQUIRE(f.s[3]->Retire().ok());
+  f.Round({1});  // only r2 adds the archive of r3 and r4
+  REQUIRE(store->Clear().ok());
+  // r1 writes back the older archive first; r2 puts the fuller one in its
+  // place, which r1 then adds.
+  f.Round({0, 1, 0, 1});
+  CHECK(f.Exact(0));
+  CHECK(f.Exact(1));
+  f.Join("r5");
+  CHECK(f.Exact(4));
+}
+
+TEST_CASE("a stale row of a retired replica adds nothing", "[sync]") {
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet f(store);
+  for (size_t i : {0, 1, 2}) f.Learn(i, 12);
+  f.Round({0, 1, 2, 0});
+  const std::string stale = RowOf(*store, "r3");
+  REQUIRE(f.s[2]->Retire().ok());
+  f.Round({0});
+  REQUIRE(f.Exact(0));
+  auto* memory = dynamic_cast<MemorySyncStore*>(store.get());
+  memory->Inject("r3", 9999, stale);
+  f.Round({0, 1});
+  CHECK(f.Exact(0));
+  CHECK(f.Exact(1));
+  // A newcomer that reads the archive and the stale row in one round.
+  f.Join("r4");
+  CHECK(f.Exact(3));
+}
+
+TEST_CASE("retiring while the store is down changes nothing", "[sync]") {
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet f(store);
+  for (size_t i : {0, 1, 2}) f.Learn(i, 12);
+  f.Round({0, 1, 2, 0});
+  f.Learn(2, 6);
+  store->SetDown(true);
+  CHECK(absl::IsUnavailable(f.s[2]->Retire()));
+  store->SetDown(false);
+  CHECK(RowsIn(*store).contains("r3"));
+  CHECK_FALSE(RowsIn(*store).contains(kArchive));
+  // It still syncs, and its row counts.
+  f.Round({2, 0, 1});
+  CHECK(f.Exact(0));
+  CHECK(f.Exact(1));
+  REQUIRE(f.s[2]->Retire().ok());
+  f.Round({0, 1});
+  CHECK(f.Exact(0));
+  CHECK(f.Exact(1));
+}
+
+TEST_CASE("hostile archives are refused, counted and change nothing", "[sync]") {
+  // A genuine archive of two retirements (r2, r3: ids of one length).
+  std::string genuine;
+  {
+    auto other = std::make_shared<MemorySyncStore>();
+    Fleet g(other);
+    for (size_t i : {0, 1, 2}) g.Learn(i, 10);
+    g.Round({0, 1, 2});
+    REQUIRE(g.s[1]->Retire().ok());
+    REQUIRE(g.s[2]->Retire().ok());
+    genuine = RowOf(*other, kArchive);
+  }
+  const std::string body = genuine.substr(0, genuine.size() - 4);
+  REQUIRE(WithCrc(body) == genuine);  // the test's CRC is the payload's
+  std::vector<std::pair<std::string, std::string>> hostile;
+  hostile.emplace_back("truncated", genuine.substr(0, genuine.size() / 2));
+  {
+    std::string b = body;  // an older payload version: a replica's row under the archive's name
+    b[4] = 1;
+    hostile.emplace_back("version 1", WithCrc(b));
+    b[4] = 9;
+    hostile.emplace_back("version 9", WithCrc(b));
+  }
+  {
+    // The second retired pair (8-byte length, 2-byte id, 8-byte life) made
+    // a copy of the first.
+    std::string b = body;
+    const size_t pair = 8 + 2 + 8;
+    b.replace(b.size() - pair, pair, b.substr(b.size() - 2 * pair, pair));
+    hostile.emplace_back("duplicate ids", WithCrc(b));
+  }
+  {
+    // NaN in the first arm's cost sum: magic, version, replica "~retired",
+    // life, base, the learned bytes' length; then their version, base,
+    // context and arm count, the arm's name, its update count.
+    std::string b = body;
+    const size_t learned = 4 + 4 + 8 + 8 + 8 + 8 + 8;
+    const size_t name = learned + 4 + 8 + 4 + 8;
+    uint64_t name_size = 0;
+    std::memcpy(&name_size, b.data() + name, sizeof name_size);
+    REQUIRE(name_size < 64);
+    const double nan = std::nan("");
+    std::memcpy(b.data() + name + 8 + name_size + 8, &nan, sizeof nan);
+    hostile.emplace_back("NaN", WithCrc(b));
+  }
+
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet f(store, 2);
+  f.Learn(0, 10);
+  f.Learn(1, 10);
+  f.Round({0, 1, 0});
+  REQUIRE(f.Exact(0));
+  for (size_t i = 0; i < hostile.size(); ++i) {
+    INFO(hostile[i].first);
+    store->Inject(kArchive, 100 + i, hostile[i].second);
+    REQUIRE(f.s[0]->SyncNow().ok());
+    CHECK(f.s[0]->status().rejected == static_cast<int64_t>(i + 1));
+    CHECK(Gap(f.d, *f.r[0], *f.single) < 1e-9);
+    CHECK(Requests(*f.r[0]) == f.routed);
+  }
+  // An archive under a replica's name is refused too.
+  store->Inject("r9", 1, genuine);
+  REQUIRE(f.s[0]->SyncNow().ok());
+  CHECK(f.s[0]->status().rejected == static_cast<int64_t>(hostile.size() + 1));
+  CHECK(Gap(f.d, *f.r[0], *f.single) < 1e-9);
+}
+
 // A redis-server of the test's own on a free port, or SKIP.
 TEST_CASE("replicas share through a real Redis, with AUTH and a key prefix", "[sync][redis]") {
   if (!RedisSyncAvailable()) ROUTER_SKIP("this build has no Redis store (hiredis not found)");
@@ -1076,6 +1385,12 @@ TEST_CASE("replicas share through a real Redis, with AUTH and a key prefix", "[s
       CHECK(Find(*r, d.models[1])->input_usd_per_mtok == 0.25);
     }
     t.CheckNoneRejected();
+  }
+  {
+    // A retirement through Redis: WATCH/MULTI/EXEC folds the row.
+    RedisOptions retire_options = options;
+    retire_options.key_prefix = "test-retire";
+    CheckRetirement(connect(retire_options));
   }
   // Clear deletes the deployment's rows, and only them.
   std::shared_ptr<SyncStore> store = connect(options);

@@ -261,6 +261,7 @@ class ROUTER_EXPORT LinUcbRouter : public Router {
                           bool adopt = false) override;
   absl::StatusOr<std::string> LearnedWithout(
       std::string_view learned, const std::vector<std::string>& models) const override;
+  absl::StatusOr<std::string> SumLearned(std::string_view a, std::string_view b) const override;
 
   absl::Status SaveState(std::string* out) const override;
   absl::Status LoadState(std::string_view state) override;

@@ -4,8 +4,11 @@
 //   <prefix>:versions        a hash, replica id -> row version
 //   <prefix>:state:<replica> a string, the replica's payload
 // A row is written in one MULTI/EXEC, so a reader never sees a version
-// without its payload. Two deployments sharing one Redis use two prefixes
-// and never touch each other's keys.
+// without its payload. Swap (StateSync::Retire) WATCHes the swapped row's
+// key, checks its version, and writes it and deletes the other row in one
+// MULTI/EXEC; an EXEC that Redis aborts (the row changed) is a lost race.
+// Two deployments sharing one Redis use two prefixes and never touch each
+// other's keys.
 //
 // Faults: the connection is made on first use and again after any error,
 // with a backoff that doubles from 100 ms to 10 s; until it succeeds every
@@ -64,6 +67,8 @@ class ROUTER_EXPORT RedisSyncStore : public SyncStore {
   absl::StatusOr<std::vector<SyncRow>> Changed(
       const absl::flat_hash_map<std::string, uint64_t>& known,
       absl::flat_hash_map<std::string, uint64_t>* all) override;
+  absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
+                            std::string_view payload, std::string_view erase) override;
   // Deletes the prefix's keys: the versions hash and every row it lists.
   absl::Status Clear() override;
 

@@ -129,6 +129,12 @@ class ROUTER_EXPORT Router {
   // valid statistics; Unimplemented by default.
   virtual absl::StatusOr<std::string> LearnedWithout(
       std::string_view learned, const std::vector<std::string>& models) const;
+  // The sum of two SaveLearned outputs of one base, per model (the union of
+  // their models); an empty input is nothing. StateSync folds a retired
+  // replica's statistics into the archive row with it (StateSync::Retire).
+  // InvalidArgument for two bases, DataLoss for bytes that are not valid
+  // statistics; Unimplemented by default.
+  virtual absl::StatusOr<std::string> SumLearned(std::string_view a, std::string_view b) const;
 
   // Appends the fitted state (options, catalog, learned parameters) to `out`
   // in this router's own little-endian layout. The saved-file format wraps

@@ -44,6 +44,15 @@
 // restarted under the same id adopts its previous row (Router::AddLearned
 // with adopt), so its earlier learning is neither lost nor counted twice.
 //
+// Retiring: a replica that leaves for good (a pod deleted at a rollout)
+// calls Retire() before it is destroyed. Its last contribution is added to
+// one shared archive row and its own row deleted, in one atomic step of the
+// store, so the store holds one row per live replica plus the archive
+// rather than one per replica id that ever ran. Readers move what they had
+// added from that replica into what they added from the archive, so
+// nothing is counted twice or lost; a new replica adds the archive whole.
+// A replica killed instead keeps its row, which keeps counting.
+//
 // Consistency: routes never wait for the network. A route sees other
 // replicas' learning at most one interval plus one store round trip late
 // (bounded staleness); SyncNow() rounds on demand.
@@ -52,7 +61,8 @@
 //   auto sync = router::StateSync::Start(&live, *std::move(store), {.replica_id = "pod-3"});
 //   ... (*sync)->status() ...
 //
-// Thread safety: status() and SyncNow() may be called from any thread.
+// Thread safety: status(), SyncNow() and Retire() may be called from any
+// thread.
 #ifndef ROUTER_STATE_SYNC_H_
 #define ROUTER_STATE_SYNC_H_
 
@@ -61,6 +71,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -75,6 +86,9 @@
 #include "router/sync_store.h"
 
 namespace router {
+namespace internal {
+struct Payload;
+}  // namespace internal
 
 struct SyncOptions {
   // This replica's name in the store: unique in the deployment, and best
@@ -99,6 +113,7 @@ struct SyncStatus {
   int64_t rejected = 0;         // payloads (or models in them) refused: corrupt,
                                 // hostile, another base, a newer payload version
   int64_t replicas = 0;         // rows in the store at the last round, this one included
+                                // (the archive of retired replicas is not one)
   // Milliseconds since the last round that reached the store (-1: never):
   // how stale this replica's view of the others may be.
   int64_t lag_ms = -1;
@@ -125,13 +140,35 @@ class ROUTER_EXPORT StateSync {
   // One round now, on the caller's thread: read what changed, add it, and
   // publish this replica's contribution if it changed. Unavailable when the
   // store cannot be reached.
+  // FailedPrecondition ("retired") after Retire.
   absl::Status SyncNow();
+
+  // For a replica leaving for good: runs a last round, then folds this
+  // replica's contribution into the store's archive row and deletes its own
+  // row, atomically (SyncStore::Swap; a lost race is read again and
+  // retried). After it succeeds the StateSync runs no more rounds, not even
+  // in its destructor. On error nothing was folded and the row stays and
+  // counts: Unavailable (store unreachable), Aborted (lost the race each
+  // time), FailedPrecondition (the archive holds another fitted file's
+  // statistics or another policy kind's counters, or already retired),
+  // Unimplemented (a store without Swap), DataLoss (a damaged archive).
+  absl::Status Retire();
 
   SyncStatus status() const;
 
  private:
   StateSync(LivePipeline* live, std::shared_ptr<SyncStore> store, SyncOptions options);
   absl::Status RoundLocked();
+  absl::Status RetireLocked();
+  // Adds the archive row's increment (`bytes`, read as `archive`) to `next`
+  // and `policy`, moving what was added from the replicas it retired into
+  // what was added from it. On error (refused statistics) nothing changed,
+  // but when only the counters were refused.
+  absl::Status ApplyArchive(const Pipeline& next, const Policy& policy,
+                            const std::vector<std::string>& restarted_here,
+                            internal::Payload archive, std::string bytes);
+  // Counts a round's outcome in status_.
+  void Record(const absl::Status& round);
   void Run();
 
   // The onboardings (origin, id) of each model added at run time: an arm
@@ -159,6 +196,15 @@ class ROUTER_EXPORT StateSync {
   absl::flat_hash_map<std::string, uint64_t> known_;
   absl::flat_hash_map<std::string, Applied> applied_;
   Arms arms_;  // this replica's, at the last round
+  bool retired_ = false;  // Retire succeeded: no more rounds
+  // What was added from the archive row: its statistics and counters, with
+  // those of the retired replicas moved into it (arms: the union of theirs).
+  Applied archive_;
+  // The (replica, life) pairs the archive held when last added, oldest
+  // first, and as a set: a later row of one is stale and added no more.
+  std::vector<std::pair<std::string, uint64_t>> archive_retired_;
+  std::set<std::pair<std::string, uint64_t>> retired_set_;
+  std::string archive_payload_;  // its bytes: written back if the store loses it
   // This replica's own policy counters: the sum over the policy objects it
   // routed with (a SetPolicy starts a new one), by policy kind.
   absl::flat_hash_map<std::string, std::vector<double>> own_counters_;

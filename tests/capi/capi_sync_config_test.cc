@@ -154,6 +154,20 @@ TEST_CASE("a config's sync block starts with \"{}\", and keys given override it"
   CHECK(router_sync_start(d, R"({"redis": {}})", &sd) == ROUTER_INVALID_ARGUMENT);  // memory store
   CHECK(std::string(router_last_error_message()).find("redis") != std::string::npos);
 
+  // b retires: a last round, then its row folded into the store's archive.
+  // a keeps what b learned last, and b runs no more rounds.
+  const double before_retire = Estimate(a);
+  Feedback(b);
+  CHECK(router_sync_retire(nullptr) == ROUTER_INVALID_ARGUMENT);
+  REQUIRE(router_sync_retire(sb) == ROUTER_OK);
+  CHECK(router_sync_retire(sb) == ROUTER_FAILED_PRECONDITION);
+  CHECK(router_sync_now(sb) == ROUTER_FAILED_PRECONDITION);
+  CHECK(std::string(router_last_error_message()).find("retired") != std::string::npos);
+  REQUIRE(router_sync_now(sa) == ROUTER_OK);
+  CHECK(Status(sa).find("\"replicas\":1") != std::string::npos);  // b's row is gone
+  CHECK(Estimate(a) != before_retire);
+  CHECK(Estimate(a) == Approx(Estimate(b)).margin(1e-9));
+
   router_sync_stop(sc);
   router_sync_stop(sb);
   router_sync_stop(sa);
