@@ -111,6 +111,9 @@ static inline go_result go_sync_start(router_t* router, const char* options, rou
   return go_check(router_sync_start(router, options, out));
 }
 static inline go_result go_sync_now(router_sync_t* sync) { return go_check(router_sync_now(sync)); }
+static inline go_result go_sync_retire(router_sync_t* sync) {
+  return go_check(router_sync_retire(sync));
+}
 static inline router_status_t go_write_sync_status(const void* sync, char* text,
                                                    size_t capacity, size_t* needed) {
   return router_sync_status_json((const router_sync_t*)sync, text, capacity, needed);

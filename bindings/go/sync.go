@@ -92,6 +92,21 @@ func (s *Sync) Now() error {
 	return err
 }
 
+// Retire is for a replica leaving for good (call it on SIGTERM, then
+// Stop): a last round, then this replica's row folded into the store's
+// archive row, atomically. The sync runs no more rounds (Now then returns
+// FailedPrecondition). On an error (Unavailable: the store cannot be
+// reached; Aborted; FailedPrecondition) nothing was folded: the row stays
+// and counts.
+func (s *Sync) Retire() error {
+	if s.raw == nil {
+		return ErrSyncStopped
+	}
+	err := toError(C.go_sync_retire(s.raw))
+	runtime.KeepAlive(s)
+	return err
+}
+
 // Status is the sync's state now; it never waits for the store.
 func (s *Sync) Status() (SyncStatus, error) {
 	var status SyncStatus

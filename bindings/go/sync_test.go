@@ -146,6 +146,54 @@ func TestSyncTwoReplicasConverge(t *testing.T) {
 	}
 }
 
+func TestSyncRetiredReplicaStaysCounted(t *testing.T) {
+	saved := savedLinUCB(t)
+	a, b, reference := load(t, saved), load(t, saved), load(t, saved)
+	syncA, err := a.StartSync(syncOptions(t, "a", `, "interval_ms": 0`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syncA.Stop()
+	syncB, err := b.StartSync(syncOptions(t, "b", `, "interval_ms": 0`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syncB.Stop()
+	words := append(append([]string{}, codeWords...), poemWords...)
+	for i := 0; i < 12; i++ {
+		vector := embed(t, reference, words[i%16]+" "+words[i*5%16])
+		model := []string{"coder", "writer"}[i%2]
+		replica := a
+		if i >= 6 {
+			replica = b
+		}
+		for _, r := range []*router.Router{replica, reference} {
+			if err := r.FeedbackVector(vector, model, float64(1-i%2), 0.001); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := syncA.Now(); err != nil {
+		t.Fatal(err)
+	}
+	// b publishes its feedback in Retire's last round, then folds its row.
+	if err := syncB.Retire(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syncB.Now(); status(err) != router.FailedPrecondition {
+		t.Errorf("Now after Retire: %v", err)
+	}
+	if err := syncA.Now(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustStatus(t, syncA); got.Replicas != 1 {
+		t.Errorf("rows after b retired: %d, want 1", got.Replicas)
+	}
+	if d := maxDifference(t, a, reference); d > 1e-9 {
+		t.Errorf("a differs from the reference by %g after b retired", d)
+	}
+}
+
 func TestSyncRefusedOptions(t *testing.T) {
 	r := load(t, savedLinUCB(t))
 	store := fmt.Sprintf("memory:go-%d-refused", os.Getpid())

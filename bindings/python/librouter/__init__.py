@@ -521,6 +521,15 @@ class Sync:
         be reached (routing goes on; nothing is lost)."""
         _check(_lib.router_sync_now(self._handle))
 
+    def retire(self) -> None:
+        """For a replica leaving for good (call it on SIGTERM, then stop()):
+        a last round, then this replica's row folded into the store's
+        archive row, atomically. The sync runs no more rounds (now() then
+        raises FAILED_PRECONDITION). On a RouterError (UNAVAILABLE: the
+        store cannot be reached; ABORTED; FAILED_PRECONDITION) nothing was
+        folded: the row stays and counts."""
+        _check(_lib.router_sync_retire(self._handle))
+
     def status(self) -> Dict[str, Any]:
         """connected, rounds, failed_rounds, published, applied, rejected,
         replicas, lag_ms, last_error (and replica_id, store)."""

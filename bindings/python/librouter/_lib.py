@@ -274,6 +274,8 @@ router_sync_start = _bind("router_sync_start", router_status_t, router_p, c_char
                           POINTER(sync_p))
 # router_status_t router_sync_now(router_sync_t* sync);
 router_sync_now = _bind("router_sync_now", router_status_t, sync_p)
+# router_status_t router_sync_retire(router_sync_t* sync);
+router_sync_retire = _bind("router_sync_retire", router_status_t, sync_p)
 # router_status_t router_sync_status_json(const router_sync_t* sync, char* buf,
 #                                         size_t capacity, size_t* out_needed);
 router_sync_status_json = _bind("router_sync_status_json", router_status_t,

@@ -482,6 +482,26 @@ class SyncTest(unittest.TestCase):
         # The routers keep what they learned.
         self.assertLessEqual(self.max_difference(a, reference), 1e-9)
 
+    def test_a_retired_replica_stays_counted(self):
+        a, b, reference = self.load(), self.load(), self.load()
+        store = self.store("retire")
+        with a.start_sync({"replica_id": "a", "store": store, "interval_ms": 0}) as sync_a, \
+                b.start_sync({"replica_id": "b", "store": store, "interval_ms": 0}) as sync_b:
+            for i in range(12):
+                prompt = " ".join((CODE_WORDS + POEM_WORDS)[(i * k) % 16] for k in (1, 5))
+                vector = reference.embed(prompt)
+                model = ("coder", "writer")[i % 2]
+                (a if i < 6 else b).feedback_vector(vector, model, (1.0, 0.0)[i % 2], 0.001)
+                reference.feedback_vector(vector, model, (1.0, 0.0)[i % 2], 0.001)
+            sync_a.now()
+            sync_b.retire()  # publishes b's feedback, then folds its row
+            with self.assertRaises(librouter.RouterError) as raised:
+                sync_b.now()
+            self.assertEqual(raised.exception.status, librouter.Status.FAILED_PRECONDITION)
+            sync_a.now()
+            self.assertEqual(sync_a.status()["replicas"], 1)  # b's row is gone
+            self.assertLessEqual(self.max_difference(a, reference), 1e-9)
+
     def test_refused_options(self):
         router = self.load()
         store = self.store("refused")

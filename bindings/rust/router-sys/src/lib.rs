@@ -259,6 +259,7 @@ extern "C" {
         out: *mut *mut router_sync_t,
     ) -> router_status_t;
     pub fn router_sync_now(sync: *mut router_sync_t) -> router_status_t;
+    pub fn router_sync_retire(sync: *mut router_sync_t) -> router_status_t;
     pub fn router_sync_status_json(
         sync: *const router_sync_t,
         buf: *mut c_char,

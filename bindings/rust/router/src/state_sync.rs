@@ -75,6 +75,17 @@ impl<'r> StateSync<'r> {
         check(unsafe { sys::router_sync_now(self.raw.as_ptr()) })
     }
 
+    /// For a replica leaving for good (call it on SIGTERM, then drop the
+    /// sync): a last round, then this replica's row folded into the store's
+    /// archive row, atomically. The sync runs no more rounds
+    /// ([`now`](Self::now) then fails with
+    /// [`status::FAILED_PRECONDITION`](crate::status::FAILED_PRECONDITION)).
+    /// On an error (UNAVAILABLE: the store cannot be reached; ABORTED;
+    /// FAILED_PRECONDITION) nothing was folded: the row stays and counts.
+    pub fn retire(&self) -> Result<()> {
+        check(unsafe { sys::router_sync_retire(self.raw.as_ptr()) })
+    }
+
     /// The sync's state as the library's JSON object (keys may be added).
     pub fn status_json(&self) -> Result<String> {
         read_text(|buf, capacity, needed| unsafe {

@@ -133,6 +133,40 @@ fn two_replicas_converge() {
 }
 
 #[test]
+fn a_retired_replica_stays_counted() {
+    let saved = saved_linucb("retire");
+    let a = Router::load(&saved).unwrap();
+    let b = Router::load(&saved).unwrap();
+    let reference = Router::load(&saved).unwrap();
+    let sync_a = a
+        .start_sync(&options("retire", "a", r#", "interval_ms": 0"#))
+        .unwrap();
+    let sync_b = b
+        .start_sync(&options("retire", "b", r#", "interval_ms": 0"#))
+        .unwrap();
+    for i in 0..12usize {
+        let prompt = [i, i * 5].map(|k| WORDS[k % 16]).join(" ");
+        let vector = reference.embed_text(&prompt).unwrap();
+        let model = ["coder", "writer"][i % 2];
+        let score = [1.0, 0.0][i % 2];
+        let replica = if i < 6 { &a } else { &b };
+        for r in [replica, &reference] {
+            r.feedback_vector(&vector, model, score, 0.001).unwrap();
+        }
+    }
+    sync_a.now().unwrap();
+    // b publishes its feedback in Retire's last round, then folds its row.
+    sync_b.retire().unwrap();
+    assert_eq!(
+        sync_b.now().unwrap_err().status(),
+        status::FAILED_PRECONDITION
+    );
+    sync_a.now().unwrap();
+    assert_eq!(sync_a.status().unwrap().replicas, 1); // b's row is gone
+    assert!(max_difference(&a, &reference) <= 1e-9);
+}
+
+#[test]
 fn refused_options() {
     let router = Router::load(saved_linucb("refused")).unwrap();
     let store = format!("memory:rs-{}-refused", std::process::id());
