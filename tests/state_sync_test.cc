@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -1081,9 +1082,11 @@ struct Fleet {
   explicit Fleet(std::shared_ptr<SyncStore> shared, int replicas = 3) : store(std::move(shared)) {
     for (int i = 0; i < replicas; ++i) Join("r" + std::to_string(i + 1));
   }
-  void Join(const std::string& id) {
+  // A replica that syncs through `own` (a connection of its own), or the
+  // fleet's store.
+  void Join(const std::string& id, std::shared_ptr<SyncStore> own = nullptr) {
     r.push_back(d.Replica());
-    s.push_back(Sync(*r.back(), store, id));
+    s.push_back(Sync(*r.back(), own != nullptr ? std::move(own) : store, id));
   }
   // `count` feedback items to replica i (and to the single learner), and
   // as many routes.
@@ -1150,35 +1153,86 @@ TEST_CASE("a retired replica folds into the archive and every replica stays exac
   CheckRetirement(std::make_shared<MemorySyncStore>());
 }
 
-// A store whose first two Swaps wait for each other, so that two replicas
+// SyncStore::Swap on any store: it writes only over the version it was
+// told, deletes the other row in the same step, and a lost race changes
+// nothing.
+void CheckSwap(SyncStore& store) {
+  REQUIRE(store.Put("a", 1, "row a").ok());
+  REQUIRE(store.Put("b", 1, "row b").ok());
+  // The archive is absent: expecting a version loses.
+  CHECK(store.Swap("~x", 5, 6, "never", "a").value() == false);
+  CHECK(RowsIn(store).size() == 2);
+  CHECK(store.Swap("~x", 0, 7, "archive 7", "a").value() == true);
+  auto rows = RowsIn(store);
+  CHECK(rows.size() == 2);
+  CHECK_FALSE(rows.contains("a"));
+  CHECK(rows.at("~x") == 7);
+  CHECK(RowOf(store, "~x") == "archive 7");
+  // Expecting absent, or an older version, loses now; nothing changes.
+  CHECK(store.Swap("~x", 0, 8, "lost", "b").value() == false);
+  CHECK(store.Swap("~x", 6, 8, "lost", "b").value() == false);
+  CHECK(RowOf(store, "~x") == "archive 7");
+  CHECK(RowsIn(store).contains("b"));
+  CHECK(store.Swap("~x", 7, 8, "archive 8", "b").value() == true);
+  CHECK(RowsIn(store).size() == 1);
+  CHECK(RowOf(store, "~x") == "archive 8");
+  REQUIRE(store.Clear().ok());
+  CHECK(RowsIn(store).empty());
+}
+
+TEST_CASE("a store swaps a row only over the version it was told", "[sync]") {
+  MemorySyncStore store;
+  CheckSwap(store);
+}
+
+// Stores whose first two Swaps wait for each other, so that two replicas
 // retiring at once have both read the archive before either writes it: one
-// of them must lose the race, read again and retry.
-class RacingStore : public MemorySyncStore {
+// of them must lose the race (a version that moved, or an EXEC that Redis
+// aborts), read again and retry. Each replica has its own (a Redis
+// connection serves one thread); they share `inner` rows or one server.
+struct Meeting {
+  std::mutex mutex;
+  std::condition_variable cv;
+  int swaps = 0;
+};
+
+class RacingStore : public SyncStore {
  public:
+  RacingStore(std::shared_ptr<SyncStore> inner, std::shared_ptr<Meeting> meeting)
+      : inner_(std::move(inner)), meeting_(std::move(meeting)) {}
+  absl::Status Put(std::string_view replica, uint64_t version, std::string_view payload) override {
+    return inner_->Put(replica, version, payload);
+  }
+  absl::StatusOr<std::vector<SyncRow>> Changed(
+      const absl::flat_hash_map<std::string, uint64_t>& known,
+      absl::flat_hash_map<std::string, uint64_t>* all) override {
+    return inner_->Changed(known, all);
+  }
   absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
                             std::string_view payload, std::string_view erase) override {
     {
-      std::unique_lock lock(race_mutex_);
-      ++swaps_;
-      race_cv_.notify_all();
-      race_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return swaps_ >= 2; });
+      std::unique_lock lock(meeting_->mutex);
+      ++meeting_->swaps;
+      meeting_->cv.notify_all();
+      meeting_->cv.wait_for(lock, std::chrono::seconds(10), [&] { return meeting_->swaps >= 2; });
     }
-    return MemorySyncStore::Swap(row, expected, version, payload, erase);
+    return inner_->Swap(row, expected, version, payload, erase);
   }
-  int swaps() {
-    std::lock_guard lock(race_mutex_);
-    return swaps_;
-  }
+  absl::Status Clear() override { return inner_->Clear(); }
 
  private:
-  std::mutex race_mutex_;
-  std::condition_variable race_cv_;
-  int swaps_ = 0;
+  std::shared_ptr<SyncStore> inner_;
+  std::shared_ptr<Meeting> meeting_;
 };
 
-TEST_CASE("two replicas retiring at once both land in the archive, once", "[sync]") {
-  auto store = std::make_shared<RacingStore>();
-  Fleet f(store, 4);
+// Four replicas; r3 and r4, each through its own racing store, retire at
+// once. Both land in the archive once: the others, and a newcomer, equal
+// one learner.
+void CheckConcurrentRetirement(const std::function<std::shared_ptr<SyncStore>()>& connect) {
+  auto meeting = std::make_shared<Meeting>();
+  Fleet f(connect(), 2);
+  f.Join("r3", std::make_shared<RacingStore>(connect(), meeting));
+  f.Join("r4", std::make_shared<RacingStore>(connect(), meeting));
   for (size_t i : {0, 1, 2, 3}) f.Learn(i, 10 + static_cast<int>(i));
   f.Round({0, 1, 2, 3});
   f.Learn(2, 6);
@@ -1190,14 +1244,19 @@ TEST_CASE("two replicas retiring at once both land in the archive, once", "[sync
   tb.join();
   REQUIRE(a.ok());
   REQUIRE(b.ok());
-  CHECK(store->swaps() == 3);  // one lost the race and retried
-  auto rows = RowsIn(*store);
+  CHECK(meeting->swaps == 3);  // one lost the race and retried
+  auto rows = RowsIn(*f.store);
   CHECK(rows.size() == 3);  // r1, r2 and the archive
   f.Round({0, 1});
   CHECK(f.Exact(0));
   CHECK(f.Exact(1));
   f.Join("r5");
   CHECK(f.Exact(4));
+}
+
+TEST_CASE("two replicas retiring at once both land in the archive, once", "[sync]") {
+  auto shared = std::make_shared<MemorySyncStore>();
+  CheckConcurrentRetirement([&] { return shared; });
 }
 
 TEST_CASE("an emptied store gets the archive back, and stays exact", "[sync]") {
@@ -1391,6 +1450,10 @@ TEST_CASE("replicas share through a real Redis, with AUTH and a key prefix", "[s
     RedisOptions retire_options = options;
     retire_options.key_prefix = "test-retire";
     CheckRetirement(connect(retire_options));
+    retire_options.key_prefix = "test-retire-race";
+    CheckConcurrentRetirement([&] { return connect(retire_options); });
+    retire_options.key_prefix = "test-swap";
+    CheckSwap(*connect(retire_options));
   }
   // Clear deletes the deployment's rows, and only them.
   std::shared_ptr<SyncStore> store = connect(options);
