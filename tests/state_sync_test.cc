@@ -1336,6 +1336,52 @@ TEST_CASE("retiring while the store is down changes nothing", "[sync]") {
   CHECK(f.Exact(1));
 }
 
+// A store that swaps and then loses the answer (a connection that drops
+// after EXEC ran).
+class LostAnswerStore : public SyncStore {
+ public:
+  explicit LostAnswerStore(std::shared_ptr<SyncStore> inner) : inner_(std::move(inner)) {}
+  absl::Status Put(std::string_view replica, uint64_t version, std::string_view payload) override {
+    return inner_->Put(replica, version, payload);
+  }
+  absl::StatusOr<std::vector<SyncRow>> Changed(
+      const absl::flat_hash_map<std::string, uint64_t>& known,
+      absl::flat_hash_map<std::string, uint64_t>* all) override {
+    return inner_->Changed(known, all);
+  }
+  absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
+                            std::string_view payload, std::string_view erase) override {
+    absl::StatusOr<bool> swapped = inner_->Swap(row, expected, version, payload, erase);
+    if (!swapped.ok()) return swapped;
+    return absl::UnavailableError("lost the answer");
+  }
+  absl::Status Clear() override { return inner_->Clear(); }
+
+ private:
+  std::shared_ptr<SyncStore> inner_;
+};
+
+TEST_CASE("a retirement whose answer was lost is found in the archive, not published again",
+          "[sync]") {
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet f(store, 2);
+  f.Join("r3", std::make_shared<LostAnswerStore>(store));
+  for (size_t i : {0, 1, 2}) f.Learn(i, 10);
+  f.Round({0, 1, 2, 0, 1});
+  f.Learn(2, 4);
+  CHECK(absl::IsUnavailable(f.s[2]->Retire()));
+  CHECK_FALSE(RowsIn(*store).contains("r3"));  // the swap did run
+  // Its next round finds itself in the archive: it writes its row no more.
+  CHECK(absl::IsFailedPrecondition(f.s[2]->SyncNow()));
+  CHECK_FALSE(RowsIn(*store).contains("r3"));
+  CHECK(absl::IsFailedPrecondition(f.s[2]->Retire()));
+  f.s[2].reset();
+  CHECK_FALSE(RowsIn(*store).contains("r3"));
+  f.Round({0, 1});
+  CHECK(f.Exact(0));
+  CHECK(f.Exact(1));
+}
+
 TEST_CASE("hostile archives are refused, counted and change nothing", "[sync]") {
   // A genuine archive of two retirements (r2, r3: ids of one length).
   std::string genuine;
