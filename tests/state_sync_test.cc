@@ -1382,6 +1382,31 @@ TEST_CASE("a retirement whose answer was lost is found in the archive, not publi
   CHECK(f.Exact(1));
 }
 
+TEST_CASE("Retire stops the sync thread, while feedback goes on", "[sync]") {
+  Deployment d;
+  auto store = std::make_shared<MemorySyncStore>();
+  auto single = d.Replica();
+  auto r1 = d.Replica();
+  auto r2 = d.Replica();
+  auto s1 = Sync(*r1, store, "r1");
+  auto s2 = StateSync::Start(&*r2, store, {.replica_id = "r2", .interval_ms = 2});
+  REQUIRE(s2.ok());
+  // r2 learns on another thread while its sync thread runs and it retires.
+  std::thread feeder([&] { Observe(d, *r2, 0, 40); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  feeder.join();
+  Observe(d, *single, 0, 40);
+  REQUIRE((*s2)->Retire().ok());
+  const int64_t rounds = (*s2)->status().rounds;
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  CHECK((*s2)->status().rounds == rounds);  // the thread runs no more rounds
+  CHECK_FALSE(RowsIn(*store).contains("r2"));
+  s2->reset();
+  CHECK_FALSE(RowsIn(*store).contains("r2"));
+  REQUIRE(s1->SyncNow().ok());
+  CHECK(Gap(d, *r1, *single) < 1e-9);
+}
+
 TEST_CASE("hostile archives are refused, counted and change nothing", "[sync]") {
   // A genuine archive of two retirements (r2, r3: ids of one length).
   std::string genuine;
