@@ -959,5 +959,63 @@ TEST_CASE("LinUCB LearnedWithout drops the named arms and refuses bytes that are
         absl::StatusCode::kDataLoss);
 }
 
+TEST_CASE("LinUCB SumLearned adds two replicas' statistics arm by arm", "[linucb][sync]") {
+  auto embedded = EmbedSynthetic(300, 31, 16);
+  const SyntheticData& syn = embedded->synthetic;
+  LinUcbRouter a(LinUcbOptions{.context_dim = 8});
+  REQUIRE(a.Fit(syn.dataset, syn.catalog).ok());
+  auto b = a.Clone(), both = a.Clone(), summed = a.Clone();
+  REQUIRE(b.ok());
+  REQUIRE(both.ok());
+  REQUIRE(summed.ok());
+  // a and b learn on different arms (and one in common); `both` sees it all.
+  const std::string m0 = syn.catalog.at(0).name, m1 = syn.catalog.at(1).name,
+                    m2 = syn.catalog.at(2).name;
+  for (int i = 0; i < 6; ++i) {
+    const std::vector<float> v = EmbedText(embedded->featurizer, SyntheticPrompt(i % 4, 50 + i));
+    const Feedback fa{.vector = v, .model = i % 2 == 0 ? m0 : m1, .score = 0.25 * (i % 5),
+                      .cost_usd = 1e-3};
+    const Feedback fb{.vector = v, .model = i % 2 == 0 ? m2 : m1, .score = 1.0 - 0.2 * i,
+                      .cost_usd = 2e-3};
+    REQUIRE(a.Observe(fa).ok());
+    REQUIRE((*b)->Observe(fb).ok());
+    REQUIRE((*both)->Observe(fa).ok());
+    REQUIRE((*both)->Observe(fb).ok());
+  }
+  std::string la, lb;
+  REQUIRE(a.SaveLearned(&la).ok());
+  REQUIRE((*b)->SaveLearned(&lb).ok());
+  absl::StatusOr<std::string> sum = a.SumLearned(la, lb);
+  REQUIRE(sum.ok());
+  // The sum added to the fitted state equals one learner that saw both.
+  REQUIRE((*summed)->AddLearned(*sum, "").ok());
+  for (int i = 0; i < 4; ++i) {
+    const std::vector<float> v = EmbedText(embedded->featurizer, SyntheticPrompt(i, 900 + i));
+    Estimates x, y;
+    REQUIRE((*summed)->Estimate(Query{.vector = v}, &x).ok());
+    REQUIRE((*both)->Estimate(Query{.vector = v}, &y).ok());
+    for (size_t m = 0; m < x.per_model.size(); ++m) {
+      CHECK(x.per_model[m].quality == Approx(y.per_model[m].quality).margin(1e-9));
+      CHECK(x.per_model[m].uncertainty == Approx(y.per_model[m].uncertainty).margin(1e-9));
+      CHECK(x.per_model[m].expected_cost_usd ==
+            Approx(y.per_model[m].expected_cost_usd).margin(1e-12));
+    }
+  }
+  // Empty is nothing; an input that is not statistics, or of another base, is refused.
+  CHECK(a.SumLearned("", la).value() == la);
+  CHECK(a.SumLearned(la, "").value() == la);
+  CHECK(a.SumLearned("", "").value().empty());
+  CHECK(a.SumLearned(la, "not statistics").status().code() == absl::StatusCode::kDataLoss);
+  CHECK(a.SumLearned(la.substr(0, la.size() / 2), lb).status().code() ==
+        absl::StatusCode::kDataLoss);
+  LinUcbRouter other(LinUcbOptions{.context_dim = 4});
+  REQUIRE(other.Fit(syn.dataset, syn.catalog).ok());
+  REQUIRE(other.Observe({.vector = EmbedText(embedded->featurizer, SyntheticPrompt(0, 1)),
+                         .model = m0, .score = 1.0}).ok());
+  std::string lo;
+  REQUIRE(other.SaveLearned(&lo).ok());
+  CHECK(a.SumLearned(la, lo).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace router
