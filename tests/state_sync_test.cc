@@ -1407,6 +1407,30 @@ TEST_CASE("Retire stops the sync thread, while feedback goes on", "[sync]") {
   CHECK(Gap(d, *r1, *single) < 1e-9);
 }
 
+TEST_CASE("a run-time model outlives the retirement of the replica that onboarded it", "[sync]") {
+  // a onboarded the newcomer and learned on it; it retires. b and c
+  // republish the model, and the archive carries a's statistics of it (its
+  // labelled rows' sums and its feedback), so a replica that starts after
+  // a left has the model and estimates it like one learner.
+  Deployment d;
+  Trio t(d);
+  ObserveWithNewcomer(d, *t.single, 24, 30);
+  ObserveWithNewcomer(d, *t.a, 24, 30);
+  REQUIRE(t.sa->Retire().ok());
+  CHECK_FALSE(RowsIn(*t.store).contains("r-a"));
+  Trio::Round({t.sb.get(), t.sc.get(), t.sb.get()});
+  CHECK(GapByName(d, *t.b, *t.single) < 1e-9);
+  CHECK(GapByName(d, *t.c, *t.single) < 1e-9);
+  auto late = d.Replica();
+  auto sl = Sync(*late, t.store, "r-late");
+  REQUIRE(Find(*late, kNewcomer) != nullptr);
+  CHECK(GapByName(d, *late, *t.single) < 1e-9);
+  for (const StateSync* s : {t.sb.get(), t.sc.get(), sl.get()}) {
+    INFO(s->status().last_error);
+    CHECK(Rejected(*s) == 0);
+  }
+}
+
 TEST_CASE("hostile archives are refused, counted and change nothing", "[sync]") {
   // A genuine archive of two retirements (r2, r3: ids of one length).
   std::string genuine;
