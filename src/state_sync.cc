@@ -199,6 +199,22 @@ std::vector<std::string> Restarted(const Arms& before, const Arms& now) {
   return out;
 }
 
+// Adds policy counters of `kind` to a sum of them (`into_kind`, `into`), which
+// an empty sum takes whole. False, changing nothing, when the sum holds
+// another kind's counters or another number of them.
+bool AddCountersInto(const std::string& kind, const std::vector<double>& counters,
+                     std::string* into_kind, std::vector<double>* into) {
+  if (counters.empty()) return true;
+  if (into->empty()) {
+    *into_kind = kind;
+    *into = counters;
+    return true;
+  }
+  if (*into_kind != kind || into->size() != counters.size()) return false;
+  for (size_t i = 0; i < counters.size(); ++i) (*into)[i] += counters[i];
+  return true;
+}
+
 absl::Status CheckOptions(const SyncOptions& o) {
   if (!internal::IsSyncName(o.replica_id)) {
     return absl::InvalidArgumentError(fmt::format(
@@ -336,19 +352,12 @@ absl::Status StateSync::RetireLocked() {
                               pipeline->router().SumLearned(archive.learned, own.learned));
       archive.base = own.base;
     }
-    if (!own.counters.empty()) {
-      if (archive.counters.empty()) {
-        archive.policy_kind = own.policy_kind;
-        archive.counters = own.counters;
-      } else if (archive.policy_kind == own.policy_kind &&
-                 archive.counters.size() == own.counters.size()) {
-        for (size_t i = 0; i < own.counters.size(); ++i) archive.counters[i] += own.counters[i];
-      } else {
-        return absl::FailedPreconditionError(fmt::format(
-            "sync: cannot retire into an archive of '{}' policy counters (this replica's policy "
-            "is '{}'); the row stays and counts",
-            archive.policy_kind, own.policy_kind));
-      }
+    if (!AddCountersInto(own.policy_kind, own.counters, &archive.policy_kind,
+                         &archive.counters)) {
+      return absl::FailedPreconditionError(fmt::format(
+          "sync: cannot retire into an archive of '{}' policy counters (this replica's policy "
+          "is '{}'); the row stays and counts",
+          archive.policy_kind, own.policy_kind));
     }
     archive.retired.push_back(self);
     if (archive.retired.size() > internal::kMaxRetired) {
@@ -401,15 +410,9 @@ absl::Status StateSync::ApplyArchive(const Pipeline& next, const Policy& policy,
         }
       }
     }
-    if (!from.counters.empty()) {
-      if (moved.counters.empty()) {
-        moved.policy_kind = from.policy_kind;
-        moved.counters = from.counters;
-      } else if (moved.policy_kind == from.policy_kind &&
-                 moved.counters.size() == from.counters.size()) {
-        for (size_t i = 0; i < from.counters.size(); ++i) moved.counters[i] += from.counters[i];
-      }
-    }
+    // Counters of another kind than those moved before cannot be summed:
+    // they stay out, as a row's counters of another policy kind do.
+    AddCountersInto(from.policy_kind, from.counters, &moved.policy_kind, &moved.counters);
     movers.push_back(r.first);
   }
   // Then the archive's increment, as for a row: its statistics first (a
