@@ -12,6 +12,9 @@
 // price, so its body is a version-3 payload and the overlay also reaches
 // the run-time catalog changes (onboardings with their profiles, origins and
 // ids; tombstones; price changes) and the replica's applying of them.
+// Every try is made twice: as the peer's row, and as the archive of retired
+// replicas (row "~retired", payload version 4), whose genuine body (the
+// peer's, after it retired) is the overlay's base there.
 // Built with -DROUTER_FUZZ=ON (clang); run by scripts/test.sh --full.
 #include <zlib.h>
 
@@ -33,11 +36,14 @@ using router::LivePipeline;
 using router::MemorySyncStore;
 using router::StateSync;
 
+constexpr char kArchive[] = "~retired";  // internal::kArchiveRow
+
 struct Replica {
   std::unique_ptr<LivePipeline> live;
   std::shared_ptr<MemorySyncStore> store = std::make_shared<MemorySyncStore>();
   std::unique_ptr<StateSync> sync;
   std::string genuine_body;  // a real peer's payload without its CRC
+  std::string genuine_archive_body;  // the archive after that peer retired, without its CRC
   std::vector<float> probe;
   uint64_t version = 0;
 };
@@ -94,6 +100,10 @@ Replica& Get() {
     auto rows = peer_store->Changed({}, &all);
     if (!rows.ok() || rows->size() != 1) std::abort();
     r->genuine_body = (*rows)[0].payload.substr(0, (*rows)[0].payload.size() - 4);
+    if (!(*peer_sync)->Retire().ok()) std::abort();
+    rows = peer_store->Changed({}, &all);
+    if (!rows.ok() || rows->size() != 1 || (*rows)[0].replica != kArchive) std::abort();
+    r->genuine_archive_body = (*rows)[0].payload.substr(0, (*rows)[0].payload.size() - 4);
     auto sync = StateSync::Start(r->live.get(), r->store, {.replica_id = "self", .interval_ms = 0});
     if (!sync.ok()) std::abort();
     r->sync = std::move(sync).value();
@@ -102,8 +112,8 @@ Replica& Get() {
   return *replica;
 }
 
-void Try(Replica& r, std::string row) {
-  r.store->Inject("peer", ++r.version, std::move(row));
+void Try(Replica& r, const std::string& name, std::string row) {
+  r.store->Inject(name, ++r.version, std::move(row));
   if (!r.sync->SyncNow().ok()) std::abort();  // the memory store is never down here
   router::Query query;
   query.vector = r.probe;
@@ -122,13 +132,16 @@ void Try(Replica& r, std::string row) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Replica& r = Get();
   const std::string input(reinterpret_cast<const char*>(data), size);
-  Try(r, input);
-  Try(r, WithCrc(input));
-  if (size >= 2) {
-    std::string body = r.genuine_body;
-    const size_t at = (static_cast<size_t>(data[0]) << 8 | data[1]) % body.size();
-    body.replace(at, std::min(size - 2, body.size() - at), input.substr(2));
-    Try(r, WithCrc(body));
+  for (const std::string* genuine : {&r.genuine_body, &r.genuine_archive_body}) {
+    const std::string name = genuine == &r.genuine_body ? "peer" : kArchive;
+    Try(r, name, input);
+    Try(r, name, WithCrc(input));
+    if (size >= 2) {
+      std::string body = *genuine;
+      const size_t at = (static_cast<size_t>(data[0]) << 8 | data[1]) % body.size();
+      body.replace(at, std::min(size - 2, body.size() - at), input.substr(2));
+      Try(r, name, WithCrc(body));
+    }
   }
   return 0;
 }
