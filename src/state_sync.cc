@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <map>
-#include <optional>
 #include <random>
 #include <set>
 #include <tuple>
@@ -323,16 +322,18 @@ absl::Status StateSync::RetireLocked() {
   ROUTER_ASSIGN_OR_RETURN(const Payload own, Decode(published_, options_.replica_id));
   const std::shared_ptr<const Pipeline> pipeline = live_->Snapshot();
   const internal::Retired self(options_.replica_id, life_);
+  // The archive of this replica's fitted file and policy kind.
+  const std::string archive_row = internal::ArchiveRow(own.base, own.policy_kind);
   constexpr int kAttempts = 8;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     absl::flat_hash_map<std::string, uint64_t> known = known_, versions;
-    known.erase(internal::kArchiveRow);
+    known.erase(archive_row);
     ROUTER_ASSIGN_OR_RETURN(const std::vector<SyncRow> rows, store_->Changed(known, &versions));
     Payload archive;
-    archive.replica = internal::kArchiveRow;
+    archive.replica = archive_row;
     uint64_t expected = 0;
     for (const SyncRow& row : rows) {
-      if (row.replica != internal::kArchiveRow) continue;
+      if (row.replica != archive_row) continue;
       ROUTER_ASSIGN_OR_RETURN(archive, Decode(row.payload, row.replica));
       expected = row.version;
     }
@@ -344,9 +345,10 @@ absl::Status StateSync::RetireLocked() {
     }
     if (own.base != 0) {
       if (archive.base != 0 && archive.base != own.base) {
-        return absl::FailedPreconditionError(
-            "sync: cannot retire into an archive of another fitted file's statistics; the row "
-            "stays and counts");
+        return absl::FailedPreconditionError(fmt::format(
+            "sync: the archive row {} holds another fitted file's statistics; the row stays and "
+            "counts",
+            archive_row));
       }
       ROUTER_ASSIGN_OR_RETURN(archive.learned,
                               pipeline->router().SumLearned(archive.learned, own.learned));
@@ -355,9 +357,9 @@ absl::Status StateSync::RetireLocked() {
     if (!AddCountersInto(own.policy_kind, own.counters, &archive.policy_kind,
                          &archive.counters)) {
       return absl::FailedPreconditionError(fmt::format(
-          "sync: cannot retire into an archive of '{}' policy counters (this replica's policy "
-          "is '{}'); the row stays and counts",
-          archive.policy_kind, own.policy_kind));
+          "sync: the archive row {} holds '{}' policy counters (this replica's policy is '{}'); "
+          "the row stays and counts",
+          archive_row, archive.policy_kind, own.policy_kind));
     }
     archive.retired.push_back(self);
     if (archive.retired.size() > internal::kMaxRetired) {
@@ -366,7 +368,7 @@ absl::Status StateSync::RetireLocked() {
     }
     const std::string bytes = Encode(archive);
     ROUTER_ASSIGN_OR_RETURN(const bool swapped,
-                            store_->Swap(internal::kArchiveRow, expected,
+                            store_->Swap(archive_row, expected,
                                          internal::ArchiveVersion(bytes), bytes,
                                          options_.replica_id));
     if (swapped) {
@@ -386,17 +388,24 @@ SyncStatus StateSync::status() const {
   return s;
 }
 
+bool StateSync::IsRetired(const internal::Retired& replica_life) const {
+  return std::any_of(archives_.begin(), archives_.end(), [&](const auto& archive) {
+    return archive.second.retired_set.contains(replica_life);
+  });
+}
+
 absl::Status StateSync::ApplyArchive(const Pipeline& next, const Policy& policy,
                                      const std::vector<std::string>& restarted_here,
-                                     Payload archive, std::string bytes) {
+                                     Archive* held, Payload archive, std::string bytes) {
   const uint64_t base = next.router().shared_base();
   const std::string kind(policy.name());
   // What was added from the replicas it retired since the last one added
-  // moves into what was added from the archive.
-  Applied moved = archive_;
+  // moves into what was added from the archive. (A replica retires into
+  // one archive only, so no other archive lists it.)
+  Applied moved = held->added;
   std::vector<std::string> movers;
   for (const internal::Retired& r : archive.retired) {
-    if (retired_set_.contains(r)) continue;
+    if (held->retired_set.contains(r)) continue;
     const auto found = applied_.find(r.first);
     if (found == applied_.end() || found->second.life != r.second) continue;
     const Applied& from = found->second;
@@ -439,14 +448,14 @@ absl::Status StateSync::ApplyArchive(const Pipeline& next, const Policy& policy,
       moved.counters = std::move(archive.counters);
     }
   }
-  archive_ = std::move(moved);
+  held->added = std::move(moved);
   for (const std::string& replica : movers) {
     applied_.erase(replica);
     known_.erase(replica);
   }
-  archive_retired_ = std::move(archive.retired);
-  retired_set_ = std::set<internal::Retired>(archive_retired_.begin(), archive_retired_.end());
-  archive_payload_ = std::move(bytes);
+  held->retired = std::move(archive.retired);
+  held->retired_set = std::set<internal::Retired>(held->retired.begin(), held->retired.end());
+  held->payload = std::move(bytes);
   return counted;
 }
 
@@ -478,63 +487,67 @@ absl::Status StateSync::RoundLocked() {
     last_error = std::string(why.message());
   };
   std::vector<Payload> payloads;
-  std::optional<Payload> archive;  // the archive row, when it changed
-  uint64_t archive_version = 0;
-  std::string archive_bytes;
+  struct ChangedArchive {
+    std::string row;
+    uint64_t version = 0;
+    Payload payload;
+    std::string bytes;
+  };
+  std::vector<ChangedArchive> archives;  // the archive rows that changed
   for (SyncRow& row : rows) {
     known_[row.replica] = row.version;
     absl::StatusOr<Payload> payload = Decode(row.payload, row.replica);
     if (!payload.ok()) {
       reject(payload.status());
-    } else if (row.replica == internal::kArchiveRow) {
-      archive = *std::move(payload);
-      archive_version = row.version;
-      archive_bytes = std::move(row.payload);
+    } else if (internal::IsArchiveRow(row.replica)) {
+      archives.push_back({.row = row.replica, .version = row.version,
+                          .payload = *std::move(payload), .bytes = std::move(row.payload)});
     } else if (row.replica != options_.replica_id || !adopted_) {  // not our row as we wrote it
       payloads.push_back(*std::move(payload));
     }
   }
 
-  // The archive of the retired replicas. It is added when it descends from
+  // The archives of retired replicas. One is added when it descends from
   // the one added before (it lists the last retirement added then).
-  bool take_archive = false;
-  if (archive.has_value()) {
-    const internal::Retired self(options_.replica_id, life_);
-    if (std::find(archive->retired.begin(), archive->retired.end(), self) !=
-            archive->retired.end() &&
+  std::vector<ChangedArchive*> taken;
+  const internal::Retired self(options_.replica_id, life_);
+  for (ChangedArchive& archive : archives) {
+    const std::vector<internal::Retired>& listed = archive.payload.retired;
+    if (std::find(listed.begin(), listed.end(), self) != listed.end() &&
         !versions.contains(options_.replica_id)) {
       // This replica retired, and the answer was lost: its row is in the
       // archive, and publishing it again would count it twice.
       retired_ = true;
       return absl::FailedPreconditionError("sync: retired");
     }
-    const bool descends =
-        archive_retired_.empty() || std::find(archive->retired.begin(), archive->retired.end(),
-                                              archive_retired_.back()) != archive->retired.end();
+    Archive& held = archives_[archive.row];
+    const bool descends = held.retired.empty() ||
+                          std::find(listed.begin(), listed.end(), held.retired.back()) != listed.end();
     if (descends) {
-      take_archive = true;
-    } else if (std::all_of(archive->retired.begin(), archive->retired.end(),
-                           [&](const internal::Retired& r) { return retired_set_.contains(r); })) {
+      taken.push_back(&archive);
+    } else if (std::all_of(listed.begin(), listed.end(),
+                           [&](const internal::Retired& r) { return held.retired_set.contains(r); })) {
       // An emptied store was re-seeded by a replica that had added less:
       // the fuller archive this replica added goes back, in its place.
-      const uint64_t mine = internal::ArchiveVersion(archive_payload_);
-      ROUTER_ASSIGN_OR_RETURN(const bool swapped, store_->Swap(internal::kArchiveRow,
-                                                               archive_version, mine,
-                                                               archive_payload_, ""));
-      if (swapped) known_[std::string(internal::kArchiveRow)] = mine;
+      const uint64_t mine = internal::ArchiveVersion(held.payload);
+      ROUTER_ASSIGN_OR_RETURN(const bool swapped,
+                              store_->Swap(archive.row, archive.version, mine, held.payload, ""));
+      if (swapped) known_[archive.row] = mine;
     } else {
-      reject(absl::DataLossError(
-          "sync: the archive row lacks retirements this replica added and lists others (two "
-          "re-seedings of an emptied store raced with a retirement); waiting for it to change"));
+      reject(absl::DataLossError(fmt::format(
+          "sync: the archive row {} lacks retirements this replica added and lists others (two "
+          "re-seedings of an emptied store raced with a retirement); waiting for it to change",
+          archive.row)));
     }
-  } else if (!archive_payload_.empty() && !versions.contains(internal::kArchiveRow)) {
+  }
+  for (const auto& [row, held] : archives_) {
+    if (held.payload.empty() || versions.contains(row)) continue;
     // A store restarted empty lost the archive: the one this replica added
     // goes back, once ("expected: absent"), and under the same version, so
     // the readers that added it read nothing new.
-    const uint64_t mine = internal::ArchiveVersion(archive_payload_);
-    ROUTER_ASSIGN_OR_RETURN(const bool swapped,
-                            store_->Swap(internal::kArchiveRow, 0, mine, archive_payload_, ""));
-    if (swapped) known_[std::string(internal::kArchiveRow)] = mine;
+    const uint64_t mine = internal::ArchiveVersion(held.payload);
+    ROUTER_ASSIGN_OR_RETURN(const bool swapped, store_->Swap(row, 0, mine, held.payload, ""));
+    if (swapped) known_[row] = mine;
   }
 
   // What was added from a row's replica before: empty for a new run.
@@ -581,11 +594,11 @@ absl::Status StateSync::RoundLocked() {
     const Arms arms = ArmsOf(catalog);
     const std::vector<std::string> restarted_here = Restarted(arms_, arms);
     arms_ = arms;
-    // The archive first, so that a replica it retired is moved out of
+    // The archives first, so that a replica one retired is moved out of
     // applied_ before a row of a new run under the same id replaces it.
-    if (take_archive) {
-      const absl::Status s = ApplyArchive(next, policy, restarted_here, *std::move(archive),
-                                          std::move(archive_bytes));
+    for (ChangedArchive* archive : taken) {
+      const absl::Status s = ApplyArchive(next, policy, restarted_here, &archives_[archive->row],
+                                          std::move(archive->payload), std::move(archive->bytes));
       if (s.ok()) {
         ++applied;
       } else {
@@ -593,7 +606,7 @@ absl::Status StateSync::RoundLocked() {
       }
     }
     for (Payload& payload : payloads) {
-      if (retired_set_.contains({payload.replica, payload.life})) continue;  // a stale read
+      if (IsRetired({payload.replica, payload.life})) continue;  // a stale read
       if (payload.replica == options_.replica_id) {
         // A previous run of this replica: take its contribution back as ours.
         adopted_ = true;
@@ -701,9 +714,10 @@ absl::Status StateSync::RoundLocked() {
   status_.applied += applied;
   status_.rejected += rejected;
   status_.published += published;
-  status_.replicas = static_cast<int64_t>(versions.size()) -
-                     (versions.contains(internal::kArchiveRow) ? 1 : 0) +
-                     (mine == versions.end() && published ? 1 : 0);
+  status_.replicas =
+      std::count_if(versions.begin(), versions.end(),
+                    [](const auto& row) { return !internal::IsArchiveRow(row.first); }) +
+      (mine == versions.end() && published ? 1 : 0);
   if (!last_error.empty()) status_.last_error = std::move(last_error);
   return absl::OkStatus();
 }

@@ -41,8 +41,9 @@ struct Deployment {
   std::vector<std::vector<float>> probes;  // query vectors to compare estimates on
   std::vector<std::string> models;
 
-  explicit Deployment(const PolicyConfig* policy = nullptr) {
-    SyntheticData synthetic = GenerateSynthetic({.rows = 300, .seed = 21});
+  // Another `seed` fits the same config on other data: another file.
+  explicit Deployment(const PolicyConfig* policy = nullptr, uint64_t seed = 21) {
+    SyntheticData synthetic = GenerateSynthetic({.rows = 300, .seed = seed});
     PipelineConfig config;
     config.router = "linucb";
     config.RouterOptions<LinUcbOptions>().context_dim = 6;
@@ -1041,7 +1042,15 @@ TEST_CASE("hostile removals and price changes are refused, counted and change no
 
 // ---- Retiring a replica: its row folds into the archive row ----
 
-constexpr char kArchive[] = "~retired";
+// The archive row of `live`'s fitted file and policy kind, named as
+// docs/scale-out.md says: "~retired.<base, 16 hex digits>.<policy kind>".
+std::string ArchiveOf(const LivePipeline& live) {
+  const std::shared_ptr<const Pipeline> p = live.Snapshot();
+  char base[17];
+  std::snprintf(base, sizeof base, "%016llx",
+                static_cast<unsigned long long>(p->router().shared_base()));
+  return "~retired." + std::string(base) + "." + std::string(p->policy().name());
+}
 
 // The rows the store holds, by name.
 absl::flat_hash_map<std::string, uint64_t> RowsIn(SyncStore& store) {
@@ -1071,7 +1080,7 @@ struct Fleet {
     return budget;
   }
   const PolicyConfig budget = Budget();
-  Deployment d{&budget};
+  Deployment d;
   std::shared_ptr<SyncStore> store;
   std::unique_ptr<LivePipeline> single = d.Replica();
   std::vector<std::unique_ptr<LivePipeline>> r;
@@ -1079,8 +1088,12 @@ struct Fleet {
   int next = 0;         // the next feedback item
   int64_t routed = 0;   // requests routed on every replica
 
-  explicit Fleet(std::shared_ptr<SyncStore> shared, int replicas = 3) : store(std::move(shared)) {
-    for (int i = 0; i < replicas; ++i) Join("r" + std::to_string(i + 1));
+  // `replicas` replicas named prefix1, prefix2, ... of the file fitted on
+  // synthetic data of `seed`.
+  explicit Fleet(std::shared_ptr<SyncStore> shared, int replicas = 3, uint64_t seed = 21,
+                 const std::string& prefix = "r")
+      : d(&budget, seed), store(std::move(shared)) {
+    for (int i = 0; i < replicas; ++i) Join(prefix + std::to_string(i + 1));
   }
   // A replica that syncs through `own` (a connection of its own), or the
   // fleet's store.
@@ -1130,7 +1143,7 @@ void CheckRetirement(const std::shared_ptr<SyncStore>& store) {
   CHECK(rows.size() == 3);
   CHECK(rows.contains("r1"));
   CHECK(rows.contains("r2"));
-  CHECK(rows.contains(kArchive));
+  CHECK(rows.contains(ArchiveOf(*f.r[0])));
   CHECK(absl::IsFailedPrecondition(f.s[2]->SyncNow()));
   f.s[2].reset();  // the destructor publishes nothing more
   CHECK_FALSE(RowsIn(*store).contains("r3"));
@@ -1269,7 +1282,7 @@ TEST_CASE("an emptied store gets the archive back, and stays exact", "[sync]") {
   REQUIRE(store->Clear().ok());
   f.Learn(0, 5);
   f.Round({0, 1, 0});
-  CHECK(RowsIn(*store).contains(kArchive));  // written back
+  CHECK(RowsIn(*store).contains(ArchiveOf(*f.r[0])));  // written back
   CHECK(f.Exact(0));
   CHECK(f.Exact(1));
   f.Join("r4");
@@ -1325,7 +1338,7 @@ TEST_CASE("retiring while the store is down changes nothing", "[sync]") {
   CHECK(absl::IsUnavailable(f.s[2]->Retire()));
   store->SetDown(false);
   CHECK(RowsIn(*store).contains("r3"));
-  CHECK_FALSE(RowsIn(*store).contains(kArchive));
+  CHECK(RowsIn(*store).size() == 3);  // no archive
   // It still syncs, and its row counts.
   f.Round({2, 0, 1});
   CHECK(f.Exact(0));
@@ -1334,6 +1347,101 @@ TEST_CASE("retiring while the store is down changes nothing", "[sync]") {
   f.Round({0, 1});
   CHECK(f.Exact(0));
   CHECK(f.Exact(1));
+}
+
+TEST_CASE("replicas of a new fitted file retire into an archive of their own", "[sync]") {
+  // A rolling update: replicas of file A and of file B (fitted on other
+  // data) share one store. Each file's retirements fold into its own
+  // archive; statistics stay within a file, while the budget's counters
+  // (one policy kind) add up over both files and both archives.
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet a(store, 2, 21, "a");
+  Fleet b(store, 2, 22, "b");
+  REQUIRE(a.r[0]->Snapshot()->router().shared_base() !=
+          b.r[0]->Snapshot()->router().shared_base());
+  auto everyone = [&](std::initializer_list<size_t> order) {
+    for (int twice = 0; twice < 2; ++twice) {
+      a.Round(order);
+      b.Round(order);
+    }
+  };
+  // Replica i of fleet f estimates like f's single learner and counts the
+  // requests routed on both files.
+  auto exact = [&](const Fleet& f, size_t i) {
+    INFO("replica " << i << " rejected " << f.s[i]->status().rejected << ": "
+                    << f.s[i]->status().last_error);
+    CHECK(f.s[i]->status().rejected == 0);
+    CHECK(Requests(*f.r[i]) == a.routed + b.routed);
+    return Gap(f.d, *f.r[i], *f.single) < 1e-9;
+  };
+  a.Learn(0, 10);
+  a.Learn(1, 8);
+  b.Learn(0, 9);
+  b.Learn(1, 7);
+  everyone({0, 1});
+  for (size_t i : {0, 1}) {
+    CHECK(exact(a, i));
+    CHECK(exact(b, i));
+  }
+
+  // One replica of each file retires, with feedback only Retire publishes.
+  a.Learn(1, 5);
+  REQUIRE(a.s[1]->Retire().ok());
+  b.Learn(1, 6);
+  REQUIRE(b.s[1]->Retire().ok());  // an archive of file A is no obstacle
+  const std::string archive_a = ArchiveOf(*a.r[0]), archive_b = ArchiveOf(*b.r[0]);
+  CHECK(archive_a != archive_b);
+  auto rows = RowsIn(*store);
+  CHECK(rows.size() == 4);
+  CHECK(rows.contains("a1"));
+  CHECK(rows.contains("b1"));
+  CHECK(rows.contains(archive_a));
+  CHECK(rows.contains(archive_b));
+  a.s[1].reset();
+  b.s[1].reset();
+  everyone({0});
+  CHECK(exact(a, 0));
+  CHECK(exact(b, 0));
+  CHECK(a.s[0]->status().replicas == 2);  // archives are not replicas
+
+  // Newcomers of either file add their file's archive whole, and the
+  // counters of both.
+  a.Join("a3");
+  b.Join("b3");
+  CHECK(exact(a, 2));
+  CHECK(exact(b, 2));
+
+  // A second retirement into file B's archive, and more learning.
+  b.Learn(0, 4);
+  a.Learn(2, 3);
+  REQUIRE(b.s[0]->Retire().ok());
+  b.s[0].reset();
+  for (int twice = 0; twice < 2; ++twice) {
+    a.Round({0, 2});
+    b.Round({2});
+  }
+  CHECK(RowsIn(*store).size() == 5);  // a1, a3, b3 and the two archives
+  CHECK(exact(a, 0));
+  CHECK(exact(a, 2));
+  CHECK(exact(b, 2));
+
+  // A store restarted empty gets both archives back, from the first
+  // replica that rounds (a1 added both).
+  REQUIRE(store->Clear().ok());
+  a.Round({0});
+  rows = RowsIn(*store);
+  CHECK(rows.size() == 3);
+  CHECK(rows.contains(archive_a));
+  CHECK(rows.contains(archive_b));
+  for (int twice = 0; twice < 2; ++twice) {
+    a.Round({0, 2});
+    b.Round({2});
+  }
+  CHECK(RowsIn(*store).size() == 5);
+  a.Join("a4");
+  b.Join("b4");
+  CHECK(exact(a, 3));
+  CHECK(exact(b, 3));
 }
 
 // A store that swaps and then loses the answer (a connection that drops
@@ -1433,7 +1541,7 @@ TEST_CASE("a run-time model outlives the retirement of the replica that onboarde
 
 TEST_CASE("hostile archives are refused, counted and change nothing", "[sync]") {
   // A genuine archive of two retirements (r2, r3: ids of one length).
-  std::string genuine;
+  std::string genuine, archive_row;
   {
     auto other = std::make_shared<MemorySyncStore>();
     Fleet g(other);
@@ -1441,7 +1549,8 @@ TEST_CASE("hostile archives are refused, counted and change nothing", "[sync]") 
     g.Round({0, 1, 2});
     REQUIRE(g.s[1]->Retire().ok());
     REQUIRE(g.s[2]->Retire().ok());
-    genuine = RowOf(*other, kArchive);
+    archive_row = ArchiveOf(*g.r[0]);
+    genuine = RowOf(*other, archive_row);
   }
   const std::string body = genuine.substr(0, genuine.size() - 4);
   REQUIRE(WithCrc(body) == genuine);  // the test's CRC is the payload's
@@ -1463,11 +1572,12 @@ TEST_CASE("hostile archives are refused, counted and change nothing", "[sync]") 
     hostile.emplace_back("duplicate ids", WithCrc(b));
   }
   {
-    // NaN in the first arm's cost sum: magic, version, replica "~retired",
-    // life, base, the learned bytes' length; then their version, base,
-    // context and arm count, the arm's name, its update count.
+    // NaN in the first arm's cost sum: magic, version, replica (the
+    // archive row's name), life, base, the learned bytes' length; then
+    // their version, base, context and arm count, the arm's name, its
+    // update count.
     std::string b = body;
-    const size_t learned = 4 + 4 + 8 + 8 + 8 + 8 + 8;
+    const size_t learned = 4 + 4 + 8 + archive_row.size() + 8 + 8 + 8;
     const size_t name = learned + 4 + 8 + 4 + 8;
     uint64_t name_size = 0;
     std::memcpy(&name_size, b.data() + name, sizeof name_size);
@@ -1485,7 +1595,7 @@ TEST_CASE("hostile archives are refused, counted and change nothing", "[sync]") 
   REQUIRE(f.Exact(0));
   for (size_t i = 0; i < hostile.size(); ++i) {
     INFO(hostile[i].first);
-    store->Inject(kArchive, 100 + i, hostile[i].second);
+    store->Inject(archive_row, 100 + i, hostile[i].second);
     REQUIRE(f.s[0]->SyncNow().ok());
     CHECK(f.s[0]->status().rejected == static_cast<int64_t>(i + 1));
     CHECK(Gap(f.d, *f.r[0], *f.single) < 1e-9);

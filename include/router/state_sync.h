@@ -46,12 +46,15 @@
 //
 // Retiring: a replica that leaves for good (a pod deleted at a rollout)
 // calls Retire() before it is destroyed. Its last contribution is added to
-// one shared archive row and its own row deleted, in one atomic step of the
-// store, so the store holds one row per live replica plus the archive
-// rather than one per replica id that ever ran. Readers move what they had
-// added from that replica into what they added from the archive, so
-// nothing is counted twice or lost; a new replica adds the archive whole.
-// A replica killed instead keeps its row, which keeps counting.
+// an archive row shared by the replicas of its fitted file and policy kind,
+// and its own row deleted, in one atomic step of the store, so the store
+// holds one row per live replica plus one archive per (file, policy kind)
+// that retired replicas, rather than one per replica id that ever ran.
+// Readers move what they had added from that replica into what they added
+// from its archive, so nothing is counted twice or lost; a new replica adds
+// every archive whole (statistics from its own file's, counters from every
+// one of its policy kind, as for rows). A replica killed instead keeps its
+// row, which keeps counting.
 //
 // Consistency: routes never wait for the network. A route sees other
 // replicas' learning at most one interval plus one store round trip late
@@ -113,7 +116,7 @@ struct SyncStatus {
   int64_t rejected = 0;         // payloads (or models in them) refused: corrupt,
                                 // hostile, another base, a newer payload version
   int64_t replicas = 0;         // rows in the store at the last round, this one included
-                                // (the archive of retired replicas is not one)
+                                // (the archives of retired replicas are not)
   // Milliseconds since the last round that reached the store (-1: never):
   // how stale this replica's view of the others may be.
   int64_t lag_ms = -1;
@@ -144,14 +147,15 @@ class ROUTER_EXPORT StateSync {
   absl::Status SyncNow();
 
   // For a replica leaving for good: runs a last round, then folds this
-  // replica's contribution into the store's archive row and deletes its own
-  // row, atomically (SyncStore::Swap; a lost race is read again and
-  // retried). After it succeeds the StateSync runs no more rounds, not even
-  // in its destructor. On error nothing was folded and the row stays and
-  // counts: Unavailable (store unreachable), Aborted (lost the race each
-  // time), FailedPrecondition (the archive holds another fitted file's
-  // statistics or another policy kind's counters, or already retired),
-  // Unimplemented (a store without Swap), DataLoss (a damaged archive).
+  // replica's contribution into the archive row of its fitted file and
+  // policy kind and deletes its own row, atomically (SyncStore::Swap; a
+  // lost race is read again and retried). After it succeeds the StateSync
+  // runs no more rounds, not even in its destructor. On error nothing was
+  // folded and the row stays and counts: Unavailable (store unreachable),
+  // Aborted (lost the race each time), FailedPrecondition (already
+  // retired, or the archive row holds another file's statistics or another
+  // kind's counters, which only a hostile write puts there), Unimplemented
+  // (a store without Swap), DataLoss (a damaged archive).
   absl::Status Retire();
 
   SyncStatus status() const;
@@ -160,13 +164,16 @@ class ROUTER_EXPORT StateSync {
   StateSync(LivePipeline* live, std::shared_ptr<SyncStore> store, SyncOptions options);
   absl::Status RoundLocked();
   absl::Status RetireLocked();
-  // Adds the archive row's increment (`bytes`, read as `archive`) to `next`
+  struct Archive;
+  // Adds an archive row's increment (`bytes`, read as `archive`) to `next`
   // and `policy`, moving what was added from the replicas it retired into
-  // what was added from it. On error (refused statistics) nothing changed,
-  // but when only the counters were refused.
+  // what was added from it (`held`). On error (refused statistics) nothing
+  // changed, but when only the counters were refused.
   absl::Status ApplyArchive(const Pipeline& next, const Policy& policy,
-                            const std::vector<std::string>& restarted_here,
+                            const std::vector<std::string>& restarted_here, Archive* held,
                             internal::Payload archive, std::string bytes);
+  // Whether a row of this (replica, life) is stale: an archive holds it.
+  bool IsRetired(const std::pair<std::string, uint64_t>& replica_life) const;
   // Counts a round's outcome in status_.
   void Record(const absl::Status& round);
   void Run();
@@ -197,14 +204,18 @@ class ROUTER_EXPORT StateSync {
   absl::flat_hash_map<std::string, Applied> applied_;
   Arms arms_;  // this replica's, at the last round
   bool retired_ = false;  // Retire succeeded: no more rounds
-  // What was added from the archive row: its statistics and counters, with
-  // those of the retired replicas moved into it (arms: the union of theirs).
-  Applied archive_;
-  // The (replica, life) pairs the archive held when last added, oldest
-  // first, and as a set: a later row of one is stale and added no more.
-  std::vector<std::pair<std::string, uint64_t>> archive_retired_;
-  std::set<std::pair<std::string, uint64_t>> retired_set_;
-  std::string archive_payload_;  // its bytes: written back if the store loses it
+  // One archive row, as this replica last added it.
+  struct Archive {
+    // What was added from it: its statistics and counters, with those of
+    // the retired replicas moved into it (arms: the union of theirs).
+    Applied added;
+    // The (replica, life) pairs it held, oldest first, and as a set: a
+    // later row of one is stale and added no more.
+    std::vector<std::pair<std::string, uint64_t>> retired;
+    std::set<std::pair<std::string, uint64_t>> retired_set;
+    std::string payload;  // its bytes: written back if the store loses it
+  };
+  std::map<std::string, Archive> archives_;  // by row name
   // This replica's own policy counters: the sum over the policy objects it
   // routed with (a SetPolicy starts a new one), by policy kind.
   absl::flat_hash_map<std::string, std::vector<double>> own_counters_;

@@ -178,7 +178,7 @@ std::string Encode(const Payload& p) {
   std::string out;
   ByteWriter w(&out);
   w.Put(kMagic);
-  const bool archive = p.replica == kArchiveRow;
+  const bool archive = IsArchiveRow(p.replica);
   w.Put<uint32_t>(archive ? 4 : p.catalog.empty() ? 1 : 3);
   w.PutString(p.replica);
   w.Put(p.life);
@@ -233,17 +233,24 @@ absl::StatusOr<Payload> Decode(std::string_view bytes, std::string_view row) {
     }
   }
   if (version == 3 && r.status().ok()) GetCatalogChanges(&r, &p.catalog);
-  // Only the archive row holds an archive, and it holds nothing else: a
-  // replica's row read as the archive (or the reverse) would add its
+  // Only an archive row holds an archive, and it holds nothing else: a
+  // replica's row read as an archive (or the reverse) would add its
   // contribution under the wrong bookkeeping.
-  if ((version == 4) != (row == kArchiveRow) && r.status().ok()) {
-    r.Fail("version", row == kArchiveRow ? "the archive row holds a replica's payload"
-                                         : "a replica's row holds an archive");
+  if ((version == 4) != IsArchiveRow(row) && r.status().ok()) {
+    r.Fail("version", IsArchiveRow(row) ? "an archive row holds a replica's payload"
+                                        : "a replica's row holds an archive");
   }
   if (version == 4 && r.status().ok()) GetRetired(&r, &p.retired);
   ROUTER_RETURN_IF_ERROR(r.Finish());
   return p;
 }
+
+std::string ArchiveRow(uint64_t base, std::string_view policy_kind) {
+  if (IsSyncName(policy_kind)) return fmt::format("{}.{:016x}.{}", kArchivePrefix, base, policy_kind);
+  return fmt::format("{}.{:016x}.#{:016x}", kArchivePrefix, base, ArchiveVersion(policy_kind));
+}
+
+bool IsArchiveRow(std::string_view row) { return row.starts_with(kArchivePrefix); }
 
 uint64_t ArchiveVersion(std::string_view payload) {
   uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a: stable across builds and hosts

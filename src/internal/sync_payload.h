@@ -10,10 +10,10 @@
 //      (internal/synced_catalog.h): per model added at run time its
 //      onboardings (origin, id, profile); the removed onboardings
 //      (tombstones); the price changes.
-//   4: the archive, only in the row kArchiveRow: the same as 1 (replica
-//      kArchiveRow, life 0; the learned statistics, policy kind and
-//      counters are sums over the retired replicas), then the retired
-//      (replica id, life) pairs it holds, oldest first.
+//   4: an archive, only in an archive row (IsArchiveRow): the same as 1
+//      (replica: the row's name, life 0; the learned statistics, policy
+//      kind and counters are sums over the retired replicas), then the
+//      retired (replica id, life) pairs it holds, oldest first.
 // A payload without run-time catalog changes is written as version 1, which
 // replicas of older builds still read; version 2 is read, never written. An
 // older build refuses the archive (version 4) and counts it in `rejected`.
@@ -32,9 +32,18 @@
 
 namespace router::internal {
 
-// The archive's row name: '~' is never in a replica id (sync_names.h), so
-// no replica can write over it.
-inline constexpr char kArchiveRow[] = "~retired";
+// Archive rows' names start with this: '~' is never in a replica id
+// (sync_names.h), so no replica can write over one. Builds before archives
+// were kept per fitted file wrote the prefix alone; readers still add it.
+inline constexpr char kArchivePrefix[] = "~retired";
+
+// The archive row of the replicas of fitted file `base` (Router::shared_base;
+// 0 for none) whose policy is of kind `policy_kind`: one archive per pair,
+// so that replicas of a new file (a rollout) or another policy retire into
+// an archive of their own, which only ever grows. "~retired.<base in
+// hex>.<kind>", the kind as its fingerprint when it is not a plain name.
+std::string ArchiveRow(uint64_t base, std::string_view policy_kind);
+bool IsArchiveRow(std::string_view row);
 // The archive keeps the most recent retirements. Older ones are only needed
 // by a reader that still holds a row of such a replica, read before that
 // many later retirements: it would add that replica's last row once more.
@@ -53,13 +62,13 @@ struct Payload {
   std::vector<Retired> retired;  // the archive's (version 4) only
 };
 
-// The payload's bytes: version 4 for the archive row, else 1 or 3.
+// The payload's bytes: version 4 for an archive row, else 1 or 3.
 std::string Encode(const Payload& p);
 // Checks and reads the payload of row `row`. DataLoss (or InvalidArgument
 // for a version this build does not read) naming what is wrong.
 absl::StatusOr<Payload> Decode(std::string_view bytes, std::string_view row);
 
-// The archive row's version in the store: a 64-bit fingerprint of its bytes
+// An archive row's version in the store: a 64-bit fingerprint of its bytes
 // (never 0, which means "no row"). The archive is rewritten by any replica,
 // and again after a store was emptied, so a counter could give two
 // contents one version; a fingerprint cannot (but by a 2^-64 chance).

@@ -13,8 +13,9 @@
 // the run-time catalog changes (onboardings with their profiles, origins and
 // ids; tombstones; price changes) and the replica's applying of them.
 // Every try is made twice: as the peer's row, and as the archive of retired
-// replicas (row "~retired", payload version 4), whose genuine body (the
-// peer's, after it retired) is the overlay's base there.
+// replicas (its row "~retired.<base>.<policy kind>", payload version 4),
+// whose genuine body (the peer's, after it retired) is the overlay's base
+// there.
 // Built with -DROUTER_FUZZ=ON (clang); run by scripts/test.sh --full.
 #include <zlib.h>
 
@@ -36,14 +37,13 @@ using router::LivePipeline;
 using router::MemorySyncStore;
 using router::StateSync;
 
-constexpr char kArchive[] = "~retired";  // internal::kArchiveRow
-
 struct Replica {
   std::unique_ptr<LivePipeline> live;
   std::shared_ptr<MemorySyncStore> store = std::make_shared<MemorySyncStore>();
   std::unique_ptr<StateSync> sync;
   std::string genuine_body;  // a real peer's payload without its CRC
   std::string genuine_archive_body;  // the archive after that peer retired, without its CRC
+  std::string archive_row;           // that archive's row
   std::vector<float> probe;
   uint64_t version = 0;
 };
@@ -102,7 +102,10 @@ Replica& Get() {
     r->genuine_body = (*rows)[0].payload.substr(0, (*rows)[0].payload.size() - 4);
     if (!(*peer_sync)->Retire().ok()) std::abort();
     rows = peer_store->Changed({}, &all);
-    if (!rows.ok() || rows->size() != 1 || (*rows)[0].replica != kArchive) std::abort();
+    if (!rows.ok() || rows->size() != 1 || !(*rows)[0].replica.starts_with("~retired.")) {
+      std::abort();
+    }
+    r->archive_row = (*rows)[0].replica;
     r->genuine_archive_body = (*rows)[0].payload.substr(0, (*rows)[0].payload.size() - 4);
     auto sync = StateSync::Start(r->live.get(), r->store, {.replica_id = "self", .interval_ms = 0});
     if (!sync.ok()) std::abort();
@@ -133,7 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Replica& r = Get();
   const std::string input(reinterpret_cast<const char*>(data), size);
   for (const std::string* genuine : {&r.genuine_body, &r.genuine_archive_body}) {
-    const std::string name = genuine == &r.genuine_body ? "peer" : kArchive;
+    const std::string name = genuine == &r.genuine_body ? "peer" : r.archive_row;
     Try(r, name, input);
     Try(r, name, WithCrc(input));
     if (size >= 2) {
