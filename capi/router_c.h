@@ -987,6 +987,31 @@ ROUTER_API router_status_t router_sync_now(router_sync_t* sync);
 ROUTER_API router_status_t router_sync_retire(router_sync_t* sync);
 
 /**
+ * @brief  Folds the row of replica `replica_id`, known to be gone for good
+ *         (its process killed, its node lost, and no restart under that id
+ *         to take the row back), into the store's archive row, as its own
+ *         router_sync_retire would have, and deletes the row. What it
+ *         published still counts, once; the store no longer holds it. For a
+ *         host that knows which replicas are gone (an orchestrator's pod
+ *         list). Runs a round first. A replica folded while still alive
+ *         finds itself folded at its next round and stops syncing
+ *         (router_sync_now: ROUTER_FAILED_PRECONDITION); what it learned
+ *         after the fold is not shared.
+ * @param[in] sync        Not NULL.
+ * @param[in] replica_id  Not NULL; another replica's id.
+ * @return ROUTER_OK; on any error nothing changed: ROUTER_INVALID_ARGUMENT
+ *         for NULL, a string that is not a replica id, or this replica's own
+ *         id (it retires); ROUTER_NOT_FOUND when the store holds no such
+ *         row; ROUTER_FAILED_PRECONDITION for a row of another fitted file
+ *         (a replica of that file folds it), after this replica retired, or
+ *         after the router was freed; ROUTER_ABORTED when the archive or the
+ *         row kept changing (is that replica alive?); ROUTER_UNAVAILABLE when
+ *         the store cannot be reached; ROUTER_DATA_LOSS for a damaged row.
+ * Thread-safe like router_sync_now. May block for a few store round trips.
+ */
+ROUTER_API router_status_t router_sync_fold(router_sync_t* sync, const char* replica_id);
+
+/**
  * @brief  Writes the sync's state as one JSON object:
  *   {"replica_id": "pod-3", "store": "redis", "connected": true,
  *    "rounds": 12, "failed_rounds": 0, "published": 3, "applied": 20,

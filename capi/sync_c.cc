@@ -347,6 +347,16 @@ router_status_t router_sync_retire(router_sync_t* sync) {
   });
 }
 
+router_status_t router_sync_fold(router_sync_t* sync, const char* replica_id) {
+  return Guard(__func__, [&](const char* fn) -> absl::Status {
+    ROUTER_C_REQUIRE(sync);
+    ROUTER_C_REQUIRE(replica_id);
+    std::shared_lock lock(sync->link->mutex);
+    if (sync->link->sync == nullptr) return router::capi::Stopped(fn);
+    return sync->link->sync->Fold(replica_id);
+  });
+}
+
 router_status_t router_sync_status_json(const router_sync_t* sync, char* buf, size_t capacity,
                                         size_t* out_needed) {
   return Guard(__func__, [&](const char* fn) -> absl::Status {

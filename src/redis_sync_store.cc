@@ -59,7 +59,7 @@ absl::StatusOr<std::vector<SyncRow>> RedisSyncStore::Changed(
   return absl::UnimplementedError("redis: not built");
 }
 absl::StatusOr<bool> RedisSyncStore::Swap(std::string_view, uint64_t, uint64_t, std::string_view,
-                                          std::string_view) {
+                                          std::string_view, uint64_t) {
   return absl::UnimplementedError("redis: not built");
 }
 absl::Status RedisSyncStore::Clear() { return absl::UnimplementedError("redis: not built"); }
@@ -238,23 +238,35 @@ absl::StatusOr<std::vector<SyncRow>> RedisSyncStore::Changed(
 
 absl::StatusOr<bool> RedisSyncStore::Swap(std::string_view row, uint64_t expected,
                                           uint64_t version, std::string_view payload,
-                                          std::string_view erase) {
+                                          std::string_view erase, uint64_t erase_expected) {
   const std::string& prefix = options_.key_prefix;
   const std::string key = fmt::format("{}:state:{}", prefix, row);
-  // Only the swapped row's key is watched: every write of it SETs that key
-  // (and Clear deletes it), while the versions hash changes at every
-  // replica's round, which would make a retirement lose to ordinary writes.
-  absl::StatusOr<std::vector<Reply>> read =
-      Run(connection_.get(), options_,
-          {{"WATCH", key}, {"HGET", prefix + ":versions", std::string(row)}});
+  const std::string erase_key = fmt::format("{}:state:{}", prefix, erase);
+  const bool check_erase = !erase.empty() && erase_expected != kAnyVersion;
+  // Only the rows' keys are watched: every write of a row SETs its key (and
+  // Clear deletes it), while the versions hash changes at every replica's
+  // round, which would make a retirement lose to ordinary writes.
+  std::vector<std::vector<std::string>> reads = {
+      {"WATCH", key}, {"HGET", prefix + ":versions", std::string(row)}};
+  if (check_erase) {
+    reads.push_back({"WATCH", erase_key});
+    reads.push_back({"HGET", prefix + ":versions", std::string(erase)});
+  }
+  absl::StatusOr<std::vector<Reply>> read = Run(connection_.get(), options_, reads);
   if (!read.ok()) return read.status();
-  const redisReply& now = *read->back();
-  if (now.type == REDIS_REPLY_ERROR) return ReplyError(now, "reading the row's version");
-  const uint64_t current =
-      now.type == REDIS_REPLY_STRING
-          ? std::strtoull(std::string(now.str, now.len).c_str(), nullptr, 10)
-          : 0;
-  if (current != expected) {
+  auto version_at = [&](size_t i) -> absl::StatusOr<uint64_t> {
+    const redisReply& now = *(*read)[i];
+    if (now.type == REDIS_REPLY_ERROR) return ReplyError(now, "reading a row's version");
+    return now.type == REDIS_REPLY_STRING
+               ? std::strtoull(std::string(now.str, now.len).c_str(), nullptr, 10)
+               : 0;
+  };
+  ROUTER_ASSIGN_OR_RETURN(const uint64_t current, version_at(1));
+  uint64_t erase_current = erase_expected;
+  if (check_erase) {
+    ROUTER_ASSIGN_OR_RETURN(erase_current, version_at(3));
+  }
+  if (current != expected || erase_current != erase_expected) {
     absl::StatusOr<std::vector<Reply>> unwatch = Run(connection_.get(), options_, {{"UNWATCH"}});
     if (!unwatch.ok()) return unwatch.status();
     return false;
@@ -264,7 +276,7 @@ absl::StatusOr<bool> RedisSyncStore::Swap(std::string_view row, uint64_t expecte
       {"SET", key, std::string(payload)},
       {"HSET", prefix + ":versions", std::string(row), std::to_string(version)}};
   if (!erase.empty()) {
-    commands.push_back({"DEL", fmt::format("{}:state:{}", prefix, erase)});
+    commands.push_back({"DEL", erase_key});
     commands.push_back({"HDEL", prefix + ":versions", std::string(erase)});
   }
   commands.push_back({"EXEC"});

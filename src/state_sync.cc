@@ -306,7 +306,7 @@ absl::Status StateSync::Retire() {
     if (retired_) return absl::FailedPreconditionError("sync: retired");
     status = RoundLocked();
     Record(status);
-    if (status.ok()) status = RetireLocked();
+    if (status.ok()) status = FoldLocked(options_.replica_id);
     if (!retired_) return status;  // nothing was folded: the row stays and counts
   }
   {
@@ -317,18 +317,61 @@ absl::Status StateSync::Retire() {
   return absl::OkStatus();
 }
 
-absl::Status StateSync::RetireLocked() {
-  // The last round published this replica's whole contribution.
-  ROUTER_ASSIGN_OR_RETURN(const Payload own, Decode(published_, options_.replica_id));
+absl::Status StateSync::Fold(std::string_view replica_id) {
+  if (!internal::IsSyncName(replica_id)) {
+    return absl::InvalidArgumentError(
+        fmt::format("sync: cannot fold '{}': not a replica id", replica_id));
+  }
+  if (replica_id == options_.replica_id) {
+    return absl::InvalidArgumentError(
+        "sync: a replica does not fold its own row; it retires (Retire)");
+  }
+  std::lock_guard round(round_mutex_);
+  if (retired_) return absl::FailedPreconditionError("sync: retired");
+  // A round first, so that this replica has added the row as it stands and
+  // moves it with the archive like every other reader.
+  absl::Status status = RoundLocked();
+  Record(status);
+  if (!status.ok()) return status;
+  return FoldLocked(std::string(replica_id));
+}
+
+absl::Status StateSync::FoldLocked(const std::string& replica) {
+  const bool self = replica == options_.replica_id;
   const std::shared_ptr<const Pipeline> pipeline = live_->Snapshot();
-  const internal::Retired self(options_.replica_id, life_);
-  // The archive of this replica's fitted file and policy kind.
-  const std::string archive_row = internal::ArchiveRow(own.base, own.policy_kind);
+  const std::string verb = self ? "retiring" : fmt::format("folding '{}'", replica);
+  const std::string stays = self ? "the row stays and counts" : "the row stays";
   constexpr int kAttempts = 8;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    // The folded row, and every archive row, read afresh.
     absl::flat_hash_map<std::string, uint64_t> known = known_, versions;
-    known.erase(archive_row);
+    known.erase(replica);
+    absl::erase_if(known, [](const auto& row) { return internal::IsArchiveRow(row.first); });
     ROUTER_ASSIGN_OR_RETURN(const std::vector<SyncRow> rows, store_->Changed(known, &versions));
+    // What folds: this replica's whole contribution, which the last round
+    // published; or the other replica's row as the store holds it, which
+    // must still be at that version when the swap deletes it.
+    Payload leaving;
+    uint64_t leaving_version = SyncStore::kAnyVersion;
+    if (self) {
+      ROUTER_ASSIGN_OR_RETURN(leaving, Decode(published_, replica));
+    } else {
+      const auto found = std::find_if(rows.begin(), rows.end(),
+                                      [&](const SyncRow& row) { return row.replica == replica; });
+      if (found == rows.end()) {
+        return absl::NotFoundError(fmt::format("sync: the store holds no row of '{}'", replica));
+      }
+      ROUTER_ASSIGN_OR_RETURN(leaving, Decode(found->payload, replica));
+      leaving_version = found->version;
+      if (leaving.base != 0 && leaving.base != pipeline->router().shared_base()) {
+        return absl::FailedPreconditionError(fmt::format(
+            "sync: '{}' ran another fitted file; a replica of that file folds it; {}", replica,
+            stays));
+      }
+    }
+    const internal::Retired gone(replica, leaving.life);
+    // The archive of its fitted file and policy kind.
+    const std::string archive_row = internal::ArchiveRow(leaving.base, leaving.policy_kind);
     Payload archive;
     archive.replica = archive_row;
     uint64_t expected = 0;
@@ -338,47 +381,45 @@ absl::Status StateSync::RetireLocked() {
       expected = row.version;
     }
     // An earlier attempt landed though its answer was lost.
-    if (std::find(archive.retired.begin(), archive.retired.end(), self) != archive.retired.end() &&
-        !versions.contains(options_.replica_id)) {
+    if (self && std::find(archive.retired.begin(), archive.retired.end(), gone) !=
+                    archive.retired.end() &&
+        !versions.contains(replica)) {
       retired_ = true;
       return absl::OkStatus();
     }
-    if (own.base != 0) {
-      if (archive.base != 0 && archive.base != own.base) {
+    if (leaving.base != 0) {
+      if (archive.base != 0 && archive.base != leaving.base) {
         return absl::FailedPreconditionError(fmt::format(
-            "sync: the archive row {} holds another fitted file's statistics; the row stays and "
-            "counts",
-            archive_row));
+            "sync: the archive row {} holds another fitted file's statistics; {}", archive_row,
+            stays));
       }
       ROUTER_ASSIGN_OR_RETURN(archive.learned,
-                              pipeline->router().SumLearned(archive.learned, own.learned));
-      archive.base = own.base;
+                              pipeline->router().SumLearned(archive.learned, leaving.learned));
+      archive.base = leaving.base;
     }
-    if (!AddCountersInto(own.policy_kind, own.counters, &archive.policy_kind,
+    if (!AddCountersInto(leaving.policy_kind, leaving.counters, &archive.policy_kind,
                          &archive.counters)) {
       return absl::FailedPreconditionError(fmt::format(
-          "sync: the archive row {} holds '{}' policy counters (this replica's policy is '{}'); "
-          "the row stays and counts",
-          archive_row, archive.policy_kind, own.policy_kind));
+          "sync: the archive row {} holds '{}' policy counters (the row's policy is '{}'); {}",
+          archive_row, archive.policy_kind, leaving.policy_kind, stays));
     }
-    archive.retired.push_back(self);
+    archive.retired.push_back(gone);
     if (archive.retired.size() > internal::kMaxRetired) {
       archive.retired.erase(archive.retired.begin(),
                             archive.retired.end() - internal::kMaxRetired);
     }
     const std::string bytes = Encode(archive);
     ROUTER_ASSIGN_OR_RETURN(const bool swapped,
-                            store_->Swap(archive_row, expected,
-                                         internal::ArchiveVersion(bytes), bytes,
-                                         options_.replica_id));
+                            store_->Swap(archive_row, expected, internal::ArchiveVersion(bytes),
+                                         bytes, replica, leaving_version));
     if (swapped) {
-      retired_ = true;
+      if (self) retired_ = true;
       return absl::OkStatus();
     }
   }
   return absl::AbortedError(fmt::format(
-      "sync: retiring lost the race for the archive row {} times; the row stays and counts",
-      kAttempts));
+      "sync: {} lost the race for the archive row {} times{}; {}", verb, kAttempts,
+      self ? "" : " (or the row kept changing: is that replica alive?)", stays));
 }
 
 SyncStatus StateSync::status() const {
@@ -515,10 +556,16 @@ absl::Status StateSync::RoundLocked() {
     const std::vector<internal::Retired>& listed = archive.payload.retired;
     if (std::find(listed.begin(), listed.end(), self) != listed.end() &&
         !versions.contains(options_.replica_id)) {
-      // This replica retired, and the answer was lost: its row is in the
-      // archive, and publishing it again would count it twice.
+      // This replica retired and the answer was lost, or another replica
+      // folded its row (Fold, for a replica taken for gone): its row is in
+      // the archive, and publishing it again would count it twice.
       retired_ = true;
-      return absl::FailedPreconditionError("sync: retired");
+      const absl::Status folded = absl::FailedPreconditionError(
+          "sync: retired (this replica's row is in an archive: it retired, or another replica "
+          "folded it as gone; what it learned since is not shared; restart it)");
+      std::lock_guard lock(status_mutex_);
+      status_.last_error = std::string(folded.message());
+      return folded;
     }
     Archive& held = archives_[archive.row];
     const bool descends = held.retired.empty() ||
@@ -531,7 +578,8 @@ absl::Status StateSync::RoundLocked() {
       // the fuller archive this replica added goes back, in its place.
       const uint64_t mine = internal::ArchiveVersion(held.payload);
       ROUTER_ASSIGN_OR_RETURN(const bool swapped,
-                              store_->Swap(archive.row, archive.version, mine, held.payload, ""));
+                              store_->Swap(archive.row, archive.version, mine, held.payload, "",
+                                           SyncStore::kAnyVersion));
       if (swapped) known_[archive.row] = mine;
     } else {
       reject(absl::DataLossError(fmt::format(
@@ -546,7 +594,8 @@ absl::Status StateSync::RoundLocked() {
     // goes back, once ("expected: absent"), and under the same version, so
     // the readers that added it read nothing new.
     const uint64_t mine = internal::ArchiveVersion(held.payload);
-    ROUTER_ASSIGN_OR_RETURN(const bool swapped, store_->Swap(row, 0, mine, held.payload, ""));
+    ROUTER_ASSIGN_OR_RETURN(const bool swapped, store_->Swap(row, 0, mine, held.payload, "",
+                                                             SyncStore::kAnyVersion));
     if (swapped) known_[row] = mine;
   }
 

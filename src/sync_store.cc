@@ -3,7 +3,7 @@
 namespace router {
 
 absl::StatusOr<bool> SyncStore::Swap(std::string_view, uint64_t, uint64_t, std::string_view,
-                                     std::string_view) {
+                                     std::string_view, uint64_t) {
   return absl::UnimplementedError("sync store: this store cannot swap rows (retire replicas)");
 }
 
@@ -35,11 +35,17 @@ absl::StatusOr<std::vector<SyncRow>> MemorySyncStore::Changed(
 
 absl::StatusOr<bool> MemorySyncStore::Swap(std::string_view row, uint64_t expected,
                                            uint64_t version, std::string_view payload,
-                                           std::string_view erase) {
+                                           std::string_view erase, uint64_t erase_expected) {
   std::lock_guard lock(mutex_);
   if (down_) return absl::UnavailableError("memory sync store: down");
-  const auto found = rows_.find(row);
-  if ((found == rows_.end() ? 0 : found->second.version) != expected) return false;
+  auto version_of = [&](std::string_view name) -> uint64_t {
+    const auto found = rows_.find(name);
+    return found == rows_.end() ? 0 : found->second.version;
+  };
+  if (version_of(row) != expected) return false;
+  if (!erase.empty() && erase_expected != kAnyVersion && version_of(erase) != erase_expected) {
+    return false;
+  }
   rows_[std::string(row)] =
       SyncRow{.replica = std::string(row), .version = version, .payload = std::string(payload)};
   if (!erase.empty()) {

@@ -1167,26 +1167,33 @@ TEST_CASE("a retired replica folds into the archive and every replica stays exac
 }
 
 // SyncStore::Swap on any store: it writes only over the version it was
-// told, deletes the other row in the same step, and a lost race changes
-// nothing.
+// told, deletes the other row in the same step only if that row is at the
+// version it was told (or any, when told kAnyVersion), and a lost race
+// changes nothing.
 void CheckSwap(SyncStore& store) {
+  constexpr uint64_t kAny = SyncStore::kAnyVersion;
   REQUIRE(store.Put("a", 1, "row a").ok());
   REQUIRE(store.Put("b", 1, "row b").ok());
   // The archive is absent: expecting a version loses.
-  CHECK(store.Swap("~x", 5, 6, "never", "a").value() == false);
+  CHECK(store.Swap("~x", 5, 6, "never", "a", kAny).value() == false);
   CHECK(RowsIn(store).size() == 2);
-  CHECK(store.Swap("~x", 0, 7, "archive 7", "a").value() == true);
+  // The erased row is at version 1: expecting 2, or absent, loses.
+  CHECK(store.Swap("~x", 0, 7, "never", "a", 2).value() == false);
+  CHECK(store.Swap("~x", 0, 7, "never", "a", 0).value() == false);
+  CHECK(RowsIn(store).size() == 2);
+  CHECK(RowOf(store, "a") == "row a");
+  CHECK(store.Swap("~x", 0, 7, "archive 7", "a", 1).value() == true);
   auto rows = RowsIn(store);
   CHECK(rows.size() == 2);
   CHECK_FALSE(rows.contains("a"));
   CHECK(rows.at("~x") == 7);
   CHECK(RowOf(store, "~x") == "archive 7");
   // Expecting absent, or an older version, loses now; nothing changes.
-  CHECK(store.Swap("~x", 0, 8, "lost", "b").value() == false);
-  CHECK(store.Swap("~x", 6, 8, "lost", "b").value() == false);
+  CHECK(store.Swap("~x", 0, 8, "lost", "b", kAny).value() == false);
+  CHECK(store.Swap("~x", 6, 8, "lost", "b", 1).value() == false);
   CHECK(RowOf(store, "~x") == "archive 7");
   CHECK(RowsIn(store).contains("b"));
-  CHECK(store.Swap("~x", 7, 8, "archive 8", "b").value() == true);
+  CHECK(store.Swap("~x", 7, 8, "archive 8", "b", kAny).value() == true);
   CHECK(RowsIn(store).size() == 1);
   CHECK(RowOf(store, "~x") == "archive 8");
   REQUIRE(store.Clear().ok());
@@ -1222,14 +1229,15 @@ class RacingStore : public SyncStore {
     return inner_->Changed(known, all);
   }
   absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
-                            std::string_view payload, std::string_view erase) override {
+                            std::string_view payload, std::string_view erase,
+                            uint64_t erase_expected) override {
     {
       std::unique_lock lock(meeting_->mutex);
       ++meeting_->swaps;
       meeting_->cv.notify_all();
       meeting_->cv.wait_for(lock, std::chrono::seconds(10), [&] { return meeting_->swaps >= 2; });
     }
-    return inner_->Swap(row, expected, version, payload, erase);
+    return inner_->Swap(row, expected, version, payload, erase, erase_expected);
   }
   absl::Status Clear() override { return inner_->Clear(); }
 
@@ -1458,8 +1466,10 @@ class LostAnswerStore : public SyncStore {
     return inner_->Changed(known, all);
   }
   absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
-                            std::string_view payload, std::string_view erase) override {
-    absl::StatusOr<bool> swapped = inner_->Swap(row, expected, version, payload, erase);
+                            std::string_view payload, std::string_view erase,
+                            uint64_t erase_expected) override {
+    absl::StatusOr<bool> swapped =
+        inner_->Swap(row, expected, version, payload, erase, erase_expected);
     if (!swapped.ok()) return swapped;
     return absl::UnavailableError("lost the answer");
   }
@@ -1488,6 +1498,144 @@ TEST_CASE("a retirement whose answer was lost is found in the archive, not publi
   f.Round({0, 1});
   CHECK(f.Exact(0));
   CHECK(f.Exact(1));
+}
+
+// ---- Folding the row of a replica that is gone (StateSync::Fold) ----
+
+// Replica i stops as a SIGKILL would stop it: nothing more is published
+// (its destructor's round finds the store down).
+void Kill(Fleet& f, size_t i) {
+  auto* memory = dynamic_cast<MemorySyncStore*>(f.store.get());
+  REQUIRE(memory != nullptr);
+  memory->SetDown(true);
+  f.s[i].reset();
+  memory->SetDown(false);
+}
+
+TEST_CASE("the row of a killed replica is folded by another, and every replica stays exact",
+          "[sync]") {
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet f(store);
+  for (size_t i : {0, 1, 2}) f.Learn(i, 12);
+  f.Round({0, 1, 2, 0, 1});
+  // r3 publishes a newer row that r1 reads and r2 misses, then is killed.
+  f.Learn(2, 6);
+  f.Round({2, 0});
+  Kill(f, 2);
+  REQUIRE(RowsIn(*store).size() == 3);
+
+  REQUIRE(f.s[0]->Fold("r3").ok());
+  auto rows = RowsIn(*store);
+  CHECK(rows.size() == 3);
+  CHECK_FALSE(rows.contains("r3"));
+  CHECK(rows.contains(ArchiveOf(*f.r[0])));
+  f.Round({0, 1});
+  CHECK(f.Exact(0));  // had applied r3's newer row
+  CHECK(f.Exact(1));  // had applied r3's older row
+  CHECK(f.s[0]->status().replicas == 2);
+  f.Join("r4");
+  CHECK(f.Exact(3));
+  // The row is gone: folding it again finds nothing.
+  CHECK(absl::IsNotFound(f.s[1]->Fold("r3")));
+  f.Learn(1, 5);
+  f.Round({0, 1, 3, 0});
+  for (size_t i : {0, 1, 3}) CHECK(f.Exact(i));
+}
+
+TEST_CASE("Fold refuses what it cannot fold, changing nothing", "[sync]") {
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet a(store, 2, 21, "a");
+  Fleet b(store, 1, 22, "b");
+  a.Learn(0, 6);
+  b.Learn(0, 5);
+  a.Round({0, 1});
+  b.Round({0});
+  const auto before = RowsIn(*store);
+  REQUIRE(before.size() == 3);
+  CHECK(absl::IsInvalidArgument(a.s[0]->Fold("a1")));  // its own: it retires
+  CHECK(absl::IsInvalidArgument(a.s[0]->Fold("not an id")));
+  CHECK(absl::IsInvalidArgument(a.s[0]->Fold("~retired")));
+  CHECK(absl::IsNotFound(a.s[0]->Fold("a9")));
+  CHECK(absl::IsFailedPrecondition(a.s[0]->Fold("b1")));  // another fitted file's
+  CHECK(RowsIn(*store) == before);
+  // A replica of that file folds it.
+  b.Join("b2");
+  Kill(b, 0);
+  CHECK(b.s[1]->Fold("b1").ok());
+  const auto after = RowsIn(*store);
+  CHECK(after.size() == 4);  // a1, a2, b2 and b's archive
+  CHECK_FALSE(after.contains("b1"));
+  CHECK(after.contains(ArchiveOf(*b.r[1])));
+}
+
+// A store whose Swaps find the erased row rewritten first (a replica that
+// was alive after all, publishing between the folder's read and its swap).
+class RewritingStore : public SyncStore {
+ public:
+  explicit RewritingStore(std::shared_ptr<SyncStore> inner) : inner_(std::move(inner)) {}
+  absl::Status Put(std::string_view replica, uint64_t version, std::string_view payload) override {
+    return inner_->Put(replica, version, payload);
+  }
+  absl::StatusOr<std::vector<SyncRow>> Changed(
+      const absl::flat_hash_map<std::string, uint64_t>& known,
+      absl::flat_hash_map<std::string, uint64_t>* all) override {
+    return inner_->Changed(known, all);
+  }
+  absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
+                            std::string_view payload, std::string_view erase,
+                            uint64_t erase_expected) override {
+    absl::flat_hash_map<std::string, uint64_t> all;
+    absl::StatusOr<std::vector<SyncRow>> rows = inner_->Changed({}, &all);
+    if (!rows.ok()) return rows.status();
+    for (const SyncRow& r : *rows) {
+      if (r.replica == erase) REQUIRE(inner_->Put(r.replica, r.version + 1, r.payload).ok());
+    }
+    ++swaps;
+    return inner_->Swap(row, expected, version, payload, erase, erase_expected);
+  }
+  absl::Status Clear() override { return inner_->Clear(); }
+  int swaps = 0;
+
+ private:
+  std::shared_ptr<SyncStore> inner_;
+};
+
+TEST_CASE("Fold never deletes a row that changed since it was read", "[sync]") {
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet f(store, 2);
+  auto rewriting = std::make_shared<RewritingStore>(store);
+  f.Join("r3", rewriting);
+  for (size_t i : {0, 1, 2}) f.Learn(i, 8);
+  f.Round({0, 1, 2, 0, 1});
+  const absl::Status folded = f.s[2]->Fold("r1");
+  CHECK(absl::IsAborted(folded));
+  CHECK(rewriting->swaps == 8);
+  auto rows = RowsIn(*store);
+  CHECK(rows.size() == 3);  // r1 stays; no archive
+  CHECK(rows.contains("r1"));
+  f.Round({0, 1, 2});
+  for (size_t i : {0, 1, 2}) CHECK(f.Exact(i));
+}
+
+TEST_CASE("a replica folded while alive stops syncing, and its row stays folded", "[sync]") {
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet f(store);
+  for (size_t i : {0, 1, 2}) f.Learn(i, 10);
+  f.Round({0, 1, 2, 0, 1});
+  REQUIRE(f.s[0]->Fold("r2").ok());  // a mistake: r2 is alive
+  f.Learn(1, 4);                      // learning r2 will not share
+  CHECK(absl::IsFailedPrecondition(f.s[1]->SyncNow()));
+  CHECK(f.s[1]->status().last_error.find("folded") != std::string::npos);
+  CHECK_FALSE(RowsIn(*store).contains("r2"));
+  CHECK(absl::IsFailedPrecondition(f.s[1]->Retire()));
+  f.s[1].reset();
+  CHECK_FALSE(RowsIn(*store).contains("r2"));
+  // The others keep what r2 had published, once; its last 4 items are lost
+  // to them, as a killed replica's unpublished feedback is.
+  f.Round({0, 2, 0});
+  CHECK(Gap(f.d, *f.r[0], *f.r[2]) < 1e-9);
+  CHECK(Requests(*f.r[0]) == f.routed - 4);
+  CHECK(f.s[0]->status().rejected == 0);
 }
 
 TEST_CASE("Retire stops the sync thread, while feedback goes on", "[sync]") {

@@ -114,6 +114,9 @@ static inline go_result go_sync_now(router_sync_t* sync) { return go_check(route
 static inline go_result go_sync_retire(router_sync_t* sync) {
   return go_check(router_sync_retire(sync));
 }
+static inline go_result go_sync_fold(router_sync_t* sync, const char* replica_id) {
+  return go_check(router_sync_fold(sync, replica_id));
+}
 static inline router_status_t go_write_sync_status(const void* sync, char* text,
                                                    size_t capacity, size_t* needed) {
   return router_sync_status_json((const router_sync_t*)sync, text, capacity, needed);

@@ -107,6 +107,27 @@ func (s *Sync) Retire() error {
 	return err
 }
 
+// Fold folds the row of another replica, known to be gone for good
+// (killed, its node lost, no restart under that id), into the store's
+// archive row, as its own Retire would have, and deletes the row. A replica
+// folded while alive stops syncing. On an error (NotFound: no such row;
+// InvalidArgument: not another replica's id; FailedPrecondition: a row of
+// another fitted file; Aborted: the row kept changing; Unavailable)
+// nothing changed.
+func (s *Sync) Fold(replicaID string) error {
+	if s.raw == nil {
+		return ErrSyncStopped
+	}
+	cID, err := cString(replicaID, false)
+	if err != nil {
+		return err
+	}
+	defer C.free(unsafe.Pointer(cID))
+	err = toError(C.go_sync_fold(s.raw, cID))
+	runtime.KeepAlive(s)
+	return err
+}
+
 // Status is the sync's state now; it never waits for the store.
 func (s *Sync) Status() (SyncStatus, error) {
 	var status SyncStatus

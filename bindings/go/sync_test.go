@@ -194,6 +194,55 @@ func TestSyncRetiredReplicaStaysCounted(t *testing.T) {
 	}
 }
 
+func TestSyncFoldsTheRowOfAReplicaGone(t *testing.T) {
+	saved := savedLinUCB(t)
+	a, c, reference := load(t, saved), load(t, saved), load(t, saved)
+	syncA, err := a.StartSync(syncOptions(t, "a", `, "interval_ms": 0`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syncA.Stop()
+	syncC, err := c.StartSync(syncOptions(t, "c", `, "interval_ms": 0`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := append(append([]string{}, codeWords...), poemWords...)
+	for i := 0; i < 8; i++ {
+		vector := embed(t, reference, words[i%16]+" "+words[i*3%16])
+		model := []string{"coder", "writer"}[i%2]
+		for _, r := range []*router.Router{c, reference} {
+			if err := r.FeedbackVector(vector, model, float64(1-i%2), 0.001); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	syncC.Stop() // without retiring: its row stays and counts
+	if err := syncA.Now(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustStatus(t, syncA); got.Replicas != 2 {
+		t.Errorf("rows before the fold: %d, want 2", got.Replicas)
+	}
+	if err := syncA.Fold("nobody"); status(err) != router.NotFound {
+		t.Errorf("Fold of an unknown replica: %v", err)
+	}
+	if err := syncA.Fold("a"); status(err) != router.InvalidArgument {
+		t.Errorf("Fold of its own row: %v", err)
+	}
+	if err := syncA.Fold("c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syncA.Now(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustStatus(t, syncA); got.Replicas != 1 {
+		t.Errorf("rows after the fold: %d, want 1", got.Replicas)
+	}
+	if d := maxDifference(t, a, reference); d > 1e-9 {
+		t.Errorf("a differs from the reference by %g after c was folded", d)
+	}
+}
+
 func TestSyncRefusedOptions(t *testing.T) {
 	r := load(t, savedLinUCB(t))
 	store := fmt.Sprintf("memory:go-%d-refused", os.Getpid())

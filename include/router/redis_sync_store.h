@@ -68,7 +68,8 @@ class ROUTER_EXPORT RedisSyncStore : public SyncStore {
       const absl::flat_hash_map<std::string, uint64_t>& known,
       absl::flat_hash_map<std::string, uint64_t>* all) override;
   absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
-                            std::string_view payload, std::string_view erase) override;
+                            std::string_view payload, std::string_view erase,
+                            uint64_t erase_expected) override;
   // Deletes the prefix's keys: the versions hash and every row it lists.
   absl::Status Clear() override;
 

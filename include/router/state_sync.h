@@ -54,7 +54,8 @@
 // from its archive, so nothing is counted twice or lost; a new replica adds
 // every archive whole (statistics from its own file's, counters from every
 // one of its policy kind, as for rows). A replica killed instead keeps its
-// row, which keeps counting.
+// row, which keeps counting, until a live replica folds it (Fold) once the
+// host knows it is gone.
 //
 // Consistency: routes never wait for the network. A route sees other
 // replicas' learning at most one interval plus one store round trip late
@@ -76,6 +77,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -158,12 +160,30 @@ class ROUTER_EXPORT StateSync {
   // (a store without Swap), DataLoss (a damaged archive).
   absl::Status Retire();
 
+  // Folds the row of replica `replica_id`, known to be gone for good (its
+  // process killed, its node lost, with no restart under that id), into the
+  // archive of its fitted file and policy kind, as its own Retire would
+  // have, and deletes the row: what it published still counts, once, and
+  // the store no longer holds it. Run by a host that knows the replica is
+  // gone (an orchestrator's pod list). Runs a round first. A replica
+  // folded while still alive finds its row in the archive at its next
+  // round and stops syncing (FailedPrecondition); what it learned after the
+  // fold is not shared. Errors change nothing: InvalidArgument (not a
+  // replica id, or this replica's own: it retires), NotFound (no such row),
+  // FailedPrecondition (a row of another fitted file, which a replica of
+  // that file folds; or this replica retired), Aborted (the archive or the
+  // row kept changing: is it alive?), Unavailable, Unimplemented (a store
+  // without Swap), DataLoss (a damaged row or archive).
+  absl::Status Fold(std::string_view replica_id);
+
   SyncStatus status() const;
 
  private:
   StateSync(LivePipeline* live, std::shared_ptr<SyncStore> store, SyncOptions options);
   absl::Status RoundLocked();
-  absl::Status RetireLocked();
+  // Folds `replica`'s contribution (this replica's own: Retire) into its
+  // archive row and deletes its row, in one swap of the store.
+  absl::Status FoldLocked(const std::string& replica);
   struct Archive;
   // Adds an archive row's increment (`bytes`, read as `archive`) to `next`
   // and `policy`, moving what was added from the replicas it retired into

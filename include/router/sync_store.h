@@ -9,8 +9,9 @@
 // Two implementations ship: MemorySyncStore (one process: tests and the
 // replay simulation) and RedisSyncStore (router/redis_sync_store.h, when the
 // library is built with hiredis). Any store with atomic writes of one row
-// will do; retiring replicas (StateSync::Retire) also needs Swap, a
-// compare-and-swap of one row that deletes another in the same step.
+// will do; retiring replicas (StateSync::Retire, StateSync::Fold) also
+// needs Swap, a compare-and-swap of one row that deletes another in the
+// same step.
 //
 // Thread safety: a store is used by one StateSync thread at a time;
 // MemorySyncStore may be shared by many StateSyncs at once.
@@ -52,14 +53,20 @@ class ROUTER_EXPORT SyncStore {
       const absl::flat_hash_map<std::string, uint64_t>& known,
       absl::flat_hash_map<std::string, uint64_t>* all) = 0;
 
+  // Swap's `erase_expected` when the erased row may be at any version.
+  static constexpr uint64_t kAnyVersion = ~uint64_t{0};
+
   // Replaces row `row` by `payload` at `version` only if its version is
   // still `expected` (0: the row is absent), and in the same atomic step
-  // deletes row `erase` (none when empty). False, changing nothing, when
-  // `row` is not at `expected` any more: a lost race, to read again and
-  // retry. StateSync::Retire folds a leaving replica's row into the archive
-  // row with it. Unimplemented by default (that store cannot retire).
+  // deletes row `erase` (none when empty), which must be at
+  // `erase_expected` (or kAnyVersion). False, changing nothing, when either
+  // row is not at its expected version any more: a lost race, to read again
+  // and retry. StateSync::Retire and StateSync::Fold fold a replica's row
+  // into an archive row with it. Unimplemented by default (that store
+  // cannot retire).
   virtual absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
-                                    std::string_view payload, std::string_view erase);
+                                    std::string_view payload, std::string_view erase,
+                                    uint64_t erase_expected);
 
   // Deletes every row: a deployment's reset (replicas still running write
   // theirs again at their next round).
@@ -77,7 +84,8 @@ class ROUTER_EXPORT MemorySyncStore : public SyncStore {
       const absl::flat_hash_map<std::string, uint64_t>& known,
       absl::flat_hash_map<std::string, uint64_t>* all) override;
   absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
-                            std::string_view payload, std::string_view erase) override;
+                            std::string_view payload, std::string_view erase,
+                            uint64_t erase_expected) override;
 
   absl::Status Clear() override;
   // While down, every call fails with Unavailable (a network outage).

@@ -168,9 +168,32 @@ TEST_CASE("a config's sync block starts with \"{}\", and keys given override it"
   CHECK(Estimate(a) != before_retire);
   CHECK(Estimate(a) == Approx(Estimate(b)).margin(1e-9));
 
+  // e stops without retiring (a last round publishes its row, which stays
+  // and counts); a folds it as gone: a's estimates do not move.
+  router_t* e = Load(file.path);
+  router_sync_t* se = nullptr;
+  REQUIRE(router_sync_start(e, R"({"replica_id": "e"})", &se) == ROUTER_OK);
+  Feedback(e);
+  router_sync_stop(se);
+  REQUIRE(router_sync_now(sa) == ROUTER_OK);
+  CHECK(Status(sa).find("\"replicas\":2") != std::string::npos);
+  const double with_e = Estimate(a);
+  CHECK(with_e != Estimate(b));  // b retired before e learned
+  CHECK(router_sync_fold(nullptr, "e") == ROUTER_INVALID_ARGUMENT);
+  CHECK(router_sync_fold(sa, nullptr) == ROUTER_INVALID_ARGUMENT);
+  CHECK(router_sync_fold(sa, "no such id!") == ROUTER_INVALID_ARGUMENT);
+  CHECK(router_sync_fold(sa, "f") == ROUTER_NOT_FOUND);
+  CHECK(router_sync_fold(sb, "e") == ROUTER_FAILED_PRECONDITION);  // b retired
+  REQUIRE(router_sync_fold(sa, "e") == ROUTER_OK);
+  REQUIRE(router_sync_now(sa) == ROUTER_OK);
+  CHECK(Status(sa).find("\"replicas\":1") != std::string::npos);
+  CHECK(Estimate(a) == Approx(with_e).margin(1e-12));
+  CHECK(router_sync_fold(sa, "e") == ROUTER_NOT_FOUND);
+
   router_sync_stop(sc);
   router_sync_stop(sb);
   router_sync_stop(sa);
+  router_free(e);
   router_free(d);
   router_free(c);
   router_free(b);

@@ -492,10 +492,12 @@ class Driver {
   router_sync_t* SyncHandle() { return in_.ConsumeIntegralInRange(0, 15) == 0 ? nullptr : sync_; }
 
   // State sync through an in-process store (or an unreachable Redis): start
-  // with good and bad options, rounds, the status, stop.
+  // with good and bad options, rounds, the status, folding another
+  // replica's row, stop.
   std::string sync_options_;
+  std::string fold_id_;
   void Sync() {
-    switch (in_.ConsumeIntegralInRange(0, 3)) {
+    switch (in_.ConsumeIntegralInRange(0, 4)) {
       case 0: {
         switch (in_.ConsumeIntegralInRange(0, 6)) {
           case 0:
@@ -544,6 +546,23 @@ class Driver {
           return router_sync_status_json(SyncHandle(), b, capacity, needed);
         });
         break;
+      case 3: {
+        // A replica of the shared store ("r0".."r2", "t"), or fuzz bytes.
+        const int pick = in_.ConsumeIntegralInRange(0, 5);
+        fold_id_ = pick < 3 ? "r" + std::to_string(pick)
+                   : pick == 3 ? std::string("t")
+                               : in_.ConsumeRandomLengthString(140);
+        const bool null_id = in_.ConsumeIntegralInRange(0, 15) == 0;
+        const router_status_t status =
+            Check(router_sync_fold(SyncHandle(), null_id ? nullptr : fold_id_.c_str()));
+        if (status != ROUTER_OK && status != ROUTER_INVALID_ARGUMENT &&
+            status != ROUTER_NOT_FOUND && status != ROUTER_FAILED_PRECONDITION &&
+            status != ROUTER_UNAVAILABLE && status != ROUTER_ABORTED &&
+            status != ROUTER_DATA_LOSS) {
+          Die("sync_fold: an unexpected status");
+        }
+        break;
+      }
       default:
         router_sync_stop(sync_);
         sync_ = nullptr;

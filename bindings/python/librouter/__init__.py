@@ -530,6 +530,16 @@ class Sync:
         folded: the row stays and counts."""
         _check(_lib.router_sync_retire(self._handle))
 
+    def fold(self, replica_id: str) -> None:
+        """Folds the row of another replica, known to be gone for good (killed,
+        its node lost, no restart under that id), into the store's archive
+        row, as its own retire() would have, and deletes the row. A replica
+        folded while alive stops syncing. On a RouterError (NOT_FOUND: no
+        such row; INVALID_ARGUMENT: not another replica's id;
+        FAILED_PRECONDITION: a row of another fitted file; ABORTED: the row
+        kept changing; UNAVAILABLE) nothing changed."""
+        _check(_lib.router_sync_fold(self._handle, replica_id.encode("utf-8")))
+
     def status(self) -> Dict[str, Any]:
         """connected, rounds, failed_rounds, published, applied, rejected,
         replicas, lag_ms, last_error (and replica_id, store)."""

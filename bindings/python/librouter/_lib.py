@@ -276,6 +276,8 @@ router_sync_start = _bind("router_sync_start", router_status_t, router_p, c_char
 router_sync_now = _bind("router_sync_now", router_status_t, sync_p)
 # router_status_t router_sync_retire(router_sync_t* sync);
 router_sync_retire = _bind("router_sync_retire", router_status_t, sync_p)
+# router_status_t router_sync_fold(router_sync_t* sync, const char* replica_id);
+router_sync_fold = _bind("router_sync_fold", router_status_t, sync_p, c_char_p)
 # router_status_t router_sync_status_json(const router_sync_t* sync, char* buf,
 #                                         size_t capacity, size_t* out_needed);
 router_sync_status_json = _bind("router_sync_status_json", router_status_t,

@@ -502,6 +502,31 @@ class SyncTest(unittest.TestCase):
             self.assertEqual(sync_a.status()["replicas"], 1)  # b's row is gone
             self.assertLessEqual(self.max_difference(a, reference), 1e-9)
 
+    def test_the_row_of_a_replica_gone_is_folded(self):
+        a, c, reference = self.load(), self.load(), self.load()
+        store = self.store("fold")
+        with a.start_sync({"replica_id": "a", "store": store, "interval_ms": 0}) as sync_a:
+            with c.start_sync({"replica_id": "c", "store": store, "interval_ms": 0}):
+                for i in range(8):
+                    prompt = " ".join((CODE_WORDS + POEM_WORDS)[(i * k) % 16] for k in (1, 3))
+                    vector = reference.embed(prompt)
+                    model = ("coder", "writer")[i % 2]
+                    c.feedback_vector(vector, model, (1.0, 0.0)[i % 2], 0.001)
+                    reference.feedback_vector(vector, model, (1.0, 0.0)[i % 2], 0.001)
+            # c stopped without retiring: its row stays and counts.
+            sync_a.now()
+            self.assertEqual(sync_a.status()["replicas"], 2)
+            with self.assertRaises(librouter.RouterError) as raised:
+                sync_a.fold("nobody")
+            self.assertEqual(raised.exception.status, librouter.Status.NOT_FOUND)
+            with self.assertRaises(librouter.RouterError) as raised:
+                sync_a.fold("a")
+            self.assertEqual(raised.exception.status, librouter.Status.INVALID_ARGUMENT)
+            sync_a.fold("c")
+            sync_a.now()
+            self.assertEqual(sync_a.status()["replicas"], 1)  # c's row is gone
+            self.assertLessEqual(self.max_difference(a, reference), 1e-9)
+
     def test_refused_options(self):
         router = self.load()
         store = self.store("refused")

@@ -260,6 +260,7 @@ extern "C" {
     ) -> router_status_t;
     pub fn router_sync_now(sync: *mut router_sync_t) -> router_status_t;
     pub fn router_sync_retire(sync: *mut router_sync_t) -> router_status_t;
+    pub fn router_sync_fold(sync: *mut router_sync_t, replica_id: *const c_char) -> router_status_t;
     pub fn router_sync_status_json(
         sync: *const router_sync_t,
         buf: *mut c_char,

@@ -6,7 +6,7 @@ use std::ptr::NonNull;
 
 use router_sys as sys;
 
-use crate::{check, read_text, Error, Result, Router};
+use crate::{c_string, check, read_text, Error, Result, Router};
 
 /// A router's state sync with the other replicas that use the same store,
 /// from [`Router::start_sync`]: what the router learns from feedback and its
@@ -84,6 +84,18 @@ impl<'r> StateSync<'r> {
     /// FAILED_PRECONDITION) nothing was folded: the row stays and counts.
     pub fn retire(&self) -> Result<()> {
         check(unsafe { sys::router_sync_retire(self.raw.as_ptr()) })
+    }
+
+    /// Folds the row of another replica, known to be gone for good (killed,
+    /// its node lost, no restart under that id), into the store's archive
+    /// row, as its own [`retire`](Self::retire) would have, and deletes the
+    /// row. A replica folded while alive stops syncing. On an error
+    /// (NOT_FOUND: no such row; INVALID_ARGUMENT: not another replica's id;
+    /// FAILED_PRECONDITION: a row of another fitted file; ABORTED: the row
+    /// kept changing; UNAVAILABLE) nothing changed.
+    pub fn fold(&self, replica_id: &str) -> Result<()> {
+        let replica_id = c_string(replica_id, "replica_id")?;
+        check(unsafe { sys::router_sync_fold(self.raw.as_ptr(), replica_id.as_ptr()) })
     }
 
     /// The sync's state as the library's JSON object (keys may be added).

@@ -167,6 +167,39 @@ fn a_retired_replica_stays_counted() {
 }
 
 #[test]
+fn the_row_of_a_replica_gone_is_folded() {
+    let saved = saved_linucb("fold");
+    let a = Router::load(&saved).unwrap();
+    let c = Router::load(&saved).unwrap();
+    let reference = Router::load(&saved).unwrap();
+    let sync_a = a
+        .start_sync(&options("fold", "a", r#", "interval_ms": 0"#))
+        .unwrap();
+    {
+        let _sync_c = c
+            .start_sync(&options("fold", "c", r#", "interval_ms": 0"#))
+            .unwrap();
+        for i in 0..8usize {
+            let prompt = [i, i * 3].map(|k| WORDS[k % 16]).join(" ");
+            let vector = reference.embed_text(&prompt).unwrap();
+            let model = ["coder", "writer"][i % 2];
+            let score = [1.0, 0.0][i % 2];
+            for r in [&c, &reference] {
+                r.feedback_vector(&vector, model, score, 0.001).unwrap();
+            }
+        }
+    } // c stops without retiring: its row stays and counts
+    sync_a.now().unwrap();
+    assert_eq!(sync_a.status().unwrap().replicas, 2);
+    assert_eq!(sync_a.fold("nobody").unwrap_err().status(), status::NOT_FOUND);
+    assert_eq!(sync_a.fold("a").unwrap_err().status(), status::INVALID_ARGUMENT);
+    sync_a.fold("c").unwrap();
+    sync_a.now().unwrap();
+    assert_eq!(sync_a.status().unwrap().replicas, 1); // c's row is gone
+    assert!(max_difference(&a, &reference) <= 1e-9);
+}
+
+#[test]
 fn refused_options() {
     let router = Router::load(saved_linucb("refused")).unwrap();
     let store = format!("memory:rs-{}-refused", std::process::id());
