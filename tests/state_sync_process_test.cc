@@ -547,6 +547,20 @@ TEST_CASE("a replica process killed with SIGKILL costs only what it had not publ
   // refused a row (they check that themselves before exiting 0).
   CHECK(MaxDiff(a->Finish(), expected) < 1e-9);
   CHECK(MaxDiff(b->Finish(), expected) < 1e-9);
+
+  // The reader folds the victim's row into the archive, through Redis: its
+  // estimates do not move, the row is gone, and a replica started afterwards
+  // adds the archive and has exactly what the reader has.
+  REQUIRE(sync->Fold("victim").ok());
+  REQUIRE(sync->SyncNow().ok());
+  CHECK(sync->status().rejected == 0);
+  CHECK(MaxDiff(stream.Estimates(*reader), reader_estimates) < 1e-9);
+  auto late = LoadReplica(file);
+  auto late_sync = StartSync(*late, redis.port(), "late", 0);
+  CHECK(late_sync->status().rejected == 0);
+  CHECK(late_sync->status().replicas == 4);  // proc-0, proc-1, reader, late: no victim
+  CHECK(MaxDiff(stream.Estimates(*late), reader_estimates) < 1e-9);
+  CHECK(absl::IsNotFound(sync->Fold("victim")));
 }
 
 // Redis stops in the middle of a stream for about a second, then restarts
