@@ -1317,6 +1317,56 @@ TEST_CASE("an emptied store re-seeded with an older archive gets the fuller one 
   CHECK(f.Exact(4));
 }
 
+TEST_CASE("an archive keeps its 4096 latest retirements, oldest dropped first", "[sync]") {
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet f(store, 4);
+  for (size_t i : {0, 1, 2, 3}) f.Learn(i, 8);
+  f.Round({0, 1, 2, 3, 0, 1});
+  REQUIRE(f.s[2]->Retire().ok());
+  f.Round({0, 1});
+  const std::string row = ArchiveOf(*f.r[0]);
+  // The archive lists r3 only: (count 1) then (8-byte length, "r3", life).
+  // Rewritten to list 4095 older retirements first, z0000 to z4094, it is
+  // full; readers take it (it lists r3) and add nothing.
+  const std::string genuine = RowOf(*store, row);
+  std::string body = genuine.substr(0, genuine.size() - 4);
+  const size_t r3_pair = 8 + 2 + 8, fake_pair = 8 + 5 + 8;
+  const std::string r3 = body.substr(body.size() - r3_pair);
+  body.resize(body.size() - r3_pair - 8);
+  body += Le64(4096);
+  for (int i = 0; i < 4095; ++i) {
+    char id[6];
+    std::snprintf(id, sizeof id, "z%04d", i);
+    body += Le64(5) + id + Le64(1000 + i);
+  }
+  body += r3;
+  store->Inject(row, 777, WithCrc(body));
+  f.Round({0, 1});
+  REQUIRE(f.Exact(0));
+  REQUIRE(f.Exact(1));
+
+  // r4 retires into it: the oldest, z0000, makes room, and r4 comes last.
+  f.Learn(3, 5);
+  REQUIRE(f.s[3]->Retire().ok());
+  const std::string full = RowOf(*store, row);
+  const std::string now = full.substr(0, full.size() - 4);
+  const size_t list = 4094 * fake_pair + 2 * r3_pair;
+  REQUIRE(now.size() > list + 8);
+  uint64_t count = 0;
+  std::memcpy(&count, now.data() + now.size() - list - 8, sizeof count);
+  CHECK(count == 4096);
+  CHECK(now.substr(now.size() - list, fake_pair) == Le64(5) + "z0001" + Le64(1001));
+  CHECK(now.find("z0000") == std::string::npos);
+  CHECK(now.substr(now.size() - 2 * r3_pair, r3_pair) == r3);
+  CHECK(now.substr(now.size() - r3_pair, 2 + 8) == Le64(2) + "r4");
+  // Readers and a newcomer stay exact.
+  f.Round({0, 1});
+  CHECK(f.Exact(0));
+  CHECK(f.Exact(1));
+  f.Join("r5");
+  CHECK(f.Exact(4));
+}
+
 TEST_CASE("a stale row of a retired replica adds nothing", "[sync]") {
   auto store = std::make_shared<MemorySyncStore>();
   Fleet f(store);
