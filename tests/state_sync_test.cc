@@ -1216,10 +1216,11 @@ struct Meeting {
   int swaps = 0;
 };
 
-class RacingStore : public SyncStore {
+// A store that passes every call to `inner`: the test stores below change
+// only Swap.
+class ForwardingStore : public SyncStore {
  public:
-  RacingStore(std::shared_ptr<SyncStore> inner, std::shared_ptr<Meeting> meeting)
-      : inner_(std::move(inner)), meeting_(std::move(meeting)) {}
+  explicit ForwardingStore(std::shared_ptr<SyncStore> inner) : inner_(std::move(inner)) {}
   absl::Status Put(std::string_view replica, uint64_t version, std::string_view payload) override {
     return inner_->Put(replica, version, payload);
   }
@@ -1231,6 +1232,21 @@ class RacingStore : public SyncStore {
   absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
                             std::string_view payload, std::string_view erase,
                             uint64_t erase_expected) override {
+    return inner_->Swap(row, expected, version, payload, erase, erase_expected);
+  }
+  absl::Status Clear() override { return inner_->Clear(); }
+
+ protected:
+  std::shared_ptr<SyncStore> inner_;
+};
+
+class RacingStore : public ForwardingStore {
+ public:
+  RacingStore(std::shared_ptr<SyncStore> inner, std::shared_ptr<Meeting> meeting)
+      : ForwardingStore(std::move(inner)), meeting_(std::move(meeting)) {}
+  absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
+                            std::string_view payload, std::string_view erase,
+                            uint64_t erase_expected) override {
     {
       std::unique_lock lock(meeting_->mutex);
       ++meeting_->swaps;
@@ -1239,10 +1255,8 @@ class RacingStore : public SyncStore {
     }
     return inner_->Swap(row, expected, version, payload, erase, erase_expected);
   }
-  absl::Status Clear() override { return inner_->Clear(); }
 
  private:
-  std::shared_ptr<SyncStore> inner_;
   std::shared_ptr<Meeting> meeting_;
 };
 
@@ -1504,17 +1518,9 @@ TEST_CASE("replicas of a new fitted file retire into an archive of their own", "
 
 // A store that swaps and then loses the answer (a connection that drops
 // after EXEC ran).
-class LostAnswerStore : public SyncStore {
+class LostAnswerStore : public ForwardingStore {
  public:
-  explicit LostAnswerStore(std::shared_ptr<SyncStore> inner) : inner_(std::move(inner)) {}
-  absl::Status Put(std::string_view replica, uint64_t version, std::string_view payload) override {
-    return inner_->Put(replica, version, payload);
-  }
-  absl::StatusOr<std::vector<SyncRow>> Changed(
-      const absl::flat_hash_map<std::string, uint64_t>& known,
-      absl::flat_hash_map<std::string, uint64_t>* all) override {
-    return inner_->Changed(known, all);
-  }
+  using ForwardingStore::ForwardingStore;
   absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
                             std::string_view payload, std::string_view erase,
                             uint64_t erase_expected) override {
@@ -1523,10 +1529,6 @@ class LostAnswerStore : public SyncStore {
     if (!swapped.ok()) return swapped;
     return absl::UnavailableError("lost the answer");
   }
-  absl::Status Clear() override { return inner_->Clear(); }
-
- private:
-  std::shared_ptr<SyncStore> inner_;
 };
 
 TEST_CASE("a retirement whose answer was lost is found in the archive, not published again",
@@ -1620,17 +1622,9 @@ TEST_CASE("Fold refuses what it cannot fold, changing nothing", "[sync]") {
 
 // A store whose Swaps find the erased row rewritten first (a replica that
 // was alive after all, publishing between the folder's read and its swap).
-class RewritingStore : public SyncStore {
+class RewritingStore : public ForwardingStore {
  public:
-  explicit RewritingStore(std::shared_ptr<SyncStore> inner) : inner_(std::move(inner)) {}
-  absl::Status Put(std::string_view replica, uint64_t version, std::string_view payload) override {
-    return inner_->Put(replica, version, payload);
-  }
-  absl::StatusOr<std::vector<SyncRow>> Changed(
-      const absl::flat_hash_map<std::string, uint64_t>& known,
-      absl::flat_hash_map<std::string, uint64_t>* all) override {
-    return inner_->Changed(known, all);
-  }
+  using ForwardingStore::ForwardingStore;
   absl::StatusOr<bool> Swap(std::string_view row, uint64_t expected, uint64_t version,
                             std::string_view payload, std::string_view erase,
                             uint64_t erase_expected) override {
@@ -1643,11 +1637,7 @@ class RewritingStore : public SyncStore {
     ++swaps;
     return inner_->Swap(row, expected, version, payload, erase, erase_expected);
   }
-  absl::Status Clear() override { return inner_->Clear(); }
   int swaps = 0;
-
- private:
-  std::shared_ptr<SyncStore> inner_;
 };
 
 TEST_CASE("Fold never deletes a row that changed since it was read", "[sync]") {
