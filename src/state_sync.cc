@@ -343,9 +343,9 @@ absl::Status StateSync::FoldLocked(const std::string& replica) {
   const std::string stays = self ? "the row stays and counts" : "the row stays";
   constexpr int kAttempts = 8;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    // The folded row, and every archive row, read afresh.
+    // The folded row (another replica's), and every archive row, read afresh.
     absl::flat_hash_map<std::string, uint64_t> known = known_, versions;
-    known.erase(replica);
+    if (!self) known.erase(replica);
     absl::erase_if(known, [](const auto& row) { return internal::IsArchiveRow(row.first); });
     ROUTER_ASSIGN_OR_RETURN(const std::vector<SyncRow> rows, store_->Changed(known, &versions));
     // What folds: this replica's whole contribution, which the last round
@@ -375,17 +375,28 @@ absl::Status StateSync::FoldLocked(const std::string& replica) {
     Payload archive;
     archive.replica = archive_row;
     uint64_t expected = 0;
+    std::string archive_bytes;
     for (const SyncRow& row : rows) {
       if (row.replica != archive_row) continue;
       ROUTER_ASSIGN_OR_RETURN(archive, Decode(row.payload, row.replica));
       expected = row.version;
+      archive_bytes = row.payload;
     }
+    const bool listed =
+        std::find(archive.retired.begin(), archive.retired.end(), gone) != archive.retired.end();
     // An earlier attempt landed though its answer was lost.
-    if (self && std::find(archive.retired.begin(), archive.retired.end(), gone) !=
-                    archive.retired.end() &&
-        !versions.contains(replica)) {
+    if (self && listed && !versions.contains(replica)) {
       retired_ = true;
       return absl::OkStatus();
+    }
+    if (!self && listed) {
+      // A stale row of a replica the archive holds already (readers ignore
+      // it): deleted, with the archive rewritten as it is, adding nothing.
+      ROUTER_ASSIGN_OR_RETURN(const bool swapped,
+                              store_->Swap(archive_row, expected, expected, archive_bytes,
+                                           replica, leaving_version));
+      if (swapped) return absl::OkStatus();
+      continue;
     }
     if (leaving.base != 0) {
       if (archive.base != 0 && archive.base != leaving.base) {

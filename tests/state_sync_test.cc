@@ -1575,6 +1575,7 @@ TEST_CASE("the row of a killed replica is folded by another, and every replica s
   f.Round({2, 0});
   Kill(f, 2);
   REQUIRE(RowsIn(*store).size() == 3);
+  const std::string last_row = RowOf(*store, "r3");
 
   REQUIRE(f.s[0]->Fold("r3").ok());
   auto rows = RowsIn(*store);
@@ -1592,6 +1593,24 @@ TEST_CASE("the row of a killed replica is folded by another, and every replica s
   f.Learn(1, 5);
   f.Round({0, 1, 3, 0});
   for (size_t i : {0, 1, 3}) CHECK(f.Exact(i));
+
+  // A stale copy of the folded row comes back (a store restored from an
+  // old dump): readers ignore it, and folding it deletes it and adds
+  // nothing to the archive.
+  const std::string archive = ArchiveOf(*f.r[0]);
+  const uint64_t archive_version = RowsIn(*store).at(archive);
+  store->Inject("r3", 5000, last_row);
+  f.Round({0, 1});
+  REQUIRE(f.Exact(0));
+  REQUIRE(f.Exact(1));
+  REQUIRE(f.s[1]->Fold("r3").ok());
+  rows = RowsIn(*store);
+  CHECK_FALSE(rows.contains("r3"));
+  CHECK(rows.at(archive) == archive_version);
+  f.Round({0, 1, 3});
+  for (size_t i : {0, 1, 3}) CHECK(f.Exact(i));
+  f.Join("r5");
+  CHECK(f.Exact(4));
 }
 
 TEST_CASE("Fold refuses what it cannot fold, changing nothing", "[sync]") {
