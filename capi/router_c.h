@@ -1015,7 +1015,9 @@ ROUTER_API router_status_t router_sync_fold(router_sync_t* sync, const char* rep
  * @brief  Writes the sync's state as one JSON object:
  *   {"replica_id": "pod-3", "store": "redis", "connected": true,
  *    "rounds": 12, "failed_rounds": 0, "published": 3, "applied": 20,
- *    "rejected": 0, "replicas": 3, "lag_ms": 140, "last_error": ""}
+ *    "rejected": 0, "replicas": 3, "lag_ms": 140, "last_error": "",
+ *    "rows": [{"replica": "pod-1", "unchanged_ms": 180},
+ *             {"replica": "pod-7", "unchanged_ms": 5400000}]}
  *   connected: the last round reached the store; rounds / failed_rounds:
  *   rounds that reached the store / did not; published: payloads this
  *   replica wrote; applied: other replicas' payloads added; rejected:
@@ -1023,7 +1025,11 @@ ROUTER_API router_status_t router_sync_fold(router_sync_t* sync, const char* rep
  *   rows in the store at the last round, this one included; lag_ms:
  *   milliseconds since the last round that reached the store (-1: never),
  *   how stale this replica's view of the others may be; last_error: the last
- *   refusal or store error, for logs ("" if none). Keys may be added.
+ *   refusal or store error, for logs ("" if none); rows: the other
+ *   replicas' rows in the store at the last round, each with the
+ *   milliseconds since this replica saw it change (or first saw it), where
+ *   to look for rows of replicas that are gone (router_sync_fold; an idle
+ *   replica's row does not change either). Keys may be added.
  *   Buffer rules as router_decision_explain.
  * @param[in]  sync        Not NULL.
  * @param[out] buf         The caller's buffer; NULL only when capacity is 0.

@@ -215,6 +215,10 @@ std::string StatusJson(const SyncStatus& s, const std::string& replica, const st
   json["replicas"] = s.replicas;
   json["lag_ms"] = s.lag_ms;
   json["last_error"] = s.last_error;
+  json["rows"] = nlohmann::ordered_json::array();
+  for (const SyncStatus::Row& row : s.rows) {
+    json["rows"].push_back({{"replica", row.replica}, {"unchanged_ms", row.unchanged_ms}});
+  }
   // A store's error may carry bytes that are not UTF-8: replaced, not thrown.
   return json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }

@@ -436,7 +436,11 @@ absl::Status StateSync::FoldLocked(const std::string& replica) {
 SyncStatus StateSync::status() const {
   std::lock_guard lock(status_mutex_);
   SyncStatus s = status_;
-  s.lag_ms = last_success_ms_ < 0 ? -1 : NowMs() - last_success_ms_;
+  const int64_t now = NowMs();
+  s.lag_ms = last_success_ms_ < 0 ? -1 : now - last_success_ms_;
+  for (const auto& [replica, changed_ms] : row_changed_ms_) {
+    s.rows.push_back({.replica = replica, .unchanged_ms = now - changed_ms});
+  }
   return s;
 }
 
@@ -546,8 +550,10 @@ absl::Status StateSync::RoundLocked() {
     std::string bytes;
   };
   std::vector<ChangedArchive> archives;  // the archive rows that changed
+  std::vector<std::string> changed_rows;  // for status().rows
   for (SyncRow& row : rows) {
     known_[row.replica] = row.version;
+    changed_rows.push_back(row.replica);
     absl::StatusOr<Payload> payload = Decode(row.payload, row.replica);
     if (!payload.ok()) {
       reject(payload.status());
@@ -771,6 +777,18 @@ absl::Status StateSync::RoundLocked() {
   }
 
   std::lock_guard lock(status_mutex_);
+  const int64_t now = NowMs();
+  std::erase_if(row_changed_ms_,
+                [&](const auto& row) { return !versions.contains(row.first); });
+  for (const auto& [replica, version] : versions) {
+    if (internal::IsArchiveRow(replica) || replica == options_.replica_id) continue;
+    row_changed_ms_.try_emplace(replica, now);  // first seen
+  }
+  for (const std::string& replica : changed_rows) {
+    if (const auto found = row_changed_ms_.find(replica); found != row_changed_ms_.end()) {
+      found->second = now;
+    }
+  }
   status_.applied += applied;
   status_.rejected += rejected;
   status_.published += published;

@@ -1613,6 +1613,38 @@ TEST_CASE("the row of a killed replica is folded by another, and every replica s
   CHECK(f.Exact(4));
 }
 
+// The replica ids status().rows lists, in its order.
+std::vector<std::string> RowNames(const SyncStatus& status) {
+  std::vector<std::string> names;
+  for (const SyncStatus::Row& row : status.rows) names.push_back(row.replica);
+  return names;
+}
+
+TEST_CASE("status lists the other replicas' rows, and how long each has not changed",
+          "[sync]") {
+  auto store = std::make_shared<MemorySyncStore>();
+  Fleet f(store);
+  for (size_t i : {0, 1, 2}) f.Learn(i, 6);
+  f.Round({0, 1, 2, 0});
+  using Names = std::vector<std::string>;
+  CHECK(RowNames(f.s[0]->status()) == Names{"r2", "r3"});  // not its own
+  CHECK(RowNames(f.s[2]->status()) == Names{"r1", "r2"});
+  // r3 is killed; r2 goes on publishing. r1 sees r2's row change, and r3's
+  // stay as it was at least as long as the pause.
+  Kill(f, 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  f.Learn(1, 3);
+  f.Round({1, 0});
+  const SyncStatus status = f.s[0]->status();
+  REQUIRE(RowNames(status) == Names{"r2", "r3"});
+  CHECK(status.rows[1].unchanged_ms >= 60);
+  CHECK(status.rows[0].unchanged_ms < status.rows[1].unchanged_ms);
+  // Folded, r3's row leaves the list; the archive is not listed.
+  REQUIRE(f.s[0]->Fold("r3").ok());
+  REQUIRE(f.s[0]->SyncNow().ok());
+  CHECK(RowNames(f.s[0]->status()) == Names{"r2"});
+}
+
 TEST_CASE("Fold refuses what it cannot fold, changing nothing", "[sync]") {
   auto store = std::make_shared<MemorySyncStore>();
   Fleet a(store, 2, 21, "a");

@@ -41,6 +41,16 @@ type SyncStatus struct {
 	Replicas     int64  `json:"replicas"`      // rows in the store, this one included
 	LagMs        int64  `json:"lag_ms"`        // ms since the last round reached the store; -1: never
 	LastError    string `json:"last_error"`    // the last refusal or store error; "" if none
+	// The other replicas' rows in the store, each with the milliseconds
+	// since this replica saw it change: where to look for replicas that are
+	// gone (Fold). An idle replica's row does not change either.
+	Rows []SyncRow `json:"rows"`
+}
+
+// SyncRow is one other replica's row in SyncStatus.Rows.
+type SyncRow struct {
+	Replica     string `json:"replica"`
+	UnchangedMs int64  `json:"unchanged_ms"`
 }
 
 // StartSync starts sharing the router's learning and policy counters with

@@ -124,6 +124,16 @@ struct SyncStatus {
   int64_t lag_ms = -1;
   // The last refusal or store error, for logs ("" if none).
   std::string last_error;
+  // The other replicas' rows in the store at the last round (archives
+  // aside), by replica id, each with the milliseconds since this replica
+  // saw it change, or first saw it: where a host looks for the rows of
+  // replicas that are gone (StateSync::Fold). A hint, not proof: an idle
+  // replica publishes nothing, so its row does not change either.
+  struct Row {
+    std::string replica;
+    int64_t unchanged_ms = 0;
+  };
+  std::vector<Row> rows;
 };
 
 class ROUTER_EXPORT StateSync {
@@ -246,6 +256,9 @@ class ROUTER_EXPORT StateSync {
   mutable std::mutex status_mutex_;
   SyncStatus status_;                 // guarded by status_mutex_
   int64_t last_success_ms_ = -1;     // guarded by status_mutex_ (steady clock)
+  // When each other replica's row last changed, as seen here (steady
+  // clock), for status().rows; guarded by status_mutex_.
+  std::map<std::string, int64_t> row_changed_ms_;
 
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;

@@ -177,6 +177,8 @@ TEST_CASE("a config's sync block starts with \"{}\", and keys given override it"
   router_sync_stop(se);
   REQUIRE(router_sync_now(sa) == ROUTER_OK);
   CHECK(Status(sa).find("\"replicas\":2") != std::string::npos);
+  CHECK(Status(sa).find("\"rows\":[{\"replica\":\"e\",\"unchanged_ms\":") !=
+        std::string::npos);
   const double with_e = Estimate(a);
   CHECK(with_e != Estimate(b));  // b retired before e learned
   CHECK(router_sync_fold(nullptr, "e") == ROUTER_INVALID_ARGUMENT);
@@ -187,6 +189,7 @@ TEST_CASE("a config's sync block starts with \"{}\", and keys given override it"
   REQUIRE(router_sync_fold(sa, "e") == ROUTER_OK);
   REQUIRE(router_sync_now(sa) == ROUTER_OK);
   CHECK(Status(sa).find("\"replicas\":1") != std::string::npos);
+  CHECK(Status(sa).find("\"rows\":[]") != std::string::npos);
   CHECK(Estimate(a) == Approx(with_e).margin(1e-12));
   CHECK(router_sync_fold(sa, "e") == ROUTER_NOT_FOUND);
 

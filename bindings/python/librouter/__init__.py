@@ -542,7 +542,9 @@ class Sync:
 
     def status(self) -> Dict[str, Any]:
         """connected, rounds, failed_rounds, published, applied, rejected,
-        replicas, lag_ms, last_error (and replica_id, store)."""
+        replicas, lag_ms, last_error, rows (each {"replica", "unchanged_ms"}:
+        the other replicas' rows, and how long each has not changed, where to
+        look for replicas that are gone) and replica_id, store."""
         status: Dict[str, Any] = json.loads(_read_text(_lib.router_sync_status_json,
                                                        self._handle))
         return status

@@ -516,6 +516,8 @@ class SyncTest(unittest.TestCase):
             # c stopped without retiring: its row stays and counts.
             sync_a.now()
             self.assertEqual(sync_a.status()["replicas"], 2)
+            self.assertEqual([row["replica"] for row in sync_a.status()["rows"]], ["c"])
+            self.assertGreaterEqual(sync_a.status()["rows"][0]["unchanged_ms"], 0)
             with self.assertRaises(librouter.RouterError) as raised:
                 sync_a.fold("nobody")
             self.assertEqual(raised.exception.status, librouter.Status.NOT_FOUND)
@@ -525,6 +527,7 @@ class SyncTest(unittest.TestCase):
             sync_a.fold("c")
             sync_a.now()
             self.assertEqual(sync_a.status()["replicas"], 1)  # c's row is gone
+            self.assertEqual(sync_a.status()["rows"], [])
             self.assertLessEqual(self.max_difference(a, reference), 1e-9)
 
     def test_refused_options(self):
