@@ -174,6 +174,12 @@ absl::StatusOr<std::vector<Reply>> Run(RedisSyncStore::Connection* c, const Redi
   return replies;
 }
 
+// A version as the versions hash holds it (a decimal string); 0 for one
+// that is not a number.
+uint64_t VersionOf(const redisReply& r) {
+  return std::strtoull(std::string(r.str, r.len).c_str(), nullptr, 10);
+}
+
 absl::Status ReplyError(const redisReply& r, std::string_view what) {
   return absl::InternalError(
       fmt::format("redis: {} failed: {}", what, std::string_view(r.str, r.len)));
@@ -216,7 +222,7 @@ absl::StatusOr<std::vector<SyncRow>> RedisSyncStore::Changed(
     std::string replica(key.str, key.len);
     // A version that is not a number cannot match what a replica knows, so
     // the row is read and its payload judged by the reader.
-    const uint64_t version = std::strtoull(std::string(value.str, value.len).c_str(), nullptr, 10);
+    const uint64_t version = VersionOf(value);
     (*all)[replica] = version;
     const auto seen = known.find(replica);
     if (seen != known.end() && seen->second == version) continue;
@@ -257,9 +263,7 @@ absl::StatusOr<bool> RedisSyncStore::Swap(std::string_view row, uint64_t expecte
   auto version_at = [&](size_t i) -> absl::StatusOr<uint64_t> {
     const redisReply& now = *(*read)[i];
     if (now.type == REDIS_REPLY_ERROR) return ReplyError(now, "reading a row's version");
-    return now.type == REDIS_REPLY_STRING
-               ? std::strtoull(std::string(now.str, now.len).c_str(), nullptr, 10)
-               : 0;
+    return now.type == REDIS_REPLY_STRING ? VersionOf(now) : 0;
   };
   ROUTER_ASSIGN_OR_RETURN(const uint64_t current, version_at(1));
   uint64_t erase_current = erase_expected;

@@ -565,6 +565,18 @@ absl::Status StateSync::RoundLocked() {
     }
   }
 
+  // Writes the archive this replica added (`payload`) into row `row` over
+  // version `expected`, under the version its bytes give, so the readers
+  // that added it read nothing new.
+  auto put_back = [&](const std::string& row, uint64_t expected,
+                      const std::string& payload) -> absl::Status {
+    const uint64_t mine = internal::ArchiveVersion(payload);
+    ROUTER_ASSIGN_OR_RETURN(const bool swapped, store_->Swap(row, expected, mine, payload, "",
+                                                             SyncStore::kAnyVersion));
+    if (swapped) known_[row] = mine;
+    return absl::OkStatus();
+  };
+
   // The archives of retired replicas. One is added when it descends from
   // the one added before (it lists the last retirement added then).
   std::vector<ChangedArchive*> taken;
@@ -593,11 +605,7 @@ absl::Status StateSync::RoundLocked() {
                            [&](const internal::Retired& r) { return held.retired_set.contains(r); })) {
       // An emptied store was re-seeded by a replica that had added less:
       // the fuller archive this replica added goes back, in its place.
-      const uint64_t mine = internal::ArchiveVersion(held.payload);
-      ROUTER_ASSIGN_OR_RETURN(const bool swapped,
-                              store_->Swap(archive.row, archive.version, mine, held.payload, "",
-                                           SyncStore::kAnyVersion));
-      if (swapped) known_[archive.row] = mine;
+      ROUTER_RETURN_IF_ERROR(put_back(archive.row, archive.version, held.payload));
     } else {
       reject(absl::DataLossError(fmt::format(
           "sync: the archive row {} lacks retirements this replica added and lists others (two "
@@ -608,12 +616,8 @@ absl::Status StateSync::RoundLocked() {
   for (const auto& [row, held] : archives_) {
     if (held.payload.empty() || versions.contains(row)) continue;
     // A store restarted empty lost the archive: the one this replica added
-    // goes back, once ("expected: absent"), and under the same version, so
-    // the readers that added it read nothing new.
-    const uint64_t mine = internal::ArchiveVersion(held.payload);
-    ROUTER_ASSIGN_OR_RETURN(const bool swapped, store_->Swap(row, 0, mine, held.payload, "",
-                                                             SyncStore::kAnyVersion));
-    if (swapped) known_[row] = mine;
+    // goes back, once ("expected: absent").
+    ROUTER_RETURN_IF_ERROR(put_back(row, 0, held.payload));
   }
 
   // What was added from a row's replica before: empty for a new run.
