@@ -295,6 +295,108 @@ TEST_CASE("automatic K follows the documented rule, an explicit K above the rows
   CHECK(tiny_router.num_clusters() == 1);
 }
 
+// Two sources whose prompts look alike (centres 0.92 apart in cosine) and
+// whose best models are opposite: "a-model" scores 1 on alpha and 0 on
+// beta, "b-model" the reverse. A third source, gamma, scores 0.5 on both.
+Reference MakeTwoSources(int alpha_rows, int beta_rows, int gamma_rows) {
+  std::mt19937 rng(31);
+  std::normal_distribution<float> noise(0.0f, 0.02f);
+  Reference ref;
+  ref.data.model_names = {"a-model", "b-model"};
+  for (const std::string& name : ref.data.model_names) {
+    Profile profile;
+    profile.name = name;
+    profile.input_usd_per_mtok = 1.0;
+    REQUIRE(ref.catalog.Add(profile).ok());
+  }
+  ref.data.dim = 4;
+  auto add = [&](const std::string& source, int rows, float tilt, double a, double b) {
+    for (int r = 0; r < rows; ++r) {
+      ref.data.ids.push_back(source + std::to_string(r));
+      ref.data.prompts.push_back("p");
+      ref.data.sources.push_back(source);
+      ref.data.splits.push_back(Split::kTrain);
+      for (float x : {1.0f, tilt, 0.0f, 0.0f}) ref.data.vectors.push_back(x + noise(rng));
+      ref.data.scores.insert(ref.data.scores.end(), {a, b});
+      ref.data.costs.insert(ref.data.costs.end(), {1e-4, 1e-4});
+    }
+  };
+  add("alpha", alpha_rows, 0.2f, 1.0, 0.0);
+  add("beta", beta_rows, -0.2f, 0.0, 1.0);
+  add("gamma", gamma_rows, 0.0f, 0.5, 0.5);
+  return ref;
+}
+
+TEST_CASE("a cluster mixing sources is split, from 10 rows of each", "[cluster][sources]") {
+  const std::vector<float> alpha_query = {1.0f, 0.2f, 0.0f, 0.0f};
+  const std::vector<float> beta_query = {1.0f, -0.2f, 0.0f, 0.0f};
+  auto estimate = [](const ClusterRouter& router, const std::vector<float>& q) {
+    Estimates out;
+    REQUIRE(router.Estimate(Query{.vector = q, .input_tokens = 10}, &out).ok());
+    return out;
+  };
+  // One k-means cluster takes every row; splitting gives each large source
+  // its own.
+  const ClusterOptions one{.num_clusters = 1};
+
+  SECTION("10 rows of the smaller source: split, and each source's query finds its model") {
+    const Reference ref = MakeTwoSources(100, 10, 0);
+    ClusterRouter router(one);
+    REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+    REQUIRE(router.num_clusters() == 2);
+    CHECK(router.cluster_sizes()[0] == 100);
+    CHECK(router.cluster_sizes()[1] == 10);
+    const Estimates alpha = estimate(router, alpha_query);
+    const Estimates beta = estimate(router, beta_query);
+    CHECK(alpha.per_model[0].quality > 0.9);
+    CHECK(alpha.per_model[1].quality < 0.1);
+    CHECK(beta.per_model[1].quality > beta.per_model[0].quality + 0.3);
+
+    // Off, the same data keeps one cluster, where alpha's rows outvote beta's.
+    ClusterRouter unsplit(ClusterOptions{.num_clusters = 1, .split_by_source = false});
+    REQUIRE(unsplit.Fit(ref.data, ref.catalog).ok());
+    CHECK(unsplit.num_clusters() == 1);
+    CHECK(estimate(unsplit, beta_query).per_model[0].quality > 0.8);
+
+    // The split state round-trips, although it holds more clusters than asked.
+    std::string state, again;
+    REQUIRE(router.SaveState(&state).ok());
+    ClusterRouter loaded;
+    REQUIRE(loaded.LoadState(state).ok());
+    CHECK(loaded.num_clusters() == 2);
+    REQUIRE(loaded.SaveState(&again).ok());
+    CHECK(again == state);
+  }
+  SECTION("9 rows: not split") {
+    const Reference ref = MakeTwoSources(100, 9, 0);
+    ClusterRouter router(one);
+    REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+    CHECK(router.num_clusters() == 1);
+  }
+  SECTION("a third source with fewer than 10 rows gets no cluster; its rows join another") {
+    const Reference ref = MakeTwoSources(100, 40, 5);
+    ClusterRouter router(one);
+    REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+    REQUIRE(router.num_clusters() == 2);
+    CHECK(router.cluster_sizes()[0] + router.cluster_sizes()[1] == 145);
+  }
+  SECTION("one source, or none named: the clusters of plain k-means, bit for bit") {
+    Reference ref = MakeReference(400, 6, 2, 5, 14);  // every row of source "s"
+    ClusterRouter split(ClusterOptions{.num_clusters = 7});
+    ClusterRouter plain(ClusterOptions{.num_clusters = 7, .split_by_source = false});
+    REQUIRE(split.Fit(ref.data, ref.catalog).ok());
+    REQUIRE(plain.Fit(ref.data, ref.catalog).ok());
+    CHECK(split.num_clusters() == 7);
+    CHECK(std::equal(split.centroids().begin(), split.centroids().end(),
+                     plain.centroids().begin(), plain.centroids().end()));
+    std::fill(ref.data.sources.begin(), ref.data.sources.end(), "");
+    ClusterRouter unnamed(ClusterOptions{.num_clusters = 7});
+    REQUIRE(unnamed.Fit(ref.data, ref.catalog).ok());
+    CHECK(std::equal(unnamed.centroids().begin(), unnamed.centroids().end(),
+                     plain.centroids().begin(), plain.centroids().end()));
+  }
+}
+
 TEST_CASE("the same seed gives the same clusters, whatever the threads", "[cluster]") {
   Reference ref = MakeReference(500, 10, 2, 5, 9);
   ClusterRouter a(ClusterOptions{.num_clusters = 16, .seed = 5});

@@ -192,6 +192,7 @@ std::map<std::string, Field> Fields() {
        })},
       {"knn.batch_threads", Of<K>([](const K& o) { return Json(o.batch_threads); })},
       {"cluster.num_clusters", Of<C>([](const C& o) { return Json(o.num_clusters); })},
+      {"cluster.split_by_source", Of<C>([](const C& o) { return Json(o.split_by_source); })},
       {"cluster.nearest_clusters", Of<C>([](const C& o) { return Json(o.nearest_clusters); })},
       {"cluster.temperature", Of<C>([](const C& o) { return Json(o.temperature); })},
       {"cluster.prior_strength", Of<C>([](const C& o) { return Json(o.prior_strength); })},

@@ -18,6 +18,16 @@
 //      An explicit num_clusters larger than the number of rows is an error.
 //      Above 256 rows per cluster k-means trains on a seeded sample of 256 K
 //      rows (FAISS's default); every row is assigned afterwards.
+//   2b. When the training rows name two or more sources (Dataset::sources:
+//      the task or application each prompt came from) and `split_by_source`
+//      is on (the default), a cluster holding 10 or more rows of each of
+//      two or more sources is split: each such source's rows there get
+//      their own centroid (the normalised mean of their vectors). Models
+//      often fare differently on two tasks whose prompts look alike, and a
+//      mixed cluster would average them. Smaller fragments join the
+//      nearest remaining centroid in step 3; K grows by the splits. Queries
+//      need no source. On the LLMRouter data this raised AIQ out of fold
+//      on train by 0.004-0.009 (docs/results.md).
 //   3. Each training row goes to its nearest centroid (hard assignment). For
 //      model m and cluster c with n scores summing to S,
 //          quality[c][m] = (S + s * g_m) / (n + s)
@@ -82,6 +92,8 @@ struct ClusterOptions {
   static constexpr const char* kKind = "cluster";  // PipelineConfig::router
   // K, the number of k-means clusters; 0 = auto (see the rule above).
   int num_clusters = 0;
+  // Split clusters that mix sources of the training rows (step 2b above).
+  bool split_by_source = true;
   // Clusters a query mixes (n above); more than K means all K.
   int nearest_clusters = 5;
   // Softmax temperature over cosine similarities (> 0). Small values approach

@@ -45,6 +45,9 @@ const OptionsSchema<ClusterOptions>& ClusterOptionsSchema() {
       (new OptionsSchema<O>("cluster"))
           ->Integer("num_clusters", &O::num_clusters, Range::AtLeast(0),
                     "K for k-means; 0 = chosen from the number of rows (AutoNumClusters).")
+          .Boolean("split_by_source", &O::split_by_source,
+                   "Split each k-means cluster holding 10 or more training rows of each of "
+                   "two or more sources into one cluster per such source.")
           .Integer("nearest_clusters", &O::nearest_clusters, Range::AtLeast(1),
                    "Clusters a query mixes (more than K means all K).")
           .Number("temperature", &O::temperature, Range::Above(0),
