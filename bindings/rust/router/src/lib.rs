@@ -27,7 +27,7 @@ use router_sys as sys;
 mod route_options;
 mod state_sync;
 pub use route_options::RouteOptions;
-pub use state_sync::{StateSync, SyncStatus};
+pub use state_sync::{StateSync, SyncRow, SyncStatus};
 
 /// The C ABI's status codes (`ROUTER_*` in router_c.h); the values are frozen.
 pub mod status {

@@ -57,6 +57,19 @@ pub struct SyncStatus {
     pub lag_ms: i64,
     /// The last refusal or store error, for logs; "" if none.
     pub last_error: String,
+    /// The other replicas' rows in the store (archives excluded): where a
+    /// host looks for replicas that are gone, to fold them.
+    pub rows: Vec<SyncRow>,
+}
+
+/// Another replica's row in the store, as this replica last saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncRow {
+    /// The replica that wrote it.
+    pub replica: String,
+    /// Milliseconds since this replica saw the row change, or first saw it.
+    /// Long means gone, or idle: a hint, not proof.
+    pub unchanged_ms: i64,
 }
 
 impl<'r> StateSync<'r> {
@@ -156,24 +169,28 @@ fn parse_status(text: &str) -> Option<SyncStatus> {
     loop {
         let key = p.string()?;
         p.expect(b':')?;
-        match (key.as_str(), p.value()?) {
-            ("replica_id", Value::Text(v)) => s.replica_id = v,
-            ("store", Value::Text(v)) => s.store = v,
-            ("connected", Value::Bool(v)) => s.connected = v,
-            ("rounds", Value::Int(v)) => s.rounds = v,
-            ("failed_rounds", Value::Int(v)) => s.failed_rounds = v,
-            ("published", Value::Int(v)) => s.published = v,
-            ("applied", Value::Int(v)) => s.applied = v,
-            ("rejected", Value::Int(v)) => s.rejected = v,
-            ("replicas", Value::Int(v)) => s.replicas = v,
-            ("lag_ms", Value::Int(v)) => s.lag_ms = v,
-            ("last_error", Value::Text(v)) => s.last_error = v,
-            (
-                "replica_id" | "store" | "connected" | "rounds" | "failed_rounds" | "published"
-                | "applied" | "rejected" | "replicas" | "lag_ms" | "last_error",
-                _,
-            ) => return None, // a known key with a value of another type
-            _ => {}
+        if key == "rows" {
+            s.rows = p.rows()?;
+        } else {
+            match (key.as_str(), p.value()?) {
+                ("replica_id", Value::Text(v)) => s.replica_id = v,
+                ("store", Value::Text(v)) => s.store = v,
+                ("connected", Value::Bool(v)) => s.connected = v,
+                ("rounds", Value::Int(v)) => s.rounds = v,
+                ("failed_rounds", Value::Int(v)) => s.failed_rounds = v,
+                ("published", Value::Int(v)) => s.published = v,
+                ("applied", Value::Int(v)) => s.applied = v,
+                ("rejected", Value::Int(v)) => s.rejected = v,
+                ("replicas", Value::Int(v)) => s.replicas = v,
+                ("lag_ms", Value::Int(v)) => s.lag_ms = v,
+                ("last_error", Value::Text(v)) => s.last_error = v,
+                (
+                    "replica_id" | "store" | "connected" | "rounds" | "failed_rounds" | "published"
+                    | "applied" | "rejected" | "replicas" | "lag_ms" | "last_error",
+                    _,
+                ) => return None, // a known key with a value of another type
+                _ => {}
+            }
         }
         match p.next()? {
             b',' => continue,
@@ -228,6 +245,46 @@ impl Parser<'_> {
             }
             b'{' | b'[' => self.skip_nested().map(|_| Value::Other),
             _ => None,
+        }
+    }
+
+    /// The "rows" array: objects with "replica" and "unchanged_ms"; their
+    /// other keys (added later) are skipped.
+    fn rows(&mut self) -> Option<Vec<SyncRow>> {
+        self.expect(b'[')?;
+        let mut rows = Vec::new();
+        if self.peek()? == b']' {
+            self.at += 1;
+            return Some(rows);
+        }
+        loop {
+            self.expect(b'{')?;
+            let mut row = SyncRow::default();
+            if self.peek()? == b'}' {
+                self.at += 1;
+            } else {
+                loop {
+                    let key = self.string()?;
+                    self.expect(b':')?;
+                    match (key.as_str(), self.value()?) {
+                        ("replica", Value::Text(v)) => row.replica = v,
+                        ("unchanged_ms", Value::Int(v)) => row.unchanged_ms = v,
+                        ("replica" | "unchanged_ms", _) => return None,
+                        _ => {}
+                    }
+                    match self.next()? {
+                        b',' => continue,
+                        b'}' => break,
+                        _ => return None,
+                    }
+                }
+            }
+            rows.push(row);
+            match self.next()? {
+                b',' => continue,
+                b']' => return Some(rows),
+                _ => return None,
+            }
         }
     }
 
@@ -350,6 +407,32 @@ mod tests {
         assert_eq!(s.lag_ms, -1);
         assert_eq!(s.last_error, "a \"quoted\" \u{e9} \u{1f600} \\ end");
         assert_eq!(parse_status("{}"), Some(SyncStatus::default()));
+        assert!(s.rows.is_empty());
+    }
+
+    #[test]
+    fn reads_the_rows() {
+        let s = parse_status(
+            r#"{"rows":[{"replica":"b","unchanged_ms":12},
+                {"added_later":[1],"unchanged_ms":0,"replica":"c \"2\""},{}],"replicas":3}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.rows,
+            vec![
+                SyncRow {
+                    replica: "b".into(),
+                    unchanged_ms: 12
+                },
+                SyncRow {
+                    replica: "c \"2\"".into(),
+                    unchanged_ms: 0
+                },
+                SyncRow::default(),
+            ]
+        );
+        assert_eq!(s.replicas, 3);
+        assert_eq!(parse_status(r#"{"rows":[]}"#).unwrap().rows, vec![]);
     }
 
     #[test]
@@ -362,6 +445,11 @@ mod tests {
             r#"{"last_error":"\ud83d"}"#,
             r#"{"a":1 "b":2}"#,
             "[]",
+            r#"{"rows":3}"#,
+            r#"{"rows":[{"replica":1}]}"#,
+            r#"{"rows":[{"unchanged_ms":"5"}]}"#,
+            r#"{"rows":[{}"#,
+            r#"{"rows":[{} {}]}"#,
         ] {
             assert_eq!(parse_status(text), None, "{text}");
         }

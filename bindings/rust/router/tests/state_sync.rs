@@ -190,12 +190,24 @@ fn the_row_of_a_replica_gone_is_folded() {
         }
     } // c stops without retiring: its row stays and counts
     sync_a.now().unwrap();
-    assert_eq!(sync_a.status().unwrap().replicas, 2);
-    assert_eq!(sync_a.fold("nobody").unwrap_err().status(), status::NOT_FOUND);
-    assert_eq!(sync_a.fold("a").unwrap_err().status(), status::INVALID_ARGUMENT);
+    let before = sync_a.status().unwrap();
+    assert_eq!(before.replicas, 2);
+    assert_eq!(before.rows.len(), 1); // c's row, the one to fold
+    assert_eq!(before.rows[0].replica, "c");
+    assert!(before.rows[0].unchanged_ms >= 0);
+    assert_eq!(
+        sync_a.fold("nobody").unwrap_err().status(),
+        status::NOT_FOUND
+    );
+    assert_eq!(
+        sync_a.fold("a").unwrap_err().status(),
+        status::INVALID_ARGUMENT
+    );
     sync_a.fold("c").unwrap();
     sync_a.now().unwrap();
-    assert_eq!(sync_a.status().unwrap().replicas, 1); // c's row is gone
+    let after = sync_a.status().unwrap();
+    assert_eq!(after.replicas, 1); // c's row is gone
+    assert!(after.rows.is_empty());
     assert!(max_difference(&a, &reference) <= 1e-9);
 }
 
