@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <string_view>
 
 #include <Eigen/Core>
 
@@ -15,6 +14,7 @@
 #include "internal/normalize.h"
 #include "internal/option_schemas.h"
 #include "internal/training_data.h"
+#include "router/evaluation.h"
 #include "router/status.h"
 
 namespace router {
@@ -129,17 +129,15 @@ struct ModelStats {
 // handful of prompts.
 constexpr int64_t kMinSourceFragment = 10;
 
-// Each training row's source as a number (in order of first appearance);
-// empty when the data names fewer than two distinct sources.
+// Each training row's source as a number (RowsBySource's order: first
+// appearance); empty when the data names fewer than two distinct sources.
 std::vector<int> SourceIds(const Dataset& data) {
-  const int64_t rows = data.rows();
-  if (static_cast<int64_t>(data.sources.size()) != rows) return {};
-  absl::flat_hash_map<std::string_view, int> id_of;
-  std::vector<int> ids(rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    ids[r] = id_of.try_emplace(data.sources[r], static_cast<int>(id_of.size())).first->second;
+  const std::vector<SourceRows> groups = RowsBySource(data);
+  if (groups.size() < 2) return {};
+  std::vector<int> ids(data.rows());
+  for (size_t g = 0; g < groups.size(); ++g) {
+    for (int64_t r : groups[g].rows) ids[r] = static_cast<int>(g);
   }
-  if (id_of.size() < 2) return {};
   return ids;
 }
 
@@ -161,20 +159,16 @@ std::vector<float> SplitBySource(const std::vector<float>& normalized, int dim,
   for (int c = 0; c < clusters; ++c) {
     by_source.clear();
     for (int64_t r : members[c]) by_source[source_of[r]].push_back(r);
-    int large = 0;
+    std::vector<int> sources;  // those with kMinSourceFragment rows here
     for (const auto& [source, rows] : by_source) {
-      large += static_cast<int64_t>(rows.size()) >= kMinSourceFragment;
+      if (static_cast<int64_t>(rows.size()) >= kMinSourceFragment) sources.push_back(source);
     }
-    if (large < 2) {
+    if (sources.size() < 2) {
       const float* centroid = centroids.data() + static_cast<size_t>(c) * dim;
       split.insert(split.end(), centroid, centroid + dim);
       continue;
     }
     // In source order, so the result does not depend on the map's.
-    std::vector<int> sources;
-    for (const auto& [source, rows] : by_source) {
-      if (static_cast<int64_t>(rows.size()) >= kMinSourceFragment) sources.push_back(source);
-    }
     std::sort(sources.begin(), sources.end());
     for (int source : sources) {
       std::fill(sum.begin(), sum.end(), 0.0);
