@@ -162,42 +162,33 @@ fn parse_status(text: &str) -> Option<SyncStatus> {
         at: 0,
     };
     let mut s = SyncStatus::default();
-    p.expect(b'{')?;
-    if p.peek()? == b'}' {
-        return Some(s);
-    }
-    loop {
-        let key = p.string()?;
-        p.expect(b':')?;
+    p.object(|p, key| {
         if key == "rows" {
             s.rows = p.rows()?;
-        } else {
-            match (key.as_str(), p.value()?) {
-                ("replica_id", Value::Text(v)) => s.replica_id = v,
-                ("store", Value::Text(v)) => s.store = v,
-                ("connected", Value::Bool(v)) => s.connected = v,
-                ("rounds", Value::Int(v)) => s.rounds = v,
-                ("failed_rounds", Value::Int(v)) => s.failed_rounds = v,
-                ("published", Value::Int(v)) => s.published = v,
-                ("applied", Value::Int(v)) => s.applied = v,
-                ("rejected", Value::Int(v)) => s.rejected = v,
-                ("replicas", Value::Int(v)) => s.replicas = v,
-                ("lag_ms", Value::Int(v)) => s.lag_ms = v,
-                ("last_error", Value::Text(v)) => s.last_error = v,
-                (
-                    "replica_id" | "store" | "connected" | "rounds" | "failed_rounds" | "published"
-                    | "applied" | "rejected" | "replicas" | "lag_ms" | "last_error",
-                    _,
-                ) => return None, // a known key with a value of another type
-                _ => {}
-            }
+            return Some(());
         }
-        match p.next()? {
-            b',' => continue,
-            b'}' => return Some(s),
-            _ => return None,
+        match (key.as_str(), p.value()?) {
+            ("replica_id", Value::Text(v)) => s.replica_id = v,
+            ("store", Value::Text(v)) => s.store = v,
+            ("connected", Value::Bool(v)) => s.connected = v,
+            ("rounds", Value::Int(v)) => s.rounds = v,
+            ("failed_rounds", Value::Int(v)) => s.failed_rounds = v,
+            ("published", Value::Int(v)) => s.published = v,
+            ("applied", Value::Int(v)) => s.applied = v,
+            ("rejected", Value::Int(v)) => s.rejected = v,
+            ("replicas", Value::Int(v)) => s.replicas = v,
+            ("lag_ms", Value::Int(v)) => s.lag_ms = v,
+            ("last_error", Value::Text(v)) => s.last_error = v,
+            (
+                "replica_id" | "store" | "connected" | "rounds" | "failed_rounds" | "published"
+                | "applied" | "rejected" | "replicas" | "lag_ms" | "last_error",
+                _,
+            ) => return None, // a known key with a value of another type
+            _ => {}
         }
-    }
+        Some(())
+    })?;
+    Some(s)
 }
 
 struct Parser<'a> {
@@ -248,6 +239,26 @@ impl Parser<'_> {
         }
     }
 
+    /// An object: `member` is called with each key, the parser standing at
+    /// its value, and must read the value.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, String) -> Option<()>) -> Option<()> {
+        self.expect(b'{')?;
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.expect(b':')?;
+            member(self, key)?;
+            match self.next()? {
+                b',' => continue,
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
     /// The "rows" array: objects with "replica" and "unchanged_ms"; their
     /// other keys (added later) are skipped.
     fn rows(&mut self) -> Option<Vec<SyncRow>> {
@@ -258,27 +269,16 @@ impl Parser<'_> {
             return Some(rows);
         }
         loop {
-            self.expect(b'{')?;
             let mut row = SyncRow::default();
-            if self.peek()? == b'}' {
-                self.at += 1;
-            } else {
-                loop {
-                    let key = self.string()?;
-                    self.expect(b':')?;
-                    match (key.as_str(), self.value()?) {
-                        ("replica", Value::Text(v)) => row.replica = v,
-                        ("unchanged_ms", Value::Int(v)) => row.unchanged_ms = v,
-                        ("replica" | "unchanged_ms", _) => return None,
-                        _ => {}
-                    }
-                    match self.next()? {
-                        b',' => continue,
-                        b'}' => break,
-                        _ => return None,
-                    }
+            self.object(|p, key| {
+                match (key.as_str(), p.value()?) {
+                    ("replica", Value::Text(v)) => row.replica = v,
+                    ("unchanged_ms", Value::Int(v)) => row.unchanged_ms = v,
+                    ("replica" | "unchanged_ms", _) => return None,
+                    _ => {}
                 }
-            }
+                Some(())
+            })?;
             rows.push(row);
             match self.next()? {
                 b',' => continue,
