@@ -295,9 +295,10 @@ TEST_CASE("automatic K follows the documented rule, an explicit K above the rows
   CHECK(tiny_router.num_clusters() == 1);
 }
 
-// Two sources whose prompts look alike (centres 0.92 apart in cosine) and
-// whose best models are opposite: "a-model" scores 1 on alpha and 0 on
-// beta, "b-model" the reverse. A third source, gamma, scores 0.5 on both.
+// Two sources whose prompts look alike (their centres have cosine
+// similarity 0.92) and whose best models are opposite: "a-model" scores 1
+// on alpha and 0 on beta, "b-model" the reverse. A third source, gamma,
+// scores 0.5 on both.
 Reference MakeTwoSources(int alpha_rows, int beta_rows, int gamma_rows) {
   std::mt19937 rng(31);
   std::normal_distribution<float> noise(0.0f, 0.02f);
