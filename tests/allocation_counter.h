@@ -10,21 +10,11 @@
 #include <cstddef>
 #include <cstdint>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define ROUTER_TEST_COUNTS_ALLOCATIONS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-#define ROUTER_TEST_COUNTS_ALLOCATIONS 0
-#endif
-#endif
-#ifndef ROUTER_TEST_COUNTS_ALLOCATIONS
-#define ROUTER_TEST_COUNTS_ALLOCATIONS 1
-#endif
+#include "sanitizer.h"
 
 namespace router::testing {
 
-inline constexpr bool kCountsAllocations = ROUTER_TEST_COUNTS_ALLOCATIONS;
+inline constexpr bool kCountsAllocations = !ROUTER_TEST_UNDER_SANITIZER;
 inline thread_local bool counting_allocations = false;
 inline thread_local int64_t allocations_counted = 0;
 
@@ -40,7 +30,7 @@ int64_t AllocationsDuring(F&& f) {
 
 }  // namespace router::testing
 
-#if ROUTER_TEST_COUNTS_ALLOCATIONS
+#if !ROUTER_TEST_UNDER_SANITIZER
 extern "C" {
 void* __libc_malloc(size_t);
 void* __libc_calloc(size_t, size_t);

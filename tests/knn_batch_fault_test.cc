@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include "router/knn_router.h"
+#include "sanitizer.h"
 #include "skip.h"
 
 namespace {
@@ -21,15 +22,11 @@ namespace {
 // While non-zero, allocations of at least this many bytes fail.
 std::atomic<size_t> g_fail_from_bytes{0};
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kInjectsFailures = false;
-#else
-constexpr bool kInjectsFailures = true;
-#endif
+constexpr bool kInjectsFailures = !ROUTER_TEST_UNDER_SANITIZER;
 
 }  // namespace
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if !ROUTER_TEST_UNDER_SANITIZER
 void* operator new(std::size_t size) {
   const size_t limit = g_fail_from_bytes.load(std::memory_order_relaxed);
   if (limit != 0 && size >= limit) throw std::bad_alloc();
