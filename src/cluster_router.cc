@@ -13,6 +13,7 @@
 #include "internal/model_columns.h"
 #include "internal/normalize.h"
 #include "internal/option_schemas.h"
+#include "internal/softmax_regression.h"
 #include "internal/training_data.h"
 #include "router/evaluation.h"
 #include "router/status.h"
@@ -45,9 +46,12 @@ Scratch& ThreadScratch() {
 
 absl::Status ValidateOptions(const ClusterOptions& o) { return internal::CheckRanges(o); }
 
-// Index of the nearest centroid of each of the `rows` unit vectors.
+// Index of the nearest centroid of each of the `rows` unit vectors: the
+// largest inner product, plus the cluster's bias if `bias` is not empty (the
+// source classifier's most likely source).
 std::vector<int> AssignNearest(const float* vectors, int64_t rows, int dim,
-                               const std::vector<float>& centroids, int clusters) {
+                               const std::vector<float>& centroids, int clusters,
+                               const std::vector<float>& bias = {}) {
   ConstRowMatrixMap c(centroids.data(), clusters, dim);
   std::vector<int> assignment(rows);
   RowMatrix sims;
@@ -55,6 +59,7 @@ std::vector<int> AssignNearest(const float* vectors, int64_t rows, int dim,
     const int64_t n = std::min(kAssignBlock, rows - begin);
     ConstRowMatrixMap x(vectors + begin * dim, n, dim);
     sims.noalias() = x * c.transpose();
+    if (!bias.empty()) sims.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), clusters);
     for (int64_t i = 0; i < n; ++i) {
       int best = 0;
       for (int k = 1; k < clusters; ++k) {
@@ -181,6 +186,52 @@ std::vector<float> SplitBySource(const std::vector<float>& normalized, int dim,
   return split;
 }
 
+// Step 2c: the clusters are the sources with kMinSourceFragment rows or
+// more, in RowsBySource order, weighted by a classifier of the source.
+struct SourceClusters {
+  std::vector<float> weights;   // K x dim, the classifier's Theta
+  std::vector<float> bias;      // K
+  std::vector<int> assignment;  // each row's cluster
+};
+
+// The sources of `data` with kMinSourceFragment rows or more.
+std::vector<SourceRows> LargeSources(const Dataset& data) {
+  std::vector<SourceRows> large = RowsBySource(data);
+  std::erase_if(large, [](const SourceRows& group) {
+    return static_cast<int64_t>(group.rows.size()) < kMinSourceFragment;
+  });
+  return large;
+}
+
+absl::StatusOr<SourceClusters> ClassifySources(const std::vector<float>& normalized, int64_t rows,
+                                               int dim, const std::vector<SourceRows>& sources,
+                                               double l2) {
+  const int clusters = static_cast<int>(sources.size());
+  std::vector<float> vectors;
+  std::vector<int> labels;
+  for (int c = 0; c < clusters; ++c) {
+    for (int64_t r : sources[c].rows) {
+      const float* row = normalized.data() + static_cast<size_t>(r) * dim;
+      vectors.insert(vectors.end(), row, row + dim);
+      labels.push_back(c);
+    }
+  }
+  ROUTER_ASSIGN_OR_RETURN(
+      internal::SoftmaxModel model,
+      internal::FitSoftmaxRegression(vectors, static_cast<int64_t>(labels.size()), dim, labels,
+                                     {.classes = clusters, .l2 = l2}));
+  SourceClusters out;
+  // Rows of smaller sources go to the most likely source; the others to
+  // their own.
+  out.assignment = AssignNearest(normalized.data(), rows, dim, model.weights, clusters, model.bias);
+  for (int c = 0; c < clusters; ++c) {
+    for (int64_t r : sources[c].rows) out.assignment[r] = c;
+  }
+  out.weights = std::move(model.weights);
+  out.bias = std::move(model.bias);
+  return out;
+}
+
 }  // namespace
 
 int AutoNumClusters(int64_t rows) {
@@ -199,46 +250,70 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
   const int num_models = catalog.size();
   const int64_t rows = data.rows();
   const int dim = data.dim;
-  if (options_.num_clusters > rows) {
+  const std::vector<SourceRows> sources =
+      options_.assignment == ClusterOptions::Assignment::kCentroids ? std::vector<SourceRows>{}
+                                                                     : LargeSources(data);
+  // More sources than k-means would make clusters look like ids, not tasks
+  // (and would make the classifier's fit slow).
+  const bool usable = sources.size() >= 2 && sources.size() <= kMaxAutoClusters;
+  const bool by_source = options_.assignment == ClusterOptions::Assignment::kSources || usable;
+  if (by_source && !usable) {
+    return absl::InvalidArgumentError(fmt::format(
+        "cluster: assignment \"sources\" needs two or more sources (at most {}) with {} or "
+        "more training rows, the data has {}",
+        kMaxAutoClusters, kMinSourceFragment, sources.size()));
+  }
+  if (!by_source && options_.num_clusters > rows) {
     return absl::InvalidArgumentError(
         fmt::format("cluster: num_clusters is {} but the training data has only {} rows (use "
                     "num_clusters = 0 for an automatic K)",
                     options_.num_clusters, rows));
   }
-  int clusters = options_.num_clusters > 0 ? options_.num_clusters : AutoNumClusters(rows);
 
   std::vector<float> normalized(static_cast<size_t>(rows) * dim);
   for (int64_t r = 0; r < rows; ++r) NormalizeInto(data.vector(r), normalized.data() + r * dim);
 
-  // Spherical k-means: unit centroids, assignment by inner product.
-  absl::StatusOr<std::vector<float>> kmeans =
-      internal::KMeans(normalized, rows, dim,
-                       {.clusters = clusters,
-                        .iterations = options_.kmeans_iterations,
-                        .restarts = options_.kmeans_restarts,
-                        .seed = options_.seed,
-                        .spherical = true,
-                        .threads = options_.kmeans_threads});
-  if (!kmeans.ok()) return Annotate(kmeans.status(), "cluster");
-  std::vector<float> centroids = *std::move(kmeans);
-  if (options_.split_by_source) {
-    if (const std::vector<int> source_of = SourceIds(data); !source_of.empty()) {
-      centroids = SplitBySource(normalized, dim, source_of,
-                                AssignNearest(normalized.data(), rows, dim, centroids, clusters),
-                                centroids, clusters);
-      clusters = static_cast<int>(centroids.size() / dim);
+  int clusters = 0;
+  std::vector<float> centroids, bias;
+  std::vector<int> assignment;
+  if (by_source) {
+    absl::StatusOr<SourceClusters> classified =
+        ClassifySources(normalized, rows, dim, sources, options_.classifier_l2);
+    if (!classified.ok()) return Annotate(classified.status(), "cluster");
+    clusters = static_cast<int>(sources.size());
+    centroids = std::move(classified->weights);
+    bias = std::move(classified->bias);
+    assignment = std::move(classified->assignment);
+  } else {
+    clusters = options_.num_clusters > 0 ? options_.num_clusters : AutoNumClusters(rows);
+    // Spherical k-means: unit centroids, assignment by inner product.
+    absl::StatusOr<std::vector<float>> kmeans =
+        internal::KMeans(normalized, rows, dim,
+                         {.clusters = clusters,
+                          .iterations = options_.kmeans_iterations,
+                          .restarts = options_.kmeans_restarts,
+                          .seed = options_.seed,
+                          .spherical = true,
+                          .threads = options_.kmeans_threads});
+    if (!kmeans.ok()) return Annotate(kmeans.status(), "cluster");
+    centroids = *std::move(kmeans);
+    if (options_.split_by_source) {
+      if (const std::vector<int> source_of = SourceIds(data); !source_of.empty()) {
+        centroids = SplitBySource(normalized, dim, source_of,
+                                  AssignNearest(normalized.data(), rows, dim, centroids, clusters),
+                                  centroids, clusters);
+        clusters = static_cast<int>(centroids.size() / dim);
+      }
     }
+    for (int c = 0; c < clusters; ++c) {
+      // FAISS already made them unit length; redoing it in double keeps the
+      // invariant explicit (a centroid that collapsed to zero stays zero) and
+      // makes split clusters' means unit length.
+      float* row = centroids.data() + static_cast<size_t>(c) * dim;
+      NormalizeInto(absl::MakeConstSpan(row, dim), row);
+    }
+    assignment = AssignNearest(normalized.data(), rows, dim, centroids, clusters);
   }
-  for (int c = 0; c < clusters; ++c) {
-    // FAISS already made them unit length; redoing it in double keeps the
-    // invariant explicit (a centroid that collapsed to zero stays zero) and
-    // makes split clusters' means unit length.
-    float* row = centroids.data() + static_cast<size_t>(c) * dim;
-    NormalizeInto(absl::MakeConstSpan(row, dim), row);
-  }
-
-  const std::vector<int> assignment = AssignNearest(normalized.data(), rows, dim, centroids,
-                                                    clusters);
   std::vector<int64_t> sizes(clusters, 0);
   for (int c : assignment) ++sizes[c];
 
@@ -260,6 +335,7 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
                  .dim = dim,
                  .num_clusters = clusters,
                  .centroids = std::move(centroids),
+                 .bias = std::move(bias),
                  .cluster_sizes = std::move(sizes),
                  .quality = std::move(quality),
                  .quality_se2 = std::move(se2),
@@ -272,7 +348,11 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
 void ClusterRouter::Aggregate(const float* similarities, int64_t input_tokens,
                               Estimates* out) const {
   const int num_models = state_.catalog.size();
-  const int n = std::min(options_.nearest_clusters, state_.num_clusters);
+  // The source classifier's probabilities are its softmax over all K logits.
+  const bool classifier = !state_.bias.empty();
+  const int n = classifier ? state_.num_clusters
+                           : std::min(options_.nearest_clusters, state_.num_clusters);
+  const double temperature = classifier ? 1.0 : options_.temperature;
   Scratch& scratch = ThreadScratch();
   scratch.nearest.resize(n);
   scratch.weight.resize(n);
@@ -296,8 +376,7 @@ void ClusterRouter::Aggregate(const float* similarities, int64_t input_tokens,
   double total = 0.0;
   for (int i = 0; i < n; ++i) {
     scratch.weight[i] =
-        std::exp((static_cast<double>(similarities[scratch.nearest[i]]) - top) /
-                 options_.temperature);
+        std::exp((static_cast<double>(similarities[scratch.nearest[i]]) - top) / temperature);
     total += scratch.weight[i];
   }
   out->evidence.clear();
@@ -361,6 +440,7 @@ absl::Status ClusterRouter::Estimate(const Query& query, Estimates* out) const {
   Eigen::Map<Eigen::VectorXf> sims(scratch.similarities.data(), state_.num_clusters);
   sims.noalias() = c * q;
   sims *= scale;
+  if (!state_.bias.empty()) sims += Eigen::Map<const Eigen::VectorXf>(state_.bias.data(), state_.num_clusters);
   Aggregate(scratch.similarities.data(), InputTokens(query), out);
   return absl::OkStatus();
 }
@@ -380,6 +460,9 @@ absl::Status ClusterRouter::EstimateBatch(absl::Span<const Query> queries,
   ConstRowMatrixMap c(state_.centroids.data(), state_.num_clusters, state_.dim);
   RowMatrix sims(n, state_.num_clusters);
   sims.noalias() = batch * c.transpose();
+  if (!state_.bias.empty()) {
+    sims.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(state_.bias.data(), state_.num_clusters);
+  }
   for (int64_t i = 0; i < n; ++i) {
     Aggregate(sims.row(i).data(), InputTokens(queries[i]), &out[i]);
   }
@@ -426,7 +509,7 @@ absl::Status ClusterRouter::OnboardModel(const Profile& profile, const Dataset& 
   }
   const std::vector<int> assignment =
       AssignNearest(normalized.data(), static_cast<int64_t>(used.size()), state_.dim, state_.centroids,
-                    state_.num_clusters);
+                    state_.num_clusters, state_.bias);
   ModelStats stats(state_.num_clusters);
   for (size_t i = 0; i < used.size(); ++i) {
     stats.Add(assignment[i], labelled.score(used[i], column), labelled.cost(used[i], column));
@@ -469,9 +552,10 @@ absl::Status ClusterRouter::OnboardModel(const Profile& profile, const Dataset& 
 
 namespace router {
 namespace {
+// 3: the classifier's biases after the centroids (none for centroids);
 // 2: the options as their schema's JSON (internal::PutOptions); 1: field by
-// field (ReadOptionsV1), still read.
-constexpr uint32_t kClusterStateVersion = 2;
+// field (ReadOptionsV1). Both still read.
+constexpr uint32_t kClusterStateVersion = 3;
 constexpr int kMaxDim = 1 << 20;
 constexpr int kMaxClusters = 1 << 24;
 
@@ -497,7 +581,8 @@ bool ReadOptionsV1(internal::ByteReader* r, ClusterOptions* options) {
 }
 
 // Fails `r` on the first loaded value out of its range.
-bool CheckLoadedValues(const std::vector<float>& centroids, const std::vector<int64_t>& sizes,
+bool CheckLoadedValues(const std::vector<float>& centroids, const std::vector<float>& bias,
+                       const std::vector<int64_t>& sizes,
                        const std::vector<double>& quality, const std::vector<double>& se2,
                        const std::vector<double>& cost, const std::vector<int32_t>& count,
                        const std::vector<uint8_t>& cost_observed, internal::ByteReader* r) {
@@ -506,6 +591,9 @@ bool CheckLoadedValues(const std::vector<float>& centroids, const std::vector<in
   };
   if (!all(centroids, [](float v) { return std::isfinite(v); })) {
     return r->Fail("centroids", "non-finite value");
+  }
+  if (!all(bias, [](float v) { return std::isfinite(v); })) {
+    return r->Fail("classifier biases", "non-finite value");
   }
   if (!all(sizes, [](int64_t n) { return n >= 0; })) return r->Fail("cluster sizes", "negative");
   if (!all(quality, [](double q) { return q >= 0.0 && q <= 1.0; })) {
@@ -535,6 +623,7 @@ absl::Status ClusterRouter::RemoveModel(std::string_view name) {
                  .dim = state_.dim,
                  .num_clusters = state_.num_clusters,
                  .centroids = state_.centroids,
+                 .bias = state_.bias,
                  .cluster_sizes = state_.cluster_sizes,
                  .quality = internal::WithoutColumn(state_.quality, models, removed),
                  .quality_se2 = internal::WithoutColumn(state_.quality_se2, models, removed),
@@ -552,7 +641,8 @@ absl::StatusOr<std::unique_ptr<Router>> ClusterRouter::Clone() const {
 
 std::vector<std::pair<std::string, std::string>> ClusterRouter::Describe() const {
   if (state_.dim == 0) return {};
-  return {{"clusters", std::to_string(state_.num_clusters)}};
+  return {{"clusters", std::to_string(state_.num_clusters)},
+          {"assignment", state_.bias.empty() ? "centroids" : "sources"}};
 }
 
 absl::Status ClusterRouter::SaveState(std::string* out) const {
@@ -564,6 +654,8 @@ absl::Status ClusterRouter::SaveState(std::string* out) const {
   w.Put<int32_t>(state_.dim);
   w.Put<int32_t>(state_.num_clusters);
   w.PutVector(state_.centroids);
+  w.Put<uint8_t>(state_.bias.empty() ? 0 : 1);
+  if (!state_.bias.empty()) w.PutVector(state_.bias);
   w.PutVector(state_.cluster_sizes);
   w.PutVector(state_.quality);
   w.PutVector(state_.quality_se2);
@@ -585,8 +677,7 @@ absl::Status ClusterRouter::LoadState(std::string_view state) {
   if (!r.status().ok()) return r.status();
   if (catalog.empty()) {
     r.Fail("catalog", "empty");
-  } else if (dim < 1 || dim > kMaxDim || clusters < 1 || clusters > kMaxClusters ||
-             clusters < options.num_clusters) {
+  } else if (dim < 1 || dim > kMaxDim || clusters < 1 || clusters > kMaxClusters) {
     r.Fail("sizes", fmt::format("dim {}, clusters {} out of range", dim, clusters));
   }
   if (!r.status().ok()) return r.status();
@@ -596,14 +687,21 @@ absl::Status ClusterRouter::LoadState(std::string_view state) {
   loaded.catalog = std::move(catalog);
   loaded.dim = dim;
   loaded.num_clusters = clusters;
+  uint8_t classifier = 0;
   r.GetVector(&loaded.centroids, static_cast<uint64_t>(clusters) * dim, "centroids") &&
+      (version < 3 || r.Get(&classifier, "classifier")) &&
+      (classifier == 0 || classifier == 1 || r.Fail("classifier", "not a boolean")) &&
+      (classifier == 0 || r.GetVector(&loaded.bias, clusters, "classifier biases")) &&
+      (classifier == 1 || clusters >= options.num_clusters ||
+       r.Fail("sizes", fmt::format("{} clusters, fewer than num_clusters {}", clusters,
+                                   options.num_clusters))) &&
       r.GetVector(&loaded.cluster_sizes, clusters, "cluster sizes") &&
       r.GetVector(&loaded.quality, cells, "quality") &&
       r.GetVector(&loaded.quality_se2, cells, "quality se2") &&
       r.GetVector(&loaded.cost, cells, "cost") &&
       r.GetVector(&loaded.score_count, cells, "score counts") &&
       r.GetVector(&loaded.cost_observed, loaded.catalog.size(), "cost observed") &&
-      CheckLoadedValues(loaded.centroids, loaded.cluster_sizes, loaded.quality, loaded.quality_se2,
+      CheckLoadedValues(loaded.centroids, loaded.bias, loaded.cluster_sizes, loaded.quality, loaded.quality_se2,
                         loaded.cost, loaded.score_count, loaded.cost_observed, &r);
   ROUTER_RETURN_IF_ERROR(r.Finish());
 

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <new>
 #include <random>
 #include <string>
@@ -337,8 +339,9 @@ TEST_CASE("a cluster mixing sources is split, from 10 rows of each", "[cluster][
     return out;
   };
   // One k-means cluster takes every row; splitting gives each large source
-  // its own.
-  const ClusterOptions one{.num_clusters = 1};
+  // its own. (Without kCentroids these sources would be classified, below.)
+  const ClusterOptions one{.num_clusters = 1,
+                           .assignment = ClusterOptions::Assignment::kCentroids};
 
   SECTION("10 rows of the smaller source: split, and each source's query finds its model") {
     const Reference ref = MakeTwoSources(100, 10, 0);
@@ -354,7 +357,9 @@ TEST_CASE("a cluster mixing sources is split, from 10 rows of each", "[cluster][
     CHECK(beta.per_model[1].quality > beta.per_model[0].quality + 0.3);
 
     // Off, the same data keeps one cluster, where alpha's rows outvote beta's.
-    ClusterRouter unsplit(ClusterOptions{.num_clusters = 1, .split_by_source = false});
+    ClusterRouter unsplit(ClusterOptions{.num_clusters = 1,
+                                         .assignment = ClusterOptions::Assignment::kCentroids,
+                                         .split_by_source = false});
     REQUIRE(unsplit.Fit(ref.data, ref.catalog).ok());
     CHECK(unsplit.num_clusters() == 1);
     CHECK(estimate(unsplit, beta_query).per_model[0].quality > 0.8);
@@ -395,6 +400,149 @@ TEST_CASE("a cluster mixing sources is split, from 10 rows of each", "[cluster][
     REQUIRE(unnamed.Fit(ref.data, ref.catalog).ok());
     CHECK(std::equal(unnamed.centroids().begin(), unnamed.centroids().end(),
                      plain.centroids().begin(), plain.centroids().end()));
+  }
+}
+
+// Two sources whose directions differ by 0.1 along axis 1, with a nuisance
+// twice as large along (axis 1 + axis 2), the same for both: a centroid
+// weighs axis 1 alike whatever the nuisance, a linear classifier learns to
+// subtract axis 2. "a-model" scores 1 on alpha and 0 on beta, "b-model" the
+// reverse.
+Reference MakeNuisanceSources(int rows_each, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nuisance(0.0f, 0.2f);
+  Reference ref = MakeTwoSources(0, 0, 0);
+  ref.data.dim = 3;
+  for (int r = 0; r < 2 * rows_each; ++r) {
+    const bool alpha = r % 2 == 0;
+    const float n = nuisance(rng);
+    ref.data.ids.push_back(std::to_string(r));
+    ref.data.prompts.push_back("p");
+    ref.data.sources.push_back(alpha ? "alpha" : "beta");
+    ref.data.splits.push_back(Split::kTrain);
+    ref.data.vectors.insert(ref.data.vectors.end(), {1.0f, (alpha ? 0.05f : -0.05f) + n, n});
+    ref.data.scores.insert(ref.data.scores.end(), {alpha ? 1.0 : 0.0, alpha ? 0.0 : 1.0});
+    ref.data.costs.insert(ref.data.costs.end(), {1e-4, 1e-4});
+  }
+  return ref;
+}
+
+TEST_CASE("clusters by source, weighted by a learned classifier of the source",
+          "[cluster][sources]") {
+  using Assignment = ClusterOptions::Assignment;
+  // The share of fresh queries of each source whose own best model gets the
+  // higher quality.
+  auto right_share = [](const ClusterRouter& router) {
+    const Reference fresh = MakeNuisanceSources(200, 77);
+    int right = 0;
+    Estimates out;
+    for (int64_t r = 0; r < fresh.data.rows(); ++r) {
+      REQUIRE(router.Estimate(Query{.vector = fresh.data.vector(r), .input_tokens = 10}, &out).ok());
+      const bool alpha = fresh.data.sources[r] == "alpha";
+      right += (out.per_model[0].quality > out.per_model[1].quality) == alpha;
+    }
+    return static_cast<double>(right) / fresh.data.rows();
+  };
+
+  SECTION("the classifier finds the source where the centroids cannot") {
+    const Reference ref = MakeNuisanceSources(200, 3);
+    ClusterRouter classified;  // kAuto: two sources of 10 rows or more
+    REQUIRE(classified.Fit(ref.data, ref.catalog).ok());
+    REQUIRE(classified.by_source_classifier());
+    CHECK(classified.num_clusters() == 2);
+    CHECK(classified.cluster_sizes()[0] == 200);
+    CHECK(classified.cluster_sizes()[1] == 200);
+    const double classified_share = right_share(classified);
+    CHECK(classified_share > 0.95);
+
+    // k-means with one cluster, split into the two sources' centroids.
+    ClusterRouter centroids(
+        ClusterOptions{.num_clusters = 1, .assignment = Assignment::kCentroids});
+    REQUIRE(centroids.Fit(ref.data, ref.catalog).ok());
+    CHECK_FALSE(centroids.by_source_classifier());
+    const double centroid_share = right_share(centroids);
+    CAPTURE(classified_share, centroid_share);
+    CHECK(centroids.num_clusters() == 2);
+    CHECK(centroid_share < 0.75);
+
+    // The state round-trips byte for byte and estimates the same.
+    std::string state, again;
+    REQUIRE(classified.SaveState(&state).ok());
+    ClusterRouter loaded;
+    REQUIRE(loaded.LoadState(state).ok());
+    CHECK(loaded.by_source_classifier());
+    REQUIRE(loaded.SaveState(&again).ok());
+    CHECK(again == state);
+    CHECK(right_share(loaded) == classified_share);
+    // A corrupt bias is refused and changes nothing.
+    std::string corrupt = state;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const size_t bias_at = state.find(std::string(reinterpret_cast<const char*>(
+                                          classified.centroids().data() + 5), sizeof(float))) +
+                           sizeof(float) + 1 + 8;  // past Theta's last value, the flag, the length
+    std::memcpy(corrupt.data() + bias_at, &nan, sizeof nan);
+    const absl::Status refused = loaded.LoadState(corrupt);
+    CHECK(refused.code() == absl::StatusCode::kDataLoss);
+    CHECK_THAT(std::string(refused.message()), Catch::Contains("classifier biases"));
+    again.clear();
+    REQUIRE(loaded.SaveState(&again).ok());
+    CHECK(again == state);
+  }
+  SECTION("a model onboarded from labelled rows takes the sources' clusters") {
+    const Reference ref = MakeNuisanceSources(200, 3);
+    ClusterRouter router;
+    REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+    // "c-model" is good on beta only.
+    Reference labelled = MakeNuisanceSources(100, 9);
+    labelled.data.model_names = {"c-model"};
+    labelled.data.scores.clear();
+    labelled.data.costs.clear();
+    for (const std::string& source : labelled.data.sources) {
+      labelled.data.scores.push_back(source == "beta" ? 1.0 : 0.0);
+      labelled.data.costs.push_back(1e-4);
+    }
+    Profile profile;
+    profile.name = "c-model";
+    profile.input_usd_per_mtok = 1.0;
+    REQUIRE(router.OnboardModel(profile, labelled.data).ok());
+    CHECK(router.ClusterQuality(0, 2) < 0.1);  // alpha
+    CHECK(router.ClusterQuality(1, 2) > 0.9);  // beta
+  }
+  SECTION("sources of 10 rows are used, of 9 not; kSources then refuses") {
+    const Reference ten = MakeTwoSources(100, 10, 5);
+    ClusterRouter router;
+    REQUIRE(router.Fit(ten.data, ten.catalog).ok());
+    CHECK(router.by_source_classifier());
+    REQUIRE(router.num_clusters() == 2);
+    // Gamma's 5 rows join one of the two.
+    CHECK(router.cluster_sizes()[0] + router.cluster_sizes()[1] == 115);
+
+    const Reference nine = MakeTwoSources(100, 9, 0);
+    ClusterRouter automatic;
+    REQUIRE(automatic.Fit(nine.data, nine.catalog).ok());
+    CHECK_FALSE(automatic.by_source_classifier());
+    ClusterRouter by_sources(ClusterOptions{.assignment = Assignment::kSources});
+    REQUIRE(by_sources.Fit(ten.data, ten.catalog).ok());
+    const absl::Status refused = by_sources.Fit(nine.data, nine.catalog);
+    CHECK(refused.code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(refused.message()), Catch::Contains("two or more sources"));
+    CHECK(by_sources.num_clusters() == 2);  // the failed Fit changed nothing
+    CHECK(by_sources.by_source_classifier());
+  }
+  SECTION("up to 256 sources are classified; more look like ids, not tasks") {
+    for (const int count : {256, 257}) {
+      INFO(count << " sources");
+      Reference ref = MakeTwoSources(10 * count, 0, 0);
+      for (int64_t r = 0; r < ref.data.rows(); ++r) {
+        ref.data.sources[r] = "s" + std::to_string(r % count);
+      }
+      ClusterRouter router;
+      REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+      CHECK(router.by_source_classifier() == (count <= 256));
+      CHECK((router.num_clusters() == 256) == (count <= 256));
+      ClusterRouter by_sources(ClusterOptions{.assignment = Assignment::kSources});
+      CHECK(by_sources.Fit(ref.data, ref.catalog).ok() == (count <= 256));
+    }
   }
 }
 

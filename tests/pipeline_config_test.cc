@@ -192,7 +192,13 @@ std::map<std::string, Field> Fields() {
        })},
       {"knn.batch_threads", Of<K>([](const K& o) { return Json(o.batch_threads); })},
       {"cluster.num_clusters", Of<C>([](const C& o) { return Json(o.num_clusters); })},
+      {"cluster.assignment", Of<C>([](const C& o) {
+         return Json(o.assignment == C::Assignment::kAuto        ? "auto"
+                     : o.assignment == C::Assignment::kCentroids ? "centroids"
+                                                                 : "sources");
+       })},
       {"cluster.split_by_source", Of<C>([](const C& o) { return Json(o.split_by_source); })},
+      {"cluster.classifier_l2", Of<C>([](const C& o) { return Json(o.classifier_l2); })},
       {"cluster.nearest_clusters", Of<C>([](const C& o) { return Json(o.nearest_clusters); })},
       {"cluster.temperature", Of<C>([](const C& o) { return Json(o.temperature); })},
       {"cluster.prior_strength", Of<C>([](const C& o) { return Json(o.prior_strength); })},

@@ -28,6 +28,19 @@
 //      nearest remaining centroid in step 3; K grows by the splits. Queries
 //      need no source. On the LLMRouter data this raised AIQ out of fold
 //      on train by 0.004-0.009 (docs/results.md).
+//   2c. With `assignment` kSources (or kAuto and sources to use), the
+//      clusters are the sources themselves (those with 10 or more training
+//      rows) and a query's weights come from a softmax-regression classifier
+//      of the source instead of centroids: UniRoute's "learned map" variant,
+//      supervised here by the rows' sources. The classifier (weights Theta,
+//      K x d, and biases b) minimises the mean cross-entropy of the rows'
+//      sources plus classifier_l2 / 2 |Theta|^2, by 200 steps of
+//      accelerated gradient descent from zero. Each such row belongs to its
+//      own source's cluster; rows of smaller sources to the classifier's
+//      most likely source. A linear classifier can weigh the directions that
+//      tell tasks apart, where a centroid weighs every direction alike. On
+//      the LLMRouter data this raised AIQ out of fold on train by
+//      0.005-0.007 over 2b (docs/results.md).
 //   3. Each training row goes to its nearest centroid (hard assignment). For
 //      model m and cluster c with n scores summing to S,
 //          quality[c][m] = (S + s * g_m) / (n + s)
@@ -41,7 +54,9 @@
 //   similarities s_c = <centroid_c, q> for all K clusters (one Eigen
 //   matrix-vector product on the calling thread); the `nearest_clusters`
 //   highest c_1..c_n get softmax weights w_i = exp(s_i / T) / sum exp(s_j / T),
-//   T = `temperature`. Then for each model
+//   T = `temperature`. With the source classifier (2c) the similarities are
+//   its logits <Theta_c, q> + b_c and the weights its probabilities: all K
+//   clusters, T = 1. Then for each model
 //     quality     = sum_i w_i quality[c_i][m]
 //     cost        = sum_i w_i cost[c_i][m]   (or the catalog price, see above)
 //     uncertainty = sqrt(sum_i w_i (se2[c_i][m] + (quality[c_i][m] - quality)^2))
@@ -92,8 +107,19 @@ struct ClusterOptions {
   static constexpr const char* kKind = "cluster";  // PipelineConfig::router
   // K, the number of k-means clusters; 0 = auto (see the rule above).
   int num_clusters = 0;
+  // How clusters are made and queries weighted over them (see above):
+  // kCentroids: k-means (split by source, step 2b), softmax over cosine
+  //   similarity to the nearest centroids;
+  // kSources: one cluster per training source, weighted by a learned
+  //   classifier of the source (step 2c); InvalidArgument unless 2 to 256
+  //   sources have 10 or more rows;
+  // kAuto: kSources where it applies, else kCentroids.
+  enum class Assignment { kAuto, kCentroids, kSources };
+  Assignment assignment = Assignment::kAuto;
   // Split clusters that mix sources of the training rows (step 2b above).
   bool split_by_source = true;
+  // L2 strength of the source classifier (step 2c), per training row.
+  double classifier_l2 = 2e-5;
   // Clusters a query mixes (n above); more than K means all K.
   int nearest_clusters = 5;
   // Softmax temperature over cosine similarities (> 0). Small values approach
@@ -129,8 +155,12 @@ class ROUTER_EXPORT ClusterRouter : public Router {
 
   // K after Fit (0 before).
   int num_clusters() const { return state_.num_clusters; }
-  // K x dim unit centroids, row-major.
+  // K x dim unit centroids, row-major; the classifier's weights Theta with
+  // the source classifier (step 2c).
   absl::Span<const float> centroids() const { return state_.centroids; }
+  // True when the clusters are the training sources, weighted by the
+  // classifier (step 2c).
+  bool by_source_classifier() const { return !state_.bias.empty(); }
   // Training rows assigned to each cluster.
   absl::Span<const int64_t> cluster_sizes() const { return state_.cluster_sizes; }
   // The shrunk per-cluster quality of catalog model `model` in cluster
@@ -171,7 +201,8 @@ class ROUTER_EXPORT ClusterRouter : public Router {
     Catalog catalog;
     int dim = 0;
     int num_clusters = 0;
-    std::vector<float> centroids;        // K x dim, row-major, unit rows
+    std::vector<float> centroids;        // K x dim, row-major, unit rows (or Theta)
+    std::vector<float> bias;             // K biases of the classifier; empty for centroids
     std::vector<int64_t> cluster_sizes;  // K
     // K x catalog.size(), row-major.
     std::vector<double> quality;         // shrunk mean score

@@ -45,9 +45,18 @@ const OptionsSchema<ClusterOptions>& ClusterOptionsSchema() {
       (new OptionsSchema<O>("cluster"))
           ->Integer("num_clusters", &O::num_clusters, Range::AtLeast(0),
                     "K for k-means; 0 = chosen from the number of rows (AutoNumClusters).")
+          .Enum<O::Assignment>("assignment", &O::assignment,
+                               {{"auto", O::Assignment::kAuto},
+                                {"centroids", O::Assignment::kCentroids},
+                                {"sources", O::Assignment::kSources}},
+                               "Clusters from k-means weighted by centroid similarity, or one per "
+                               "training source weighted by a learned classifier of the source; "
+                               "auto: sources when 2 to 256 have 10 or more rows.")
           .Boolean("split_by_source", &O::split_by_source,
                    "Split each k-means cluster holding 10 or more training rows of each of "
                    "two or more sources into one cluster per such source.")
+          .Number("classifier_l2", &O::classifier_l2, Range::AtLeast(0),
+                  "L2 strength of the source classifier, per training row.")
           .Integer("nearest_clusters", &O::nearest_clusters, Range::AtLeast(1),
                    "Clusters a query mixes (more than K means all K).")
           .Number("temperature", &O::temperature, Range::Above(0),

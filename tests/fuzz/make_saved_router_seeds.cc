@@ -58,5 +58,13 @@ int main(int argc, char** argv) {
     knn.hnsw_storage = storage;
     if (!write(name, config)) return 1;
   }
+  // The cluster router with its source classifier, on enough rows for
+  // sources of 10 rows or more.
+  data = router::GenerateSynthetic({.rows = 80, .seed = 3, .test_fraction = 0.0});
+  config = router::fuzz::TinyConfig("cluster");
+  config.models = data.catalog.profiles();
+  config.RouterOptions<router::ClusterOptions>().assignment =
+      router::ClusterOptions::Assignment::kSources;
+  if (!write("cluster-sources", config)) return 1;
   return 0;
 }
