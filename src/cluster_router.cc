@@ -46,6 +46,14 @@ Scratch& ThreadScratch() {
 
 absl::Status ValidateOptions(const ClusterOptions& o) { return internal::CheckRanges(o); }
 
+// Adds the source classifier's biases to each row of similarities (one
+// column per cluster); nothing for centroids, which have none.
+template <typename Similarities>
+void AddBias(const std::vector<float>& bias, Similarities&& similarities) {
+  if (bias.empty()) return;
+  similarities.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), bias.size());
+}
+
 // Index of the nearest centroid of each of the `rows` unit vectors: the
 // largest inner product, plus the cluster's bias if `bias` is not empty (the
 // source classifier's most likely source).
@@ -59,7 +67,7 @@ std::vector<int> AssignNearest(const float* vectors, int64_t rows, int dim,
     const int64_t n = std::min(kAssignBlock, rows - begin);
     ConstRowMatrixMap x(vectors + begin * dim, n, dim);
     sims.noalias() = x * c.transpose();
-    if (!bias.empty()) sims.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), clusters);
+    AddBias(bias, sims);
     for (int64_t i = 0; i < n; ++i) {
       int best = 0;
       for (int k = 1; k < clusters; ++k) {
@@ -440,7 +448,7 @@ absl::Status ClusterRouter::Estimate(const Query& query, Estimates* out) const {
   Eigen::Map<Eigen::VectorXf> sims(scratch.similarities.data(), state_.num_clusters);
   sims.noalias() = c * q;
   sims *= scale;
-  if (!state_.bias.empty()) sims += Eigen::Map<const Eigen::VectorXf>(state_.bias.data(), state_.num_clusters);
+  AddBias(state_.bias, sims.transpose());
   Aggregate(scratch.similarities.data(), InputTokens(query), out);
   return absl::OkStatus();
 }
@@ -460,9 +468,7 @@ absl::Status ClusterRouter::EstimateBatch(absl::Span<const Query> queries,
   ConstRowMatrixMap c(state_.centroids.data(), state_.num_clusters, state_.dim);
   RowMatrix sims(n, state_.num_clusters);
   sims.noalias() = batch * c.transpose();
-  if (!state_.bias.empty()) {
-    sims.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(state_.bias.data(), state_.num_clusters);
-  }
+  AddBias(state_.bias, sims);
   for (int64_t i = 0; i < n; ++i) {
     Aggregate(sims.row(i).data(), InputTokens(queries[i]), &out[i]);
   }
@@ -701,8 +707,9 @@ absl::Status ClusterRouter::LoadState(std::string_view state) {
       r.GetVector(&loaded.cost, cells, "cost") &&
       r.GetVector(&loaded.score_count, cells, "score counts") &&
       r.GetVector(&loaded.cost_observed, loaded.catalog.size(), "cost observed") &&
-      CheckLoadedValues(loaded.centroids, loaded.bias, loaded.cluster_sizes, loaded.quality, loaded.quality_se2,
-                        loaded.cost, loaded.score_count, loaded.cost_observed, &r);
+      CheckLoadedValues(loaded.centroids, loaded.bias, loaded.cluster_sizes, loaded.quality,
+                        loaded.quality_se2, loaded.cost, loaded.score_count, loaded.cost_observed,
+                        &r);
   ROUTER_RETURN_IF_ERROR(r.Finish());
 
   options_ = options;

@@ -437,7 +437,8 @@ TEST_CASE("clusters by source, weighted by a learned classifier of the source",
     int right = 0;
     Estimates out;
     for (int64_t r = 0; r < fresh.data.rows(); ++r) {
-      REQUIRE(router.Estimate(Query{.vector = fresh.data.vector(r), .input_tokens = 10}, &out).ok());
+      const Query query{.vector = fresh.data.vector(r), .input_tokens = 10};
+      REQUIRE(router.Estimate(query, &out).ok());
       const bool alpha = fresh.data.sources[r] == "alpha";
       right += (out.per_model[0].quality > out.per_model[1].quality) == alpha;
     }
@@ -565,7 +566,14 @@ TEST_CASE("the same seed gives the same clusters, whatever the threads", "[clust
 
 TEST_CASE("cluster batch estimates equal single estimates", "[cluster]") {
   Reference ref = MakeReference(400, 10, 3, 6, 4);
-  ClusterRouter router(ClusterOptions{.num_clusters = 20, .nearest_clusters = 4});
+  ClusterOptions options{.num_clusters = 20, .nearest_clusters = 4};
+  // Centroids, and the source classifier (whose biases the batch adds too).
+  const bool by_source = GENERATE(false, true);
+  if (by_source) {
+    for (int64_t r = 0; r < ref.data.rows(); ++r) ref.data.sources[r] = "t" + std::to_string(r % 4);
+    options.assignment = ClusterOptions::Assignment::kSources;
+  }
+  ClusterRouter router(options);
   std::mt19937 rng(5);
   std::vector<std::vector<float>> vectors;
   std::vector<Query> queries;
@@ -577,6 +585,7 @@ TEST_CASE("cluster batch estimates equal single estimates", "[cluster]") {
   CHECK(router.EstimateBatch(queries, absl::MakeSpan(batch)).code() ==
         absl::StatusCode::kFailedPrecondition);
   REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  REQUIRE(router.by_source_classifier() == by_source);
   REQUIRE(router.EstimateBatch(queries, absl::MakeSpan(batch)).ok());
   std::vector<Estimates> too_few(queries.size() - 1);
   CHECK(router.EstimateBatch(queries, absl::MakeSpan(too_few)).code() ==
