@@ -42,8 +42,9 @@ fi
 
 # One clang build serves the suite under ASan+UBSan and the libFuzzer targets
 # (which need clang): clang builds it in about half GCC's time, and the
-# library is compiled once for both. The fuzzers' coverage instrumentation
-# slows the suite by about a fifth.
+# library is compiled once for both. The suite runs about 1.4x longer than
+# under GCC's ASan (the fuzzers' coverage instrumentation, clang's checks);
+# in a clean-clone run the two stages took 25 min against 33 before.
 stage "ASan + UBSan build, with the fuzz targets (clang)"
 CC=clang CXX=clang++ cmake -S . -B "$build/asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DROUTER_SANITIZE=address,undefined -DROUTER_FUZZ=ON -DROUTER_BUILD_BENCHMARKS=OFF \
