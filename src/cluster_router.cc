@@ -142,12 +142,11 @@ struct ModelStats {
 // handful of prompts.
 constexpr int64_t kMinSourceFragment = 10;
 
-// Each training row's source as a number (RowsBySource's order: first
-// appearance); empty when the data names fewer than two distinct sources.
-std::vector<int> SourceIds(const Dataset& data) {
-  const std::vector<SourceRows> groups = RowsBySource(data);
+// Each of the `rows` training rows' source as a number, from `groups`
+// (RowsBySource: first appearance); empty when there are fewer than two.
+std::vector<int> SourceIds(const std::vector<SourceRows>& groups, int64_t rows) {
   if (groups.size() < 2) return {};
-  std::vector<int> ids(data.rows());
+  std::vector<int> ids(rows);
   for (size_t g = 0; g < groups.size(); ++g) {
     for (int64_t r : groups[g].rows) ids[r] = static_cast<int>(g);
   }
@@ -202,9 +201,9 @@ struct SourceClusters {
   std::vector<int> assignment;  // each row's cluster
 };
 
-// The sources of `data` with kMinSourceFragment rows or more.
-std::vector<SourceRows> LargeSources(const Dataset& data) {
-  std::vector<SourceRows> large = RowsBySource(data);
+// The sources among `groups` (RowsBySource) with kMinSourceFragment rows
+// or more.
+std::vector<SourceRows> LargeSources(std::vector<SourceRows> large) {
   std::erase_if(large, [](const SourceRows& group) {
     return static_cast<int64_t>(group.rows.size()) < kMinSourceFragment;
   });
@@ -258,9 +257,12 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
   const int num_models = catalog.size();
   const int64_t rows = data.rows();
   const int dim = data.dim;
+  // The training rows grouped by source, for the classifier (2c) or the
+  // split (2b).
+  const std::vector<SourceRows> groups = RowsBySource(data);
   const std::vector<SourceRows> sources =
       options_.assignment == ClusterOptions::Assignment::kCentroids ? std::vector<SourceRows>{}
-                                                                     : LargeSources(data);
+                                                                     : LargeSources(groups);
   // More sources than k-means would make clusters look like ids, not tasks
   // (and would make the classifier's fit slow).
   const bool usable = sources.size() >= 2 && sources.size() <= kMaxAutoClusters;
@@ -306,7 +308,7 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
     if (!kmeans.ok()) return Annotate(kmeans.status(), "cluster");
     centroids = *std::move(kmeans);
     if (options_.split_by_source) {
-      if (const std::vector<int> source_of = SourceIds(data); !source_of.empty()) {
+      if (const std::vector<int> source_of = SourceIds(groups, rows); !source_of.empty()) {
         centroids = SplitBySource(normalized, dim, source_of,
                                   AssignNearest(normalized.data(), rows, dim, centroids, clusters),
                                   centroids, clusters);
