@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -120,12 +121,15 @@ absl::Status CheckVector(const router::Pipeline& pipeline, const float* vector, 
 absl::Status ReadOptions(const router_route_options_t* options,
                          router::RequestOverrides* overrides) {
   if (options == nullptr) return absl::OkStatus();
-  constexpr size_t kVersion1Size = sizeof(router_route_options_t);
-  if (options->struct_size != kVersion1Size) {
+  // Version 1 ended before `task`; a host built against its header passes
+  // that size.
+  constexpr size_t kVersion1Size = offsetof(router_route_options_t, task);
+  constexpr size_t kVersion2Size = sizeof(router_route_options_t);
+  if (options->struct_size != kVersion1Size && options->struct_size != kVersion2Size) {
     return absl::InvalidArgumentError(
-        fmt::format("options->struct_size is {}; this librouter knows size {} (set it to "
-                    "sizeof(router_route_options_t))",
-                    options->struct_size, kVersion1Size));
+        fmt::format("options->struct_size is {}; this librouter knows sizes {} and {} (set it "
+                    "to sizeof(router_route_options_t))",
+                    options->struct_size, kVersion1Size, kVersion2Size));
   }
   constexpr uint32_t kKnownFlags = ROUTER_OVERRIDE_LAMBDA | ROUTER_OVERRIDE_TAU;
   if ((options->flags & ~kKnownFlags) != 0) {
@@ -145,6 +149,9 @@ absl::Status ReadOptions(const router_route_options_t* options,
     overrides->allowed_models.emplace_back(options->allowed_models[i]);
   }
   if (options->budget_class != nullptr) overrides->budget_class = options->budget_class;
+  if (options->struct_size >= kVersion2Size && options->task != nullptr) {
+    overrides->task = options->task;
+  }
   return absl::OkStatus();
 }
 

@@ -682,6 +682,14 @@ typedef struct router_route_options_s {
   const char* budget_class;  /* NULL or "": none. Else one of the policy's
                                 "budget_classes": its lambda, tau and allow-list
                                 apply where the fields above set none */
+  /* Added after the struct's first layout: a host built against a header
+   * without it passes the smaller struct_size, and it reads as NULL. */
+  const char* task;          /* NULL or "": none. Else the task or application the
+                                request comes from, as the training rows named
+                                it ("source"): a cluster router with source
+                                clusters then uses that task's estimates
+                                instead of inferring the task from the text.
+                                A task the router did not learn is ignored */
 } router_route_options_t;
 
 #define ROUTER_OVERRIDE_LAMBDA 1u

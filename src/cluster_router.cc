@@ -239,6 +239,43 @@ absl::StatusOr<SourceClusters> ClassifySources(const std::vector<float>& normali
   return out;
 }
 
+// The `n` clusters of highest similarity, highest first (ties keep the lower
+// index), into scratch->nearest, and their softmax weights over similarity /
+// temperature into scratch->weight (both of size n).
+void WeighNearest(const float* similarities, int clusters, int n, double temperature,
+                  Scratch* scratch) {
+  // By insertion into a sorted list: n is small, or all K for the
+  // classifier, whose evidence needs the order too.
+  int found = 0;
+  for (int c = 0; c < clusters; ++c) {
+    const float s = similarities[c];
+    if (found == n && !(s > similarities[scratch->nearest[n - 1]])) continue;
+    int pos = found < n ? found++ : n - 1;
+    while (pos > 0 && s > similarities[scratch->nearest[pos - 1]]) {
+      scratch->nearest[pos] = scratch->nearest[pos - 1];
+      --pos;
+    }
+    scratch->nearest[pos] = c;
+  }
+  // Shifted by the largest, so exp cannot overflow.
+  const double top = similarities[scratch->nearest[0]];
+  double total = 0.0;
+  for (int i = 0; i < n; ++i) {
+    scratch->weight[i] =
+        std::exp((static_cast<double>(similarities[scratch->nearest[i]]) - top) / temperature);
+    total += scratch->weight[i];
+  }
+  for (int i = 0; i < n; ++i) scratch->weight[i] /= total;
+}
+
+// Cluster indices ordered by `names`, for a binary search by name.
+std::vector<int> ByName(const std::vector<std::string>& names) {
+  std::vector<int> order(names.size());
+  for (size_t c = 0; c < names.size(); ++c) order[c] = static_cast<int>(c);
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return names[a] < names[b]; });
+  return order;
+}
+
 }  // namespace
 
 int AutoNumClusters(int64_t rows) {
@@ -285,6 +322,7 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
 
   int clusters = 0;
   std::vector<float> centroids, bias;
+  std::vector<std::string> names;
   std::vector<int> assignment;
   if (by_source) {
     absl::StatusOr<SourceClusters> classified =
@@ -294,6 +332,7 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
     centroids = std::move(classified->weights);
     bias = std::move(classified->bias);
     assignment = std::move(classified->assignment);
+    for (const SourceRows& source : sources) names.push_back(source.source);
   } else {
     clusters = options_.num_clusters > 0 ? options_.num_clusters : AutoNumClusters(rows);
     // Spherical k-means: unit centroids, assignment by inner product.
@@ -340,12 +379,15 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
                                     se2.data(), cost.data(), count.data());
   }
 
+  std::vector<int> by_name = ByName(names);
   // Commit only now, so a failed Fit leaves the router as it was.
   state_ = State{.catalog = catalog,
                  .dim = dim,
                  .num_clusters = clusters,
                  .centroids = std::move(centroids),
                  .bias = std::move(bias),
+                 .sources = std::move(names),
+                 .sources_by_name = std::move(by_name),
                  .cluster_sizes = std::move(sizes),
                  .quality = std::move(quality),
                  .quality_se2 = std::move(se2),
@@ -355,43 +397,37 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
   return absl::OkStatus();
 }
 
-void ClusterRouter::Aggregate(const float* similarities, int64_t input_tokens,
+int ClusterRouter::ToldCluster(const Query& query) const {
+  const std::string_view task = QueryTask(query);
+  if (task.empty()) return -1;
+  const std::vector<int>& by_name = state_.sources_by_name;
+  const auto it = std::lower_bound(
+      by_name.begin(), by_name.end(), task,
+      [&](int c, std::string_view name) { return state_.sources[c] < name; });
+  return it != by_name.end() && state_.sources[*it] == task ? *it : -1;
+}
+
+void ClusterRouter::Aggregate(const float* similarities, int told_cluster, int64_t input_tokens,
                               Estimates* out) const {
   const int num_models = state_.catalog.size();
-  // The source classifier's probabilities are its softmax over all K logits.
+  // The source classifier's probabilities are its softmax over all K logits;
+  // a told task is its own cluster alone.
   const bool classifier = !state_.bias.empty();
-  const int n = classifier ? state_.num_clusters
-                           : std::min(options_.nearest_clusters, state_.num_clusters);
+  const int n = told_cluster >= 0 ? 1
+                : classifier     ? state_.num_clusters
+                                 : std::min(options_.nearest_clusters, state_.num_clusters);
   const double temperature = classifier ? 1.0 : options_.temperature;
   Scratch& scratch = ThreadScratch();
   scratch.nearest.resize(n);
   scratch.weight.resize(n);
-
-  // The n most similar clusters, by insertion into a sorted list (n is small;
-  // ties keep the lower index).
-  int found = 0;
-  for (int c = 0; c < state_.num_clusters; ++c) {
-    const float s = similarities[c];
-    if (found == n && !(s > similarities[scratch.nearest[n - 1]])) continue;
-    int pos = found < n ? found++ : n - 1;
-    while (pos > 0 && s > similarities[scratch.nearest[pos - 1]]) {
-      scratch.nearest[pos] = scratch.nearest[pos - 1];
-      --pos;
-    }
-    scratch.nearest[pos] = c;
-  }
-
-  // Softmax over similarity / temperature, shifted by the largest.
-  const double top = similarities[scratch.nearest[0]];
-  double total = 0.0;
-  for (int i = 0; i < n; ++i) {
-    scratch.weight[i] =
-        std::exp((static_cast<double>(similarities[scratch.nearest[i]]) - top) / temperature);
-    total += scratch.weight[i];
+  if (told_cluster >= 0) {
+    scratch.nearest[0] = told_cluster;
+    scratch.weight[0] = 1.0;
+  } else {
+    WeighNearest(similarities, state_.num_clusters, n, temperature, &scratch);
   }
   out->evidence.clear();
   for (int i = 0; i < n; ++i) {
-    scratch.weight[i] /= total;
     out->evidence.push_back({scratch.nearest[i], static_cast<float>(scratch.weight[i])});
   }
 
@@ -451,7 +487,7 @@ absl::Status ClusterRouter::Estimate(const Query& query, Estimates* out) const {
   sims.noalias() = c * q;
   sims *= scale;
   AddBias(state_.bias, sims.transpose());
-  Aggregate(scratch.similarities.data(), InputTokens(query), out);
+  Aggregate(scratch.similarities.data(), ToldCluster(query), InputTokens(query), out);
   return absl::OkStatus();
 }
 
@@ -472,7 +508,7 @@ absl::Status ClusterRouter::EstimateBatch(absl::Span<const Query> queries,
   sims.noalias() = batch * c.transpose();
   AddBias(state_.bias, sims);
   for (int64_t i = 0; i < n; ++i) {
-    Aggregate(sims.row(i).data(), InputTokens(queries[i]), &out[i]);
+    Aggregate(sims.row(i).data(), ToldCluster(queries[i]), InputTokens(queries[i]), &out[i]);
   }
   return absl::OkStatus();
 }
@@ -560,10 +596,12 @@ absl::Status ClusterRouter::OnboardModel(const Profile& profile, const Dataset& 
 
 namespace router {
 namespace {
-// 3: the classifier's biases after the centroids (none for centroids);
-// 2: the options as their schema's JSON (internal::PutOptions); 1: field by
-// field (ReadOptionsV1). Both still read.
-constexpr uint32_t kClusterStateVersion = 3;
+// 4: the source clusters' names after the classifier's biases; 3: the
+// classifier's biases after the centroids (none for centroids); 2: the
+// options as their schema's JSON (internal::PutOptions); 1: field by field
+// (ReadOptionsV1). All still read; a classifier from version 3 knows no
+// task names, so told tasks are ignored.
+constexpr uint32_t kClusterStateVersion = 4;
 constexpr int kMaxDim = 1 << 20;
 constexpr int kMaxClusters = 1 << 24;
 
@@ -620,6 +658,27 @@ bool CheckLoadedValues(const std::vector<float>& centroids, const std::vector<fl
   return true;
 }
 
+// The source names of a classifier (state version 4): one per cluster,
+// distinct, since a told task must name one cluster; or none, for a
+// classifier first saved at version 3 (it never knew them).
+bool GetSourceNames(internal::ByteReader* r, int32_t clusters, std::vector<std::string>* names) {
+  uint32_t count = 0;
+  if (!r->Get(&count, "source names")) return false;
+  if (count != 0 && count != static_cast<uint32_t>(clusters)) {
+    return r->Fail("source names", fmt::format("{} names for {} clusters", count, clusters));
+  }
+  // One by one: a corrupt count runs out of bytes before it allocates much.
+  for (uint32_t i = 0; i < count; ++i) {
+    if (!r->GetString(&names->emplace_back(), "source name")) return false;
+  }
+  std::vector<std::string> sorted = *names;
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+    return r->Fail("source names", "a name repeats");
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::Status ClusterRouter::RemoveModel(std::string_view name) {
@@ -632,6 +691,8 @@ absl::Status ClusterRouter::RemoveModel(std::string_view name) {
                  .num_clusters = state_.num_clusters,
                  .centroids = state_.centroids,
                  .bias = state_.bias,
+                 .sources = state_.sources,
+                 .sources_by_name = state_.sources_by_name,
                  .cluster_sizes = state_.cluster_sizes,
                  .quality = internal::WithoutColumn(state_.quality, models, removed),
                  .quality_se2 = internal::WithoutColumn(state_.quality_se2, models, removed),
@@ -649,8 +710,14 @@ absl::StatusOr<std::unique_ptr<Router>> ClusterRouter::Clone() const {
 
 std::vector<std::pair<std::string, std::string>> ClusterRouter::Describe() const {
   if (state_.dim == 0) return {};
-  return {{"clusters", std::to_string(state_.num_clusters)},
-          {"assignment", state_.bias.empty() ? "centroids" : "sources"}};
+  std::vector<std::pair<std::string, std::string>> out = {
+      {"clusters", std::to_string(state_.num_clusters)},
+      {"assignment", state_.bias.empty() ? "centroids" : "sources"}};
+  // The task names a request may give (RequestOverrides::task).
+  if (!state_.sources.empty()) {
+    out.emplace_back("tasks", fmt::format("{}", fmt::join(state_.sources, ", ")));
+  }
+  return out;
 }
 
 absl::Status ClusterRouter::SaveState(std::string* out) const {
@@ -663,7 +730,11 @@ absl::Status ClusterRouter::SaveState(std::string* out) const {
   w.Put<int32_t>(state_.num_clusters);
   w.PutVector(state_.centroids);
   w.Put<uint8_t>(state_.bias.empty() ? 0 : 1);
-  if (!state_.bias.empty()) w.PutVector(state_.bias);
+  if (!state_.bias.empty()) {
+    w.PutVector(state_.bias);
+    w.Put<uint32_t>(static_cast<uint32_t>(state_.sources.size()));
+    for (const std::string& name : state_.sources) w.PutString(name);
+  }
   w.PutVector(state_.cluster_sizes);
   w.PutVector(state_.quality);
   w.PutVector(state_.quality_se2);
@@ -700,6 +771,7 @@ absl::Status ClusterRouter::LoadState(std::string_view state) {
       (version < 3 || r.Get(&classifier, "classifier")) &&
       (classifier == 0 || classifier == 1 || r.Fail("classifier", "not a boolean")) &&
       (classifier == 0 || r.GetVector(&loaded.bias, clusters, "classifier biases")) &&
+      (classifier == 0 || version < 4 || GetSourceNames(&r, clusters, &loaded.sources)) &&
       (classifier == 1 || clusters >= options.num_clusters ||
        r.Fail("sizes", fmt::format("{} clusters, fewer than num_clusters {}", clusters,
                                    options.num_clusters))) &&
@@ -713,6 +785,7 @@ absl::Status ClusterRouter::LoadState(std::string_view state) {
                         loaded.quality_se2, loaded.cost, loaded.score_count, loaded.cost_observed,
                         &r);
   ROUTER_RETURN_IF_ERROR(r.Finish());
+  loaded.sources_by_name = ByName(loaded.sources);
 
   options_ = options;
   state_ = std::move(loaded);

@@ -261,6 +261,9 @@ absl::Status Pipeline::Route(const Query& query, Decision* out) const {
     fmt::format_to(std::back_inserter(out->trace.policy_parameters), ", budget_class={}",
                    *budget_class);
   }
+  if (const std::string_view task = QueryTask(query); !task.empty()) {
+    fmt::format_to(std::back_inserter(out->trace.policy_parameters), ", task={}", task);
+  }
   return absl::OkStatus();
 }
 
@@ -282,6 +285,7 @@ absl::Status Pipeline::ResolveBudgetClass(const RequestOverrides& request,
   merged->allowed_models =
       request.allowed_models.empty() ? preset.allowed_models : request.allowed_models;
   merged->budget_class.clear();
+  merged->task = request.task;
   return absl::OkStatus();
 }
 

@@ -547,6 +547,132 @@ TEST_CASE("clusters by source, weighted by a learned classifier of the source",
   }
 }
 
+TEST_CASE("a request naming its task gets that task's cluster alone", "[cluster][sources]") {
+  Reference ref = MakeNuisanceSources(200, 3);
+  // Names of one length, so the corruption below can swap them in place.
+  for (std::string& source : ref.data.sources) source = source == "alpha" ? "task-one" : "task-two";
+  ClusterRouter router;
+  REQUIRE(router.Fit(ref.data, ref.catalog).ok());
+  REQUIRE(router.by_source_classifier());
+  REQUIRE(router.cluster_sources().size() == 2);
+  CHECK(router.cluster_sources()[0] == "task-one");  // first appearance
+  CHECK(router.cluster_sources()[1] == "task-two");
+
+  RequestOverrides one, two, unknown, none;
+  one.task = "task-one";
+  two.task = "task-two";
+  unknown.task = "task-three";
+  none.lambda = 1.0;  // overrides without a task
+  // A query between the two sources, which the classifier cannot place.
+  const std::vector<float> between = {1.0f, 0.0f, 0.0f};
+  auto estimate = [&](const RequestOverrides* request) {
+    Estimates out;
+    REQUIRE(router.Estimate(Query{.vector = between, .input_tokens = 10, .overrides = request},
+                            &out).ok());
+    return out;
+  };
+  const Estimates inferred = estimate(nullptr);
+  REQUIRE(inferred.evidence.size() == 2);
+  CHECK(inferred.evidence[0].similarity < 0.9f);  // a real mix
+
+  SECTION("the named task's cluster alone, with weight one") {
+    for (const auto& [request, cluster] : {std::pair{&one, 0}, std::pair{&two, 1}}) {
+      const Estimates told = estimate(request);
+      REQUIRE(told.evidence.size() == 1);
+      CHECK(told.evidence[0].id == cluster);
+      CHECK(told.evidence[0].similarity == 1.0f);
+      for (int m = 0; m < 2; ++m) {
+        CHECK(told.per_model[m].quality == router.ClusterQuality(cluster, m));
+      }
+    }
+    // Each source's own best model wins where the text could not tell.
+    CHECK(estimate(&one).per_model[0].quality > estimate(&one).per_model[1].quality + 0.5);
+    CHECK(estimate(&two).per_model[1].quality > estimate(&two).per_model[0].quality + 0.5);
+  }
+  SECTION("an unknown task, or none, leaves the classifier to infer it") {
+    for (const RequestOverrides* request : {&unknown, &none}) {
+      const Estimates out = estimate(request);
+      REQUIRE(out.evidence.size() == inferred.evidence.size());
+      for (int m = 0; m < 2; ++m) CHECK(out.per_model[m].quality == inferred.per_model[m].quality);
+    }
+  }
+  SECTION("the batch path honours each query's task") {
+    const std::vector<const RequestOverrides*> requests = {&one, nullptr, &two, &unknown, &two};
+    std::vector<Query> queries;
+    for (const RequestOverrides* request : requests) {
+      queries.push_back(Query{.vector = between, .input_tokens = 10, .overrides = request});
+    }
+    std::vector<Estimates> batch(queries.size());
+    REQUIRE(router.EstimateBatch(queries, absl::MakeSpan(batch)).ok());
+    for (size_t i = 0; i < queries.size(); ++i) {
+      const Estimates single = estimate(requests[i]);
+      REQUIRE(batch[i].evidence.size() == single.evidence.size());
+      CHECK(batch[i].evidence[0].id == single.evidence[0].id);
+      for (int m = 0; m < 2; ++m) {
+        CHECK(batch[i].per_model[m].quality == Approx(single.per_model[m].quality).margin(1e-6));
+      }
+    }
+  }
+  SECTION("routers with centroids ignore the task") {
+    ClusterRouter centroids(
+        ClusterOptions{.num_clusters = 1, .assignment = ClusterOptions::Assignment::kCentroids});
+    REQUIRE(centroids.Fit(ref.data, ref.catalog).ok());
+    CHECK(centroids.cluster_sources().empty());
+    Estimates told, plain;
+    REQUIRE(centroids.Estimate(Query{.vector = between, .overrides = &two}, &told).ok());
+    REQUIRE(centroids.Estimate(Query{.vector = between}, &plain).ok());
+    CHECK(told.per_model[1].quality == plain.per_model[1].quality);
+    CHECK(told.evidence.size() == plain.evidence.size());
+  }
+  SECTION("the names are saved; repeated names are refused; version 3 knows none") {
+    std::string state;
+    REQUIRE(router.SaveState(&state).ok());
+    ClusterRouter loaded;
+    REQUIRE(loaded.LoadState(state).ok());
+    CHECK(loaded.cluster_sources().size() == 2);
+    Estimates out;
+    REQUIRE(loaded.Estimate(Query{.vector = between, .overrides = &two}, &out).ok());
+    CHECK(out.evidence.size() == 1);
+    CHECK(out.per_model[1].quality == router.ClusterQuality(1, 1));
+    const auto described = loaded.Describe();
+    CHECK(std::find(described.begin(), described.end(),
+                    std::pair<std::string, std::string>{"tasks", "task-one, task-two"}) !=
+          described.end());
+
+    // The names follow the biases, each as a 64-bit length and its bytes.
+    const size_t names_at = state.rfind("task-one") - sizeof(uint64_t) - sizeof(uint32_t);
+    std::string repeated = state;
+    repeated.replace(state.rfind("task-one"), 8, "task-two");
+    const absl::Status refused = loaded.LoadState(repeated);
+    CHECK(refused.code() == absl::StatusCode::kDataLoss);
+    CHECK_THAT(std::string(refused.message()), Catch::Contains("a name repeats"));
+    std::string miscounted = state;
+    miscounted[names_at] = 3;
+    CHECK(loaded.LoadState(miscounted).code() == absl::StatusCode::kDataLoss);
+    std::string again;
+    REQUIRE(loaded.SaveState(&again).ok());
+    CHECK(again == state);  // the refusals changed nothing
+
+    // Version 3 had no names: it loads, and a told task is then ignored.
+    const size_t names_end = state.rfind("task-two") + 8;
+    std::string v3 = state.substr(0, names_at) + state.substr(names_end);
+    const uint32_t version3 = 3;
+    std::memcpy(v3.data(), &version3, sizeof version3);
+    ClusterRouter old;
+    REQUIRE(old.LoadState(v3).ok());
+    CHECK(old.by_source_classifier());
+    CHECK(old.cluster_sources().empty());
+    REQUIRE(old.Estimate(Query{.vector = between, .overrides = &two}, &out).ok());
+    CHECK(out.evidence.size() == 2);
+    CHECK(out.per_model[1].quality == Approx(inferred.per_model[1].quality).margin(1e-12));
+    // Saved again (version 4, no names), it loads and still knows none.
+    std::string resaved;
+    REQUIRE(old.SaveState(&resaved).ok());
+    REQUIRE(loaded.LoadState(resaved).ok());
+    CHECK(loaded.cluster_sources().empty());
+  }
+}
+
 TEST_CASE("the same seed gives the same clusters, whatever the threads", "[cluster]") {
   Reference ref = MakeReference(500, 10, 2, 5, 9);
   ClusterRouter a(ClusterOptions{.num_clusters = 16, .seed = 5});

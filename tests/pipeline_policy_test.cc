@@ -12,6 +12,7 @@
 #include "nlohmann/json.hpp"
 
 #include "router/budget_pacing_policy.h"
+#include "router/cluster_router.h"
 #include "router/knn_router.h"
 #include "router/live_pipeline.h"
 #include "router/max_utility_policy.h"
@@ -150,6 +151,45 @@ TEST_CASE("request overrides reach the policy through RouteText", "[pipeline][po
   }
   REQUIRE(f.pipeline->RouteText(prompt, &narrowed, &tenant).ok());
   CHECK(narrowed.chosen.model != free_choice.chosen.model);
+}
+
+TEST_CASE("a request's task reaches the router, through a budget class too",
+          "[pipeline][policy]") {
+  const SyntheticData synthetic = GenerateSynthetic({.rows = 900, .seed = 31});
+  PipelineConfig config;
+  config.router = "cluster";  // its clusters are the topics, the data's sources
+  config.models = synthetic.catalog.profiles();
+  config.featurizer.dim = 32;
+  config.policy.budget_classes["quality"].lambda = 0.0;
+  auto fitted = Pipeline::Fit(synthetic.dataset, config);
+  REQUIRE(fitted.ok());
+  const Pipeline& pipeline = **fitted;
+  const auto& router = dynamic_cast<const ClusterRouter&>(pipeline.router());
+  REQUIRE(router.by_source_classifier());
+  // A prompt of no topic's words: the text cannot say which topic it is.
+  const std::string prompt = "please tell me about this";
+  for (size_t t = 0; t < synthetic.topics.size(); ++t) {
+    const std::string& topic = synthetic.topics[t];
+    INFO(topic);
+    const auto names = router.cluster_sources();
+    const int cluster = static_cast<int>(std::find(names.begin(), names.end(), topic) - names.begin());
+    REQUIRE(cluster < static_cast<int>(names.size()));
+    RequestOverrides request;
+    request.budget_class = "quality";
+    request.task = topic;
+    Decision decision;
+    REQUIRE(pipeline.RouteText(prompt, &decision, &request).ok());
+    REQUIRE(decision.trace.evidence.size() == 1);
+    CHECK(decision.trace.evidence[0].id == cluster);
+    CHECK(decision.chosen.model == synthetic.best_model_of_topic[t]);
+    CHECK(decision.trace.policy_parameters.find("budget_class=quality, task=" + topic) !=
+          std::string::npos);
+  }
+  // Without a task the classifier mixes the topics.
+  Decision inferred;
+  REQUIRE(pipeline.RouteText(prompt, &inferred).ok());
+  CHECK(inferred.trace.evidence.size() == synthetic.topics.size());
+  CHECK(inferred.trace.policy_parameters.find("task=") == std::string::npos);
 }
 
 TEST_CASE("a budget class supplies a request's overrides, the request's own win",

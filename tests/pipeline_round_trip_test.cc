@@ -127,8 +127,9 @@ TEST_CASE("every router kind saves its options through their schema", "[file][ki
     REQUIRE(fitted->router().SaveState(&state).ok());
     StateParts parts = SplitState(state);
     // Version 2 put the options through their schema; later ones keep that
-    // (the cluster router's 3 added the source classifier's biases).
-    CHECK(parts.version == (kind == "cluster" ? 3u : 2u));
+    // (the cluster router's 3 added the source classifier's biases, 4 the
+    // sources' names).
+    CHECK(parts.version == (kind == "cluster" ? 4u : 2u));
     // The state's options are the config's, key for key.
     const nlohmann::json config = nlohmann::json::parse(PipelineConfigToJson(fitted->config()));
     CHECK(parts.options == config[kind]);

@@ -39,6 +39,10 @@ const std::vector<FlagSpec>& Flags() {
                              "its 'router' key is overridden by --routers"},
       {"split", "", "NAME", "split to evaluate on: test (default) or validation"},
       {"dedup-train-prompts", "", "", "drop evaluated rows whose prompt also occurs in train"},
+      {"tell-task", "", "", "route each row as a request naming its task: the row's source\n"
+                            "as RequestOverrides::task (what a host that knows each\n"
+                            "request's task or app can pass); the cluster router then uses\n"
+                            "that task's estimates"},
       {"out", "", "DIR", "write DIR/report.json and DIR/plot.svg"},
       {"strong", "", "MODEL", "strong model of the RouteLLM pair (default: best single model)"},
       {"weak", "", "MODEL", "weak model of the pair (default: the cheapest other model)"},
@@ -75,8 +79,13 @@ std::string Help() {
 // Through the pipeline, so the figures include per-prompt costs.
 absl::StatusOr<std::vector<Estimates>> EstimateAll(const Pipeline& pipeline, const Dataset& data,
                                                    const std::string& what, int threads,
-                                                   bool quiet) {
+                                                   bool tell_task, bool quiet) {
   std::vector<Estimates> estimates(data.rows());
+  // --tell-task: each row's request names the row's source.
+  std::vector<RequestOverrides> requests(tell_task ? data.rows() : 0);
+  for (int64_t r = 0; r < static_cast<int64_t>(requests.size()); ++r) {
+    requests[r].task = data.sources[r];
+  }
   Progress progress(what, data.rows(), !quiet);
   // Batches let the router search many queries at once (FAISS does it faster).
   ROUTER_RETURN_IF_ERROR(ParallelFor(data.rows(), 64, threads, &progress,
@@ -85,6 +94,7 @@ absl::StatusOr<std::vector<Estimates>> EstimateAll(const Pipeline& pipeline, con
     for (int64_t r = begin; r < end; ++r) {
       queries[r - begin].vector = data.vector(r);
       queries[r - begin].text = data.prompts[r];
+      if (tell_task) queries[r - begin].overrides = &requests[r];
     }
     return pipeline.EstimateBatch(queries,
                                   absl::MakeSpan(estimates).subspan(begin, end - begin));
@@ -117,6 +127,7 @@ struct Settings {
   int calibration_folds = 5;
   std::string calibration_method = "isotonic";  // checked by CalibrationMethodNamed
   int threads = 1;
+  bool tell_task = false;
   bool quiet = false;
 };
 
@@ -170,6 +181,7 @@ int ReadSettings(const Args& args, Settings* settings) {
   settings->split_name = args.Get("split", "test");
   settings->threads = *threads;
   settings->quiet = args.Has("quiet");
+  settings->tell_task = args.Has("tell-task");
   return kExitOk;
 }
 
@@ -271,10 +283,10 @@ int RunRouter(const Settings& settings, size_t i, const PipelineConfig& base, co
   const Pipeline& fitted = **pipeline;
   auto estimates = EstimateAll(fitted, rows.test,
                                fmt::format("[{}/{}] estimating {}", i + 1, count, kind),
-                               settings.threads, settings.quiet);
+                               settings.threads, settings.tell_task, settings.quiet);
   auto calibration_estimates =
       estimates.ok() ? EstimateAll(fitted, rows.calibration, "  calibration sample",
-                                   settings.threads, settings.quiet)
+                                   settings.threads, settings.tell_task, settings.quiet)
                      : estimates;
   for (const auto* e : {&estimates, &calibration_estimates}) {
     if (!e->ok()) return Fail(kCommand, kExitInternal, e->status());

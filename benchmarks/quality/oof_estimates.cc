@@ -13,7 +13,9 @@
 // fold is estimated by routers fitted on the others. A combiner fitted on
 // the train rows thus never sees an estimate made by a router that saw the
 // row. A router is "kind" or "kind:key=value[:key=value]" with keys of the
-// kind's config block (docs/configuration.md).
+// kind's config block (docs/configuration.md); a part "told" (as in
+// "cluster:told") routes each row as a request naming its task, the row's
+// source (RequestOverrides::task, like `router eval --tell-task`).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -46,6 +48,7 @@ std::vector<std::string> Split(std::string_view text, char separator) {
 struct RouterSpec {
   std::string name;  // as given: "knn:k=150"
   router::PipelineConfig config;
+  bool tell_task = false;  // "told": each row's request names its source
 };
 
 // "knn:k=150:metric=ip" -> {"router": "knn", "knn": {"k": 150, ...}}. Values
@@ -54,7 +57,12 @@ struct RouterSpec {
 absl::StatusOr<RouterSpec> ParseSpec(std::string_view spec) {
   const std::vector<std::string> parts = Split(spec, ':');
   std::string options;
+  bool tell_task = false;
   for (size_t i = 1; i < parts.size(); ++i) {
+    if (parts[i] == "told") {
+      tell_task = true;
+      continue;
+    }
     const size_t eq = parts[i].find('=');
     if (eq == std::string::npos) {
       return absl::InvalidArgumentError(fmt::format("router '{}': expected key=value", spec));
@@ -69,7 +77,7 @@ absl::StatusOr<RouterSpec> ParseSpec(std::string_view spec) {
       fmt::format(R"({{"router": "{}", "embedder": "none", "{}": {{{}}}}})", parts[0], parts[0],
                   options));
   if (!config.ok()) return config.status();
-  return RouterSpec{std::string(spec), *std::move(config)};
+  return RouterSpec{std::string(spec), *std::move(config), tell_task};
 }
 
 // Appends one CSV line per (row, model) of `rows` of `eval`, estimated by a
@@ -82,10 +90,15 @@ absl::Status Write(const RouterSpec& spec, const Dataset& fit, const Dataset& ev
   std::vector<int> column(catalog.size());
   for (int m = 0; m < catalog.size(); ++m) column[m] = eval.ModelColumn(catalog.at(m).name);
   router::Estimates estimates;
+  router::RequestOverrides request;
   for (int64_t r : rows) {
     router::Query query;
     query.vector = eval.vector(r);
     query.text = eval.prompts[r];
+    if (spec.tell_task) {
+      request.task = eval.sources[r];
+      query.overrides = &request;
+    }
     if (absl::Status s = (*pipeline)->router().Estimate(query, &estimates); !s.ok()) return s;
     for (int m = 0; m < catalog.size(); ++m) {
       const router::ModelEstimate& e = estimates.per_model[m];

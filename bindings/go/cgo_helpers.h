@@ -142,7 +142,7 @@ static inline go_result go_embed_text(const router_t* router, const char* text, 
 // router_route_options_t built here, so its struct_size is this header's.
 static inline router_route_options_t go_options(uint32_t flags, double lambda, double tau,
                                          const char* const* allowed, size_t allowed_count,
-                                         const char* budget_class) {
+                                         const char* budget_class, const char* task) {
   router_route_options_t options;
   memset(&options, 0, sizeof options);
   options.struct_size = sizeof options;
@@ -152,23 +152,24 @@ static inline router_route_options_t go_options(uint32_t flags, double lambda, d
   options.allowed_models = allowed;
   options.allowed_model_count = allowed_count;
   options.budget_class = budget_class;
+  options.task = task;
   return options;
 }
 static inline go_result go_route_text_with(const router_t* router, const char* text, uint32_t flags,
                                     double lambda, double tau, const char* const* allowed,
                                     size_t allowed_count, const char* budget_class,
-                                    router_decision_t** out) {
+                                    const char* task, router_decision_t** out) {
   router_route_options_t options =
-      go_options(flags, lambda, tau, allowed, allowed_count, budget_class);
+      go_options(flags, lambda, tau, allowed, allowed_count, budget_class, task);
   return go_check(router_route_text_with(router, text, &options, out));
 }
 static inline go_result go_route_vector_with(const router_t* router, const float* vector, size_t dim,
                                       int64_t input_tokens, uint32_t flags, double lambda,
                                       double tau, const char* const* allowed,
                                       size_t allowed_count, const char* budget_class,
-                                      router_decision_t** out) {
+                                      const char* task, router_decision_t** out) {
   router_route_options_t options =
-      go_options(flags, lambda, tau, allowed, allowed_count, budget_class);
+      go_options(flags, lambda, tau, allowed, allowed_count, budget_class, task);
   return go_check(
       router_route_vector_with(router, vector, dim, input_tokens, &options, out));
 }

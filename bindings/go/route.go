@@ -70,7 +70,8 @@ func (r *Router) RouteVector(vector []float32, inputTokens int64) (Decision, err
 }
 
 // RouteOptions are one request's own policy parameters (docs/policies.md,
-// "Per-request overrides"); what is left nil keeps the router's setting.
+// "Per-request overrides") and the task it comes from; what is left nil
+// keeps the router's setting.
 type RouteOptions struct {
 	// Lambda is quality per USD for max_utility, or replaces budget pacing's
 	// dual price; finite, >= 0.
@@ -84,6 +85,11 @@ type RouteOptions struct {
 	// BudgetClass names one of the policy's budget classes: its lambda, tau
 	// and allow-list apply where the fields above set none. "": none.
 	BudgetClass string
+	// Task names the task or application the request comes from, as the
+	// training rows named it (their "source"): a cluster router then uses
+	// that task's estimates. A task the router did not learn is ignored.
+	// "": none.
+	Task string
 }
 
 // cOptions are RouteOptions in C form; free them with free.
@@ -92,6 +98,7 @@ type cOptions struct {
 	lambda, tau C.double
 	names       []*C.char // C strings: Go memory holding no Go pointers may go to C
 	budgetClass *C.char   // nil: no budget class
+	task        *C.char   // nil: no task
 }
 
 func newCOptions(opts *RouteOptions) (*cOptions, error) {
@@ -115,13 +122,14 @@ func newCOptions(opts *RouteOptions) (*cOptions, error) {
 		}
 		c.names = append(c.names, name)
 	}
-	if opts.BudgetClass != "" {
-		name, err := cString(opts.BudgetClass, false)
-		if err != nil {
-			c.free()
-			return nil, err
-		}
-		c.budgetClass = name
+	var err error
+	if c.budgetClass, err = cString(opts.BudgetClass, true); err != nil {
+		c.free()
+		return nil, err
+	}
+	if c.task, err = cString(opts.Task, true); err != nil {
+		c.free()
+		return nil, err
 	}
 	return c, nil
 }
@@ -138,6 +146,7 @@ func (c *cOptions) free() {
 		C.free(unsafe.Pointer(name))
 	}
 	C.free(unsafe.Pointer(c.budgetClass))
+	C.free(unsafe.Pointer(c.task))
 }
 
 // RouteWith routes a prompt with this request's own policy parameters (nil
@@ -158,7 +167,7 @@ func (r *Router) RouteWith(prompt string, opts *RouteOptions) (Decision, error) 
 	defer c.free()
 	var d *C.router_decision_t
 	err = toError(C.go_route_text_with(r.raw, cPrompt, c.flags, c.lambda, c.tau, c.allowed(),
-		C.size_t(len(c.names)), c.budgetClass, &d))
+		C.size_t(len(c.names)), c.budgetClass, c.task, &d))
 	runtime.KeepAlive(r)
 	if err != nil {
 		return Decision{}, err
@@ -180,7 +189,7 @@ func (r *Router) RouteVectorWith(vector []float32, inputTokens int64, opts *Rout
 	var d *C.router_decision_t
 	err = toError(C.go_route_vector_with(r.raw, floats(vector), C.size_t(len(vector)),
 		C.int64_t(inputTokens), c.flags, c.lambda, c.tau, c.allowed(), C.size_t(len(c.names)),
-		c.budgetClass, &d))
+		c.budgetClass, c.task, &d))
 	runtime.KeepAlive(r)
 	if err != nil {
 		return Decision{}, err

@@ -29,6 +29,13 @@ const (
 // prompts, the other model on poems.
 func writeDataset(t *testing.T, path, bestOnCode string) {
 	t.Helper()
+	writeDatasetWith(t, path, bestOnCode, false)
+}
+
+// writeDatasetWith: with sources, each row names its topic ("code",
+// "poems") as its source.
+func writeDatasetWith(t *testing.T, path, bestOnCode string, sources bool) {
+	t.Helper()
 	other := map[string]string{"coder": "writer", "writer": "coder"}[bestOnCode]
 	var b strings.Builder
 	for row := 0; row < 160; row++ {
@@ -43,8 +50,12 @@ func writeDataset(t *testing.T, path, bestOnCode string) {
 			}
 			return 0
 		}
-		fmt.Fprintf(&b, `{"id": "r%d", "prompt": %q, "scores": {"coder": %d, "writer": %d}, `+
-			`"costs": {"coder": 0.001, "writer": 0.001}}`+"\n", row, prompt, score("coder"), score("writer"))
+		source := ""
+		if sources {
+			source = map[bool]string{true: `"source": "code", `, false: `"source": "poems", `}[row%2 == 0]
+		}
+		fmt.Fprintf(&b, `{"id": "r%d", "prompt": %q, %s"scores": {"coder": %d, "writer": %d}, `+
+			`"costs": {"coder": 0.001, "writer": 0.001}}`+"\n", row, prompt, source, score("coder"), score("writer"))
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -442,6 +453,29 @@ func TestRouteOptions(t *testing.T) {
 	bad := &router.RouteOptions{AllowedModels: []string{"writer", "co\x00der"}}
 	if _, err := r.RouteWith(codePrompt, bad); status(err) != router.InvalidArgument {
 		t.Fatalf("NUL in an allowed model: %v", err)
+	}
+}
+
+// A request naming its task gets that task's cluster where the text cannot
+// tell; a task the router did not learn leaves the text to decide.
+func TestTask(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "tasks.jsonl")
+	writeDatasetWith(t, data, "coder", true)
+	r, err := router.FromDataset(data, `{"router": "cluster"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	const vague = "please help me with this"
+	zero := 0.0
+	inferred := routed(t, r, vague, &router.RouteOptions{Lambda: &zero})
+	for task, want := range map[string]string{"code": "coder", "poems": "writer"} {
+		if m := routed(t, r, vague, &router.RouteOptions{Lambda: &zero, Task: task}); m != want {
+			t.Errorf("task %s: routed to %s, want %s", task, m, want)
+		}
+	}
+	if m := routed(t, r, vague, &router.RouteOptions{Lambda: &zero, Task: "limericks"}); m != inferred {
+		t.Errorf("unknown task: routed to %s, want %s as without a task", m, inferred)
 	}
 }
 

@@ -34,11 +34,15 @@ type Config struct {
 
 // Alias is a routed "model" name and the policy overrides its requests carry
 // (docs/policies.md, "Per-request overrides"); unset fields keep the router's.
+// Task names the task its requests come from (an app's own alias), as the
+// router's training rows named it: a cluster router then uses that task's
+// estimates.
 type Alias struct {
 	Lambda        *float64 `json:"lambda"`
 	Tau           *float64 `json:"tau"`
 	AllowedModels []string `json:"allowed_models"`
 	BudgetClass   string   `json:"budget_class"`
+	Task          string   `json:"task"`
 }
 
 // Limits bound what one request may cost the gateway.

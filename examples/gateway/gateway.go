@@ -60,12 +60,13 @@ func New(cfg *Config, logf func(format string, args ...interface{})) (*Gateway, 
 	}
 	g.warnUnpriced()
 	for name, alias := range cfg.Aliases {
-		if alias.Lambda == nil && alias.Tau == nil && len(alias.AllowedModels) == 0 && alias.BudgetClass == "" {
+		if alias.Lambda == nil && alias.Tau == nil && len(alias.AllowedModels) == 0 && alias.BudgetClass == "" &&
+			alias.Task == "" {
 			g.aliases[name] = nil
 			continue
 		}
 		g.aliases[name] = &router.RouteOptions{Lambda: alias.Lambda, Tau: alias.Tau,
-			AllowedModels: alias.AllowedModels, BudgetClass: alias.BudgetClass}
+			AllowedModels: alias.AllowedModels, BudgetClass: alias.BudgetClass, Task: alias.Task}
 	}
 	return g, nil
 }

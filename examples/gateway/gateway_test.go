@@ -111,10 +111,13 @@ func TestRoutesOnTheWholeConversationAndForwardsOtherFields(t *testing.T) {
 			t.Errorf("forwarded %s = %s, want %s", field, got.Body[field], value)
 		}
 	}
-	// The alias "cheap" carries lambda=100000: the same code prompt goes to small.
+	// The alias "cheap" carries lambda=100000: the same code prompt goes to
+	// small. It names its task too, which reaches the router (this kNN
+	// router has no per-task estimates and ignores it).
 	r = tg.chat(t, "cheap", codePrompt)
 	if r.status != http.StatusOK || r.header.Get("X-Router-Model") != "small" ||
-		!strings.Contains(r.header.Get("X-Router-Reason"), "lambda=100000") {
+		!strings.Contains(r.header.Get("X-Router-Reason"), "lambda=100000") ||
+		!strings.Contains(r.header.Get("X-Router-Reason"), "task=chores") {
 		t.Errorf("alias cheap: %d %v", r.status, r.header)
 	}
 }

@@ -334,7 +334,7 @@ func configJSON(routerFile string, backends map[string]*fakeBackend, limits stri
 		models = append(models, fmt.Sprintf(`%q: {"base_url": %q, "upstream_model": %q, "api_key_env": %q%s}`,
 			name, backends[name].server.URL+"/v1", name+"-upstream", keyEnv(name), price))
 	}
-	return fmt.Sprintf(`{"listen": "127.0.0.1:0", "router_file": %q, "aliases": {"auto": {}, "cheap": {"lambda": 100000}},
+	return fmt.Sprintf(`{"listen": "127.0.0.1:0", "router_file": %q, "aliases": {"auto": {}, "cheap": {"lambda": 100000, "task": "chores"}},
  "limits": {%s}, "models": {%s}}`, routerFile, limits, strings.Join(models, ", "))
 }
 

@@ -35,7 +35,8 @@ struct Exclusion {
 struct Trace {
   std::string router_kind;         // "knn", ...
   std::string policy;              // "max_utility", "quality_floor", ...
-  std::string policy_parameters;   // e.g. "lambda=2000" (human readable)
+  std::string policy_parameters;   // e.g. "lambda=2000", then the request's
+                                   // budget_class and task if named (human readable)
   std::vector<Exclusion> excluded; // constraints that removed models
   std::vector<Evidence> evidence;  // neighbours / clusters the router used
   std::string note;                // e.g. "no model met the floor; chose best"

@@ -33,6 +33,11 @@ inline int64_t EstimateInputTokens(std::string_view text) {
   return text.empty() ? 1 : static_cast<int64_t>((text.size() + 3) / 4);
 }
 
+// The task the request named (RequestOverrides::task), or empty.
+inline std::string_view QueryTask(const Query& query) {
+  return query.overrides != nullptr ? std::string_view(query.overrides->task) : std::string_view();
+}
+
 // The token count a Query stands for.
 inline int64_t InputTokens(const Query& query) {
   return query.input_tokens > 0 ? query.input_tokens

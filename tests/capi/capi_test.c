@@ -5,6 +5,7 @@
  * checks every function, good input and bad. Prints "N passed, M failed" and
  * exits non-zero if anything failed. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,9 @@ static void WriteText(const char* path, const char* text) {
 }
 
 /* `split` is NULL (no split field) or a split name for every row. */
-static void WriteDataset(const char* path, const char* split) {
+/* Rows alternate code and poems; with `sources`, each row names its task
+ * ("code" or "poems") as its source. */
+static void WriteDatasetWith(const char* path, const char* split, int sources) {
   FILE* f = fopen(path, "wb");
   int row, j;
   if (f == NULL) {
@@ -50,12 +53,17 @@ static void WriteDataset(const char* path, const char* split) {
     for (j = 0; j < 6; ++j) fprintf(f, " %s", words[(row / 2 * 3 + j * 5) % WORDS]);
     fprintf(f, "\", ");
     if (row_split != NULL) fprintf(f, "\"split\": \"%s\", ", row_split);
+    if (sources) fprintf(f, "\"source\": \"%s\", ", code ? "code" : "poems");
     fprintf(f,
             "\"scores\": {\"coder\": %d, \"writer\": %d, \"generalist\": 0.5}, "
             "\"costs\": {\"coder\": 0.0010, \"writer\": 0.0011, \"generalist\": 0.0004}}\n",
             code, !code);
   }
   if (fclose(f) != 0) exit(2);
+}
+
+static void WriteDataset(const char* path, const char* split) {
+  WriteDatasetWith(path, split, 0);
 }
 
 /* The host vector of row `row`: near axis 0 for code, near axis 2 for poems. */
@@ -624,7 +632,13 @@ static void TestRouteWith(const char* path) {
   EXPECT(RouteWithTo(router, kCode, &options, model, sizeof(model)), ROUTER_OK);
   CHECK(strcmp(model, "coder") == 0);
 
-  options.struct_size = sizeof(options) - 8;
+  /* The first layout, without `task`, is still read; other sizes are not. */
+  options.struct_size = offsetof(router_route_options_t, task);
+  EXPECT(RouteWithTo(router, kCode, &options, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "coder") == 0);
+  options.struct_size = sizeof(options) - 4;
+  EXPECT(RouteWithTo(router, kCode, &options, model, sizeof(model)), ROUTER_INVALID_ARGUMENT);
+  options.struct_size = sizeof(options) + 8;
   EXPECT(RouteWithTo(router, kCode, &options, model, sizeof(model)), ROUTER_INVALID_ARGUMENT);
   options.struct_size = sizeof(options);
   options.flags = 64u;
@@ -632,6 +646,40 @@ static void TestRouteWith(const char* path) {
   options.flags = ROUTER_OVERRIDE_LAMBDA;
   options.lambda = NAN;
   EXPECT(RouteWithTo(router, kCode, &options, model, sizeof(model)), ROUTER_INVALID_ARGUMENT);
+  router_free(router);
+}
+
+/* A request naming its task: a cluster router fitted on rows that name their
+ * source routes a prompt of no task's words to that task's best model; an
+ * unknown task, or options of the first layout, leave the text to decide. */
+static void TestRouteWithTask(void) {
+  static const char kVague[] = "please help: thank you";
+  char path[1200], model[64], inferred[64];
+  router_t* router = NULL;
+  router_route_options_t options;
+
+  WriteDatasetWith(PathOf("tasks.jsonl", path, sizeof(path)), NULL, 1);
+  EXPECT(router_create_from_dataset(path, "{\"router\": \"cluster\"}", &router), ROUTER_OK);
+  if (router == NULL) return;
+  memset(&options, 0, sizeof(options));
+  options.struct_size = sizeof(options);
+  options.flags = ROUTER_OVERRIDE_LAMBDA;
+  options.lambda = 0.0; /* quality alone */
+  EXPECT(RouteWithTo(router, kVague, &options, inferred, sizeof(inferred)), ROUTER_OK);
+  options.task = "poems";
+  EXPECT(RouteWithTo(router, kVague, &options, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "writer") == 0);
+  options.task = "code";
+  EXPECT(RouteWithTo(router, kVague, &options, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, "coder") == 0);
+  options.task = "limericks";
+  EXPECT(RouteWithTo(router, kVague, &options, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, inferred) == 0);
+  /* The first layout has no task field: it is not read. */
+  options.task = strcmp(inferred, "coder") == 0 ? "poems" : "code";
+  options.struct_size = offsetof(router_route_options_t, task);
+  EXPECT(RouteWithTo(router, kVague, &options, model, sizeof(model)), ROUTER_OK);
+  CHECK(strcmp(model, inferred) == 0);
   router_free(router);
 }
 
@@ -1112,6 +1160,7 @@ int main(int argc, char** argv) {
   TestHostVectors(path);
   TestAddModel(path);
   TestRouteWith(path);
+  TestRouteWithTask();
   TestPolicyCalls(path);
 
   printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -63,13 +64,16 @@ std::string ReadText(const std::string& path) {
 }
 
 // Three topics with their own words; each of three models is right on one.
+// Each row names its topic as its source, 10 rows each, so the cluster router
+// classifies the sources and a request's task can name one.
 std::string TinyDataset() {
   const char* words[3][4] = {{"python", "segfault", "compile", "pointer"},
                              {"poem", "sonnet", "rhyme", "verse"},
                              {"integral", "matrix", "prove", "theorem"}};
   const char* models[3] = {"coder", "writer", "mathematician"};
+  const char* sources[3] = {"code", "poems", "math"};
   std::string text;
-  for (int row = 0; row < 24; ++row) {
+  for (int row = 0; row < 30; ++row) {
     const int topic = row % 3;
     std::string prompt;
     for (int w = 0; w < 5; ++w) {
@@ -77,7 +81,7 @@ std::string TinyDataset() {
       prompt += w % 2 ? " the " : " ";
     }
     text += "{\"id\": \"q" + std::to_string(row) + "\", \"prompt\": \"" + prompt +
-            "\", \"scores\": {";
+            "\", \"source\": \"" + sources[topic] + "\", \"scores\": {";
     for (int m = 0; m < 3; ++m) {
       text += std::string(m ? ", " : "") + "\"" + models[m] + "\": " + (m == topic ? "1" : "0");
     }
@@ -633,9 +637,13 @@ class Driver {
   void RouteWith() {
     router_route_options_t options;
     std::memset(&options, 0, sizeof(options));
-    options.struct_size = in_.ConsumeIntegralInRange(0, 7) == 0
-                              ? in_.ConsumeIntegral<uint32_t>()
-                              : static_cast<uint32_t>(sizeof(options));
+    switch (in_.ConsumeIntegralInRange(0, 7)) {
+      case 0: options.struct_size = in_.ConsumeIntegral<uint32_t>(); break;
+      case 1:  // the first layout, without `task`
+        options.struct_size = static_cast<uint32_t>(offsetof(router_route_options_t, task));
+        break;
+      default: options.struct_size = static_cast<uint32_t>(sizeof(options)); break;
+    }
     options.flags = in_.ConsumeIntegral<uint32_t>() & 7u;
     options.lambda = PickDouble(in_);
     options.tau = PickDouble(in_);
@@ -650,6 +658,15 @@ class Driver {
       case 1:
         budget_class = in_.ConsumeRandomLengthString(16);
         options.budget_class = budget_class.c_str();
+        break;
+      default: break;
+    }
+    std::string task;
+    switch (in_.ConsumeIntegralInRange(0, 3)) {
+      case 0: options.task = "poems"; break;
+      case 1:
+        task = in_.ConsumeRandomLengthString(16);
+        options.task = task.c_str();
         break;
       default: break;
     }

@@ -374,17 +374,20 @@ class Router:
     def route(self, query: Union[str, npt.ArrayLike], input_tokens: int = 0, *,
               lam: Optional[float] = None, tau: Optional[float] = None,
               allowed_models: Optional[Sequence[str]] = None,
-              budget_class: Optional[str] = None) -> Decision:
+              budget_class: Optional[str] = None, task: Optional[str] = None) -> Decision:
         """Routes a prompt (str) or a query vector (1-D, router.dim floats).
 
         input_tokens is the prompt's length in tokens for vectors (0 =
         unknown); text is measured by the library. lam, tau, allowed_models
         and budget_class (the name of one of the policy's budget classes),
         when given, are this request's own policy parameters
-        (docs/policies.md, "Per-request overrides").
+        (docs/policies.md, "Per-request overrides"). task names the task or
+        application the request comes from, as the training rows' "source"
+        did: a cluster router then uses that task's estimates (a task it did
+        not learn is ignored).
         """
         options = None
-        if lam is not None or tau is not None or allowed_models or budget_class:
+        if lam is not None or tau is not None or allowed_models or budget_class or task:
             options = _lib.router_route_options_t()
             options.struct_size = ctypes.sizeof(_lib.router_route_options_t)
             if lam is not None:
@@ -400,6 +403,8 @@ class Router:
                 options.allowed_model_count = len(allowed_models)
             if budget_class:
                 options.budget_class = _c_string(budget_class)
+            if task:
+                options.task = _c_string(task)
         options_p = byref(options) if options is not None else None
         handle = _lib.decision_p()
         if isinstance(query, str):

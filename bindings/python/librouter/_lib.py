@@ -85,14 +85,15 @@ class router_sync_t(ctypes.Structure):
 
 
 class router_route_options_t(ctypes.Structure):
-    """router_route_options_t: per-request policy parameters (size-prefixed)."""
+    """router_route_options_t: per-request parameters (size-prefixed)."""
     _fields_ = [("struct_size", ctypes.c_uint32),
                 ("flags", ctypes.c_uint32),
                 ("lambda_", ctypes.c_double),
                 ("tau", ctypes.c_double),
                 ("allowed_models", POINTER(c_char_p)),
                 ("allowed_model_count", c_size_t),
-                ("budget_class", c_char_p)]
+                ("budget_class", c_char_p),
+                ("task", c_char_p)]
 
 
 ROUTER_OVERRIDE_LAMBDA = 1

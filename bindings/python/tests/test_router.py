@@ -31,19 +31,22 @@ HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".
                       "router_c.h")
 
 
-def write_dataset(path, best_on_code="coder"):
+def write_dataset(path, best_on_code="coder", sources=False):
     """160 prompts of two topics; `best_on_code` scores 1 on code, the other
-    model on poems."""
+    model on poems. With `sources`, each row names its topic ("code",
+    "poems") as its source."""
     other = "writer" if best_on_code == "coder" else "coder"
     with open(path, "w") as f:
         for row in range(160):
             words = CODE_WORDS if row % 2 == 0 else POEM_WORDS
             prompt = " ".join(words[i % 8] for i in (row, row * 3 + 1, row * 5 + 2))
             best = best_on_code if row % 2 == 0 else other
-            f.write(json.dumps({"id": "r%d" % row, "prompt": prompt,
-                                "scores": {"coder": float(best == "coder"),
-                                           "writer": float(best == "writer")},
-                                "costs": {"coder": 0.001, "writer": 0.001}}) + "\n")
+            line = {"id": "r%d" % row, "prompt": prompt,
+                    "scores": {"coder": float(best == "coder"), "writer": float(best == "writer")},
+                    "costs": {"coder": 0.001, "writer": 0.001}}
+            if sources:
+                line["source"] = "code" if row % 2 == 0 else "poems"
+            f.write(json.dumps(line) + "\n")
 
 
 class RouterTest(unittest.TestCase):
@@ -251,6 +254,20 @@ class RouterTest(unittest.TestCase):
                 live.reload(self.path("missing.bin"))
             self.assertEqual(raised.exception.status, Status.NOT_FOUND)
             self.assertEqual(live.route(CODE_PROMPT).model, "writer")  # still serving
+
+    def test_task(self):
+        """A request naming its task gets that task's cluster where the text
+        cannot tell; an unknown task leaves the text to decide."""
+        data = self.path("tasks.jsonl")
+        write_dataset(data, sources=True)
+        with librouter.Router.from_dataset(data, {"router": "cluster"}) as router:
+            vague = "please help me with this"
+            inferred = router.route(vague, lam=0.0)
+            for task, model in (("code", "coder"), ("poems", "writer")):
+                decision = router.route(vague, lam=0.0, task=task)
+                self.assertEqual(decision.model, model)
+                self.assertIn("task=" + task, decision.explanation)
+            self.assertEqual(router.route(vague, lam=0.0, task="limericks").model, inferred.model)
 
     def test_overrides_availability_and_policies(self):
         with librouter.Router.from_dataset(self.data, {"knn": {"k": 10}}) as router:

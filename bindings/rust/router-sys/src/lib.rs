@@ -56,7 +56,7 @@ pub struct router_sync_t {
     _marker: PhantomData<(*mut u8, PhantomPinned)>,
 }
 
-/// `router_route_options_t`: per-request policy parameters, size-prefixed.
+/// `router_route_options_t`: per-request parameters, size-prefixed.
 /// Set `struct_size` to `size_of::<router_route_options_t>()`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +68,8 @@ pub struct router_route_options_t {
     pub allowed_models: *const *const c_char,
     pub allowed_model_count: usize,
     pub budget_class: *const c_char,
+    /// Added after the first layout (a smaller `struct_size` omits it).
+    pub task: *const c_char,
 }
 
 /// `ROUTER_OVERRIDE_LAMBDA` and `ROUTER_OVERRIDE_TAU`: bits of `flags`.

@@ -1,4 +1,4 @@
-//! Per-request policy parameters: [`RouteOptions`], passed to C as the
+//! Per-request parameters: [`RouteOptions`], passed to C as the
 //! size-prefixed `router_route_options_t`.
 
 use std::ffi::CString;
@@ -11,7 +11,7 @@ use router_sys as sys;
 use crate::{c_string, Result};
 
 /// One request's own policy parameters (docs/policies.md, "Per-request
-/// overrides"), for [`Router::route_text_with`](crate::Router::route_text_with)
+/// overrides") and the task it comes from, for [`Router::route_text_with`](crate::Router::route_text_with)
 /// and [`Router::route_vector_with`](crate::Router::route_vector_with). What
 /// is left `None` or empty keeps the router's setting.
 ///
@@ -38,6 +38,10 @@ pub struct RouteOptions {
     /// One of the policy's budget classes (its lambda, tau and allow-list
     /// apply where the fields above set none); `None`: no class.
     pub budget_class: Option<String>,
+    /// The task or application the request comes from, as the training rows
+    /// named it (their "source"): a cluster router then uses that task's
+    /// estimates. A task the router did not learn is ignored; `None`: none.
+    pub task: Option<String>,
 }
 
 impl RouteOptions {
@@ -56,6 +60,11 @@ impl RouteOptions {
             .budget_class
             .as_deref()
             .map(|name| c_string(name, "a budget class"))
+            .transpose()?;
+        let task = self
+            .task
+            .as_deref()
+            .map(|name| c_string(name, "a task"))
             .transpose()?;
         let mut flags = 0;
         if self.lambda.is_some() {
@@ -78,6 +87,7 @@ impl RouteOptions {
             budget_class: budget_class
                 .as_ref()
                 .map_or(ptr::null(), |name| name.as_ptr()),
+            task: task.as_ref().map_or(ptr::null(), |name| name.as_ptr()),
         };
         Ok(call(&raw))
     }

@@ -28,6 +28,11 @@ fn scratch(test: &str) -> PathBuf {
 
 /// 160 prompts of two topics: `best_on_code` scores 1 on code, the other model on poems.
 fn write_dataset(path: &PathBuf, best_on_code: &str) {
+    write_dataset_with(path, best_on_code, false);
+}
+
+/// With `sources`, each row names its topic ("code", "poems") as its source.
+fn write_dataset_with(path: &PathBuf, best_on_code: &str, sources: bool) {
     let other = if best_on_code == "coder" {
         "writer"
     } else {
@@ -45,8 +50,13 @@ fn write_dataset(path: &PathBuf, best_on_code: &str) {
             .join(" ");
         let best = if row % 2 == 0 { best_on_code } else { other };
         let score = |model: &str| if model == best { 1 } else { 0 };
+        let source = match (sources, row % 2) {
+            (false, _) => "",
+            (true, 0) => "\"source\": \"code\", ",
+            (true, _) => "\"source\": \"poems\", ",
+        };
         text += &format!(
-            "{{\"id\": \"r{row}\", \"prompt\": \"{prompt}\", \
+            "{{\"id\": \"r{row}\", \"prompt\": \"{prompt}\", {source}\
              \"scores\": {{\"coder\": {}, \"writer\": {}}}, \
              \"costs\": {{\"coder\": 0.001, \"writer\": 0.001}}}}\n",
             score("coder"),
@@ -472,6 +482,39 @@ fn availability_and_policies() {
         ..Default::default()
     };
     assert_eq!(routed(&router, CODE_PROMPT, &tau_one), "writer");
+}
+
+#[test]
+fn task() {
+    // A request naming its task gets that task's cluster where the text cannot
+    // tell; a task the router did not learn leaves the text to decide.
+    let dir = scratch("task");
+    let data = dir.join("tasks.jsonl");
+    write_dataset_with(&data, "coder", true);
+    let router = Router::from_dataset(&data, Some(r#"{"router": "cluster"}"#)).unwrap();
+    let vague = "please help me with this";
+    let quality_only = RouteOptions {
+        lambda: Some(0.0),
+        ..Default::default()
+    };
+    let inferred = routed(&router, vague, &quality_only);
+    for (task, model) in [("code", "coder"), ("poems", "writer")] {
+        let told = RouteOptions {
+            task: Some(task.into()),
+            ..quality_only.clone()
+        };
+        assert_eq!(routed(&router, vague, &told), model, "task {task}");
+    }
+    let unknown = RouteOptions {
+        task: Some("limericks".into()),
+        ..quality_only.clone()
+    };
+    assert_eq!(routed(&router, vague, &unknown), inferred);
+    let nul = RouteOptions {
+        task: Some("po\0ems".into()),
+        ..Default::default()
+    };
+    assert!(router.route_text_with(vague, &nul).is_err());
 }
 
 #[test]
