@@ -1,6 +1,10 @@
 // cluster_bench: latency of the ClusterRouter and its floor.
 //
 //   Estimate/d:D/models:M/K:64        ClusterRouter::Estimate, one query
+//   Estimate/d:256/models:9/sources:S the same with the source classifier
+//                                     (cluster.assignment "auto"): K = S
+//                                     training sources, every route weighs
+//                                     all S clusters
 //   Limit/d:D/K:64                    the bare K x d matrix-vector product
 //                                     (Eigen, row-major centroids), the floor
 //                                     of Estimate: it is the only O(K d) work
@@ -13,14 +17,16 @@
 // seeded: unit vectors around 48 random topic centres with noise (so k-means
 // finds real clusters), Bernoulli scores with model-specific accuracy and
 // costs around a model-specific price. Routing fixtures are fitted on 5000
-// rows, once, on first use.
+// rows (20 per source with S sources, if more), once, on first use; with
+// sources, row r names source r mod S.
 //
 // Single-call benchmarks time every call with steady_clock and report p50_us
 // and p99_us besides Google Benchmark's mean, and allocs_per_call, the heap
 // allocations per call after warm-up (bench_util.h; 0 expected). The
-// Estimate cases also report floor_ratio, their p50 over the p50 of the Limit
-// case of the same d (run first; 0 if it was filtered out). Medians, because
-// on a shared machine the means carry preemptions. Fit benchmarks run one Fit per iteration.
+// Estimate cases without sources also report floor_ratio, their p50 over the
+// p50 of the Limit case of the same d (run first; 0 if it was filtered out).
+// Medians, because on a shared machine the means carry preemptions. Fit
+// benchmarks run one Fit per iteration.
 //
 // Exits non-zero if any call fails or no benchmark matched.
 #include <algorithm>
@@ -35,6 +41,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -155,20 +162,28 @@ struct Fixture {
   double build_seconds = 0.0;
 };
 
-const Fixture& RouterFixture(int dim, int models) {
-  static std::map<std::pair<int, int>, Fixture> cache;
+// K = 64 k-means clusters, or with `sources` > 0 the source classifier over
+// that many sources.
+const Fixture& RouterFixture(int dim, int models, int sources = 0) {
+  static std::map<std::tuple<int, int, int>, Fixture> cache;
   std::lock_guard<std::mutex> lock(g_mutex);
-  auto [it, inserted] = cache.try_emplace({dim, models});
+  auto [it, inserted] = cache.try_emplace({dim, models, sources});
   Fixture& f = it->second;
   if (!inserted) return f;
-  const router::Dataset data = RandomDataset(kFixtureRows, dim, models, 77 + dim + models);
+  const int64_t rows = std::max<int64_t>(kFixtureRows, 20 * int64_t{sources});
+  router::Dataset data = RandomDataset(rows, dim, models, 77 + dim + models);
+  for (int64_t r = 0; sources > 0 && r < rows; ++r) {
+    data.sources[r] = "s" + std::to_string(r % sources);
+  }
   f.router = std::make_unique<router::ClusterRouter>(
-      router::ClusterOptions{.num_clusters = kClusters});
+      router::ClusterOptions{.num_clusters = sources > 0 ? 0 : kClusters});
   const auto start = Clock::now();
   f.status = f.router->Fit(data, RandomCatalog(models));
   f.build_seconds = Seconds(Clock::now() - start);
-  std::fprintf(stderr, "[cluster_bench] fitted d=%d M=%d K=%d on %lld rows in %.2f s\n", dim,
-               models, kClusters, static_cast<long long>(kFixtureRows), f.build_seconds);
+  std::fprintf(stderr, "[cluster_bench] fitted d=%d M=%d K=%d%s on %lld rows in %.2f s\n", dim,
+               models, f.router->num_clusters(),
+               f.router->by_source_classifier() ? " (sources)" : "",
+               static_cast<long long>(rows), f.build_seconds);
   return f;
 }
 
@@ -211,8 +226,8 @@ void BM_Limit(benchmark::State& state, int dim) {
   g_limit_p50_us[dim] = p50;
 }
 
-void BM_Estimate(benchmark::State& state, int dim, int models) {
-  const Fixture& f = RouterFixture(dim, models);
+void BM_Estimate(benchmark::State& state, int dim, int models, int sources) {
+  const Fixture& f = RouterFixture(dim, models, sources);
   if (!f.status.ok()) return Fail(state, f.status);
   const Pool& pool = QueryPool(dim);
   router::Estimates estimates;
@@ -220,6 +235,7 @@ void BM_Estimate(benchmark::State& state, int dim, int models) {
     return f.router->Estimate(pool.queries[i % kQueryPool], &estimates);
   });
   state.counters["build_s"] = f.build_seconds;
+  if (sources > 0) return;  // K is not the Limit case's 64
   std::lock_guard<std::mutex> lock(g_mutex);
   auto limit = g_limit_p50_us.find(dim);
   state.counters["floor_ratio"] =
@@ -263,10 +279,16 @@ void RegisterAll() {
     for (int models : {9, 16, 64}) {
       const std::string name = "Estimate/d:" + std::to_string(dim) + "/models:" +
                                std::to_string(models) + "/K:64";
-      benchmark::RegisterBenchmark(name.c_str(), BM_Estimate, dim, models)
+      benchmark::RegisterBenchmark(name.c_str(), BM_Estimate, dim, models, 0)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
     }
+  }
+  for (int sources : {16, 256}) {
+    const std::string name = "Estimate/d:256/models:9/sources:" + std::to_string(sources);
+    benchmark::RegisterBenchmark(name.c_str(), BM_Estimate, 256, 9, sources)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
   }
   for (int dim : {256, 1024}) {
     const std::string name = "EstimateBatch/d:" + std::to_string(dim) +

@@ -541,6 +541,24 @@ TEST_CASE("clusters by source, weighted by a learned classifier of the source",
       REQUIRE(router.Fit(ref.data, ref.catalog).ok());
       CHECK(router.by_source_classifier() == (count <= 256));
       CHECK((router.num_clusters() == 256) == (count <= 256));
+      if (count == 256) {
+        // Every source weighed, highest weight first.
+        Estimates out;
+        REQUIRE(router.Estimate(Query{.vector = ref.data.vector(0)}, &out).ok());
+        REQUIRE(out.evidence.size() == 256);
+        double total = 0.0;
+        std::vector<bool> seen(256, false);
+        for (size_t i = 0; i < out.evidence.size(); ++i) {
+          total += out.evidence[i].similarity;
+          REQUIRE(out.evidence[i].id >= 0);
+          REQUIRE(out.evidence[i].id < 256);
+          seen[out.evidence[i].id] = true;
+          if (i == 0) continue;
+          CHECK(out.evidence[i - 1].similarity >= out.evidence[i].similarity);
+        }
+        CHECK(total == Approx(1.0).margin(1e-5));
+        CHECK(std::count(seen.begin(), seen.end(), true) == 256);
+      }
       ClusterRouter by_sources(ClusterOptions{.assignment = Assignment::kSources});
       CHECK(by_sources.Fit(ref.data, ref.catalog).ok() == (count <= 256));
     }

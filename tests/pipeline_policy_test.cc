@@ -172,7 +172,8 @@ TEST_CASE("a request's task reaches the router, through a budget class too",
     const std::string& topic = synthetic.topics[t];
     INFO(topic);
     const auto names = router.cluster_sources();
-    const int cluster = static_cast<int>(std::find(names.begin(), names.end(), topic) - names.begin());
+    const int cluster =
+        static_cast<int>(std::find(names.begin(), names.end(), topic) - names.begin());
     REQUIRE(cluster < static_cast<int>(names.size()));
     RequestOverrides request;
     request.budget_class = "quality";
