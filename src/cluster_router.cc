@@ -268,14 +268,6 @@ void WeighNearest(const float* similarities, int clusters, int n, double tempera
   for (int i = 0; i < n; ++i) scratch->weight[i] /= total;
 }
 
-// Cluster indices ordered by `names`, for a binary search by name.
-std::vector<int> ByName(const std::vector<std::string>& names) {
-  std::vector<int> order(names.size());
-  for (size_t c = 0; c < names.size(); ++c) order[c] = static_cast<int>(c);
-  std::sort(order.begin(), order.end(), [&](int a, int b) { return names[a] < names[b]; });
-  return order;
-}
-
 }  // namespace
 
 int AutoNumClusters(int64_t rows) {
@@ -379,7 +371,6 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
                                     se2.data(), cost.data(), count.data());
   }
 
-  std::vector<int> by_name = ByName(names);
   // Commit only now, so a failed Fit leaves the router as it was.
   state_ = State{.catalog = catalog,
                  .dim = dim,
@@ -387,7 +378,6 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
                  .centroids = std::move(centroids),
                  .bias = std::move(bias),
                  .sources = std::move(names),
-                 .sources_by_name = std::move(by_name),
                  .cluster_sizes = std::move(sizes),
                  .quality = std::move(quality),
                  .quality_se2 = std::move(se2),
@@ -400,11 +390,10 @@ absl::Status ClusterRouter::Fit(const Dataset& data, const Catalog& catalog) {
 int ClusterRouter::ToldCluster(const Query& query) const {
   const std::string_view task = QueryTask(query);
   if (task.empty()) return -1;
-  const std::vector<int>& by_name = state_.sources_by_name;
-  const auto it = std::lower_bound(
-      by_name.begin(), by_name.end(), task,
-      [&](int c, std::string_view name) { return state_.sources[c] < name; });
-  return it != by_name.end() && state_.sources[*it] == task ? *it : -1;
+  // A scan: Fit makes at most 256 source clusters, and a route over them
+  // weighs all K anyway.
+  const auto it = std::find(state_.sources.begin(), state_.sources.end(), task);
+  return it == state_.sources.end() ? -1 : static_cast<int>(it - state_.sources.begin());
 }
 
 void ClusterRouter::Aggregate(const float* similarities, int told_cluster, int64_t input_tokens,
@@ -692,7 +681,6 @@ absl::Status ClusterRouter::RemoveModel(std::string_view name) {
                  .centroids = state_.centroids,
                  .bias = state_.bias,
                  .sources = state_.sources,
-                 .sources_by_name = state_.sources_by_name,
                  .cluster_sizes = state_.cluster_sizes,
                  .quality = internal::WithoutColumn(state_.quality, models, removed),
                  .quality_se2 = internal::WithoutColumn(state_.quality_se2, models, removed),
@@ -785,7 +773,6 @@ absl::Status ClusterRouter::LoadState(std::string_view state) {
                         loaded.quality_se2, loaded.cost, loaded.score_count, loaded.cost_observed,
                         &r);
   ROUTER_RETURN_IF_ERROR(r.Finish());
-  loaded.sources_by_name = ByName(loaded.sources);
 
   options_ = options;
   state_ = std::move(loaded);

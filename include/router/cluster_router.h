@@ -222,11 +222,9 @@ class ROUTER_EXPORT ClusterRouter : public Router {
     int num_clusters = 0;
     std::vector<float> centroids;        // K x dim, row-major, unit rows (or Theta)
     std::vector<float> bias;             // K biases of the classifier; empty for centroids
-    // With the classifier, each cluster's source (K names, distinct), and
-    // the cluster indices in name order for lookups; empty for centroids,
-    // and for classifiers saved before state version 4.
+    // With the classifier, each cluster's source (K names, distinct);
+    // empty for centroids, and for classifiers saved before state version 4.
     std::vector<std::string> sources;
-    std::vector<int> sources_by_name;
     std::vector<int64_t> cluster_sizes;  // K
     // K x catalog.size(), row-major.
     std::vector<double> quality;         // shrunk mean score
